@@ -1,0 +1,445 @@
+"""The archive: ``manifest.json`` plus one COPY-text member per table.
+
+Single-file form: an uncompressed tar whose first entry is the manifest and whose
+members are individually zstd-compressed. Directory form: the same files in a folder.
+Readers refuse unknown format versions, members not in the manifest, and any path
+that is absolute, contains ``..`` or is not a regular file.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import io
+import json
+import os
+import shutil
+import tarfile
+from collections.abc import Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass, field
+from pathlib import Path, PurePosixPath
+from typing import IO, Any, BinaryIO
+
+import zstandard
+
+from .errors import ArchiveError
+
+FORMAT_NAME = "edms-pgdump"
+FORMAT_VERSION = 1
+MANIFEST_NAME = "manifest.json"
+MAX_MANIFEST_BYTES = 64 * 1024 * 1024
+CHUNK = 1 << 20
+
+
+@dataclass
+class MemberInfo:
+    table: str
+    member: str
+    rows: int
+    bytes: int  # stored (compressed) size
+    sha256: str  # of the stored bytes
+    data_bytes: int  # COPY text size
+    data_sha256: str  # of the COPY text
+    compression: str
+
+
+@dataclass
+class Manifest:
+    data: dict[str, Any]
+
+    @property
+    def tables(self) -> list[dict[str, Any]]:
+        return list(self.data.get("tables", []))
+
+    @property
+    def archive_id(self) -> str:
+        return str(self.data.get("archive_id", ""))
+
+    def table(self, name: str) -> dict[str, Any]:
+        for t in self.tables:
+            if t["table"] == name:
+                return t
+        raise KeyError(name)
+
+    def to_json(self) -> bytes:
+        return (json.dumps(self.data, indent=2, sort_keys=False) + "\n").encode()
+
+    @property
+    def sha256(self) -> str:
+        return hashlib.sha256(self.to_json()).hexdigest()
+
+
+class _HashingWriter:
+    """File wrapper that hashes and counts what is written to disk."""
+
+    def __init__(self, fh: BinaryIO) -> None:
+        self.fh = fh
+        self.sha = hashlib.sha256()
+        self.size = 0
+
+    def write(self, data: bytes) -> int:
+        self.sha.update(data)
+        self.size += len(data)
+        return self.fh.write(data)
+
+    def flush(self) -> None:
+        self.fh.flush()
+
+
+class MemberWriter:
+    """Streams COPY text into one member, hashing both the text and the stored bytes."""
+
+    def __init__(self, path: Path, table: str, member: str, compression: str, level: int) -> None:
+        self.path = path
+        self.table = table
+        self.member = member
+        self.compression = compression
+        self._fh = open(path, "wb")  # noqa: SIM115 - closed in close()
+        self._out = _HashingWriter(self._fh)
+        self._data_sha = hashlib.sha256()
+        self.data_bytes = 0
+        self.rows = 0
+        self._z: Any = None
+        if compression == "zstd":
+            self._z = zstandard.ZstdCompressor(level=level).stream_writer(
+                self._out,  # type: ignore[arg-type]
+                closefd=False,
+            )
+
+    def write(self, block: bytes | memoryview) -> None:
+        data = bytes(block)
+        self._data_sha.update(data)
+        self.data_bytes += len(data)
+        self.rows += data.count(b"\n")
+        if self._z is not None:
+            self._z.write(data)
+        else:
+            self._out.write(data)
+
+    def close(self) -> MemberInfo:
+        if self._z is not None:
+            self._z.flush(zstandard.FLUSH_FRAME)
+            self._z.close()
+        self._fh.flush()
+        os.fsync(self._fh.fileno())
+        self._fh.close()
+        return MemberInfo(
+            table=self.table,
+            member=self.member,
+            rows=self.rows,
+            bytes=self._out.size,
+            sha256=self._out.sha.hexdigest(),
+            data_bytes=self.data_bytes,
+            data_sha256=self._data_sha.hexdigest(),
+            compression=self.compression,
+        )
+
+    def abort(self) -> None:
+        try:
+            self._fh.close()
+        finally:
+            self.path.unlink(missing_ok=True)
+
+
+class ArchiveWriter:
+    """Builds an archive in a scratch folder and publishes it atomically."""
+
+    def __init__(self, output: Path, *, directory: bool = False) -> None:
+        self.output = output
+        self.directory = directory
+        self.scratch = output.with_name(output.name + ".partial")
+        if self.scratch.exists():
+            shutil.rmtree(self.scratch)
+        (self.scratch / "data").mkdir(parents=True)
+
+    def member(self, index: int, table: str, compression: str, level: int = 3) -> MemberWriter:
+        suffix = ".copy.zst" if compression == "zstd" else ".copy"
+        name = f"data/{index:04d}{suffix}"
+        return MemberWriter(self.scratch / name, table, name, compression, level)
+
+    def publish(self, manifest: Manifest) -> None:
+        (self.scratch / MANIFEST_NAME).write_bytes(manifest.to_json())
+        if self.directory:
+            if self.output.exists():
+                shutil.rmtree(self.output)
+            os.replace(self.scratch, self.output)
+            return
+        tmp = self.output.with_name(self.output.name + ".tmp")
+        with tarfile.open(tmp, "w", format=tarfile.PAX_FORMAT) as tar:
+            tar.add(self.scratch / MANIFEST_NAME, arcname=MANIFEST_NAME, recursive=False)
+            for t in manifest.tables:
+                tar.add(self.scratch / t["member"], arcname=t["member"], recursive=False)
+        with open(tmp, "rb") as fh:
+            os.fsync(fh.fileno())
+        os.replace(tmp, self.output)
+        shutil.rmtree(self.scratch)
+
+    def abort(self) -> None:
+        shutil.rmtree(self.scratch, ignore_errors=True)
+
+
+# -- reading -----------------------------------------------------------------------
+
+
+def _check_member_name(name: str, origin: str) -> None:
+    p = PurePosixPath(name)
+    if p.is_absolute() or name.startswith("/") or "\\" in name:
+        raise ArchiveError(f"{origin}: member {name!r} has an absolute path; refusing the archive")
+    if ".." in p.parts:
+        raise ArchiveError(f"{origin}: member {name!r} contains '..'; refusing the archive")
+
+
+class ArchiveReader:
+    """Read-only access to a file or directory archive; validates names and layout."""
+
+    def __init__(self, path: str | Path) -> None:
+        self.path = Path(path)
+        self.origin = str(self.path)
+        self._tar: tarfile.TarFile | None = None
+        self._entries: dict[str, tarfile.TarInfo] = {}
+        if not self.path.exists():
+            raise ArchiveError(f"{self.origin}: archive not found; check the path")
+        if self.path.is_dir():
+            self._load_dir()
+        else:
+            self._load_tar()
+        self.manifest = self._read_manifest()
+
+    def _load_dir(self) -> None:
+        for root, dirs, files in os.walk(self.path, followlinks=False):
+            for d in dirs:
+                full = Path(root) / d
+                if full.is_symlink():
+                    rel = full.relative_to(self.path).as_posix()
+                    raise ArchiveError(f"{self.origin}: member {rel!r} is a link; refusing the archive")
+            for f in files:
+                full = Path(root) / f
+                rel = full.relative_to(self.path).as_posix()
+                if full.is_symlink():
+                    raise ArchiveError(f"{self.origin}: member {rel!r} is a link; refusing the archive")
+                self._entries[rel] = tarfile.TarInfo(rel)
+                self._entries[rel].size = full.stat().st_size
+
+    def _load_tar(self) -> None:
+        try:
+            self._tar = tarfile.open(self.path, "r:")
+            members = self._tar.getmembers()
+        except (tarfile.TarError, EOFError, OSError) as exc:
+            raise ArchiveError(
+                f"{self.origin}: not a readable edms-pgdump archive ({exc}); "
+                "it may be truncated or not an archive at all"
+            ) from None
+        for m in members:
+            _check_member_name(m.name, self.origin)
+            if m.issym() or m.islnk():
+                raise ArchiveError(f"{self.origin}: member {m.name!r} is a link; refusing the archive")
+            if m.isdir():
+                continue
+            if not m.isfile():
+                raise ArchiveError(
+                    f"{self.origin}: member {m.name!r} is not a regular file; refusing the archive"
+                )
+            if m.name in self._entries:
+                raise ArchiveError(f"{self.origin}: member {m.name!r} appears twice")
+            self._entries[m.name] = m
+
+    @property
+    def member_names(self) -> list[str]:
+        return sorted(self._entries)
+
+    def stored_size(self, name: str) -> int:
+        return int(self._entries[name].size)
+
+    @contextmanager
+    def open_stored(self, name: str) -> Iterator[IO[bytes]]:
+        """The member's stored (possibly compressed) bytes."""
+        _check_member_name(name, self.origin)
+        if name not in self._entries:
+            raise ArchiveError(f"{self.origin}: member {name!r} is missing from the archive")
+        if self._tar is not None:
+            fh = self._tar.extractfile(self._entries[name])
+            if fh is None:
+                raise ArchiveError(f"{self.origin}: member {name!r} cannot be read")
+            with fh:
+                yield fh
+        else:
+            with open(self.path / name, "rb") as f:
+                yield f
+
+    def _read_manifest(self) -> Manifest:
+        if MANIFEST_NAME not in self._entries:
+            raise ArchiveError(
+                f"{self.origin}: {MANIFEST_NAME} is missing; this is not an edms-pgdump archive"
+            )
+        if self._entries[MANIFEST_NAME].size > MAX_MANIFEST_BYTES:
+            raise ArchiveError(f"{self.origin}: {MANIFEST_NAME} is implausibly large; refusing")
+        with self.open_stored(MANIFEST_NAME) as fh:
+            raw = fh.read()
+        try:
+            data = json.loads(raw)
+        except (json.JSONDecodeError, UnicodeDecodeError) as exc:
+            raise ArchiveError(
+                f"{self.origin}: {MANIFEST_NAME} is corrupt ({exc.__class__.__name__} at byte "
+                f"{getattr(exc, 'pos', '?')}); the archive cannot be trusted, re-export it"
+            ) from None
+        return Manifest(validate_manifest(data, self.origin))
+
+    def iter_data(self, name: str, compression: str) -> Iterator[bytes]:
+        """The member's COPY text, decompressed, in blocks."""
+        with self.open_stored(name) as fh:
+            if compression == "zstd":
+                reader = zstandard.ZstdDecompressor().stream_reader(fh, read_across_frames=True)
+                try:
+                    while True:
+                        block = reader.read(CHUNK)
+                        if not block:
+                            break
+                        yield block
+                except zstandard.ZstdError as exc:
+                    raise ArchiveError(
+                        f"{self.origin}: member {name!r} does not decompress ({exc}); the archive is damaged"
+                    ) from None
+            else:
+                while True:
+                    block = fh.read(CHUNK)
+                    if not block:
+                        break
+                    yield block
+
+    def close(self) -> None:
+        if self._tar is not None:
+            self._tar.close()
+
+    def __enter__(self) -> ArchiveReader:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+
+_REQUIRED_TABLE_KEYS = {
+    "table": str,
+    "member": str,
+    "rows": int,
+    "bytes": int,
+    "sha256": str,
+    "compression": str,
+    "fields": list,
+}
+
+
+def validate_manifest(data: Any, origin: str) -> dict[str, Any]:
+    if not isinstance(data, dict) or data.get("format") != FORMAT_NAME:
+        raise ArchiveError(f"{origin}: {MANIFEST_NAME} is not an edms-pgdump manifest")
+    version = data.get("format_version")
+    if version != FORMAT_VERSION:
+        raise ArchiveError(
+            f"{origin}: archive format version {version!r} is not supported by this "
+            f"edms-pgdump (reads version {FORMAT_VERSION}); upgrade edms-pgdump or re-export"
+        )
+    tables = data.get("tables")
+    if not isinstance(tables, list):
+        raise ArchiveError(f"{origin}: {MANIFEST_NAME} has no tables list; the manifest is damaged")
+    seen: set[str] = set()
+    for i, t in enumerate(tables):
+        if not isinstance(t, dict):
+            raise ArchiveError(f"{origin}: {MANIFEST_NAME} tables[{i}] is not an object")
+        for key, typ in _REQUIRED_TABLE_KEYS.items():
+            if not isinstance(t.get(key), typ):
+                raise ArchiveError(
+                    f"{origin}: {MANIFEST_NAME} tables[{i}].{key} is missing or not a "
+                    f"{typ.__name__}; the manifest is damaged"
+                )
+        _check_member_name(t["member"], origin)
+        if t["member"] in seen:
+            raise ArchiveError(f"{origin}: member {t['member']!r} is listed twice in the manifest")
+        seen.add(t["member"])
+        if t["compression"] not in ("zstd", "none"):
+            raise ArchiveError(f"{origin}: {t['table']}: unknown compression {t['compression']!r}")
+    for key in ("mapping", "archive_id", "created_at"):
+        if key not in data:
+            raise ArchiveError(f"{origin}: {MANIFEST_NAME} lacks {key!r}; the manifest is damaged")
+    return data
+
+
+@dataclass
+class IntegrityReport:
+    archive: str
+    archive_id: str
+    tables: list[dict[str, Any]] = field(default_factory=list)
+    damages: list[str] = field(default_factory=list)
+
+    @property
+    def ok(self) -> bool:
+        return not self.damages
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "archive": self.archive,
+            "archive_id": self.archive_id,
+            "ok": self.ok,
+            "tables": self.tables,
+            "damages": self.damages,
+        }
+
+
+def check_integrity(reader: ArchiveReader, progress: Any = None) -> IntegrityReport:
+    """Recompute sizes, hashes and row counts of every member; name each damage."""
+    m = reader.manifest
+    report = IntegrityReport(reader.origin, m.archive_id)
+    listed = {t["member"] for t in m.tables}
+    for extra in sorted(set(reader.member_names) - listed - {MANIFEST_NAME}):
+        report.damages.append(f"member {extra!r} is not listed in the manifest (extra member)")
+    for t in m.tables:
+        name, table = t["member"], t["table"]
+        entry: dict[str, Any] = {"table": table, "member": name, "rows": t["rows"], "ok": False}
+        report.tables.append(entry)
+        if name not in reader.member_names:
+            report.damages.append(f"{table}: member {name!r} is missing")
+            continue
+        size = reader.stored_size(name)
+        if size != t["bytes"]:
+            kind = "truncated" if size < t["bytes"] else "has appended bytes"
+            report.damages.append(
+                f"{table}: member {name!r} {kind} ({size} bytes, manifest says {t['bytes']})"
+            )
+            continue
+        sha = hashlib.sha256()
+        with reader.open_stored(name) as fh:
+            while True:
+                block = fh.read(CHUNK)
+                if not block:
+                    break
+                sha.update(block)
+        if sha.hexdigest() != t["sha256"]:
+            report.damages.append(
+                f"{table}: member {name!r} SHA-256 mismatch (content overwritten; same size)"
+            )
+            continue
+        rows = 0
+        data_sha = hashlib.sha256()
+        try:
+            for block in reader.iter_data(name, t["compression"]):
+                rows += block.count(b"\n")
+                data_sha.update(block)
+        except ArchiveError as exc:
+            report.damages.append(f"{table}: {exc}")
+            continue
+        if rows != t["rows"]:
+            report.damages.append(f"{table}: member {name!r} holds {rows} rows, manifest says {t['rows']}")
+            continue
+        if t.get("data_sha256") and data_sha.hexdigest() != t["data_sha256"]:
+            report.damages.append(f"{table}: member {name!r} COPY data SHA-256 mismatch")
+            continue
+        entry["ok"] = True
+        if progress is not None:
+            progress(table, rows)
+    return report
+
+
+def read_member_text(reader: ArchiveReader, table: dict[str, Any]) -> bytes:
+    """Whole member text; for tests and small tables only."""
+    buf = io.BytesIO()
+    for block in reader.iter_data(table["member"], table["compression"]):
+        buf.write(block)
+    return buf.getvalue()

@@ -1,0 +1,274 @@
+"""Export: one consistent snapshot, server-side COPY, streamed into archive members.
+
+Tables may be exported in parallel (``jobs``): the first connection exports its
+snapshot and every worker adopts it, so all members describe the same instant.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import threading
+import time
+import uuid
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import psycopg
+from psycopg import sql
+
+from . import __version__
+from .archive import FORMAT_NAME, FORMAT_VERSION, ArchiveWriter, Manifest, MemberInfo
+from .catalog import Catalog, read_catalog
+from .db import Connection, connect, describe_dsn, server_error_message
+from .errors import DatabaseError, EdmsPgdumpError, UsageError
+from .mapping import Mapping
+from .plan import Plan, TablePlan, build_plan, unmapped_tables
+from .progress import NoProgress, Progress
+from .sqlgen import SESSION_SETTINGS, copy_out, render
+
+
+@dataclass
+class ExportResult:
+    archive: str
+    archive_id: str
+    manifest_sha256: str
+    tables: list[dict[str, Any]]
+    seconds: float
+    warnings: list[str] = field(default_factory=list)
+
+    @property
+    def rows(self) -> int:
+        return sum(int(t["rows"]) for t in self.tables)
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "archive": self.archive,
+            "archive_id": self.archive_id,
+            "manifest_sha256": self.manifest_sha256,
+            "tables": self.tables,
+            "rows": self.rows,
+            "seconds": round(self.seconds, 3),
+            "warnings": self.warnings,
+        }
+
+
+def _begin_snapshot(conn: Connection, snapshot: str | None = None) -> None:
+    conn.execute("BEGIN ISOLATION LEVEL REPEATABLE READ READ ONLY")
+    if snapshot:
+        conn.execute(sql.SQL("SET TRANSACTION SNAPSHOT {}").format(sql.Literal(snapshot)))
+
+
+def _export_table(
+    conn: Connection,
+    plan: Plan,
+    tp: TablePlan,
+    writer: ArchiveWriter,
+    index: int,
+    compression: str,
+    level: int,
+    progress: Progress,
+) -> MemberInfo:
+    member = writer.member(index, str(tp.table), compression, level)
+    task = str(tp.table)
+    try:
+        with conn.cursor() as cur, cur.copy(copy_out(plan, tp)) as copy:
+            for block in copy:
+                member.write(bytes(block))
+                progress.advance(task, bytes(block).count(b"\n"), len(block))
+    except psycopg.Error as exc:
+        member.abort()
+        msg = server_error_message(exc)
+        if "row-level security" in msg:
+            raise DatabaseError(
+                f"{tp.table}: row-level security would hide rows from this role ({msg}); "
+                "export as the table owner or a role with BYPASSRLS, nothing was written"
+            ) from None
+        raise DatabaseError(f"{tp.table}: export query failed: {msg}") from None
+    except BaseException:
+        member.abort()
+        raise
+    info = member.close()
+    progress.finish(task)
+    return info
+
+
+def table_manifest(tp: TablePlan, catalog: Catalog) -> dict[str, Any]:
+    """The plan facts an importer needs, stored beside the data."""
+    return {
+        "table": str(tp.table),
+        "schema": tp.table.schema,
+        "name": tp.table.name,
+        "natural_key": list(tp.natural_key),
+        "key_fields": [kf.name for kf in tp.key_fields],
+        "fields": [
+            {
+                "name": f.name,
+                "type": f.type,
+                "role": f.role,
+                **({"column": f.column} if f.column else {}),
+                **({"reference": f.reference} if f.reference else {}),
+            }
+            for f in tp.fields
+        ],
+        "expansions": [
+            {
+                "label": e.label,
+                "constraint": e.fk.name,
+                "columns": list(e.columns),
+                "ref_table": str(e.ref_table),
+                "ref_columns": list(e.fk.ref_columns),
+                "fields": [kf.name for kf in e.fields],
+                "edge": e.edge,
+            }
+            for e in tp.expansions
+        ],
+        "dropped_columns": [c.name for c in tp.surrogate],
+        "estimated_rows": catalog.tables[tp.table].estimated_rows,
+    }
+
+
+def export_archive(
+    dsn: str,
+    mapping: Mapping,
+    output: str | Path,
+    *,
+    jobs: int = 1,
+    compression: str = "zstd",
+    level: int = 3,
+    directory: bool = False,
+    allow_warnings: bool = True,
+    progress: Progress | None = None,
+) -> ExportResult:
+    """Export every mapped table on one snapshot into an archive at ``output``."""
+    if jobs < 1:
+        raise UsageError("--jobs must be at least 1")
+    if compression not in ("zstd", "none"):
+        raise UsageError(f"--compression {compression!r}: use zstd or none")
+    progress = progress or NoProgress()
+    started = time.monotonic()
+    out = Path(output)
+    if out.exists() and not directory and out.is_dir():
+        raise UsageError(f"{out}: is a directory; pass --format dir or another file name")
+    conn = connect(dsn)
+    writer: ArchiveWriter | None = None
+    workers: list[Connection] = []
+    try:
+        _begin_snapshot(conn)
+        catalog = read_catalog(conn)
+        plan = build_plan(mapping, catalog)
+        plan.raise_for_errors()
+        snapshot = str(conn.execute("SELECT pg_export_snapshot()").fetchone()[0])  # type: ignore[index]
+        version = conn.execute("SELECT current_setting('server_version')").fetchone()
+        writer = ArchiveWriter(out, directory=directory)
+        tables = plan.exported
+        for i, tp in enumerate(tables):
+            progress.start(str(tp.table), catalog.tables[tp.table].estimated_rows or None)
+        infos: dict[int, MemberInfo] = {}
+        if jobs == 1 or len(tables) <= 1:
+            for i, tp in enumerate(tables):
+                infos[i] = _export_table(conn, plan, tp, writer, i + 1, compression, level, progress)
+        else:
+            n = min(jobs, len(tables))
+            for _ in range(n):
+                w = connect(dsn)
+                _begin_snapshot(w, snapshot)
+                workers.append(w)
+            pool_conns = list(workers)
+            lock = threading.Lock()
+
+            shared_writer = writer
+
+            def run(i: int) -> MemberInfo:
+                with lock:
+                    c = pool_conns.pop()
+                try:
+                    return _export_table(
+                        c, plan, tables[i], shared_writer, i + 1, compression, level, progress
+                    )
+                finally:
+                    with lock:
+                        pool_conns.append(c)
+
+            # biggest tables first so the slowest one starts early
+            order = sorted(
+                range(len(tables)),
+                key=lambda i: -catalog.tables[tables[i].table].estimated_rows,
+            )
+            with ThreadPoolExecutor(max_workers=n) as pool:
+                futures = {i: pool.submit(run, i) for i in order}
+                for i, fut in futures.items():
+                    infos[i] = fut.result()
+        conn.execute("COMMIT")
+        manifest_tables = []
+        for i, tp in enumerate(tables):
+            info = infos[i]
+            entry = table_manifest(tp, catalog)
+            entry.update(
+                member=info.member,
+                rows=info.rows,
+                bytes=info.bytes,
+                sha256=info.sha256,
+                data_bytes=info.data_bytes,
+                data_sha256=info.data_sha256,
+                compression=info.compression,
+            )
+            manifest_tables.append(entry)
+        lookups = [table_manifest(tp, catalog) for tp in plan.tables.values() if not tp.export]
+        manifest = Manifest(
+            {
+                "format": FORMAT_NAME,
+                "format_version": FORMAT_VERSION,
+                "tool_version": __version__,
+                "archive_id": str(uuid.uuid4()),
+                "created_at": dt.datetime.now(dt.timezone.utc).isoformat(timespec="seconds"),
+                "source": {
+                    "server": describe_dsn(dsn),
+                    "database": catalog.database,
+                    "server_version": str(version[0]) if version else "",
+                    "server_version_num": catalog.server_version,
+                    "snapshot": snapshot,
+                    "role": catalog.current_user,
+                },
+                "settings": dict(SESSION_SETTINGS),
+                "mapping": mapping.to_dict(),
+                "mapping_sha256": mapping.sha256,
+                "mapping_text": mapping.source_text,
+                "load_order": [str(n) for n in plan.load_order],
+                "components": [[str(n) for n in comp] for comp in plan.components],
+                "unmapped_tables": [str(n) for n in unmapped_tables(mapping, catalog)],
+                "problems": [p.to_dict() for p in plan.problems],
+                "tables": manifest_tables,
+                "lookups": lookups,
+            }
+        )
+        writer.publish(manifest)
+        writer = None
+        return ExportResult(
+            archive=str(out),
+            archive_id=manifest.archive_id,
+            manifest_sha256=manifest.sha256,
+            tables=[
+                {"table": t["table"], "rows": t["rows"], "bytes": t["bytes"], "member": t["member"]}
+                for t in manifest_tables
+            ],
+            seconds=time.monotonic() - started,
+            warnings=[str(p) for p in plan.warnings],
+        )
+    except psycopg.Error as exc:
+        raise DatabaseError(f"export from {describe_dsn(dsn)} failed: {server_error_message(exc)}") from None
+    finally:
+        if writer is not None:
+            writer.abort()
+        for w in workers:
+            w.close()
+        conn.close()
+
+
+def export_sql_statements(plan: Plan) -> list[tuple[str, str]]:
+    """(table, COPY statement) pairs, for plan display."""
+    return [(str(tp.table), render(copy_out(plan, tp))) for tp in plan.exported]
+
+
+__all__ = ["EdmsPgdumpError", "ExportResult", "export_archive"]

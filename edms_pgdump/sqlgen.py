@@ -1,0 +1,451 @@
+"""Plan -> SQL, composed from identifiers with ``psycopg.sql`` (never pasted strings).
+
+The statements built here are exactly what the export/import code executes and what
+``edms-pgdump sql`` writes into psql runbooks.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import re
+from collections.abc import Iterator
+from dataclasses import dataclass
+
+from psycopg import sql
+
+from .catalog import Column
+from .names import QualifiedName
+from .plan import Expansion, KeyField, Plan, TablePlan
+
+# Session settings pinned like pg_dump does, so COPY text is byte-stable whatever the
+# role's or database's defaults are.
+SESSION_SETTINGS: tuple[tuple[str, str], ...] = (
+    ("DateStyle", "ISO"),
+    ("IntervalStyle", "postgres"),
+    ("TimeZone", "UTC"),
+    ("extra_float_digits", "3"),
+    ("bytea_output", "hex"),
+    ("search_path", ""),
+    ("client_encoding", "UTF8"),
+    ("standard_conforming_strings", "on"),
+    ("row_security", "off"),
+)
+
+NEW = "#new"  # staging column: the row does not exist in the target yet
+HIT = "#hit"  # key relation column: a target row matched
+
+
+def session_statements() -> list[sql.Composed]:
+    return [sql.SQL("SET {} = {}").format(sql.Identifier(k), sql.Literal(v)) for k, v in SESSION_SETTINGS]
+
+
+def ident(*parts: str) -> sql.Identifier:
+    return sql.Identifier(*parts)
+
+
+def table_ident(name: QualifiedName) -> sql.Identifier:
+    return sql.Identifier(name.schema, name.name)
+
+
+def qualified_literal(name: QualifiedName) -> sql.Literal:
+    """A fully quoted ``"schema"."table"`` string for regclass-taking functions."""
+    text = '"' + name.schema.replace('"', '""') + '"."' + name.name.replace('"', '""') + '"'
+    return sql.Literal(text)
+
+
+class _Aliases:
+    def __init__(self, prefix: str) -> None:
+        self.prefix = prefix
+        self.n = 0
+
+    def next(self) -> str:
+        self.n += 1
+        return f"{self.prefix}{self.n}"
+
+
+# -- natural key expressions over real tables (export, and lookups in the target) ------
+
+
+def _key_exprs(
+    plan: Plan, tp: TablePlan, alias: str, aliases: _Aliases, joins: list[sql.Composable]
+) -> list[sql.Composable]:
+    """Expressions, in key_fields order, for ``tp``'s natural key of the row ``alias``."""
+    exprs: list[sql.Composable] = []
+    for kind, name in tp.key_parts:
+        if kind == "column":
+            exprs.append(sql.SQL("{}.{}").format(ident(alias), ident(name)))
+        else:
+            exprs.extend(_expand(plan, alias, tp.expansion(name), aliases, joins))
+    return exprs
+
+
+def _expand(
+    plan: Plan, alias: str, exp: Expansion, aliases: _Aliases, joins: list[sql.Composable]
+) -> list[sql.Composable]:
+    ref = plan.tables[exp.ref_table]
+    b = aliases.next()
+    cond = sql.SQL(" AND ").join(
+        sql.SQL("{}.{} = {}.{}").format(ident(b), ident(rc), ident(alias), ident(c))
+        for c, rc in zip(exp.fk.columns, exp.fk.ref_columns)
+    )
+    joins.append(sql.SQL("LEFT JOIN {} AS {} ON {}").format(table_ident(exp.ref_table), ident(b), cond))
+    return _key_exprs(plan, ref, b, aliases, joins)
+
+
+def export_query(plan: Plan, tp: TablePlan) -> sql.Composed:
+    """SELECT producing the archive member: FK ids replaced by natural keys."""
+    aliases = _Aliases("r")
+    joins: list[sql.Composable] = []
+    select: list[sql.Composable] = []
+    seen: set[str] = set()
+    for f in tp.fields:
+        if f.role == "column":
+            assert f.column is not None
+            select.append(sql.SQL("t.{}").format(ident(f.column)))
+        else:
+            assert f.reference is not None
+            if f.reference in seen:
+                continue
+            seen.add(f.reference)
+            exprs = _expand(plan, "t", tp.expansion(f.reference), aliases, joins)
+            select.extend(exprs)
+    return sql.SQL("SELECT {} FROM {} AS t {}").format(
+        sql.SQL(", ").join(select), table_ident(tp.table), sql.SQL(" ").join(joins)
+    )
+
+
+def copy_out(plan: Plan, tp: TablePlan) -> sql.Composed:
+    return sql.SQL("COPY ({}) TO STDOUT").format(export_query(plan, tp))
+
+
+def key_relation(plan: Plan, tp: TablePlan) -> sql.Composed:
+    """The target's rows of ``tp`` with their natural key fields and id columns."""
+    aliases = _Aliases("k")
+    joins: list[sql.Composable] = []
+    exprs = _key_exprs(plan, tp, "t", aliases, joins)
+    cols = [sql.SQL("{} AS {}").format(e, ident(kf.name)) for e, kf in zip(exprs, tp.key_fields)]
+    key_names = {kf.name for kf in tp.key_fields}
+    for c in tp.ref_columns:
+        if c not in key_names:
+            cols.append(sql.SQL("t.{}").format(ident(c)))
+    cols.append(sql.SQL("true AS {}").format(ident(HIT)))
+    return sql.SQL("SELECT {} FROM {} AS t {}").format(
+        sql.SQL(", ").join(cols), table_ident(tp.table), sql.SQL(" ").join(joins)
+    )
+
+
+# -- staging ------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class StagingNames:
+    raw: sql.Identifier
+    keyed: sql.Identifier
+    final: sql.Identifier
+    label: str
+
+
+def staging_names(index: int, table: QualifiedName) -> StagingNames:
+    slug = re.sub(r"[^a-z0-9]+", "_", table.name.lower()).strip("_")[:32] or "t"
+    label = f"edms_{index:03d}_{slug}"
+    return StagingNames(ident(label + "_raw"), ident(label + "_keyed"), ident(label + "_final"), label)
+
+
+def field_types(tp: TablePlan, fields: list[str] | None = None) -> list[tuple[str, str]]:
+    chosen = fields if fields is not None else list(tp.field_names)
+    by_name = {f.name: f.type for f in tp.fields}
+    return [(n, by_name[n]) for n in chosen]
+
+
+def create_raw(tp: TablePlan, names: StagingNames, fields: list[str]) -> sql.Composed:
+    cols = sql.SQL(", ").join(
+        sql.SQL("{} {}").format(ident(n), sql.SQL(t)) for n, t in field_types(tp, fields)
+    )
+    return sql.SQL("CREATE TEMP TABLE {} ({}) ON COMMIT DROP").format(names.raw, cols)
+
+
+def copy_in(names: StagingNames, fields: list[str]) -> sql.Composed:
+    return sql.SQL("COPY {} ({}) FROM STDIN").format(names.raw, sql.SQL(", ").join(ident(f) for f in fields))
+
+
+def _match(
+    left: str, right: str, keys: list[KeyField], left_prefix: str = "", right_prefix: str = ""
+) -> sql.Composable:
+    parts = []
+    for kf in keys:
+        op = sql.SQL("IS NOT DISTINCT FROM") if kf.nullable else sql.SQL("=")
+        parts.append(
+            sql.SQL("{}.{} {} {}.{}").format(
+                ident(left),
+                ident(left_prefix + kf.name),
+                op,
+                ident(right),
+                ident(right_prefix + kf.name),
+            )
+        )
+    return sql.SQL(" AND ").join(parts)
+
+
+def duplicate_keys(tp: TablePlan, relation: sql.Composable) -> sql.Composed:
+    keys = sql.SQL(", ").join(ident(kf.name) for kf in tp.key_fields)
+    return sql.SQL(
+        "SELECT {keys}, count(*) FROM {rel} AS d GROUP BY {keys} HAVING count(*) > 1 "
+        "ORDER BY count(*) DESC LIMIT 5"
+    ).format(keys=keys, rel=relation)
+
+
+def target_duplicate_keys(plan: Plan, tp: TablePlan) -> sql.Composed:
+    return duplicate_keys(tp, sql.SQL("({})").format(key_relation(plan, tp)))
+
+
+def default_expr(table: QualifiedName, col: Column) -> sql.Composable:
+    """Allocate a new value the way the target would on INSERT."""
+    if col.identity:
+        return sql.SQL("nextval(pg_get_serial_sequence({}, {}))").format(
+            qualified_literal(table), sql.Literal(col.name)
+        )
+    assert col.default is not None
+    # The default is the server's own expression text (pg_get_expr), read with the
+    # search_path pinned empty, so it is fully qualified.
+    return sql.SQL("({})").format(sql.SQL(col.default))
+
+
+def create_keyed(plan: Plan, tp: TablePlan, names: StagingNames) -> sql.Composed:
+    """Staging rows with the target's ids: existing rows matched by natural key, new
+    rows given ids now, so every reference to them is known before any INSERT."""
+    field_names = set(tp.field_names)
+    surrogate = {c.name: c for c in tp.surrogate}
+    extra: list[sql.Composable] = []
+    fk_columns = {c for e in tp.expansions for c in e.fk.columns}
+    for c in tp.ref_columns:
+        if c in field_names or c in fk_columns:
+            continue
+        if c in surrogate:
+            extra.append(
+                sql.SQL("COALESCE(o.{c}, {d}) AS {c}").format(
+                    c=ident(c), d=default_expr(tp.table, surrogate[c])
+                )
+            )
+        else:
+            extra.append(sql.SQL("o.{c} AS {c}").format(c=ident(c)))
+    extra.append(sql.SQL("o.{} IS NULL AS {}").format(ident(HIT), ident(NEW)))
+    return sql.SQL(
+        "CREATE TEMP TABLE {keyed} ON COMMIT DROP AS SELECT s.*, {extra} FROM {raw} AS s "
+        "LEFT JOIN ({rel}) AS o ON {match}"
+    ).format(
+        keyed=names.keyed,
+        extra=sql.SQL(", ").join(extra),
+        raw=names.raw,
+        rel=key_relation(plan, tp),
+        match=_match("o", "s", list(tp.key_fields)),
+    )
+
+
+def _resolve_source(
+    plan: Plan,
+    exp: Expansion,
+    staged: dict[QualifiedName, StagingNames],
+    finalized: set[QualifiedName],
+) -> sql.Composable:
+    ref = plan.tables[exp.ref_table]
+    if exp.ref_table in staged and ref.export:
+        if exp.ref_table in finalized:
+            return staged[exp.ref_table].final
+        return staged[exp.ref_table].keyed
+    return sql.SQL("({})").format(key_relation(plan, ref))
+
+
+def create_final(
+    plan: Plan,
+    tp: TablePlan,
+    names: StagingNames,
+    staged: dict[QualifiedName, StagingNames],
+    loaded_fields: set[str],
+    finalized: set[QualifiedName],
+) -> sql.Composed:
+    """Staging rows with every foreign key resolved to the target's ids."""
+    select: list[sql.Composable] = [sql.SQL("k.*")]
+    joins: list[sql.Composable] = []
+    for i, exp in enumerate(active_expansions(tp, loaded_fields)):
+        a = f"f{i + 1}"
+        ref = plan.tables[exp.ref_table]
+        for c, rc in zip(exp.fk.columns, exp.fk.ref_columns):
+            select.append(sql.SQL("{}.{} AS {}").format(ident(a), ident(rc), ident(c)))
+        joins.append(
+            sql.SQL("LEFT JOIN {} AS {} ON {}").format(
+                _resolve_source(plan, exp, staged, finalized),
+                ident(a),
+                _match(a, "k", list(ref.key_fields), right_prefix=exp.label + "."),
+            )
+        )
+    return sql.SQL("CREATE TEMP TABLE {} ON COMMIT DROP AS SELECT {} FROM {} AS k {}").format(
+        names.final, sql.SQL(", ").join(select), names.keyed, sql.SQL(" ").join(joins)
+    )
+
+
+def active_expansions(tp: TablePlan, loaded_fields: set[str]) -> list[Expansion]:
+    """Expansions whose fields are in the archive (a target-only FK stays NULL)."""
+    return [e for e in tp.expansions if all(f.name in loaded_fields for f in e.fields)]
+
+
+def unresolved(tp: TablePlan, names: StagingNames, exp: Expansion) -> sql.Composed:
+    fields = [ident(f.name) for f in exp.fields]
+    present = sql.SQL(" OR ").join(sql.SQL("{} IS NOT NULL").format(f) for f in fields)
+    return sql.SQL(
+        "SELECT count(*) OVER (), {fields} FROM {final} WHERE {col} IS NULL AND ({present}) LIMIT 5"
+    ).format(
+        fields=sql.SQL(", ").join(fields),
+        final=names.final,
+        col=ident(exp.fk.columns[0]),
+        present=present,
+    )
+
+
+def insert_columns(tp: TablePlan, loaded_fields: set[str]) -> list[str]:
+    cols = [c for c in tp.plain_columns if c in loaded_fields]
+    cols += [c.name for c in tp.surrogate]
+    for e in active_expansions(tp, loaded_fields):
+        cols += [c for c in e.fk.columns if c not in cols]
+    return cols
+
+
+def insert_new(tp: TablePlan, names: StagingNames, loaded_fields: set[str]) -> sql.Composed:
+    cols = insert_columns(tp, loaded_fields)
+    nulled = {
+        c for e in active_expansions(tp, loaded_fields) if e.edge == "second_pass" for c in e.fk.columns
+    }
+    values = [sql.SQL("NULL") if c in nulled else ident(c) for c in cols]
+    overriding = sql.SQL(" OVERRIDING SYSTEM VALUE") if tp.identity_always else sql.SQL("")
+    return sql.SQL("INSERT INTO {} ({}){} SELECT {} FROM {} WHERE {}").format(
+        table_ident(tp.table),
+        sql.SQL(", ").join(ident(c) for c in cols),
+        overriding,
+        sql.SQL(", ").join(values),
+        names.final,
+        ident(NEW),
+    )
+
+
+def _identity_match(tp: TablePlan, t: str, f: str) -> sql.Composable:
+    op = sql.SQL("=") if tp.identity_is_pk else sql.SQL("IS NOT DISTINCT FROM")
+    return sql.SQL(" AND ").join(
+        sql.SQL("{}.{} {} {}.{}").format(ident(t), ident(c), op, ident(f), ident(c)) for c in tp.row_identity
+    )
+
+
+def second_pass(tp: TablePlan, names: StagingNames, exp: Expansion) -> sql.Composed:
+    sets = sql.SQL(", ").join(sql.SQL("{c} = f.{c}").format(c=ident(c)) for c in exp.fk.columns)
+    return sql.SQL(
+        "UPDATE {t} AS t SET {sets} FROM {final} AS f WHERE f.{new} AND {match} AND f.{first} IS NOT NULL"
+    ).format(
+        t=table_ident(tp.table),
+        sets=sets,
+        final=names.final,
+        new=ident(NEW),
+        match=_identity_match(tp, "t", "f"),
+        first=ident(exp.fk.columns[0]),
+    )
+
+
+# Types whose '=' means "same text output"; everything else is compared as text so
+# that 1.0 vs 1.00, '1 day' vs '24:00:00' or citext case changes are not skipped.
+_EXACT_TYPES = re.compile(
+    r"^(smallint|integer|bigint|text|character varying(\(\d+\))?|character(\(\d+\))?|"
+    r"boolean|date|timestamp(\(\d\))? with(out)? time zone|uuid|bytea|\"char\"|name|oid)"
+    r"(\[\])*$"
+)
+
+
+def _differs(tp: TablePlan, cols: list[str], t: str, f: str) -> sql.Composable:
+    types = {fl.column: fl.type for fl in tp.fields if fl.column}
+    parts = []
+    for c in cols:
+        if c in types and not _EXACT_TYPES.match(types[c]):
+            parts.append(
+                sql.SQL("{}.{}::text IS DISTINCT FROM {}.{}::text").format(
+                    ident(t), ident(c), ident(f), ident(c)
+                )
+            )
+        else:
+            parts.append(
+                sql.SQL("{}.{} IS DISTINCT FROM {}.{}").format(ident(t), ident(c), ident(f), ident(c))
+            )
+    if not parts:
+        return sql.SQL("false")
+    return sql.SQL("({})").format(sql.SQL(" OR ").join(parts))
+
+
+def updatable_columns(tp: TablePlan, loaded_fields: set[str]) -> list[str]:
+    skip = set(tp.row_identity) | {c.name for c in tp.surrogate}
+    return [c for c in insert_columns(tp, loaded_fields) if c not in skip]
+
+
+def changed_rows(tp: TablePlan, names: StagingNames, loaded_fields: set[str]) -> sql.Composed:
+    cols = updatable_columns(tp, loaded_fields)
+    return sql.SQL(
+        "SELECT count(*) OVER (), {keys} FROM {final} AS f JOIN {t} AS t ON {match} "
+        "WHERE NOT f.{new} AND {differs} LIMIT 5"
+    ).format(
+        keys=sql.SQL(", ").join(sql.SQL("f.{}").format(ident(k.name)) for k in tp.key_fields),
+        final=names.final,
+        t=table_ident(tp.table),
+        match=_identity_match(tp, "t", "f"),
+        new=ident(NEW),
+        differs=_differs(tp, cols, "t", "f"),
+    )
+
+
+def update_existing(tp: TablePlan, names: StagingNames, loaded_fields: set[str]) -> sql.Composed | None:
+    cols = updatable_columns(tp, loaded_fields)
+    if not cols:
+        return None
+    sets = sql.SQL(", ").join(sql.SQL("{c} = f.{c}").format(c=ident(c)) for c in cols)
+    return sql.SQL(
+        "UPDATE {t} AS t SET {sets} FROM {final} AS f WHERE NOT f.{new} AND {match} AND {differs}"
+    ).format(
+        t=table_ident(tp.table),
+        sets=sets,
+        final=names.final,
+        new=ident(NEW),
+        match=_identity_match(tp, "t", "f"),
+        differs=_differs(tp, cols, "t", "f"),
+    )
+
+
+def count_present(plan: Plan, tp: TablePlan, names: StagingNames) -> sql.Composed:
+    """After loading: how many archive rows exist in the target by natural key."""
+    return sql.SQL(
+        "SELECT count(*) FROM {final} AS f WHERE EXISTS (SELECT 1 FROM ({rel}) AS o WHERE {m})"
+    ).format(final=names.final, rel=key_relation(plan, tp), m=_match("o", "f", list(tp.key_fields)))
+
+
+def count_rows(relation: sql.Composable, where: sql.Composable | None = None) -> sql.Composed:
+    if where is None:
+        return sql.SQL("SELECT count(*) FROM {}").format(relation)
+    return sql.SQL("SELECT count(*) FROM {} WHERE {}").format(relation, where)
+
+
+def lock_tables(tables: list[QualifiedName]) -> sql.Composed:
+    return sql.SQL("LOCK TABLE {} IN SHARE ROW EXCLUSIVE MODE").format(
+        sql.SQL(", ").join(table_ident(t) for t in sorted(tables))
+    )
+
+
+def set_constraints(fks: list[tuple[QualifiedName, str]], mode: str) -> sql.Composed:
+    return sql.SQL("SET CONSTRAINTS {} {}").format(
+        sql.SQL(", ").join(ident(schema.schema, name) for schema, name in fks),
+        sql.SQL(mode),
+    )
+
+
+def render(statement: sql.Composable) -> str:
+    return statement.as_string(None)
+
+
+def iter_rendered(statements: list[sql.Composable]) -> Iterator[str]:
+    for s in statements:
+        yield render(s) + ";"
+
+
+def short_hash(text: str) -> str:
+    return hashlib.sha256(text.encode()).hexdigest()[:8]
