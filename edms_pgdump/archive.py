@@ -94,7 +94,7 @@ class MemberWriter:
         self.table = table
         self.member = member
         self.compression = compression
-        self._fh = open(path, "wb")  # noqa: SIM115 - closed in close()
+        self._fh = open(path, "wb")
         self._out = _HashingWriter(self._fh)
         self._data_sha = hashlib.sha256()
         self.data_bytes = 0

@@ -163,7 +163,7 @@ def export_archive(
         version = conn.execute("SELECT current_setting('server_version')").fetchone()
         writer = ArchiveWriter(out, directory=directory)
         tables = plan.exported
-        for i, tp in enumerate(tables):
+        for tp in tables:
             progress.start(str(tp.table), catalog.tables[tp.table].estimated_rows or None)
         infos: dict[int, MemberInfo] = {}
         if jobs == 1 or len(tables) <= 1:

@@ -300,7 +300,8 @@ class _Importer:
         keyed = _count(self.conn, g.count_rows(names.keyed))
         if keyed != self.results[name].staged:
             self.fail(
-                f"{name}: natural keys matched {keyed} target rows for {self.results[name].staged} archive rows; the target has duplicate keys"
+                f"{name}: natural keys matched {keyed} target rows for "
+                f"{self.results[name].staged} archive rows; the target has duplicate keys"
             )
 
     def resolve(self, name: QualifiedName) -> None:

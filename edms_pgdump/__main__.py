@@ -1,0 +1,3 @@
+from edms_pgdump.cli import main
+
+main()
