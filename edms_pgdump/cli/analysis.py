@@ -1,0 +1,3 @@
+"""check, plan, sql."""
+
+from __future__ import annotations
