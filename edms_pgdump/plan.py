@@ -53,13 +53,20 @@ class KeyField:
     path: tuple[str, ...]
     type: str
     nullable: bool
+    # A tree key: the table's natural key contains its own parent (parent_id, label).
+    # The parent is then identified by its path from the root, a jsonb array of the
+    # other key columns' values, root first (NULL for a root).
+    tree: bool = False
 
     @property
     def name(self) -> str:
         return ".".join(self.path)
 
     def under(self, label: str, nullable: bool) -> KeyField:
-        return KeyField((label, *self.path), self.type, self.nullable or nullable)
+        return KeyField((label, *self.path), self.type, self.nullable or nullable, self.tree)
+
+
+TREE_PATH = "#path"
 
 
 @dataclass(frozen=True)
@@ -71,6 +78,7 @@ class Expansion:
     fields: tuple[KeyField, ...]
     nullable: bool  # every FK column nullable: the reference may be absent
     edge: EdgeKind = "ordered"
+    tree: bool = False  # the self-reference inside a tree key: travels as a path
 
     @property
     def ref_table(self) -> QualifiedName:
@@ -110,11 +118,16 @@ class TablePlan:
     identity_always: bool
     on_conflict: ConflictPolicy
     key_is_unique: bool  # backed by a unique constraint or index
+    tree_steps: tuple[str, ...] = ()  # tree key: the columns making one step of the path
     component: int = 0
 
     @property
     def field_names(self) -> tuple[str, ...]:
         return tuple(f.name for f in self.fields)
+
+    @property
+    def tree_expansion(self) -> Expansion | None:
+        return next((e for e in self.expansions if e.tree), None)
 
     def expansion(self, label: str) -> Expansion:
         for e in self.expansions:
@@ -253,6 +266,11 @@ class _Planner:
             if col in done:
                 continue
             fk = self.key_fk(table, nk, col)
+            if fk is not None and fk.ref_table == name:
+                done.update(fk.columns)
+                self.check_tree_key(table, nk, fk)
+                out.append(KeyField((fk_label(fk), TREE_PATH), "jsonb", True, tree=True))
+                continue
             if fk is not None:
                 done.update(fk.columns)
                 nullable = any(not _col(table, c).not_null for c in fk.columns)
@@ -265,6 +283,24 @@ class _Planner:
         result = tuple(out)
         self._key_cache[name] = result
         return result
+
+    def check_tree_key(self, table: Table, nk: tuple[str, ...], fk: ForeignKey) -> None:
+        others = [c for c in nk if c not in fk.columns]
+        if not others:
+            raise _KeyCycle(f"{table.name} is keyed only by its parent")
+        for c in others:
+            other = self.key_fk(table, nk, c)
+            if other is not None:
+                raise _KeyCycle(
+                    f"{table.name}: a tree key may combine its parent only with plain columns, "
+                    f"not with the reference {fk_label(other)}"
+                )
+
+    def tree_steps(self, tp_name: QualifiedName) -> tuple[str, ...]:
+        nk = self.mapping.tables[tp_name].natural_key
+        table = self.catalog.tables[tp_name]
+        fk = next(f for f in self.foreign_keys(table) if f.ref_table == tp_name and set(f.columns) <= set(nk))
+        return tuple(c for c in nk if c not in fk.columns)
 
     def key_parts(self, table: Table, nk: tuple[str, ...]) -> tuple[tuple[str, str], ...]:
         parts: list[tuple[str, str]] = []
@@ -334,9 +370,9 @@ class _Planner:
                 "error",
                 "key-cycle",
                 name,
-                f"natural keys refer to each other in a loop ({exc}); a natural key cannot contain itself",
-                "pick a natural key without the self-referencing foreign key column "
-                "(for trees, a unique path or slug column)",
+                f"the natural key cannot be expanded ({exc})",
+                "a natural key may contain its own parent together with plain columns (a tree), "
+                "but not a loop through other tables; choose other key columns",
             )
             return None
         unique = table.has_unique(tm.natural_key)
@@ -376,11 +412,15 @@ class _Planner:
                 continue  # reported on the referenced table
             nullable = all(not _col(table, c).not_null for c in fk.columns)
             label = fk_label(fk)
-            exp_fields = tuple(kf.under(label, nullable) for kf in ref_fields)
+            tree = fk.ref_table == name and any(kf.tree and kf.path[0] == label for kf in ref_fields)
+            if tree:
+                exp_fields: tuple[KeyField, ...] = (KeyField((label, TREE_PATH), "jsonb", True, tree=True),)
+            else:
+                exp_fields = tuple(kf.under(label, nullable) for kf in ref_fields)
             edge: EdgeKind = "self" if fk.ref_table == name else "ordered"
             if self.mapping.tables[fk.ref_table].export is False:
                 edge = "lookup"
-            expansions.append(Expansion(fk, label, exp_fields, nullable, edge))
+            expansions.append(Expansion(fk, label, exp_fields, nullable, edge, tree))
             for fk_col in fk.columns:
                 fk_columns[fk_col] = fk
         nk_set = set(tm.natural_key)
@@ -445,6 +485,7 @@ class _Planner:
             if s.name not in referenced:
                 referenced.append(s.name)
         row_identity = pk if pk else tm.natural_key
+        steps = self.tree_steps(name) if any(e.tree for e in expansions) else ()
         return TablePlan(
             table=name,
             export=tm.export,
@@ -461,6 +502,7 @@ class _Planner:
             identity_always=any(c.identity == "a" for c in table.columns if c.name in surrogate_names),
             on_conflict=tm.on_conflict,
             key_is_unique=unique,
+            tree_steps=steps,
         )
 
     # -- the whole mapping ---------------------------------------------------------
@@ -497,7 +539,7 @@ class _Planner:
                     if e.ref_table in position and e.ref_table != n:
                         if position[e.ref_table] > position[n]:
                             kind: EdgeKind = "deferred" if e.fk.deferrable else "second_pass"
-                            e = Expansion(e.fk, e.label, e.fields, e.nullable, kind)
+                            e = Expansion(e.fk, e.label, e.fields, e.nullable, kind, e.tree)
                     new_exps.append(e)
                 plans[n] = _replace(tp, expansions=tuple(new_exps), component=idx)
             order.extend(ordered)

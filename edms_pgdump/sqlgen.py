@@ -15,7 +15,7 @@ from psycopg import sql
 
 from .catalog import Column
 from .names import QualifiedName
-from .plan import Expansion, KeyField, Plan, TablePlan
+from .plan import TREE_PATH, Expansion, KeyField, Plan, TablePlan
 
 # Session settings pinned like pg_dump does, so COPY text is byte-stable whatever the
 # role's or database's defaults are.
@@ -54,9 +54,19 @@ def qualified_literal(name: QualifiedName) -> sql.Literal:
 
 
 class _Aliases:
+    """Alias generator for one query, plus the recursive CTEs (tree paths) it needs."""
+
     def __init__(self, prefix: str) -> None:
         self.prefix = prefix
         self.n = 0
+        self.ctes: dict[QualifiedName, tuple[str, sql.Composable]] = {}
+
+    def with_clause(self) -> sql.Composable:
+        if not self.ctes:
+            return sql.SQL("")
+        return sql.SQL("WITH RECURSIVE {} ").format(
+            sql.SQL(", ").join(body for _, body in self.ctes.values())
+        )
 
     def next(self) -> str:
         self.n += 1
@@ -74,9 +84,56 @@ def _key_exprs(
     for kind, name in tp.key_parts:
         if kind == "column":
             exprs.append(sql.SQL("{}.{}").format(ident(alias), ident(name)))
+        elif tp.expansion(name).tree:
+            exprs.append(_tree_path(tp, alias, tp.expansion(name), aliases, joins))
         else:
             exprs.extend(_expand(plan, alias, tp.expansion(name), aliases, joins))
     return exprs
+
+
+def tree_step(tp: TablePlan, alias: str) -> sql.Composable:
+    """One step of a tree path: the row's own key columns as a jsonb array."""
+    return sql.SQL("jsonb_build_array(jsonb_build_array({}))").format(
+        sql.SQL(", ").join(sql.SQL("{}.{}").format(ident(alias), ident(c)) for c in tp.tree_steps)
+    )
+
+
+def _tree_path(
+    tp: TablePlan, alias: str, exp: Expansion, aliases: _Aliases, joins: list[sql.Composable]
+) -> sql.Composable:
+    """The path from the root to the row that ``alias``'s parent reference points at."""
+    if tp.table not in aliases.ctes:
+        name = f"{aliases.prefix}path{len(aliases.ctes) + 1}"
+        refs = list(exp.fk.ref_columns)
+        roots = sql.SQL(" AND ").join(sql.SQL("t.{} IS NULL").format(ident(c)) for c in exp.fk.columns)
+        link = sql.SQL(" AND ").join(
+            sql.SQL("c.{} = p.{}").format(ident(c), ident(rc))
+            for c, rc in zip(exp.fk.columns, exp.fk.ref_columns)
+        )
+        body = sql.SQL(
+            "{name} ({cols}, {path}) AS (SELECT {tcols}, {tstep} FROM {table} AS t WHERE {roots} "
+            "UNION ALL SELECT {ccols}, p.{path} || {cstep} FROM {table} AS c JOIN {name} AS p ON {link})"
+        ).format(
+            name=ident(name),
+            cols=sql.SQL(", ").join(ident(c) for c in refs),
+            path=ident(TREE_PATH),
+            tcols=sql.SQL(", ").join(sql.SQL("t.{}").format(ident(c)) for c in refs),
+            tstep=tree_step(tp, "t"),
+            table=table_ident(tp.table),
+            roots=roots,
+            ccols=sql.SQL(", ").join(sql.SQL("c.{}").format(ident(c)) for c in refs),
+            cstep=tree_step(tp, "c"),
+            link=link,
+        )
+        aliases.ctes[tp.table] = (name, body)
+    cte = aliases.ctes[tp.table][0]
+    b = aliases.next()
+    cond = sql.SQL(" AND ").join(
+        sql.SQL("{}.{} = {}.{}").format(ident(b), ident(rc), ident(alias), ident(c))
+        for c, rc in zip(exp.fk.columns, exp.fk.ref_columns)
+    )
+    joins.append(sql.SQL("LEFT JOIN {} AS {} ON {}").format(ident(cte), ident(b), cond))
+    return sql.SQL("{}.{}").format(ident(b), ident(TREE_PATH))
 
 
 def _expand(
@@ -107,10 +164,13 @@ def export_query(plan: Plan, tp: TablePlan) -> sql.Composed:
             if f.reference in seen:
                 continue
             seen.add(f.reference)
-            exprs = _expand(plan, "t", tp.expansion(f.reference), aliases, joins)
-            select.extend(exprs)
-    return sql.SQL("SELECT {} FROM {} AS t {}").format(
-        sql.SQL(", ").join(select), table_ident(tp.table), sql.SQL(" ").join(joins)
+            exp = tp.expansion(f.reference)
+            if exp.tree:
+                select.append(_tree_path(tp, "t", exp, aliases, joins))
+            else:
+                select.extend(_expand(plan, "t", exp, aliases, joins))
+    return sql.SQL("{}SELECT {} FROM {} AS t {}").format(
+        aliases.with_clause(), sql.SQL(", ").join(select), table_ident(tp.table), sql.SQL(" ").join(joins)
     )
 
 
@@ -129,8 +189,8 @@ def key_relation(plan: Plan, tp: TablePlan) -> sql.Composed:
         if c not in key_names:
             cols.append(sql.SQL("t.{}").format(ident(c)))
     cols.append(sql.SQL("true AS {}").format(ident(HIT)))
-    return sql.SQL("SELECT {} FROM {} AS t {}").format(
-        sql.SQL(", ").join(cols), table_ident(tp.table), sql.SQL(" ").join(joins)
+    return sql.SQL("{}SELECT {} FROM {} AS t {}").format(
+        aliases.with_clause(), sql.SQL(", ").join(cols), table_ident(tp.table), sql.SQL(" ").join(joins)
     )
 
 
@@ -229,6 +289,13 @@ def create_keyed(plan: Plan, tp: TablePlan, names: StagingNames) -> sql.Composed
         else:
             extra.append(sql.SQL("o.{c} AS {c}").format(c=ident(c)))
     extra.append(sql.SQL("o.{} IS NULL AS {}").format(ident(HIT), ident(NEW)))
+    tree = tp.tree_expansion
+    if tree is not None:
+        extra.append(
+            sql.SQL("COALESCE(s.{}, '[]'::jsonb) || {} AS {}").format(
+                ident(tree.fields[0].name), tree_step(tp, "s"), ident(TREE_PATH)
+            )
+        )
     return sql.SQL(
         "CREATE TEMP TABLE {keyed} ON COMMIT DROP AS SELECT s.*, {extra} FROM {raw} AS s "
         "LEFT JOIN ({rel}) AS o ON {match}"
@@ -271,6 +338,13 @@ def create_final(
         ref = plan.tables[exp.ref_table]
         for c, rc in zip(exp.fk.columns, exp.fk.ref_columns):
             select.append(sql.SQL("{}.{} AS {}").format(ident(a), ident(rc), ident(c)))
+        if exp.tree:
+            joins.append(
+                sql.SQL("LEFT JOIN {} AS {} ON {}.{} = k.{}").format(
+                    names.keyed, ident(a), ident(a), ident(TREE_PATH), ident(exp.fields[0].name)
+                )
+            )
+            continue
         joins.append(
             sql.SQL("LEFT JOIN {} AS {} ON {}").format(
                 _resolve_source(plan, exp, staged, finalized),
