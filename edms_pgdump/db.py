@@ -29,7 +29,8 @@ def connect(dsn: str, *, autocommit: bool = True, application: str = "edms-pgdum
     try:
         conn = psycopg.connect(dsn, autocommit=autocommit, application_name=application)
     except psycopg.OperationalError as exc:
-        first = str(exc).strip().splitlines()[-1] if str(exc).strip() else "connection failed"
+        lines = [ln.strip() for ln in str(exc).strip().splitlines() if ln.strip()]
+        first = " ".join(lines) if lines else "connection failed"
         raise DatabaseError(
             f"cannot connect to {describe_dsn(dsn)}: {first}; check --dsn, that the server "
             "runs and that the role may log in"
