@@ -278,7 +278,9 @@ class _Planner:
                     out.append(kf.under(fk_label(fk), nullable))
                 continue
             done.add(col)
-            column = _col(table, col)
+            column = table.column(col)
+            if column is None:
+                raise _KeyBroken(f"{name}.{col}")
             out.append(KeyField((col,), column.type, not column.not_null))
         result = tuple(out)
         self._key_cache[name] = result
@@ -365,6 +367,8 @@ class _Planner:
             return None
         try:
             key_fields = self.key_fields(name)
+        except _KeyBroken:
+            return None  # reported on the referenced table
         except _KeyCycle as exc:
             self.problem(
                 "error",
@@ -408,7 +412,7 @@ class _Planner:
                 continue  # overlapping FKs: the first one defines the values
             try:
                 ref_fields = self.key_fields(fk.ref_table)
-            except _KeyCycle:
+            except (_KeyCycle, _KeyBroken):
                 continue  # reported on the referenced table
             nullable = all(not _col(table, c).not_null for c in fk.columns)
             label = fk_label(fk)
@@ -612,6 +616,10 @@ class _Planner:
 
 class _KeyCycle(Exception):
     pass
+
+
+class _KeyBroken(Exception):
+    """A referenced table's natural key names a missing column (reported on that table)."""
 
 
 def _col(table: Table, name: str) -> Column:

@@ -1,3 +1,174 @@
-"""check, plan, sql."""
+"""check, plan, sql: look before exporting, and psql runbooks for DBAs."""
 
 from __future__ import annotations
+
+import sys
+from pathlib import Path
+from typing import Any
+
+import typer
+
+from ..check import CheckReport, check_archive, check_database
+from ..errors import UsageError
+from ..load import ImportOptions
+from ..mapping import load_mapping
+from ..runbook import KINDS, Kind, explain_plan, render_runbook, write_runbooks
+from .app import EXIT_PROBLEM, app, emit_json, json_option, out, run
+from .core import DSN_HELP
+
+MAPPING_HELP = "YAML mapping with natural keys."
+
+
+@app.command("check")
+def check_cmd(
+    archive: Path = typer.Argument(
+        None, help="Check an archive's manifest instead of a live database.", show_default=False
+    ),
+    dsn: str = typer.Option(None, "--dsn", help=DSN_HELP),
+    mapping: Path = typer.Option(None, "--mapping", "-m", help=MAPPING_HELP),
+    json_out: bool = json_option(),
+) -> None:
+    """Find foreign-key problems that would leak ids or lose rows, with the mapping fix for each.
+
+    Exit 0 when there are no errors (warnings allowed), 1 when any error is found.
+
+    Example: edms-pgdump check --dsn postgresql://localhost/prod -m config/edms.yaml
+    """
+
+    def go() -> CheckReport:
+        if archive is not None:
+            if dsn or mapping:
+                raise UsageError("check ARCHIVE reads the manifest; drop --dsn and --mapping")
+            return check_archive(archive)
+        if not dsn or not mapping:
+            raise UsageError("check needs --dsn and --mapping (or an ARCHIVE to check its manifest)")
+        return check_database(dsn, load_mapping(mapping))
+
+    report = run(go, json_output=json_out)
+    if json_out:
+        emit_json(report.to_dict())
+    else:
+        print_check_report(report)
+    if not report.ok:
+        raise typer.Exit(EXIT_PROBLEM)
+
+
+def print_check_report(report: CheckReport) -> None:
+    for p in report.problems:
+        where = f"{p.table}.{p.column}" if p.column else p.table
+        out.print(f"{p.severity}: {where} [{p.code}]: {p.message}", markup=False)
+        out.print(f"    fix: {p.fix}", markup=False)
+    for c in report.cycles:
+        kind = "self-reference" if len(c.tables) == 1 else "cycle"
+        out.print(f"{kind}: {' <-> '.join(c.tables)}", markup=False)
+        for e in c.edges:
+            facts = [
+                f"nullable={_yn(e.nullable)}",
+                f"deferrable={_yn(e.deferrable)}",
+            ]
+            mark = "breaks here" if e.broken else e.edge
+            out.print(
+                f"    {e.table} ({', '.join(e.columns)}) -> {e.ref_table} [{e.constraint}] "
+                f"{mark}: {e.how}; {', '.join(facts)}",
+                markup=False,
+            )
+    verdict = "OK" if report.ok else "PROBLEMS FOUND"
+    out.print(
+        f"{report.source}: {len(report.errors)} error(s), {len(report.warnings)} warning(s) - {verdict}",
+        markup=False,
+    )
+
+
+def _yn(value: bool | None) -> str:
+    return "unknown" if value is None else ("yes" if value else "no")
+
+
+@app.command("plan")
+def plan_cmd(
+    dsn: str = typer.Option(..., "--dsn", help=DSN_HELP + " Its schema is planned against."),
+    mapping: Path = typer.Option(..., "--mapping", "-m", help=MAPPING_HELP),
+    show_sql: bool = typer.Option(True, "--sql/--no-sql", help="Print the SQL of every step."),
+    json_out: bool = json_option(),
+) -> None:
+    """Show load order, cycles, how each foreign key becomes natural-key fields, and the SQL of each step.
+
+    Example: edms-pgdump plan --dsn postgresql://localhost/prod -m config/edms.yaml --no-sql
+    """
+    info = run(lambda: explain_plan(dsn, load_mapping(mapping)), json_output=json_out)
+    if json_out:
+        emit_json(info)
+        return
+    out.print("load order (natural key fields; surrogate columns dropped and re-allocated):", markup=False)
+    for i, row in enumerate(info["tables"], start=1):
+        exps: list[dict[str, Any]] = row["expansions"]
+        dropped = f"; drops {', '.join(row['dropped_columns'])}" if row["dropped_columns"] else ""
+        label = f"{i}." if row["export"] else "lookup"
+        out.print(f"  {label} {row['table']} ({', '.join(row['key_fields'])}){dropped}", markup=False)
+        for e in exps:
+            cols, fields = ", ".join(e["columns"]), ", ".join(e["fields"])
+            out.print(f"       {cols} -> {e['ref_table']} as {fields} [{e['edge']}]", markup=False)
+    for c in info["cycles"]:
+        for e in c["edges"]:
+            if e["broken"]:
+                out.print(
+                    f"cycle {' <-> '.join(c['tables'])}: breaks {e['table']} ({', '.join(e['columns'])}) "
+                    f"-> {e['ref_table']} [{e['constraint']}]: {e['how']}",
+                    markup=False,
+                )
+    for p in info["problems"]:
+        out.print(f"{p['severity']}: {p['table']}: {p['message']}; fix: {p['fix']}", markup=False)
+    if not show_sql:
+        return
+    out.print("\n-- export (one REPEATABLE READ snapshot)", markup=False)
+    for row in info["tables"]:
+        if row["export_sql"]:
+            out.print(f"-- {row['table']}\n{row['export_sql']};", markup=False)
+    out.print("\n-- import (one transaction)", markup=False)
+    last: tuple[str, str | None] | None = None
+    for step in info["import_steps"]:
+        if (step["phase"], step["table"]) != last:
+            last = (step["phase"], step["table"])
+            out.print(f"-- {step['phase']}" + (f" {step['table']}" if step["table"] else ""), markup=False)
+        out.print(step["sql"], markup=False)
+
+
+@app.command("sql")
+def sql_cmd(
+    kind: str = typer.Argument(..., help="export or import.", show_default=False),
+    dsn: str = typer.Option(..., "--dsn", help=DSN_HELP + " Source for export, target for import."),
+    mapping: Path = typer.Option(..., "--mapping", "-m", help=MAPPING_HELP),
+    output: Path = typer.Option(
+        None, "--output", "-o", help="Folder to write export.sql / import.sql into; stdout if omitted."
+    ),
+    lock_timeout: str = typer.Option("30s", "--lock-timeout", help="import.sql: SET LOCAL lock_timeout."),
+    statement_timeout: str = typer.Option("0", "--statement-timeout", help="import.sql: 0 means no limit."),
+    work_mem: str = typer.Option("256MB", "--work-mem", help="import.sql: work_mem for the resolving joins."),
+    json_out: bool = json_option(),
+) -> None:
+    """Write a psql runbook (export.sql or import.sql) to review and run with psql -v ON_ERROR_STOP=1.
+
+    The scripts read and write the data files in psql's variable datadir
+    (psql -v datadir=DIR), default the current directory. Generate export.sql against
+    the source and import.sql against the target.
+
+    Example: edms-pgdump sql import --dsn postgresql://localhost/fresh -m config/edms.yaml -o runbooks/
+    """
+    if kind not in KINDS:
+        raise typer.BadParameter("use export or import", param_hint="KIND")
+    which: Kind = "export" if kind == "export" else "import"
+    opts = ImportOptions(lock_timeout=lock_timeout, statement_timeout=statement_timeout, work_mem=work_mem)
+    if output is None:
+        text = run(lambda: render_runbook(dsn, load_mapping(mapping), which, opts), json_output=json_out)
+        if json_out:
+            emit_json({"ok": True, "kind": which, "script": text})
+        else:
+            sys.stdout.write(text)
+        return
+    paths = run(
+        lambda: write_runbooks(dsn, load_mapping(mapping), [which], output, opts), json_output=json_out
+    )
+    if json_out:
+        emit_json({"ok": True, "kind": which, "written": [str(p) for p in paths]})
+        return
+    for p in paths:
+        out.print(f"wrote {p}", markup=False)

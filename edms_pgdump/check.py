@@ -1,0 +1,428 @@
+"""``check``: every way an export could carry database ids or lose rows, before it runs.
+
+Why a separate analysis: the plan refuses what cannot work (raw ids to an unmapped
+table, an unbreakable cycle), but the silent losses come from what *looks* fine: an
+``object_id`` with no constraint, a table nobody mapped, a natural key that is unique
+in the mapping but not in the data. This module adds those findings to the plan's own
+problems, each naming the table, the column and the mapping change that fixes it.
+
+Severity: an error means an export or import would fail or lose data (exit 1); a
+warning is worth a look but everything is still exported and imported correctly.
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import psycopg
+from psycopg import sql
+
+from . import sqlgen as g
+from .archive import ArchiveReader
+from .catalog import Catalog, Table, read_catalog
+from .db import Connection, connect, describe_dsn, server_error_message
+from .errors import DatabaseError
+from .mapping import Mapping
+from .names import QualifiedName, parse_qualified_name
+from .plan import Plan, Problem, Severity, TablePlan, build_plan, unmapped_tables
+
+_INTEGER = re.compile(r"^(smallint|integer|bigint|numeric(\(\d+(,\s*0)?\))?)$")
+SAMPLE = 5
+
+
+@dataclass(frozen=True)
+class CycleEdge:
+    """A foreign key inside a cycle (or a self-reference) and how the import satisfies it."""
+
+    table: str
+    constraint: str
+    columns: tuple[str, ...]
+    ref_table: str
+    edge: str  # 'self' | 'ordered' | 'deferred' | 'second_pass'
+    nullable: bool | None  # None: unknown (from an archive)
+    deferrable: bool | None
+
+    @property
+    def broken(self) -> bool:
+        """True for the edge the load order cannot satisfy by ordering alone."""
+        return self.edge in ("deferred", "second_pass")
+
+    @property
+    def how(self) -> str:
+        return {
+            "self": "one INSERT per table: rows referencing each other are checked at statement end",
+            "ordered": "satisfied by the load order",
+            "deferred": "constraint is DEFERRABLE: checked at the end of the component",
+            "second_pass": "inserted as NULL, filled by an UPDATE once the referenced rows exist",
+        }.get(self.edge, self.edge)
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "table": self.table,
+            "constraint": self.constraint,
+            "columns": list(self.columns),
+            "ref_table": self.ref_table,
+            "edge": self.edge,
+            "broken": self.broken,
+            "nullable": self.nullable,
+            "deferrable": self.deferrable,
+            "how": self.how,
+        }
+
+
+@dataclass(frozen=True)
+class Cycle:
+    tables: tuple[str, ...]
+    edges: tuple[CycleEdge, ...]
+
+    def to_dict(self) -> dict[str, Any]:
+        return {"tables": list(self.tables), "edges": [e.to_dict() for e in self.edges]}
+
+
+@dataclass
+class CheckReport:
+    source: str
+    problems: list[Problem] = field(default_factory=list)
+    cycles: list[Cycle] = field(default_factory=list)
+    load_order: list[str] = field(default_factory=list)
+    unmapped_tables: list[str] = field(default_factory=list)
+
+    @property
+    def errors(self) -> list[Problem]:
+        return [p for p in self.problems if p.severity == "error"]
+
+    @property
+    def warnings(self) -> list[Problem]:
+        return [p for p in self.problems if p.severity == "warning"]
+
+    @property
+    def ok(self) -> bool:
+        return not self.errors
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "source": self.source,
+            "ok": self.ok,
+            "errors": len(self.errors),
+            "warnings": len(self.warnings),
+            "problems": [p.to_dict() for p in self.problems],
+            "cycles": [c.to_dict() for c in self.cycles],
+            "load_order": self.load_order,
+            "unmapped_tables": self.unmapped_tables,
+        }
+
+
+# -- findings that need only names and types (database or manifest) ----------------
+
+
+def unmapped_problem(name: str) -> Problem:
+    return Problem(
+        "error",
+        "table-unmapped",
+        name,
+        "table is neither mapped nor excluded: its rows would silently not be exported",
+        f"add {name} under tables: with a natural_key, or list it under exclude:",
+    )
+
+
+def _guess_target(column: str, tables: list[QualifiedName], schema: str) -> QualifiedName | None:
+    """``customer_id`` -> a table named customer, customers or (for ``*y``) *ies."""
+    stem = column[: -len("_id")]
+    candidates = [stem, stem + "s", stem + "es"]
+    if stem.endswith("y"):
+        candidates.append(stem[:-1] + "ies")
+    for candidate in candidates:
+        for t in sorted(tables, key=lambda n: (n.schema != schema, n)):
+            if t.name == candidate:
+                return t
+    return None
+
+
+def id_column_problem(table: str, column: str, target: QualifiedName | None, key: str = "id") -> Problem:
+    where = str(target) if target is not None else "SCHEMA.TABLE"
+    return Problem(
+        "warning",
+        "id-without-fk",
+        table,
+        f"column {column!r} looks like a reference to another table's id but has no foreign key: "
+        "its raw ids would be exported and point at the wrong rows after a re-initialisation",
+        f"declare it in the mapping under {table}: references: "
+        f"[{{columns: [{column}], table: {where}, target_columns: [{key}]}}] "
+        "(or add a FOREIGN KEY constraint)",
+        column,
+    )
+
+
+def _looks_like_id(name: str, type_: str) -> bool:
+    return name.endswith("_id") and bool(_INTEGER.match(type_))
+
+
+# -- live database ------------------------------------------------------------------
+
+
+def cycles_of(plan: Plan) -> list[Cycle]:
+    """Multi-table components and self-references, with the edge each one breaks."""
+    out: list[Cycle] = []
+    for comp in plan.components:
+        members = set(comp)
+        edges = [
+            CycleEdge(
+                str(n),
+                e.fk.name,
+                e.columns,
+                str(e.ref_table),
+                e.edge,
+                e.nullable,
+                e.fk.deferrable,
+            )
+            for n in comp
+            for e in plan.tables[n].expansions
+            if e.ref_table in members
+        ]
+        if len(comp) > 1 or edges:
+            out.append(Cycle(tuple(str(n) for n in comp), tuple(edges)))
+    return out
+
+
+def _id_columns(plan: Plan, catalog: Catalog) -> list[Problem]:
+    found: list[Problem] = []
+    names = list(catalog.tables)
+    for tp in plan.tables.values():
+        if not tp.export:
+            continue
+        table = catalog.tables[tp.table]
+        fk_cols = {c for e in tp.expansions for c in e.columns}
+        fk_cols |= {c for fk in table.foreign_keys for c in fk.columns}
+        for f in tp.fields:
+            if f.role != "column" or f.column is None or f.column in fk_cols:
+                continue
+            if _looks_like_id(f.column, f.type):
+                target = _guess_target(f.column, names, tp.table.schema)
+                pk = catalog.tables[target].primary_key if target is not None else None
+                key = pk[0] if pk and len(pk) == 1 else "id"
+                found.append(id_column_problem(str(tp.table), f.column, target, key))
+    return found
+
+
+def _key_relation_nulls(plan: Plan, tp: TablePlan) -> sql.Composed:
+    nullable = [kf for kf in tp.key_fields if kf.nullable]
+    keys = sql.SQL(", ").join(g.ident(kf.name) for kf in tp.key_fields)
+    cond = sql.SQL(" OR ").join(sql.SQL("{} IS NULL").format(g.ident(kf.name)) for kf in nullable)
+    return sql.SQL("SELECT count(*) OVER (), {keys} FROM ({rel}) AS k WHERE {cond} LIMIT {n}").format(
+        keys=keys, rel=g.key_relation(plan, tp), cond=cond, n=sql.Literal(SAMPLE)
+    )
+
+
+def _dangling(
+    table: Table, columns: tuple[str, ...], ref: QualifiedName, ref_cols: tuple[str, ...]
+) -> sql.Composed:
+    present = sql.SQL(" AND ").join(sql.SQL("t.{} IS NOT NULL").format(g.ident(c)) for c in columns)
+    match = sql.SQL(" AND ").join(
+        sql.SQL("r.{} = t.{}").format(g.ident(rc), g.ident(c)) for c, rc in zip(columns, ref_cols)
+    )
+    return sql.SQL(
+        "SELECT count(*) OVER (), {cols} FROM {t} AS t WHERE {present} "
+        "AND NOT EXISTS (SELECT 1 FROM {r} AS r WHERE {match}) LIMIT {n}"
+    ).format(
+        cols=sql.SQL(", ").join(sql.SQL("t.{}").format(g.ident(c)) for c in columns),
+        t=g.table_ident(table.name),
+        present=present,
+        r=g.table_ident(ref),
+        match=match,
+        n=sql.Literal(SAMPLE),
+    )
+
+
+def _sample(rows: list[tuple[Any, ...]], names: list[str]) -> str:
+    return ", ".join("(" + ", ".join(f"{n}={v!r}" for n, v in zip(names, r)) + ")" for r in rows)
+
+
+def _plannable(plan: Plan, tp: TablePlan, seen: frozenset[QualifiedName] = frozenset()) -> bool:
+    """Every table the natural key or references go through has a plan."""
+    for e in tp.expansions:
+        ref = plan.tables.get(e.ref_table)
+        if ref is None:
+            return False
+        if e.ref_table not in seen and e.ref_table != tp.table:
+            if not _plannable(plan, ref, seen | {tp.table}):
+                return False
+    return True
+
+
+def _data_problems(conn: Connection, plan: Plan, catalog: Catalog) -> list[Problem]:
+    """Duplicate and NULL natural keys, and references pointing at nothing (declared in
+    the mapping, or NOT VALID constraints)."""
+    found: list[Problem] = []
+    unvalidated = _unvalidated(conn)
+    for tp in plan.tables.values():
+        if not _plannable(plan, tp):
+            continue  # a table it depends on failed planning; that problem is reported
+        name = str(tp.table)
+        key_names = [kf.name for kf in tp.key_fields]
+        dups = list(conn.execute(g.target_duplicate_keys(plan, tp)).fetchall())
+        if dups:
+            found.append(
+                Problem(
+                    "error",
+                    "key-duplicate-data",
+                    name,
+                    f"natural key ({', '.join(key_names)}) is not unique in the data: "
+                    + ", ".join(f"{_sample([d[:-1]], key_names)} {d[-1]} times" for d in dups),
+                    "deduplicate those rows, or add columns to natural_key until it identifies one row",
+                    tp.natural_key[0],
+                )
+            )
+        if any(kf.nullable for kf in tp.key_fields):
+            rows = list(conn.execute(_key_relation_nulls(plan, tp)).fetchall())
+            if rows:
+                found.append(
+                    Problem(
+                        "warning",
+                        "key-null-data",
+                        name,
+                        f"{rows[0][0]} row(s) have a NULL in the natural key ("
+                        + ", ".join(key_names)
+                        + "), matched as equal on import: "
+                        + _sample([r[1:] for r in rows], key_names),
+                        "fill the NULLs, or accept that rows with the same non-NULL parts are one row",
+                        tp.natural_key[0],
+                    )
+                )
+        table = catalog.tables[tp.table]
+        for e in tp.expansions:
+            not_valid = (tp.table, e.fk.name) in unvalidated
+            if not e.fk.declared and not not_valid:
+                continue  # a validated constraint guarantees the referenced rows exist
+            rows = list(conn.execute(_dangling(table, e.columns, e.ref_table, e.fk.ref_columns)).fetchall())
+            if rows:
+                how = (
+                    f"declared reference ({', '.join(e.columns)})"
+                    if e.fk.declared
+                    else f"foreign key {e.fk.name} ({', '.join(e.columns)}), which is NOT VALID"
+                )
+                fix = (
+                    "delete or fix those rows, or remove the reference from the mapping"
+                    if e.fk.declared
+                    else f"delete or fix those rows, then ALTER TABLE {tp.table} "
+                    f"VALIDATE CONSTRAINT {e.fk.name}"
+                )
+                found.append(
+                    Problem(
+                        "error",
+                        "reference-dangling",
+                        name,
+                        f"{rows[0][0]} row(s) reference {e.ref_table} rows that do not exist through the "
+                        f"{how}: "
+                        + _sample([r[1:] for r in rows], list(e.columns))
+                        + "; they would be exported as NULL",
+                        fix,
+                        e.columns[0],
+                    )
+                )
+    return found
+
+
+_NOT_VALID = """
+SELECT n.nspname, c.relname, con.conname FROM pg_constraint con
+JOIN pg_class c ON c.oid = con.conrelid JOIN pg_namespace n ON n.oid = c.relnamespace
+WHERE con.contype = 'f' AND NOT con.convalidated
+"""
+
+
+def _unvalidated(conn: Connection) -> set[tuple[QualifiedName, str]]:
+    """Foreign keys added NOT VALID: old rows may point at nothing (the catalog does not
+    record validation, so this is read here)."""
+    return {(QualifiedName(str(r[0]), str(r[1])), str(r[2])) for r in conn.execute(_NOT_VALID).fetchall()}
+
+
+def analyse(plan: Plan, catalog: Catalog, mapping: Mapping, source: str) -> CheckReport:
+    """Everything that needs only the catalog (no data): unit-testable."""
+    unmapped = unmapped_tables(mapping, catalog)
+    problems = list(plan.problems)
+    problems += [unmapped_problem(str(n)) for n in unmapped]
+    problems += _id_columns(plan, catalog)
+    return CheckReport(
+        source=source,
+        problems=problems,
+        cycles=cycles_of(plan),
+        load_order=[str(n) for n in plan.load_order],
+        unmapped_tables=[str(n) for n in unmapped],
+    )
+
+
+def check_database(dsn: str, mapping: Mapping) -> CheckReport:
+    """Catalog and data analysis of a live database; reads only, in one snapshot."""
+    conn = connect(dsn)
+    try:
+        conn.execute("BEGIN ISOLATION LEVEL REPEATABLE READ READ ONLY")
+        catalog = read_catalog(conn)
+        plan = build_plan(mapping, catalog)
+        report = analyse(plan, catalog, mapping, describe_dsn(dsn))
+        report.problems += _data_problems(conn, plan, catalog)
+        conn.execute("COMMIT")
+    except psycopg.Error as exc:
+        raise DatabaseError(f"check of {describe_dsn(dsn)} failed: {server_error_message(exc)}") from None
+    finally:
+        conn.close()
+    report.problems.sort(key=lambda p: (p.severity != "error", p.table, p.column or "", p.code))
+    return report
+
+
+# -- archive --------------------------------------------------------------------------
+
+
+def _problem_from_dict(d: dict[str, Any]) -> Problem:
+    sev: Severity = "error" if d.get("severity") == "error" else "warning"
+    return Problem(
+        sev,
+        str(d.get("code", "")),
+        str(d.get("table", "")),
+        str(d.get("message", "")),
+        str(d.get("fix", "")),
+        d.get("column"),
+    )
+
+
+def check_archive(path: str | Path) -> CheckReport:
+    """The same analysis from an archive's manifest (no database, no data scan)."""
+    with ArchiveReader(path) as reader:
+        m = reader.manifest.data
+    report = CheckReport(source=str(path))
+    report.problems = [_problem_from_dict(p) for p in m.get("problems", [])]
+    report.unmapped_tables = [str(n) for n in m.get("unmapped_tables", [])]
+    report.problems += [unmapped_problem(n) for n in report.unmapped_tables]
+    report.load_order = [str(n) for n in m.get("load_order", [])]
+    tables = {t["table"]: t for t in m.get("tables", [])}
+    all_names = [parse_qualified_name(n) for n in tables]
+    for t in tables.values():
+        refs = {c for e in t.get("expansions", []) for c in e.get("columns", [])}
+        for f in t.get("fields", []):
+            if f.get("role") == "column" and f["name"] not in refs and _looks_like_id(f["name"], f["type"]):
+                target = _guess_target(f["name"], all_names, str(t.get("schema", "public")))
+                report.problems.append(id_column_problem(t["table"], f["name"], target))
+    for comp in m.get("components", []):
+        members = set(comp)
+        edges = []
+        for n in comp:
+            for e in tables.get(n, {}).get("expansions", []):
+                if e.get("ref_table") not in members:
+                    continue
+                kind = str(e.get("edge", "ordered"))
+                edges.append(
+                    CycleEdge(
+                        n,
+                        str(e.get("constraint", "")),
+                        tuple(e.get("columns", [])),
+                        str(e["ref_table"]),
+                        kind,
+                        True if kind == "second_pass" else None,
+                        {"deferred": True, "second_pass": False}.get(kind),
+                    )
+                )
+        if len(comp) > 1 or edges:
+            report.cycles.append(Cycle(tuple(comp), tuple(edges)))
+    report.problems.sort(key=lambda p: (p.severity != "error", p.table, p.column or "", p.code))
+    return report

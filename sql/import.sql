@@ -1,0 +1,416 @@
+-- edms-pgdump import runbook; generated from the mapping with sha256 350fa503aad9a69a406a1151624bb0bf740ac6c1ce21e2419e84e65befbfd974
+-- tables in load order: public.users, public.documents, public.document_versions, public.document_workflows
+-- run: psql -v ON_ERROR_STOP=1 -v datadir=DIR -d TARGET -f import.sql
+-- DIR holds one COPY text file per table (0001.copy, ...) and counts.copy.
+-- psqlrc settings that would change the transaction semantics are reset here.
+\set ON_ERROR_STOP on
+\set ON_ERROR_ROLLBACK off
+\set AUTOCOMMIT on
+\if :{?datadir}
+\else
+\set datadir .
+\endif
+\cd :datadir
+SET "DateStyle" = 'ISO';
+SET "IntervalStyle" = 'postgres';
+SET "TimeZone" = 'UTC';
+SET "extra_float_digits" = '3';
+SET "bytea_output" = 'hex';
+SET "search_path" = '';
+SET "client_encoding" = 'UTF8';
+SET "standard_conforming_strings" = 'on';
+SET "row_security" = 'off';
+BEGIN;
+SET LOCAL "lock_timeout" = '30s';
+SET LOCAL "statement_timeout" = '0';
+SET LOCAL "work_mem" = '256MB';
+CREATE TEMP TABLE edms_expected (idx integer, table_name text, rows bigint, fields text) ON COMMIT DROP;
+\copy edms_expected FROM 'counts.copy'
+CREATE TEMP TABLE edms_result (idx integer PRIMARY KEY, table_name text NOT NULL, fields text NOT NULL, expected bigint, staged bigint, inserted bigint, updated bigint, existing bigint) ON COMMIT DROP;
+INSERT INTO edms_result (idx, table_name, fields) VALUES (1, 'public.users', '["username", "email", "full_name", "is_active", "created_at"]'), (2, 'public.documents', '["document_number", "title", "owner_id.username", "parent_id.document_number", "current_version_id.document_id.document_number", "current_version_id.version_number", "status", "created_at"]'), (3, 'public.document_versions', '["document_id.document_number", "version_number", "content_hash", "size_bytes", "created_by_id.username", "created_at"]'), (4, 'public.document_workflows', '["document_id.document_number", "workflow_type", "state", "assignee_id.username", "due_date"]');
+DO $edms$
+DECLARE
+  found text;
+BEGIN
+  SELECT string_agg(coalesce(e.idx, r.idx) || ': ' || coalesce(e.table_name, '(missing)') || ' vs ' || coalesce(r.table_name, '(missing)'), ', ')
+    INTO found FROM edms_expected AS e FULL JOIN edms_result AS r ON r.idx = e.idx
+    WHERE e.table_name IS DISTINCT FROM r.table_name;
+  IF found IS NOT NULL THEN
+    RAISE EXCEPTION USING MESSAGE = 'counts.copy does not list the tables this script loads (' || found || '); use data written by the export.sql generated from the same mapping';
+  END IF;
+  SELECT string_agg(r.table_name || ' was exported with ' || e.fields || ' but is loaded as ' || r.fields, '; ')
+    INTO found FROM edms_expected AS e JOIN edms_result AS r ON r.idx = e.idx
+    WHERE e.fields IS DISTINCT FROM r.fields;
+  IF found IS NOT NULL THEN
+    RAISE EXCEPTION USING MESSAGE = 'the data files do not have the columns this script loads: ' || found || '; migrate the schemas to match, then generate export.sql against the source and import.sql against the target again';
+  END IF;
+  UPDATE edms_result AS r SET expected = e.rows FROM edms_expected AS e WHERE e.idx = r.idx;
+END
+$edms$;
+LOCK TABLE "public"."document_versions", "public"."document_workflows", "public"."documents", "public"."users" IN SHARE ROW EXCLUSIVE MODE;
+
+-- public.users
+CREATE TEMP TABLE "edms_001_users_raw" ("username" text, "email" text, "full_name" text, "is_active" boolean, "created_at" timestamp with time zone) ON COMMIT DROP;
+\copy "edms_001_users_raw" ("username", "email", "full_name", "is_active", "created_at") FROM '0001.copy'
+DO $edms$
+DECLARE
+  got bigint;
+  want bigint;
+BEGIN
+  got := (SELECT count(*) FROM "edms_001_users_raw");
+  SELECT expected INTO want FROM edms_result WHERE idx = 1;
+  IF got IS DISTINCT FROM want THEN
+    RAISE EXCEPTION USING MESSAGE = 'public.users: staged ' || got || ' rows from 0001.copy but counts.copy says ' || coalesce(want::text, 'nothing') || '; the data directory is inconsistent, re-run export.sql';
+  END IF;
+  UPDATE edms_result SET staged = got WHERE idx = 1;
+END
+$edms$;
+ANALYZE "edms_001_users_raw";
+DO $edms$
+DECLARE
+  total bigint;
+  found text;
+BEGIN
+  SELECT max(q."#count"), string_agg((to_jsonb(q) - '#count')::text || ' ' || q."#count" || ' times', ', ') INTO total, found
+    FROM (SELECT "username", count(*) FROM "edms_001_users_raw" AS d GROUP BY "username" HAVING count(*) > 1 ORDER BY count(*) DESC LIMIT 5) AS q("username", "#count");
+  IF found IS NOT NULL THEN
+    RAISE EXCEPTION USING MESSAGE = 'public.users: the archive holds duplicate natural keys (username): ' || found || '; fix the source data or choose a natural key that is unique';
+  END IF;
+END
+$edms$;
+CREATE TEMP TABLE "edms_001_users_keyed" ON COMMIT DROP AS SELECT s.*, COALESCE(o."id", nextval(pg_get_serial_sequence('"public"."users"', 'id'))) AS "id", o."#hit" IS NULL AS "#new" FROM "edms_001_users_raw" AS s LEFT JOIN (SELECT "t"."username" AS "username", t."id", true AS "#hit" FROM "public"."users" AS t ) AS o ON "o"."username" = "s"."username";
+DO $edms$
+DECLARE
+  keyed bigint;
+  want bigint;
+BEGIN
+  keyed := (SELECT count(*) FROM "edms_001_users_keyed");
+  SELECT staged INTO want FROM edms_result WHERE idx = 1;
+  IF keyed <> want THEN
+    RAISE EXCEPTION USING MESSAGE = 'public.users: natural keys matched ' || keyed || ' target rows for ' || want || ' archive rows; the target has duplicate keys';
+  END IF;
+END
+$edms$;
+CREATE TEMP TABLE "edms_001_users_final" ON COMMIT DROP AS SELECT k.* FROM "edms_001_users_keyed" AS k ;
+ANALYZE "edms_001_users_final";
+INSERT INTO "public"."users" ("username", "email", "full_name", "is_active", "created_at", "id") SELECT "username", "email", "full_name", "is_active", "created_at", "id" FROM "edms_001_users_final" WHERE "#new";
+UPDATE edms_result SET inserted = :ROW_COUNT WHERE idx = 1;
+UPDATE edms_result SET existing = (SELECT count(*) FROM "edms_001_users_final" WHERE NOT "#new") WHERE idx = 1;
+UPDATE "public"."users" AS t SET "username" = f."username", "email" = f."email", "full_name" = f."full_name", "is_active" = f."is_active", "created_at" = f."created_at" FROM "edms_001_users_final" AS f WHERE NOT f."#new" AND "t"."id" = "f"."id" AND ("t"."username" IS DISTINCT FROM "f"."username" OR "t"."email" IS DISTINCT FROM "f"."email" OR "t"."full_name" IS DISTINCT FROM "f"."full_name" OR "t"."is_active" IS DISTINCT FROM "f"."is_active" OR "t"."created_at" IS DISTINCT FROM "f"."created_at");
+UPDATE edms_result SET updated = :ROW_COUNT WHERE idx = 1;
+
+-- public.documents
+CREATE TEMP TABLE "edms_002_documents_raw" ("document_number" text, "title" text, "owner_id.username" text, "parent_id.document_number" text, "current_version_id.document_id.document_number" text, "current_version_id.version_number" integer, "status" text, "created_at" timestamp with time zone) ON COMMIT DROP;
+\copy "edms_002_documents_raw" ("document_number", "title", "owner_id.username", "parent_id.document_number", "current_version_id.document_id.document_number", "current_version_id.version_number", "status", "created_at") FROM '0002.copy'
+DO $edms$
+DECLARE
+  got bigint;
+  want bigint;
+BEGIN
+  got := (SELECT count(*) FROM "edms_002_documents_raw");
+  SELECT expected INTO want FROM edms_result WHERE idx = 2;
+  IF got IS DISTINCT FROM want THEN
+    RAISE EXCEPTION USING MESSAGE = 'public.documents: staged ' || got || ' rows from 0002.copy but counts.copy says ' || coalesce(want::text, 'nothing') || '; the data directory is inconsistent, re-run export.sql';
+  END IF;
+  UPDATE edms_result SET staged = got WHERE idx = 2;
+END
+$edms$;
+ANALYZE "edms_002_documents_raw";
+DO $edms$
+DECLARE
+  total bigint;
+  found text;
+BEGIN
+  SELECT max(q."#count"), string_agg((to_jsonb(q) - '#count')::text || ' ' || q."#count" || ' times', ', ') INTO total, found
+    FROM (SELECT "document_number", count(*) FROM "edms_002_documents_raw" AS d GROUP BY "document_number" HAVING count(*) > 1 ORDER BY count(*) DESC LIMIT 5) AS q("document_number", "#count");
+  IF found IS NOT NULL THEN
+    RAISE EXCEPTION USING MESSAGE = 'public.documents: the archive holds duplicate natural keys (document_number): ' || found || '; fix the source data or choose a natural key that is unique';
+  END IF;
+END
+$edms$;
+
+-- public.document_versions
+CREATE TEMP TABLE "edms_003_document_versions_raw" ("document_id.document_number" text, "version_number" integer, "content_hash" text, "size_bytes" bigint, "created_by_id.username" text, "created_at" timestamp with time zone) ON COMMIT DROP;
+\copy "edms_003_document_versions_raw" ("document_id.document_number", "version_number", "content_hash", "size_bytes", "created_by_id.username", "created_at") FROM '0003.copy'
+DO $edms$
+DECLARE
+  got bigint;
+  want bigint;
+BEGIN
+  got := (SELECT count(*) FROM "edms_003_document_versions_raw");
+  SELECT expected INTO want FROM edms_result WHERE idx = 3;
+  IF got IS DISTINCT FROM want THEN
+    RAISE EXCEPTION USING MESSAGE = 'public.document_versions: staged ' || got || ' rows from 0003.copy but counts.copy says ' || coalesce(want::text, 'nothing') || '; the data directory is inconsistent, re-run export.sql';
+  END IF;
+  UPDATE edms_result SET staged = got WHERE idx = 3;
+END
+$edms$;
+ANALYZE "edms_003_document_versions_raw";
+DO $edms$
+DECLARE
+  total bigint;
+  found text;
+BEGIN
+  SELECT max(q."#count"), string_agg((to_jsonb(q) - '#count')::text || ' ' || q."#count" || ' times', ', ') INTO total, found
+    FROM (SELECT "document_id.document_number", "version_number", count(*) FROM "edms_003_document_versions_raw" AS d GROUP BY "document_id.document_number", "version_number" HAVING count(*) > 1 ORDER BY count(*) DESC LIMIT 5) AS q("document_id.document_number", "version_number", "#count");
+  IF found IS NOT NULL THEN
+    RAISE EXCEPTION USING MESSAGE = 'public.document_versions: the archive holds duplicate natural keys (document_id.document_number, version_number): ' || found || '; fix the source data or choose a natural key that is unique';
+  END IF;
+END
+$edms$;
+
+-- public.documents
+CREATE TEMP TABLE "edms_002_documents_keyed" ON COMMIT DROP AS SELECT s.*, COALESCE(o."id", (nextval('public.documents_id_seq'::regclass))) AS "id", o."#hit" IS NULL AS "#new" FROM "edms_002_documents_raw" AS s LEFT JOIN (SELECT "t"."document_number" AS "document_number", t."id", true AS "#hit" FROM "public"."documents" AS t ) AS o ON "o"."document_number" = "s"."document_number";
+DO $edms$
+DECLARE
+  keyed bigint;
+  want bigint;
+BEGIN
+  keyed := (SELECT count(*) FROM "edms_002_documents_keyed");
+  SELECT staged INTO want FROM edms_result WHERE idx = 2;
+  IF keyed <> want THEN
+    RAISE EXCEPTION USING MESSAGE = 'public.documents: natural keys matched ' || keyed || ' target rows for ' || want || ' archive rows; the target has duplicate keys';
+  END IF;
+END
+$edms$;
+
+-- public.document_versions
+CREATE TEMP TABLE "edms_003_document_versions_keyed" ON COMMIT DROP AS SELECT s.*, COALESCE(o."id", (nextval('public.document_versions_id_seq'::regclass))) AS "id", o."#hit" IS NULL AS "#new" FROM "edms_003_document_versions_raw" AS s LEFT JOIN (SELECT "k1"."document_number" AS "document_id.document_number", "t"."version_number" AS "version_number", t."id", true AS "#hit" FROM "public"."document_versions" AS t LEFT JOIN "public"."documents" AS "k1" ON "k1"."id" = "t"."document_id") AS o ON "o"."document_id.document_number" = "s"."document_id.document_number" AND "o"."version_number" = "s"."version_number";
+DO $edms$
+DECLARE
+  keyed bigint;
+  want bigint;
+BEGIN
+  keyed := (SELECT count(*) FROM "edms_003_document_versions_keyed");
+  SELECT staged INTO want FROM edms_result WHERE idx = 3;
+  IF keyed <> want THEN
+    RAISE EXCEPTION USING MESSAGE = 'public.document_versions: natural keys matched ' || keyed || ' target rows for ' || want || ' archive rows; the target has duplicate keys';
+  END IF;
+END
+$edms$;
+
+-- all tables
+SET CONSTRAINTS "public"."documents_current_version_fk" DEFERRED;
+
+-- public.documents
+CREATE TEMP TABLE "edms_002_documents_final" ON COMMIT DROP AS SELECT k.*, "f1"."id" AS "current_version_id", "f2"."id" AS "owner_id", "f3"."id" AS "parent_id" FROM "edms_002_documents_keyed" AS k LEFT JOIN "edms_003_document_versions_keyed" AS "f1" ON "f1"."document_id.document_number" = "k"."current_version_id.document_id.document_number" AND "f1"."version_number" = "k"."current_version_id.version_number" LEFT JOIN "edms_001_users_final" AS "f2" ON "f2"."username" = "k"."owner_id.username" LEFT JOIN "edms_002_documents_keyed" AS "f3" ON "f3"."document_number" = "k"."parent_id.document_number";
+ANALYZE "edms_002_documents_final";
+DO $edms$
+DECLARE
+  total bigint;
+  found text;
+BEGIN
+  SELECT max(q."#total"), string_agg((to_jsonb(q) - '#total')::text, ', ') INTO total, found
+    FROM (SELECT count(*) OVER (), "current_version_id.document_id.document_number", "current_version_id.version_number" FROM "edms_002_documents_final" WHERE "current_version_id" IS NULL AND ("current_version_id.document_id.document_number" IS NOT NULL OR "current_version_id.version_number" IS NOT NULL) LIMIT 5) AS q("#total", "current_version_id.document_id.document_number", "current_version_id.version_number");
+  IF found IS NOT NULL THEN
+    RAISE EXCEPTION USING MESSAGE = 'public.documents: ' || total || ' unresolved reference(s) through documents_current_version_fk (current_version_id -> public.document_versions): ' || found || '; those rows of public.document_versions are neither in the archive nor in the target';
+  END IF;
+END
+$edms$;
+DO $edms$
+DECLARE
+  total bigint;
+  found text;
+BEGIN
+  SELECT max(q."#total"), string_agg((to_jsonb(q) - '#total')::text, ', ') INTO total, found
+    FROM (SELECT count(*) OVER (), "owner_id.username" FROM "edms_002_documents_final" WHERE "owner_id" IS NULL AND ("owner_id.username" IS NOT NULL) LIMIT 5) AS q("#total", "owner_id.username");
+  IF found IS NOT NULL THEN
+    RAISE EXCEPTION USING MESSAGE = 'public.documents: ' || total || ' unresolved reference(s) through documents_owner_id_fkey (owner_id -> public.users): ' || found || '; those rows of public.users are neither in the archive nor in the target';
+  END IF;
+END
+$edms$;
+DO $edms$
+DECLARE
+  total bigint;
+  found text;
+BEGIN
+  SELECT max(q."#total"), string_agg((to_jsonb(q) - '#total')::text, ', ') INTO total, found
+    FROM (SELECT count(*) OVER (), "parent_id.document_number" FROM "edms_002_documents_final" WHERE "parent_id" IS NULL AND ("parent_id.document_number" IS NOT NULL) LIMIT 5) AS q("#total", "parent_id.document_number");
+  IF found IS NOT NULL THEN
+    RAISE EXCEPTION USING MESSAGE = 'public.documents: ' || total || ' unresolved reference(s) through documents_parent_id_fkey (parent_id -> public.documents): ' || found || '; those rows of public.documents are neither in the archive nor in the target';
+  END IF;
+END
+$edms$;
+
+-- public.document_versions
+CREATE TEMP TABLE "edms_003_document_versions_final" ON COMMIT DROP AS SELECT k.*, "f1"."id" AS "created_by_id", "f2"."id" AS "document_id" FROM "edms_003_document_versions_keyed" AS k LEFT JOIN "edms_001_users_final" AS "f1" ON "f1"."username" = "k"."created_by_id.username" LEFT JOIN "edms_002_documents_final" AS "f2" ON "f2"."document_number" = "k"."document_id.document_number";
+ANALYZE "edms_003_document_versions_final";
+DO $edms$
+DECLARE
+  total bigint;
+  found text;
+BEGIN
+  SELECT max(q."#total"), string_agg((to_jsonb(q) - '#total')::text, ', ') INTO total, found
+    FROM (SELECT count(*) OVER (), "created_by_id.username" FROM "edms_003_document_versions_final" WHERE "created_by_id" IS NULL AND ("created_by_id.username" IS NOT NULL) LIMIT 5) AS q("#total", "created_by_id.username");
+  IF found IS NOT NULL THEN
+    RAISE EXCEPTION USING MESSAGE = 'public.document_versions: ' || total || ' unresolved reference(s) through document_versions_created_by_id_fkey (created_by_id -> public.users): ' || found || '; those rows of public.users are neither in the archive nor in the target';
+  END IF;
+END
+$edms$;
+DO $edms$
+DECLARE
+  total bigint;
+  found text;
+BEGIN
+  SELECT max(q."#total"), string_agg((to_jsonb(q) - '#total')::text, ', ') INTO total, found
+    FROM (SELECT count(*) OVER (), "document_id.document_number" FROM "edms_003_document_versions_final" WHERE "document_id" IS NULL AND ("document_id.document_number" IS NOT NULL) LIMIT 5) AS q("#total", "document_id.document_number");
+  IF found IS NOT NULL THEN
+    RAISE EXCEPTION USING MESSAGE = 'public.document_versions: ' || total || ' unresolved reference(s) through document_versions_document_id_fkey (document_id -> public.documents): ' || found || '; those rows of public.documents are neither in the archive nor in the target';
+  END IF;
+END
+$edms$;
+
+-- public.documents
+INSERT INTO "public"."documents" ("document_number", "title", "status", "created_at", "id", "current_version_id", "owner_id", "parent_id") SELECT "document_number", "title", "status", "created_at", "id", "current_version_id", "owner_id", "parent_id" FROM "edms_002_documents_final" WHERE "#new";
+UPDATE edms_result SET inserted = :ROW_COUNT WHERE idx = 2;
+
+-- public.document_versions
+INSERT INTO "public"."document_versions" ("version_number", "content_hash", "size_bytes", "created_at", "id", "created_by_id", "document_id") SELECT "version_number", "content_hash", "size_bytes", "created_at", "id", "created_by_id", "document_id" FROM "edms_003_document_versions_final" WHERE "#new";
+UPDATE edms_result SET inserted = :ROW_COUNT WHERE idx = 3;
+
+-- public.documents
+UPDATE edms_result SET existing = (SELECT count(*) FROM "edms_002_documents_final" WHERE NOT "#new") WHERE idx = 2;
+UPDATE "public"."documents" AS t SET "document_number" = f."document_number", "title" = f."title", "status" = f."status", "created_at" = f."created_at", "current_version_id" = f."current_version_id", "owner_id" = f."owner_id", "parent_id" = f."parent_id" FROM "edms_002_documents_final" AS f WHERE NOT f."#new" AND "t"."id" = "f"."id" AND ("t"."document_number" IS DISTINCT FROM "f"."document_number" OR "t"."title" IS DISTINCT FROM "f"."title" OR "t"."status" IS DISTINCT FROM "f"."status" OR "t"."created_at" IS DISTINCT FROM "f"."created_at" OR "t"."current_version_id" IS DISTINCT FROM "f"."current_version_id" OR "t"."owner_id" IS DISTINCT FROM "f"."owner_id" OR "t"."parent_id" IS DISTINCT FROM "f"."parent_id");
+UPDATE edms_result SET updated = :ROW_COUNT WHERE idx = 2;
+
+-- public.document_versions
+UPDATE edms_result SET existing = (SELECT count(*) FROM "edms_003_document_versions_final" WHERE NOT "#new") WHERE idx = 3;
+UPDATE "public"."document_versions" AS t SET "version_number" = f."version_number", "content_hash" = f."content_hash", "size_bytes" = f."size_bytes", "created_at" = f."created_at", "created_by_id" = f."created_by_id", "document_id" = f."document_id" FROM "edms_003_document_versions_final" AS f WHERE NOT f."#new" AND "t"."id" = "f"."id" AND ("t"."version_number" IS DISTINCT FROM "f"."version_number" OR "t"."content_hash" IS DISTINCT FROM "f"."content_hash" OR "t"."size_bytes" IS DISTINCT FROM "f"."size_bytes" OR "t"."created_at" IS DISTINCT FROM "f"."created_at" OR "t"."created_by_id" IS DISTINCT FROM "f"."created_by_id" OR "t"."document_id" IS DISTINCT FROM "f"."document_id");
+UPDATE edms_result SET updated = :ROW_COUNT WHERE idx = 3;
+
+-- all tables
+SET CONSTRAINTS "public"."documents_current_version_fk" IMMEDIATE;
+
+-- public.document_workflows
+CREATE TEMP TABLE "edms_004_document_workflows_raw" ("document_id.document_number" text, "workflow_type" text, "state" text, "assignee_id.username" text, "due_date" date) ON COMMIT DROP;
+\copy "edms_004_document_workflows_raw" ("document_id.document_number", "workflow_type", "state", "assignee_id.username", "due_date") FROM '0004.copy'
+DO $edms$
+DECLARE
+  got bigint;
+  want bigint;
+BEGIN
+  got := (SELECT count(*) FROM "edms_004_document_workflows_raw");
+  SELECT expected INTO want FROM edms_result WHERE idx = 4;
+  IF got IS DISTINCT FROM want THEN
+    RAISE EXCEPTION USING MESSAGE = 'public.document_workflows: staged ' || got || ' rows from 0004.copy but counts.copy says ' || coalesce(want::text, 'nothing') || '; the data directory is inconsistent, re-run export.sql';
+  END IF;
+  UPDATE edms_result SET staged = got WHERE idx = 4;
+END
+$edms$;
+ANALYZE "edms_004_document_workflows_raw";
+DO $edms$
+DECLARE
+  total bigint;
+  found text;
+BEGIN
+  SELECT max(q."#count"), string_agg((to_jsonb(q) - '#count')::text || ' ' || q."#count" || ' times', ', ') INTO total, found
+    FROM (SELECT "document_id.document_number", "workflow_type", count(*) FROM "edms_004_document_workflows_raw" AS d GROUP BY "document_id.document_number", "workflow_type" HAVING count(*) > 1 ORDER BY count(*) DESC LIMIT 5) AS q("document_id.document_number", "workflow_type", "#count");
+  IF found IS NOT NULL THEN
+    RAISE EXCEPTION USING MESSAGE = 'public.document_workflows: the archive holds duplicate natural keys (document_id.document_number, workflow_type): ' || found || '; fix the source data or choose a natural key that is unique';
+  END IF;
+END
+$edms$;
+CREATE TEMP TABLE "edms_004_document_workflows_keyed" ON COMMIT DROP AS SELECT s.*, COALESCE(o."id", (nextval('public.document_workflows_id_seq'::regclass))) AS "id", o."#hit" IS NULL AS "#new" FROM "edms_004_document_workflows_raw" AS s LEFT JOIN (SELECT "k1"."document_number" AS "document_id.document_number", "t"."workflow_type" AS "workflow_type", t."id", true AS "#hit" FROM "public"."document_workflows" AS t LEFT JOIN "public"."documents" AS "k1" ON "k1"."id" = "t"."document_id") AS o ON "o"."document_id.document_number" = "s"."document_id.document_number" AND "o"."workflow_type" = "s"."workflow_type";
+DO $edms$
+DECLARE
+  keyed bigint;
+  want bigint;
+BEGIN
+  keyed := (SELECT count(*) FROM "edms_004_document_workflows_keyed");
+  SELECT staged INTO want FROM edms_result WHERE idx = 4;
+  IF keyed <> want THEN
+    RAISE EXCEPTION USING MESSAGE = 'public.document_workflows: natural keys matched ' || keyed || ' target rows for ' || want || ' archive rows; the target has duplicate keys';
+  END IF;
+END
+$edms$;
+CREATE TEMP TABLE "edms_004_document_workflows_final" ON COMMIT DROP AS SELECT k.*, "f1"."id" AS "assignee_id", "f2"."id" AS "document_id" FROM "edms_004_document_workflows_keyed" AS k LEFT JOIN "edms_001_users_final" AS "f1" ON "f1"."username" = "k"."assignee_id.username" LEFT JOIN "edms_002_documents_final" AS "f2" ON "f2"."document_number" = "k"."document_id.document_number";
+ANALYZE "edms_004_document_workflows_final";
+DO $edms$
+DECLARE
+  total bigint;
+  found text;
+BEGIN
+  SELECT max(q."#total"), string_agg((to_jsonb(q) - '#total')::text, ', ') INTO total, found
+    FROM (SELECT count(*) OVER (), "assignee_id.username" FROM "edms_004_document_workflows_final" WHERE "assignee_id" IS NULL AND ("assignee_id.username" IS NOT NULL) LIMIT 5) AS q("#total", "assignee_id.username");
+  IF found IS NOT NULL THEN
+    RAISE EXCEPTION USING MESSAGE = 'public.document_workflows: ' || total || ' unresolved reference(s) through document_workflows_assignee_id_fkey (assignee_id -> public.users): ' || found || '; those rows of public.users are neither in the archive nor in the target';
+  END IF;
+END
+$edms$;
+DO $edms$
+DECLARE
+  total bigint;
+  found text;
+BEGIN
+  SELECT max(q."#total"), string_agg((to_jsonb(q) - '#total')::text, ', ') INTO total, found
+    FROM (SELECT count(*) OVER (), "document_id.document_number" FROM "edms_004_document_workflows_final" WHERE "document_id" IS NULL AND ("document_id.document_number" IS NOT NULL) LIMIT 5) AS q("#total", "document_id.document_number");
+  IF found IS NOT NULL THEN
+    RAISE EXCEPTION USING MESSAGE = 'public.document_workflows: ' || total || ' unresolved reference(s) through document_workflows_document_id_fkey (document_id -> public.documents): ' || found || '; those rows of public.documents are neither in the archive nor in the target';
+  END IF;
+END
+$edms$;
+INSERT INTO "public"."document_workflows" ("workflow_type", "state", "due_date", "id", "assignee_id", "document_id") SELECT "workflow_type", "state", "due_date", "id", "assignee_id", "document_id" FROM "edms_004_document_workflows_final" WHERE "#new";
+UPDATE edms_result SET inserted = :ROW_COUNT WHERE idx = 4;
+UPDATE edms_result SET existing = (SELECT count(*) FROM "edms_004_document_workflows_final" WHERE NOT "#new") WHERE idx = 4;
+UPDATE "public"."document_workflows" AS t SET "workflow_type" = f."workflow_type", "state" = f."state", "due_date" = f."due_date", "assignee_id" = f."assignee_id", "document_id" = f."document_id" FROM "edms_004_document_workflows_final" AS f WHERE NOT f."#new" AND "t"."id" = "f"."id" AND ("t"."workflow_type" IS DISTINCT FROM "f"."workflow_type" OR "t"."state" IS DISTINCT FROM "f"."state" OR "t"."due_date" IS DISTINCT FROM "f"."due_date" OR "t"."assignee_id" IS DISTINCT FROM "f"."assignee_id" OR "t"."document_id" IS DISTINCT FROM "f"."document_id");
+UPDATE edms_result SET updated = :ROW_COUNT WHERE idx = 4;
+
+-- public.users
+DO $edms$
+DECLARE
+  present bigint;
+  r record;
+BEGIN
+  present := (SELECT count(*) FROM "edms_001_users_final" AS f WHERE EXISTS (SELECT 1 FROM (SELECT "t"."username" AS "username", t."id", true AS "#hit" FROM "public"."users" AS t ) AS o WHERE "o"."username" = "f"."username"));
+  SELECT * INTO r FROM edms_result WHERE idx = 1;
+  IF NOT (r.expected = r.staged AND r.staged = r.inserted + r.existing AND present = r.staged) THEN
+    RAISE EXCEPTION USING MESSAGE = format('%s: counts do not balance (expected %s, staged %s, inserted %s + updated %s + unchanged %s, present after %s)', r.table_name, r.expected, r.staged, r.inserted, r.updated, r.existing - r.updated, present);
+  END IF;
+END
+$edms$;
+
+-- public.documents
+DO $edms$
+DECLARE
+  present bigint;
+  r record;
+BEGIN
+  present := (SELECT count(*) FROM "edms_002_documents_final" AS f WHERE EXISTS (SELECT 1 FROM (SELECT "t"."document_number" AS "document_number", t."id", true AS "#hit" FROM "public"."documents" AS t ) AS o WHERE "o"."document_number" = "f"."document_number"));
+  SELECT * INTO r FROM edms_result WHERE idx = 2;
+  IF NOT (r.expected = r.staged AND r.staged = r.inserted + r.existing AND present = r.staged) THEN
+    RAISE EXCEPTION USING MESSAGE = format('%s: counts do not balance (expected %s, staged %s, inserted %s + updated %s + unchanged %s, present after %s)', r.table_name, r.expected, r.staged, r.inserted, r.updated, r.existing - r.updated, present);
+  END IF;
+END
+$edms$;
+
+-- public.document_versions
+DO $edms$
+DECLARE
+  present bigint;
+  r record;
+BEGIN
+  present := (SELECT count(*) FROM "edms_003_document_versions_final" AS f WHERE EXISTS (SELECT 1 FROM (SELECT "k1"."document_number" AS "document_id.document_number", "t"."version_number" AS "version_number", t."id", true AS "#hit" FROM "public"."document_versions" AS t LEFT JOIN "public"."documents" AS "k1" ON "k1"."id" = "t"."document_id") AS o WHERE "o"."document_id.document_number" = "f"."document_id.document_number" AND "o"."version_number" = "f"."version_number"));
+  SELECT * INTO r FROM edms_result WHERE idx = 3;
+  IF NOT (r.expected = r.staged AND r.staged = r.inserted + r.existing AND present = r.staged) THEN
+    RAISE EXCEPTION USING MESSAGE = format('%s: counts do not balance (expected %s, staged %s, inserted %s + updated %s + unchanged %s, present after %s)', r.table_name, r.expected, r.staged, r.inserted, r.updated, r.existing - r.updated, present);
+  END IF;
+END
+$edms$;
+
+-- public.document_workflows
+DO $edms$
+DECLARE
+  present bigint;
+  r record;
+BEGIN
+  present := (SELECT count(*) FROM "edms_004_document_workflows_final" AS f WHERE EXISTS (SELECT 1 FROM (SELECT "k1"."document_number" AS "document_id.document_number", "t"."workflow_type" AS "workflow_type", t."id", true AS "#hit" FROM "public"."document_workflows" AS t LEFT JOIN "public"."documents" AS "k1" ON "k1"."id" = "t"."document_id") AS o WHERE "o"."document_id.document_number" = "f"."document_id.document_number" AND "o"."workflow_type" = "f"."workflow_type"));
+  SELECT * INTO r FROM edms_result WHERE idx = 4;
+  IF NOT (r.expected = r.staged AND r.staged = r.inserted + r.existing AND present = r.staged) THEN
+    RAISE EXCEPTION USING MESSAGE = format('%s: counts do not balance (expected %s, staged %s, inserted %s + updated %s + unchanged %s, present after %s)', r.table_name, r.expected, r.staged, r.inserted, r.updated, r.existing - r.updated, present);
+  END IF;
+END
+$edms$;
+
+-- all tables
+SELECT idx, table_name, expected, staged, inserted, updated, existing - updated AS unchanged FROM edms_result ORDER BY idx;
+COMMIT;

