@@ -4,7 +4,9 @@ from __future__ import annotations
 
 __version__ = "0.1.0"
 
-from .api import inspect_archive, verify_archive
+from .api import export_archive, import_archive, inspect_archive, verify_archive
+from .audit import default_audit_path
+from .audit import read_lines as read_audit_log
 from .catalog import read_catalog
 from .errors import (
     ArchiveError,
@@ -16,8 +18,9 @@ from .errors import (
     SchemaDriftError,
     UsageError,
 )
-from .export import ExportResult, export_archive
-from .load import ImportOptions, ImportReport, import_archive
+from .export import ExportResult
+from .history import read_history
+from .load import ImportOptions, ImportReport
 from .mapping import Mapping, load_mapping, load_mapping_text
 from .plan import Plan, build_plan
 
@@ -36,11 +39,14 @@ __all__ = [
     "SchemaDriftError",
     "UsageError",
     "build_plan",
+    "default_audit_path",
     "export_archive",
     "import_archive",
     "inspect_archive",
     "load_mapping",
     "load_mapping_text",
+    "read_audit_log",
     "read_catalog",
+    "read_history",
     "verify_archive",
 ]

@@ -57,6 +57,19 @@ def pg_server() -> Iterator[Server]:
     stop_embedded(server)
 
 
+@pytest.fixture(scope="session", autouse=True)
+def _private_audit_log(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Path]:
+    """Keep the suite's audit lines out of the user's real audit log."""
+    path = tmp_path_factory.mktemp("audit") / "audit.jsonl"
+    old = os.environ.get("EDMS_PGDUMP_AUDIT_LOG")
+    os.environ["EDMS_PGDUMP_AUDIT_LOG"] = str(path)
+    yield path
+    if old is None:
+        os.environ.pop("EDMS_PGDUMP_AUDIT_LOG", None)
+    else:
+        os.environ["EDMS_PGDUMP_AUDIT_LOG"] = old
+
+
 _counter = itertools.count()
 _run = uuid.uuid4().hex[:6]
 

@@ -9,22 +9,26 @@ from __future__ import annotations
 
 import json
 import sys
+import threading
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
 from typing import Any, TypeVar
 
 import typer
+from rich import filesize
 from rich.console import Console
 from rich.progress import (
     BarColumn,
-    DownloadColumn,
-    MofNCompleteColumn,
     Progress,
+    ProgressColumn,
+    Task,
     TaskID,
+    TaskProgressColumn,
     TextColumn,
     TimeElapsedColumn,
 )
+from rich.text import Text
 
 from ..errors import EdmsPgdumpError
 
@@ -95,45 +99,87 @@ def run(fn: Callable[[], T], *, json_output: bool = False) -> T:
         raise typer.Exit(130) from None
 
 
+class _RowsBytes(ProgressColumn):
+    """``1,234/5,000 rows  1.2 MB``: rows against the expected count, bytes streamed."""
+
+    def render(self, task: Task) -> Text:
+        total = f"/{int(task.total):,}" if task.total is not None else ""
+        nbytes = int(task.fields.get("nbytes", 0))
+        return Text(f"{int(task.completed):,}{total} rows  {filesize.decimal(nbytes)}")
+
+
 class RichProgress:
-    """Per-table bars (rows, bytes) plus an overall bar; silent when not a TTY."""
+    """Per-table bars (rows against the expected count, bytes) plus an overall bar.
+
+    Totals are estimates on export (the planner's row count) and exact on import (the
+    manifest); a finished table's total snaps to what was really moved.
+    """
+
+    OVERALL = "all tables"
 
     def __init__(self, progress: Progress) -> None:
         self.progress = progress
         self.tasks: dict[str, TaskID] = {}
+        self.totals: dict[str, int | None] = {}
+        self.overall: TaskID | None = None
+        self.nbytes: dict[TaskID, int] = {}
+        self.lock = threading.Lock()
+
+    def _sync_overall(self) -> None:
+        if self.overall is None:
+            self.overall = self.progress.add_task(self.OVERALL, total=None, nbytes=0)
+        known = list(self.totals.values())
+        if any(t is None for t in known):
+            self._task(self.overall).total = None  # update(total=None) would mean "unchanged"
+        else:
+            self.progress.update(self.overall, total=sum(t or 0 for t in known))
 
     def start(self, task: str, total: int | None) -> None:
-        if task not in self.tasks:
-            self.tasks[task] = self.progress.add_task(task, total=total)
+        if task in self.tasks:
+            return
+        total = total if total is not None and total > 0 else None
+        self.totals[task] = total
+        self._sync_overall()
+        self.tasks[task] = self.progress.add_task(task, total=total, nbytes=0)
 
     def advance(self, task: str, rows: int, nbytes: int) -> None:
-        if task in self.tasks:
-            self.progress.advance(self.tasks[task], rows)
+        t = self.tasks.get(task)
+        if t is None:
+            return
+        with self.lock:  # export workers report from several threads
+            for target in (t, self.overall):
+                if target is not None:
+                    self.nbytes[target] = self.nbytes.get(target, 0) + nbytes
+                    self.progress.update(target, advance=rows, nbytes=self.nbytes[target])
 
     def finish(self, task: str) -> None:
-        if task in self.tasks:
-            t = self.tasks[task]
-            done = self.progress.tasks[self.progress.task_ids.index(t)].completed
-            self.progress.update(t, total=done, completed=done)
+        t = self.tasks.get(task)
+        if t is None:
+            return
+        done = int(self._task(t).completed)
+        self.progress.update(t, total=done, completed=done)
+        self.totals[task] = done
+        self._sync_overall()
+
+    def _task(self, task_id: TaskID) -> Task:
+        return self.progress.tasks[self.progress.task_ids.index(task_id)]
 
 
 @contextmanager
 def progress_bars(enabled: bool) -> Iterator[RichProgress | None]:
+    """Bars on stderr, only when it is a terminal: pipes and CI logs stay clean."""
     if not enabled or not err.is_terminal:
         yield None
         return
     columns = (
         TextColumn("{task.description}"),
         BarColumn(),
-        MofNCompleteColumn(),
-        TextColumn("rows"),
+        TaskProgressColumn(),
+        _RowsBytes(),
         TimeElapsedColumn(),
     )
     with Progress(*columns, console=err, transient=True) as p:
         yield RichProgress(p)
-
-
-_ = DownloadColumn  # kept for byte-oriented bars
 
 
 def json_option() -> Any:
@@ -141,4 +187,16 @@ def json_option() -> Any:
 
 
 def quiet_option() -> Any:
-    return typer.Option(False, "--quiet", "-q", help="No progress bars.")
+    return typer.Option(
+        False, "--quiet", "-q", help="No progress bars (they are off anyway when stderr is not a terminal)."
+    )
+
+
+def audit_option() -> Any:
+    return typer.Option(
+        None,
+        "--audit-log",
+        help="Append the audit line here (default: $EDMS_PGDUMP_AUDIT_LOG, else "
+        "$XDG_STATE_HOME/edms-pgdump/audit.jsonl or ~/.local/state/edms-pgdump/audit.jsonl; "
+        "EDMS_PGDUMP_AUDIT_LOG=off disables).",
+    )

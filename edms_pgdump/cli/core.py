@@ -3,16 +3,17 @@
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Any
 
 import typer
 from rich.table import Table
 
-from ..api import inspect_archive, verify_archive
-from ..export import export_archive
-from ..load import ImportOptions, ImportReport, import_archive
+from .. import history
+from ..api import export_archive, import_archive, inspect_archive, verify_archive
+from ..audit import written_path
+from ..export import ExportResult
+from ..load import ImportOptions, ImportReport
 from ..mapping import CONFLICT_POLICIES, ConflictPolicy, load_mapping
-from .app import app, emit_json, json_option, out, progress_bars, quiet_option, run
+from .app import app, audit_option, emit_json, json_option, out, progress_bars, quiet_option, run
 
 DSN_HELP = "Connection string, e.g. postgresql://user@host:5432/dbname (or set PGHOST etc.)."
 
@@ -26,6 +27,7 @@ def export_cmd(
     compression: str = typer.Option("zstd", "--compression", help="zstd or none."),
     level: int = typer.Option(3, "--level", help="zstd level (1-19)."),
     fmt: str = typer.Option("file", "--format", help="file (one tar file) or dir (a folder)."),
+    audit_log: Path = audit_option(),
     json_out: bool = json_option(),
     quiet: bool = quiet_option(),
 ) -> None:
@@ -36,7 +38,7 @@ def export_cmd(
     if fmt not in ("file", "dir"):
         raise typer.BadParameter("use file or dir", param_hint="--format")
 
-    def go() -> Any:
+    def go() -> ExportResult:
         m = load_mapping(mapping)
         with progress_bars(not quiet and not json_out) as bars:
             return export_archive(
@@ -48,11 +50,13 @@ def export_cmd(
                 level=level,
                 directory=fmt == "dir",
                 progress=bars,
+                audit_log=audit_log,
             )
 
     result = run(go, json_output=json_out)
+    logged = written_path(audit_log, result.warnings)
     if json_out:
-        emit_json({"ok": True, **result.to_dict()})
+        emit_json({"ok": True, **result.to_dict(), "audit_log": str(logged) if logged else None})
         return
     t = Table("table", "rows", "bytes", title=f"exported {result.archive}")
     for row in result.tables:
@@ -61,9 +65,12 @@ def export_cmd(
     for w in result.warnings:
         out.print(f"warning: {w}", markup=False)
     out.print(f"{result.rows} rows in {result.seconds:.2f}s; archive id {result.archive_id}")
+    out.print(f"manifest sha256 {result.manifest_sha256}", markup=False)
+    if logged:
+        out.print(f"audit: {logged}", markup=False)
 
 
-def print_import_report(report: ImportReport) -> None:
+def print_import_report(report: ImportReport, history_status: str | None = None) -> None:
     title = f"import {report.archive} -> {report.target}" + (
         " (dry run, rolled back)" if report.dry_run else ""
     )
@@ -90,6 +97,8 @@ def print_import_report(report: ImportReport) -> None:
     out.print(
         f"{report.inserted} inserted, {report.updated} updated ({done}); {state} in {report.seconds:.2f}s"
     )
+    if history_status is not None:
+        out.print(f"history: {history_status}", markup=False)
 
 
 @app.command("import")
@@ -103,6 +112,10 @@ def import_cmd(
     lock_timeout: str = typer.Option("30s", "--lock-timeout", help="Give up waiting for locks after this."),
     statement_timeout: str = typer.Option("0", "--statement-timeout", help="0 means no limit."),
     work_mem: str = typer.Option("256MB", "--work-mem", help="work_mem for the resolving joins."),
+    no_history: bool = typer.Option(
+        False, "--no-history", help="Do not record the import in the target's edms_pgdump.history table."
+    ),
+    audit_log: Path = audit_option(),
     json_out: bool = json_option(),
     quiet: bool = quiet_option(),
 ) -> None:
@@ -122,13 +135,19 @@ def import_cmd(
 
     def go() -> ImportReport:
         with progress_bars(not quiet and not json_out) as bars:
-            return import_archive(dsn, archive, options=opts, progress=bars)
+            return import_archive(
+                dsn, archive, options=opts, progress=bars, history=not no_history, audit_log=audit_log
+            )
 
     report = run(go, json_output=json_out)
+    hist = history.status(report, not no_history)
+    logged = written_path(audit_log, report.warnings)
     if json_out:
-        emit_json(report.to_dict())
+        emit_json({**report.to_dict(), "history": hist, "audit_log": str(logged) if logged else None})
     else:
-        print_import_report(report)
+        print_import_report(report, hist)
+        if logged:
+            out.print(f"audit: {logged}", markup=False)
 
 
 @app.command("verify")
@@ -172,7 +191,7 @@ def inspect_cmd(
     """
     info = run(lambda: inspect_archive(archive), json_output=json_out)
     if json_out:
-        emit_json(info)
+        emit_json({"ok": True, **info})
         return
     src = info["source"]
     out.print(f"archive {info['archive']}  id {info['archive_id']}", markup=False)
