@@ -405,9 +405,24 @@ def import_steps(plan: Plan, options: ImportOptions | None = None) -> list[Step]
     return _ImportScript(plan, options or ImportOptions()).build()
 
 
+def _refuse_line_breaks(plan: Plan) -> None:
+    """psql reads scripts line by line: a name with a line break could end a comment or a
+    \\copy line and smuggle in a meta-command, so such names get no runbook."""
+    for tp in plan.tables.values():
+        names = [tp.table.schema, tp.table.name, *tp.field_names, *tp.ref_columns]
+        names += [e.fk.name for e in tp.expansions] + [c for e in tp.expansions for c in e.columns]
+        for n in names:
+            if "\n" in n or "\r" in n:
+                raise UsageError(
+                    f"{tp.table}: the name {n!r} contains a line break, which a psql runbook cannot "
+                    "carry safely; use edms-pgdump export/import for this table, or rename it"
+                )
+
+
 def runbook_text(kind: Kind, plan: Plan, mapping: Mapping, options: ImportOptions | None = None) -> str:
     """The whole psql script; deterministic, so it can be a golden file."""
     plan.raise_for_errors()
+    _refuse_line_breaks(plan)
     steps = export_steps(plan) if kind == "export" else import_steps(plan, options)
     lines = _preamble(kind, plan, mapping)
     current: str | None = None

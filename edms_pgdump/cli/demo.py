@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import typer
 from rich.table import Table
+from rich.text import Text
 
 from ..demo import DEFAULT_SCALE, RELATIONSHIPS, DemoResult, RestoreResult, run_demo
 from .app import app, emit_json, err, json_option, out, run
@@ -36,7 +37,7 @@ def demo_cmd(
 
     def log(msg: str) -> None:
         if not quiet and not json_out:
-            err.print(f"[dim]- {msg}[/dim]")
+            err.print(Text(f"- {msg}", style="dim"))
 
     result = run(lambda: run_demo(scale=scale, dsn=dsn, keep=keep, log=log), json_output=json_out)
     if json_out:
@@ -47,15 +48,15 @@ def demo_cmd(
         raise typer.Exit(1)
 
 
-def _cell(r: RestoreResult, table: str, via_archive: bool = False) -> str:
+def _cell(r: RestoreResult, table: str, via_archive: bool = False) -> Text:
     t = next(t for t in r.tables if t.table == table)
     counts = f"{t.before} -> {t.archive} -> {t.after}" if via_archive else f"{t.before} -> {t.after}"
     if t.ok:
-        return f"{counts}  [green]ok[/]"
+        return Text.assemble(f"{counts}  ", ("ok", "green"))
     damage = ", ".join(
         x for x in (f"{t.lost} lost" if t.lost else "", f"{t.wrong} wrong" if t.wrong else "") if x
     )
-    return f"{counts}  [bold red]{damage}[/]"
+    return Text.assemble(f"{counts}  ", (damage, "bold red"))
 
 
 def print_demo(result: DemoResult) -> None:
@@ -75,7 +76,7 @@ def print_demo(result: DemoResult) -> None:
         t.add_column(headers.get(r.method, r.method))
     reference = result.restores[-1].tables if result.restores else []
     for check in reference:
-        cells = [check.table.removeprefix("public."), str(check.source)]
+        cells: list[str | Text] = [check.table.removeprefix("public."), str(check.source)]
         cells += [_cell(r, check.table, r.method == "edms-pgdump") for r in result.restores]
         t.add_row(*cells)
     t.add_row("exit code", "", *[str(r.exit_code) for r in result.restores])
