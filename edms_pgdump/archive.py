@@ -14,6 +14,7 @@ import json
 import os
 import shutil
 import tarfile
+import uuid
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
@@ -27,6 +28,7 @@ from .errors import ArchiveError
 FORMAT_NAME = "edms-pgdump"
 FORMAT_VERSION = 1
 MANIFEST_NAME = "manifest.json"
+MANIFEST_CHECKSUM = "manifest_checksum"
 MAX_MANIFEST_BYTES = 64 * 1024 * 1024
 CHUNK = 1 << 20
 
@@ -86,6 +88,19 @@ class _HashingWriter:
         self.fh.flush()
 
 
+class _HashingReader:
+    """File wrapper that hashes what is read from it."""
+
+    def __init__(self, fh: IO[bytes]) -> None:
+        self.fh = fh
+        self.sha = hashlib.sha256()
+
+    def read(self, size: int = -1) -> bytes:
+        data = self.fh.read(size)
+        self.sha.update(data)
+        return data
+
+
 class MemberWriter:
     """Streams COPY text into one member, hashing both the text and the stored bytes."""
 
@@ -141,16 +156,54 @@ class MemberWriter:
             self.path.unlink(missing_ok=True)
 
 
+def _pid_alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    return True
+
+
 class ArchiveWriter:
-    """Builds an archive in a scratch folder and publishes it atomically."""
+    """Builds an archive in a scratch folder and publishes it atomically.
+
+    Scratch names are unique per writer (pid and a random token), so two exports to the
+    same output never write into each other's files; the last to publish wins and each
+    published archive is whole. Scratch folders of dead writers (kill -9) are removed.
+    """
 
     def __init__(self, output: Path, *, directory: bool = False) -> None:
         self.output = output
         self.directory = directory
-        self.scratch = output.with_name(output.name + ".partial")
-        if self.scratch.exists():
-            shutil.rmtree(self.scratch)
+        self.token = f"{os.getpid()}-{uuid.uuid4().hex[:8]}"
+        self._remove_stale_scratch()
+        self.scratch = output.with_name(f"{output.name}.partial-{self.token}")
         (self.scratch / "data").mkdir(parents=True)
+
+    def _remove_stale_scratch(self) -> None:
+        """Scratch and temporary files left by writers that died (``.partial-<pid>-<token>``,
+        ``.tmp-<pid>-<token>``, and the unversioned ``.partial`` of older releases). A moved-
+        aside previous directory archive (``.old-…``) is never removed: it may be the only copy."""
+        parent = self.output.parent
+        if not parent.is_dir():
+            return
+        base = self.output.name + "."
+        for p in parent.iterdir():
+            if not p.name.startswith(base):
+                continue
+            kind, _, rest = p.name[len(base) :].partition("-")
+            pid = rest.split("-", 1)[0]
+            stale = (kind == "partial" and not rest) or (
+                kind in ("partial", "tmp") and pid.isdigit() and not _pid_alive(int(pid))
+            )
+            if not stale:
+                continue
+            if p.is_dir() and not p.is_symlink():
+                shutil.rmtree(p, ignore_errors=True)
+            else:
+                p.unlink(missing_ok=True)
 
     def member(self, index: int, table: str, compression: str, level: int = 3) -> MemberWriter:
         suffix = ".copy.zst" if compression == "zstd" else ".copy"
@@ -158,20 +211,41 @@ class ArchiveWriter:
         return MemberWriter(self.scratch / name, table, name, compression, level)
 
     def publish(self, manifest: Manifest) -> None:
+        manifest.data[MANIFEST_CHECKSUM] = manifest_checksum(manifest.data)
         (self.scratch / MANIFEST_NAME).write_bytes(manifest.to_json())
         if self.directory:
-            if self.output.exists():
-                shutil.rmtree(self.output)
-            os.replace(self.scratch, self.output)
+            old: Path | None = None
+            if self.output.exists() or self.output.is_symlink():
+                old = self.output.with_name(f"{self.output.name}.old-{self.token}")
+                os.replace(self.output, old)
+            try:
+                os.replace(self.scratch, self.output)
+            except OSError as exc:
+                if old is not None and not self.output.exists():
+                    os.replace(old, self.output)  # put the previous archive back
+                    old = None
+                raise ArchiveError(
+                    f"{self.output}: another export published here at the same time ({exc.strerror}); "
+                    "this export was not published, run it again"
+                ) from None
+            finally:
+                if old is not None:
+                    if old.is_dir() and not old.is_symlink():
+                        shutil.rmtree(old, ignore_errors=True)
+                    else:
+                        old.unlink(missing_ok=True)
             return
-        tmp = self.output.with_name(self.output.name + ".tmp")
-        with tarfile.open(tmp, "w", format=tarfile.PAX_FORMAT) as tar:
-            tar.add(self.scratch / MANIFEST_NAME, arcname=MANIFEST_NAME, recursive=False)
-            for t in manifest.tables:
-                tar.add(self.scratch / t["member"], arcname=t["member"], recursive=False)
-        with open(tmp, "rb") as fh:
-            os.fsync(fh.fileno())
-        os.replace(tmp, self.output)
+        tmp = self.output.with_name(f"{self.output.name}.tmp-{self.token}")
+        try:
+            with tarfile.open(tmp, "w", format=tarfile.PAX_FORMAT) as tar:
+                tar.add(self.scratch / MANIFEST_NAME, arcname=MANIFEST_NAME, recursive=False)
+                for t in manifest.tables:
+                    tar.add(self.scratch / t["member"], arcname=t["member"], recursive=False)
+            with open(tmp, "rb") as fh:
+                os.fsync(fh.fileno())
+            os.replace(tmp, self.output)
+        finally:
+            tmp.unlink(missing_ok=True)
         shutil.rmtree(self.scratch)
 
     def abort(self) -> None:
@@ -179,6 +253,13 @@ class ArchiveWriter:
 
 
 # -- reading -----------------------------------------------------------------------
+
+
+def _looks_truncated(raw: bytes, exc: json.JSONDecodeError) -> bool:
+    """A JSON error at (or within a token of) the end of the text, or an unterminated
+    string, means the manifest was cut short rather than overwritten."""
+    end = len(raw.rstrip())
+    return exc.pos >= end - 8 or exc.msg.startswith("Unterminated string")
 
 
 def _check_member_name(name: str, origin: str) -> None:
@@ -211,12 +292,23 @@ class ArchiveReader:
                 full = Path(root) / d
                 if full.is_symlink():
                     rel = full.relative_to(self.path).as_posix()
-                    raise ArchiveError(f"{self.origin}: member {rel!r} is a link; refusing the archive")
+                    raise ArchiveError(
+                        f"{self.origin}: member {rel!r} is a link (symbolic link to "
+                        f"{os.readlink(full)!r}); refusing the archive"
+                    )
             for f in files:
                 full = Path(root) / f
                 rel = full.relative_to(self.path).as_posix()
                 if full.is_symlink():
-                    raise ArchiveError(f"{self.origin}: member {rel!r} is a link; refusing the archive")
+                    raise ArchiveError(
+                        f"{self.origin}: member {rel!r} is a link (symbolic link to "
+                        f"{os.readlink(full)!r}); refusing the archive"
+                    )
+                if not full.is_file():
+                    # a FIFO or device would block or read forever
+                    raise ArchiveError(
+                        f"{self.origin}: member {rel!r} is not a regular file; refusing the archive"
+                    )
                 self._entries[rel] = tarfile.TarInfo(rel)
                 self._entries[rel].size = full.stat().st_size
 
@@ -232,7 +324,11 @@ class ArchiveReader:
         for m in members:
             _check_member_name(m.name, self.origin)
             if m.issym() or m.islnk():
-                raise ArchiveError(f"{self.origin}: member {m.name!r} is a link; refusing the archive")
+                kind = "symbolic link" if m.issym() else "hard link"
+                raise ArchiveError(
+                    f"{self.origin}: member {m.name!r} is a link ({kind} to {m.linkname!r}); "
+                    "refusing the archive"
+                )
             if m.isdir():
                 continue
             if not m.isfile():
@@ -240,7 +336,7 @@ class ArchiveReader:
                     f"{self.origin}: member {m.name!r} is not a regular file; refusing the archive"
                 )
             if m.name in self._entries:
-                raise ArchiveError(f"{self.origin}: member {m.name!r} appears twice")
+                raise ArchiveError(f"{self.origin}: member {m.name!r} appears twice; refusing the archive")
             self._entries[m.name] = m
 
     @property
@@ -277,7 +373,17 @@ class ArchiveReader:
             raw = fh.read()
         try:
             data = json.loads(raw)
-        except (json.JSONDecodeError, UnicodeDecodeError) as exc:
+        except json.JSONDecodeError as exc:
+            if _looks_truncated(raw, exc):
+                raise ArchiveError(
+                    f"{self.origin}: {MANIFEST_NAME} is truncated (JSON ends early at byte {exc.pos} of "
+                    f"{len(raw)}); the archive was cut short, copy or re-export it"
+                ) from None
+            raise ArchiveError(
+                f"{self.origin}: {MANIFEST_NAME} is corrupt ({exc.__class__.__name__} at byte "
+                f"{exc.pos}); the archive cannot be trusted, re-export it"
+            ) from None
+        except UnicodeDecodeError as exc:
             raise ArchiveError(
                 f"{self.origin}: {MANIFEST_NAME} is corrupt ({exc.__class__.__name__} at byte "
                 f"{getattr(exc, 'pos', '?')}); the archive cannot be trusted, re-export it"
@@ -285,15 +391,27 @@ class ArchiveReader:
         return Manifest(validate_manifest(data, self.origin))
 
     def iter_data(self, name: str, compression: str) -> Iterator[bytes]:
-        """The member's COPY text, decompressed, in blocks."""
-        with self.open_stored(name) as fh:
+        """The member's COPY text, decompressed, in blocks.
+
+        The stored bytes and the text are hashed while they stream; at the end both are
+        compared with the manifest. A member replaced after ``check_integrity`` (time of
+        check to time of use) therefore raises ArchiveError before the caller can commit,
+        even when it has the same number of rows."""
+        entry = next((t for t in self.manifest.tables if t["member"] == name), None)
+        with self.open_stored(name) as raw:
+            fh = _HashingReader(raw)
+            text_sha = hashlib.sha256()
             if compression == "zstd":
-                reader = zstandard.ZstdDecompressor().stream_reader(fh, read_across_frames=True)
+                reader = zstandard.ZstdDecompressor().stream_reader(
+                    fh,  # type: ignore[arg-type]  # any object with read() will do
+                    read_across_frames=True,
+                )
                 try:
                     while True:
                         block = reader.read(CHUNK)
                         if not block:
                             break
+                        text_sha.update(block)
                         yield block
                 except zstandard.ZstdError as exc:
                     raise ArchiveError(
@@ -304,7 +422,19 @@ class ArchiveReader:
                     block = fh.read(CHUNK)
                     if not block:
                         break
+                    text_sha.update(block)
                     yield block
+            while fh.read(CHUNK):  # trailing bytes count too
+                pass
+            if entry is None:
+                return
+            if fh.sha.hexdigest() != entry["sha256"] or (
+                entry.get("data_sha256") and text_sha.hexdigest() != entry["data_sha256"]
+            ):
+                raise ArchiveError(
+                    f"{self.origin}: {entry['table']}: member {name!r} changed while it was being read "
+                    "(its SHA-256 no longer matches the manifest); nothing read from it may be used"
+                )
 
     def close(self) -> None:
         if self._tar is not None:
@@ -328,6 +458,14 @@ _REQUIRED_TABLE_KEYS = {
 }
 
 
+def manifest_checksum(data: dict[str, Any]) -> str:
+    """SHA-256 of the manifest's own JSON without this field: member hashes protect the
+    data, this protects the manifest (row counts, fields, the mapping used to import).
+    Archives written before it existed have no such field and are read as before."""
+    body = {k: v for k, v in data.items() if k != MANIFEST_CHECKSUM}
+    return "sha256:" + hashlib.sha256(Manifest(body).to_json()).hexdigest()
+
+
 def validate_manifest(data: Any, origin: str) -> dict[str, Any]:
     if not isinstance(data, dict) or data.get("format") != FORMAT_NAME:
         raise ArchiveError(f"{origin}: {MANIFEST_NAME} is not an edms-pgdump manifest")
@@ -337,10 +475,16 @@ def validate_manifest(data: Any, origin: str) -> dict[str, Any]:
             f"{origin}: archive format version {version!r} is not supported by this "
             f"edms-pgdump (reads version {FORMAT_VERSION}); upgrade edms-pgdump or re-export"
         )
+    if MANIFEST_CHECKSUM in data and data[MANIFEST_CHECKSUM] != manifest_checksum(data):
+        raise ArchiveError(
+            f"{origin}: {MANIFEST_NAME} checksum mismatch: the manifest was edited or damaged after "
+            "export (it is still valid JSON); the archive cannot be trusted, re-export it"
+        )
     tables = data.get("tables")
     if not isinstance(tables, list):
         raise ArchiveError(f"{origin}: {MANIFEST_NAME} has no tables list; the manifest is damaged")
     seen: set[str] = set()
+    seen_tables: set[str] = set()
     for i, t in enumerate(tables):
         if not isinstance(t, dict):
             raise ArchiveError(f"{origin}: {MANIFEST_NAME} tables[{i}] is not an object")
@@ -354,6 +498,18 @@ def validate_manifest(data: Any, origin: str) -> dict[str, Any]:
         if t["member"] in seen:
             raise ArchiveError(f"{origin}: member {t['member']!r} is listed twice in the manifest")
         seen.add(t["member"])
+        if t["table"] in seen_tables:
+            # the importer keys members by table: a second entry would hide the first one's rows
+            raise ArchiveError(
+                f"{origin}: table {t['table']} is listed twice in the manifest (tables[{i}]); "
+                "the manifest is damaged"
+            )
+        seen_tables.add(t["table"])
+        if isinstance(t["rows"], bool) or t["rows"] < 0 or t["bytes"] < 0:
+            raise ArchiveError(
+                f"{origin}: {MANIFEST_NAME} tables[{i}] has a negative or non-numeric row count or size; "
+                "the manifest is damaged"
+            )
         if t["compression"] not in ("zstd", "none"):
             raise ArchiveError(f"{origin}: {t['table']}: unknown compression {t['compression']!r}")
     for key in ("mapping", "archive_id", "created_at"):

@@ -191,9 +191,42 @@ def parse_mapping(data: Any, source_text: str = "") -> Mapping:
     return Mapping(1, tables, frozenset(exclude), source_text)
 
 
+class _StrictLoader(yaml.SafeLoader):
+    """The safe loader, refusing duplicate keys (PyYAML would keep the last one silently)."""
+
+
+def _construct_unique_mapping(loader: _StrictLoader, node: yaml.MappingNode, deep: bool = False) -> Any:
+    seen: dict[Any, int] = {}
+    for key_node, _ in node.value:
+        if key_node.tag == "tag:yaml.org,2002:merge":
+            continue
+        key = loader.construct_object(key_node, deep=True)
+        try:
+            first = seen.get(key)
+        except TypeError:
+            continue  # unhashable: the base constructor reports it
+        if first is not None:
+            raise yaml.constructor.ConstructorError(
+                None,
+                None,
+                f"duplicate key {key!r} (first at line {first + 1}); each key may appear once",
+                key_node.start_mark,
+            )
+        seen[key] = key_node.start_mark.line
+    return loader.construct_mapping(node, deep=deep)
+
+
+_StrictLoader.add_constructor(yaml.resolver.BaseResolver.DEFAULT_MAPPING_TAG, _construct_unique_mapping)
+
+
 def load_mapping_text(text: str, origin: str = "<mapping>") -> Mapping:
+    size = len(text.encode("utf-8", "surrogatepass"))
+    if size > MAX_MAPPING_BYTES:
+        raise MappingError(
+            f"{origin}: mapping is {size} bytes, larger than the {MAX_MAPPING_BYTES} byte limit"
+        )
     try:
-        data = yaml.safe_load(text)
+        data = yaml.load(text, Loader=_StrictLoader)  # a SafeLoader subclass: no arbitrary tags
     except yaml.YAMLError as exc:
         mark = getattr(exc, "problem_mark", None)
         where = f"{origin}:{mark.line + 1}" if mark is not None else origin
