@@ -112,6 +112,7 @@ def export_archive(
     allow_warnings: bool = True,
     progress: Progress | None = None,
     audit_log: AuditTarget = None,
+    sort_rows: bool = False,
 ) -> ExportResult:
     """Export every mapped table on one snapshot, and append the outcome to the audit log.
 
@@ -131,6 +132,7 @@ def export_archive(
             directory=directory,
             allow_warnings=allow_warnings,
             progress=progress,
+            sort_rows=sort_rows,
         )
     except BaseException as exc:
         _failed(record, exc)

@@ -149,16 +149,23 @@ def _expand(
     return _key_exprs(plan, ref, b, aliases, joins)
 
 
-def export_query(plan: Plan, tp: TablePlan) -> sql.Composed:
-    """SELECT producing the archive member: FK ids replaced by natural keys."""
+def export_query(plan: Plan, tp: TablePlan, ordered: bool = False) -> sql.Composed:
+    """SELECT producing the archive member: FK ids replaced by natural keys.
+
+    ``ordered`` sorts rows by the natural key's text in the "C" collation, so two
+    exports of the same data are byte-identical whatever the databases' collations
+    and physical row order (it costs a sort per table).
+    """
     aliases = _Aliases("r")
     joins: list[sql.Composable] = []
     select: list[sql.Composable] = []
+    names: list[str] = []
     seen: set[str] = set()
     for f in tp.fields:
         if f.role == "column":
             assert f.column is not None
             select.append(sql.SQL("t.{}").format(ident(f.column)))
+            names.append(f.name)
         else:
             assert f.reference is not None
             if f.reference in seen:
@@ -169,13 +176,23 @@ def export_query(plan: Plan, tp: TablePlan) -> sql.Composed:
                 select.append(_tree_path(tp, "t", exp, aliases, joins))
             else:
                 select.extend(_expand(plan, "t", exp, aliases, joins))
-    return sql.SQL("{}SELECT {} FROM {} AS t {}").format(
-        aliases.with_clause(), sql.SQL(", ").join(select), table_ident(tp.table), sql.SQL(" ").join(joins)
+            names.extend(kf.name for kf in exp.fields)
+    order: sql.Composable = sql.SQL("")
+    if ordered:
+        by_name = dict(zip(names, select))
+        keys = [by_name[kf.name] for kf in tp.key_fields if kf.name in by_name]
+        if keys:
+            order = sql.SQL(" ORDER BY {}").format(
+                sql.SQL(", ").join(sql.SQL('({})::text COLLATE "C"').format(k) for k in keys)
+            )
+    joined = sql.SQL("").join(sql.SQL(" {}").format(j) for j in joins)
+    return sql.SQL("{}SELECT {} FROM {} AS t{}{}").format(
+        aliases.with_clause(), sql.SQL(", ").join(select), table_ident(tp.table), joined, order
     )
 
 
-def copy_out(plan: Plan, tp: TablePlan) -> sql.Composed:
-    return sql.SQL("COPY ({}) TO STDOUT").format(export_query(plan, tp))
+def copy_out(plan: Plan, tp: TablePlan, ordered: bool = False) -> sql.Composed:
+    return sql.SQL("COPY ({}) TO STDOUT").format(export_query(plan, tp, ordered))
 
 
 def key_relation(plan: Plan, tp: TablePlan) -> sql.Composed:
@@ -523,3 +540,165 @@ def iter_rendered(statements: list[sql.Composable]) -> Iterator[str]:
 
 def short_hash(text: str) -> str:
     return hashlib.sha256(text.encode()).hexdigest()[:8]
+
+
+# -- performance helpers --------------------------------------------------------------
+# Appended for the fast import (load.py); the functions above are shared with the psql
+# runbook and keep their output.
+
+
+def _regclass_array(tables: list[QualifiedName]) -> sql.Composed:
+    return sql.SQL("ARRAY[{}]::regclass[]").format(sql.SQL(", ").join(qualified_literal(t) for t in tables))
+
+
+def lock_tables_exclusive(tables: list[QualifiedName]) -> sql.Composed:
+    """constraints=recreate drops foreign keys, which needs ACCESS EXCLUSIVE: take it
+    up front, in a stable order, instead of upgrading a weaker lock later."""
+    return sql.SQL("LOCK TABLE {} IN ACCESS EXCLUSIVE MODE").format(
+        sql.SQL(", ").join(table_ident(t) for t in sorted(tables))
+    )
+
+
+def table_guards(tables: list[QualifiedName]) -> sql.Composed:
+    """Per table: does anything besides our own statement decide what a row becomes
+    (user triggers, rules, row-level security)? If not, counts can be derived."""
+    return sql.SQL(
+        "SELECT n.nspname, c.relname, "
+        "EXISTS (SELECT 1 FROM pg_catalog.pg_trigger g WHERE g.tgrelid = c.oid AND NOT g.tgisinternal), "
+        "EXISTS (SELECT 1 FROM pg_catalog.pg_rewrite w "
+        "WHERE w.ev_class = c.oid AND w.rulename <> '_RETURN'), "
+        "c.relrowsecurity "
+        "FROM pg_catalog.pg_class c JOIN pg_catalog.pg_namespace n ON n.oid = c.relnamespace "
+        "WHERE c.oid = ANY({})"
+    ).format(_regclass_array(tables))
+
+
+def foreign_key_definitions(tables: list[QualifiedName]) -> sql.Composed:
+    """Foreign keys declared on ``tables``: what constraints=recreate drops and re-adds.
+    The definition text is the server's own (search_path is pinned empty, so it is
+    fully qualified)."""
+    return sql.SQL(
+        "SELECT n.nspname, r.relname, c.conname, pg_catalog.pg_get_constraintdef(c.oid), "
+        "pg_catalog.obj_description(c.oid, 'pg_constraint'), "
+        "pg_catalog.pg_has_role(r.relowner, 'USAGE'), "
+        "r.relkind = 'p' OR c.conparentid <> 0 OR NOT c.conislocal "
+        "FROM pg_catalog.pg_constraint c JOIN pg_catalog.pg_class r ON r.oid = c.conrelid "
+        "JOIN pg_catalog.pg_namespace n ON n.oid = r.relnamespace "
+        "WHERE c.contype = 'f' AND c.conrelid = ANY({}) ORDER BY n.nspname, r.relname, c.conname"
+    ).format(_regclass_array(tables))
+
+
+def drop_constraint(table: QualifiedName, name: str) -> sql.Composed:
+    return sql.SQL("ALTER TABLE {} DROP CONSTRAINT {}").format(table_ident(table), ident(name))
+
+
+def add_constraint(table: QualifiedName, name: str, definition: str) -> sql.Composed:
+    # ``definition`` is pg_get_constraintdef() output read from the same server.
+    return sql.SQL("ALTER TABLE {} ADD CONSTRAINT {} {}").format(
+        table_ident(table), ident(name), sql.SQL(definition)
+    )
+
+
+def comment_constraint(table: QualifiedName, name: str, comment: str) -> sql.Composed:
+    return sql.SQL("COMMENT ON CONSTRAINT {} ON {} IS {}").format(
+        ident(name), table_ident(table), sql.Literal(comment)
+    )
+
+
+def final_summary(names: StagingNames, expansions: list[Expansion]) -> sql.Composed:
+    """One scan of the final staging table: rows already in the target, and per
+    expansion the number of unresolved references (samples are fetched only on error)."""
+    cols: list[sql.Composable] = [sql.SQL("count(*) FILTER (WHERE NOT {})").format(ident(NEW))]
+    for exp in expansions:
+        present = sql.SQL(" OR ").join(sql.SQL("{} IS NOT NULL").format(ident(f.name)) for f in exp.fields)
+        cols.append(
+            sql.SQL("count(*) FILTER (WHERE {} IS NULL AND ({}))").format(ident(exp.fk.columns[0]), present)
+        )
+    return sql.SQL("SELECT {} FROM {}").format(sql.SQL(", ").join(cols), names.final)
+
+
+def merged_final(
+    plan: Plan,
+    tp: TablePlan,
+    names: StagingNames,
+    staged: dict[QualifiedName, StagingNames],
+    loaded_fields: set[str],
+    finalized: set[QualifiedName],
+) -> sql.Composed | None:
+    """``create_keyed`` and ``create_final`` as one statement (one pass over the
+    staging rows instead of two), for a table nothing else in its component refers to.
+
+    Built from those two functions' own output, so both paths run the same joins;
+    None if the keyed statement does not have the expected shape.
+    """
+    keyed = render(create_keyed(plan, tp, names))
+    prefix = render(sql.SQL("CREATE TEMP TABLE {} ON COMMIT DROP AS ").format(names.keyed))
+    if not keyed.startswith(prefix):
+        return None
+    subquery = sql.SQL("({})").format(sql.SQL(keyed[len(prefix) :]))
+    inlined = StagingNames(names.raw, subquery, names.final, names.label)  # type: ignore[arg-type]
+    return create_final(plan, tp, inlined, staged, loaded_fields, finalized)
+
+
+def immediate_unique_indexes(tables: list[QualifiedName]) -> sql.Composed:
+    """Unique indexes checked row by row as rows go in (not deferrable, not partial,
+    plain columns): a natural key covered by one cannot be duplicated by an INSERT."""
+    return sql.SQL(
+        "SELECT n.nspname, c.relname, ARRAY(SELECT a.attname::text FROM "
+        "unnest(i.indkey::int2[]) AS k(num) JOIN pg_catalog.pg_attribute a "
+        "ON a.attrelid = i.indrelid AND a.attnum = k.num) "
+        "FROM pg_catalog.pg_index i JOIN pg_catalog.pg_class c ON c.oid = i.indrelid "
+        "JOIN pg_catalog.pg_namespace n ON n.oid = c.relnamespace "
+        "WHERE i.indrelid = ANY({}) AND i.indisunique AND i.indimmediate AND i.indisvalid "
+        "AND i.indpred IS NULL AND i.indexprs IS NULL AND 0 <> ALL (i.indkey::int2[])"
+    ).format(_regclass_array(tables))
+
+
+def repeated_identity(tp: TablePlan, names: StagingNames) -> sql.Composed:
+    """A target row matched by two archive rows (so the archive repeats its key)."""
+    cols = sql.SQL(", ").join(ident(c) for c in tp.row_identity)
+    return sql.SQL("SELECT 1 FROM {} WHERE NOT {} GROUP BY {} HAVING count(*) > 1 LIMIT 1").format(
+        names.final, ident(NEW), cols
+    )
+
+
+def plain_indexes(tables: list[QualifiedName]) -> sql.Composed:
+    """Non-unique indexes that back no constraint, in the default tablespace, not
+    clustered: what constraints=recreate may drop and build again after a big load
+    (one sort instead of a random B-tree insert per row). The definition is the
+    server's own, fully qualified."""
+    return sql.SQL(
+        "SELECT n.nspname, c.relname, ic.relname, pg_catalog.pg_get_indexdef(i.indexrelid), "
+        "pg_catalog.obj_description(i.indexrelid, 'pg_class'), pg_catalog.pg_has_role(c.relowner, 'USAGE') "
+        "FROM pg_catalog.pg_index i JOIN pg_catalog.pg_class c ON c.oid = i.indrelid "
+        "JOIN pg_catalog.pg_class ic ON ic.oid = i.indexrelid "
+        "JOIN pg_catalog.pg_namespace n ON n.oid = c.relnamespace "
+        "WHERE i.indrelid = ANY({}) AND c.relkind = 'r' AND NOT ic.relispartition "
+        "AND NOT i.indisunique AND NOT i.indisprimary AND NOT i.indisexclusion "
+        "AND i.indisvalid AND i.indisready AND i.indislive AND NOT i.indisclustered "
+        "AND ic.reltablespace = 0 "
+        "AND NOT EXISTS (SELECT 1 FROM pg_catalog.pg_constraint k WHERE k.conindid = i.indexrelid) "
+        "ORDER BY 1, 2, 3"
+    ).format(_regclass_array(tables))
+
+
+def drop_index(schema: str, name: str) -> sql.Composed:
+    return sql.SQL("DROP INDEX {}").format(ident(schema, name))
+
+
+def create_from_definition(definition: str) -> sql.Composed:
+    # pg_get_indexdef() output read from the same server
+    return sql.SQL("{}").format(sql.SQL(definition))
+
+
+def comment_index(schema: str, name: str, comment: str) -> sql.Composed:
+    return sql.SQL("COMMENT ON INDEX {} IS {}").format(ident(schema, name), sql.Literal(comment))
+
+
+def copy_in_frozen(names: StagingNames, fields: list[str]) -> sql.Composed:
+    """``copy_in`` with FREEZE: the staging table was created in this transaction, so
+    its rows can be written frozen and all-visible, and later scans of it do not go
+    back to set hint bits on every page."""
+    return sql.SQL("COPY {} ({}) FROM STDIN (FREEZE)").format(
+        names.raw, sql.SQL(", ").join(ident(f) for f in fields)
+    )

@@ -23,7 +23,7 @@ SET "row_security" = 'off';
 BEGIN ISOLATION LEVEL REPEATABLE READ READ ONLY;
 
 -- public.users
-\copy (SELECT t."username", t."email", t."full_name", t."is_active", t."created_at" FROM "public"."users" AS t ) TO '0001.copy'
+\copy (SELECT t."username", t."email", t."full_name", t."is_active", t."created_at" FROM "public"."users" AS t) TO '0001.copy'
 \set rows_0001 :ROW_COUNT
 
 -- public.documents

@@ -209,7 +209,9 @@ FORMS = {
 }
 
 
-def _roundtrip(new_db, tmp_path: Path, hostile: bool, form: str) -> tuple[str, str, Path, Path]:
+def _roundtrip(
+    new_db, tmp_path: Path, hostile: bool, form: str, sort_rows: bool = False
+) -> tuple[str, str, Path, Path]:
     src = new_db()
     dst = new_db()
     _make_torture(src, populate=True, id_start=1)
@@ -219,7 +221,7 @@ def _roundtrip(new_db, tmp_path: Path, hostile: bool, form: str) -> tuple[str, s
         _set_hostile(dst, HOSTILE, HOSTILE_ROLE)
         _check_hostile_active(src)
         _check_hostile_active(dst)
-    kw = FORMS[form]
+    kw = {**FORMS[form], "sort_rows": sort_rows}
     first = export(src, MAPPING, tmp_path / "first.edms", **kw)
     assert verify_archive(first)["ok"]
     report = import_archive(dst, first)
@@ -241,7 +243,7 @@ def test_torture_roundtrip_same_copy_lines(new_db, tmp_path: Path, hostile: bool
     assert set(a) == {"tort.owners", "tort.t"}
     for table in a:
         # Every COPY line (every value's exact text) comes back; only row order may differ
-        # (see the xfail test below).
+        # (without --sorted; see the byte-identical test below).
         assert sorted(a[table].split(b"\n")) == sorted(b[table].split(b"\n")), table
         assert len(a[table]) == len(b[table])
     n_rows = rows(src, "SELECT count(*) FROM tort.t")[0][0]
@@ -271,13 +273,9 @@ def test_torture_roundtrip_same_copy_lines(new_db, tmp_path: Path, hostile: bool
     assert sum(t.unchanged for t in again.tables) == n_rows + len(OWNERS)
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="BUG: export COPY query has no ORDER BY (sqlgen.export_query), so re-export of "
-    "imported data lists rows in another order and members are not byte-identical",
-)
 def test_torture_roundtrip_is_byte_identical(new_db, tmp_path: Path) -> None:
-    _src, _dst, first, second = _roundtrip(new_db, tmp_path, True, "zstd-file")
+    """With --sorted, re-exporting the imported data gives the same bytes, member by member."""
+    _src, _dst, first, second = _roundtrip(new_db, tmp_path, True, "zstd-file", sort_rows=True)
     assert member_digests(first) == member_digests(second)
 
 

@@ -27,6 +27,9 @@ def export_cmd(
     compression: str = typer.Option("zstd", "--compression", help="zstd or none."),
     level: int = typer.Option(3, "--level", help="zstd level (1-19)."),
     fmt: str = typer.Option("file", "--format", help="file (one tar file) or dir (a folder)."),
+    sort_rows: bool = typer.Option(
+        False, "--sorted", help="Rows in natural-key order: re-exports of the same data are byte-identical."
+    ),
     audit_log: Path = audit_option(),
     json_out: bool = json_option(),
     quiet: bool = quiet_option(),
@@ -51,6 +54,7 @@ def export_cmd(
                 directory=fmt == "dir",
                 progress=bars,
                 audit_log=audit_log,
+                sort_rows=sort_rows,
             )
 
     result = run(go, json_output=json_out)
