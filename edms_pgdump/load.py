@@ -42,11 +42,14 @@ class TableResult:
     updated: int = 0
     unchanged: int = 0
     present_after: int = 0
+    skipped: int = 0  # on_conflict skip: existing rows that differ and were left as they are
 
     @property
     def balanced(self) -> bool:
         return (
-            self.expected == self.staged == self.inserted + self.updated + self.unchanged
+            self.expected
+            == self.staged
+            == self.inserted + self.updated + self.unchanged + self.skipped
             and self.present_after == self.staged
         )
 
@@ -58,6 +61,7 @@ class TableResult:
             "inserted": self.inserted,
             "updated": self.updated,
             "unchanged": self.unchanged,
+            "skipped": self.skipped,
             "present_after": self.present_after,
             "ok": self.balanced,
         }
@@ -75,6 +79,7 @@ class ImportReport:
     warnings: list[str] = field(default_factory=list)
     seconds: float = 0.0
     already_applied: bool = False
+    current_step: str = ""  # the statement running when a server error struck
     # (step, table, seconds, rows) of every statement that touches many rows; in the
     # JSON report so a slow import can be explained without a debugger.
     profile: list[dict[str, Any]] = field(default_factory=list)
@@ -280,6 +285,8 @@ class _Importer:
 
     # -- statements, timed ----------------------------------------------------------
     def x(self, step: str, table: QualifiedName | None, stmt: sql.Composed) -> _Cursor:
+        # remembered so that a server error can name the table and the step
+        self.report.current_step = f"{table}: {step}" if table is not None else step
         t0 = time.perf_counter()
         cur = self.conn.execute(stmt)
         self.timed(step, table, t0, cur.rowcount)
@@ -548,7 +555,7 @@ class _Importer:
         self.finalized.add(name)
         exps = g.active_expansions(tp, fields)
         t0 = time.perf_counter()
-        row = self.conn.execute(g.final_summary(names, exps)).fetchone()
+        row = self.conn.execute(g.final_summary(names, exps, tp.new_marker)).fetchone()
         self.timed("summary", name, t0)
         assert row is not None
         self.existing[name] = int(row[0])
@@ -665,8 +672,19 @@ class _Importer:
                 stmt = g.update_existing(tp, names, self.fields(n))
                 if stmt is not None:
                     updated = max(self.x("update", n, stmt).rowcount, 0)
+            skipped = 0
+            if existing and self.policy(tp) == "skip":
+                rows = _rows(self.conn, g.changed_rows(tp, names, self.fields(n)))
+                if rows:
+                    skipped = int(rows[0][0])
+                    key_names = [kf.name for kf in tp.key_fields]
+                    self.report.warnings.append(
+                        f"{n}: {skipped} existing row(s) differ from the archive and were left as they "
+                        "are (on_conflict skip): " + _sample([r[1:] for r in rows], key_names)
+                    )
             self.results[n].updated = updated
-            self.results[n].unchanged = existing - updated
+            self.results[n].skipped = skipped
+            self.results[n].unchanged = existing - updated - skipped
         if deferred:
             t0 = time.perf_counter()
             self.conn.execute(g.set_constraints(deferred, "IMMEDIATE"))
@@ -738,8 +756,17 @@ def import_archive(
         except psycopg.Error as exc:
             _rollback(conn)
             msg = server_error_message(exc)
+            if report.current_step:
+                msg = f"{report.current_step}: {msg}"
             if isinstance(exc, psycopg.errors.LockNotAvailable):
                 msg += "; another session holds a lock on a target table: retry, or raise --lock-timeout"
+            elif isinstance(exc, psycopg.errors.ProgramLimitExceeded):
+                msg += (
+                    "; a natural-key value is too long for the target's index: "
+                    "shorten it or index a hash of it"
+                )
+            elif isinstance(exc, psycopg.errors.DeadlockDetected):
+                msg += "; another session locked the same tables in another order: retry the import"
             report.problems.append(msg)
             raise DatabaseError(
                 f"import into {describe_dsn(dsn)} failed and was rolled back: {msg}"

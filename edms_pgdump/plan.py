@@ -119,6 +119,11 @@ class TablePlan:
     on_conflict: ConflictPolicy
     key_is_unique: bool  # backed by a unique constraint or index
     tree_steps: tuple[str, ...] = ()  # tree key: the columns making one step of the path
+    # Names of the import's bookkeeping columns in staging, chosen not to collide with
+    # any column or field of this table (a user column may well be called "#new").
+    new_marker: str = "#new"
+    hit_marker: str = "#hit"
+    path_marker: str = TREE_PATH
     component: int = 0
 
     @property
@@ -489,6 +494,7 @@ class _Planner:
             if s.name not in referenced:
                 referenced.append(s.name)
         row_identity = pk if pk else tm.natural_key
+        markers = _markers({c.name for c in table.columns} | {f.name for f in fields})
         steps = self.tree_steps(name) if any(e.tree for e in expansions) else ()
         return TablePlan(
             table=name,
@@ -507,6 +513,9 @@ class _Planner:
             on_conflict=tm.on_conflict,
             key_is_unique=unique,
             tree_steps=steps,
+            new_marker=markers["new_marker"],
+            hit_marker=markers["hit_marker"],
+            path_marker=markers["path_marker"],
         )
 
     # -- the whole mapping ---------------------------------------------------------
@@ -612,6 +621,18 @@ class _Planner:
                         e.columns[0],
                     )
         return best
+
+
+def _markers(taken: set[str]) -> dict[str, str]:
+    out: dict[str, str] = {}
+    for key, base in (("new_marker", "#new"), ("hit_marker", "#hit"), ("path_marker", TREE_PATH)):
+        name, n = base, 1
+        while name in taken:
+            n += 1
+            name = f"{base}{n}"
+        out[key] = name
+        taken = taken | {name}
+    return out
 
 
 class _KeyCycle(Exception):

@@ -295,7 +295,7 @@ class _ImportScript:
         for n in members:
             tp = self.plan.tables[n]
             names = self.staged[n]
-            existing = g.count_rows(names.final, sql.SQL("NOT {}").format(g.ident(g.NEW)))
+            existing = g.count_rows(names.final, sql.SQL("NOT {}").format(g.ident(tp.new_marker)))
             self.result(n, "existing", f"({_r(existing)})")
             stmt = g.update_existing(tp, names, self.fields(n)) if tp.on_conflict != "skip" else None
             if stmt is not None:

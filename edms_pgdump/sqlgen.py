@@ -15,7 +15,7 @@ from psycopg import sql
 
 from .catalog import Column
 from .names import QualifiedName
-from .plan import TREE_PATH, Expansion, KeyField, Plan, TablePlan
+from .plan import Expansion, KeyField, Plan, TablePlan
 
 # Session settings pinned like pg_dump does, so COPY text is byte-stable whatever the
 # role's or database's defaults are.
@@ -116,7 +116,7 @@ def _tree_path(
         ).format(
             name=ident(name),
             cols=sql.SQL(", ").join(ident(c) for c in refs),
-            path=ident(TREE_PATH),
+            path=ident(tp.path_marker),
             tcols=sql.SQL(", ").join(sql.SQL("t.{}").format(ident(c)) for c in refs),
             tstep=tree_step(tp, "t"),
             table=table_ident(tp.table),
@@ -133,7 +133,7 @@ def _tree_path(
         for c, rc in zip(exp.fk.columns, exp.fk.ref_columns)
     )
     joins.append(sql.SQL("LEFT JOIN {} AS {} ON {}").format(ident(cte), ident(b), cond))
-    return sql.SQL("{}.{}").format(ident(b), ident(TREE_PATH))
+    return sql.SQL("{}.{}").format(ident(b), ident(tp.path_marker))
 
 
 def _expand(
@@ -205,7 +205,7 @@ def key_relation(plan: Plan, tp: TablePlan) -> sql.Composed:
     for c in tp.ref_columns:
         if c not in key_names:
             cols.append(sql.SQL("t.{}").format(ident(c)))
-    cols.append(sql.SQL("true AS {}").format(ident(HIT)))
+    cols.append(sql.SQL("true AS {}").format(ident(tp.hit_marker)))
     return sql.SQL("{}SELECT {} FROM {} AS t {}").format(
         aliases.with_clause(), sql.SQL(", ").join(cols), table_ident(tp.table), sql.SQL(" ").join(joins)
     )
@@ -288,6 +288,13 @@ def default_expr(table: QualifiedName, col: Column) -> sql.Composable:
 
 
 def create_keyed(plan: Plan, tp: TablePlan, names: StagingNames) -> sql.Composed:
+    """Staging rows with the target's ids (see ``keyed_select``), as a temp table."""
+    return sql.SQL("CREATE TEMP TABLE {} ON COMMIT DROP AS {}").format(
+        names.keyed, keyed_select(plan, tp, names)
+    )
+
+
+def keyed_select(plan: Plan, tp: TablePlan, names: StagingNames) -> sql.Composed:
     """Staging rows with the target's ids: existing rows matched by natural key, new
     rows given ids now, so every reference to them is known before any INSERT."""
     field_names = set(tp.field_names)
@@ -305,19 +312,15 @@ def create_keyed(plan: Plan, tp: TablePlan, names: StagingNames) -> sql.Composed
             )
         else:
             extra.append(sql.SQL("o.{c} AS {c}").format(c=ident(c)))
-    extra.append(sql.SQL("o.{} IS NULL AS {}").format(ident(HIT), ident(NEW)))
+    extra.append(sql.SQL("o.{} IS NULL AS {}").format(ident(tp.hit_marker), ident(tp.new_marker)))
     tree = tp.tree_expansion
     if tree is not None:
         extra.append(
             sql.SQL("COALESCE(s.{}, '[]'::jsonb) || {} AS {}").format(
-                ident(tree.fields[0].name), tree_step(tp, "s"), ident(TREE_PATH)
+                ident(tree.fields[0].name), tree_step(tp, "s"), ident(tp.path_marker)
             )
         )
-    return sql.SQL(
-        "CREATE TEMP TABLE {keyed} ON COMMIT DROP AS SELECT s.*, {extra} FROM {raw} AS s "
-        "LEFT JOIN ({rel}) AS o ON {match}"
-    ).format(
-        keyed=names.keyed,
+    return sql.SQL("SELECT s.*, {extra} FROM {raw} AS s LEFT JOIN ({rel}) AS o ON {match}").format(
         extra=sql.SQL(", ").join(extra),
         raw=names.raw,
         rel=key_relation(plan, tp),
@@ -358,7 +361,7 @@ def create_final(
         if exp.tree:
             joins.append(
                 sql.SQL("LEFT JOIN {} AS {} ON {}.{} = k.{}").format(
-                    names.keyed, ident(a), ident(a), ident(TREE_PATH), ident(exp.fields[0].name)
+                    names.keyed, ident(a), ident(a), ident(ref.path_marker), ident(exp.fields[0].name)
                 )
             )
             continue
@@ -413,7 +416,7 @@ def insert_new(tp: TablePlan, names: StagingNames, loaded_fields: set[str]) -> s
         overriding,
         sql.SQL(", ").join(values),
         names.final,
-        ident(NEW),
+        ident(tp.new_marker),
     )
 
 
@@ -432,7 +435,7 @@ def second_pass(tp: TablePlan, names: StagingNames, exp: Expansion) -> sql.Compo
         t=table_ident(tp.table),
         sets=sets,
         final=names.final,
-        new=ident(NEW),
+        new=ident(tp.new_marker),
         match=_identity_match(tp, "t", "f"),
         first=ident(exp.fk.columns[0]),
     )
@@ -481,7 +484,7 @@ def changed_rows(tp: TablePlan, names: StagingNames, loaded_fields: set[str]) ->
         final=names.final,
         t=table_ident(tp.table),
         match=_identity_match(tp, "t", "f"),
-        new=ident(NEW),
+        new=ident(tp.new_marker),
         differs=_differs(tp, cols, "t", "f"),
     )
 
@@ -497,7 +500,7 @@ def update_existing(tp: TablePlan, names: StagingNames, loaded_fields: set[str])
         t=table_ident(tp.table),
         sets=sets,
         final=names.final,
-        new=ident(NEW),
+        new=ident(tp.new_marker),
         match=_identity_match(tp, "t", "f"),
         differs=_differs(tp, cols, "t", "f"),
     )
@@ -605,10 +608,10 @@ def comment_constraint(table: QualifiedName, name: str, comment: str) -> sql.Com
     )
 
 
-def final_summary(names: StagingNames, expansions: list[Expansion]) -> sql.Composed:
+def final_summary(names: StagingNames, expansions: list[Expansion], new: str = NEW) -> sql.Composed:
     """One scan of the final staging table: rows already in the target, and per
     expansion the number of unresolved references (samples are fetched only on error)."""
-    cols: list[sql.Composable] = [sql.SQL("count(*) FILTER (WHERE NOT {})").format(ident(NEW))]
+    cols: list[sql.Composable] = [sql.SQL("count(*) FILTER (WHERE NOT {})").format(ident(new))]
     for exp in expansions:
         present = sql.SQL(" OR ").join(sql.SQL("{} IS NOT NULL").format(ident(f.name)) for f in exp.fields)
         cols.append(
@@ -628,14 +631,10 @@ def merged_final(
     """``create_keyed`` and ``create_final`` as one statement (one pass over the
     staging rows instead of two), for a table nothing else in its component refers to.
 
-    Built from those two functions' own output, so both paths run the same joins;
-    None if the keyed statement does not have the expected shape.
+    The keyed rows become a subquery of the final statement, so both paths run the
+    same joins.
     """
-    keyed = render(create_keyed(plan, tp, names))
-    prefix = render(sql.SQL("CREATE TEMP TABLE {} ON COMMIT DROP AS ").format(names.keyed))
-    if not keyed.startswith(prefix):
-        return None
-    subquery = sql.SQL("({})").format(sql.SQL(keyed[len(prefix) :]))
+    subquery = sql.SQL("({})").format(keyed_select(plan, tp, names))
     inlined = StagingNames(names.raw, subquery, names.final, names.label)  # type: ignore[arg-type]
     return create_final(plan, tp, inlined, staged, loaded_fields, finalized)
 
@@ -658,7 +657,7 @@ def repeated_identity(tp: TablePlan, names: StagingNames) -> sql.Composed:
     """A target row matched by two archive rows (so the archive repeats its key)."""
     cols = sql.SQL(", ").join(ident(c) for c in tp.row_identity)
     return sql.SQL("SELECT 1 FROM {} WHERE NOT {} GROUP BY {} HAVING count(*) > 1 LIMIT 1").format(
-        names.final, ident(NEW), cols
+        names.final, ident(tp.new_marker), cols
     )
 
 

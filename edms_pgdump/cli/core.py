@@ -78,17 +78,14 @@ def print_import_report(report: ImportReport, history_status: str | None = None)
     title = f"import {report.archive} -> {report.target}" + (
         " (dry run, rolled back)" if report.dry_run else ""
     )
-    t = Table("table", "expected", "staged", "inserted", "updated", "unchanged", "ok", title=title)
+    skipped = any(r.skipped for r in report.tables)
+    headers = ["table", "expected", "staged", "inserted", "updated", "unchanged"]
+    t = Table(*headers, *(["skipped"] if skipped else []), "ok", title=title)
     for r in report.tables:
-        t.add_row(
-            r.table,
-            str(r.expected),
-            str(r.staged),
-            str(r.inserted),
-            str(r.updated),
-            str(r.unchanged),
-            "yes" if r.balanced else "NO",
-        )
+        cells = [r.table, str(r.expected), str(r.staged), str(r.inserted), str(r.updated), str(r.unchanged)]
+        if skipped:
+            cells.append(str(r.skipped))
+        t.add_row(*cells, "yes" if r.balanced else "NO")
     out.print(t)
     for w in report.warnings:
         out.print(f"warning: {w}", markup=False)
@@ -116,6 +113,13 @@ def import_cmd(
     lock_timeout: str = typer.Option("30s", "--lock-timeout", help="Give up waiting for locks after this."),
     statement_timeout: str = typer.Option("0", "--statement-timeout", help="0 means no limit."),
     work_mem: str = typer.Option("256MB", "--work-mem", help="work_mem for the resolving joins."),
+    constraints: str = typer.Option(
+        "keep",
+        "--constraints",
+        help="keep: foreign keys checked row by row. recreate: for big loads, drop the affected "
+        "foreign keys and plain indexes inside the transaction and re-add them (validated set-based); "
+        "needs table ownership and locks those tables ACCESS EXCLUSIVE until COMMIT.",
+    ),
     no_history: bool = typer.Option(
         False, "--no-history", help="Do not record the import in the target's edms_pgdump.history table."
     ),
@@ -129,12 +133,15 @@ def import_cmd(
     """
     if on_conflict is not None and on_conflict not in CONFLICT_POLICIES:
         raise typer.BadParameter("use update, skip or error", param_hint="--on-conflict")
+    if constraints not in ("keep", "recreate"):
+        raise typer.BadParameter("use keep or recreate", param_hint="--constraints")
     opts = ImportOptions(
         dry_run=dry_run,
         on_conflict=_policy(on_conflict),
         lock_timeout=lock_timeout,
         statement_timeout=statement_timeout,
         work_mem=work_mem,
+        constraints="recreate" if constraints == "recreate" else "keep",
     )
 
     def go() -> ImportReport:
