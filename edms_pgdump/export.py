@@ -130,18 +130,7 @@ def table_manifest(tp: TablePlan, catalog: Catalog) -> dict[str, Any]:
             }
             for f in tp.fields
         ],
-        "expansions": [
-            {
-                "label": e.label,
-                "constraint": e.fk.name,
-                "columns": list(e.columns),
-                "ref_table": str(e.ref_table),
-                "ref_columns": list(e.fk.ref_columns),
-                "fields": [kf.name for kf in e.fields],
-                "edge": e.edge,
-            }
-            for e in tp.expansions
-        ],
+        "expansions": [e.to_dict() for e in tp.expansions],
         "dropped_columns": [c.name for c in tp.surrogate],
         "estimated_rows": catalog.tables[tp.table].estimated_rows,
     }

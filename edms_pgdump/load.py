@@ -47,9 +47,7 @@ class TableResult:
     @property
     def balanced(self) -> bool:
         return (
-            self.expected
-            == self.staged
-            == self.inserted + self.updated + self.unchanged + self.skipped
+            self.expected == self.staged == self.inserted + self.updated + self.unchanged + self.skipped
             and self.present_after == self.staged
         )
 

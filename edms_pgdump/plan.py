@@ -84,6 +84,21 @@ class Expansion:
     def ref_table(self) -> QualifiedName:
         return self.fk.ref_table
 
+    def to_dict(self) -> dict[str, object]:
+        """How this foreign key travels; shown by ``plan`` and stored in manifests."""
+        return {
+            "label": self.label,
+            "constraint": self.fk.name,
+            "columns": list(self.columns),
+            "ref_table": str(self.ref_table),
+            "ref_columns": list(self.fk.ref_columns),
+            "fields": [kf.name for kf in self.fields],
+            "edge": self.edge,
+            "nullable": self.nullable,
+            "deferrable": self.fk.deferrable,
+            "declared": self.fk.declared,
+        }
+
     @property
     def columns(self) -> tuple[str, ...]:
         return self.fk.columns

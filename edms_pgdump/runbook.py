@@ -494,20 +494,7 @@ def describe_plan(plan: Plan) -> dict[str, Any]:
                 "key_fields": [kf.name for kf in tp.key_fields],
                 "dropped_columns": [c.name for c in tp.surrogate],
                 "on_conflict": tp.on_conflict,
-                "expansions": [
-                    {
-                        "constraint": e.fk.name,
-                        "columns": list(e.columns),
-                        "ref_table": str(e.ref_table),
-                        "ref_columns": list(e.fk.ref_columns),
-                        "fields": [kf.name for kf in e.fields],
-                        "edge": e.edge,
-                        "nullable": e.nullable,
-                        "deferrable": e.fk.deferrable,
-                        "declared": e.fk.declared,
-                    }
-                    for e in tp.expansions
-                ],
+                "expansions": [e.to_dict() for e in tp.expansions],
                 "export_sql": g.render(g.copy_out(plan, tp)) if tp.export else None,
             }
         )
