@@ -28,6 +28,7 @@ from .errors import DatabaseError
 from .mapping import Mapping
 from .names import QualifiedName, parse_qualified_name
 from .plan import Plan, Problem, Severity, TablePlan, build_plan, unmapped_tables
+from .scaffold import suggestion
 
 _INTEGER = re.compile(r"^(smallint|integer|bigint|numeric(\(\d+(,\s*0)?\))?)$")
 SAMPLE = 5
@@ -118,13 +119,13 @@ class CheckReport:
 # -- findings that need only names and types (database or manifest) ----------------
 
 
-def unmapped_problem(name: str) -> Problem:
+def unmapped_problem(name: str, fix: str | None = None) -> Problem:
     return Problem(
         "error",
         "table-unmapped",
         name,
         "table is neither mapped nor excluded: its rows would silently not be exported",
-        f"add {name} under tables: with a natural_key, or list it under exclude:",
+        fix or f"add {name} under tables: with a natural_key, or list it under exclude:",
     )
 
 
@@ -342,7 +343,7 @@ def analyse(plan: Plan, catalog: Catalog, mapping: Mapping, source: str) -> Chec
     """Everything that needs only the catalog (no data): unit-testable."""
     unmapped = unmapped_tables(mapping, catalog)
     problems = list(plan.problems)
-    problems += [unmapped_problem(str(n)) for n in unmapped]
+    problems += [unmapped_problem(str(n), suggestion(catalog.tables[n], n)) for n in unmapped]
     problems += _id_columns(plan, catalog)
     return CheckReport(
         source=source,

@@ -76,7 +76,7 @@ def test_check_finds_every_kind_of_problem_with_its_fix(reg_db: str) -> None:
     assert "1 row(s) have a NULL in the natural key (label)" in by_code["key-null-data"].message
     assert by_code["fk-to-unmapped"].fix.startswith("map reg.audit_log with a natural_key")
     assert by_code["table-unmapped"].fix == (
-        "add reg.audit_log under tables: with a natural_key, or list it under exclude:"
+        "list reg.audit_log under exclude:, or add it under tables: with the columns that identify a row"
     )
     assert by_code["key-not-unique"].fix == "CREATE UNIQUE INDEX ON reg.tag (label)"
     assert not report.ok

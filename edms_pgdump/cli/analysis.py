@@ -13,6 +13,7 @@ from ..errors import UsageError
 from ..load import ImportOptions
 from ..mapping import load_mapping
 from ..runbook import KINDS, Kind, explain_plan, render_runbook, write_runbooks
+from ..scaffold import scaffold_from_database
 from .app import EXIT_PROBLEM, app, emit_json, json_option, out, run
 from .core import DSN_HELP
 
@@ -81,6 +82,47 @@ def print_check_report(report: CheckReport) -> None:
 
 def _yn(value: bool | None) -> str:
     return "unknown" if value is None else ("yes" if value else "no")
+
+
+@app.command("init")
+def init_cmd(
+    dsn: str = typer.Option(..., "--dsn", help=DSN_HELP + " Its tables are mapped."),
+    output: Path = typer.Option(
+        None, "--output", "-o", help="Write the mapping here (default: print it).", show_default=False
+    ),
+    force: bool = typer.Option(False, "--force", help="Overwrite an existing output file."),
+    json_out: bool = json_option(),
+) -> None:
+    """Write a first mapping: a natural key per table, guessed from its unique constraints.
+
+    Tables with no unique key to use go under exclude: with a comment. Review the keys,
+    then run check.
+
+    Example: edms-pgdump init --dsn postgresql://localhost/prod -o mapping.yaml
+    """
+    if output is not None and output.exists() and not force:
+        raise typer.BadParameter(f"{output} exists; pass --force to overwrite it", param_hint="--output")
+    text, guesses = run(lambda: scaffold_from_database(dsn), json_output=json_out)
+    if output is not None:
+        output.write_text(text)
+    if json_out:
+        emit_json(
+            {
+                "ok": True,
+                "output": str(output) if output else None,
+                "tables": {n: list(k) if k else None for n, k in guesses.items()},
+                "mapping": text,
+            }
+        )
+        return
+    if output is None:
+        sys.stdout.write(text)
+        return
+    keyed = sum(1 for k in guesses.values() if k)
+    out.print(
+        f"wrote {output}: {keyed} table(s) with a natural key, {len(guesses) - keyed} excluded "
+        f"for lack of a unique key; next: edms-pgdump check --dsn ... -m {output}"
+    )
 
 
 @app.command("plan")

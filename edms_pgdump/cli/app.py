@@ -56,6 +56,8 @@ SETTINGS = Settings()
 
 out = Console(highlight=False, soft_wrap=True, markup=False)
 err = Console(stderr=True, highlight=False, soft_wrap=True, markup=False)
+if not out.is_terminal:  # logs and pipes: keep table names whole rather than 80 columns
+    out.width = max(out.width, 160)
 
 
 @app.callback()
