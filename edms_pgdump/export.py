@@ -22,11 +22,11 @@ from . import __version__
 from .archive import FORMAT_NAME, FORMAT_VERSION, ArchiveWriter, Manifest, MemberInfo
 from .catalog import Catalog, read_catalog
 from .db import Connection, connect, describe_dsn, server_error_message
-from .errors import DatabaseError, EdmsPgdumpError, UsageError
+from .errors import DatabaseError, EdmsPgdumpError, PlanError, UsageError
 from .mapping import Mapping
 from .plan import Plan, TablePlan, build_plan, unmapped_tables
 from .progress import NoProgress, Progress
-from .sqlgen import SESSION_SETTINGS, copy_out, render
+from .sqlgen import SESSION_SETTINGS, copy_out, render, tree_rows_off_path
 
 
 @dataclass
@@ -112,6 +112,26 @@ def _export_table(
     return info
 
 
+def _refuse_looping_trees(conn: Connection, plan: Plan) -> None:
+    for tp in plan.exported:
+        query = tree_rows_off_path(tp)
+        if query is None:
+            continue
+        rows = conn.execute(query).fetchall()
+        if rows:
+            exp = tp.tree_expansion
+            assert exp is not None
+            names = [*exp.fk.columns, *tp.tree_steps]
+            sample = ", ".join(
+                "(" + ", ".join(f"{n}={v!r}" for n, v in zip(names, r[1:])) + ")" for r in rows
+            )
+            raise PlanError(
+                f"{tp.table}: {rows[0][0]} row(s) have a parent but no path from a root (the parent "
+                f"chain loops), so their natural key cannot be written: {sample}; break the loop "
+                "in the data, nothing was exported"
+            )
+
+
 def table_manifest(tp: TablePlan, catalog: Catalog) -> dict[str, Any]:
     """The plan facts an importer needs, stored beside the data."""
     return {
@@ -167,6 +187,7 @@ def export_archive(
         catalog = read_catalog(conn)
         plan = build_plan(mapping, catalog)
         plan.raise_for_errors()
+        _refuse_looping_trees(conn, plan)
         snapshot = str(conn.execute("SELECT pg_export_snapshot()").fetchone()[0])  # type: ignore[index]
         version = conn.execute("SELECT current_setting('server_version')").fetchone()
         writer = ArchiveWriter(out, directory=directory)

@@ -191,6 +191,26 @@ def export_query(plan: Plan, tp: TablePlan, ordered: bool = False) -> sql.Compos
     )
 
 
+def tree_rows_off_path(tp: TablePlan) -> sql.Composed | None:
+    """Rows of a tree-keyed table that have a parent but no path from a root (their
+    parent chain loops): their key cannot be written, so export refuses them."""
+    exp = tp.tree_expansion
+    if exp is None:
+        return None
+    aliases = _Aliases("o")
+    joins: list[sql.Composable] = []
+    path = _tree_path(tp, "t", exp, aliases, joins)
+    has_parent = sql.SQL(" AND ").join(sql.SQL("t.{} IS NOT NULL").format(ident(c)) for c in exp.fk.columns)
+    return sql.SQL("{}SELECT count(*) OVER (), {} FROM {} AS t{} WHERE {} AND {} IS NULL LIMIT 5").format(
+        aliases.with_clause(),
+        sql.SQL(", ").join(sql.SQL("t.{}").format(ident(c)) for c in (*exp.fk.columns, *tp.tree_steps)),
+        table_ident(tp.table),
+        sql.SQL("").join(sql.SQL(" {}").format(j) for j in joins),
+        has_parent,
+        path,
+    )
+
+
 def copy_out(plan: Plan, tp: TablePlan, ordered: bool = False) -> sql.Composed:
     return sql.SQL("COPY ({}) TO STDOUT").format(export_query(plan, tp, ordered))
 
