@@ -540,20 +540,16 @@ class _Importer:
         tp = self.plan.tables[name]
         names = self.staged[name]
         fields = self.fields(name)
-        stmt = None
         if merged:
             stmt = g.merged_final(self.plan, tp, names, self.staged, fields, self.finalized)
-        if stmt is None:
-            if merged:
-                self.key(name)
+            self.check_matched(name, self.x("keyed+final", name, stmt).rowcount)
+        else:
             stmt = g.create_final(self.plan, tp, names, self.staged, fields, self.finalized)
             self.x("final", name, stmt)
-        else:
-            self.check_matched(name, self.x("keyed+final", name, stmt).rowcount)
         self.finalized.add(name)
         exps = g.active_expansions(tp, fields)
         t0 = time.perf_counter()
-        row = self.conn.execute(g.final_summary(names, exps, tp.new_marker)).fetchone()
+        row = self.conn.execute(g.final_summary(tp, names, exps)).fetchone()
         self.timed("summary", name, t0)
         assert row is not None
         self.existing[name] = int(row[0])

@@ -31,9 +31,6 @@ SESSION_SETTINGS: tuple[tuple[str, str], ...] = (
     ("row_security", "off"),
 )
 
-NEW = "#new"  # staging column: the row does not exist in the target yet
-HIT = "#hit"  # key relation column: a target row matched
-
 
 def session_statements() -> list[sql.Composed]:
     return [sql.SQL("SET {} = {}").format(sql.Identifier(k), sql.Literal(v)) for k, v in SESSION_SETTINGS]
@@ -402,16 +399,15 @@ def active_expansions(tp: TablePlan, loaded_fields: set[str]) -> list[Expansion]
     return [e for e in tp.expansions if all(f.name in loaded_fields for f in e.fields)]
 
 
+def unresolved_condition(exp: Expansion) -> sql.Composed:
+    """A reference the archive carries (some key field set) that resolved to no row."""
+    present = sql.SQL(" OR ").join(sql.SQL("{} IS NOT NULL").format(ident(f.name)) for f in exp.fields)
+    return sql.SQL("{} IS NULL AND ({})").format(ident(exp.fk.columns[0]), present)
+
+
 def unresolved(tp: TablePlan, names: StagingNames, exp: Expansion) -> sql.Composed:
-    fields = [ident(f.name) for f in exp.fields]
-    present = sql.SQL(" OR ").join(sql.SQL("{} IS NOT NULL").format(f) for f in fields)
-    return sql.SQL(
-        "SELECT count(*) OVER (), {fields} FROM {final} WHERE {col} IS NULL AND ({present}) LIMIT 5"
-    ).format(
-        fields=sql.SQL(", ").join(fields),
-        final=names.final,
-        col=ident(exp.fk.columns[0]),
-        present=present,
+    return sql.SQL("SELECT count(*) OVER (), {} FROM {} WHERE {} LIMIT 5").format(
+        sql.SQL(", ").join(ident(f.name) for f in exp.fields), names.final, unresolved_condition(exp)
     )
 
 
@@ -628,15 +624,11 @@ def comment_constraint(table: QualifiedName, name: str, comment: str) -> sql.Com
     )
 
 
-def final_summary(names: StagingNames, expansions: list[Expansion], new: str = NEW) -> sql.Composed:
+def final_summary(tp: TablePlan, names: StagingNames, expansions: list[Expansion]) -> sql.Composed:
     """One scan of the final staging table: rows already in the target, and per
     expansion the number of unresolved references (samples are fetched only on error)."""
-    cols: list[sql.Composable] = [sql.SQL("count(*) FILTER (WHERE NOT {})").format(ident(new))]
-    for exp in expansions:
-        present = sql.SQL(" OR ").join(sql.SQL("{} IS NOT NULL").format(ident(f.name)) for f in exp.fields)
-        cols.append(
-            sql.SQL("count(*) FILTER (WHERE {} IS NULL AND ({}))").format(ident(exp.fk.columns[0]), present)
-        )
+    cols: list[sql.Composable] = [sql.SQL("count(*) FILTER (WHERE NOT {})").format(ident(tp.new_marker))]
+    cols += [sql.SQL("count(*) FILTER (WHERE {})").format(unresolved_condition(e)) for e in expansions]
     return sql.SQL("SELECT {} FROM {}").format(sql.SQL(", ").join(cols), names.final)
 
 
@@ -647,7 +639,7 @@ def merged_final(
     staged: dict[QualifiedName, StagingNames],
     loaded_fields: set[str],
     finalized: set[QualifiedName],
-) -> sql.Composed | None:
+) -> sql.Composed:
     """``create_keyed`` and ``create_final`` as one statement (one pass over the
     staging rows instead of two), for a table nothing else in its component refers to.
 
