@@ -24,7 +24,7 @@ from . import sqlgen as g
 from .archive import ArchiveReader
 from .catalog import Catalog, Table, read_catalog
 from .db import Connection, connect, describe_dsn, server_error_message
-from .errors import DatabaseError
+from .errors import DatabaseError, sample_keys
 from .mapping import Mapping
 from .names import QualifiedName, parse_qualified_name
 from .plan import Plan, Problem, Severity, TablePlan, build_plan, unmapped_tables
@@ -237,10 +237,6 @@ def _dangling(
     )
 
 
-def _sample(rows: list[tuple[Any, ...]], names: list[str]) -> str:
-    return ", ".join("(" + ", ".join(f"{n}={v!r}" for n, v in zip(names, r)) + ")" for r in rows)
-
-
 def _plannable(plan: Plan, tp: TablePlan, seen: frozenset[QualifiedName] = frozenset()) -> bool:
     """Every table the natural key or references go through has a plan."""
     for e in tp.expansions:
@@ -271,7 +267,7 @@ def _data_problems(conn: Connection, plan: Plan, catalog: Catalog) -> list[Probl
                     "key-duplicate-data",
                     name,
                     f"natural key ({', '.join(key_names)}) is not unique in the data: "
-                    + ", ".join(f"{_sample([d[:-1]], key_names)} {d[-1]} times" for d in dups),
+                    + ", ".join(f"{sample_keys([d[:-1]], key_names)} {d[-1]} times" for d in dups),
                     "deduplicate those rows, or add columns to natural_key until it identifies one row",
                     tp.natural_key[0],
                 )
@@ -287,7 +283,7 @@ def _data_problems(conn: Connection, plan: Plan, catalog: Catalog) -> list[Probl
                         f"{rows[0][0]} row(s) have a NULL in the natural key ("
                         + ", ".join(key_names)
                         + "), matched as equal on import: "
-                        + _sample([r[1:] for r in rows], key_names),
+                        + sample_keys([r[1:] for r in rows], key_names),
                         "fill the NULLs, or accept that rows with the same non-NULL parts are one row",
                         tp.natural_key[0],
                     )
@@ -317,7 +313,7 @@ def _data_problems(conn: Connection, plan: Plan, catalog: Catalog) -> list[Probl
                         name,
                         f"{rows[0][0]} row(s) reference {e.ref_table} rows that do not exist through the "
                         f"{how}: "
-                        + _sample([r[1:] for r in rows], list(e.columns))
+                        + sample_keys([r[1:] for r in rows], list(e.columns))
                         + "; they would be exported as NULL",
                         fix,
                         e.columns[0],

@@ -6,6 +6,14 @@ the fix, so the CLI can print it as one line without a traceback.
 
 from __future__ import annotations
 
+from collections.abc import Iterable, Sequence
+from typing import Any
+
+
+def sample_keys(rows: Iterable[Sequence[Any]], names: Sequence[str]) -> str:
+    """Sample rows as ``(name=value, ...)`` groups, for messages that name the keys."""
+    return ", ".join("(" + ", ".join(f"{n}={v!r}" for n, v in zip(names, r)) + ")" for r in rows)
+
 
 class EdmsPgdumpError(Exception):
     """Base class: a problem the user can act on (exit code 1)."""

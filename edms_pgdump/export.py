@@ -22,7 +22,7 @@ from . import __version__
 from .archive import FORMAT_NAME, FORMAT_VERSION, ArchiveWriter, Manifest, MemberInfo
 from .catalog import Catalog, read_catalog
 from .db import Connection, connect, describe_dsn, server_error_message
-from .errors import DatabaseError, EdmsPgdumpError, PlanError, UsageError
+from .errors import DatabaseError, EdmsPgdumpError, PlanError, UsageError, sample_keys
 from .mapping import Mapping
 from .plan import Plan, TablePlan, build_plan, unmapped_tables
 from .progress import NoProgress, Progress
@@ -122,9 +122,7 @@ def _refuse_looping_trees(conn: Connection, plan: Plan) -> None:
             exp = tp.tree_expansion
             assert exp is not None
             names = [*exp.fk.columns, *tp.tree_steps]
-            sample = ", ".join(
-                "(" + ", ".join(f"{n}={v!r}" for n, v in zip(names, r[1:])) + ")" for r in rows
-            )
+            sample = sample_keys((r[1:] for r in rows), names)
             raise PlanError(
                 f"{tp.table}: {rows[0][0]} row(s) have a parent but no path from a root (the parent "
                 f"chain loops), so their natural key cannot be written: {sample}; break the loop "

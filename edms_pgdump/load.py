@@ -26,6 +26,7 @@ from .errors import (
     ImportRejected,
     SchemaDriftError,
     UsageError,
+    sample_keys,
 )
 from .mapping import ConflictPolicy, Mapping, load_mapping_text, mapping_from_dict
 from .names import QualifiedName, parse_qualified_name
@@ -218,13 +219,6 @@ def _rows(conn: Connection, stmt: sql.Composed) -> list[tuple[Any, ...]]:
 def _count(conn: Connection, stmt: sql.Composed) -> int:
     row = conn.execute(stmt).fetchone()
     return int(row[0]) if row else 0
-
-
-def _sample(rows: list[tuple[Any, ...]], names: list[str]) -> str:
-    out = []
-    for r in rows:
-        out.append("(" + ", ".join(f"{n}={v!r}" for n, v in zip(names, r)) + ")")
-    return ", ".join(out)
 
 
 _Cursor = psycopg.Cursor[tuple[Any, ...]]
@@ -493,7 +487,7 @@ class _Importer:
             if dups:
                 self.fail(
                     f"{name}: the target holds duplicate natural keys ({', '.join(key_names)}): "
-                    + _sample([d[:-1] for d in dups], key_names)
+                    + sample_keys([d[:-1] for d in dups], key_names)
                     + "; deduplicate the target or add a unique constraint"
                 )
 
@@ -513,7 +507,7 @@ class _Importer:
         if dups:
             self.fail(
                 f"{name}: the archive holds duplicate natural keys ({', '.join(key_names)}): "
-                + _sample([d[:-1] for d in dups], key_names)
+                + sample_keys([d[:-1] for d in dups], key_names)
                 + "; fix the source data or choose a natural key that is unique"
             )
 
@@ -581,7 +575,7 @@ class _Importer:
             problems.append(
                 f"{name}: {total} unresolved reference(s) through {exp.fk.name} "
                 f"({', '.join(exp.columns)} -> {exp.ref_table}): "
-                + _sample([r[1:] for r in samples], [f.name for f in exp.fields])
+                + sample_keys([r[1:] for r in samples], [f.name for f in exp.fields])
                 + f"; those rows of {exp.ref_table} are neither in the archive nor in the target"
             )
         if problems:
@@ -645,7 +639,7 @@ class _Importer:
                     self.fail(
                         f"{n}: {rows[0][0]} existing row(s) differ from the archive and on_conflict "
                         "is error: "
-                        + _sample([r[1:] for r in rows], key_names)
+                        + sample_keys([r[1:] for r in rows], key_names)
                         + "; use --on-conflict update or skip to proceed"
                     )
             if self.existing[n] < self.results[n].staged:
@@ -674,7 +668,7 @@ class _Importer:
                     key_names = [kf.name for kf in tp.key_fields]
                     self.report.warnings.append(
                         f"{n}: {skipped} existing row(s) differ from the archive and were left as they "
-                        "are (on_conflict skip): " + _sample([r[1:] for r in rows], key_names)
+                        "are (on_conflict skip): " + sample_keys([r[1:] for r in rows], key_names)
                     )
             self.results[n].updated = updated
             self.results[n].skipped = skipped
