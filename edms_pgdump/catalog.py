@@ -54,6 +54,9 @@ class Table:
     foreign_keys: tuple[ForeignKey, ...]
     rls_enabled: bool = False
     rls_forced: bool = False
+    # unique indexes (primary key included) checked as each row goes in, not deferred:
+    # an INSERT cannot duplicate them
+    immediate_unique_keys: tuple[tuple[str, ...], ...] = ()
     owner: str = ""
     estimated_rows: int = 0
 
@@ -126,7 +129,8 @@ _UNIQUE_INDEXES = """
 SELECT i.indrelid,
        ARRAY(SELECT a.attname FROM unnest(i.indkey::int2[]) WITH ORDINALITY k(num, ord)
              JOIN pg_attribute a ON a.attrelid = i.indrelid AND a.attnum = k.num
-             ORDER BY k.ord)
+             ORDER BY k.ord),
+       i.indimmediate
 FROM pg_index i
 WHERE i.indrelid = ANY(%(oids)s) AND i.indisunique AND i.indisvalid
   AND i.indpred IS NULL AND i.indexprs IS NULL
@@ -184,11 +188,14 @@ def read_catalog(conn: psycopg.Connection[tuple[object, ...]]) -> Catalog:
                         bool(deferred),
                     )
                 )
+        immediate: dict[object, list[tuple[str, ...]]] = {o: [] for o in oids}
         cur.execute(_UNIQUE_INDEXES, {"oids": oids})
-        for relid, cols in cur.fetchall():
+        for relid, cols, is_immediate in cur.fetchall():
             key = tuple(str(c) for c in cols)  # type: ignore[attr-defined]
             if key not in uniques[relid] and key != pks.get(relid):
                 uniques[relid].append(key)
+            if is_immediate:
+                immediate[relid].append(key)
         cur.execute(
             "SELECT current_setting('server_version_num')::int, current_database(),"
             " current_user, (SELECT rolsuper FROM pg_roles WHERE rolname = current_user)"
@@ -201,6 +208,7 @@ def read_catalog(conn: psycopg.Connection[tuple[object, ...]]) -> Catalog:
             columns=tuple(columns[r[0]]),
             primary_key=pks.get(r[0]),
             unique_keys=tuple(uniques[r[0]]),
+            immediate_unique_keys=tuple(immediate[r[0]]),
             foreign_keys=tuple(fks[r[0]]),
             rls_enabled=bool(r[3]),
             rls_forced=bool(r[4]),

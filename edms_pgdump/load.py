@@ -349,12 +349,12 @@ class _Importer:
             if any(c is None or c.is_generated for c in key_cols):
                 continue
             self.derivable.add(name)
-        for schema, table, columns in _rows(self.conn, g.immediate_unique_indexes(tables)):
-            name = QualifiedName(str(schema), str(table))
-            tp = self.plan.tables.get(name)
-            if tp is None or not tp.identity_is_pk or any(kf.nullable for kf in tp.key_fields):
+        for name in tables:
+            tp = self.plan.tables[name]
+            if not tp.identity_is_pk or any(kf.nullable for kf in tp.key_fields):
                 continue
-            if set(columns) <= set(tp.natural_key):
+            keys = self.prep.catalog.tables[name].immediate_unique_keys
+            if any(set(key) <= set(tp.natural_key) for key in keys):
                 self.enforced.add(name)
 
     # -- constraints=recreate -----------------------------------------------------

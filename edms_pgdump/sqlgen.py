@@ -651,20 +651,6 @@ def merged_final(
     return create_final(plan, tp, inlined, staged, loaded_fields, finalized)
 
 
-def immediate_unique_indexes(tables: list[QualifiedName]) -> sql.Composed:
-    """Unique indexes checked row by row as rows go in (not deferrable, not partial,
-    plain columns): a natural key covered by one cannot be duplicated by an INSERT."""
-    return sql.SQL(
-        "SELECT n.nspname, c.relname, ARRAY(SELECT a.attname::text FROM "
-        "unnest(i.indkey::int2[]) AS k(num) JOIN pg_catalog.pg_attribute a "
-        "ON a.attrelid = i.indrelid AND a.attnum = k.num) "
-        "FROM pg_catalog.pg_index i JOIN pg_catalog.pg_class c ON c.oid = i.indrelid "
-        "JOIN pg_catalog.pg_namespace n ON n.oid = c.relnamespace "
-        "WHERE i.indrelid = ANY({}) AND i.indisunique AND i.indimmediate AND i.indisvalid "
-        "AND i.indpred IS NULL AND i.indexprs IS NULL AND 0 <> ALL (i.indkey::int2[])"
-    ).format(_regclass_array(tables))
-
-
 def repeated_identity(tp: TablePlan, names: StagingNames) -> sql.Composed:
     """A target row matched by two archive rows (so the archive repeats its key)."""
     cols = sql.SQL(", ").join(ident(c) for c in tp.row_identity)
