@@ -26,7 +26,7 @@ from .errors import DatabaseError, EdmsPgdumpError, PlanError, UsageError, sampl
 from .mapping import Mapping
 from .plan import Plan, TablePlan, build_plan, unmapped_tables
 from .progress import NoProgress, Progress
-from .sqlgen import SESSION_SETTINGS, copy_out, render, tree_rows_off_path
+from .sqlgen import SESSION_SETTINGS, copy_out, tree_rows_off_path
 
 
 @dataclass
@@ -294,11 +294,6 @@ def export_archive(
         for w in workers:
             w.close()
         conn.close()
-
-
-def export_sql_statements(plan: Plan) -> list[tuple[str, str]]:
-    """(table, COPY statement) pairs, for plan display."""
-    return [(str(tp.table), render(copy_out(plan, tp))) for tp in plan.exported]
 
 
 __all__ = ["EdmsPgdumpError", "ExportResult", "export_archive"]

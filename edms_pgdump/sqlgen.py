@@ -6,9 +6,7 @@ The statements built here are exactly what the export/import code executes and w
 
 from __future__ import annotations
 
-import hashlib
 import re
-from collections.abc import Iterator
 from dataclasses import dataclass
 
 from psycopg import sql
@@ -550,15 +548,6 @@ def set_constraints(fks: list[tuple[QualifiedName, str]], mode: str) -> sql.Comp
 
 def render(statement: sql.Composable) -> str:
     return statement.as_string(None)
-
-
-def iter_rendered(statements: list[sql.Composable]) -> Iterator[str]:
-    for s in statements:
-        yield render(s) + ";"
-
-
-def short_hash(text: str) -> str:
-    return hashlib.sha256(text.encode()).hexdigest()[:8]
 
 
 # -- performance helpers --------------------------------------------------------------
