@@ -8,208 +8,32 @@ same SQL.
 from __future__ import annotations
 
 import time
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Literal
+from typing import Any
 
 import psycopg
 from psycopg import sql
 
 from . import sqlgen as g
-from .archive import ArchiveReader, Manifest, check_integrity
-from .catalog import Catalog, read_catalog
+from .archive import ArchiveReader, check_integrity
+from .catalog import read_catalog
 from .db import Connection, connect, describe_dsn, server_error_message
 from .errors import (
     ArchiveError,
     DatabaseError,
     EdmsPgdumpError,
     ImportRejected,
-    SchemaDriftError,
     UsageError,
     sample_keys,
 )
-from .mapping import ConflictPolicy, Mapping, load_mapping_text, mapping_from_dict
-from .names import QualifiedName, parse_qualified_name
-from .plan import Plan, TablePlan, build_plan
+from .import_options import ImportOptions
+from .import_report import ImportReport, TableResult
+from .mapping import ConflictPolicy
+from .names import QualifiedName
+from .plan import TablePlan
+from .prepare import Prepared, prepare_import
 from .progress import NoProgress, Progress
-
-
-@dataclass
-class TableResult:
-    table: str
-    expected: int = 0
-    staged: int = 0
-    inserted: int = 0
-    updated: int = 0
-    unchanged: int = 0
-    present_after: int = 0
-    skipped: int = 0  # on_conflict skip: existing rows that differ and were left as they are
-
-    @property
-    def balanced(self) -> bool:
-        return (
-            self.expected == self.staged == self.inserted + self.updated + self.unchanged + self.skipped
-            and self.present_after == self.staged
-        )
-
-    def to_dict(self) -> dict[str, Any]:
-        return {
-            "table": self.table,
-            "expected": self.expected,
-            "staged": self.staged,
-            "inserted": self.inserted,
-            "updated": self.updated,
-            "unchanged": self.unchanged,
-            "skipped": self.skipped,
-            "present_after": self.present_after,
-            "ok": self.balanced,
-        }
-
-
-@dataclass
-class ImportReport:
-    archive: str
-    archive_id: str
-    target: str
-    dry_run: bool
-    committed: bool = False
-    tables: list[TableResult] = field(default_factory=list)
-    problems: list[str] = field(default_factory=list)
-    warnings: list[str] = field(default_factory=list)
-    seconds: float = 0.0
-    already_applied: bool = False
-    current_step: str = ""  # the statement running when a server error struck
-    # (step, table, seconds, rows) of every statement that touches many rows; in the
-    # JSON report so a slow import can be explained without a debugger.
-    profile: list[dict[str, Any]] = field(default_factory=list)
-
-    @property
-    def inserted(self) -> int:
-        return sum(t.inserted for t in self.tables)
-
-    @property
-    def updated(self) -> int:
-        return sum(t.updated for t in self.tables)
-
-    @property
-    def ok(self) -> bool:
-        return not self.problems and all(t.balanced for t in self.tables)
-
-    def to_dict(self) -> dict[str, Any]:
-        return {
-            "archive": self.archive,
-            "archive_id": self.archive_id,
-            "target": self.target,
-            "dry_run": self.dry_run,
-            "committed": self.committed,
-            "ok": self.ok,
-            "already_applied": self.already_applied,
-            "inserted": self.inserted,
-            "updated": self.updated,
-            "tables": [t.to_dict() for t in self.tables],
-            "problems": self.problems,
-            "warnings": self.warnings,
-            "seconds": round(self.seconds, 3),
-            "profile": self.profile,
-        }
-
-
-@dataclass(frozen=True)
-class ImportOptions:
-    dry_run: bool = False
-    on_conflict: ConflictPolicy | None = None  # overrides the mapping for every table
-    lock_timeout: str = "30s"
-    statement_timeout: str = "0"
-    work_mem: str = "256MB"
-    sample_size: int = 5
-    # "keep": foreign keys stay in place and are checked row by row as rows go in.
-    # "recreate": when a component brings many new rows (RECREATE_MIN_ROWS), the
-    # foreign keys declared on the imported tables still to be loaded are dropped inside
-    # the transaction and re-added at the end, each validated by one set-based join,
-    # before the counts are checked. Several times faster for big loads. Needs
-    # ownership of the tables (checked before loading). From the drop until COMMIT the
-    # tables holding those keys, and the tables they reference, are ACCESS EXCLUSIVE
-    # locked: readers wait too. An import that adds few rows never drops anything.
-    constraints: Literal["keep", "recreate"] = "keep"
-    # Staging lives in temporary tables, held in this many buffers before they spill
-    # to disk (server memory, per import session, only as much as is used).
-    temp_buffers: str = "256MB"
-
-
-def archive_mapping(manifest: Manifest) -> Mapping:
-    text = manifest.data.get("mapping_text")
-    if isinstance(text, str) and text.strip():
-        return load_mapping_text(text, "archive mapping")
-    return mapping_from_dict(manifest.data["mapping"])
-
-
-@dataclass
-class _Prepared:
-    plan: Plan
-    catalog: Catalog
-    entries: dict[QualifiedName, dict[str, Any]]
-    loaded: dict[QualifiedName, list[str]]  # COPY field order per table
-    warnings: list[str]
-
-
-def prepare_import(manifest: Manifest, catalog: Catalog, origin: str) -> _Prepared:
-    """Check the archive against the target catalog before anything is written."""
-    mapping = archive_mapping(manifest)
-    plan = build_plan(mapping, catalog)
-    problems = [str(p) for p in plan.errors]
-    warnings: list[str] = []
-    entries: dict[QualifiedName, dict[str, Any]] = {}
-    loaded: dict[QualifiedName, list[str]] = {}
-    for t in manifest.tables:
-        name = parse_qualified_name(t["table"])
-        entries[name] = t
-        tp = plan.tables.get(name)
-        if tp is None or not tp.export:
-            problems.append(
-                f"{name}: table is in the archive but not in the target database; create it first"
-            )
-            continue
-        target_fields = {f.name: f for f in tp.fields}
-        archive_fields = [f["name"] for f in t["fields"]]
-        for f in t["fields"]:
-            tf = target_fields.get(f["name"])
-            if tf is None:
-                problems.append(
-                    f"{name}: archive field {f['name']!r} has no matching column or foreign key "
-                    "in the target; migrate the target schema to match the source"
-                )
-            elif tf.type != f["type"]:
-                warnings.append(
-                    f"{name}.{f['name']}: type differs (archive {f['type']}, target {tf.type}); "
-                    "values are converted on COPY"
-                )
-        table = catalog.tables[name]
-        for tf in tp.fields:
-            if tf.name in archive_fields:
-                continue
-            col = table.column(tf.column or "") if tf.role == "column" else None
-            if tf.role == "reference":
-                exp = tp.expansion(tf.reference or "")
-                cols = [table.column(c) for c in exp.columns]
-                if any(c is not None and c.not_null and not c.has_default for c in cols):
-                    problems.append(
-                        f"{name}: target foreign key {exp.fk.name} is NOT NULL but the archive has "
-                        "no values for it; migrate the source or relax the constraint"
-                    )
-                else:
-                    warnings.append(f"{name}: target reference {exp.label} is not in the archive; left NULL")
-            elif col is not None and col.not_null and not col.has_default:
-                problems.append(
-                    f"{name}.{col.name}: NOT NULL column without default is not in the archive; "
-                    "add a default or re-export from a source that has it"
-                )
-            else:
-                warnings.append(f"{name}.{tf.name}: not in the archive; new rows get the default")
-        loaded[name] = archive_fields
-    if problems:
-        raise SchemaDriftError(f"{origin}: {problems[0]}", problems)
-    warnings.extend(str(p) for p in plan.warnings)
-    return _Prepared(plan, catalog, entries, loaded, warnings)
 
 
 def _rows(conn: Connection, stmt: sql.Composed) -> list[tuple[Any, ...]]:
@@ -252,7 +76,7 @@ class _Importer:
         self,
         conn: Connection,
         reader: ArchiveReader,
-        prep: _Prepared,
+        prep: Prepared,
         opts: ImportOptions,
         report: ImportReport,
         progress: Progress,
