@@ -5,7 +5,11 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Literal
 
-from .mapping import ConflictPolicy
+from .errors import UsageError
+from .mapping import CONFLICT_POLICIES, ConflictPolicy
+
+ConstraintMode = Literal["auto", "keep", "recreate"]
+CONSTRAINT_MODES: tuple[ConstraintMode, ...] = ("auto", "keep", "recreate")
 
 
 @dataclass(frozen=True)
@@ -17,14 +21,28 @@ class ImportOptions:
     work_mem: str = "256MB"
     sample_size: int = 5
     # "keep": foreign keys stay in place and are checked row by row as rows go in.
-    # "recreate": when a component brings many new rows (RECREATE_MIN_ROWS), the
-    # foreign keys declared on the imported tables still to be loaded are dropped inside
-    # the transaction and re-added at the end, each validated by one set-based join,
-    # before the counts are checked. Several times faster for big loads. Needs
-    # ownership of the tables (checked before loading). From the drop until COMMIT the
-    # tables holding those keys, and the tables they reference, are ACCESS EXCLUSIVE
-    # locked: readers wait too. An import that adds few rows never drops anything.
-    constraints: Literal["keep", "recreate"] = "keep"
+    # "recreate": when a table brings many new rows (program.RECREATE_MIN_ROWS), its
+    # foreign keys and plain indexes are dropped inside the transaction and re-added
+    # at the end, each foreign key validated by one set-based join, before the counts
+    # are checked. Several times faster for big loads. Needs ownership of the tables
+    # (checked before loading). From the drop until COMMIT the table, and the tables
+    # its keys reference, are ACCESS EXCLUSIVE locked: readers wait too.
+    # "auto" (the default): recreate where the role owns the table and the import
+    # brings more rows than the table held before (a restore or a first load); keep
+    # elsewhere (a small sync into a large live table).
+    constraints: ConstraintMode = "auto"
     # Staging lives in temporary tables, held in this many buffers before they spill
     # to disk (server memory, per import session, only as much as is used).
     temp_buffers: str = "256MB"
+
+    def validate(self) -> None:
+        """Refuse values the import would otherwise misread (an unknown policy must not
+        quietly mean "never update")."""
+        if self.on_conflict is not None and self.on_conflict not in CONFLICT_POLICIES:
+            raise UsageError(
+                f"on_conflict={self.on_conflict!r}: use one of " + ", ".join(CONFLICT_POLICIES)
+            )
+        if self.constraints not in CONSTRAINT_MODES:
+            raise UsageError(f"constraints={self.constraints!r}: use one of " + ", ".join(CONSTRAINT_MODES))
+        if isinstance(self.sample_size, bool) or not isinstance(self.sample_size, int) or self.sample_size < 1:
+            raise UsageError(f"sample_size={self.sample_size!r}: use a whole number of at least 1")
