@@ -44,5 +44,6 @@ class ImportOptions:
             )
         if self.constraints not in CONSTRAINT_MODES:
             raise UsageError(f"constraints={self.constraints!r}: use one of " + ", ".join(CONSTRAINT_MODES))
-        if isinstance(self.sample_size, bool) or not isinstance(self.sample_size, int) or self.sample_size < 1:
+        size = self.sample_size
+        if isinstance(size, bool) or not isinstance(size, int) or size < 1:
             raise UsageError(f"sample_size={self.sample_size!r}: use a whole number of at least 1")
