@@ -253,7 +253,6 @@ def _data_problems(conn: Connection, plan: Plan, catalog: Catalog) -> list[Probl
     """Duplicate and NULL natural keys, and references pointing at nothing (declared in
     the mapping, or NOT VALID constraints)."""
     found: list[Problem] = []
-    unvalidated = _unvalidated(conn)
     for tp in plan.tables.values():
         if not _plannable(plan, tp):
             continue  # a table it depends on failed planning; that problem is reported
@@ -290,8 +289,7 @@ def _data_problems(conn: Connection, plan: Plan, catalog: Catalog) -> list[Probl
                 )
         table = catalog.tables[tp.table]
         for e in tp.expansions:
-            not_valid = (tp.table, e.fk.name) in unvalidated
-            if not e.fk.declared and not not_valid:
+            if e.fk.enforced:
                 continue  # a validated constraint guarantees the referenced rows exist
             rows = list(conn.execute(_dangling(table, e.columns, e.ref_table, e.fk.ref_columns)).fetchall())
             if rows:
@@ -320,19 +318,6 @@ def _data_problems(conn: Connection, plan: Plan, catalog: Catalog) -> list[Probl
                     )
                 )
     return found
-
-
-_NOT_VALID = """
-SELECT n.nspname, c.relname, con.conname FROM pg_constraint con
-JOIN pg_class c ON c.oid = con.conrelid JOIN pg_namespace n ON n.oid = c.relnamespace
-WHERE con.contype = 'f' AND NOT con.convalidated
-"""
-
-
-def _unvalidated(conn: Connection) -> set[tuple[QualifiedName, str]]:
-    """Foreign keys added NOT VALID: old rows may point at nothing (the catalog does not
-    record validation, so this is read here)."""
-    return {(QualifiedName(str(r[0]), str(r[1])), str(r[2])) for r in conn.execute(_NOT_VALID).fetchall()}
 
 
 def analyse(plan: Plan, catalog: Catalog, mapping: Mapping, source: str) -> CheckReport:

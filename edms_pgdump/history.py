@@ -21,10 +21,11 @@ import psycopg
 from psycopg import sql
 
 from .audit import os_user
+from .catalog import HISTORY_TABLE, Catalog, read_history_access
 from .db import Connection, server_error_message
 
-SCHEMA = "edms_pgdump"
-TABLE = "history"
+SCHEMA = HISTORY_TABLE.schema
+TABLE = HISTORY_TABLE.name
 
 DDL = (
     sql.SQL("CREATE SCHEMA IF NOT EXISTS {}").format(sql.Identifier(SCHEMA)),
@@ -63,7 +64,9 @@ class HistoryHooks:
 
     ``before_load`` runs after the archive was verified against the target catalog and
     before any row is staged; ``after_load`` after every table loaded and balanced,
-    just before COMMIT (or the dry run's ROLLBACK).
+    just before COMMIT (or the dry run's ROLLBACK). Set ``catalog`` to the catalog the
+    import read (same transaction) and ``before_load`` reads nothing more; without it,
+    it asks the catalog module for the history table's state alone.
     """
 
     archive_id: str
@@ -75,13 +78,19 @@ class HistoryHooks:
     previous: list[dict[str, Any]] = field(default_factory=list)
     available: bool = False
     warning: str | None = None
+    catalog: Catalog | None = None
 
     def before_load(self, conn: Connection, report: Any) -> None:
-        row = conn.execute("SELECT current_user").fetchone()
-        self.db_role = str(row[0]) if row else None
+        if self.catalog is not None:
+            self.db_role = self.catalog.current_user
+            exists, writable = self.catalog.history_table, self.catalog.history_writable
+        else:
+            row = conn.execute("SELECT current_user").fetchone()
+            self.db_role = str(row[0]) if row else None
+            exists, writable = read_history_access(conn) if self.enabled else (False, False)
         if not self.enabled:
             return
-        self.available = self._ensure_table(conn)
+        self.available = self._ensure_table(conn, exists, writable)
         if not self.available:
             if self.warning:
                 report.warnings.append(self.warning)
@@ -128,17 +137,11 @@ class HistoryHooks:
             ),
         )
 
-    def _ensure_table(self, conn: Connection) -> bool:
+    def _ensure_table(self, conn: Connection, exists: bool, writable: bool) -> bool:
         """Create schema and table on first use, inside a savepoint so a refusal does not
         abort the import's transaction."""
-        ok = conn.execute(
-            "SELECT has_schema_privilege(n.oid, 'USAGE') AND has_table_privilege(c.oid, 'SELECT,INSERT') "
-            "FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace "
-            "WHERE n.nspname = %s AND c.relname = %s",
-            (SCHEMA, TABLE),
-        ).fetchone()
-        if ok is not None:
-            if ok[0]:
+        if exists:
+            if writable:
                 return True
             self.warning = (
                 f"{SKIPPED}: role {self.db_role} may not read and insert into "
@@ -176,8 +179,7 @@ def status(report: Any, enabled: bool) -> str:
 
 def read_history(conn: Connection) -> list[dict[str, Any]]:
     """Every history row, oldest first; empty when the table does not exist."""
-    exists = conn.execute("SELECT to_regclass(%s)", (f"{SCHEMA}.{TABLE}",)).fetchone()
-    if not exists or exists[0] is None:
+    if not read_history_access(conn)[0]:
         return []
     cur = conn.execute(sql.SQL("SELECT * FROM {} ORDER BY id").format(_QUALIFIED))
     names = [d.name for d in cur.description or []]
