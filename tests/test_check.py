@@ -9,13 +9,13 @@ from typing import Any
 
 import psycopg
 import pytest
-from test_runbook import REG_MAPPING, REG_SCHEMA, REG_SOURCE_DATA
 from typer.testing import CliRunner
 
 from edms_pgdump import export_archive
 from edms_pgdump.check import CheckReport, check_archive, check_database
 from edms_pgdump.cli import app
 from edms_pgdump.mapping import load_mapping_text
+from tests.support.reg_schema import REG_MAPPING, REG_SCHEMA, REG_SOURCE_DATA
 
 ROOT = Path(__file__).resolve().parent.parent
 

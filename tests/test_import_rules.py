@@ -6,7 +6,6 @@ from pathlib import Path
 
 import psycopg
 import pytest
-from story_queries import counts
 
 from edms_pgdump import (
     ImportOptions,
@@ -17,6 +16,7 @@ from edms_pgdump import (
     import_archive,
     load_mapping_text,
 )
+from tests.support.story import counts
 
 SCHEMA = """
 CREATE TABLE public.teams (id serial PRIMARY KEY, code text NOT NULL UNIQUE, name text);

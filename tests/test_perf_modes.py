@@ -10,7 +10,6 @@ from typing import Any
 
 import psycopg
 import pytest
-from reliability_helpers import db_digest
 
 from edms_pgdump import load, sample
 from edms_pgdump.errors import EdmsPgdumpError, ImportRejected
@@ -18,6 +17,7 @@ from edms_pgdump.export import export_archive
 from edms_pgdump.load import ImportOptions, import_archive
 from edms_pgdump.mapping import load_mapping
 from edms_pgdump.resources import sample_mapping_path
+from tests.support.db import db_digest
 
 FK_QUERY = """
 SELECT r.relname, c.conname, pg_get_constraintdef(c.oid), c.convalidated,

@@ -12,7 +12,6 @@ from pathlib import Path
 
 import psycopg
 import pytest
-from reliability_helpers import db_digest, manifest, subprocess_env
 
 from edms_pgdump import (
     DatabaseError,
@@ -22,6 +21,7 @@ from edms_pgdump import (
     import_archive,
     load_mapping,
 )
+from tests.support.db import db_digest, manifest, subprocess_env
 
 ROOT = Path(__file__).resolve().parent.parent
 MAPPING = ROOT / "config" / "edms.yaml"

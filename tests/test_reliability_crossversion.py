@@ -1,7 +1,8 @@
 """Suite 7: cross-version. Export from PostgreSQL 15, import into 18, and the reverse.
 
-The test server (``pg_server``) is one side; the other is PostgreSQL 15 on 127.0.0.1:5432
-when the test server is 18, or a freshly started embedded 18 when the test server is 15.
+The test server (``pg_server``) is one side; the other is the PostgreSQL 15 named by
+$EDMS_PGDUMP_PG15_DSN when the test server is 18 (skipped, saying why, when it is unset),
+or a freshly started embedded 18 when the test server is 15.
 """
 
 from __future__ import annotations
@@ -13,11 +14,11 @@ from pathlib import Path
 import psycopg
 import pytest
 from psycopg import sql
-from reliability_helpers import PG15_DSN, manifest, member_texts, pg15_available, server_version_num
-from test_reliability_roundtrip import OWNERS, TORTURE_DDL, TORTURE_ROWS, _content
 
 from edms_pgdump import export_archive, import_archive, load_mapping_text, sample
 from edms_pgdump.servers import Server, start_embedded, stop_embedded
+from tests.support.db import PG15_DSN_VAR, answers, manifest, member_texts, pg15_dsn, server_version_num
+from tests.support.torture import OWNERS, TORTURE_DDL, TORTURE_ROWS, torture_content
 
 MAPPING = """
 version: 1
@@ -73,10 +74,6 @@ class Side:
                 c.execute(sql.SQL("DROP DATABASE IF EXISTS {} WITH (FORCE)").format(sql.Identifier(name)))
 
 
-def _pg15_dsn_for(name: str) -> str:
-    return PG15_DSN.rsplit("/", 1)[0] + "/" + name
-
-
 @pytest.fixture(scope="module")
 def sides(pg_server: Server) -> Iterator[dict[int, Side]]:
     here = server_version_num(pg_server.admin_dsn) // 10000
@@ -85,9 +82,14 @@ def sides(pg_server: Server) -> Iterator[dict[int, Side]]:
         started = start_embedded()
         other = Side(started.admin_dsn, started.dsn, "embedded")
     else:
-        if not pg15_available():
-            pytest.skip("PostgreSQL 15 does not answer on 127.0.0.1:5432")
-        other = Side(PG15_DSN, _pg15_dsn_for, "pg15")
+        dsn = pg15_dsn()
+        if dsn is None:
+            pytest.skip(f"${PG15_DSN_VAR} is not set: give it a PostgreSQL 15 DSN to cross versions")
+        why = answers(dsn)
+        if why is not None:
+            pytest.skip(f"${PG15_DSN_VAR} does not answer: {why}")
+        pg15 = Server(dsn)
+        other = Side(pg15.admin_dsn, pg15.dsn, "pg15")
     mine = Side(pg_server.admin_dsn, pg_server.dsn, "test server")
     other_version = server_version_num(other.admin_dsn) // 10000
     if other_version == here:
@@ -161,7 +163,7 @@ def test_cross_version_round_trip(sides: dict[int, Side], tmp_path: Path, src_v:
     assert {t.table: t.inserted for t in report.tables} == expected
 
     assert _sample_digest(src) == _sample_digest(dst)
-    assert _content(src) == _content(dst)
+    assert torture_content(src) == torture_content(dst)
 
     # exporting the target again gives the same COPY lines (row order aside), and
     # importing that back into the source changes nothing

@@ -19,7 +19,6 @@ import psycopg
 import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
-from reliability_helpers import db_digest, subprocess_env
 
 from edms_pgdump import (
     ArchiveError,
@@ -32,6 +31,7 @@ from edms_pgdump import (
 )
 from edms_pgdump.archive import MANIFEST_CHECKSUM, ArchiveReader, check_integrity, manifest_checksum
 from edms_pgdump.export import export_archive
+from tests.support.db import db_digest, subprocess_env
 
 ROOT = Path(__file__).resolve().parent.parent
 VICTIM = "data/0002.copy.zst"  # public.documents

@@ -20,10 +20,10 @@ from pathlib import Path
 
 import psycopg
 import pytest
-from reliability_helpers import db_digest, subprocess_env
 
 from edms_pgdump import DatabaseError, ImportOptions, import_archive, load_mapping, sample
 from edms_pgdump.export import export_archive
+from tests.support.db import db_digest, subprocess_env
 
 ROOT = Path(__file__).resolve().parent.parent
 DOCUMENTS = 8_000

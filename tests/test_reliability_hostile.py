@@ -14,7 +14,6 @@ from pathlib import Path
 import psycopg
 import pytest
 from psycopg import sql
-from reliability_helpers import export, member_digests
 
 from edms_pgdump import (
     EdmsPgdumpError,
@@ -25,6 +24,7 @@ from edms_pgdump import (
     verify_archive,
 )
 from edms_pgdump.mapping import MAX_MAPPING_BYTES
+from tests.support.db import export, member_digests
 
 SCHEMA = 'Ev"il; DROP TABLE canary;--'
 PARENT = 'Parent Table\n"x"'
@@ -484,7 +484,7 @@ def test_cli_prints_markup_like_names_literally(new_db, tmp_path: Path) -> None:
     import subprocess
     import sys
 
-    from reliability_helpers import subprocess_env
+    from tests.support.db import subprocess_env
 
     name = "x[/][bold red]y"
     src, dst = new_db(), new_db()

@@ -9,9 +9,9 @@ from pathlib import Path
 
 import psycopg
 import pytest
-from reliability_helpers import db_digest, export, rows
 
 from edms_pgdump import EdmsPgdumpError, ImportRejected, import_archive
+from tests.support.db import db_digest, export, rows
 
 TREE_DDL = """
 CREATE TABLE public.nodes (

@@ -12,9 +12,9 @@ import psycopg
 import pytest
 from psycopg import sql
 from psycopg.conninfo import conninfo_to_dict, make_conninfo
-from reliability_helpers import db_digest, manifest, member_texts
 
 from edms_pgdump import DatabaseError, export_archive, import_archive, load_mapping
+from tests.support.db import db_digest, manifest, member_texts
 
 ROOT = Path(__file__).resolve().parent.parent
 MAPPING = ROOT / "config" / "edms.yaml"

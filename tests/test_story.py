@@ -13,10 +13,10 @@ from pathlib import Path
 
 import psycopg
 import pytest
-from story_queries import counts, natural_view
 
 from edms_pgdump import ImportOptions, export_archive, import_archive, load_mapping
 from edms_pgdump.servers import Server
+from tests.support.story import counts, natural_view
 
 ROOT = Path(__file__).resolve().parent.parent
 MAPPING = load_mapping(ROOT / "config" / "edms.yaml")

@@ -1,6 +1,6 @@
-"""Shared helpers for the reliability suites (tests/test_reliability_*.py).
-
-Everything here talks to a real PostgreSQL server; nothing is mocked.
+"""Helpers that talk to a real PostgreSQL server (nothing is mocked): run statements,
+read rows, digest whole databases, read archives, and find the second server of the
+cross-version suite.
 """
 
 from __future__ import annotations
@@ -18,7 +18,9 @@ from edms_pgdump import export_archive, load_mapping_text
 from edms_pgdump.archive import ArchiveReader, read_member_text
 from edms_pgdump.mapping import Mapping
 
-PG15_DSN = "postgresql://postgres@127.0.0.1:5432/test"
+# The second server of the cross-version suite (PostgreSQL 15 when the test server is 18);
+# .ci/run sets it when that server answers. Unset: the suite skips and says why.
+PG15_DSN_VAR = "EDMS_PGDUMP_PG15_DSN"
 
 
 def execute(dsn: str, *statements: str) -> None:
@@ -100,13 +102,19 @@ def unique_name(prefix: str) -> str:
     return f"{prefix}_{uuid.uuid4().hex[:10]}"
 
 
-def pg15_available() -> bool:
+def pg15_dsn() -> str | None:
+    """The PostgreSQL 15 server's DSN from $EDMS_PGDUMP_PG15_DSN, or None when unset or empty."""
+    return os.environ.get(PG15_DSN_VAR) or None
+
+
+def answers(dsn: str) -> str | None:
+    """None when the server at ``dsn`` accepts a connection, else why it does not (one line)."""
     try:
-        with psycopg.connect(PG15_DSN, connect_timeout=2) as conn:
+        with psycopg.connect(dsn, connect_timeout=3) as conn:
             conn.execute("SELECT 1")
-        return True
-    except psycopg.Error:
-        return False
+    except psycopg.Error as exc:
+        return " ".join(str(exc).split())
+    return None
 
 
 def server_version_num(dsn: str) -> int:
@@ -115,7 +123,7 @@ def server_version_num(dsn: str) -> int:
 
 def subprocess_env() -> dict[str, str]:
     env = dict(os.environ)
-    root = str(Path(__file__).resolve().parent.parent)
+    root = str(Path(__file__).resolve().parents[2])
     env["PYTHONPATH"] = root + os.pathsep + env.get("PYTHONPATH", "")
     return env
 
