@@ -22,7 +22,7 @@ ConflictPolicy = Literal["update", "skip", "error"]
 CONFLICT_POLICIES: tuple[ConflictPolicy, ...] = ("update", "skip", "error")
 MAX_MAPPING_BYTES = 5 * 1024 * 1024
 
-_TABLE_KEYS = {"natural_key", "export", "on_conflict", "references"}
+_TABLE_KEYS = {"natural_key", "export", "on_conflict", "references", "raw_columns"}
 _TOP_KEYS = {"version", "tables", "exclude"}
 _REFERENCE_KEYS = {"columns", "table", "target_columns"}
 
@@ -43,6 +43,9 @@ class TableMapping:
     export: bool = True
     on_conflict: ConflictPolicy = "update"
     references: tuple[DeclaredReference, ...] = ()
+    # columns carried as they are, knowingly: they look like references (or are
+    # suspected of being one) but their values are not ids of rows that get new ids
+    raw_columns: tuple[str, ...] = ()
 
 
 @dataclass(frozen=True)
@@ -74,6 +77,8 @@ class Mapping:
                     }
                     for r in tm.references
                 ]
+            if tm.raw_columns:
+                entry["raw_columns"] = list(tm.raw_columns)
             tables[str(name)] = entry
         return {
             "version": self.version,
@@ -154,7 +159,8 @@ def _parse_table(name: QualifiedName, value: Any, where: str) -> TableMapping:
             f"{where}.on_conflict: {policy!r} is not allowed; use one of " + ", ".join(CONFLICT_POLICIES)
         )
     refs = _parse_references(value.get("references", []), f"{where}.references")
-    return TableMapping(name, nk, export, cast(ConflictPolicy, policy), refs)
+    raw = _str_list(value.get("raw_columns", []), f"{where}.raw_columns", allow_empty=True)
+    return TableMapping(name, nk, export, cast(ConflictPolicy, policy), refs, raw)
 
 
 def parse_mapping(data: Any, source_text: str = "") -> Mapping:
