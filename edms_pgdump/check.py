@@ -27,7 +27,8 @@ from .db import Connection, connect, describe_dsn, server_error_message
 from .errors import DatabaseError, sample_keys
 from .mapping import Mapping
 from .names import QualifiedName, parse_qualified_name
-from .plan import Plan, Problem, Severity, TablePlan, build_plan, unmapped_tables
+from .plan import KeyField, Plan, Problem, Severity, TablePlan, build_plan, unmapped_tables
+from .probes import find_likely_references, find_type_switched_ids, prove_unique_keys
 from .scaffold import suggestion
 
 _INTEGER = re.compile(r"^(smallint|integer|bigint|numeric(\(\d+(,\s*0)?\))?)$")
@@ -209,11 +210,40 @@ def _id_columns(plan: Plan, catalog: Catalog) -> list[Problem]:
 
 
 def _key_relation_nulls(plan: Plan, tp: TablePlan) -> sql.Composed:
+    """Sample rows with a NULL key part: rows in all, then NULLs per nullable key field
+    (so the message names the field that is NULL), then the key fields."""
     nullable = [kf for kf in tp.key_fields if kf.nullable]
     keys = sql.SQL(", ").join(g.ident(kf.name) for kf in tp.key_fields)
+    per_field = sql.SQL(", ").join(
+        sql.SQL("count(*) FILTER (WHERE {} IS NULL) OVER ()").format(g.ident(kf.name)) for kf in nullable
+    )
     cond = sql.SQL(" OR ").join(sql.SQL("{} IS NULL").format(g.ident(kf.name)) for kf in nullable)
-    return sql.SQL("SELECT count(*) OVER (), {keys} FROM ({rel}) AS k WHERE {cond} LIMIT {n}").format(
-        keys=keys, rel=g.key_relation(plan, tp), cond=cond, n=sql.Literal(SAMPLE)
+    return sql.SQL(
+        "SELECT count(*) OVER (), {per_field}, {keys} FROM ({rel}) AS k WHERE {cond} LIMIT {n}"
+    ).format(per_field=per_field, keys=keys, rel=g.key_relation(plan, tp), cond=cond, n=sql.Literal(SAMPLE))
+
+
+def _key_column(tp: TablePlan, kf: KeyField) -> str:
+    """The table column a key field comes from: itself, or the reference it expands."""
+    for e in tp.expansions:
+        if kf.path[0] == e.label:
+            return e.columns[0]
+    return kf.path[0]
+
+
+def _key_nulls_problem(tp: TablePlan, rows: list[tuple[Any, ...]]) -> Problem:
+    key_names = [kf.name for kf in tp.key_fields]
+    nullable = [kf for kf in tp.key_fields if kf.nullable]
+    counts = [(kf, int(n)) for kf, n in zip(nullable, rows[0][1 : 1 + len(nullable)]) if n]
+    where = ", ".join(f"{kf.name} in {n} row(s)" for kf, n in counts)
+    return Problem(
+        "warning",
+        "key-null-data",
+        str(tp.table),
+        f"{rows[0][0]} row(s) have a NULL in the natural key ({', '.join(key_names)}): NULL in {where}, "
+        "matched as equal on import: " + sample_keys([r[1 + len(nullable) :] for r in rows], key_names),
+        "fill the NULLs, or accept that rows with the same non-NULL parts are one row",
+        _key_column(tp, counts[0][0]) if counts else tp.natural_key[0],
     )
 
 
@@ -250,43 +280,19 @@ def _plannable(plan: Plan, tp: TablePlan, seen: frozenset[QualifiedName] = froze
 
 
 def _data_problems(conn: Connection, plan: Plan, catalog: Catalog) -> list[Problem]:
-    """Duplicate and NULL natural keys, and references pointing at nothing (declared in
-    the mapping, or NOT VALID constraints)."""
+    """Duplicate and NULL natural keys, references pointing at nothing (declared in the
+    mapping, or NOT VALID constraints), and ids that travel raw although the data says
+    they are references (likely references, type-switched ids)."""
     found: list[Problem] = []
     for tp in plan.tables.values():
         if not _plannable(plan, tp):
             continue  # a table it depends on failed planning; that problem is reported
         name = str(tp.table)
-        key_names = [kf.name for kf in tp.key_fields]
-        dups = list(conn.execute(g.target_duplicate_keys(plan, tp)).fetchall())
-        if dups:
-            found.append(
-                Problem(
-                    "error",
-                    "key-duplicate-data",
-                    name,
-                    f"natural key ({', '.join(key_names)}) is not unique in the data: "
-                    + ", ".join(f"{sample_keys([d[:-1]], key_names)} {d[-1]} times" for d in dups),
-                    "deduplicate those rows, or add columns to natural_key until it identifies one row",
-                    tp.natural_key[0],
-                )
-            )
+        found += prove_unique_keys(conn, plan, SAMPLE, [tp])
         if any(kf.nullable for kf in tp.key_fields):
             rows = list(conn.execute(_key_relation_nulls(plan, tp)).fetchall())
             if rows:
-                found.append(
-                    Problem(
-                        "warning",
-                        "key-null-data",
-                        name,
-                        f"{rows[0][0]} row(s) have a NULL in the natural key ("
-                        + ", ".join(key_names)
-                        + "), matched as equal on import: "
-                        + sample_keys([r[1:] for r in rows], key_names),
-                        "fill the NULLs, or accept that rows with the same non-NULL parts are one row",
-                        tp.natural_key[0],
-                    )
-                )
+                found.append(_key_nulls_problem(tp, rows))
         table = catalog.tables[tp.table]
         for e in tp.expansions:
             if e.fk.enforced:
@@ -317,6 +323,8 @@ def _data_problems(conn: Connection, plan: Plan, catalog: Catalog) -> list[Probl
                         e.columns[0],
                     )
                 )
+    found += find_likely_references(conn, plan, catalog)
+    found += find_type_switched_ids(conn, plan, catalog)
     return found
 
 

@@ -61,7 +61,8 @@ def test_check_finds_every_kind_of_problem_with_its_fix(reg_db: str) -> None:
     assert found(report) == [
         ("error", "table-unmapped", "reg.audit_log", None),
         ("error", "fk-to-unmapped", "reg.note", "log_id"),
-        ("error", "key-duplicate-data", "reg.tag", "label"),
+        ("error", "likely-reference", "reg.note", "party_id"),
+        ("error", "key-not-unique-data", "reg.tag", "label"),
         ("warning", "id-without-fk", "reg.note", "party_id"),
         ("warning", "key-not-unique", "reg.tag", None),
         ("warning", "key-column-nullable", "reg.tag", "label"),
@@ -72,7 +73,7 @@ def test_check_finds_every_kind_of_problem_with_its_fix(reg_db: str) -> None:
         "declare it in the mapping under reg.note: references: "
         "[{columns: [party_id], table: reg.party, target_columns: [id]}] (or add a FOREIGN KEY constraint)"
     )
-    assert "is not unique in the data: (label='x') 2 times" in by_code["key-duplicate-data"].message
+    assert "is not unique in the data: (label='x') 2 times" in by_code["key-not-unique-data"].message
     assert "1 row(s) have a NULL in the natural key (label)" in by_code["key-null-data"].message
     assert by_code["fk-to-unmapped"].fix.startswith("map reg.audit_log with a natural_key")
     assert by_code["table-unmapped"].fix == (
@@ -142,11 +143,11 @@ def test_cli_exit_1_and_json(reg_db: str, tmp_path: Path) -> None:
     res = runner.invoke(app, ["check", "--dsn", reg_db, "-m", str(mapping)])
     assert res.exit_code == 1
     assert "error: reg.note.log_id [fk-to-unmapped]: foreign key note_log_id_fkey (log_id)" in res.output
-    assert "3 error(s), 4 warning(s) - PROBLEMS FOUND" in res.output
+    assert "4 error(s), 4 warning(s) - PROBLEMS FOUND" in res.output
     res = runner.invoke(app, ["check", "--dsn", reg_db, "-m", str(mapping), "--json"])
     assert res.exit_code == 1
     data = json.loads(res.output)
-    assert (data["ok"], data["errors"], data["warnings"]) == (False, 3, 4)
+    assert (data["ok"], data["errors"], data["warnings"]) == (False, 4, 4)
     assert data["unmapped_tables"] == ["reg.audit_log"]
     res = runner.invoke(app, ["check", "--dsn", reg_db])
     assert res.exit_code == 2

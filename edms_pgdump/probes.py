@@ -1,0 +1,394 @@
+"""Set-based probes of the data, run inside the export's snapshot and by ``check --dsn``.
+
+Why: the plan only sees the catalog, and the catalog cannot tell whether a natural key
+without a unique constraint is unique in the rows, or whether a ``productid`` column
+with no foreign key holds product ids. Both are silent-loss paths (an import that
+merges two people into one, ids that point at other rows after a re-initialisation),
+so they are proven on the data, in the same snapshot the archive is written from.
+Every probe is one aggregate query per table or column (no row-by-row work) and
+returns ``plan.Problem`` values; ``refuse_unsafe_data`` turns them into one error.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Iterable, Sequence
+from typing import Any, NamedTuple
+
+from psycopg import sql
+
+from .catalog import Catalog, Column
+from .db import Connection
+from .errors import DataRuleError, KeyNotUniqueError, LikelyReferenceError, sample_keys, sql_literal
+from .names import QualifiedName
+from .plan import Plan, Problem, TablePlan
+from .sqlgen import key_relation
+
+SAMPLE = 5
+# A type column with more distinct values than this is not a "type" (issue 16).
+MAX_TYPE_VALUES = 10
+
+_INT = re.compile(r"^(smallint|integer|bigint|numeric\(\d+(,\s*0)?\))$")
+_TEXT = re.compile(r'^(text|character varying(\(\d+\))?|character(\(\d+\))?|"char"|bpchar|citext|name)$')
+
+
+def _family(type_: str) -> str | None:
+    """Which column types can hold each other's ids: integers with integers, uuid with uuid."""
+    if _INT.match(type_):
+        return "int"
+    if type_ == "uuid":
+        return "uuid"
+    if _TEXT.match(type_):
+        return "text"
+    return None
+
+
+def _tbl(name: QualifiedName) -> sql.Identifier:
+    return sql.Identifier(name.schema, name.name)
+
+
+def _col(alias: str, column: str) -> sql.Composed:
+    return sql.SQL("{}.{}").format(sql.Identifier(alias), sql.Identifier(column))
+
+
+def _n(value: int) -> str:
+    return f"{value:,}"
+
+
+# -- 1. natural-key uniqueness -----------------------------------------------------
+
+
+def needs_uniqueness_proof(tp: TablePlan) -> bool:
+    """A unique constraint proves the key only when no part of it can be NULL (the
+    import matches NULLs as equal; the constraint treats them as distinct)."""
+    return not tp.key_is_unique or any(kf.nullable for kf in tp.key_fields)
+
+
+def duplicate_keys_query(plan: Plan, tp: TablePlan, sample_size: int = SAMPLE) -> sql.Composed:
+    """Natural-key values held by more than one row, over the key relation (references
+    expanded to the referenced rows' keys); GROUP BY matches NULLs as equal, as the
+    import does. Columns: duplicated values, rows involved, the key fields, count."""
+    keys = sql.SQL(", ").join(sql.Identifier(kf.name) for kf in tp.key_fields)
+    return sql.SQL(
+        "SELECT count(*) OVER (), sum(count(*)) OVER (), {keys}, count(*) FROM ({rel}) AS k "
+        "GROUP BY {keys} HAVING count(*) > 1 ORDER BY count(*) DESC, {keys} LIMIT {n}"
+    ).format(keys=keys, rel=key_relation(plan, tp), n=sql.Literal(sample_size))
+
+
+def prove_unique_keys(
+    conn: Connection,
+    plan: Plan,
+    sample_size: int = SAMPLE,
+    tables: Iterable[TablePlan] | None = None,
+) -> list[Problem]:
+    """One ``key-not-unique-data`` error per table whose natural key names several rows
+    (default: every exported table), each with sample keys and their counts."""
+    found: list[Problem] = []
+    for tp in plan.exported if tables is None else tables:
+        if not needs_uniqueness_proof(tp):
+            continue
+        rows = conn.execute(duplicate_keys_query(plan, tp, sample_size)).fetchall()
+        if not rows:
+            continue
+        names = [kf.name for kf in tp.key_fields]
+        samples = ", ".join(f"{sample_keys([r[2:-1]], names)} {r[-1]} times" for r in rows)
+        found.append(
+            Problem(
+                "error",
+                "key-not-unique-data",
+                str(tp.table),
+                f"natural key ({', '.join(names)}) is not unique in the data: {samples}"
+                f" ({_n(int(rows[0][0]))} key value(s) shared by {_n(int(rows[0][1]))} rows); "
+                "the import would merge those rows into one",
+                "deduplicate those rows, or add columns to natural_key until each key names one row",
+                tp.natural_key[0],
+            )
+        )
+    return found
+
+
+# -- 2. likely references ------------------------------------------------------------
+
+
+class Candidate(NamedTuple):
+    """A column that, by its name, may hold ids of ``target``'s ``target_column``."""
+
+    table: QualifiedName
+    column: str
+    target: QualifiedName
+    target_column: str
+
+
+def _covered(tp: TablePlan, catalog: Catalog) -> set[str]:
+    """Columns an FK, a declared reference or ``raw_columns`` already decides."""
+    covered = {c for e in tp.expansions for c in e.columns}
+    covered |= {c for fk in catalog.tables[tp.table].foreign_keys for c in fk.columns}
+    covered |= set(getattr(tp, "raw_columns", ()) or ())
+    return covered
+
+
+def _single_pk(catalog: Catalog, name: QualifiedName) -> Column | None:
+    table = catalog.get(name)
+    if table is None or not table.primary_key or len(table.primary_key) != 1:
+        return None
+    return table.column(table.primary_key[0])
+
+
+def _id_names(target: QualifiedName, pk: str) -> set[str]:
+    """Column names that point at ``target`` by convention (never the generic ``id``)."""
+    stems = {target.name.lower()}
+    for plural, singular in (("ies", "y"), ("es", ""), ("s", "")):
+        if target.name.lower().endswith(plural):
+            stems.add(target.name.lower()[: -len(plural)] + singular)
+    return ({pk.lower()} - {"id"}) | {s + "_id" for s in stems} | {s + "id" for s in stems}
+
+
+def likely_reference_candidates(plan: Plan, catalog: Catalog) -> list[Candidate]:
+    """Stand-in for check's name rules (issue 16): an exported, undecided column whose
+    name is a mapped table's single-column primary key name, ``<table>_id`` or
+    ``<table>id``, and whose type can hold that key."""
+    targets = [(n, pk) for n in sorted(plan.tables) if (pk := _single_pk(catalog, n)) is not None]
+    found: list[Candidate] = []
+    for tp in plan.exported:
+        covered = _covered(tp, catalog)
+        table = catalog.tables[tp.table]
+        for f in tp.fields:
+            if f.role != "column" or f.column is None or f.column in covered:
+                continue
+            col = table.column(f.column)
+            family = _family(col.type) if col is not None else None
+            if family is None:
+                continue
+            for target, pk in targets:
+                if target == tp.table:
+                    continue  # its own rows: a tree is declared with an FK, not guessed
+                if _family(pk.type) == family and f.column.lower() in _id_names(target, pk.name):
+                    found.append(Candidate(tp.table, f.column, target, pk.name))
+    return found
+
+
+def _match_counts(conn: Connection, c: Candidate) -> tuple[int, int]:
+    """(non-NULL values, values that are ids of the target); the target column is
+    unique, so the join does not multiply rows."""
+    row = conn.execute(
+        sql.SQL(
+            "SELECT count(t.{c}), count(r.{rc}) FROM {t} AS t LEFT JOIN {r} AS r ON r.{rc} = t.{c}"
+        ).format(
+            c=sql.Identifier(c.column),
+            rc=sql.Identifier(c.target_column),
+            t=_tbl(c.table),
+            r=_tbl(c.target),
+        )
+    ).fetchone()
+    assert row is not None
+    return int(row[0]), int(row[1])
+
+
+def likely_reference_problem(
+    c: Candidate, matched: int, total: int, also: Sequence[QualifiedName] = (), target_pk: str | None = None
+) -> Problem:
+    """The error for one column; ``target_pk`` is the target's primary key (a declared
+    reference defaults to it, so target_columns is only written when it differs)."""
+    target_cols = f", target_columns: [{c.target_column}]" if target_pk != c.target_column else ""
+    more = f" (they are also ids of {', '.join(str(a) for a in also)})" if also else ""
+    return Problem(
+        "error",
+        "likely-reference",
+        str(c.table),
+        f"column {c.column!r} has no foreign key and no mapping decision, but its name matches "
+        f"{c.target}.{c.target_column} and {_n(matched)} of {_n(total)} non-NULL values are ids of "
+        f"{c.target}{more}: it is likely a reference, and its raw ids would point at other rows "
+        "(or none) after a re-initialisation",
+        f"decide under {c.table} in the mapping: references: [{{columns: [{c.column}], "
+        f"table: {c.target}{target_cols}}}] to carry it by natural key, or raw_columns: [{c.column}] "
+        "to carry the ids as they are, knowingly",
+        c.column,
+    )
+
+
+def find_likely_references(
+    conn: Connection, plan: Plan, catalog: Catalog, candidates: Iterable[Any] | None = None
+) -> list[Problem]:
+    """``likely-reference`` errors: candidates whose non-NULL values ALL exist as ids of
+    the table they are named after (a partial match is a coincidence, not a reference).
+    ``candidates``: anything with table, column, target and target_column attributes."""
+    if candidates is None:
+        candidates = likely_reference_candidates(plan, catalog)
+    by_column: dict[tuple[QualifiedName, str], list[tuple[Candidate, int]]] = {}
+    for raw in candidates:
+        c = Candidate(raw.table, raw.column, raw.target, raw.target_column)
+        matched, total = _match_counts(conn, c)
+        if total and matched == total:
+            by_column.setdefault((c.table, c.column), []).append((c, total))
+    found = []
+    for hits in by_column.values():
+        first, total = hits[0]
+        pk = _single_pk(catalog, first.target)
+        also = [h.target for h, _ in hits[1:]]
+        found.append(likely_reference_problem(first, total, total, also, pk.name if pk else None))
+    return found
+
+
+# -- 3. ids of a table chosen by another column --------------------------------------
+
+Target = tuple[QualifiedName, str, int, int]  # table, primary key, min id, max id
+
+
+def _int_targets(conn: Connection, plan: Plan, catalog: Catalog) -> list[Target]:
+    """Mapped tables with a single integer primary key, with its range (index-fast)."""
+    out = []
+    for name in sorted(plan.tables):
+        pk = _single_pk(catalog, name)
+        if pk is None or _family(pk.type) != "int":
+            continue
+        row = conn.execute(
+            sql.SQL("SELECT min({c}), max({c}) FROM {t}").format(c=sql.Identifier(pk.name), t=_tbl(name))
+        ).fetchone()
+        if row is not None and row[0] is not None:
+            out.append((name, pk.name, int(row[0]), int(row[1])))
+    return out
+
+
+def _type_columns(conn: Connection, tp: TablePlan, catalog: Catalog) -> list[str]:
+    """Candidate type columns: text, not unique on their own, with 2..MAX_TYPE_VALUES
+    distinct values that each cover two rows on average (a code per row is no type)."""
+    table = catalog.tables[tp.table]
+    unique = {k[0] for k in (*table.unique_keys, table.primary_key or ()) if len(k) == 1}
+    texts = [c.name for c in table.columns if _family(c.type) == "text" and c.name not in unique]
+    if not texts:
+        return []
+    row = conn.execute(
+        sql.SQL("SELECT count(*), {} FROM {}").format(
+            sql.SQL(", ").join(sql.SQL("count(DISTINCT {})").format(sql.Identifier(c)) for c in texts),
+            _tbl(tp.table),
+        )
+    ).fetchone()
+    assert row is not None
+    rows = int(row[0])
+    return [c for c, n in zip(texts, row[1:]) if 2 <= int(n) <= MAX_TYPE_VALUES and 2 * int(n) <= rows]
+
+
+def _switched(
+    conn: Connection, tp: TablePlan, column: str, kind: str, targets: list[Target]
+) -> Problem | None:
+    """The warning for ``column`` when each value of ``kind`` picks a different table."""
+    groups = conn.execute(
+        sql.SQL(
+            "SELECT {k}, count({c}), min({c}), max({c}) FROM {t} WHERE {c} IS NOT NULL "
+            "GROUP BY {k} ORDER BY {k}"
+        ).format(k=sql.Identifier(kind), c=sql.Identifier(column), t=_tbl(tp.table))
+    ).fetchall()
+    if len(groups) < 2:
+        return None
+    full: dict[Any, list[QualifiedName]] = {g[0]: [] for g in groups}
+    for target, pk, lo, hi in targets:
+        if target == tp.table:
+            continue  # ids of its own rows: a tree, not a type switch
+        inside = [g for g in groups if lo <= int(g[2]) and int(g[3]) <= hi]
+        if not inside:
+            continue
+        rows = conn.execute(
+            sql.SQL(
+                "SELECT t.{k}, count(*) FROM {t} AS t JOIN {r} AS r ON r.{pk} = t.{c} "
+                "WHERE t.{k} = ANY({vals}) GROUP BY t.{k}"
+            ).format(
+                k=sql.Identifier(kind),
+                t=_tbl(tp.table),
+                r=_tbl(target),
+                pk=sql.Identifier(pk),
+                c=sql.Identifier(column),
+                vals=sql.Literal([g[0] for g in inside]),
+            )
+        ).fetchall()
+        counts = dict((r[0], int(r[1])) for r in rows)
+        for g in inside:
+            if counts.get(g[0]) == int(g[1]):
+                full[g[0]].append(target)
+    matched = [set(v) for v in full.values() if v]
+    if len(matched) < 2 or set.intersection(*matched):
+        return None
+    parts = []
+    for g in groups:
+        tables = full[g[0]]
+        also = f" (also of {', '.join(map(str, tables[1:3]))})" if tables[1:] else ""
+        where = f"ids of {tables[0]}{also}" if tables else ""
+        parts.append(
+            f"{kind}={sql_literal(g[0])}: {_n(int(g[1]))} of {_n(int(g[1]))} non-NULL values are {where}"
+            if tables
+            else f"{kind}={sql_literal(g[0])}: {_n(int(g[1]))} values match no single mapped table"
+        )
+    return Problem(
+        "warning",
+        "generic-without-type-table",
+        str(tp.table),
+        f"column {column!r} holds ids of different tables depending on {kind!r} ("
+        + "; ".join(parts)
+        + "): a generic reference without a type table, so its raw ids travel as they are and "
+        "point at other rows after a re-initialisation",
+        f"keep the ids knowingly with raw_columns: [{column}] under {tp.table} (the target must then "
+        "have the same ids), or add a type table so it can be declared as a generic reference",
+        column,
+    )
+
+
+def find_type_switched_ids(conn: Connection, plan: Plan, catalog: Catalog) -> list[Problem]:
+    """``generic-without-type-table`` warnings (check only): an undecided integer ``*id``
+    column whose values are ids of one table for one value of a low-cardinality text
+    column and of another table for another value, with no single table holding all."""
+    targets = _int_targets(conn, plan, catalog)
+    found: list[Problem] = []
+    for tp in plan.exported:
+        table = catalog.tables[tp.table]
+        covered = _covered(tp, catalog) | set(table.primary_key or ())
+        ids = [
+            f.column
+            for f in tp.fields
+            if f.role == "column"
+            and f.column is not None
+            and f.column not in covered
+            and f.column.lower().endswith("id")
+            and _family(f.type) == "int"
+        ]
+        if not ids or not targets:
+            continue
+        kinds = _type_columns(conn, tp, catalog)
+        for column in ids:
+            for kind in kinds:
+                problem = _switched(conn, tp, column, kind, targets)
+                if problem is not None:
+                    found.append(problem)
+                    break
+    return found
+
+
+# -- the export's refusal ---------------------------------------------------------------
+
+
+def _where(p: Problem) -> str:
+    return f"{p.table}.{p.column}" if p.column else p.table
+
+
+def refuse_unsafe_data(conn: Connection, plan: Plan, catalog: Catalog) -> None:
+    """Raise one error naming every table whose natural key is not unique in the data
+    and every undecided likely reference, before any archive member is written. Call
+    inside the export's snapshot transaction."""
+    keys = prove_unique_keys(conn, plan)
+    refs = find_likely_references(conn, plan, catalog)
+    found = keys + refs
+    if not found:
+        return
+    plans = {str(n): tp for n, tp in plan.tables.items()}
+    heads = []
+    if keys:
+        heads.append(
+            "natural key not unique in the data of "
+            + ", ".join(f"{p.table} ({', '.join(plans[p.table].natural_key)})" for p in keys)
+        )
+    if refs:
+        heads.append("likely reference not decided in " + ", ".join(_where(p) for p in refs))
+    lines = [f"{_where(p)} [{p.code}]: {p.message}; fix: {p.fix}" for p in found]
+    message = "; ".join(heads) + "; nothing was exported. " + lines[0]
+    if len(lines) > 1:
+        message += f" (and {len(lines) - 1} more)"
+    cls = KeyNotUniqueError if not refs else LikelyReferenceError if not keys else DataRuleError
+    raise cls(message, lines, found)
