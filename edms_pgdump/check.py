@@ -20,11 +20,13 @@ from typing import Any
 import psycopg
 from psycopg import sql
 
+from . import fixes
 from . import sqlgen as g
 from .archive import ArchiveReader
 from .catalog import Catalog, Table, read_catalog
 from .db import Connection, connect, describe_dsn, server_error_message
 from .errors import DatabaseError, sample_keys
+from .likely_refs import Candidate, likely_reference_candidates, uncovered_columns
 from .mapping import Mapping
 from .names import QualifiedName, parse_qualified_name
 from .plan import KeyField, Plan, Problem, Severity, TablePlan, build_plan, unmapped_tables
@@ -43,14 +45,14 @@ class CycleEdge:
     constraint: str
     columns: tuple[str, ...]
     ref_table: str
-    edge: str  # 'self' | 'ordered' | 'deferred' | 'second_pass'
+    edge: str  # plan_model.EdgeKind: 'self' | 'ordered' | 'deferred' | 'unenforced' | 'second_pass' | ...
     nullable: bool | None  # None: unknown (from an archive)
     deferrable: bool | None
 
     @property
     def broken(self) -> bool:
-        """True for the edge the load order cannot satisfy by ordering alone."""
-        return self.edge in ("deferred", "second_pass")
+        """True for the edge where the cycle is broken: it points at a table loaded later."""
+        return self.edge in ("deferred", "unenforced", "second_pass")
 
     @property
     def how(self) -> str:
@@ -58,7 +60,12 @@ class CycleEdge:
             "self": "one INSERT per table: rows referencing each other are checked at statement end",
             "ordered": "satisfied by the load order",
             "deferred": "constraint is DEFERRABLE: checked at the end of the component",
+            "unenforced": "declared reference, not checked by the database: the pre-allocated id "
+            "is inserted at once",
             "second_pass": "inserted as NULL, filled by an UPDATE once the referenced rows exist",
+            "blocked": "NOT NULL and not deferrable: no insert order satisfies it "
+            "(see the cycle-not-breakable error)",
+            "lookup": "the referenced table is not exported: resolved against the target's rows",
         }.get(self.edge, self.edge)
 
     def to_dict(self) -> dict[str, Any]:
@@ -130,30 +137,70 @@ def unmapped_problem(name: str, fix: str | None = None) -> Problem:
     )
 
 
-def _guess_target(column: str, tables: list[QualifiedName], schema: str) -> QualifiedName | None:
-    """``customer_id`` -> a table named customer, customers or (for ``*y``) *ies."""
+def _guess_target(
+    column: str, tables: list[QualifiedName], schema: str, own: QualifiedName | None = None
+) -> QualifiedName | None:
+    """``customer_id`` -> a table named customer, customers or (for ``*y``) *ies; never the
+    column's own table (a self-reference is only proposed from a real FK)."""
     stem = column[: -len("_id")]
     candidates = [stem, stem + "s", stem + "es"]
     if stem.endswith("y"):
         candidates.append(stem[:-1] + "ies")
     for candidate in candidates:
         for t in sorted(tables, key=lambda n: (n.schema != schema, n)):
-            if t.name == candidate:
+            if t.name == candidate and t != own:
                 return t
     return None
 
 
-def id_column_problem(table: str, column: str, target: QualifiedName | None, key: str = "id") -> Problem:
-    where = str(target) if target is not None else "SCHEMA.TABLE"
+def _target_column(table: Table | None) -> str | None:
+    """The column a reference to ``table`` holds: its single-column primary key, else a
+    single-column NOT NULL unique key; None when it has neither (then nothing is guessed)."""
+    if table is None:
+        return None
+    if table.primary_key and len(table.primary_key) == 1:
+        return table.primary_key[0]
+    for key in table.unique_keys:
+        col = table.column(key[0]) if len(key) == 1 else None
+        if col is not None and col.not_null:
+            return col.name
+    return None
+
+
+def id_column_problem(
+    table: str,
+    column: str,
+    target: QualifiedName | None,
+    key: str | None = None,
+    target_pk: tuple[str, ...] | None = None,
+) -> Problem:
+    """An id-like column with no FK: both ways to decide it, as mapping lines to paste."""
+    raw = fixes.raw_columns([column])
+    if target is None:
+        fix = (
+            f"under {table} in the mapping, add references: [{{columns: [{column}], table: ...}}] "
+            f"naming the table it points at, or {raw} to carry it as it is"
+        )
+        what = "looks like a reference to another table's id"
+    else:
+        ref = fixes.declared_reference(column, target, key, target_pk)
+        fix = (
+            f"under {table} in the mapping, add {ref} to carry it as {target}'s natural key, or {raw} "
+            "to carry it as it is"
+        )
+        if key:
+            fix += (
+                f"; or add the constraint: ALTER TABLE {table} ADD FOREIGN KEY ({fixes.ident(column)}) "
+                f"REFERENCES {target} ({fixes.ident(key)});"
+            )
+        what = f"looks like a reference to {target}" + (f".{key}" if key else "")
     return Problem(
         "warning",
         "id-without-fk",
         table,
-        f"column {column!r} looks like a reference to another table's id but has no foreign key: "
-        "its raw ids would be exported and point at the wrong rows after a re-initialisation",
-        f"declare it in the mapping under {table}: references: "
-        f"[{{columns: [{column}], table: {where}, target_columns: [{key}]}}] "
-        "(or add a FOREIGN KEY constraint)",
+        f"column {column!r} {what} but has no foreign key: its raw ids would be exported and point "
+        "at the wrong rows after a re-initialisation",
+        fix,
         column,
     )
 
@@ -166,7 +213,8 @@ def _looks_like_id(name: str, type_: str) -> bool:
 
 
 def cycles_of(plan: Plan) -> list[Cycle]:
-    """Multi-table components and self-references, with the edge each one breaks."""
+    """Multi-table components and self-references, with the edge where each one is broken
+    (or, for a refused cycle, the edge that cannot be: ``blocked``)."""
     out: list[Cycle] = []
     for comp in plan.components:
         members = set(comp)
@@ -190,22 +238,29 @@ def cycles_of(plan: Plan) -> list[Cycle]:
 
 
 def _id_columns(plan: Plan, catalog: Catalog) -> list[Problem]:
+    """Columns that travel raw but look like references: by the name of a mapped table or
+    its primary key (``likely_refs``), or an integer ``*_id`` guessed against any table."""
     found: list[Problem] = []
     names = list(catalog.tables)
+    likely: dict[tuple[QualifiedName, str], Candidate] = {}
+    for c in likely_reference_candidates(plan, catalog):
+        likely.setdefault((c.table, c.column), c)
     for tp in plan.tables.values():
         if not tp.export:
             continue
         table = catalog.tables[tp.table]
-        fk_cols = {c for e in tp.expansions for c in e.columns}
-        fk_cols |= {c for fk in table.foreign_keys for c in fk.columns}
-        for f in tp.fields:
-            if f.role != "column" or f.column is None or f.column in fk_cols:
+        for col in uncovered_columns(tp, table):
+            cand = likely.get((tp.table, col.name))
+            if cand is not None:
+                target: QualifiedName | None = cand.target
+                key: str | None = cand.target_column
+            elif _looks_like_id(col.name, col.base_type or col.type):
+                target = _guess_target(col.name, names, tp.table.schema, tp.table)
+                key = _target_column(catalog.tables[target]) if target is not None else None
+            else:
                 continue
-            if _looks_like_id(f.column, f.type):
-                target = _guess_target(f.column, names, tp.table.schema)
-                pk = catalog.tables[target].primary_key if target is not None else None
-                key = pk[0] if pk and len(pk) == 1 else "id"
-                found.append(id_column_problem(str(tp.table), f.column, target, key))
+            pk = catalog.tables[target].primary_key if target is not None else None
+            found.append(id_column_problem(str(tp.table), col.name, target, key, pk))
     return found
 
 

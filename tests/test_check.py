@@ -70,8 +70,9 @@ def test_check_finds_every_kind_of_problem_with_its_fix(reg_db: str) -> None:
     ]
     by_code = {p.code: p for p in report.problems}
     assert by_code["id-without-fk"].fix == (
-        "declare it in the mapping under reg.note: references: "
-        "[{columns: [party_id], table: reg.party, target_columns: [id]}] (or add a FOREIGN KEY constraint)"
+        "under reg.note in the mapping, add references: [{columns: [party_id], table: reg.party}] to carry "
+        "it as reg.party's natural key, or raw_columns: [party_id] to carry it as it is; or add the "
+        'constraint: ALTER TABLE reg.note ADD FOREIGN KEY ("party_id") REFERENCES reg.party ("id");'
     )
     assert "is not unique in the data: (label='x') 2 times" in by_code["key-not-unique-data"].message
     assert "1 row(s) have a NULL in the natural key (label)" in by_code["key-null-data"].message
@@ -79,7 +80,7 @@ def test_check_finds_every_kind_of_problem_with_its_fix(reg_db: str) -> None:
     assert by_code["table-unmapped"].fix == (
         "list reg.audit_log under exclude:, or add it under tables: with the columns that identify a row"
     )
-    assert by_code["key-not-unique"].fix == "CREATE UNIQUE INDEX ON reg.tag (label)"
+    assert by_code["key-not-unique"].fix == 'CREATE UNIQUE INDEX ON reg.tag ("label") NULLS NOT DISTINCT;'
     assert not report.ok
     cycles = {frozenset(c.tables): c for c in report.cycles}
     lead = next(e for e in cycles[frozenset({"reg.member", "reg.team"})].edges if e.table == "reg.team")
@@ -198,7 +199,8 @@ def test_not_null_non_deferrable_cycle_is_an_error_with_the_fix(new_db: Any) -> 
     assert found(report) == [("error", "cycle-not-breakable", "reg.member", "team_id")]
     (err,) = report.errors
     assert "is NOT NULL and not deferrable, so no insert order can satisfy it" in err.message
-    assert err.fix.startswith("ALTER TABLE reg.member ALTER CONSTRAINT member_team_id_fkey DEFERRABLE")
+    assert err.fix.startswith("in the mapping, set export: false on reg.team if the target already holds")
+    assert 'ALTER TABLE reg.member ALTER CONSTRAINT "member_team_id_fkey" DEFERRABLE;' in err.fix
     (cycle,) = [c for c in report.cycles if len(c.tables) == 2]
     assert {(e.table, e.nullable, e.deferrable) for e in cycle.edges} == {
         ("reg.team", False, False),
@@ -237,12 +239,19 @@ def test_id_column_heuristic_guesses_the_table_and_its_key_without_a_database() 
     )
     report = analyse(build_plan(mapping, cat), cat, mapping, "unit")
     fixes = {p.column: p.fix for p in report.problems if p.code == "id-without-fk"}
+    raw = "raw_columns: [{}] to carry it as it is"
     assert fixes == {
-        "customer_id": "declare it in the mapping under shop.orders: references: [{columns: [customer_id], "
-        "table: shop.customers, target_columns: [cust_no]}] (or add a FOREIGN KEY constraint)",
-        "category_id": "declare it in the mapping under shop.orders: references: [{columns: [category_id], "
-        "table: shop.categories, target_columns: [id]}] (or add a FOREIGN KEY constraint)",
-        "widget_id": "declare it in the mapping under shop.orders: references: [{columns: [widget_id], "
-        "table: SCHEMA.TABLE, target_columns: [id]}] (or add a FOREIGN KEY constraint)",
+        "customer_id": "under shop.orders in the mapping, add references: [{columns: [customer_id], "
+        "table: shop.customers}] to carry it as shop.customers's natural key, or "
+        + raw.format("customer_id")
+        + '; or add the constraint: ALTER TABLE shop.orders ADD FOREIGN KEY ("customer_id") '
+        'REFERENCES shop.customers ("cust_no");',
+        "category_id": "under shop.orders in the mapping, add references: [{columns: [category_id], "
+        "table: shop.categories}] to carry it as shop.categories's natural key, or "
+        + raw.format("category_id")
+        + '; or add the constraint: ALTER TABLE shop.orders ADD FOREIGN KEY ("category_id") '
+        'REFERENCES shop.categories ("id");',
+        "widget_id": "under shop.orders in the mapping, add references: [{columns: [widget_id], table: ...}] "
+        "naming the table it points at, or " + raw.format("widget_id"),
     }
     assert report.ok  # warnings only
