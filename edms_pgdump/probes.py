@@ -11,15 +11,15 @@ returns ``plan.Problem`` values; ``refuse_unsafe_data`` turns them into one erro
 
 from __future__ import annotations
 
-import re
 from collections.abc import Iterable, Sequence
-from typing import Any, NamedTuple
+from typing import Any
 
 from psycopg import sql
 
 from .catalog import Catalog, Column
 from .db import Connection
 from .errors import DataRuleError, KeyNotUniqueError, LikelyReferenceError, sample_keys, sql_literal
+from .likely_refs import Candidate, id_family, likely_reference_candidates, uncovered_columns
 from .names import QualifiedName
 from .plan import Plan, Problem, TablePlan
 from .sqlgen import key_relation
@@ -28,19 +28,15 @@ SAMPLE = 5
 # A type column with more distinct values than this is not a "type" (issue 16).
 MAX_TYPE_VALUES = 10
 
-_INT = re.compile(r"^(smallint|integer|bigint|numeric\(\d+(,\s*0)?\))$")
-_TEXT = re.compile(r'^(text|character varying(\(\d+\))?|character(\(\d+\))?|"char"|bpchar|citext|name)$')
+# "char" is the classic one-letter type column; likely_refs' text family lacks it.
+_CHAR = '"char"'
 
 
-def _family(type_: str) -> str | None:
-    """Which column types can hold each other's ids: integers with integers, uuid with uuid."""
-    if _INT.match(type_):
-        return "int"
-    if type_ == "uuid":
-        return "uuid"
-    if _TEXT.match(type_):
+def _family(column: Column) -> str | None:
+    """Which columns can hold each other's ids (likely_refs.id_family: integer, uuid, text)."""
+    if (column.base_type or column.type) == _CHAR:
         return "text"
-    return None
+    return id_family(column)
 
 
 def _tbl(name: QualifiedName) -> sql.Identifier:
@@ -110,61 +106,11 @@ def prove_unique_keys(
 # -- 2. likely references ------------------------------------------------------------
 
 
-class Candidate(NamedTuple):
-    """A column that, by its name, may hold ids of ``target``'s ``target_column``."""
-
-    table: QualifiedName
-    column: str
-    target: QualifiedName
-    target_column: str
-
-
-def _covered(tp: TablePlan, catalog: Catalog) -> set[str]:
-    """Columns an FK, a declared reference or ``raw_columns`` already decides."""
-    covered = {c for e in tp.expansions for c in e.columns}
-    covered |= {c for fk in catalog.tables[tp.table].foreign_keys for c in fk.columns}
-    covered |= set(getattr(tp, "raw_columns", ()) or ())
-    return covered
-
-
 def _single_pk(catalog: Catalog, name: QualifiedName) -> Column | None:
     table = catalog.get(name)
     if table is None or not table.primary_key or len(table.primary_key) != 1:
         return None
     return table.column(table.primary_key[0])
-
-
-def _id_names(target: QualifiedName, pk: str) -> set[str]:
-    """Column names that point at ``target`` by convention (never the generic ``id``)."""
-    stems = {target.name.lower()}
-    for plural, singular in (("ies", "y"), ("es", ""), ("s", "")):
-        if target.name.lower().endswith(plural):
-            stems.add(target.name.lower()[: -len(plural)] + singular)
-    return ({pk.lower()} - {"id"}) | {s + "_id" for s in stems} | {s + "id" for s in stems}
-
-
-def likely_reference_candidates(plan: Plan, catalog: Catalog) -> list[Candidate]:
-    """Stand-in for check's name rules (issue 16): an exported, undecided column whose
-    name is a mapped table's single-column primary key name, ``<table>_id`` or
-    ``<table>id``, and whose type can hold that key."""
-    targets = [(n, pk) for n in sorted(plan.tables) if (pk := _single_pk(catalog, n)) is not None]
-    found: list[Candidate] = []
-    for tp in plan.exported:
-        covered = _covered(tp, catalog)
-        table = catalog.tables[tp.table]
-        for f in tp.fields:
-            if f.role != "column" or f.column is None or f.column in covered:
-                continue
-            col = table.column(f.column)
-            family = _family(col.type) if col is not None else None
-            if family is None:
-                continue
-            for target, pk in targets:
-                if target == tp.table:
-                    continue  # its own rows: a tree is declared with an FK, not guessed
-                if _family(pk.type) == family and f.column.lower() in _id_names(target, pk.name):
-                    found.append(Candidate(tp.table, f.column, target, pk.name))
-    return found
 
 
 def _match_counts(conn: Connection, c: Candidate) -> tuple[int, int]:
@@ -207,16 +153,15 @@ def likely_reference_problem(
 
 
 def find_likely_references(
-    conn: Connection, plan: Plan, catalog: Catalog, candidates: Iterable[Any] | None = None
+    conn: Connection, plan: Plan, catalog: Catalog, candidates: Iterable[Candidate] | None = None
 ) -> list[Problem]:
-    """``likely-reference`` errors: candidates whose non-NULL values ALL exist as ids of
-    the table they are named after (a partial match is a coincidence, not a reference).
-    ``candidates``: anything with table, column, target and target_column attributes."""
+    """``likely-reference`` errors: candidates (by name, from ``likely_refs``) whose
+    non-NULL values ALL exist as ids of the table they are named after (a partial match
+    is a coincidence, not a reference)."""
     if candidates is None:
         candidates = likely_reference_candidates(plan, catalog)
     by_column: dict[tuple[QualifiedName, str], list[tuple[Candidate, int]]] = {}
-    for raw in candidates:
-        c = Candidate(raw.table, raw.column, raw.target, raw.target_column)
+    for c in candidates:
         matched, total = _match_counts(conn, c)
         if total and matched == total:
             by_column.setdefault((c.table, c.column), []).append((c, total))
@@ -239,7 +184,7 @@ def _int_targets(conn: Connection, plan: Plan, catalog: Catalog) -> list[Target]
     out = []
     for name in sorted(plan.tables):
         pk = _single_pk(catalog, name)
-        if pk is None or _family(pk.type) != "int":
+        if pk is None or _family(pk) != "integer":
             continue
         row = conn.execute(
             sql.SQL("SELECT min({c}), max({c}) FROM {t}").format(c=sql.Identifier(pk.name), t=_tbl(name))
@@ -254,7 +199,7 @@ def _type_columns(conn: Connection, tp: TablePlan, catalog: Catalog) -> list[str
     distinct values that each cover two rows on average (a code per row is no type)."""
     table = catalog.tables[tp.table]
     unique = {k[0] for k in (*table.unique_keys, table.primary_key or ()) if len(k) == 1}
-    texts = [c.name for c in table.columns if _family(c.type) == "text" and c.name not in unique]
+    texts = [c.name for c in table.columns if _family(c) == "text" and c.name not in unique]
     if not texts:
         return []
     row = conn.execute(
@@ -339,15 +284,11 @@ def find_type_switched_ids(conn: Connection, plan: Plan, catalog: Catalog) -> li
     found: list[Problem] = []
     for tp in plan.exported:
         table = catalog.tables[tp.table]
-        covered = _covered(tp, catalog) | set(table.primary_key or ())
+        own = set(table.primary_key or ())
         ids = [
-            f.column
-            for f in tp.fields
-            if f.role == "column"
-            and f.column is not None
-            and f.column not in covered
-            and f.column.lower().endswith("id")
-            and _family(f.type) == "int"
+            c.name
+            for c in uncovered_columns(tp, table)
+            if c.name not in own and c.name.lower().endswith("id") and _family(c) == "integer"
         ]
         if not ids or not targets:
             continue

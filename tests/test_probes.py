@@ -217,6 +217,11 @@ def test_an_undeclared_productid_is_a_likely_reference_with_its_share(new_db: Ne
     )
     with snapshot(dsn, declared) as (conn, plan, catalog):
         assert find_likely_references(conn, plan, catalog) == []
+    # so does carrying it raw, knowingly
+    raw = PRODUCTS_MAPPING.replace("{natural_key: [ref]}", "{natural_key: [ref], raw_columns: [productid]}")
+    with snapshot(dsn, raw) as (conn, plan, catalog):
+        assert find_likely_references(conn, plan, catalog) == []
+        refuse_unsafe_data(conn, plan, catalog)
 
 
 def test_a_column_where_only_some_values_match_is_not_a_likely_reference(new_db: NewDb) -> None:
@@ -290,6 +295,9 @@ def test_an_id_whose_table_depends_on_a_type_column_is_a_warning_with_counts(new
     )
     assert "raw_columns: [referenceorderid]" in warning.fix
     assert report.ok  # a warning, not an error
+    raw = ORDERS_MAPPING.replace("{natural_key: [ref]}", "{natural_key: [ref], raw_columns: [referenceorderid]}")
+    with snapshot(dsn, raw) as (conn, plan, catalog):
+        assert find_type_switched_ids(conn, plan, catalog) == []
 
 
 def test_ids_all_of_one_table_are_not_type_switched(new_db: NewDb) -> None:
