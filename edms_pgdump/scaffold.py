@@ -1,57 +1,202 @@
 """A first mapping for a database nobody has mapped yet (``edms-pgdump init``).
 
-Natural keys are guessed from what the database already promises: a unique constraint or
-unique index (NOT NULL columns and fewer columns preferred), or a primary key that is not
-a surrogate (no default). Tables with no candidate go under ``exclude:`` with a comment, so
-the file is valid at once and ``check`` points at what is left to decide.
+Natural keys are taken from what the database already promises, the way a person would
+choose them: a NOT NULL unique key of plain (non-id) columns first, then composite unique
+keys (whose FK columns travel as the referenced rows' keys), nullable ones last. A key
+that would carry raw ids (an integer ``*_id`` with no FK, or an FK to a table that gets
+no key) is proposed only when nothing else exists, and then with a YAML comment saying
+so. Keys that would loop through each other (A keyed by B's id, B by A's) are avoided.
+Tables with no candidate but their own surrogate id go under ``exclude:`` with a comment,
+so the file is valid at once and ``check`` points at what is left to decide.
 """
 
 from __future__ import annotations
 
 import datetime as dt
+import re
+from dataclasses import dataclass
 
 import yaml
 
-from .catalog import Catalog, Table
+from .catalog import Catalog, ForeignKey, Table
 from .db import connect
+from .fixes import yaml_flow
 from .names import QualifiedName
 
+_ID_NAME = re.compile(r"(_id|id)$", re.IGNORECASE)
+_ID_TYPE = re.compile(r"^(smallint|integer|bigint|uuid)$")
 
-def guess_natural_key(table: Table) -> tuple[str, ...] | None:
-    """The unique key most likely to identify a row across databases, or None."""
+
+@dataclass(frozen=True)
+class KeyProposal:
+    key: tuple[str, ...] | None
+    note: str | None = None  # a YAML comment a person must read before trusting the key
+
+
+def _surrogates(table: Table) -> set[str]:
     pk = table.primary_key or ()
-    surrogate = {c.name for c in table.columns if c.name in pk and (c.has_default or c.is_generated)}
-    candidates = [k for k in table.unique_keys if not set(k) & surrogate]
-    if pk and not set(pk) & surrogate:
-        candidates.append(pk)
-    if not candidates:
+    return {c.name for c in table.columns if c.name in pk and (c.has_default or c.is_generated)}
+
+
+def _candidates(table: Table) -> list[tuple[str, ...]]:
+    surrogate = _surrogates(table)
+    keys = [k for k in table.unique_keys if not set(k) & surrogate]
+    pk = table.primary_key
+    if pk and not set(pk) & surrogate and pk not in keys:
+        keys.append(pk)
+    return keys
+
+
+def _fk_of(table: Table, column: str) -> ForeignKey | None:
+    return next((fk for fk in table.foreign_keys if column in fk.columns), None)
+
+
+def _raw_ids(table: Table, key: tuple[str, ...], keyed: set[QualifiedName]) -> list[str]:
+    """Why each raw-id column of ``key`` would travel as a database id, not a value."""
+    out: list[str] = []
+    for name in key:
+        col = table.column(name)
+        fk = _fk_of(table, name)
+        if fk is not None:
+            if fk.ref_table != table.name and fk.ref_table not in keyed:
+                out.append(f"{name} references {fk.ref_table}, which has no natural key")
+        elif col is not None and _ID_NAME.search(name) and _ID_TYPE.match(col.base_type or col.type):
+            out.append(f"{name} is named like an id and has no foreign key")
+    return out
+
+
+def _rank(table: Table, key: tuple[str, ...], keyed: set[QualifiedName]) -> tuple[int, int, int, int]:
+    nullable = sum(1 for c in key if (col := table.column(c)) is not None and not col.not_null)
+    fks = sum(1 for c in key if _fk_of(table, c) is not None)
+    return len(_raw_ids(table, key, keyed)), nullable, fks > 0, len(key)
+
+
+def guess_natural_key(table: Table, keyed: set[QualifiedName] | None = None) -> tuple[str, ...] | None:
+    """The unique key most likely to identify a row across databases, or None.
+
+    ``keyed``: the tables that will have a natural key (FKs to others carry raw ids);
+    None: assume every referenced table will.
+    """
+    return propose_key(table, keyed).key
+
+
+def propose_key(
+    table: Table, keyed: set[QualifiedName] | None = None, banned: frozenset[tuple[str, ...]] = frozenset()
+) -> KeyProposal:
+    everyone = keyed if keyed is not None else {fk.ref_table for fk in table.foreign_keys}
+    keys = [k for k in _candidates(table) if k not in banned]
+    if not keys:
+        return KeyProposal(None)
+    best = min(keys, key=lambda k: _rank(table, k, everyone))
+    raw = _raw_ids(table, best, everyone)
+    note = None
+    if raw:
+        note = (
+            f"natural_key {list(best)} carries raw ids ({'; '.join(raw)}): ids differ between "
+            "databases; replace it with columns that identify the row, or keep it knowingly"
+        )
+    return KeyProposal(best, note)
+
+
+def _key_edges(
+    catalog: Catalog, proposals: dict[QualifiedName, KeyProposal]
+) -> dict[QualifiedName, set[QualifiedName]]:
+    edges: dict[QualifiedName, set[QualifiedName]] = {}
+    for name, p in proposals.items():
+        if p.key is None:
+            continue
+        table = catalog.tables[name]
+        edges[name] = {
+            fk.ref_table
+            for fk in table.foreign_keys
+            if set(fk.columns) <= set(p.key) and fk.ref_table != name and fk.ref_table in proposals
+        }
+    return edges
+
+
+def _key_loop(edges: dict[QualifiedName, set[QualifiedName]]) -> list[QualifiedName] | None:
+    """Tables whose natural keys contain each other's references, in a loop, if any."""
+    state: dict[QualifiedName, int] = {}
+    path: list[QualifiedName] = []
+
+    def visit(n: QualifiedName) -> list[QualifiedName] | None:
+        state[n] = 1
+        path.append(n)
+        for m in sorted(edges.get(n, ())):
+            if state.get(m) == 1:
+                return path[path.index(m) :]
+            if m not in state and (loop := visit(m)) is not None:
+                return loop
+        state[n] = 2
+        path.pop()
         return None
 
-    def score(key: tuple[str, ...]) -> tuple[int, int]:
-        nullable = sum(1 for c in key if (col := table.column(c)) is not None and not col.not_null)
-        return nullable, len(key)
+    for n in sorted(edges):
+        if n not in state and (loop := visit(n)) is not None:
+            return loop
+    return None
 
-    return min(candidates, key=score)
+
+def propose_keys(catalog: Catalog) -> dict[QualifiedName, KeyProposal]:
+    """A key for every table, chosen together: which tables get a key decides whether an
+    FK column in another table's key carries a natural key or a raw id."""
+    banned: dict[QualifiedName, frozenset[tuple[str, ...]]] = {n: frozenset() for n in catalog.tables}
+    for _ in range(len(catalog.tables) * 4 + 1):
+        keyed = set(catalog.tables)
+        while True:  # tables without a key make FKs to them raw: settle which tables have one
+            proposals = {n: propose_key(t, keyed, banned[n]) for n, t in catalog.tables.items()}
+            now = {n for n, p in proposals.items() if p.key is not None}
+            if now == keyed:
+                break
+            keyed = now
+        loop = _key_loop(_key_edges(catalog, proposals))
+        if loop is None:
+            return proposals
+        victim = min(loop, key=lambda n: (len(_candidates(catalog.tables[n])) - len(banned[n]) <= 1, n))
+        key = proposals[victim].key
+        assert key is not None
+        banned[victim] = banned[victim] | {key}
+    return proposals  # pragma: no cover - each round bans one key, so this is not reached
+
+
+def _surrogate_note(table: Table) -> str | None:
+    ids = sorted(_surrogates(table))
+    if not ids:
+        return None
+    return (
+        f"only its surrogate id ({', '.join(ids)}) identifies a row; to keep source ids as they "
+        f"are, map it with natural_key: {yaml_flow(ids)}"
+    )
 
 
 def scaffold_mapping(catalog: Catalog) -> tuple[str, dict[str, tuple[str, ...] | None]]:
     """YAML text of a first mapping, and the guess for every table."""
-    guesses = {str(name): guess_natural_key(t) for name, t in sorted(catalog.tables.items())}
-    tables = {n: {"natural_key": list(k)} for n, k in guesses.items() if k}
-    unkeyed = sorted(n for n, k in guesses.items() if not k)
-    body = yaml.safe_dump({"version": 1, "tables": tables}, sort_keys=False, default_flow_style=None)
+    proposals = propose_keys(catalog)
+    guesses = {str(n): p.key for n, p in sorted(proposals.items())}
     stamp = dt.datetime.now(dt.timezone.utc).strftime("%Y-%m-%d")
     lines = [
         f"# First mapping for database {catalog.database!r}, written by edms-pgdump init on {stamp}.",
         "# Each natural_key was taken from a unique constraint or index: check that it really",
         "# identifies a row in every environment, then run: edms-pgdump check --dsn ... -m THIS_FILE",
-        body.rstrip("\n") if tables else "version: 1\ntables: {}",
+        "version: 1",
     ]
+    keyed = [(n, p) for n, p in sorted(proposals.items()) if p.key is not None]
+    lines.append("tables:" if keyed else "tables: {}")
+    for name, p in keyed:
+        if p.note:
+            lines.append(f"  # {name}: {p.note}")
+        entry = yaml.safe_dump({str(name): {"natural_key": list(p.key or ())}}, default_flow_style=None)
+        lines.extend("  " + line for line in entry.rstrip("\n").splitlines())
+    unkeyed = [n for n, p in sorted(proposals.items()) if p.key is None]
     if unkeyed:
         lines.append("exclude:")
         lines.append("  # no unique constraint to take a natural key from: pick its columns and move the")
         lines.append("  # table under tables:, or keep it here to leave its rows out of exports")
-        lines.extend("  - " + yaml.safe_dump(n, default_style=None).splitlines()[0] for n in unkeyed)
+        for n in unkeyed:
+            note = _surrogate_note(catalog.tables[n])
+            if note:
+                lines.append(f"  # {n}: {note}")
+            lines.append("  - " + yaml.safe_dump(str(n), default_style=None).splitlines()[0])
     return "\n".join(lines) + "\n", guesses
 
 
@@ -64,8 +209,9 @@ def scaffold_from_database(dsn: str) -> tuple[str, dict[str, tuple[str, ...] | N
 
 def suggestion(table: Table, name: QualifiedName) -> str:
     """The mapping line ``check`` proposes for an unmapped table."""
-    key = guess_natural_key(table)
-    if key is None:
+    p = propose_key(table)
+    if p.key is None:
         return f"list {name} under exclude:, or add it under tables: with the columns that identify a row"
-    flow = yaml.safe_dump({str(name): {"natural_key": list(key)}}, default_flow_style=True).strip()
-    return f"add under tables: {flow[1:-1]} (or list {name} under exclude:)"
+    flow = yaml_flow({str(name): {"natural_key": list(p.key)}})
+    note = f" ({p.note})" if p.note else ""
+    return f"add under tables: {flow[1:-1]}{note} (or list {name} under exclude:)"
