@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import hashlib
 import io
-import json
 import os
 import shutil
 import tarfile
@@ -18,17 +17,24 @@ import uuid
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
-from pathlib import Path, PurePosixPath
+from pathlib import Path
 from typing import IO, Any, BinaryIO
 
 import zstandard
 
 from .errors import ArchiveError
+from .manifest import (
+    FORMAT_NAME,
+    FORMAT_VERSION,
+    MANIFEST_CHECKSUM,
+    MANIFEST_NAME,
+    Manifest,
+    TableEntry,
+    check_member_name,
+    manifest_checksum,
+    validate_manifest,
+)
 
-FORMAT_NAME = "edms-pgdump"
-FORMAT_VERSION = 1
-MANIFEST_NAME = "manifest.json"
-MANIFEST_CHECKSUM = "manifest_checksum"
 MAX_MANIFEST_BYTES = 64 * 1024 * 1024
 CHUNK = 1 << 20
 
@@ -43,32 +49,6 @@ class MemberInfo:
     data_bytes: int  # COPY text size
     data_sha256: str  # of the COPY text
     compression: str
-
-
-@dataclass
-class Manifest:
-    data: dict[str, Any]
-
-    @property
-    def tables(self) -> list[dict[str, Any]]:
-        return list(self.data.get("tables", []))
-
-    @property
-    def archive_id(self) -> str:
-        return str(self.data.get("archive_id", ""))
-
-    def table(self, name: str) -> dict[str, Any]:
-        for t in self.tables:
-            if t["table"] == name:
-                return t
-        raise KeyError(name)
-
-    def to_json(self) -> bytes:
-        return (json.dumps(self.data, indent=2, sort_keys=False) + "\n").encode()
-
-    @property
-    def sha256(self) -> str:
-        return hashlib.sha256(self.to_json()).hexdigest()
 
 
 class _HashingWriter:
@@ -210,8 +190,10 @@ class ArchiveWriter:
         name = f"data/{index:04d}{suffix}"
         return MemberWriter(self.scratch / name, table, name, compression, level)
 
-    def publish(self, manifest: Manifest) -> None:
-        manifest.data[MANIFEST_CHECKSUM] = manifest_checksum(manifest.data)
+    def publish(self, manifest: Manifest) -> Manifest:
+        """Write the manifest (sealed with its checksum) and move the archive into place;
+        returns the manifest exactly as written."""
+        manifest = manifest.sealed()
         (self.scratch / MANIFEST_NAME).write_bytes(manifest.to_json())
         if self.directory:
             old: Path | None = None
@@ -234,40 +216,26 @@ class ArchiveWriter:
                         shutil.rmtree(old, ignore_errors=True)
                     else:
                         old.unlink(missing_ok=True)
-            return
+            return manifest
         tmp = self.output.with_name(f"{self.output.name}.tmp-{self.token}")
         try:
             with tarfile.open(tmp, "w", format=tarfile.PAX_FORMAT) as tar:
                 tar.add(self.scratch / MANIFEST_NAME, arcname=MANIFEST_NAME, recursive=False)
                 for t in manifest.tables:
-                    tar.add(self.scratch / t["member"], arcname=t["member"], recursive=False)
+                    tar.add(self.scratch / t.member, arcname=t.member, recursive=False)
             with open(tmp, "rb") as fh:
                 os.fsync(fh.fileno())
             os.replace(tmp, self.output)
         finally:
             tmp.unlink(missing_ok=True)
         shutil.rmtree(self.scratch)
+        return manifest
 
     def abort(self) -> None:
         shutil.rmtree(self.scratch, ignore_errors=True)
 
 
 # -- reading -----------------------------------------------------------------------
-
-
-def _looks_truncated(raw: bytes, exc: json.JSONDecodeError) -> bool:
-    """A JSON error at (or within a token of) the end of the text, or an unterminated
-    string, means the manifest was cut short rather than overwritten."""
-    end = len(raw.rstrip())
-    return exc.pos >= end - 8 or exc.msg.startswith("Unterminated string")
-
-
-def _check_member_name(name: str, origin: str) -> None:
-    p = PurePosixPath(name)
-    if p.is_absolute() or name.startswith("/") or "\\" in name:
-        raise ArchiveError(f"{origin}: member {name!r} has an absolute path; refusing the archive")
-    if ".." in p.parts:
-        raise ArchiveError(f"{origin}: member {name!r} contains '..'; refusing the archive")
 
 
 class ArchiveReader:
@@ -322,7 +290,7 @@ class ArchiveReader:
                 "it may be truncated or not an archive at all"
             ) from None
         for m in members:
-            _check_member_name(m.name, self.origin)
+            check_member_name(m.name, self.origin)
             if m.issym() or m.islnk():
                 kind = "symbolic link" if m.issym() else "hard link"
                 raise ArchiveError(
@@ -349,7 +317,7 @@ class ArchiveReader:
     @contextmanager
     def open_stored(self, name: str) -> Iterator[IO[bytes]]:
         """The member's stored (possibly compressed) bytes."""
-        _check_member_name(name, self.origin)
+        check_member_name(name, self.origin)
         if name not in self._entries:
             raise ArchiveError(f"{self.origin}: member {name!r} is missing from the archive")
         if self._tar is not None:
@@ -371,70 +339,43 @@ class ArchiveReader:
             raise ArchiveError(f"{self.origin}: {MANIFEST_NAME} is implausibly large; refusing")
         with self.open_stored(MANIFEST_NAME) as fh:
             raw = fh.read()
-        try:
-            data = json.loads(raw)
-        except json.JSONDecodeError as exc:
-            if _looks_truncated(raw, exc):
-                raise ArchiveError(
-                    f"{self.origin}: {MANIFEST_NAME} is truncated (JSON ends early at byte {exc.pos} of "
-                    f"{len(raw)}); the archive was cut short, copy or re-export it"
-                ) from None
-            raise ArchiveError(
-                f"{self.origin}: {MANIFEST_NAME} is corrupt ({exc.__class__.__name__} at byte "
-                f"{exc.pos}); the archive cannot be trusted, re-export it"
-            ) from None
-        except UnicodeDecodeError as exc:
-            raise ArchiveError(
-                f"{self.origin}: {MANIFEST_NAME} is corrupt ({exc.__class__.__name__} at byte "
-                f"{getattr(exc, 'pos', '?')}); the archive cannot be trusted, re-export it"
-            ) from None
-        return Manifest(validate_manifest(data, self.origin))
+        return Manifest.from_json(raw, self.origin)
 
     def iter_data(self, name: str, compression: str) -> Iterator[bytes]:
         """The member's COPY text, decompressed, in blocks.
 
-        The stored bytes and the text are hashed while they stream; at the end both are
-        compared with the manifest. A member replaced after ``check_integrity`` (time of
-        check to time of use) therefore raises ArchiveError before the caller can commit,
-        even when it has the same number of rows."""
-        entry = next((t for t in self.manifest.tables if t["member"] == name), None)
+        The stored bytes and the text are hashed, and the rows counted, while they
+        stream; at the end all three are compared with the manifest. So an import
+        that reads each member once (after ``check_layout``) still refuses a damaged
+        member, and one replaced after ``check_integrity`` (time of check to time of
+        use) raises ArchiveError before the caller can commit, even when it has the
+        same number of rows."""
+        entry = self.manifest.entry_for_member(name)
         with self.open_stored(name) as raw:
             fh = _HashingReader(raw)
             text_sha = hashlib.sha256()
-            if compression == "zstd":
-                reader = zstandard.ZstdDecompressor().stream_reader(
-                    fh,  # type: ignore[arg-type]  # any object with read() will do
-                    read_across_frames=True,
-                )
-                try:
-                    while True:
-                        block = reader.read(CHUNK)
-                        if not block:
-                            break
-                        text_sha.update(block)
-                        yield block
-                except zstandard.ZstdError as exc:
-                    raise ArchiveError(
-                        f"{self.origin}: member {name!r} does not decompress ({exc}); the archive is damaged"
-                    ) from None
-            else:
-                while True:
-                    block = fh.read(CHUNK)
-                    if not block:
-                        break
-                    text_sha.update(block)
-                    yield block
+            rows = 0
+            for block in _decompressed(fh, compression, self.origin, name):
+                text_sha.update(block)
+                rows += block.count(b"\n")
+                yield block
             while fh.read(CHUNK):  # trailing bytes count too
                 pass
             if entry is None:
                 return
-            if fh.sha.hexdigest() != entry["sha256"] or (
-                entry.get("data_sha256") and text_sha.hexdigest() != entry["data_sha256"]
+            if (
+                fh.sha.hexdigest() != entry.sha256
+                or (entry.data_sha256 and text_sha.hexdigest() != entry.data_sha256)
+                or rows != entry.rows
             ):
                 raise ArchiveError(
-                    f"{self.origin}: {entry['table']}: member {name!r} changed while it was being read "
+                    f"{self.origin}: {entry.table}: member {name!r} changed while it was being read "
                     "(its SHA-256 no longer matches the manifest); nothing read from it may be used"
                 )
+
+    def iter_entry(self, entry: TableEntry) -> Iterator[bytes]:
+        """``iter_data`` for a manifest entry."""
+        return self.iter_data(entry.member, entry.compression)
 
     def close(self) -> None:
         if self._tar is not None:
@@ -445,77 +386,6 @@ class ArchiveReader:
 
     def __exit__(self, *exc: object) -> None:
         self.close()
-
-
-_REQUIRED_TABLE_KEYS = {
-    "table": str,
-    "member": str,
-    "rows": int,
-    "bytes": int,
-    "sha256": str,
-    "compression": str,
-    "fields": list,
-}
-
-
-def manifest_checksum(data: dict[str, Any]) -> str:
-    """SHA-256 of the manifest's own JSON without this field: member hashes protect the
-    data, this protects the manifest (row counts, fields, the mapping used to import).
-    Archives written before it existed have no such field and are read as before."""
-    body = {k: v for k, v in data.items() if k != MANIFEST_CHECKSUM}
-    return "sha256:" + hashlib.sha256(Manifest(body).to_json()).hexdigest()
-
-
-def validate_manifest(data: Any, origin: str) -> dict[str, Any]:
-    if not isinstance(data, dict) or data.get("format") != FORMAT_NAME:
-        raise ArchiveError(f"{origin}: {MANIFEST_NAME} is not an edms-pgdump manifest")
-    version = data.get("format_version")
-    if version != FORMAT_VERSION:
-        raise ArchiveError(
-            f"{origin}: archive format version {version!r} is not supported by this "
-            f"edms-pgdump (reads version {FORMAT_VERSION}); upgrade edms-pgdump or re-export"
-        )
-    if MANIFEST_CHECKSUM in data and data[MANIFEST_CHECKSUM] != manifest_checksum(data):
-        raise ArchiveError(
-            f"{origin}: {MANIFEST_NAME} checksum mismatch: the manifest was edited or damaged after "
-            "export (it is still valid JSON); the archive cannot be trusted, re-export it"
-        )
-    tables = data.get("tables")
-    if not isinstance(tables, list):
-        raise ArchiveError(f"{origin}: {MANIFEST_NAME} has no tables list; the manifest is damaged")
-    seen: set[str] = set()
-    seen_tables: set[str] = set()
-    for i, t in enumerate(tables):
-        if not isinstance(t, dict):
-            raise ArchiveError(f"{origin}: {MANIFEST_NAME} tables[{i}] is not an object")
-        for key, typ in _REQUIRED_TABLE_KEYS.items():
-            if not isinstance(t.get(key), typ):
-                raise ArchiveError(
-                    f"{origin}: {MANIFEST_NAME} tables[{i}].{key} is missing or not a "
-                    f"{typ.__name__}; the manifest is damaged"
-                )
-        _check_member_name(t["member"], origin)
-        if t["member"] in seen:
-            raise ArchiveError(f"{origin}: member {t['member']!r} is listed twice in the manifest")
-        seen.add(t["member"])
-        if t["table"] in seen_tables:
-            # the importer keys members by table: a second entry would hide the first one's rows
-            raise ArchiveError(
-                f"{origin}: table {t['table']} is listed twice in the manifest (tables[{i}]); "
-                "the manifest is damaged"
-            )
-        seen_tables.add(t["table"])
-        if isinstance(t["rows"], bool) or t["rows"] < 0 or t["bytes"] < 0:
-            raise ArchiveError(
-                f"{origin}: {MANIFEST_NAME} tables[{i}] has a negative or non-numeric row count or size; "
-                "the manifest is damaged"
-            )
-        if t["compression"] not in ("zstd", "none"):
-            raise ArchiveError(f"{origin}: {t['table']}: unknown compression {t['compression']!r}")
-    for key in ("mapping", "archive_id", "created_at"):
-        if key not in data:
-            raise ArchiveError(f"{origin}: {MANIFEST_NAME} lacks {key!r}; the manifest is damaged")
-    return data
 
 
 @dataclass
@@ -539,63 +409,112 @@ class IntegrityReport:
         }
 
 
+def _decompressed(fh: _HashingReader, compression: str, origin: str, name: str) -> Iterator[bytes]:
+    if compression != "zstd":
+        while block := fh.read(CHUNK):
+            yield block
+        return
+    reader = zstandard.ZstdDecompressor().stream_reader(
+        fh,  # type: ignore[arg-type]  # any object with read() will do
+        read_across_frames=True,
+    )
+    try:
+        while block := reader.read(CHUNK):
+            yield block
+    except zstandard.ZstdError as exc:
+        raise ArchiveError(
+            f"{origin}: member {name!r} does not decompress ({exc}); the archive is damaged"
+        ) from None
+
+
+def check_layout(reader: ArchiveReader) -> IntegrityReport:
+    """What can be checked without reading any member: every listed member present with
+    its recorded size, nothing unlisted. An import that then streams each member through
+    ``iter_data`` (which re-hashes and counts) reads every member once, not twice."""
+    return _check(reader, read_data=False)
+
+
 def check_integrity(reader: ArchiveReader, progress: Any = None) -> IntegrityReport:
     """Recompute sizes, hashes and row counts of every member; name each damage."""
+    return _check(reader, read_data=True, progress=progress)
+
+
+def _check(reader: ArchiveReader, *, read_data: bool, progress: Any = None) -> IntegrityReport:
     m = reader.manifest
     report = IntegrityReport(reader.origin, m.archive_id)
-    listed = {t["member"] for t in m.tables}
+    listed = {t.member for t in m.tables}
     for extra in sorted(set(reader.member_names) - listed - {MANIFEST_NAME}):
         report.damages.append(f"member {extra!r} is not listed in the manifest (extra member)")
     for t in m.tables:
-        name, table = t["member"], t["table"]
-        entry: dict[str, Any] = {"table": table, "member": name, "rows": t["rows"], "ok": False}
+        name, table = t.member, t.table
+        entry: dict[str, Any] = {"table": table, "member": name, "rows": t.rows, "ok": False}
         report.tables.append(entry)
         if name not in reader.member_names:
             report.damages.append(f"{table}: member {name!r} is missing")
             continue
         size = reader.stored_size(name)
-        if size != t["bytes"]:
-            kind = "truncated" if size < t["bytes"] else "has appended bytes"
-            report.damages.append(
-                f"{table}: member {name!r} {kind} ({size} bytes, manifest says {t['bytes']})"
-            )
+        if size != t.bytes:
+            kind = "truncated" if size < t.bytes else "has appended bytes"
+            report.damages.append(f"{table}: member {name!r} {kind} ({size} bytes, manifest says {t.bytes})")
             continue
-        sha = hashlib.sha256()
-        with reader.open_stored(name) as fh:
-            while True:
-                block = fh.read(CHUNK)
-                if not block:
-                    break
-                sha.update(block)
-        if sha.hexdigest() != t["sha256"]:
-            report.damages.append(
-                f"{table}: member {name!r} SHA-256 mismatch (content overwritten; same size)"
-            )
-            continue
-        rows = 0
-        data_sha = hashlib.sha256()
-        try:
-            for block in reader.iter_data(name, t["compression"]):
-                rows += block.count(b"\n")
-                data_sha.update(block)
-        except ArchiveError as exc:
-            report.damages.append(f"{table}: {exc}")
-            continue
-        if rows != t["rows"]:
-            report.damages.append(f"{table}: member {name!r} holds {rows} rows, manifest says {t['rows']}")
-            continue
-        if t.get("data_sha256") and data_sha.hexdigest() != t["data_sha256"]:
-            report.damages.append(f"{table}: member {name!r} COPY data SHA-256 mismatch")
-            continue
+        if read_data:
+            damage = _member_damage(reader, t)
+            if damage:
+                report.damages.append(f"{table}: {damage}")
+                continue
         entry["ok"] = True
         if progress is not None:
-            progress(table, rows)
+            progress(table, t.rows)
     return report
 
 
-def read_member_text(reader: ArchiveReader, table: dict[str, Any]) -> bytes:
+def _member_damage(reader: ArchiveReader, t: TableEntry) -> str | None:
+    """Why a member's bytes do not match its entry, or None."""
+    sha = hashlib.sha256()
+    with reader.open_stored(t.member) as fh:
+        while block := fh.read(CHUNK):
+            sha.update(block)
+    if sha.hexdigest() != t.sha256:
+        return f"member {t.member!r} SHA-256 mismatch (content overwritten; same size)"
+    rows = 0
+    data_sha = hashlib.sha256()
+    try:
+        with reader.open_stored(t.member) as fh:
+            for block in _decompressed(_HashingReader(fh), t.compression, reader.origin, t.member):
+                rows += block.count(b"\n")
+                data_sha.update(block)
+    except ArchiveError as exc:
+        return str(exc)
+    if rows != t.rows:
+        return f"member {t.member!r} holds {rows} rows, manifest says {t.rows}"
+    if t.data_sha256 and data_sha.hexdigest() != t.data_sha256:
+        return f"member {t.member!r} COPY data SHA-256 mismatch"
+    return None
+
+
+def read_member_text(reader: ArchiveReader, table: TableEntry) -> bytes:
     """Whole member text; for tests and small tables only."""
     buf = io.BytesIO()
-    for block in reader.iter_data(table["member"], table["compression"]):
+    for block in reader.iter_entry(table):
         buf.write(block)
     return buf.getvalue()
+
+
+__all__ = [
+    "FORMAT_NAME",
+    "FORMAT_VERSION",
+    "MANIFEST_CHECKSUM",
+    "MANIFEST_NAME",
+    "ArchiveReader",
+    "ArchiveWriter",
+    "IntegrityReport",
+    "Manifest",
+    "MemberInfo",
+    "MemberWriter",
+    "TableEntry",
+    "check_integrity",
+    "check_layout",
+    "manifest_checksum",
+    "read_member_text",
+    "validate_manifest",
+]

@@ -434,25 +434,26 @@ def _problem_from_dict(d: dict[str, Any]) -> Problem:
 def check_archive(path: str | Path) -> CheckReport:
     """The same analysis from an archive's manifest (no database, no data scan)."""
     with ArchiveReader(path) as reader:
-        m = reader.manifest.data
+        m = reader.manifest
     report = CheckReport(source=str(path))
-    report.problems = [_problem_from_dict(p) for p in m.get("problems", [])]
-    report.unmapped_tables = [str(n) for n in m.get("unmapped_tables", [])]
+    report.problems = [_problem_from_dict(p) for p in m.problems]
+    report.unmapped_tables = list(m.unmapped_tables)
     report.problems += [unmapped_problem(n) for n in report.unmapped_tables]
-    report.load_order = [str(n) for n in m.get("load_order", [])]
-    tables = {t["table"]: t for t in m.get("tables", [])}
+    report.load_order = list(m.load_order)
+    tables = {t.table: t for t in m.tables}
     all_names = [parse_qualified_name(n) for n in tables]
     for t in tables.values():
-        refs = {c for e in t.get("expansions", []) for c in e.get("columns", [])}
-        for f in t.get("fields", []):
-            if f.get("role") == "column" and f["name"] not in refs and _looks_like_id(f["name"], f["type"]):
-                target = _guess_target(f["name"], all_names, str(t.get("schema", "public")))
-                report.problems.append(id_column_problem(t["table"], f["name"], target))
-    for comp in m.get("components", []):
+        refs = {c for e in t.expansions for c in e.get("columns", [])}
+        for f in t.fields:
+            if f.role == "column" and f.name not in refs and _looks_like_id(f.name, f.type):
+                target = _guess_target(f.name, all_names, t.schema or "public")
+                report.problems.append(id_column_problem(t.table, f.name, target))
+    for comp in m.components:
         members = set(comp)
         edges = []
         for n in comp:
-            for e in tables.get(n, {}).get("expansions", []):
+            entry = tables.get(n)
+            for e in entry.expansions if entry is not None else ():
                 if e.get("ref_table") not in members:
                     continue
                 kind = str(e.get("edge", "ordered"))

@@ -11,7 +11,7 @@ import threading
 import time
 import uuid
 from concurrent.futures import ThreadPoolExecutor
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, fields
 from pathlib import Path
 from typing import Any
 
@@ -19,10 +19,11 @@ import psycopg
 from psycopg import sql
 
 from . import __version__
-from .archive import FORMAT_NAME, FORMAT_VERSION, ArchiveWriter, Manifest, MemberInfo
+from .archive import ArchiveWriter, MemberInfo
 from .catalog import Catalog, read_catalog
 from .db import Connection, connect, describe_dsn, server_error_message
-from .errors import DatabaseError, EdmsPgdumpError, PlanError, UsageError, sample_keys
+from .errors import DatabaseError, PlanError, UsageError, sample_keys
+from .manifest import COMPRESSIONS, FORMAT_VERSION, FieldEntry, Manifest, Source, TableEntry, TableShape
 from .mapping import Mapping
 from .plan import Plan, TablePlan, build_plan, unmapped_tables
 from .progress import NoProgress, Progress
@@ -31,26 +32,43 @@ from .sqlgen import SESSION_SETTINGS, copy_out, tree_rows_off_path
 
 @dataclass
 class ExportResult:
+    """What ``export`` wrote: the manifest exactly as published, and how long it took."""
+
     archive: str
-    archive_id: str
-    manifest_sha256: str
-    tables: list[dict[str, Any]]
+    manifest: Manifest
     seconds: float
     warnings: list[str] = field(default_factory=list)
+    audit_log: str | None = None  # the audit file the line went to; None: off or not written
+
+    @property
+    def archive_id(self) -> str:
+        return self.manifest.archive_id
+
+    @property
+    def manifest_sha256(self) -> str:
+        return self.manifest.sha256
+
+    @property
+    def tables(self) -> tuple[TableEntry, ...]:
+        return self.manifest.tables
 
     @property
     def rows(self) -> int:
-        return sum(int(t["rows"]) for t in self.tables)
+        return sum(t.rows for t in self.tables)
 
     def to_dict(self) -> dict[str, Any]:
         return {
+            "ok": True,
             "archive": self.archive,
             "archive_id": self.archive_id,
             "manifest_sha256": self.manifest_sha256,
-            "tables": self.tables,
+            "tables": [
+                {"table": t.table, "rows": t.rows, "bytes": t.bytes, "member": t.member} for t in self.tables
+            ],
             "rows": self.rows,
             "seconds": round(self.seconds, 3),
             "warnings": self.warnings,
+            "audit_log": self.audit_log,
         }
 
 
@@ -130,31 +148,49 @@ def _refuse_looping_trees(conn: Connection, plan: Plan) -> None:
             )
 
 
-def table_manifest(tp: TablePlan, catalog: Catalog) -> dict[str, Any]:
+def table_shape(tp: TablePlan, catalog: Catalog) -> TableShape:
     """The plan facts an importer needs, stored beside the data."""
-    return {
-        "table": str(tp.table),
-        "schema": tp.table.schema,
-        "name": tp.table.name,
-        "natural_key": list(tp.natural_key),
-        "key_fields": [kf.name for kf in tp.key_fields],
-        "fields": [
-            {
-                "name": f.name,
-                "type": f.type,
-                "role": f.role,
-                **({"column": f.column} if f.column else {}),
-                **({"reference": f.reference} if f.reference else {}),
-            }
-            for f in tp.fields
-        ],
-        "expansions": [e.to_dict() for e in tp.expansions],
-        "dropped_columns": [c.name for c in tp.surrogate],
-        "estimated_rows": catalog.tables[tp.table].estimated_rows,
-    }
+    return TableShape(
+        table=str(tp.table),
+        schema=tp.table.schema,
+        name=tp.table.name,
+        natural_key=tuple(tp.natural_key),
+        key_fields=tuple(kf.name for kf in tp.key_fields),
+        fields=tuple(
+            FieldEntry(f.name, f.type, f.role, f.column or None, f.reference or None) for f in tp.fields
+        ),
+        expansions=tuple(e.to_dict() for e in tp.expansions),
+        dropped_columns=tuple(c.name for c in tp.surrogate),
+        estimated_rows=catalog.tables[tp.table].estimated_rows,
+    )
 
 
-def export_archive(
+def table_entry(tp: TablePlan, catalog: Catalog, info: MemberInfo) -> TableEntry:
+    shape = table_shape(tp, catalog)
+    return TableEntry(
+        **{f.name: getattr(shape, f.name) for f in fields(TableShape)},
+        member=info.member,
+        rows=info.rows,
+        bytes=info.bytes,
+        sha256=info.sha256,
+        data_bytes=info.data_bytes,
+        data_sha256=info.data_sha256,
+        compression=info.compression,
+    )
+
+
+def check_export_options(jobs: int, compression: str, level: int) -> None:
+    """Refuse options before connecting; each message names the option and what is allowed."""
+    if isinstance(jobs, bool) or not isinstance(jobs, int) or jobs < 1:
+        raise UsageError(f"jobs={jobs!r} (--jobs): use a whole number of at least 1")
+    if compression not in COMPRESSIONS:
+        allowed = ", ".join(COMPRESSIONS)
+        raise UsageError(f"compression={compression!r} (--compression): use one of {allowed}")
+    if isinstance(level, bool) or not isinstance(level, int) or not 1 <= level <= 19:
+        raise UsageError(f"level={level!r} (--level): use a zstd level from 1 to 19")
+
+
+def write_archive(
     dsn: str,
     mapping: Mapping,
     output: str | Path,
@@ -167,11 +203,12 @@ def export_archive(
     progress: Progress | None = None,
     sort_rows: bool = False,
 ) -> ExportResult:
-    """Export every mapped table on one snapshot into an archive at ``output``."""
-    if jobs < 1:
-        raise UsageError("--jobs must be at least 1")
-    if compression not in ("zstd", "none"):
-        raise UsageError(f"--compression {compression!r}: use zstd or none")
+    """The export stage (``api.export_archive`` is the public entry, which also audits):
+    every mapped table on one snapshot into an archive at ``output``.
+
+    ``allow_warnings=False`` refuses a plan with warnings (a natural key without a
+    unique constraint, a nullable key part…) before anything is written."""
+    check_export_options(jobs, compression, level)
     progress = progress or NoProgress()
     started = time.monotonic()
     out = Path(output)
@@ -185,6 +222,13 @@ def export_archive(
         catalog = read_catalog(conn)
         plan = build_plan(mapping, catalog)
         plan.raise_for_errors()
+        if not allow_warnings and plan.warnings:
+            found = [str(p) for p in plan.warnings]
+            raise PlanError(
+                f"{found[0]}; the export was asked to allow no warnings (allow_warnings=False): "
+                "fix them or allow warnings, nothing was exported",
+                found,
+            )
         _refuse_looping_trees(conn, plan)
         snapshot = str(conn.execute("SELECT pg_export_snapshot()").fetchone()[0])  # type: ignore[index]
         version = conn.execute("SELECT current_setting('server_version')").fetchone()
@@ -230,59 +274,36 @@ def export_archive(
                 for i, fut in futures.items():
                     infos[i] = fut.result()
         conn.execute("COMMIT")
-        manifest_tables = []
-        for i, tp in enumerate(tables):
-            info = infos[i]
-            entry = table_manifest(tp, catalog)
-            entry.update(
-                member=info.member,
-                rows=info.rows,
-                bytes=info.bytes,
-                sha256=info.sha256,
-                data_bytes=info.data_bytes,
-                data_sha256=info.data_sha256,
-                compression=info.compression,
-            )
-            manifest_tables.append(entry)
-        lookups = [table_manifest(tp, catalog) for tp in plan.tables.values() if not tp.export]
         manifest = Manifest(
-            {
-                "format": FORMAT_NAME,
-                "format_version": FORMAT_VERSION,
-                "tool_version": __version__,
-                "archive_id": str(uuid.uuid4()),
-                "created_at": dt.datetime.now(dt.timezone.utc).isoformat(timespec="seconds"),
-                "source": {
-                    "server": describe_dsn(dsn),
-                    "database": catalog.database,
-                    "server_version": str(version[0]) if version else "",
-                    "server_version_num": catalog.server_version,
-                    "snapshot": snapshot,
-                    "role": catalog.current_user,
-                },
-                "settings": dict(SESSION_SETTINGS),
-                "mapping": mapping.to_dict(),
-                "mapping_sha256": mapping.sha256,
-                "sorted_rows": sort_rows,
-                "mapping_text": mapping.source_text,
-                "load_order": [str(n) for n in plan.load_order],
-                "components": [[str(n) for n in comp] for comp in plan.components],
-                "unmapped_tables": [str(n) for n in unmapped_tables(mapping, catalog)],
-                "problems": [p.to_dict() for p in plan.problems],
-                "tables": manifest_tables,
-                "lookups": lookups,
-            }
+            archive_id=str(uuid.uuid4()),
+            created_at=dt.datetime.now(dt.timezone.utc).isoformat(timespec="seconds"),
+            tables=tuple(table_entry(tp, catalog, infos[i]) for i, tp in enumerate(tables)),
+            mapping=mapping.to_dict(),
+            format_version=FORMAT_VERSION,
+            tool_version=__version__,
+            source=Source(
+                server=describe_dsn(dsn),
+                database=catalog.database,
+                server_version=str(version[0]) if version else "",
+                server_version_num=catalog.server_version,
+                snapshot=snapshot,
+                role=catalog.current_user,
+            ),
+            settings=dict(SESSION_SETTINGS),
+            mapping_sha256=mapping.sha256,
+            sorted_rows=sort_rows,
+            mapping_text=mapping.source_text,
+            load_order=tuple(str(n) for n in plan.load_order),
+            components=tuple(tuple(str(n) for n in comp) for comp in plan.components),
+            unmapped_tables=tuple(str(n) for n in unmapped_tables(mapping, catalog)),
+            problems=tuple(p.to_dict() for p in plan.problems),
+            lookups=tuple(table_shape(tp, catalog) for tp in plan.tables.values() if not tp.export),
         )
-        writer.publish(manifest)
+        published = writer.publish(manifest)
         writer = None
         return ExportResult(
             archive=str(out),
-            archive_id=manifest.archive_id,
-            manifest_sha256=manifest.sha256,
-            tables=[
-                {"table": t["table"], "rows": t["rows"], "bytes": t["bytes"], "member": t["member"]}
-                for t in manifest_tables
-            ],
+            manifest=published,
             seconds=time.monotonic() - started,
             warnings=[str(p) for p in plan.warnings],
         )
@@ -296,4 +317,8 @@ def export_archive(
         conn.close()
 
 
-__all__ = ["EdmsPgdumpError", "ExportResult", "export_archive"]
+# TEMPORARY alias, remove once tests/test_reliability_damage.py and _faults.py import
+# ``write_archive`` (or the public ``edms_pgdump.export_archive``, which also audits).
+export_archive = write_archive
+
+__all__ = ["ExportResult", "check_export_options", "table_shape", "write_archive"]

@@ -3,28 +3,28 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Any
 
-from .archive import Manifest
 from .catalog import Catalog
 from .errors import SchemaDriftError
+from .manifest import Manifest, TableEntry
 from .mapping import Mapping, load_mapping_text, mapping_from_dict
 from .names import QualifiedName, parse_qualified_name
 from .plan import Plan, build_plan
 
 
 def archive_mapping(manifest: Manifest) -> Mapping:
-    text = manifest.data.get("mapping_text")
-    if isinstance(text, str) and text.strip():
-        return load_mapping_text(text, "archive mapping")
-    return mapping_from_dict(manifest.data["mapping"])
+    """The mapping the archive was exported with: its YAML text when stored (comments and
+    all), else the parsed form of the oldest archives."""
+    if manifest.mapping_text.strip():
+        return load_mapping_text(manifest.mapping_text, "archive mapping")
+    return mapping_from_dict(manifest.mapping)
 
 
 @dataclass
 class Prepared:
     plan: Plan
     catalog: Catalog
-    entries: dict[QualifiedName, dict[str, Any]]
+    entries: dict[QualifiedName, TableEntry]
     loaded: dict[QualifiedName, list[str]]  # COPY field order per table
     warnings: list[str]
 
@@ -35,10 +35,10 @@ def prepare_import(manifest: Manifest, catalog: Catalog, origin: str) -> Prepare
     plan = build_plan(mapping, catalog)
     problems = [str(p) for p in plan.errors]
     warnings: list[str] = []
-    entries: dict[QualifiedName, dict[str, Any]] = {}
+    entries: dict[QualifiedName, TableEntry] = {}
     loaded: dict[QualifiedName, list[str]] = {}
     for t in manifest.tables:
-        name = parse_qualified_name(t["table"])
+        name = parse_qualified_name(t.table)
         entries[name] = t
         tp = plan.tables.get(name)
         if tp is None or not tp.export:
@@ -47,17 +47,17 @@ def prepare_import(manifest: Manifest, catalog: Catalog, origin: str) -> Prepare
             )
             continue
         target_fields = {f.name: f for f in tp.fields}
-        archive_fields = [f["name"] for f in t["fields"]]
-        for f in t["fields"]:
-            tf = target_fields.get(f["name"])
+        archive_fields = t.field_names
+        for f in t.fields:
+            tf = target_fields.get(f.name)
             if tf is None:
                 problems.append(
-                    f"{name}: archive field {f['name']!r} has no matching column or foreign key "
+                    f"{name}: archive field {f.name!r} has no matching column or foreign key "
                     "in the target; migrate the target schema to match the source"
                 )
-            elif tf.type != f["type"]:
+            elif tf.type != f.type:
                 warnings.append(
-                    f"{name}.{f['name']}: type differs (archive {f['type']}, target {tf.type}); "
+                    f"{name}.{f.name}: type differs (archive {f.type}, target {tf.type}); "
                     "values are converted on COPY"
                 )
         table = catalog.tables[name]
