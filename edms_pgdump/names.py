@@ -17,32 +17,62 @@ class QualifiedName:
     name: str
 
     def __str__(self) -> str:
-        return f"{quote_ident(self.schema)}.{quote_ident(self.name)}"
+        """``schema.name`` as it can be pasted into psql: parts quoted where PostgreSQL needs it."""
+        return f"{quote_identifier(self.schema)}.{quote_identifier(self.name)}"
 
     @property
     def ident(self) -> sql.Identifier:
         return sql.Identifier(self.schema, self.name)
 
 
-def _needs_quotes(part: str) -> bool:
-    if not part or not (part[0].islower() or part[0] == "_"):
-        return True
-    return not all(c.islower() or c.isdigit() or c in "_$" for c in part) or part.upper() in {
-        "USER",
-        "TABLE",
-        "SELECT",
-        "ORDER",
-        "GROUP",
-        "FROM",
-        "WHERE",
-    }
+# Every keyword that is not UNRESERVED in PostgreSQL 18 (pg_get_keywords() catcode R, T
+# and C), i.e. the words PostgreSQL's own quote_ident() quotes. Data, not a guess: a test
+# compares it with the running server's pg_get_keywords(). Older servers have a subset
+# (PostgreSQL 15 lacks the json_* words, merge_action and system_user); quoting those
+# there too is harmless.
+QUOTED_KEYWORDS: frozenset[str] = frozenset(
+    (
+        "all", "analyse", "analyze", "and", "any", "array", "as", "asc", "asymmetric", "authorization",
+        "between", "bigint", "binary", "bit", "boolean", "both", "case", "cast", "char", "character",
+        "check", "coalesce", "collate", "collation", "column", "concurrently", "constraint", "create",
+        "cross", "current_catalog", "current_date", "current_role", "current_schema", "current_time",
+        "current_timestamp", "current_user", "dec", "decimal", "default", "deferrable", "desc",
+        "distinct", "do", "else", "end", "except", "exists", "extract", "false", "fetch", "float",
+        "for", "foreign", "freeze", "from", "full", "grant", "greatest", "group", "grouping", "having",
+        "ilike", "in", "initially", "inner", "inout", "int", "integer", "intersect", "interval", "into",
+        "is", "isnull", "join", "json", "json_array", "json_arrayagg", "json_exists", "json_object",
+        "json_objectagg", "json_query", "json_scalar", "json_serialize", "json_table", "json_value",
+        "lateral", "leading", "least", "left", "like", "limit", "localtime", "localtimestamp",
+        "merge_action", "national", "natural", "nchar", "none", "normalize", "not", "notnull", "null",
+        "nullif", "numeric", "offset", "on", "only", "or", "order", "out", "outer", "overlaps",
+        "overlay", "placing", "position", "precision", "primary", "real", "references", "returning",
+        "right", "row", "select", "session_user", "setof", "similar", "smallint", "some", "substring",
+        "symmetric", "system_user", "table", "tablesample", "then", "time", "timestamp", "to",
+        "trailing", "treat", "trim", "true", "union", "unique", "user", "using", "values", "varchar",
+        "variadic", "verbose", "when", "where", "window", "with", "xmlattributes", "xmlconcat",
+        "xmlelement", "xmlexists", "xmlforest", "xmlnamespaces", "xmlparse", "xmlpi", "xmlroot",
+        "xmlserialize", "xmltable"
+    )
+)
+
+_PLAIN_FIRST = frozenset("abcdefghijklmnopqrstuvwxyz_")
+_PLAIN_REST = _PLAIN_FIRST | frozenset("0123456789")
 
 
-def quote_ident(part: str) -> str:
-    """Quote one identifier only when psql would need it, for readable messages."""
-    if _needs_quotes(part):
-        return '"' + part.replace('"', '""') + '"'
-    return part
+def quote_identifier(part: str) -> str:
+    """One identifier the way PostgreSQL's quote_ident() writes it.
+
+    Left bare only when psql reads it back unchanged: lower-case ASCII letters, digits
+    and underscores, not starting with a digit, and not a keyword that needs quotes
+    (``limit``, ``user``, ``int``, ...). Anything else is double-quoted, inner quotes doubled.
+    """
+    plain = (
+        bool(part)
+        and part[0] in _PLAIN_FIRST
+        and all(c in _PLAIN_REST for c in part)
+        and part not in QUOTED_KEYWORDS
+    )
+    return part if plain else '"' + part.replace('"', '""') + '"'
 
 
 def parse_qualified_name(text: str) -> QualifiedName:
