@@ -33,6 +33,7 @@ from .plan_model import (
     fk_label,
 )
 from .plan_order import assign_edges, blocked_problems, order_component, strongly_connected
+from .scaffold import guess_natural_key
 
 __all__ = [
     "TREE_PATH",
@@ -245,8 +246,6 @@ class _Planner(KeyResolver):
             why = "does not exist in this database"
         else:
             why = "has no natural key"
-        from .scaffold import guess_natural_key
-
         key = guess_natural_key(ref) if ref is not None else None
         self.problem(
             "error",

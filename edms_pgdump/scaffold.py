@@ -19,7 +19,6 @@ from dataclasses import dataclass
 import yaml
 
 from .catalog import Catalog, ForeignKey, Table
-from .db import connect
 from .fixes import yaml_flow
 from .names import QualifiedName
 
@@ -202,6 +201,7 @@ def scaffold_mapping(catalog: Catalog) -> tuple[str, dict[str, tuple[str, ...] |
 
 def scaffold_from_database(dsn: str) -> tuple[str, dict[str, tuple[str, ...] | None]]:
     from .catalog import read_catalog
+    from .db import connect  # here, not at the top: plan imports this module, and db imports plan
 
     with connect(dsn) as conn:
         return scaffold_mapping(read_catalog(conn))
