@@ -278,16 +278,16 @@ def _match(
     return sql.SQL(" AND ").join(parts)
 
 
-def duplicate_keys(tp: TablePlan, relation: sql.Composable) -> sql.Composed:
+def duplicate_keys(tp: TablePlan, relation: sql.Composable, samples: int = 5) -> sql.Composed:
     keys = sql.SQL(", ").join(ident(kf.name) for kf in tp.key_fields)
     return sql.SQL(
         "SELECT {keys}, count(*) FROM {rel} AS d GROUP BY {keys} HAVING count(*) > 1 "
-        "ORDER BY count(*) DESC LIMIT 5"
-    ).format(keys=keys, rel=relation)
+        "ORDER BY count(*) DESC LIMIT {n}"
+    ).format(keys=keys, rel=relation, n=sql.Literal(samples))
 
 
-def target_duplicate_keys(plan: Plan, tp: TablePlan) -> sql.Composed:
-    return duplicate_keys(tp, sql.SQL("({})").format(key_relation(plan, tp)))
+def target_duplicate_keys(plan: Plan, tp: TablePlan, samples: int = 5) -> sql.Composed:
+    return duplicate_keys(tp, sql.SQL("({})").format(key_relation(plan, tp)), samples)
 
 
 def default_expr(table: QualifiedName, col: Column) -> sql.Composable:
@@ -403,9 +403,12 @@ def unresolved_condition(exp: Expansion) -> sql.Composed:
     return sql.SQL("{} IS NULL AND ({})").format(ident(exp.fk.columns[0]), present)
 
 
-def unresolved(tp: TablePlan, names: StagingNames, exp: Expansion) -> sql.Composed:
-    return sql.SQL("SELECT count(*) OVER (), {} FROM {} WHERE {} LIMIT 5").format(
-        sql.SQL(", ").join(ident(f.name) for f in exp.fields), names.final, unresolved_condition(exp)
+def unresolved(tp: TablePlan, names: StagingNames, exp: Expansion, samples: int = 5) -> sql.Composed:
+    return sql.SQL("SELECT count(*) OVER (), {} FROM {} WHERE {} LIMIT {}").format(
+        sql.SQL(", ").join(ident(f.name) for f in exp.fields),
+        names.final,
+        unresolved_condition(exp),
+        sql.Literal(samples),
     )
 
 
@@ -488,12 +491,15 @@ def updatable_columns(tp: TablePlan, loaded_fields: set[str]) -> list[str]:
     return [c for c in insert_columns(tp, loaded_fields) if c not in skip]
 
 
-def changed_rows(tp: TablePlan, names: StagingNames, loaded_fields: set[str]) -> sql.Composed:
+def changed_rows(
+    tp: TablePlan, names: StagingNames, loaded_fields: set[str], samples: int = 5
+) -> sql.Composed:
     cols = updatable_columns(tp, loaded_fields)
     return sql.SQL(
         "SELECT count(*) OVER (), {keys} FROM {final} AS f JOIN {t} AS t ON {match} "
-        "WHERE NOT f.{new} AND {differs} LIMIT 5"
+        "WHERE NOT f.{new} AND {differs} LIMIT {n}"
     ).format(
+        n=sql.Literal(samples),
         keys=sql.SQL(", ").join(sql.SQL("f.{}").format(ident(k.name)) for k in tp.key_fields),
         final=names.final,
         t=table_ident(tp.table),
@@ -544,6 +550,63 @@ def set_constraints(fks: list[tuple[QualifiedName, str]], mode: str) -> sql.Comp
         sql.SQL(", ").join(ident(schema.schema, name) for schema, name in fks),
         sql.SQL(mode),
     )
+
+
+def set_all_constraints(mode: str) -> sql.Composed:
+    """Deferrable constraints of a cycle are deferred while its tables load and checked
+    at the end of it. ``ALL`` rather than names: a constraint the import recreated is
+    gone by then."""
+    assert mode in ("DEFERRED", "IMMEDIATE")
+    return sql.SQL("SET CONSTRAINTS ALL {}").format(sql.SQL(mode))
+
+
+def analyze(relation: sql.Composable) -> sql.Composed:
+    return sql.SQL("ANALYZE {}").format(relation)
+
+
+def begin(isolation: str | None = None, read_only: bool = False) -> sql.Composed:
+    parts = ["BEGIN"]
+    if isolation:
+        assert isolation in ("REPEATABLE READ", "SERIALIZABLE", "READ COMMITTED")
+        parts.append(f"ISOLATION LEVEL {isolation}")
+    if read_only:
+        parts.append("READ ONLY")
+    return sql.SQL(" ".join(parts)).format()
+
+
+def set_local(name: str, value: str) -> sql.Composed:
+    return sql.SQL("SET LOCAL {} = {}").format(sql.Identifier(name), sql.Literal(value))
+
+
+def commit() -> sql.Composed:
+    return sql.SQL("COMMIT").format()
+
+
+def rollback() -> sql.Composed:
+    return sql.SQL("ROLLBACK").format()
+
+
+def import_settings(lock_timeout: str, statement_timeout: str, work_mem: str) -> list[sql.Composed]:
+    """The import transaction's own limits; ADD FOREIGN KEY (constraints recreate)
+    validates with maintenance_work_mem."""
+    return [
+        set_local("lock_timeout", lock_timeout),
+        set_local("statement_timeout", statement_timeout),
+        set_local("work_mem", work_mem),
+        set_local("maintenance_work_mem", work_mem),
+    ]
+
+
+def savepoint(name: str) -> sql.Composed:
+    return sql.SQL("SAVEPOINT {}").format(sql.Identifier(name))
+
+
+def rollback_to(name: str) -> sql.Composed:
+    return sql.SQL("ROLLBACK TO SAVEPOINT {}").format(sql.Identifier(name))
+
+
+def release(name: str) -> sql.Composed:
+    return sql.SQL("RELEASE SAVEPOINT {}").format(sql.Identifier(name))
 
 
 def render(statement: sql.Composable) -> str:

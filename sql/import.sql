@@ -21,51 +21,57 @@ SET "client_encoding" = 'UTF8';
 SET "standard_conforming_strings" = 'on';
 SET "row_security" = 'off';
 BEGIN;
+SET LOCAL "temp_buffers" = '256MB';
 SET LOCAL "lock_timeout" = '30s';
 SET LOCAL "statement_timeout" = '0';
 SET LOCAL "work_mem" = '256MB';
+SET LOCAL "maintenance_work_mem" = '256MB';
 CREATE TEMP TABLE edms_expected (idx integer, table_name text, rows bigint, fields text) ON COMMIT DROP;
 \copy edms_expected FROM 'counts.copy'
-CREATE TEMP TABLE edms_result (idx integer PRIMARY KEY, table_name text NOT NULL, fields text NOT NULL, expected bigint, staged bigint, inserted bigint, updated bigint, existing bigint) ON COMMIT DROP;
-INSERT INTO edms_result (idx, table_name, fields) VALUES (1, 'public.users', '["username", "email", "full_name", "is_active", "created_at"]'), (2, 'public.documents', '["document_number", "title", "owner_id.username", "parent_id.document_number", "current_version_id.document_id.document_number", "current_version_id.version_number", "status", "created_at"]'), (3, 'public.document_versions', '["document_id.document_number", "version_number", "content_hash", "size_bytes", "created_by_id.username", "created_at"]'), (4, 'public.document_workflows', '["document_id.document_number", "workflow_type", "state", "assignee_id.username", "due_date"]');
+CREATE TEMP TABLE edms_tables (idx integer PRIMARY KEY, table_name text NOT NULL, fields text NOT NULL) ON COMMIT DROP;
+CREATE TEMP TABLE edms_count (idx integer, name text, value bigint, PRIMARY KEY (idx, name)) ON COMMIT DROP;
+INSERT INTO edms_tables (idx, table_name, fields) VALUES (1, 'public.users', '["username", "email", "full_name", "is_active", "created_at"]'), (2, 'public.documents', '["document_number", "title", "owner_id.username", "parent_id.document_number", "current_version_id.document_id.document_number", "current_version_id.version_number", "status", "created_at"]'), (3, 'public.document_versions', '["document_id.document_number", "version_number", "content_hash", "size_bytes", "created_by_id.username", "created_at"]'), (4, 'public.document_workflows', '["document_id.document_number", "workflow_type", "state", "assignee_id.username", "due_date"]');
 DO $edms$
 DECLARE
   found text;
 BEGIN
   SELECT string_agg(coalesce(e.idx, r.idx) || ': ' || coalesce(e.table_name, '(missing)') || ' vs ' || coalesce(r.table_name, '(missing)'), ', ')
-    INTO found FROM edms_expected AS e FULL JOIN edms_result AS r ON r.idx = e.idx
+    INTO found FROM edms_expected AS e FULL JOIN edms_tables AS r ON r.idx = e.idx
     WHERE e.table_name IS DISTINCT FROM r.table_name;
   IF found IS NOT NULL THEN
     RAISE EXCEPTION USING MESSAGE = 'counts.copy does not list the tables this script loads (' || found || '); use data written by the export.sql generated from the same mapping';
   END IF;
   SELECT string_agg(r.table_name || ' was exported with ' || e.fields || ' but is loaded as ' || r.fields, '; ')
-    INTO found FROM edms_expected AS e JOIN edms_result AS r ON r.idx = e.idx
+    INTO found FROM edms_expected AS e JOIN edms_tables AS r ON r.idx = e.idx
     WHERE e.fields IS DISTINCT FROM r.fields;
   IF found IS NOT NULL THEN
     RAISE EXCEPTION USING MESSAGE = 'the data files do not have the columns this script loads: ' || found || '; migrate the schemas to match, then generate export.sql against the source and import.sql against the target again';
   END IF;
-  UPDATE edms_result AS r SET expected = e.rows FROM edms_expected AS e WHERE e.idx = r.idx;
+  INSERT INTO edms_count SELECT idx, 'expected', rows FROM edms_expected;
 END
 $edms$;
 LOCK TABLE "public"."document_versions", "public"."document_workflows", "public"."documents", "public"."users" IN SHARE ROW EXCLUSIVE MODE;
 
 -- public.users
 CREATE TEMP TABLE "edms_001_users_raw" ("username" text, "email" text, "full_name" text, "is_active" boolean, "created_at" timestamp with time zone) ON COMMIT DROP;
-\copy "edms_001_users_raw" ("username", "email", "full_name", "is_active", "created_at") FROM '0001.copy'
+\copy "edms_001_users_raw" ("username", "email", "full_name", "is_active", "created_at") FROM '0001.copy' (FREEZE)
+INSERT INTO edms_count VALUES (1, 'staged', :ROW_COUNT) ON CONFLICT (idx, name) DO UPDATE SET value = EXCLUDED.value;
 DO $edms$
 DECLARE
   got bigint;
   want bigint;
 BEGIN
-  got := (SELECT count(*) FROM "edms_001_users_raw");
-  SELECT expected INTO want FROM edms_result WHERE idx = 1;
-  IF got IS DISTINCT FROM want THEN
-    RAISE EXCEPTION USING MESSAGE = 'public.users: staged ' || got || ' rows from 0001.copy but counts.copy says ' || coalesce(want::text, 'nothing') || '; the data directory is inconsistent, re-run export.sql';
+  got := coalesce((SELECT value FROM edms_count WHERE idx = 1 AND name = 'staged'), 0);
+  want := coalesce((SELECT value FROM edms_count WHERE idx = 1 AND name = 'expected'), 0);
+  IF got <> want THEN
+    RAISE EXCEPTION USING MESSAGE = 'public.users: staged ' || got || ' rows but the manifest says ' || want || '; the archive is inconsistent, re-export it';
   END IF;
-  UPDATE edms_result SET staged = got WHERE idx = 1;
 END
 $edms$;
-ANALYZE "edms_001_users_raw";
+CREATE TEMP TABLE "edms_001_users_final" ON COMMIT DROP AS SELECT k.* FROM (SELECT s.*, COALESCE(o."id", nextval(pg_get_serial_sequence('"public"."users"', 'id'))) AS "id", o."#hit" IS NULL AS "#new" FROM "edms_001_users_raw" AS s LEFT JOIN (SELECT "t"."username" AS "username", t."id", true AS "#hit" FROM "public"."users" AS t ) AS o ON "o"."username" = "s"."username") AS k ;
+INSERT INTO edms_count VALUES (1, 'keyed', :ROW_COUNT) ON CONFLICT (idx, name) DO UPDATE SET value = EXCLUDED.value;
+SELECT coalesce((SELECT value FROM edms_count WHERE idx = 1 AND name = 'keyed'), 0) <> coalesce((SELECT value FROM edms_count WHERE idx = 1 AND name = 'staged'), 0) AS edms_failed \gset
+\if :edms_failed
 DO $edms$
 DECLARE
   total bigint;
@@ -78,44 +84,398 @@ BEGIN
   END IF;
 END
 $edms$;
-CREATE TEMP TABLE "edms_001_users_keyed" ON COMMIT DROP AS SELECT s.*, COALESCE(o."id", nextval(pg_get_serial_sequence('"public"."users"', 'id'))) AS "id", o."#hit" IS NULL AS "#new" FROM "edms_001_users_raw" AS s LEFT JOIN (SELECT "t"."username" AS "username", t."id", true AS "#hit" FROM "public"."users" AS t ) AS o ON "o"."username" = "s"."username";
-DO $edms$
-DECLARE
-  keyed bigint;
-  want bigint;
-BEGIN
-  keyed := (SELECT count(*) FROM "edms_001_users_keyed");
-  SELECT staged INTO want FROM edms_result WHERE idx = 1;
-  IF keyed <> want THEN
-    RAISE EXCEPTION USING MESSAGE = 'public.users: natural keys matched ' || keyed || ' target rows for ' || want || ' archive rows; the target has duplicate keys';
-  END IF;
-END
-$edms$;
-CREATE TEMP TABLE "edms_001_users_final" ON COMMIT DROP AS SELECT k.* FROM "edms_001_users_keyed" AS k ;
-ANALYZE "edms_001_users_final";
-INSERT INTO "public"."users" ("username", "email", "full_name", "is_active", "created_at", "id") SELECT "username", "email", "full_name", "is_active", "created_at", "id" FROM "edms_001_users_final" WHERE "#new";
-UPDATE edms_result SET inserted = :ROW_COUNT WHERE idx = 1;
-UPDATE edms_result SET existing = (SELECT count(*) FROM "edms_001_users_final" WHERE NOT "#new") WHERE idx = 1;
-UPDATE "public"."users" AS t SET "username" = f."username", "email" = f."email", "full_name" = f."full_name", "is_active" = f."is_active", "created_at" = f."created_at" FROM "edms_001_users_final" AS f WHERE NOT f."#new" AND "t"."id" = "f"."id" AND ("t"."username" IS DISTINCT FROM "f"."username" OR "t"."email" IS DISTINCT FROM "f"."email" OR "t"."full_name" IS DISTINCT FROM "f"."full_name" OR "t"."is_active" IS DISTINCT FROM "f"."is_active" OR "t"."created_at" IS DISTINCT FROM "f"."created_at");
-UPDATE edms_result SET updated = :ROW_COUNT WHERE idx = 1;
-
--- public.documents
-CREATE TEMP TABLE "edms_002_documents_raw" ("document_number" text, "title" text, "owner_id.username" text, "parent_id.document_number" text, "current_version_id.document_id.document_number" text, "current_version_id.version_number" integer, "status" text, "created_at" timestamp with time zone) ON COMMIT DROP;
-\copy "edms_002_documents_raw" ("document_number", "title", "owner_id.username", "parent_id.document_number", "current_version_id.document_id.document_number", "current_version_id.version_number", "status", "created_at") FROM '0002.copy'
 DO $edms$
 DECLARE
   got bigint;
   want bigint;
 BEGIN
-  got := (SELECT count(*) FROM "edms_002_documents_raw");
-  SELECT expected INTO want FROM edms_result WHERE idx = 2;
-  IF got IS DISTINCT FROM want THEN
-    RAISE EXCEPTION USING MESSAGE = 'public.documents: staged ' || got || ' rows from 0002.copy but counts.copy says ' || coalesce(want::text, 'nothing') || '; the data directory is inconsistent, re-run export.sql';
+  got := coalesce((SELECT value FROM edms_count WHERE idx = 1 AND name = 'keyed'), 0);
+  want := coalesce((SELECT value FROM edms_count WHERE idx = 1 AND name = 'staged'), 0);
+  IF got <> want THEN
+    RAISE EXCEPTION USING MESSAGE = 'public.users: natural keys matched ' || got || ' target rows for ' || want || '; the target has duplicate keys';
   END IF;
-  UPDATE edms_result SET staged = got WHERE idx = 2;
 END
 $edms$;
-ANALYZE "edms_002_documents_raw";
+\endif
+INSERT INTO edms_count SELECT 1, v.name, v.value FROM (SELECT count(*) FILTER (WHERE NOT "#new") FROM "edms_001_users_final") AS q(c0) CROSS JOIN LATERAL (VALUES ('existing', q.c0)) AS v(name, value) ON CONFLICT (idx, name) DO UPDATE SET value = EXCLUDED.value;
+ANALYZE "edms_001_users_final";
+
+-- all tables
+SELECT (coalesce((SELECT value FROM edms_count WHERE idx = 1 AND name = 'existing'), 0)) >= 2 AS edms_when \gset
+-- when two or more rows already exist
+\if :edms_when
+
+-- public.users
+SELECT EXISTS (SELECT 1 FROM "edms_001_users_final" WHERE NOT "#new" GROUP BY "id" HAVING count(*) > 1 LIMIT 1) AS edms_failed \gset
+\if :edms_failed
+DO $edms$
+DECLARE
+  total bigint;
+  found text;
+BEGIN
+  SELECT max(q."#count"), string_agg((to_jsonb(q) - '#count')::text || ' ' || q."#count" || ' times', ', ') INTO total, found
+    FROM (SELECT "username", count(*) FROM "edms_001_users_raw" AS d GROUP BY "username" HAVING count(*) > 1 ORDER BY count(*) DESC LIMIT 5) AS q("username", "#count");
+  IF found IS NOT NULL THEN
+    RAISE EXCEPTION USING MESSAGE = 'public.users: the archive holds duplicate natural keys (username): ' || found || '; fix the source data or choose a natural key that is unique';
+  END IF;
+END
+$edms$;
+DO $edms$
+DECLARE
+
+BEGIN
+  IF EXISTS (SELECT 1 FROM "edms_001_users_final" WHERE NOT "#new" GROUP BY "id" HAVING count(*) > 1 LIMIT 1) THEN
+    RAISE EXCEPTION USING MESSAGE = 'public.users: one target row is matched by two archive rows; the archive repeats a key';
+  END IF;
+END
+$edms$;
+\endif
+
+-- all tables
+\endif
+SELECT (coalesce((SELECT value FROM edms_count WHERE idx = 1 AND name = 'staged'), 0) + -1 * coalesce((SELECT value FROM edms_count WHERE idx = 1 AND name = 'existing'), 0)) >= 1 AS edms_when \gset
+-- when new rows to insert
+\if :edms_when
+
+-- public.users
+DO $edms$
+DECLARE
+  total bigint;
+  found text;
+BEGIN
+  SELECT max(q."#count"), string_agg((to_jsonb(q) - '#count')::text || ' ' || q."#count" || ' times', ', ') INTO total, found
+    FROM (SELECT "username", count(*) FROM "edms_001_users_raw" AS d GROUP BY "username" HAVING count(*) > 1 ORDER BY count(*) DESC LIMIT 5) AS q("username", "#count");
+  IF found IS NOT NULL THEN
+    RAISE EXCEPTION USING MESSAGE = 'public.users: the archive holds duplicate natural keys (username): ' || found || '; fix the source data or choose a natural key that is unique';
+  END IF;
+END
+$edms$;
+INSERT INTO "public"."users" ("username", "email", "full_name", "is_active", "created_at", "id") SELECT "username", "email", "full_name", "is_active", "created_at", "id" FROM "edms_001_users_final" WHERE "#new";
+INSERT INTO edms_count VALUES (1, 'inserted', :ROW_COUNT) ON CONFLICT (idx, name) DO UPDATE SET value = EXCLUDED.value;
+
+-- all tables
+\endif
+SELECT (coalesce((SELECT value FROM edms_count WHERE idx = 1 AND name = 'existing'), 0)) >= 1 AS edms_when \gset
+-- when rows exist
+\if :edms_when
+
+-- public.users
+UPDATE "public"."users" AS t SET "username" = f."username", "email" = f."email", "full_name" = f."full_name", "is_active" = f."is_active", "created_at" = f."created_at" FROM "edms_001_users_final" AS f WHERE NOT f."#new" AND "t"."id" = "f"."id" AND ("t"."username" IS DISTINCT FROM "f"."username" OR "t"."email" IS DISTINCT FROM "f"."email" OR "t"."full_name" IS DISTINCT FROM "f"."full_name" OR "t"."is_active" IS DISTINCT FROM "f"."is_active" OR "t"."created_at" IS DISTINCT FROM "f"."created_at");
+INSERT INTO edms_count VALUES (1, 'updated', :ROW_COUNT) ON CONFLICT (idx, name) DO UPDATE SET value = EXCLUDED.value;
+
+-- all tables
+\endif
+
+-- public.users
+INSERT INTO edms_count VALUES (1, 'unchanged', (coalesce((SELECT value FROM edms_count WHERE idx = 1 AND name = 'existing'), 0) + -1 * coalesce((SELECT value FROM edms_count WHERE idx = 1 AND name = 'updated'), 0) + -1 * coalesce((SELECT value FROM edms_count WHERE idx = 1 AND name = 'skipped'), 0))) ON CONFLICT (idx, name) DO UPDATE SET value = EXCLUDED.value;
+
+-- public.documents
+CREATE TEMP TABLE "edms_002_documents_raw" ("document_number" text, "title" text, "owner_id.username" text, "parent_id.document_number" text, "current_version_id.document_id.document_number" text, "current_version_id.version_number" integer, "status" text, "created_at" timestamp with time zone) ON COMMIT DROP;
+\copy "edms_002_documents_raw" ("document_number", "title", "owner_id.username", "parent_id.document_number", "current_version_id.document_id.document_number", "current_version_id.version_number", "status", "created_at") FROM '0002.copy' (FREEZE)
+INSERT INTO edms_count VALUES (2, 'staged', :ROW_COUNT) ON CONFLICT (idx, name) DO UPDATE SET value = EXCLUDED.value;
+DO $edms$
+DECLARE
+  got bigint;
+  want bigint;
+BEGIN
+  got := coalesce((SELECT value FROM edms_count WHERE idx = 2 AND name = 'staged'), 0);
+  want := coalesce((SELECT value FROM edms_count WHERE idx = 2 AND name = 'expected'), 0);
+  IF got <> want THEN
+    RAISE EXCEPTION USING MESSAGE = 'public.documents: staged ' || got || ' rows but the manifest says ' || want || '; the archive is inconsistent, re-export it';
+  END IF;
+END
+$edms$;
+
+-- public.document_versions
+CREATE TEMP TABLE "edms_003_document_versions_raw" ("document_id.document_number" text, "version_number" integer, "content_hash" text, "size_bytes" bigint, "created_by_id.username" text, "created_at" timestamp with time zone) ON COMMIT DROP;
+\copy "edms_003_document_versions_raw" ("document_id.document_number", "version_number", "content_hash", "size_bytes", "created_by_id.username", "created_at") FROM '0003.copy' (FREEZE)
+INSERT INTO edms_count VALUES (3, 'staged', :ROW_COUNT) ON CONFLICT (idx, name) DO UPDATE SET value = EXCLUDED.value;
+DO $edms$
+DECLARE
+  got bigint;
+  want bigint;
+BEGIN
+  got := coalesce((SELECT value FROM edms_count WHERE idx = 3 AND name = 'staged'), 0);
+  want := coalesce((SELECT value FROM edms_count WHERE idx = 3 AND name = 'expected'), 0);
+  IF got <> want THEN
+    RAISE EXCEPTION USING MESSAGE = 'public.document_versions: staged ' || got || ' rows but the manifest says ' || want || '; the archive is inconsistent, re-export it';
+  END IF;
+END
+$edms$;
+
+-- public.documents
+CREATE TEMP TABLE "edms_002_documents_keyed" ON COMMIT DROP AS SELECT s.*, COALESCE(o."id", (nextval('public.documents_id_seq'::regclass))) AS "id", o."#hit" IS NULL AS "#new" FROM "edms_002_documents_raw" AS s LEFT JOIN (SELECT "t"."document_number" AS "document_number", t."id", true AS "#hit" FROM "public"."documents" AS t ) AS o ON "o"."document_number" = "s"."document_number";
+INSERT INTO edms_count VALUES (2, 'keyed', :ROW_COUNT) ON CONFLICT (idx, name) DO UPDATE SET value = EXCLUDED.value;
+SELECT coalesce((SELECT value FROM edms_count WHERE idx = 2 AND name = 'keyed'), 0) <> coalesce((SELECT value FROM edms_count WHERE idx = 2 AND name = 'staged'), 0) AS edms_failed \gset
+\if :edms_failed
+DO $edms$
+DECLARE
+  total bigint;
+  found text;
+BEGIN
+  SELECT max(q."#count"), string_agg((to_jsonb(q) - '#count')::text || ' ' || q."#count" || ' times', ', ') INTO total, found
+    FROM (SELECT "document_number", count(*) FROM "edms_002_documents_raw" AS d GROUP BY "document_number" HAVING count(*) > 1 ORDER BY count(*) DESC LIMIT 5) AS q("document_number", "#count");
+  IF found IS NOT NULL THEN
+    RAISE EXCEPTION USING MESSAGE = 'public.documents: the archive holds duplicate natural keys (document_number): ' || found || '; fix the source data or choose a natural key that is unique';
+  END IF;
+END
+$edms$;
+DO $edms$
+DECLARE
+  got bigint;
+  want bigint;
+BEGIN
+  got := coalesce((SELECT value FROM edms_count WHERE idx = 2 AND name = 'keyed'), 0);
+  want := coalesce((SELECT value FROM edms_count WHERE idx = 2 AND name = 'staged'), 0);
+  IF got <> want THEN
+    RAISE EXCEPTION USING MESSAGE = 'public.documents: natural keys matched ' || got || ' target rows for ' || want || '; the target has duplicate keys';
+  END IF;
+END
+$edms$;
+\endif
+ANALYZE "edms_002_documents_keyed";
+
+-- public.document_versions
+CREATE TEMP TABLE "edms_003_document_versions_keyed" ON COMMIT DROP AS SELECT s.*, COALESCE(o."id", (nextval('public.document_versions_id_seq'::regclass))) AS "id", o."#hit" IS NULL AS "#new" FROM "edms_003_document_versions_raw" AS s LEFT JOIN (SELECT "k1"."document_number" AS "document_id.document_number", "t"."version_number" AS "version_number", t."id", true AS "#hit" FROM "public"."document_versions" AS t LEFT JOIN "public"."documents" AS "k1" ON "k1"."id" = "t"."document_id") AS o ON "o"."document_id.document_number" = "s"."document_id.document_number" AND "o"."version_number" = "s"."version_number";
+INSERT INTO edms_count VALUES (3, 'keyed', :ROW_COUNT) ON CONFLICT (idx, name) DO UPDATE SET value = EXCLUDED.value;
+SELECT coalesce((SELECT value FROM edms_count WHERE idx = 3 AND name = 'keyed'), 0) <> coalesce((SELECT value FROM edms_count WHERE idx = 3 AND name = 'staged'), 0) AS edms_failed \gset
+\if :edms_failed
+DO $edms$
+DECLARE
+  total bigint;
+  found text;
+BEGIN
+  SELECT max(q."#count"), string_agg((to_jsonb(q) - '#count')::text || ' ' || q."#count" || ' times', ', ') INTO total, found
+    FROM (SELECT "document_id.document_number", "version_number", count(*) FROM "edms_003_document_versions_raw" AS d GROUP BY "document_id.document_number", "version_number" HAVING count(*) > 1 ORDER BY count(*) DESC LIMIT 5) AS q("document_id.document_number", "version_number", "#count");
+  IF found IS NOT NULL THEN
+    RAISE EXCEPTION USING MESSAGE = 'public.document_versions: the archive holds duplicate natural keys (document_id.document_number, version_number): ' || found || '; fix the source data or choose a natural key that is unique';
+  END IF;
+END
+$edms$;
+DO $edms$
+DECLARE
+  got bigint;
+  want bigint;
+BEGIN
+  got := coalesce((SELECT value FROM edms_count WHERE idx = 3 AND name = 'keyed'), 0);
+  want := coalesce((SELECT value FROM edms_count WHERE idx = 3 AND name = 'staged'), 0);
+  IF got <> want THEN
+    RAISE EXCEPTION USING MESSAGE = 'public.document_versions: natural keys matched ' || got || ' target rows for ' || want || '; the target has duplicate keys';
+  END IF;
+END
+$edms$;
+\endif
+ANALYZE "edms_003_document_versions_keyed";
+
+-- public.documents
+CREATE TEMP TABLE "edms_002_documents_final" ON COMMIT DROP AS SELECT k.*, "f1"."id" AS "current_version_id", "f2"."id" AS "owner_id", "f3"."id" AS "parent_id" FROM "edms_002_documents_keyed" AS k LEFT JOIN "edms_003_document_versions_keyed" AS "f1" ON "f1"."document_id.document_number" = "k"."current_version_id.document_id.document_number" AND "f1"."version_number" = "k"."current_version_id.version_number" LEFT JOIN "edms_001_users_final" AS "f2" ON "f2"."username" = "k"."owner_id.username" LEFT JOIN "edms_002_documents_keyed" AS "f3" ON "f3"."document_number" = "k"."parent_id.document_number";
+INSERT INTO edms_count SELECT 2, v.name, v.value FROM (SELECT count(*) FILTER (WHERE NOT "#new"), count(*) FILTER (WHERE "current_version_id" IS NULL AND ("current_version_id.document_id.document_number" IS NOT NULL OR "current_version_id.version_number" IS NOT NULL)), count(*) FILTER (WHERE "owner_id" IS NULL AND ("owner_id.username" IS NOT NULL)), count(*) FILTER (WHERE "parent_id" IS NULL AND ("parent_id.document_number" IS NOT NULL)) FROM "edms_002_documents_final") AS q(c0, c1, c2, c3) CROSS JOIN LATERAL (VALUES ('existing', q.c0), ('unresolved:current_version_id', q.c1), ('unresolved:owner_id', q.c2), ('unresolved:parent_id', q.c3)) AS v(name, value) ON CONFLICT (idx, name) DO UPDATE SET value = EXCLUDED.value;
+ANALYZE "edms_002_documents_final";
+
+-- all tables
+SELECT (coalesce((SELECT value FROM edms_count WHERE idx = 2 AND name = 'existing'), 0)) >= 2 AS edms_when \gset
+-- when two or more rows already exist
+\if :edms_when
+
+-- public.documents
+SELECT EXISTS (SELECT 1 FROM "edms_002_documents_final" WHERE NOT "#new" GROUP BY "id" HAVING count(*) > 1 LIMIT 1) AS edms_failed \gset
+\if :edms_failed
+DO $edms$
+DECLARE
+  total bigint;
+  found text;
+BEGIN
+  SELECT max(q."#count"), string_agg((to_jsonb(q) - '#count')::text || ' ' || q."#count" || ' times', ', ') INTO total, found
+    FROM (SELECT "document_number", count(*) FROM "edms_002_documents_raw" AS d GROUP BY "document_number" HAVING count(*) > 1 ORDER BY count(*) DESC LIMIT 5) AS q("document_number", "#count");
+  IF found IS NOT NULL THEN
+    RAISE EXCEPTION USING MESSAGE = 'public.documents: the archive holds duplicate natural keys (document_number): ' || found || '; fix the source data or choose a natural key that is unique';
+  END IF;
+END
+$edms$;
+DO $edms$
+DECLARE
+
+BEGIN
+  IF EXISTS (SELECT 1 FROM "edms_002_documents_final" WHERE NOT "#new" GROUP BY "id" HAVING count(*) > 1 LIMIT 1) THEN
+    RAISE EXCEPTION USING MESSAGE = 'public.documents: one target row is matched by two archive rows; the archive repeats a key';
+  END IF;
+END
+$edms$;
+\endif
+
+-- all tables
+\endif
+SELECT (coalesce((SELECT value FROM edms_count WHERE idx = 2 AND name = 'unresolved:current_version_id'), 0)) >= 1 AS edms_when \gset
+-- when references left unresolved
+\if :edms_when
+
+-- public.documents
+DO $edms$
+DECLARE
+  total bigint;
+  found text;
+BEGIN
+  SELECT max(q."#total"), string_agg((to_jsonb(q) - '#total')::text, ', ') INTO total, found
+    FROM (SELECT count(*) OVER (), "current_version_id.document_id.document_number", "current_version_id.version_number" FROM "edms_002_documents_final" WHERE "current_version_id" IS NULL AND ("current_version_id.document_id.document_number" IS NOT NULL OR "current_version_id.version_number" IS NOT NULL) LIMIT 5) AS q("#total", "current_version_id.document_id.document_number", "current_version_id.version_number");
+  IF found IS NOT NULL THEN
+    RAISE EXCEPTION USING MESSAGE = 'public.documents: ' || total || ' unresolved reference(s) through documents_current_version_fk (current_version_id -> public.document_versions): ' || found || '; those rows of public.document_versions are neither in the archive nor in the target';
+  END IF;
+END
+$edms$;
+
+-- all tables
+\endif
+SELECT (coalesce((SELECT value FROM edms_count WHERE idx = 2 AND name = 'unresolved:owner_id'), 0)) >= 1 AS edms_when \gset
+-- when references left unresolved
+\if :edms_when
+
+-- public.documents
+DO $edms$
+DECLARE
+  total bigint;
+  found text;
+BEGIN
+  SELECT max(q."#total"), string_agg((to_jsonb(q) - '#total')::text, ', ') INTO total, found
+    FROM (SELECT count(*) OVER (), "owner_id.username" FROM "edms_002_documents_final" WHERE "owner_id" IS NULL AND ("owner_id.username" IS NOT NULL) LIMIT 5) AS q("#total", "owner_id.username");
+  IF found IS NOT NULL THEN
+    RAISE EXCEPTION USING MESSAGE = 'public.documents: ' || total || ' unresolved reference(s) through documents_owner_id_fkey (owner_id -> public.users): ' || found || '; those rows of public.users are neither in the archive nor in the target';
+  END IF;
+END
+$edms$;
+
+-- all tables
+\endif
+SELECT (coalesce((SELECT value FROM edms_count WHERE idx = 2 AND name = 'unresolved:parent_id'), 0)) >= 1 AS edms_when \gset
+-- when references left unresolved
+\if :edms_when
+
+-- public.documents
+DO $edms$
+DECLARE
+  total bigint;
+  found text;
+BEGIN
+  SELECT max(q."#total"), string_agg((to_jsonb(q) - '#total')::text, ', ') INTO total, found
+    FROM (SELECT count(*) OVER (), "parent_id.document_number" FROM "edms_002_documents_final" WHERE "parent_id" IS NULL AND ("parent_id.document_number" IS NOT NULL) LIMIT 5) AS q("#total", "parent_id.document_number");
+  IF found IS NOT NULL THEN
+    RAISE EXCEPTION USING MESSAGE = 'public.documents: ' || total || ' unresolved reference(s) through documents_parent_id_fkey (parent_id -> public.documents): ' || found || '; those rows of public.documents are neither in the archive nor in the target';
+  END IF;
+END
+$edms$;
+
+-- all tables
+\endif
+
+-- public.document_versions
+CREATE TEMP TABLE "edms_003_document_versions_final" ON COMMIT DROP AS SELECT k.*, "f1"."id" AS "created_by_id", "f2"."id" AS "document_id" FROM "edms_003_document_versions_keyed" AS k LEFT JOIN "edms_001_users_final" AS "f1" ON "f1"."username" = "k"."created_by_id.username" LEFT JOIN "edms_002_documents_final" AS "f2" ON "f2"."document_number" = "k"."document_id.document_number";
+INSERT INTO edms_count SELECT 3, v.name, v.value FROM (SELECT count(*) FILTER (WHERE NOT "#new"), count(*) FILTER (WHERE "created_by_id" IS NULL AND ("created_by_id.username" IS NOT NULL)), count(*) FILTER (WHERE "document_id" IS NULL AND ("document_id.document_number" IS NOT NULL)) FROM "edms_003_document_versions_final") AS q(c0, c1, c2) CROSS JOIN LATERAL (VALUES ('existing', q.c0), ('unresolved:created_by_id', q.c1), ('unresolved:document_id', q.c2)) AS v(name, value) ON CONFLICT (idx, name) DO UPDATE SET value = EXCLUDED.value;
+ANALYZE "edms_003_document_versions_final";
+
+-- all tables
+SELECT (coalesce((SELECT value FROM edms_count WHERE idx = 3 AND name = 'existing'), 0)) >= 2 AS edms_when \gset
+-- when two or more rows already exist
+\if :edms_when
+
+-- public.document_versions
+SELECT EXISTS (SELECT 1 FROM "edms_003_document_versions_final" WHERE NOT "#new" GROUP BY "id" HAVING count(*) > 1 LIMIT 1) AS edms_failed \gset
+\if :edms_failed
+DO $edms$
+DECLARE
+  total bigint;
+  found text;
+BEGIN
+  SELECT max(q."#count"), string_agg((to_jsonb(q) - '#count')::text || ' ' || q."#count" || ' times', ', ') INTO total, found
+    FROM (SELECT "document_id.document_number", "version_number", count(*) FROM "edms_003_document_versions_raw" AS d GROUP BY "document_id.document_number", "version_number" HAVING count(*) > 1 ORDER BY count(*) DESC LIMIT 5) AS q("document_id.document_number", "version_number", "#count");
+  IF found IS NOT NULL THEN
+    RAISE EXCEPTION USING MESSAGE = 'public.document_versions: the archive holds duplicate natural keys (document_id.document_number, version_number): ' || found || '; fix the source data or choose a natural key that is unique';
+  END IF;
+END
+$edms$;
+DO $edms$
+DECLARE
+
+BEGIN
+  IF EXISTS (SELECT 1 FROM "edms_003_document_versions_final" WHERE NOT "#new" GROUP BY "id" HAVING count(*) > 1 LIMIT 1) THEN
+    RAISE EXCEPTION USING MESSAGE = 'public.document_versions: one target row is matched by two archive rows; the archive repeats a key';
+  END IF;
+END
+$edms$;
+\endif
+
+-- all tables
+\endif
+SELECT (coalesce((SELECT value FROM edms_count WHERE idx = 3 AND name = 'unresolved:created_by_id'), 0)) >= 1 AS edms_when \gset
+-- when references left unresolved
+\if :edms_when
+
+-- public.document_versions
+DO $edms$
+DECLARE
+  total bigint;
+  found text;
+BEGIN
+  SELECT max(q."#total"), string_agg((to_jsonb(q) - '#total')::text, ', ') INTO total, found
+    FROM (SELECT count(*) OVER (), "created_by_id.username" FROM "edms_003_document_versions_final" WHERE "created_by_id" IS NULL AND ("created_by_id.username" IS NOT NULL) LIMIT 5) AS q("#total", "created_by_id.username");
+  IF found IS NOT NULL THEN
+    RAISE EXCEPTION USING MESSAGE = 'public.document_versions: ' || total || ' unresolved reference(s) through document_versions_created_by_id_fkey (created_by_id -> public.users): ' || found || '; those rows of public.users are neither in the archive nor in the target';
+  END IF;
+END
+$edms$;
+
+-- all tables
+\endif
+SELECT (coalesce((SELECT value FROM edms_count WHERE idx = 3 AND name = 'unresolved:document_id'), 0)) >= 1 AS edms_when \gset
+-- when references left unresolved
+\if :edms_when
+
+-- public.document_versions
+DO $edms$
+DECLARE
+  total bigint;
+  found text;
+BEGIN
+  SELECT max(q."#total"), string_agg((to_jsonb(q) - '#total')::text, ', ') INTO total, found
+    FROM (SELECT count(*) OVER (), "document_id.document_number" FROM "edms_003_document_versions_final" WHERE "document_id" IS NULL AND ("document_id.document_number" IS NOT NULL) LIMIT 5) AS q("#total", "document_id.document_number");
+  IF found IS NOT NULL THEN
+    RAISE EXCEPTION USING MESSAGE = 'public.document_versions: ' || total || ' unresolved reference(s) through document_versions_document_id_fkey (document_id -> public.documents): ' || found || '; those rows of public.documents are neither in the archive nor in the target';
+  END IF;
+END
+$edms$;
+
+-- all tables
+\endif
+SELECT (coalesce((SELECT value FROM edms_count WHERE idx = 2 AND name = 'staged'), 0) + -1 * coalesce((SELECT value FROM edms_count WHERE idx = 2 AND name = 'existing'), 0)) >= 1 AND (coalesce((SELECT value FROM edms_count WHERE idx = 2 AND name = 'staged'), 0) + -2 * coalesce((SELECT value FROM edms_count WHERE idx = 2 AND name = 'existing'), 0)) >= 1 AS edms_when \gset
+-- when public.documents brings many new rows: its foreign keys are re-added with one join each
+\if :edms_when
+LOCK TABLE "public"."document_versions", "public"."documents", "public"."users" IN ACCESS EXCLUSIVE MODE;
+
+-- public.documents
+ALTER TABLE "public"."documents" DROP CONSTRAINT "documents_current_version_fk";
+ALTER TABLE "public"."documents" DROP CONSTRAINT "documents_owner_id_fkey";
+ALTER TABLE "public"."documents" DROP CONSTRAINT "documents_parent_id_fkey";
+DROP INDEX "public"."documents_owner_idx";
+DROP INDEX "public"."documents_parent_idx";
+
+-- all tables
+\endif
+SELECT (coalesce((SELECT value FROM edms_count WHERE idx = 3 AND name = 'staged'), 0) + -1 * coalesce((SELECT value FROM edms_count WHERE idx = 3 AND name = 'existing'), 0)) >= 1 AND (coalesce((SELECT value FROM edms_count WHERE idx = 3 AND name = 'staged'), 0) + -2 * coalesce((SELECT value FROM edms_count WHERE idx = 3 AND name = 'existing'), 0)) >= 1 AS edms_when \gset
+-- when public.document_versions brings many new rows: its foreign keys are re-added with one join each
+\if :edms_when
+LOCK TABLE "public"."document_versions", "public"."documents", "public"."users" IN ACCESS EXCLUSIVE MODE;
+
+-- public.document_versions
+ALTER TABLE "public"."document_versions" DROP CONSTRAINT "document_versions_created_by_id_fkey";
+ALTER TABLE "public"."document_versions" DROP CONSTRAINT "document_versions_document_id_fkey";
+DROP INDEX "public"."document_versions_created_by_idx";
+
+-- all tables
+\endif
+SET CONSTRAINTS ALL DEFERRED;
+SELECT (coalesce((SELECT value FROM edms_count WHERE idx = 2 AND name = 'staged'), 0) + -1 * coalesce((SELECT value FROM edms_count WHERE idx = 2 AND name = 'existing'), 0)) >= 1 AS edms_when \gset
+-- when new rows to insert
+\if :edms_when
+
+-- public.documents
 DO $edms$
 DECLARE
   total bigint;
@@ -130,22 +490,6 @@ END
 $edms$;
 
 -- public.document_versions
-CREATE TEMP TABLE "edms_003_document_versions_raw" ("document_id.document_number" text, "version_number" integer, "content_hash" text, "size_bytes" bigint, "created_by_id.username" text, "created_at" timestamp with time zone) ON COMMIT DROP;
-\copy "edms_003_document_versions_raw" ("document_id.document_number", "version_number", "content_hash", "size_bytes", "created_by_id.username", "created_at") FROM '0003.copy'
-DO $edms$
-DECLARE
-  got bigint;
-  want bigint;
-BEGIN
-  got := (SELECT count(*) FROM "edms_003_document_versions_raw");
-  SELECT expected INTO want FROM edms_result WHERE idx = 3;
-  IF got IS DISTINCT FROM want THEN
-    RAISE EXCEPTION USING MESSAGE = 'public.document_versions: staged ' || got || ' rows from 0003.copy but counts.copy says ' || coalesce(want::text, 'nothing') || '; the data directory is inconsistent, re-run export.sql';
-  END IF;
-  UPDATE edms_result SET staged = got WHERE idx = 3;
-END
-$edms$;
-ANALYZE "edms_003_document_versions_raw";
 DO $edms$
 DECLARE
   total bigint;
@@ -160,144 +504,99 @@ END
 $edms$;
 
 -- public.documents
-CREATE TEMP TABLE "edms_002_documents_keyed" ON COMMIT DROP AS SELECT s.*, COALESCE(o."id", (nextval('public.documents_id_seq'::regclass))) AS "id", o."#hit" IS NULL AS "#new" FROM "edms_002_documents_raw" AS s LEFT JOIN (SELECT "t"."document_number" AS "document_number", t."id", true AS "#hit" FROM "public"."documents" AS t ) AS o ON "o"."document_number" = "s"."document_number";
-DO $edms$
-DECLARE
-  keyed bigint;
-  want bigint;
-BEGIN
-  keyed := (SELECT count(*) FROM "edms_002_documents_keyed");
-  SELECT staged INTO want FROM edms_result WHERE idx = 2;
-  IF keyed <> want THEN
-    RAISE EXCEPTION USING MESSAGE = 'public.documents: natural keys matched ' || keyed || ' target rows for ' || want || ' archive rows; the target has duplicate keys';
-  END IF;
-END
-$edms$;
-
--- public.document_versions
-CREATE TEMP TABLE "edms_003_document_versions_keyed" ON COMMIT DROP AS SELECT s.*, COALESCE(o."id", (nextval('public.document_versions_id_seq'::regclass))) AS "id", o."#hit" IS NULL AS "#new" FROM "edms_003_document_versions_raw" AS s LEFT JOIN (SELECT "k1"."document_number" AS "document_id.document_number", "t"."version_number" AS "version_number", t."id", true AS "#hit" FROM "public"."document_versions" AS t LEFT JOIN "public"."documents" AS "k1" ON "k1"."id" = "t"."document_id") AS o ON "o"."document_id.document_number" = "s"."document_id.document_number" AND "o"."version_number" = "s"."version_number";
-DO $edms$
-DECLARE
-  keyed bigint;
-  want bigint;
-BEGIN
-  keyed := (SELECT count(*) FROM "edms_003_document_versions_keyed");
-  SELECT staged INTO want FROM edms_result WHERE idx = 3;
-  IF keyed <> want THEN
-    RAISE EXCEPTION USING MESSAGE = 'public.document_versions: natural keys matched ' || keyed || ' target rows for ' || want || ' archive rows; the target has duplicate keys';
-  END IF;
-END
-$edms$;
-
--- all tables
-SET CONSTRAINTS "public"."documents_current_version_fk" DEFERRED;
-
--- public.documents
-CREATE TEMP TABLE "edms_002_documents_final" ON COMMIT DROP AS SELECT k.*, "f1"."id" AS "current_version_id", "f2"."id" AS "owner_id", "f3"."id" AS "parent_id" FROM "edms_002_documents_keyed" AS k LEFT JOIN "edms_003_document_versions_keyed" AS "f1" ON "f1"."document_id.document_number" = "k"."current_version_id.document_id.document_number" AND "f1"."version_number" = "k"."current_version_id.version_number" LEFT JOIN "edms_001_users_final" AS "f2" ON "f2"."username" = "k"."owner_id.username" LEFT JOIN "edms_002_documents_keyed" AS "f3" ON "f3"."document_number" = "k"."parent_id.document_number";
-ANALYZE "edms_002_documents_final";
-DO $edms$
-DECLARE
-  total bigint;
-  found text;
-BEGIN
-  SELECT max(q."#total"), string_agg((to_jsonb(q) - '#total')::text, ', ') INTO total, found
-    FROM (SELECT count(*) OVER (), "current_version_id.document_id.document_number", "current_version_id.version_number" FROM "edms_002_documents_final" WHERE "current_version_id" IS NULL AND ("current_version_id.document_id.document_number" IS NOT NULL OR "current_version_id.version_number" IS NOT NULL) LIMIT 5) AS q("#total", "current_version_id.document_id.document_number", "current_version_id.version_number");
-  IF found IS NOT NULL THEN
-    RAISE EXCEPTION USING MESSAGE = 'public.documents: ' || total || ' unresolved reference(s) through documents_current_version_fk (current_version_id -> public.document_versions): ' || found || '; those rows of public.document_versions are neither in the archive nor in the target';
-  END IF;
-END
-$edms$;
-DO $edms$
-DECLARE
-  total bigint;
-  found text;
-BEGIN
-  SELECT max(q."#total"), string_agg((to_jsonb(q) - '#total')::text, ', ') INTO total, found
-    FROM (SELECT count(*) OVER (), "owner_id.username" FROM "edms_002_documents_final" WHERE "owner_id" IS NULL AND ("owner_id.username" IS NOT NULL) LIMIT 5) AS q("#total", "owner_id.username");
-  IF found IS NOT NULL THEN
-    RAISE EXCEPTION USING MESSAGE = 'public.documents: ' || total || ' unresolved reference(s) through documents_owner_id_fkey (owner_id -> public.users): ' || found || '; those rows of public.users are neither in the archive nor in the target';
-  END IF;
-END
-$edms$;
-DO $edms$
-DECLARE
-  total bigint;
-  found text;
-BEGIN
-  SELECT max(q."#total"), string_agg((to_jsonb(q) - '#total')::text, ', ') INTO total, found
-    FROM (SELECT count(*) OVER (), "parent_id.document_number" FROM "edms_002_documents_final" WHERE "parent_id" IS NULL AND ("parent_id.document_number" IS NOT NULL) LIMIT 5) AS q("#total", "parent_id.document_number");
-  IF found IS NOT NULL THEN
-    RAISE EXCEPTION USING MESSAGE = 'public.documents: ' || total || ' unresolved reference(s) through documents_parent_id_fkey (parent_id -> public.documents): ' || found || '; those rows of public.documents are neither in the archive nor in the target';
-  END IF;
-END
-$edms$;
-
--- public.document_versions
-CREATE TEMP TABLE "edms_003_document_versions_final" ON COMMIT DROP AS SELECT k.*, "f1"."id" AS "created_by_id", "f2"."id" AS "document_id" FROM "edms_003_document_versions_keyed" AS k LEFT JOIN "edms_001_users_final" AS "f1" ON "f1"."username" = "k"."created_by_id.username" LEFT JOIN "edms_002_documents_final" AS "f2" ON "f2"."document_number" = "k"."document_id.document_number";
-ANALYZE "edms_003_document_versions_final";
-DO $edms$
-DECLARE
-  total bigint;
-  found text;
-BEGIN
-  SELECT max(q."#total"), string_agg((to_jsonb(q) - '#total')::text, ', ') INTO total, found
-    FROM (SELECT count(*) OVER (), "created_by_id.username" FROM "edms_003_document_versions_final" WHERE "created_by_id" IS NULL AND ("created_by_id.username" IS NOT NULL) LIMIT 5) AS q("#total", "created_by_id.username");
-  IF found IS NOT NULL THEN
-    RAISE EXCEPTION USING MESSAGE = 'public.document_versions: ' || total || ' unresolved reference(s) through document_versions_created_by_id_fkey (created_by_id -> public.users): ' || found || '; those rows of public.users are neither in the archive nor in the target';
-  END IF;
-END
-$edms$;
-DO $edms$
-DECLARE
-  total bigint;
-  found text;
-BEGIN
-  SELECT max(q."#total"), string_agg((to_jsonb(q) - '#total')::text, ', ') INTO total, found
-    FROM (SELECT count(*) OVER (), "document_id.document_number" FROM "edms_003_document_versions_final" WHERE "document_id" IS NULL AND ("document_id.document_number" IS NOT NULL) LIMIT 5) AS q("#total", "document_id.document_number");
-  IF found IS NOT NULL THEN
-    RAISE EXCEPTION USING MESSAGE = 'public.document_versions: ' || total || ' unresolved reference(s) through document_versions_document_id_fkey (document_id -> public.documents): ' || found || '; those rows of public.documents are neither in the archive nor in the target';
-  END IF;
-END
-$edms$;
-
--- public.documents
 INSERT INTO "public"."documents" ("document_number", "title", "status", "created_at", "id", "current_version_id", "owner_id", "parent_id") SELECT "document_number", "title", "status", "created_at", "id", "current_version_id", "owner_id", "parent_id" FROM "edms_002_documents_final" WHERE "#new";
-UPDATE edms_result SET inserted = :ROW_COUNT WHERE idx = 2;
-
--- public.document_versions
-INSERT INTO "public"."document_versions" ("version_number", "content_hash", "size_bytes", "created_at", "id", "created_by_id", "document_id") SELECT "version_number", "content_hash", "size_bytes", "created_at", "id", "created_by_id", "document_id" FROM "edms_003_document_versions_final" WHERE "#new";
-UPDATE edms_result SET inserted = :ROW_COUNT WHERE idx = 3;
-
--- public.documents
-UPDATE edms_result SET existing = (SELECT count(*) FROM "edms_002_documents_final" WHERE NOT "#new") WHERE idx = 2;
-UPDATE "public"."documents" AS t SET "document_number" = f."document_number", "title" = f."title", "status" = f."status", "created_at" = f."created_at", "current_version_id" = f."current_version_id", "owner_id" = f."owner_id", "parent_id" = f."parent_id" FROM "edms_002_documents_final" AS f WHERE NOT f."#new" AND "t"."id" = "f"."id" AND ("t"."document_number" IS DISTINCT FROM "f"."document_number" OR "t"."title" IS DISTINCT FROM "f"."title" OR "t"."status" IS DISTINCT FROM "f"."status" OR "t"."created_at" IS DISTINCT FROM "f"."created_at" OR "t"."current_version_id" IS DISTINCT FROM "f"."current_version_id" OR "t"."owner_id" IS DISTINCT FROM "f"."owner_id" OR "t"."parent_id" IS DISTINCT FROM "f"."parent_id");
-UPDATE edms_result SET updated = :ROW_COUNT WHERE idx = 2;
-
--- public.document_versions
-UPDATE edms_result SET existing = (SELECT count(*) FROM "edms_003_document_versions_final" WHERE NOT "#new") WHERE idx = 3;
-UPDATE "public"."document_versions" AS t SET "version_number" = f."version_number", "content_hash" = f."content_hash", "size_bytes" = f."size_bytes", "created_at" = f."created_at", "created_by_id" = f."created_by_id", "document_id" = f."document_id" FROM "edms_003_document_versions_final" AS f WHERE NOT f."#new" AND "t"."id" = "f"."id" AND ("t"."version_number" IS DISTINCT FROM "f"."version_number" OR "t"."content_hash" IS DISTINCT FROM "f"."content_hash" OR "t"."size_bytes" IS DISTINCT FROM "f"."size_bytes" OR "t"."created_at" IS DISTINCT FROM "f"."created_at" OR "t"."created_by_id" IS DISTINCT FROM "f"."created_by_id" OR "t"."document_id" IS DISTINCT FROM "f"."document_id");
-UPDATE edms_result SET updated = :ROW_COUNT WHERE idx = 3;
+INSERT INTO edms_count VALUES (2, 'inserted', :ROW_COUNT) ON CONFLICT (idx, name) DO UPDATE SET value = EXCLUDED.value;
 
 -- all tables
-SET CONSTRAINTS "public"."documents_current_version_fk" IMMEDIATE;
+\endif
+SELECT (coalesce((SELECT value FROM edms_count WHERE idx = 3 AND name = 'staged'), 0) + -1 * coalesce((SELECT value FROM edms_count WHERE idx = 3 AND name = 'existing'), 0)) >= 1 AS edms_when \gset
+-- when new rows to insert
+\if :edms_when
+
+-- public.documents
+DO $edms$
+DECLARE
+  total bigint;
+  found text;
+BEGIN
+  SELECT max(q."#count"), string_agg((to_jsonb(q) - '#count')::text || ' ' || q."#count" || ' times', ', ') INTO total, found
+    FROM (SELECT "document_number", count(*) FROM "edms_002_documents_raw" AS d GROUP BY "document_number" HAVING count(*) > 1 ORDER BY count(*) DESC LIMIT 5) AS q("document_number", "#count");
+  IF found IS NOT NULL THEN
+    RAISE EXCEPTION USING MESSAGE = 'public.documents: the archive holds duplicate natural keys (document_number): ' || found || '; fix the source data or choose a natural key that is unique';
+  END IF;
+END
+$edms$;
+
+-- public.document_versions
+DO $edms$
+DECLARE
+  total bigint;
+  found text;
+BEGIN
+  SELECT max(q."#count"), string_agg((to_jsonb(q) - '#count')::text || ' ' || q."#count" || ' times', ', ') INTO total, found
+    FROM (SELECT "document_id.document_number", "version_number", count(*) FROM "edms_003_document_versions_raw" AS d GROUP BY "document_id.document_number", "version_number" HAVING count(*) > 1 ORDER BY count(*) DESC LIMIT 5) AS q("document_id.document_number", "version_number", "#count");
+  IF found IS NOT NULL THEN
+    RAISE EXCEPTION USING MESSAGE = 'public.document_versions: the archive holds duplicate natural keys (document_id.document_number, version_number): ' || found || '; fix the source data or choose a natural key that is unique';
+  END IF;
+END
+$edms$;
+INSERT INTO "public"."document_versions" ("version_number", "content_hash", "size_bytes", "created_at", "id", "created_by_id", "document_id") SELECT "version_number", "content_hash", "size_bytes", "created_at", "id", "created_by_id", "document_id" FROM "edms_003_document_versions_final" WHERE "#new";
+INSERT INTO edms_count VALUES (3, 'inserted', :ROW_COUNT) ON CONFLICT (idx, name) DO UPDATE SET value = EXCLUDED.value;
+
+-- all tables
+\endif
+SELECT (coalesce((SELECT value FROM edms_count WHERE idx = 2 AND name = 'existing'), 0)) >= 1 AS edms_when \gset
+-- when rows exist
+\if :edms_when
+
+-- public.documents
+UPDATE "public"."documents" AS t SET "document_number" = f."document_number", "title" = f."title", "status" = f."status", "created_at" = f."created_at", "current_version_id" = f."current_version_id", "owner_id" = f."owner_id", "parent_id" = f."parent_id" FROM "edms_002_documents_final" AS f WHERE NOT f."#new" AND "t"."id" = "f"."id" AND ("t"."document_number" IS DISTINCT FROM "f"."document_number" OR "t"."title" IS DISTINCT FROM "f"."title" OR "t"."status" IS DISTINCT FROM "f"."status" OR "t"."created_at" IS DISTINCT FROM "f"."created_at" OR "t"."current_version_id" IS DISTINCT FROM "f"."current_version_id" OR "t"."owner_id" IS DISTINCT FROM "f"."owner_id" OR "t"."parent_id" IS DISTINCT FROM "f"."parent_id");
+INSERT INTO edms_count VALUES (2, 'updated', :ROW_COUNT) ON CONFLICT (idx, name) DO UPDATE SET value = EXCLUDED.value;
+
+-- all tables
+\endif
+
+-- public.documents
+INSERT INTO edms_count VALUES (2, 'unchanged', (coalesce((SELECT value FROM edms_count WHERE idx = 2 AND name = 'existing'), 0) + -1 * coalesce((SELECT value FROM edms_count WHERE idx = 2 AND name = 'updated'), 0) + -1 * coalesce((SELECT value FROM edms_count WHERE idx = 2 AND name = 'skipped'), 0))) ON CONFLICT (idx, name) DO UPDATE SET value = EXCLUDED.value;
+
+-- all tables
+SELECT (coalesce((SELECT value FROM edms_count WHERE idx = 3 AND name = 'existing'), 0)) >= 1 AS edms_when \gset
+-- when rows exist
+\if :edms_when
+
+-- public.document_versions
+UPDATE "public"."document_versions" AS t SET "version_number" = f."version_number", "content_hash" = f."content_hash", "size_bytes" = f."size_bytes", "created_at" = f."created_at", "created_by_id" = f."created_by_id", "document_id" = f."document_id" FROM "edms_003_document_versions_final" AS f WHERE NOT f."#new" AND "t"."id" = "f"."id" AND ("t"."version_number" IS DISTINCT FROM "f"."version_number" OR "t"."content_hash" IS DISTINCT FROM "f"."content_hash" OR "t"."size_bytes" IS DISTINCT FROM "f"."size_bytes" OR "t"."created_at" IS DISTINCT FROM "f"."created_at" OR "t"."created_by_id" IS DISTINCT FROM "f"."created_by_id" OR "t"."document_id" IS DISTINCT FROM "f"."document_id");
+INSERT INTO edms_count VALUES (3, 'updated', :ROW_COUNT) ON CONFLICT (idx, name) DO UPDATE SET value = EXCLUDED.value;
+
+-- all tables
+\endif
+
+-- public.document_versions
+INSERT INTO edms_count VALUES (3, 'unchanged', (coalesce((SELECT value FROM edms_count WHERE idx = 3 AND name = 'existing'), 0) + -1 * coalesce((SELECT value FROM edms_count WHERE idx = 3 AND name = 'updated'), 0) + -1 * coalesce((SELECT value FROM edms_count WHERE idx = 3 AND name = 'skipped'), 0))) ON CONFLICT (idx, name) DO UPDATE SET value = EXCLUDED.value;
+
+-- all tables
+SET CONSTRAINTS ALL IMMEDIATE;
 
 -- public.document_workflows
 CREATE TEMP TABLE "edms_004_document_workflows_raw" ("document_id.document_number" text, "workflow_type" text, "state" text, "assignee_id.username" text, "due_date" date) ON COMMIT DROP;
-\copy "edms_004_document_workflows_raw" ("document_id.document_number", "workflow_type", "state", "assignee_id.username", "due_date") FROM '0004.copy'
+\copy "edms_004_document_workflows_raw" ("document_id.document_number", "workflow_type", "state", "assignee_id.username", "due_date") FROM '0004.copy' (FREEZE)
+INSERT INTO edms_count VALUES (4, 'staged', :ROW_COUNT) ON CONFLICT (idx, name) DO UPDATE SET value = EXCLUDED.value;
 DO $edms$
 DECLARE
   got bigint;
   want bigint;
 BEGIN
-  got := (SELECT count(*) FROM "edms_004_document_workflows_raw");
-  SELECT expected INTO want FROM edms_result WHERE idx = 4;
-  IF got IS DISTINCT FROM want THEN
-    RAISE EXCEPTION USING MESSAGE = 'public.document_workflows: staged ' || got || ' rows from 0004.copy but counts.copy says ' || coalesce(want::text, 'nothing') || '; the data directory is inconsistent, re-run export.sql';
+  got := coalesce((SELECT value FROM edms_count WHERE idx = 4 AND name = 'staged'), 0);
+  want := coalesce((SELECT value FROM edms_count WHERE idx = 4 AND name = 'expected'), 0);
+  IF got <> want THEN
+    RAISE EXCEPTION USING MESSAGE = 'public.document_workflows: staged ' || got || ' rows but the manifest says ' || want || '; the archive is inconsistent, re-export it';
   END IF;
-  UPDATE edms_result SET staged = got WHERE idx = 4;
 END
 $edms$;
-ANALYZE "edms_004_document_workflows_raw";
+CREATE TEMP TABLE "edms_004_document_workflows_final" ON COMMIT DROP AS SELECT k.*, "f1"."id" AS "assignee_id", "f2"."id" AS "document_id" FROM (SELECT s.*, COALESCE(o."id", (nextval('public.document_workflows_id_seq'::regclass))) AS "id", o."#hit" IS NULL AS "#new" FROM "edms_004_document_workflows_raw" AS s LEFT JOIN (SELECT "k1"."document_number" AS "document_id.document_number", "t"."workflow_type" AS "workflow_type", t."id", true AS "#hit" FROM "public"."document_workflows" AS t LEFT JOIN "public"."documents" AS "k1" ON "k1"."id" = "t"."document_id") AS o ON "o"."document_id.document_number" = "s"."document_id.document_number" AND "o"."workflow_type" = "s"."workflow_type") AS k LEFT JOIN "edms_001_users_final" AS "f1" ON "f1"."username" = "k"."assignee_id.username" LEFT JOIN "edms_002_documents_final" AS "f2" ON "f2"."document_number" = "k"."document_id.document_number";
+INSERT INTO edms_count VALUES (4, 'keyed', :ROW_COUNT) ON CONFLICT (idx, name) DO UPDATE SET value = EXCLUDED.value;
+SELECT coalesce((SELECT value FROM edms_count WHERE idx = 4 AND name = 'keyed'), 0) <> coalesce((SELECT value FROM edms_count WHERE idx = 4 AND name = 'staged'), 0) AS edms_failed \gset
+\if :edms_failed
 DO $edms$
 DECLARE
   total bigint;
@@ -310,21 +609,68 @@ BEGIN
   END IF;
 END
 $edms$;
-CREATE TEMP TABLE "edms_004_document_workflows_keyed" ON COMMIT DROP AS SELECT s.*, COALESCE(o."id", (nextval('public.document_workflows_id_seq'::regclass))) AS "id", o."#hit" IS NULL AS "#new" FROM "edms_004_document_workflows_raw" AS s LEFT JOIN (SELECT "k1"."document_number" AS "document_id.document_number", "t"."workflow_type" AS "workflow_type", t."id", true AS "#hit" FROM "public"."document_workflows" AS t LEFT JOIN "public"."documents" AS "k1" ON "k1"."id" = "t"."document_id") AS o ON "o"."document_id.document_number" = "s"."document_id.document_number" AND "o"."workflow_type" = "s"."workflow_type";
 DO $edms$
 DECLARE
-  keyed bigint;
+  got bigint;
   want bigint;
 BEGIN
-  keyed := (SELECT count(*) FROM "edms_004_document_workflows_keyed");
-  SELECT staged INTO want FROM edms_result WHERE idx = 4;
-  IF keyed <> want THEN
-    RAISE EXCEPTION USING MESSAGE = 'public.document_workflows: natural keys matched ' || keyed || ' target rows for ' || want || ' archive rows; the target has duplicate keys';
+  got := coalesce((SELECT value FROM edms_count WHERE idx = 4 AND name = 'keyed'), 0);
+  want := coalesce((SELECT value FROM edms_count WHERE idx = 4 AND name = 'staged'), 0);
+  IF got <> want THEN
+    RAISE EXCEPTION USING MESSAGE = 'public.document_workflows: natural keys matched ' || got || ' target rows for ' || want || '; the target has duplicate keys';
   END IF;
 END
 $edms$;
-CREATE TEMP TABLE "edms_004_document_workflows_final" ON COMMIT DROP AS SELECT k.*, "f1"."id" AS "assignee_id", "f2"."id" AS "document_id" FROM "edms_004_document_workflows_keyed" AS k LEFT JOIN "edms_001_users_final" AS "f1" ON "f1"."username" = "k"."assignee_id.username" LEFT JOIN "edms_002_documents_final" AS "f2" ON "f2"."document_number" = "k"."document_id.document_number";
+\endif
+INSERT INTO edms_count SELECT 4, v.name, v.value FROM (SELECT count(*) FILTER (WHERE NOT "#new"), count(*) FILTER (WHERE "assignee_id" IS NULL AND ("assignee_id.username" IS NOT NULL)), count(*) FILTER (WHERE "document_id" IS NULL AND ("document_id.document_number" IS NOT NULL)) FROM "edms_004_document_workflows_final") AS q(c0, c1, c2) CROSS JOIN LATERAL (VALUES ('existing', q.c0), ('unresolved:assignee_id', q.c1), ('unresolved:document_id', q.c2)) AS v(name, value) ON CONFLICT (idx, name) DO UPDATE SET value = EXCLUDED.value;
+
+-- all tables
+SELECT (coalesce((SELECT value FROM edms_count WHERE idx = 4 AND name = 'existing'), 0)) >= 1 AS edms_when \gset
+-- when rows already in the target
+\if :edms_when
+
+-- public.document_workflows
 ANALYZE "edms_004_document_workflows_final";
+
+-- all tables
+\endif
+SELECT (coalesce((SELECT value FROM edms_count WHERE idx = 4 AND name = 'existing'), 0)) >= 2 AS edms_when \gset
+-- when two or more rows already exist
+\if :edms_when
+
+-- public.document_workflows
+SELECT EXISTS (SELECT 1 FROM "edms_004_document_workflows_final" WHERE NOT "#new" GROUP BY "id" HAVING count(*) > 1 LIMIT 1) AS edms_failed \gset
+\if :edms_failed
+DO $edms$
+DECLARE
+  total bigint;
+  found text;
+BEGIN
+  SELECT max(q."#count"), string_agg((to_jsonb(q) - '#count')::text || ' ' || q."#count" || ' times', ', ') INTO total, found
+    FROM (SELECT "document_id.document_number", "workflow_type", count(*) FROM "edms_004_document_workflows_raw" AS d GROUP BY "document_id.document_number", "workflow_type" HAVING count(*) > 1 ORDER BY count(*) DESC LIMIT 5) AS q("document_id.document_number", "workflow_type", "#count");
+  IF found IS NOT NULL THEN
+    RAISE EXCEPTION USING MESSAGE = 'public.document_workflows: the archive holds duplicate natural keys (document_id.document_number, workflow_type): ' || found || '; fix the source data or choose a natural key that is unique';
+  END IF;
+END
+$edms$;
+DO $edms$
+DECLARE
+
+BEGIN
+  IF EXISTS (SELECT 1 FROM "edms_004_document_workflows_final" WHERE NOT "#new" GROUP BY "id" HAVING count(*) > 1 LIMIT 1) THEN
+    RAISE EXCEPTION USING MESSAGE = 'public.document_workflows: one target row is matched by two archive rows; the archive repeats a key';
+  END IF;
+END
+$edms$;
+\endif
+
+-- all tables
+\endif
+SELECT (coalesce((SELECT value FROM edms_count WHERE idx = 4 AND name = 'unresolved:assignee_id'), 0)) >= 1 AS edms_when \gset
+-- when references left unresolved
+\if :edms_when
+
+-- public.document_workflows
 DO $edms$
 DECLARE
   total bigint;
@@ -337,6 +683,14 @@ BEGIN
   END IF;
 END
 $edms$;
+
+-- all tables
+\endif
+SELECT (coalesce((SELECT value FROM edms_count WHERE idx = 4 AND name = 'unresolved:document_id'), 0)) >= 1 AS edms_when \gset
+-- when references left unresolved
+\if :edms_when
+
+-- public.document_workflows
 DO $edms$
 DECLARE
   total bigint;
@@ -349,68 +703,194 @@ BEGIN
   END IF;
 END
 $edms$;
-INSERT INTO "public"."document_workflows" ("workflow_type", "state", "due_date", "id", "assignee_id", "document_id") SELECT "workflow_type", "state", "due_date", "id", "assignee_id", "document_id" FROM "edms_004_document_workflows_final" WHERE "#new";
-UPDATE edms_result SET inserted = :ROW_COUNT WHERE idx = 4;
-UPDATE edms_result SET existing = (SELECT count(*) FROM "edms_004_document_workflows_final" WHERE NOT "#new") WHERE idx = 4;
-UPDATE "public"."document_workflows" AS t SET "workflow_type" = f."workflow_type", "state" = f."state", "due_date" = f."due_date", "assignee_id" = f."assignee_id", "document_id" = f."document_id" FROM "edms_004_document_workflows_final" AS f WHERE NOT f."#new" AND "t"."id" = "f"."id" AND ("t"."workflow_type" IS DISTINCT FROM "f"."workflow_type" OR "t"."state" IS DISTINCT FROM "f"."state" OR "t"."due_date" IS DISTINCT FROM "f"."due_date" OR "t"."assignee_id" IS DISTINCT FROM "f"."assignee_id" OR "t"."document_id" IS DISTINCT FROM "f"."document_id");
-UPDATE edms_result SET updated = :ROW_COUNT WHERE idx = 4;
 
--- public.users
+-- all tables
+\endif
+SELECT (coalesce((SELECT value FROM edms_count WHERE idx = 4 AND name = 'staged'), 0) + -1 * coalesce((SELECT value FROM edms_count WHERE idx = 4 AND name = 'existing'), 0)) >= 1 AND (coalesce((SELECT value FROM edms_count WHERE idx = 4 AND name = 'staged'), 0) + -2 * coalesce((SELECT value FROM edms_count WHERE idx = 4 AND name = 'existing'), 0)) >= 1 AS edms_when \gset
+-- when public.document_workflows brings many new rows: its foreign keys are re-added with one join each
+\if :edms_when
+LOCK TABLE "public"."document_workflows", "public"."documents", "public"."users" IN ACCESS EXCLUSIVE MODE;
+
+-- public.document_workflows
+ALTER TABLE "public"."document_workflows" DROP CONSTRAINT "document_workflows_assignee_id_fkey";
+ALTER TABLE "public"."document_workflows" DROP CONSTRAINT "document_workflows_document_id_fkey";
+DROP INDEX "public"."document_workflows_assignee_idx";
+
+-- all tables
+\endif
+SELECT (coalesce((SELECT value FROM edms_count WHERE idx = 4 AND name = 'staged'), 0) + -1 * coalesce((SELECT value FROM edms_count WHERE idx = 4 AND name = 'existing'), 0)) >= 1 AS edms_when \gset
+-- when new rows to insert
+\if :edms_when
+
+-- public.document_workflows
 DO $edms$
 DECLARE
-  present bigint;
-  r record;
+  total bigint;
+  found text;
 BEGIN
-  present := (SELECT count(*) FROM "edms_001_users_final" AS f WHERE EXISTS (SELECT 1 FROM (SELECT "t"."username" AS "username", t."id", true AS "#hit" FROM "public"."users" AS t ) AS o WHERE "o"."username" = "f"."username"));
-  SELECT * INTO r FROM edms_result WHERE idx = 1;
-  IF NOT (r.expected = r.staged AND r.staged = r.inserted + r.existing AND present = r.staged) THEN
-    RAISE EXCEPTION USING MESSAGE = format('%s: counts do not balance (expected %s, staged %s, inserted %s + updated %s + unchanged %s, present after %s)', r.table_name, r.expected, r.staged, r.inserted, r.updated, r.existing - r.updated, present);
+  SELECT max(q."#count"), string_agg((to_jsonb(q) - '#count')::text || ' ' || q."#count" || ' times', ', ') INTO total, found
+    FROM (SELECT "document_id.document_number", "workflow_type", count(*) FROM "edms_004_document_workflows_raw" AS d GROUP BY "document_id.document_number", "workflow_type" HAVING count(*) > 1 ORDER BY count(*) DESC LIMIT 5) AS q("document_id.document_number", "workflow_type", "#count");
+  IF found IS NOT NULL THEN
+    RAISE EXCEPTION USING MESSAGE = 'public.document_workflows: the archive holds duplicate natural keys (document_id.document_number, workflow_type): ' || found || '; fix the source data or choose a natural key that is unique';
+  END IF;
+END
+$edms$;
+INSERT INTO "public"."document_workflows" ("workflow_type", "state", "due_date", "id", "assignee_id", "document_id") SELECT "workflow_type", "state", "due_date", "id", "assignee_id", "document_id" FROM "edms_004_document_workflows_final" WHERE "#new";
+INSERT INTO edms_count VALUES (4, 'inserted', :ROW_COUNT) ON CONFLICT (idx, name) DO UPDATE SET value = EXCLUDED.value;
+
+-- all tables
+\endif
+SELECT (coalesce((SELECT value FROM edms_count WHERE idx = 4 AND name = 'existing'), 0)) >= 1 AS edms_when \gset
+-- when rows exist
+\if :edms_when
+
+-- public.document_workflows
+UPDATE "public"."document_workflows" AS t SET "workflow_type" = f."workflow_type", "state" = f."state", "due_date" = f."due_date", "assignee_id" = f."assignee_id", "document_id" = f."document_id" FROM "edms_004_document_workflows_final" AS f WHERE NOT f."#new" AND "t"."id" = "f"."id" AND ("t"."workflow_type" IS DISTINCT FROM "f"."workflow_type" OR "t"."state" IS DISTINCT FROM "f"."state" OR "t"."due_date" IS DISTINCT FROM "f"."due_date" OR "t"."assignee_id" IS DISTINCT FROM "f"."assignee_id" OR "t"."document_id" IS DISTINCT FROM "f"."document_id");
+INSERT INTO edms_count VALUES (4, 'updated', :ROW_COUNT) ON CONFLICT (idx, name) DO UPDATE SET value = EXCLUDED.value;
+
+-- all tables
+\endif
+
+-- public.document_workflows
+INSERT INTO edms_count VALUES (4, 'unchanged', (coalesce((SELECT value FROM edms_count WHERE idx = 4 AND name = 'existing'), 0) + -1 * coalesce((SELECT value FROM edms_count WHERE idx = 4 AND name = 'updated'), 0) + -1 * coalesce((SELECT value FROM edms_count WHERE idx = 4 AND name = 'skipped'), 0))) ON CONFLICT (idx, name) DO UPDATE SET value = EXCLUDED.value;
+
+-- all tables
+SELECT (coalesce((SELECT value FROM edms_count WHERE idx = 2 AND name = 'staged'), 0) + -1 * coalesce((SELECT value FROM edms_count WHERE idx = 2 AND name = 'existing'), 0)) >= 1 AND (coalesce((SELECT value FROM edms_count WHERE idx = 2 AND name = 'staged'), 0) + -2 * coalesce((SELECT value FROM edms_count WHERE idx = 2 AND name = 'existing'), 0)) >= 1 AS edms_when \gset
+-- when public.documents brings many new rows: its foreign keys are re-added with one join each
+\if :edms_when
+
+-- public.documents
+CREATE INDEX documents_owner_idx ON public.documents USING btree (owner_id);
+CREATE INDEX documents_parent_idx ON public.documents USING btree (parent_id);
+ALTER TABLE "public"."documents" ADD CONSTRAINT "documents_current_version_fk" FOREIGN KEY (current_version_id) REFERENCES public.document_versions(id) DEFERRABLE;
+ALTER TABLE "public"."documents" ADD CONSTRAINT "documents_owner_id_fkey" FOREIGN KEY (owner_id) REFERENCES public.users(id);
+ALTER TABLE "public"."documents" ADD CONSTRAINT "documents_parent_id_fkey" FOREIGN KEY (parent_id) REFERENCES public.documents(id);
+
+-- all tables
+\endif
+SELECT (coalesce((SELECT value FROM edms_count WHERE idx = 3 AND name = 'staged'), 0) + -1 * coalesce((SELECT value FROM edms_count WHERE idx = 3 AND name = 'existing'), 0)) >= 1 AND (coalesce((SELECT value FROM edms_count WHERE idx = 3 AND name = 'staged'), 0) + -2 * coalesce((SELECT value FROM edms_count WHERE idx = 3 AND name = 'existing'), 0)) >= 1 AS edms_when \gset
+-- when public.document_versions brings many new rows: its foreign keys are re-added with one join each
+\if :edms_when
+
+-- public.document_versions
+CREATE INDEX document_versions_created_by_idx ON public.document_versions USING btree (created_by_id);
+ALTER TABLE "public"."document_versions" ADD CONSTRAINT "document_versions_created_by_id_fkey" FOREIGN KEY (created_by_id) REFERENCES public.users(id);
+ALTER TABLE "public"."document_versions" ADD CONSTRAINT "document_versions_document_id_fkey" FOREIGN KEY (document_id) REFERENCES public.documents(id);
+
+-- all tables
+\endif
+SELECT (coalesce((SELECT value FROM edms_count WHERE idx = 4 AND name = 'staged'), 0) + -1 * coalesce((SELECT value FROM edms_count WHERE idx = 4 AND name = 'existing'), 0)) >= 1 AND (coalesce((SELECT value FROM edms_count WHERE idx = 4 AND name = 'staged'), 0) + -2 * coalesce((SELECT value FROM edms_count WHERE idx = 4 AND name = 'existing'), 0)) >= 1 AS edms_when \gset
+-- when public.document_workflows brings many new rows: its foreign keys are re-added with one join each
+\if :edms_when
+
+-- public.document_workflows
+CREATE INDEX document_workflows_assignee_idx ON public.document_workflows USING btree (assignee_id);
+ALTER TABLE "public"."document_workflows" ADD CONSTRAINT "document_workflows_assignee_id_fkey" FOREIGN KEY (assignee_id) REFERENCES public.users(id);
+ALTER TABLE "public"."document_workflows" ADD CONSTRAINT "document_workflows_document_id_fkey" FOREIGN KEY (document_id) REFERENCES public.documents(id);
+
+-- all tables
+\endif
+
+-- public.users
+INSERT INTO edms_count VALUES (1, 'present', (coalesce((SELECT value FROM edms_count WHERE idx = 1 AND name = 'inserted'), 0) + coalesce((SELECT value FROM edms_count WHERE idx = 1 AND name = 'existing'), 0))) ON CONFLICT (idx, name) DO UPDATE SET value = EXCLUDED.value;
+DO $edms$
+DECLARE
+  expected bigint;
+  staged bigint;
+  inserted bigint;
+  updated bigint;
+  unchanged bigint;
+  skipped bigint;
+  present bigint;
+BEGIN
+  expected := coalesce((SELECT value FROM edms_count WHERE idx = 1 AND name = 'expected'), 0);
+  staged := coalesce((SELECT value FROM edms_count WHERE idx = 1 AND name = 'staged'), 0);
+  inserted := coalesce((SELECT value FROM edms_count WHERE idx = 1 AND name = 'inserted'), 0);
+  updated := coalesce((SELECT value FROM edms_count WHERE idx = 1 AND name = 'updated'), 0);
+  unchanged := coalesce((SELECT value FROM edms_count WHERE idx = 1 AND name = 'unchanged'), 0);
+  skipped := coalesce((SELECT value FROM edms_count WHERE idx = 1 AND name = 'skipped'), 0);
+  present := coalesce((SELECT value FROM edms_count WHERE idx = 1 AND name = 'present'), 0);
+  IF NOT (expected = staged AND staged = inserted + updated + unchanged + skipped AND present = staged) THEN
+    RAISE EXCEPTION USING MESSAGE = format('%s: counts do not balance (expected %s, staged %s, inserted %s + updated %s + unchanged %s, present after %s)', 'public.users', expected, staged, inserted, updated, unchanged, present);
   END IF;
 END
 $edms$;
 
 -- public.documents
+INSERT INTO edms_count VALUES (2, 'present', (coalesce((SELECT value FROM edms_count WHERE idx = 2 AND name = 'inserted'), 0) + coalesce((SELECT value FROM edms_count WHERE idx = 2 AND name = 'existing'), 0))) ON CONFLICT (idx, name) DO UPDATE SET value = EXCLUDED.value;
 DO $edms$
 DECLARE
+  expected bigint;
+  staged bigint;
+  inserted bigint;
+  updated bigint;
+  unchanged bigint;
+  skipped bigint;
   present bigint;
-  r record;
 BEGIN
-  present := (SELECT count(*) FROM "edms_002_documents_final" AS f WHERE EXISTS (SELECT 1 FROM (SELECT "t"."document_number" AS "document_number", t."id", true AS "#hit" FROM "public"."documents" AS t ) AS o WHERE "o"."document_number" = "f"."document_number"));
-  SELECT * INTO r FROM edms_result WHERE idx = 2;
-  IF NOT (r.expected = r.staged AND r.staged = r.inserted + r.existing AND present = r.staged) THEN
-    RAISE EXCEPTION USING MESSAGE = format('%s: counts do not balance (expected %s, staged %s, inserted %s + updated %s + unchanged %s, present after %s)', r.table_name, r.expected, r.staged, r.inserted, r.updated, r.existing - r.updated, present);
+  expected := coalesce((SELECT value FROM edms_count WHERE idx = 2 AND name = 'expected'), 0);
+  staged := coalesce((SELECT value FROM edms_count WHERE idx = 2 AND name = 'staged'), 0);
+  inserted := coalesce((SELECT value FROM edms_count WHERE idx = 2 AND name = 'inserted'), 0);
+  updated := coalesce((SELECT value FROM edms_count WHERE idx = 2 AND name = 'updated'), 0);
+  unchanged := coalesce((SELECT value FROM edms_count WHERE idx = 2 AND name = 'unchanged'), 0);
+  skipped := coalesce((SELECT value FROM edms_count WHERE idx = 2 AND name = 'skipped'), 0);
+  present := coalesce((SELECT value FROM edms_count WHERE idx = 2 AND name = 'present'), 0);
+  IF NOT (expected = staged AND staged = inserted + updated + unchanged + skipped AND present = staged) THEN
+    RAISE EXCEPTION USING MESSAGE = format('%s: counts do not balance (expected %s, staged %s, inserted %s + updated %s + unchanged %s, present after %s)', 'public.documents', expected, staged, inserted, updated, unchanged, present);
   END IF;
 END
 $edms$;
 
 -- public.document_versions
+INSERT INTO edms_count VALUES (3, 'present', (coalesce((SELECT value FROM edms_count WHERE idx = 3 AND name = 'inserted'), 0) + coalesce((SELECT value FROM edms_count WHERE idx = 3 AND name = 'existing'), 0))) ON CONFLICT (idx, name) DO UPDATE SET value = EXCLUDED.value;
 DO $edms$
 DECLARE
+  expected bigint;
+  staged bigint;
+  inserted bigint;
+  updated bigint;
+  unchanged bigint;
+  skipped bigint;
   present bigint;
-  r record;
 BEGIN
-  present := (SELECT count(*) FROM "edms_003_document_versions_final" AS f WHERE EXISTS (SELECT 1 FROM (SELECT "k1"."document_number" AS "document_id.document_number", "t"."version_number" AS "version_number", t."id", true AS "#hit" FROM "public"."document_versions" AS t LEFT JOIN "public"."documents" AS "k1" ON "k1"."id" = "t"."document_id") AS o WHERE "o"."document_id.document_number" = "f"."document_id.document_number" AND "o"."version_number" = "f"."version_number"));
-  SELECT * INTO r FROM edms_result WHERE idx = 3;
-  IF NOT (r.expected = r.staged AND r.staged = r.inserted + r.existing AND present = r.staged) THEN
-    RAISE EXCEPTION USING MESSAGE = format('%s: counts do not balance (expected %s, staged %s, inserted %s + updated %s + unchanged %s, present after %s)', r.table_name, r.expected, r.staged, r.inserted, r.updated, r.existing - r.updated, present);
+  expected := coalesce((SELECT value FROM edms_count WHERE idx = 3 AND name = 'expected'), 0);
+  staged := coalesce((SELECT value FROM edms_count WHERE idx = 3 AND name = 'staged'), 0);
+  inserted := coalesce((SELECT value FROM edms_count WHERE idx = 3 AND name = 'inserted'), 0);
+  updated := coalesce((SELECT value FROM edms_count WHERE idx = 3 AND name = 'updated'), 0);
+  unchanged := coalesce((SELECT value FROM edms_count WHERE idx = 3 AND name = 'unchanged'), 0);
+  skipped := coalesce((SELECT value FROM edms_count WHERE idx = 3 AND name = 'skipped'), 0);
+  present := coalesce((SELECT value FROM edms_count WHERE idx = 3 AND name = 'present'), 0);
+  IF NOT (expected = staged AND staged = inserted + updated + unchanged + skipped AND present = staged) THEN
+    RAISE EXCEPTION USING MESSAGE = format('%s: counts do not balance (expected %s, staged %s, inserted %s + updated %s + unchanged %s, present after %s)', 'public.document_versions', expected, staged, inserted, updated, unchanged, present);
   END IF;
 END
 $edms$;
 
 -- public.document_workflows
+INSERT INTO edms_count VALUES (4, 'present', (coalesce((SELECT value FROM edms_count WHERE idx = 4 AND name = 'inserted'), 0) + coalesce((SELECT value FROM edms_count WHERE idx = 4 AND name = 'existing'), 0))) ON CONFLICT (idx, name) DO UPDATE SET value = EXCLUDED.value;
 DO $edms$
 DECLARE
+  expected bigint;
+  staged bigint;
+  inserted bigint;
+  updated bigint;
+  unchanged bigint;
+  skipped bigint;
   present bigint;
-  r record;
 BEGIN
-  present := (SELECT count(*) FROM "edms_004_document_workflows_final" AS f WHERE EXISTS (SELECT 1 FROM (SELECT "k1"."document_number" AS "document_id.document_number", "t"."workflow_type" AS "workflow_type", t."id", true AS "#hit" FROM "public"."document_workflows" AS t LEFT JOIN "public"."documents" AS "k1" ON "k1"."id" = "t"."document_id") AS o WHERE "o"."document_id.document_number" = "f"."document_id.document_number" AND "o"."workflow_type" = "f"."workflow_type"));
-  SELECT * INTO r FROM edms_result WHERE idx = 4;
-  IF NOT (r.expected = r.staged AND r.staged = r.inserted + r.existing AND present = r.staged) THEN
-    RAISE EXCEPTION USING MESSAGE = format('%s: counts do not balance (expected %s, staged %s, inserted %s + updated %s + unchanged %s, present after %s)', r.table_name, r.expected, r.staged, r.inserted, r.updated, r.existing - r.updated, present);
+  expected := coalesce((SELECT value FROM edms_count WHERE idx = 4 AND name = 'expected'), 0);
+  staged := coalesce((SELECT value FROM edms_count WHERE idx = 4 AND name = 'staged'), 0);
+  inserted := coalesce((SELECT value FROM edms_count WHERE idx = 4 AND name = 'inserted'), 0);
+  updated := coalesce((SELECT value FROM edms_count WHERE idx = 4 AND name = 'updated'), 0);
+  unchanged := coalesce((SELECT value FROM edms_count WHERE idx = 4 AND name = 'unchanged'), 0);
+  skipped := coalesce((SELECT value FROM edms_count WHERE idx = 4 AND name = 'skipped'), 0);
+  present := coalesce((SELECT value FROM edms_count WHERE idx = 4 AND name = 'present'), 0);
+  IF NOT (expected = staged AND staged = inserted + updated + unchanged + skipped AND present = staged) THEN
+    RAISE EXCEPTION USING MESSAGE = format('%s: counts do not balance (expected %s, staged %s, inserted %s + updated %s + unchanged %s, present after %s)', 'public.document_workflows', expected, staged, inserted, updated, unchanged, present);
   END IF;
 END
 $edms$;
 
 -- all tables
-SELECT idx, table_name, expected, staged, inserted, updated, existing - updated AS unchanged FROM edms_result ORDER BY idx;
+SELECT t.idx, t.table_name, coalesce((SELECT value FROM edms_count c WHERE c.idx = t.idx AND c.name = 'expected'), 0) AS expected, coalesce((SELECT value FROM edms_count c WHERE c.idx = t.idx AND c.name = 'staged'), 0) AS staged, coalesce((SELECT value FROM edms_count c WHERE c.idx = t.idx AND c.name = 'inserted'), 0) AS inserted, coalesce((SELECT value FROM edms_count c WHERE c.idx = t.idx AND c.name = 'updated'), 0) AS updated, coalesce((SELECT value FROM edms_count c WHERE c.idx = t.idx AND c.name = 'unchanged'), 0) AS unchanged, coalesce((SELECT value FROM edms_count c WHERE c.idx = t.idx AND c.name = 'skipped'), 0) AS skipped FROM edms_tables AS t ORDER BY t.idx;
 COMMIT;

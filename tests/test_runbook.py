@@ -19,7 +19,6 @@ from edms_pgdump.catalog import read_catalog
 from edms_pgdump.db import connect
 from edms_pgdump.errors import ImportRejected
 from edms_pgdump.mapping import Mapping, load_mapping, load_mapping_text
-from edms_pgdump.names import QualifiedName
 from edms_pgdump.plan import build_plan
 from edms_pgdump.runbook import COUNTS_FILE, data_file, runbook_text, write_runbooks
 from edms_pgdump.servers import Server
@@ -193,8 +192,8 @@ def test_count_mismatch_stops_psql_with_nothing_committed(
     res, before, after = _broken_run(tmp_path, pg_server, sample_dbs, damage)
     assert res.returncode == 3
     assert (
-        "public.document_versions: staged 399 rows from 0003.copy but counts.copy says 400; "
-        "the data directory is inconsistent, re-run export.sql" in res.stderr
+        "public.document_versions: staged 399 rows but the manifest says 400; "
+        "the archive is inconsistent, re-export it" in res.stderr
     )
     assert after == before
 
@@ -317,7 +316,7 @@ def test_on_conflict_policies_match_the_python_import(
     assert res.returncode == 3
     assert (
         'reg.party: 1 existing row(s) differ from the archive and on_conflict is error: {"code": "A1", '
-        '"country": "FR"}; set on_conflict: update or skip in the mapping to proceed' in res.stderr
+        '"country": "FR"}; use --on-conflict update or skip to proceed' in res.stderr
     )
     assert state(dst_psql, mapping) == before
 
@@ -328,8 +327,9 @@ def test_golden_runbooks(
 ) -> None:
     mapping = load_mapping(ROOT / "config" / "edms.yaml")
     with connect(new_db(sample_template)) as conn:
-        plan = build_plan(mapping, read_catalog(conn))
-    text = runbook_text("export" if kind == "export" else "import", plan, mapping)
+        catalog = read_catalog(conn)
+    plan = build_plan(mapping, catalog)
+    text = runbook_text("export" if kind == "export" else "import", plan, mapping, catalog)
     golden = ROOT / "sql" / f"{kind}.sql"
     if request.config.getoption("--update-golden"):
         golden.write_text(text)
@@ -385,9 +385,10 @@ def test_sql_cli_writes_the_runbook_and_refuses_an_unsafe_plan(new_db: Any, tmp_
     )
     assert res.exit_code == 0, res.output
     with connect(dsn) as conn:
-        plan = build_plan(load_mapping_text(REG_MAPPING), read_catalog(conn))
+        catalog = read_catalog(conn)
+    plan = build_plan(load_mapping_text(REG_MAPPING), catalog)
     written = (tmp_path / "rb" / "import.sql").read_text()
-    assert written == runbook_text("import", plan, load_mapping_text(REG_MAPPING))
+    assert written == runbook_text("import", plan, load_mapping_text(REG_MAPPING), catalog)
     assert not (tmp_path / "rb" / "export.sql").exists()
     res = CliRunner().invoke(
         app, ["sql", "import", "--dsn", dsn, "-m", str(mapping), "--lock-timeout", "5s", "--json"]
@@ -411,30 +412,26 @@ def test_sql_cli_writes_the_runbook_and_refuses_an_unsafe_plan(new_db: Any, tmp_
     assert res.exit_code == 2
 
 
-def test_import_script_runs_sqlgen_statements_verbatim(new_db: Any, sample_template: str) -> None:
+def test_import_script_runs_the_library_program_verbatim(new_db: Any, sample_template: str) -> None:
+    """The runbook is a rendering of the same program the library runs: every statement
+    of the program appears in it, in the program's order."""
     from edms_pgdump import sqlgen as g
+    from edms_pgdump.program import Execute, import_program
 
     mapping = load_mapping(ROOT / "config" / "edms.yaml")
     with connect(new_db(sample_template)) as conn:
-        plan = build_plan(mapping, read_catalog(conn))
-    text = runbook_text("import", plan, mapping)
-    staged = {n: g.staging_names(i, n) for i, n in enumerate(plan.load_order, start=1)}
-    finalized: set[Any] = set()
-    for comp in plan.components:
-        for n in comp:
-            tp, names, fields = plan.tables[n], staged[n], set(plan.tables[n].field_names)
-            assert g.render(g.create_raw(tp, names, list(tp.field_names))) + ";" in text
-            assert g.render(g.create_keyed(plan, tp, names)) + ";" in text
-            stmt = g.render(g.create_final(plan, tp, names, staged, fields, finalized)) + ";"
-            finalized.add(n)
-            assert stmt in text
-            assert g.render(g.insert_new(tp, names, fields)) + ";" in text
-            update = g.update_existing(tp, names, fields)
-            assert update is not None and g.render(update) + ";" in text
-            assert g.render(g.count_present(plan, tp, names)) in text
-    # the deferred cycle edge is deferred and made immediate again, like load.py does
-    documents = QualifiedName("public", "documents")
-    fk = [(documents, "documents_current_version_fk")]
-    assert text.index(g.render(g.set_constraints(fk, "DEFERRED"))) < text.index(
-        g.render(g.set_constraints(fk, "IMMEDIATE"))
+        catalog = read_catalog(conn)
+    plan = build_plan(mapping, catalog)
+    text = runbook_text("import", plan, mapping, catalog)
+    program = import_program(plan, catalog)
+    statements = [g.render(s.statement) + ";" for s in program.walk() if isinstance(s, Execute)]
+    assert len(statements) > 20
+    position = 0
+    for stmt in statements:
+        found = text.find(stmt, position)
+        assert found >= 0, f"not in the runbook, or out of order: {stmt[:120]}"
+        position = found + len(stmt)
+    # the deferred cycle edge is deferred and checked again within its component
+    assert text.index(g.render(g.set_all_constraints("DEFERRED"))) < text.index(
+        g.render(g.set_all_constraints("IMMEDIATE"))
     )

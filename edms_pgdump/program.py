@@ -1,0 +1,601 @@
+"""The import algorithm, written once: ``(Plan, Catalog, options) -> [typed steps]``.
+
+Two interpreters read the same list: ``run_program`` executes it with psycopg, and the
+psql runbook renderer writes it as a script. Neither adds a statement of its own
+beyond plumbing (streaming COPY data, keeping counts), so what a DBA reviews is what
+the library runs.
+
+Decisions that depend on the data (is anything new to insert, did this table bring
+enough new rows to recreate its foreign keys) are ``When`` steps over counts the
+program itself records; the Python interpreter evaluates them in memory, the psql
+renderer with ``\\gset`` and ``\\if``.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from dataclasses import dataclass
+from typing import Literal, Union
+
+from psycopg import sql
+
+from . import sqlgen
+from .catalog import Catalog, ForeignKey, Table
+from .errors import EdmsPgdumpError
+from .import_options import ImportOptions
+from .mapping import ConflictPolicy
+from .names import QualifiedName
+from .plan import Plan, TablePlan
+
+# Counts the program records per table (and ``unresolved:<label>`` per reference).
+EXPECTED = "expected"
+STAGED = "staged"
+KEYED = "keyed"
+EXISTING = "existing"
+INSERTED = "inserted"
+UPDATED = "updated"
+SKIPPED = "skipped"
+UNCHANGED = "unchanged"
+PRESENT = "present"
+
+# constraints=recreate drops a table's foreign keys only when it brings at least this
+# many new rows, and at least a ninth of the table's size after the load: a per-row
+# check costs about ten times what re-validating one row does.
+RECREATE_MIN_ROWS = 10_000
+RECREATE_MIN_SHARE = 9
+
+
+class ProgramRefused(EdmsPgdumpError):
+    """The options ask for something this target does not allow (nothing was written)."""
+
+
+@dataclass(frozen=True)
+class Term:
+    table: QualifiedName
+    count: str
+    factor: int = 1
+
+
+@dataclass(frozen=True)
+class Condition:
+    """True when, for every bound, ``sum(factor * count) >= minimum``."""
+
+    bounds: tuple[tuple[tuple[Term, ...], int], ...]
+
+    def describe(self) -> str:
+        parts = []
+        for terms, minimum in self.bounds:
+            expr = " + ".join(f"{t.factor}*{t.table}.{t.count}" for t in terms)
+            parts.append(f"{expr} >= {minimum}")
+        return " and ".join(parts)
+
+
+def at_least(minimum: int, *terms: Term) -> Condition:
+    return Condition(((tuple(terms), minimum),))
+
+
+@dataclass(frozen=True)
+class Message:
+    """A failure message around the offending rows: ``head + total + middle + samples + tail``
+    (``total`` is left out when ``middle`` is None)."""
+
+    head: str
+    tail: str
+    middle: str | None = None
+
+
+@dataclass(frozen=True)
+class Execute:
+    step: str  # profile name
+    table: QualifiedName | None
+    statement: sql.Composed
+    count: str | None = None  # record the statement's row count under this name
+    # Checks that name the cause when the statement trips a unique index (run after
+    # rolling back to a savepoint by the Python interpreter, up front by psql).
+    on_unique_violation: tuple[Check, ...] = ()
+    # When the statement breaks an integrity constraint, the import is refused with this
+    # text before the server's own message (instead of reporting a server failure).
+    refusal: str | None = None
+
+
+@dataclass(frozen=True)
+class CopyIn:
+    table: QualifiedName
+    statement: sql.Composed  # COPY … FROM STDIN
+    fields: tuple[str, ...]
+
+
+@dataclass(frozen=True)
+class Record:
+    """Run a one-row query and keep its columns as counts of ``table``."""
+
+    step: str
+    table: QualifiedName
+    query: sql.Composed
+    counts: tuple[str, ...]
+
+
+@dataclass(frozen=True)
+class Derive:
+    """A count computed from other counts: ``sum(factor * count)``."""
+
+    table: QualifiedName
+    count: str
+    terms: tuple[Term, ...]
+
+
+@dataclass(frozen=True)
+class Check:
+    """The query returns offending rows; any row fails the import (or warns).
+
+    ``shape`` says how its columns read: ``total_first`` is ``count(*) OVER ()`` then
+    the fields; ``count_last`` is the fields then how often they repeat.
+    """
+
+    step: str
+    table: QualifiedName | None
+    query: sql.Composed
+    fields: tuple[str, ...]
+    message: Message
+    shape: Literal["total_first", "count_last", "exists"] = "total_first"
+    warn: bool = False  # a warning with the samples instead of a failure
+    count: str | None = None  # keep the total under this name
+    gather: bool = False  # failures are collected until the next step that is not gathering
+    explain: tuple[Check, ...] = ()  # run first when this check fails, for a better message
+
+
+@dataclass(frozen=True)
+class CompareCounts:
+    table: QualifiedName
+    left: str
+    right: str
+    message: Message  # head + left + middle + right + tail
+    explain: tuple[Check, ...] = ()
+
+
+@dataclass(frozen=True)
+class Balance:
+    """expected == staged == inserted + updated + unchanged + skipped, present == staged."""
+
+    table: QualifiedName
+
+
+@dataclass(frozen=True)
+class When:
+    condition: Condition
+    steps: tuple[Step, ...]
+    why: str = ""
+
+
+Step = Union[Execute, CopyIn, Record, Derive, Check, CompareCounts, Balance, When]  # noqa: UP007 (runtime alias on 3.10)
+
+
+@dataclass(frozen=True)
+class Program:
+    tables: tuple[QualifiedName, ...]  # in load order
+    staging: dict[QualifiedName, sqlgen.StagingNames]
+    fields: dict[QualifiedName, tuple[str, ...]]  # COPY field order per table
+    steps: tuple[Step, ...]
+    recreated: dict[QualifiedName, tuple[str, ...]]  # FKs that may be recreated, per table
+    options: ImportOptions
+
+    def walk(self) -> Iterator[Step]:
+        """Every step, those inside ``When`` included, in order."""
+        yield from _walk(self.steps)
+
+
+def _walk(steps: tuple[Step, ...]) -> Iterator[Step]:
+    for s in steps:
+        yield s
+        if isinstance(s, When):
+            yield from _walk(s.steps)
+
+
+def count_of(table: QualifiedName, count: str, factor: int = 1) -> Term:
+    return Term(table, count, factor)
+
+
+class _Builder:
+    def __init__(
+        self,
+        plan: Plan,
+        catalog: Catalog,
+        options: ImportOptions,
+        loaded: dict[QualifiedName, tuple[str, ...]],
+    ) -> None:
+        self.plan = plan
+        self.catalog = catalog
+        self.opts = options
+        self.tables = tuple(n for n in plan.load_order if n in loaded)
+        self.fields = {n: loaded[n] for n in self.tables}
+        self.staging = {n: sqlgen.staging_names(i, n) for i, n in enumerate(self.tables, start=1)}
+        self.finalized: set[QualifiedName] = set()
+        self.steps: list[Step] = []
+        self.recreated: dict[QualifiedName, tuple[str, ...]] = {}
+        self.rebuild_steps: list[Step] = []
+
+    # -- facts -----------------------------------------------------------------------
+    def table(self, name: QualifiedName) -> Table:
+        return self.catalog.tables[name]
+
+    def loaded(self, name: QualifiedName) -> set[str]:
+        return set(self.fields[name])
+
+    def policy(self, tp: TablePlan) -> ConflictPolicy:
+        return self.opts.on_conflict or tp.on_conflict
+
+    def derivable(self, name: QualifiedName) -> bool:
+        """Whether "present after" follows from inserted + existing: nothing but our own
+        statement decides what an inserted row holds (no user triggers, rules, row-level
+        security, or generated column in the natural key)."""
+        t = self.table(name)
+        if t.triggers or t.has_rules or t.rls_enabled:
+            return False
+        cols = [t.column(c) for c in self.plan.tables[name].natural_key]
+        return not any(c is None or c.is_generated for c in cols)
+
+    def enforced(self, name: QualifiedName) -> bool:
+        """An immediate unique index on the natural key makes an INSERT of a duplicate
+        fail, so the up-front GROUP BY over the archive rows can be skipped."""
+        tp = self.plan.tables[name]
+        if not tp.identity_is_pk or any(kf.nullable for kf in tp.key_fields):
+            return False
+        return any(set(k) <= set(tp.natural_key) for k in self.table(name).immediate_unique_keys)
+
+    def referenced_by_others(self, name: QualifiedName) -> bool:
+        return any(
+            e.ref_table == name for n in self.tables if n != name for e in self.plan.tables[n].expansions
+        )
+
+    def key_names(self, tp: TablePlan) -> tuple[str, ...]:
+        return tuple(kf.name for kf in tp.key_fields)
+
+    # -- checks ------------------------------------------------------------------------
+    def archive_duplicates(self, name: QualifiedName) -> Check:
+        tp = self.plan.tables[name]
+        keys = self.key_names(tp)
+        return Check(
+            "duplicate keys",
+            name,
+            sqlgen.duplicate_keys(tp, self.staging[name].raw, self.opts.sample_size),
+            keys,
+            Message(
+                f"{name}: the archive holds duplicate natural keys ({', '.join(keys)}): ",
+                "; fix the source data or choose a natural key that is unique",
+            ),
+            shape="count_last",
+        )
+
+    def target_duplicates(self, name: QualifiedName) -> Check:
+        tp = self.plan.tables[name]
+        keys = self.key_names(tp)
+        return Check(
+            "target duplicate keys",
+            name,
+            sqlgen.target_duplicate_keys(self.plan, tp, self.opts.sample_size),
+            keys,
+            Message(
+                f"{name}: the target holds duplicate natural keys ({', '.join(keys)}): ",
+                "; deduplicate the target or add a unique constraint",
+            ),
+            shape="count_last",
+        )
+
+    # -- the program -----------------------------------------------------------------
+    def build(self) -> Program:
+        add = self.steps.append
+        if self.tables:
+            add(Execute("lock", None, sqlgen.lock_tables(list(self.tables))))
+        for comp in self.plan.components:
+            members = [n for n in comp if n in self.fields]
+            if members:
+                self.component(members)
+        self.steps.extend(self.rebuild_steps)
+        for name in self.tables:
+            self.verify(name)
+        return Program(self.tables, self.staging, self.fields, tuple(self.steps), self.recreated, self.opts)
+
+    def component(self, members: list[QualifiedName]) -> None:
+        for n in members:
+            self.stage(n)
+        # A table that nothing in its component refers to (itself included) goes from raw
+        # to final in one statement; otherwise every member's ids must exist (keyed)
+        # before any member's references are resolved.
+        merged = len(members) == 1 and not any(
+            e.ref_table == members[0] for e in self.plan.tables[members[0]].expansions
+        )
+        if not merged:
+            for n in members:
+                self.key(n)
+        for n in members:
+            self.resolve(n, merged)
+        for n in members:
+            self.maybe_recreate(n)
+        deferred = any(
+            e.edge == "deferred" and not e.fk.declared
+            for n in members
+            for e in self.plan.tables[n].expansions
+        )
+        if deferred:
+            self.steps.append(Execute("defer constraints", None, sqlgen.set_all_constraints("DEFERRED")))
+        for n in members:
+            self.insert(n, members)
+        for n in members:
+            self.second_pass(n)
+        for n in members:
+            self.update(n)
+        if deferred:
+            self.steps.append(Execute("deferred checks", None, sqlgen.set_all_constraints("IMMEDIATE")))
+
+    def stage(self, name: QualifiedName) -> None:
+        tp = self.plan.tables[name]
+        names = self.staging[name]
+        fields = list(self.fields[name])
+        add = self.steps.append
+        add(Execute("create raw", name, sqlgen.create_raw(tp, names, fields)))
+        add(CopyIn(name, sqlgen.copy_in_frozen(names, fields), tuple(fields)))
+        add(
+            CompareCounts(
+                name,
+                STAGED,
+                EXPECTED,
+                Message(
+                    f"{name}: staged ",
+                    "; the archive is inconsistent, re-export it",
+                    " rows but the manifest says ",
+                ),
+            )
+        )
+        if not self.enforced(name):
+            # statistics for the GROUP BY (otherwise the raw rows are only scanned once,
+            # joined to the target's rows, which have statistics of their own)
+            add(Execute("analyze raw", name, sqlgen.analyze(names.raw)))
+            add(self.archive_duplicates(name))
+        if not tp.key_is_unique or any(kf.nullable for kf in tp.key_fields):
+            add(self.target_duplicates(name))
+
+    def matched(self, name: QualifiedName, count: str) -> CompareCounts:
+        return CompareCounts(
+            name,
+            count,
+            STAGED,
+            Message(f"{name}: natural keys matched ", "; the target has duplicate keys", " target rows for "),
+            explain=(self.archive_duplicates(name),),
+        )
+
+    def key(self, name: QualifiedName) -> None:
+        tp = self.plan.tables[name]
+        names = self.staging[name]
+        add = self.steps.append
+        add(Execute("keyed", name, sqlgen.create_keyed(self.plan, tp, names), count=KEYED))
+        add(self.matched(name, KEYED))
+        # other members' references resolve against this table: without statistics the
+        # planner guesses wildly and sorts for merge joins instead of hashing
+        add(Execute("analyze keyed", name, sqlgen.analyze(names.keyed)))
+
+    def resolve(self, name: QualifiedName, merged: bool) -> None:
+        tp = self.plan.tables[name]
+        names = self.staging[name]
+        loaded = self.loaded(name)
+        add = self.steps.append
+        if merged:
+            stmt = sqlgen.merged_final(self.plan, tp, names, self.staging, loaded, self.finalized)
+            add(Execute("keyed+final", name, stmt, count=KEYED))
+            add(self.matched(name, KEYED))
+        else:
+            stmt = sqlgen.create_final(self.plan, tp, names, self.staging, loaded, self.finalized)
+            add(Execute("final", name, stmt))
+        self.finalized.add(name)
+        exps = sqlgen.active_expansions(tp, loaded)
+        labels = tuple(f"unresolved:{e.label}" for e in exps)
+        add(Record("summary", name, sqlgen.final_summary(tp, names, exps), (EXISTING, *labels)))
+        # Statistics matter only where the final rows are joined: other tables resolve
+        # their references against them, existing rows are compared and updated, the
+        # second pass, or the after-load key lookup. A plain INSERT just scans them.
+        analyze = Execute("analyze final", name, sqlgen.analyze(names.final))
+        if (
+            self.referenced_by_others(name)
+            or not self.derivable(name)
+            or any(e.edge == "second_pass" for e in exps)
+        ):
+            add(analyze)
+        else:
+            add(When(at_least(1, count_of(name, EXISTING)), (analyze,), "rows already in the target"))
+        if self.enforced(name):
+            repeated = Check(
+                "repeated ids",
+                name,
+                sqlgen.repeated_identity(tp, names),
+                (),
+                Message(
+                    f"{name}: one target row is matched by two archive rows; ", "the archive repeats a key"
+                ),
+                shape="exists",
+                explain=(self.archive_duplicates(name),),
+            )
+            add(When(at_least(2, count_of(name, EXISTING)), (repeated,), "two or more rows already exist"))
+        for exp, label in zip(exps, labels):
+            check = Check(
+                "unresolved",
+                name,
+                sqlgen.unresolved(tp, names, exp, self.opts.sample_size),
+                tuple(f.name for f in exp.fields),
+                Message(
+                    f"{name}: ",
+                    f"; those rows of {exp.ref_table} are neither in the archive nor in the target",
+                    f" unresolved reference(s) through {exp.fk.name} "
+                    f"({', '.join(exp.columns)} -> {exp.ref_table}): ",
+                ),
+                gather=True,
+            )
+            add(When(at_least(1, count_of(name, label)), (check,), "references left unresolved"))
+
+    # -- constraints=auto|recreate ------------------------------------------------------
+    def droppable(self, name: QualifiedName) -> list[ForeignKey]:
+        """Foreign keys declared on this table itself (not inherited from a partitioned
+        parent), which the import may drop and re-add."""
+        return [fk for fk in self.table(name).foreign_keys if not fk.declared and not fk.inherited]
+
+    def recreate_condition(self, name: QualifiedName) -> Condition | None:
+        mode = self.opts.constraints
+        if mode == "keep":
+            return None
+        table = self.table(name)
+        if not table.owned:
+            if mode == "recreate":
+                raise ProgramRefused(
+                    f"{name}: --constraints recreate drops and re-adds its foreign keys, which needs "
+                    f"ownership of the table (owner {table.owner}); run the import as its owner, or "
+                    "use --constraints keep or auto"
+                )
+            return None
+        new = (count_of(name, STAGED), count_of(name, EXISTING, -1))
+        held = max(table.estimated_rows, 0)
+        if mode == "recreate":
+            # at least RECREATE_MIN_ROWS new rows, and new >= (held + new) / RECREATE_MIN_SHARE
+            share = (
+                count_of(name, STAGED, RECREATE_MIN_SHARE - 1),
+                count_of(name, EXISTING, -(RECREATE_MIN_SHARE - 1)),
+            )
+            return Condition(((new, RECREATE_MIN_ROWS), (share, held)))
+        # auto: a restore or a first load brings more rows than the table held before
+        # (held is at least the rows the archive matched)
+        twice = (count_of(name, STAGED), count_of(name, EXISTING, -2))
+        return Condition(((new, held + 1), (twice, 1)))
+
+    def maybe_recreate(self, name: QualifiedName) -> None:
+        condition = self.recreate_condition(name)
+        if condition is None:
+            return
+        table = self.table(name)
+        fks = self.droppable(name)
+        indexes = list(table.plain_indexes)
+        if not fks and not indexes:
+            return
+        locked = sorted({name, *(fk.ref_table for fk in fks)})
+        drop: list[Step] = [Execute("lock exclusive", None, sqlgen.lock_tables_exclusive(locked))]
+        drop += [Execute("drop fk", name, sqlgen.drop_constraint(name, fk.name)) for fk in fks]
+        drop += [Execute("drop index", name, sqlgen.drop_index(i.schema, i.name)) for i in indexes]
+        why = f"{name} brings many new rows: its foreign keys are re-added with one join each"
+        self.steps.append(When(condition, tuple(drop), why))
+        rebuild: list[Step] = []
+        for i in indexes:
+            rebuild.append(
+                Execute(f"create index {i.name}", name, sqlgen.create_from_definition(i.definition))
+            )
+            if i.comment is not None:
+                rebuild.append(Execute("comment", name, sqlgen.comment_index(i.schema, i.name, i.comment)))
+        for fk in fks:
+            rebuild.append(
+                Execute(
+                    f"re-add fk {fk.name}",
+                    name,
+                    sqlgen.add_constraint(name, fk.name, fk.definition),
+                    refusal=f"{name}: foreign key {fk.name} does not hold after loading",
+                )
+            )
+            if fk.comment is not None:
+                rebuild.append(Execute("comment", name, sqlgen.comment_constraint(name, fk.name, fk.comment)))
+        self.rebuild_steps.append(When(condition, tuple(rebuild), why))
+        self.recreated[name] = tuple(fk.name for fk in fks)
+
+    # -- writes ------------------------------------------------------------------------
+    def insert(self, name: QualifiedName, members: list[QualifiedName]) -> None:
+        tp = self.plan.tables[name]
+        names = self.staging[name]
+        keys = self.key_names(tp)
+        add = self.steps.append
+        if self.policy(tp) == "error":
+            changed = Check(
+                "changed rows",
+                name,
+                sqlgen.changed_rows(tp, names, self.loaded(name), self.opts.sample_size),
+                keys,
+                Message(
+                    f"{name}: ",
+                    "; use --on-conflict update or skip to proceed",
+                    " existing row(s) differ from the archive and on_conflict is error: ",
+                ),
+            )
+            add(When(at_least(1, count_of(name, EXISTING)), (changed,), "rows already in the target"))
+        # Duplicate archive keys were not checked up front where a unique index enforces
+        # the key (see ``enforced``): if the INSERT trips over it, name the keys.
+        explain = tuple(self.archive_duplicates(n) for n in members if self.enforced(n))
+        stmt = sqlgen.insert_new(tp, names, self.loaded(name))
+        insert = Execute("insert", name, stmt, count=INSERTED, on_unique_violation=explain)
+        add(
+            When(
+                at_least(1, count_of(name, STAGED), count_of(name, EXISTING, -1)),
+                (insert,),
+                "new rows to insert",
+            )
+        )
+
+    def second_pass(self, name: QualifiedName) -> None:
+        tp = self.plan.tables[name]
+        passes = tuple(
+            Execute("second pass", name, sqlgen.second_pass(tp, self.staging[name], e))
+            for e in sqlgen.active_expansions(tp, self.loaded(name))
+            if e.edge == "second_pass"
+        )
+        if passes:
+            self.steps.append(When(at_least(1, count_of(name, INSERTED)), passes, "rows were inserted"))
+
+    def update(self, name: QualifiedName) -> None:
+        tp = self.plan.tables[name]
+        names = self.staging[name]
+        loaded = self.loaded(name)
+        policy = self.policy(tp)
+        existing = at_least(1, count_of(name, EXISTING))
+        if policy in ("update", "error"):
+            stmt = sqlgen.update_existing(tp, names, loaded)
+            if stmt is not None:
+                self.steps.append(
+                    When(existing, (Execute("update", name, stmt, count=UPDATED),), "rows exist")
+                )
+        else:
+            skipped = Check(
+                "skipped rows",
+                name,
+                sqlgen.changed_rows(tp, names, loaded, self.opts.sample_size),
+                self.key_names(tp),
+                Message(
+                    f"{name}: ",
+                    "",
+                    " existing row(s) differ from the archive and were left as they are (on_conflict skip): ",
+                ),
+                warn=True,
+                count=SKIPPED,
+            )
+            self.steps.append(When(existing, (skipped,), "rows exist"))
+        self.steps.append(
+            Derive(
+                name,
+                UNCHANGED,
+                (count_of(name, EXISTING), count_of(name, UPDATED, -1), count_of(name, SKIPPED, -1)),
+            )
+        )
+
+    def verify(self, name: QualifiedName) -> None:
+        tp = self.plan.tables[name]
+        if self.derivable(name):
+            self.steps.append(Derive(name, PRESENT, (count_of(name, INSERTED), count_of(name, EXISTING))))
+        else:
+            query = sqlgen.count_present(self.plan, tp, self.staging[name])
+            self.steps.append(Record("present", name, query, (PRESENT,)))
+        self.steps.append(Balance(name))
+
+
+def import_program(
+    plan: Plan,
+    catalog: Catalog,
+    options: ImportOptions | None = None,
+    loaded: dict[QualifiedName, tuple[str, ...]] | None = None,
+) -> Program:
+    """The import as typed steps. ``loaded`` is each table's COPY field order (the
+    archive's); by default the plan's own fields for every exported table."""
+    opts = options or ImportOptions()
+    opts.validate()
+    if loaded is None:
+        loaded = {tp.table: tp.field_names for tp in plan.exported}
+    return _Builder(plan, catalog, opts, loaded).build()
