@@ -1,97 +1,53 @@
-"""The public Python API: one function per CLI command."""
+"""The public Python API: one function per CLI command, each returning a typed result.
+
+The CLI calls exactly one of these per command and only prints what comes back, so a
+script using the library gets the same validation, audit lines and history as a
+shell user. Options are checked here (``UsageError`` naming the option and what is
+allowed), never only by the CLI.
+"""
 
 from __future__ import annotations
 
+import inspect
+import os
 import time
+from collections.abc import Callable
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from . import __version__, audit
-from . import export as _export
 from . import load as _load
 from .archive import ArchiveReader, check_integrity
 from .audit import AuditRecord, AuditTarget
-from .errors import EdmsPgdumpError, ImportRejected
-from .export import ExportResult
+from .check import CheckReport, check_archive, check_database
+from .errors import ArchiveError, ImportRejected, UsageError
+from .export import ExportResult, check_export_options, write_archive
 from .history import HistoryHooks
-from .load import ImportOptions, ImportReport
-from .mapping import Mapping
+from .import_options import ImportOptions
+from .import_report import ImportReport
+from .mapping import Mapping, load_mapping
 from .progress import Progress
+from .results import (
+    DatabaseComparison,
+    ImportResult,
+    InitResult,
+    InspectResult,
+    PlanResult,
+    RunbookResult,
+    VerifyResult,
+)
+from .runbook import KINDS, Kind, explain_plan, render_runbook, write_runbooks
+from .scaffold import scaffold_from_database
+
+if TYPE_CHECKING:
+    from .demo import DemoResult
+
+MappingSource = Mapping | str | os.PathLike[str]
 
 
-def inspect_archive(archive: str | Path) -> dict[str, Any]:
-    """The manifest's facts without reading any member."""
-    with ArchiveReader(archive) as reader:
-        m = reader.manifest.data
-        return {
-            "archive": str(archive),
-            "archive_id": m["archive_id"],
-            "created_at": m["created_at"],
-            "tool_version": m.get("tool_version"),
-            "format_version": m.get("format_version"),
-            "source": m.get("source", {}),
-            "mapping_sha256": m.get("mapping_sha256"),
-            "manifest_sha256": reader.manifest.sha256,
-            "load_order": m.get("load_order", []),
-            "tables": [
-                {
-                    "table": t["table"],
-                    "rows": t["rows"],
-                    "bytes": t["bytes"],
-                    "data_bytes": t.get("data_bytes"),
-                    "compression": t["compression"],
-                    "key_fields": t.get("key_fields", []),
-                    "expansions": t.get("expansions", []),
-                    "fields": [f["name"] for f in t["fields"]],
-                }
-                for t in m["tables"]
-            ],
-            "lookups": [t["table"] for t in m.get("lookups", [])],
-        }
-
-
-def verify_archive(archive: str | Path, dsn: str | None = None) -> dict[str, Any]:
-    """Integrity of every member; with ``dsn``, whether the database holds the same rows.
-
-    The database comparison is a dry-run import: rows it would insert are missing from
-    the database, rows it would update differ. Nothing is written.
-    """
-    with ArchiveReader(archive) as reader:
-        report = check_integrity(reader)
-    result = report.to_dict()
-    if dsn and report.ok:
-        try:
-            opts = ImportOptions(dry_run=True, on_conflict="update")
-            imp = _load.import_archive(dsn, archive, options=opts)
-        except ImportRejected as exc:
-            result["ok"] = False
-            result["database"] = {
-                "target": dsn,
-                "matches": False,
-                "error": str(exc),
-                "missing": None,
-                "different": None,
-            }
-            return result
-        result["database"] = {
-            "target": imp.target,
-            "missing": imp.inserted,
-            "different": imp.updated,
-            "matches": imp.inserted == 0 and imp.updated == 0,
-            "tables": [t.to_dict() for t in imp.tables],
-        }
-        result["ok"] = result["ok"] and result["database"]["matches"]
-    return result
-
-
-def _archive_facts(archive: str | Path) -> tuple[str | None, str | None, dict[str, Any]]:
-    """(archive id, manifest SHA-256, source) of an archive, or Nones if it is unreadable."""
-    try:
-        with ArchiveReader(archive) as reader:
-            m = reader.manifest
-            return m.archive_id, m.sha256, dict(m.data.get("source", {}))
-    except EdmsPgdumpError:
-        return None, None, {}
+def _mapping(source: MappingSource) -> Mapping:
+    """A mapping, or the path of its YAML file."""
+    return source if isinstance(source, Mapping) else load_mapping(Path(source))
 
 
 def _failed(record: AuditRecord, exc: BaseException) -> None:
@@ -100,9 +56,24 @@ def _failed(record: AuditRecord, exc: BaseException) -> None:
     record.error_kind = type(exc).__name__
 
 
+def _finish_audit(
+    record: AuditRecord, target: AuditTarget, started: float, warnings: list[str]
+) -> str | None:
+    """Append the audit line; a file that cannot be written becomes a warning. Returns
+    the file written, or None."""
+    record.seconds = time.monotonic() - started
+    path, warning = audit.write(target, record)
+    if warning:
+        warnings.append(warning)
+    return str(path) if path else None
+
+
+# -- export / import ----------------------------------------------------------------
+
+
 def export_archive(
     dsn: str,
-    mapping: Mapping,
+    mapping: MappingSource,
     output: str | Path,
     *,
     jobs: int = 1,
@@ -116,15 +87,18 @@ def export_archive(
 ) -> ExportResult:
     """Export every mapped table on one snapshot, and append the outcome to the audit log.
 
-    ``audit_log``: a path, None for the default (``$EDMS_PGDUMP_AUDIT_LOG`` or the user's
-    state directory), or False for no audit line. A failed export is audited too.
+    ``allow_warnings=False`` refuses a plan that has warnings. ``audit_log``: a path,
+    None for the default (``$EDMS_PGDUMP_AUDIT_LOG`` or the user's state directory), or
+    False for no audit line. A failed export is audited too.
     """
+    check_export_options(jobs, compression, level)
+    m = _mapping(mapping)
     record = AuditRecord("export", dsn, str(output), __version__)
     started = time.monotonic()
     try:
-        result = _export.export_archive(
+        result = write_archive(
             dsn,
-            mapping,
+            m,
             output,
             jobs=jobs,
             compression=compression,
@@ -136,21 +110,57 @@ def export_archive(
         )
     except BaseException as exc:
         _failed(record, exc)
-        record.seconds = time.monotonic() - started
-        audit.write(audit_log, record)
+        _finish_audit(record, audit_log, started, [])
         raise
+    manifest = result.manifest
     record.result = "ok"
-    record.archive_id = result.archive_id
-    record.manifest_sha256 = result.manifest_sha256
-    record.tables = [{"table": t["table"], "rows": t["rows"], "bytes": t["bytes"]} for t in result.tables]
-    _, _, source = _archive_facts(output)
-    record.db_role = source.get("role")
-    record.details = {"mapping_sha256": mapping.sha256, "snapshot": source.get("snapshot")}
-    record.seconds = time.monotonic() - started
-    _, warning = audit.write(audit_log, record)
-    if warning:
-        result.warnings.append(warning)
+    record.archive_id = manifest.archive_id
+    record.manifest_sha256 = manifest.sha256
+    record.tables = [{"table": t.table, "rows": t.rows, "bytes": t.bytes} for t in manifest.tables]
+    record.db_role = manifest.source.role or None
+    record.details = {"mapping_sha256": m.sha256, "snapshot": manifest.source.snapshot}
+    result.audit_log = _finish_audit(record, audit_log, started, result.warnings)
     return result
+
+
+class _SameArchiveHooks:
+    """History hooks that first make sure the import reads the archive whose identity
+    the history row will record (the manifest opened by ``import_archive``)."""
+
+    def __init__(self, inner: HistoryHooks, archive_id: str) -> None:
+        self.inner = inner
+        self.archive_id = archive_id
+
+    def before_load(self, conn: Any, report: Any) -> None:
+        if report.archive_id != self.archive_id:
+            raise ArchiveError(
+                f"{report.archive}: the archive was replaced while the import started (archive id "
+                f"{self.archive_id} became {report.archive_id}); nothing was imported, run it again"
+            )
+        self.inner.before_load(conn, report)
+
+    def after_load(self, conn: Any, report: Any) -> None:
+        self.inner.after_load(conn, report)
+
+
+def _load_archive(
+    dsn: str, reader: ArchiveReader, opts: ImportOptions, progress: Progress | None, hooks: Any
+) -> ImportReport:
+    # TEMPORARY: until load.import_archive takes the open reader (issue 9: one open per
+    # import), it reopens the path; _SameArchiveHooks refuses a swapped archive meanwhile.
+    load: Any = _load.import_archive
+    if "reader" in inspect.signature(load).parameters:
+        report: ImportReport = load(dsn, reader=reader, options=opts, progress=progress, hooks=hooks)
+        return report
+    return _load.import_archive(dsn, reader.path, options=opts, progress=progress, hooks=hooks)
+
+
+def _history_status(hooks: HistoryHooks, report: ImportReport) -> str:
+    if not hooks.enabled:
+        return "off"
+    if not hooks.available:
+        return "skipped"
+    return "recorded" if report.committed else "not recorded (rolled back)"
 
 
 def import_archive(
@@ -161,32 +171,37 @@ def import_archive(
     progress: Progress | None = None,
     history: bool = True,
     audit_log: AuditTarget = None,
-) -> ImportReport:
+) -> ImportResult:
     """Import in one transaction, record it in ``edms_pgdump.history`` (same transaction)
     and append the outcome, committed or not, to the audit log.
 
-    ``report.already_applied`` says the history already held this archive. With
-    ``history=False`` the target is not touched beyond the mapped tables.
+    ``result.already_applied`` says the history already held this archive; ``result.history``
+    what happened to the history row. With ``history=False`` the target is not touched
+    beyond the mapped tables. Invalid options raise ``UsageError`` before anything is read.
     """
     opts = options or ImportOptions()
-    archive_id, manifest_sha, source = _archive_facts(archive)
+    opts.validate()
     record = AuditRecord("import", dsn, str(archive), __version__)
-    record.archive_id = archive_id
-    record.manifest_sha256 = manifest_sha
     record.details = {"dry_run": opts.dry_run, "committed": False, "already_applied": False}
-    hooks = HistoryHooks(archive_id or "", manifest_sha or "", __version__, source, enabled=history)
     started = time.monotonic()
+    hooks: HistoryHooks | None = None
     try:
-        report = _load.import_archive(dsn, archive, options=opts, progress=progress, hooks=hooks)
+        with ArchiveReader(archive) as reader:
+            manifest = reader.manifest
+            record.archive_id = manifest.archive_id
+            record.manifest_sha256 = manifest.sha256
+            hooks = HistoryHooks(
+                manifest.archive_id, manifest.sha256, __version__, manifest.source.to_dict(), enabled=history
+            )
+            report = _load_archive(dsn, reader, opts, progress, _SameArchiveHooks(hooks, manifest.archive_id))
     except BaseException as exc:
         _failed(record, exc)
-        record.db_role = hooks.db_role
+        record.db_role = hooks.db_role if hooks else None
         failed_report = getattr(exc, "report", None)
         if isinstance(failed_report, ImportReport):
             record.tables = [t.to_dict() for t in failed_report.tables]
             record.details["already_applied"] = failed_report.already_applied
-        record.seconds = time.monotonic() - started
-        audit.write(audit_log, record)
+        _finish_audit(record, audit_log, started, [])
         raise
     record.result = "ok"
     record.db_role = hooks.db_role
@@ -198,8 +213,132 @@ def import_archive(
         updated=report.updated,
         history=hooks.available and report.committed,
     )
-    record.seconds = time.monotonic() - started
-    _, warning = audit.write(audit_log, record)
-    if warning:
-        report.warnings.append(warning)
-    return report
+    written = _finish_audit(record, audit_log, started, report.warnings)
+    return ImportResult.of(report, _history_status(hooks, report), written)
+
+
+# -- archives -------------------------------------------------------------------------
+
+
+def inspect_archive(archive: str | Path) -> InspectResult:
+    """The manifest's facts without reading any member."""
+    with ArchiveReader(archive) as reader:
+        return InspectResult(str(archive), reader.manifest)
+
+
+def verify_archive(archive: str | Path, dsn: str | None = None) -> VerifyResult:
+    """Integrity of every member; with ``dsn``, whether the database holds the same rows.
+
+    The database comparison is a dry-run import: rows it would insert are missing from
+    the database, rows it would update differ. Nothing is written.
+    """
+    with ArchiveReader(archive) as reader:
+        integrity = check_integrity(reader)
+        result = VerifyResult(str(archive), integrity.archive_id, integrity.tables, integrity.damages)
+        if not dsn or not integrity.ok:
+            return result
+        opts = ImportOptions(dry_run=True, on_conflict="update")
+        try:
+            imp = _load_archive(dsn, reader, opts, None, None)
+        except ImportRejected as exc:
+            result.database = DatabaseComparison(dsn, matches=False, error=str(exc))
+            return result
+    result.database = DatabaseComparison(
+        target=imp.target,
+        matches=imp.inserted == 0 and imp.updated == 0,
+        missing=imp.inserted,
+        different=imp.updated,
+        tables=[t.to_dict() for t in imp.tables],
+    )
+    return result
+
+
+# -- looking before exporting -----------------------------------------------------------
+
+
+def check_mapping(
+    archive: str | Path | None = None,
+    *,
+    dsn: str | None = None,
+    mapping: MappingSource | None = None,
+) -> CheckReport:
+    """``check``: foreign-key problems of ``mapping`` against a live database, or the same
+    analysis from an archive's manifest (then give neither ``dsn`` nor ``mapping``)."""
+    if archive is not None:
+        if dsn or mapping:
+            raise UsageError("check ARCHIVE reads the manifest; drop --dsn and --mapping")
+        return check_archive(archive)
+    if not dsn or mapping is None:
+        raise UsageError("check needs --dsn and --mapping (or an ARCHIVE to check its manifest)")
+    return check_database(dsn, _mapping(mapping))
+
+
+def plan_mapping(dsn: str, mapping: MappingSource) -> PlanResult:
+    """``plan``: load order, expansions, cycles and the SQL of each step, against ``dsn``."""
+    return PlanResult.from_dict(explain_plan(dsn, _mapping(mapping)))
+
+
+def sql_runbook(
+    kind: str,
+    dsn: str,
+    mapping: MappingSource,
+    *,
+    output: str | Path | None = None,
+    options: ImportOptions | None = None,
+) -> RunbookResult:
+    """``sql``: the psql runbook ``kind`` (export or import) as text, or written into the
+    folder ``output``."""
+    if kind not in KINDS:
+        raise UsageError(f"sql {kind!r}: use one of " + ", ".join(KINDS))
+    which: Kind = "export" if kind == "export" else "import"
+    if options is not None:
+        options.validate()
+    m = _mapping(mapping)
+    if output is None:
+        return RunbookResult(which, script=render_runbook(dsn, m, which, options))
+    paths = write_runbooks(dsn, m, [which], output, options)
+    return RunbookResult(which, written=[str(p) for p in paths])
+
+
+def init_mapping(dsn: str, *, output: str | Path | None = None, force: bool = False) -> InitResult:
+    """``init``: a first mapping from the database's unique keys, written to ``output``
+    (refused if it exists, unless ``force``) or only returned."""
+    out = Path(output) if output is not None else None
+    if out is not None and out.exists() and not force:
+        raise UsageError(f"{out} exists; pass --force to overwrite it (or another --output)")
+    text, guesses = scaffold_from_database(dsn)
+    if out is not None:
+        try:
+            out.write_text(text)
+        except OSError as exc:
+            raise UsageError(
+                f"{out}: cannot write the mapping ({exc.strerror}); pick another --output"
+            ) from None
+    return InitResult(text, {str(n): k for n, k in guesses.items()}, str(out) if out else None)
+
+
+def demo_story(
+    *,
+    scale: int | None = None,
+    dsn: str | None = None,
+    keep: bool = False,
+    log: Callable[[str], None] | None = None,
+) -> DemoResult:
+    """``demo``: an id-based restore losing rows beside a natural-key import that does not,
+    on an embedded PostgreSQL (or ``dsn``); ``scale`` documents (default ``demo.DEFAULT_SCALE``)."""
+    from . import demo  # the demo drives this module's export and import
+
+    return demo.run_demo(scale=demo.DEFAULT_SCALE if scale is None else scale, dsn=dsn, keep=keep, log=log)
+
+
+__all__ = [
+    "check_mapping",
+    "demo_story",
+    "export_archive",
+    "import_archive",
+    "init_mapping",
+    "inspect_archive",
+    "plan_mapping",
+    "sql_runbook",
+    "verify_archive",
+]

@@ -23,7 +23,7 @@ from .db import describe_dsn
 
 ENV_VAR = "EDMS_PGDUMP_AUDIT_LOG"
 OFF_VALUES = ("", "off", "none", "-")
-NOT_WRITTEN = "audit log"  # prefix of the warning when the file could not be written
+NOT_WRITTEN = "audit log"  # first words of the warning when the file could not be written
 
 # What callers may pass as ``audit_log``: a path, None (the default location), or
 # False (no audit line at all).
@@ -126,7 +126,8 @@ def write(target: AuditTarget, record: AuditRecord) -> tuple[Path | None, str | 
     """Append ``record`` if auditing is on: (path written, or None; warning text, or None).
 
     An audit file that cannot be written never fails an import that already committed;
-    it becomes a warning naming the file and the fix.
+    it becomes a warning naming the file and the fix. Callers keep the path as a typed
+    field of their result (``audit_log``), never by re-reading the warning text.
     """
     path = resolve_audit_path(target)
     if path is None:
@@ -139,13 +140,6 @@ def write(target: AuditTarget, record: AuditRecord) -> tuple[Path | None, str | 
             f"{ENV_VAR} to a writable file"
         )
     return path, None
-
-
-def written_path(target: AuditTarget, warnings: list[str]) -> Path | None:
-    """Where an operation's line went: None if auditing is off or the write failed."""
-    if any(w.startswith(NOT_WRITTEN + " ") for w in warnings):
-        return None
-    return resolve_audit_path(target)
 
 
 def read_lines(path: str | os.PathLike[str]) -> list[dict[str, Any]]:

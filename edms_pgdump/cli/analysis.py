@@ -8,12 +8,9 @@ from typing import Any
 
 import typer
 
-from ..check import CheckReport, check_archive, check_database
-from ..errors import UsageError
-from ..load import ImportOptions
-from ..mapping import load_mapping
-from ..runbook import KINDS, Kind, explain_plan, render_runbook, write_runbooks
-from ..scaffold import scaffold_from_database
+from ..api import check_mapping, init_mapping, plan_mapping, sql_runbook
+from ..check import CheckReport
+from ..import_options import ImportOptions
 from .app import EXIT_PROBLEM, app, emit_json, json_option, out, run
 from .core import DSN_HELP
 
@@ -35,17 +32,7 @@ def check_cmd(
 
     Example: edms-pgdump check --dsn postgresql://localhost/prod -m config/edms.yaml
     """
-
-    def go() -> CheckReport:
-        if archive is not None:
-            if dsn or mapping:
-                raise UsageError("check ARCHIVE reads the manifest; drop --dsn and --mapping")
-            return check_archive(archive)
-        if not dsn or not mapping:
-            raise UsageError("check needs --dsn and --mapping (or an ARCHIVE to check its manifest)")
-        return check_database(dsn, load_mapping(mapping))
-
-    report = run(go, json_output=json_out)
+    report = run(lambda: check_mapping(archive, dsn=dsn, mapping=mapping), json_output=json_out)
     if json_out:
         emit_json(report.to_dict())
     else:
@@ -100,28 +87,18 @@ def init_cmd(
 
     Example: edms-pgdump init --dsn postgresql://localhost/prod -o mapping.yaml
     """
-    if output is not None and output.exists() and not force:
-        raise typer.BadParameter(f"{output} exists; pass --force to overwrite it", param_hint="--output")
-    text, guesses = run(lambda: scaffold_from_database(dsn), json_output=json_out)
-    if output is not None:
-        output.write_text(text)
+    result = run(lambda: init_mapping(dsn, output=output, force=force), json_output=json_out)
     if json_out:
-        emit_json(
-            {
-                "ok": True,
-                "output": str(output) if output else None,
-                "tables": {n: list(k) if k else None for n, k in guesses.items()},
-                "mapping": text,
-            }
-        )
+        emit_json(result.to_dict())
         return
-    if output is None:
-        sys.stdout.write(text)
+    if result.output is None:
+        sys.stdout.write(result.mapping)
         return
-    keyed = sum(1 for k in guesses.values() if k)
     out.print(
-        f"wrote {output}: {keyed} table(s) with a natural key, {len(guesses) - keyed} excluded "
-        f"for lack of a unique key; next: edms-pgdump check --dsn ... -m {output}"
+        f"wrote {result.output}: {result.keyed} table(s) with a natural key, "
+        f"{len(result.tables) - result.keyed} excluded for lack of a unique key; "
+        f"next: edms-pgdump check --dsn ... -m {result.output}",
+        markup=False,
     )
 
 
@@ -136,12 +113,12 @@ def plan_cmd(
 
     Example: edms-pgdump plan --dsn postgresql://localhost/prod -m config/edms.yaml --no-sql
     """
-    info = run(lambda: explain_plan(dsn, load_mapping(mapping)), json_output=json_out)
+    info = run(lambda: plan_mapping(dsn, mapping), json_output=json_out)
     if json_out:
-        emit_json(info)
+        emit_json(info.to_dict())
         return
     out.print("load order (natural key fields; surrogate columns dropped and re-allocated):", markup=False)
-    for i, row in enumerate(info["tables"], start=1):
+    for i, row in enumerate(info.tables, start=1):
         exps: list[dict[str, Any]] = row["expansions"]
         dropped = f"; drops {', '.join(row['dropped_columns'])}" if row["dropped_columns"] else ""
         label = f"{i}." if row["export"] else "lookup"
@@ -149,7 +126,7 @@ def plan_cmd(
         for e in exps:
             cols, fields = ", ".join(e["columns"]), ", ".join(e["fields"])
             out.print(f"       {cols} -> {e['ref_table']} as {fields} [{e['edge']}]", markup=False)
-    for c in info["cycles"]:
+    for c in info.cycles:
         for e in c["edges"]:
             if e["broken"]:
                 out.print(
@@ -157,17 +134,17 @@ def plan_cmd(
                     f"-> {e['ref_table']} [{e['constraint']}]: {e['how']}",
                     markup=False,
                 )
-    for p in info["problems"]:
+    for p in info.problems:
         out.print(f"{p['severity']}: {p['table']}: {p['message']}; fix: {p['fix']}", markup=False)
     if not show_sql:
         return
     out.print("\n-- export (one REPEATABLE READ snapshot)", markup=False)
-    for row in info["tables"]:
+    for row in info.tables:
         if row["export_sql"]:
             out.print(f"-- {row['table']}\n{row['export_sql']};", markup=False)
     out.print("\n-- import (one transaction)", markup=False)
     last: tuple[str, str | None] | None = None
-    for step in info["import_steps"]:
+    for step in info.import_steps:
         if (step["phase"], step["table"]) != last:
             last = (step["phase"], step["table"])
             out.print(f"-- {step['phase']}" + (f" {step['table']}" if step["table"] else ""), markup=False)
@@ -195,22 +172,12 @@ def sql_cmd(
 
     Example: edms-pgdump sql import --dsn postgresql://localhost/fresh -m config/edms.yaml -o runbooks/
     """
-    if kind not in KINDS:
-        raise typer.BadParameter("use export or import", param_hint="KIND")
-    which: Kind = "export" if kind == "export" else "import"
     opts = ImportOptions(lock_timeout=lock_timeout, statement_timeout=statement_timeout, work_mem=work_mem)
-    if output is None:
-        text = run(lambda: render_runbook(dsn, load_mapping(mapping), which, opts), json_output=json_out)
-        if json_out:
-            emit_json({"ok": True, "kind": which, "script": text})
-        else:
-            sys.stdout.write(text)
-        return
-    paths = run(
-        lambda: write_runbooks(dsn, load_mapping(mapping), [which], output, opts), json_output=json_out
-    )
+    result = run(lambda: sql_runbook(kind, dsn, mapping, output=output, options=opts), json_output=json_out)
     if json_out:
-        emit_json({"ok": True, "kind": which, "written": [str(p) for p in paths]})
-        return
-    for p in paths:
-        out.print(f"wrote {p}", markup=False)
+        emit_json(result.to_dict())
+    elif result.script is not None:
+        sys.stdout.write(result.script)
+    else:
+        for p in result.written:
+            out.print(f"wrote {p}", markup=False)

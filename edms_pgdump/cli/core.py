@@ -3,16 +3,17 @@
 from __future__ import annotations
 
 from pathlib import Path
+from typing import cast
 
 import typer
 from rich.table import Table
 
-from .. import history
 from ..api import export_archive, import_archive, inspect_archive, verify_archive
-from ..audit import written_path
 from ..export import ExportResult
-from ..load import ImportOptions, ImportReport
-from ..mapping import CONFLICT_POLICIES, ConflictPolicy, load_mapping
+from ..import_options import ConstraintMode, ImportOptions
+from ..import_report import ImportReport
+from ..mapping import CONFLICT_POLICIES, ConflictPolicy
+from ..results import ImportResult
 from .app import app, audit_option, emit_json, json_option, out, progress_bars, quiet_option, run
 
 DSN_HELP = "Connection string, e.g. postgresql://user@host:5432/dbname (or set PGHOST etc.)."
@@ -42,11 +43,10 @@ def export_cmd(
         raise typer.BadParameter("use file or dir", param_hint="--format")
 
     def go() -> ExportResult:
-        m = load_mapping(mapping)
         with progress_bars(not quiet and not json_out) as bars:
             return export_archive(
                 dsn,
-                m,
+                mapping,
                 output,
                 jobs=jobs,
                 compression=compression,
@@ -58,20 +58,19 @@ def export_cmd(
             )
 
     result = run(go, json_output=json_out)
-    logged = written_path(audit_log, result.warnings)
     if json_out:
-        emit_json({"ok": True, **result.to_dict(), "audit_log": str(logged) if logged else None})
+        emit_json(result.to_dict())
         return
     t = Table("table", "rows", "bytes", title=f"exported {result.archive}")
     for row in result.tables:
-        t.add_row(row["table"], str(row["rows"]), str(row["bytes"]))
+        t.add_row(row.table, str(row.rows), str(row.bytes))
     out.print(t)
     for w in result.warnings:
         out.print(f"warning: {w}", markup=False)
     out.print(f"{result.rows} rows in {result.seconds:.2f}s; archive id {result.archive_id}")
     out.print(f"manifest sha256 {result.manifest_sha256}", markup=False)
-    if logged:
-        out.print(f"audit: {logged}", markup=False)
+    if result.audit_log:
+        out.print(f"audit: {result.audit_log}", markup=False)
 
 
 def print_import_report(report: ImportReport, history_status: str | None = None) -> None:
@@ -108,17 +107,19 @@ def import_cmd(
     dsn: str = typer.Option(..., "--dsn", help=DSN_HELP),
     dry_run: bool = typer.Option(False, "--dry-run", help="Do everything, then roll back."),
     on_conflict: str = typer.Option(
-        None, "--on-conflict", help="Override every table's policy: update, skip or error."
+        None, "--on-conflict", help="Override every table's policy: " + ", ".join(CONFLICT_POLICIES) + "."
     ),
     lock_timeout: str = typer.Option("30s", "--lock-timeout", help="Give up waiting for locks after this."),
     statement_timeout: str = typer.Option("0", "--statement-timeout", help="0 means no limit."),
     work_mem: str = typer.Option("256MB", "--work-mem", help="work_mem for the resolving joins."),
     constraints: str = typer.Option(
-        "keep",
+        "auto",
         "--constraints",
         help="keep: foreign keys checked row by row. recreate: for big loads, drop the affected "
         "foreign keys and plain indexes inside the transaction and re-add them (validated set-based); "
-        "needs table ownership and locks those tables ACCESS EXCLUSIVE until COMMIT.",
+        "needs table ownership and locks those tables ACCESS EXCLUSIVE until COMMIT. auto (default): "
+        "recreate where the role owns the table and the import brings more rows than it held, keep "
+        "elsewhere.",
     ),
     no_history: bool = typer.Option(
         False, "--no-history", help="Do not record the import in the target's edms_pgdump.history table."
@@ -131,34 +132,29 @@ def import_cmd(
 
     Example: edms-pgdump import prod.edmsdump --dsn postgresql://localhost/fresh --dry-run
     """
-    if on_conflict is not None and on_conflict not in CONFLICT_POLICIES:
-        raise typer.BadParameter("use update, skip or error", param_hint="--on-conflict")
-    if constraints not in ("keep", "recreate"):
-        raise typer.BadParameter("use keep or recreate", param_hint="--constraints")
+    # passed on as typed text: the library validates both and names the allowed values
     opts = ImportOptions(
         dry_run=dry_run,
-        on_conflict=_policy(on_conflict),
+        on_conflict=cast("ConflictPolicy | None", on_conflict),
         lock_timeout=lock_timeout,
         statement_timeout=statement_timeout,
         work_mem=work_mem,
-        constraints="recreate" if constraints == "recreate" else "keep",
+        constraints=cast("ConstraintMode", constraints),
     )
 
-    def go() -> ImportReport:
+    def go() -> ImportResult:
         with progress_bars(not quiet and not json_out) as bars:
             return import_archive(
                 dsn, archive, options=opts, progress=bars, history=not no_history, audit_log=audit_log
             )
 
     report = run(go, json_output=json_out)
-    hist = history.status(report, not no_history)
-    logged = written_path(audit_log, report.warnings)
     if json_out:
-        emit_json({**report.to_dict(), "history": hist, "audit_log": str(logged) if logged else None})
+        emit_json(report.to_dict())
     else:
-        print_import_report(report, hist)
-        if logged:
-            out.print(f"audit: {logged}", markup=False)
+        print_import_report(report, report.history)
+        if report.audit_log:
+            out.print(f"audit: {report.audit_log}", markup=False)
 
 
 @app.command("verify")
@@ -173,21 +169,23 @@ def verify_cmd(
     """
     result = run(lambda: verify_archive(archive, dsn), json_output=json_out)
     if json_out:
-        emit_json(result)
+        emit_json(result.to_dict())
     else:
-        for d in result["damages"]:
+        for d in result.damages:
             out.print(f"damaged: {d}", markup=False)
-        for t in result["tables"]:
+        for t in result.tables:
             out.print(f"{'ok' if t['ok'] else 'BAD'}  {t['table']}  {t['rows']} rows", markup=False)
-        if result.get("database"):
-            db = result["database"]
+        db = result.database
+        if db is not None and db.error:
+            out.print(f"database {db.target}: cannot compare: {db.error}", markup=False)
+        elif db is not None:
             out.print(
-                f"database {db['target']}: {db['missing']} archive rows missing, "
-                f"{db['different']} different" + (" - matches the archive" if db["matches"] else ""),
+                f"database {db.target}: {db.missing} archive rows missing, "
+                f"{db.different} different" + (" - matches the archive" if db.matches else ""),
                 markup=False,
             )
-        out.print("archive OK" if result["ok"] else "archive FAILED verification", markup=False)
-    if not result["ok"]:
+        out.print("archive OK" if result.ok else "archive FAILED verification", markup=False)
+    if not result.ok:
         raise typer.Exit(1)
 
 
@@ -202,30 +200,24 @@ def inspect_cmd(
     """
     info = run(lambda: inspect_archive(archive), json_output=json_out)
     if json_out:
-        emit_json({"ok": True, **info})
+        emit_json(info.to_dict())
         return
-    src = info["source"]
-    out.print(f"archive {info['archive']}  id {info['archive_id']}", markup=False)
+    m = info.manifest
+    src = m.source
+    out.print(f"archive {info.archive}  id {m.archive_id}", markup=False)
     out.print(
-        f"created {info['created_at']} by edms-pgdump {info['tool_version']} from "
-        f"{src.get('database')} (PostgreSQL {src.get('server_version')}), snapshot {src.get('snapshot')}",
+        f"created {m.created_at} by edms-pgdump {m.tool_version} from "
+        f"{src.database} (PostgreSQL {src.server_version}), snapshot {src.snapshot}",
         markup=False,
     )
-    out.print(f"mapping sha256 {info['mapping_sha256']}", markup=False)
+    out.print(f"mapping sha256 {m.mapping_sha256}", markup=False)
     t = Table("table", "rows", "bytes", "natural key", "references")
-    for row in info["tables"]:
+    for row in m.tables:
         t.add_row(
-            row["table"],
-            str(row["rows"]),
-            str(row["bytes"]),
-            ", ".join(row["key_fields"]),
-            ", ".join(f"{e['label']} -> {e['ref_table']}" for e in row["expansions"]),
+            row.table,
+            str(row.rows),
+            str(row.bytes),
+            ", ".join(row.key_fields),
+            ", ".join(f"{e['label']} -> {e['ref_table']}" for e in row.expansions),
         )
     out.print(t)
-
-
-def _policy(value: str | None) -> ConflictPolicy | None:
-    for p in CONFLICT_POLICIES:
-        if value == p:
-            return p
-    return None
