@@ -32,7 +32,6 @@ from .manifest import (
     TableEntry,
     check_member_name,
     manifest_checksum,
-    validate_manifest,
 )
 
 MAX_MANIFEST_BYTES = 64 * 1024 * 1024
@@ -516,5 +515,4 @@ __all__ = [
     "check_layout",
     "manifest_checksum",
     "read_member_text",
-    "validate_manifest",
 ]

@@ -499,11 +499,6 @@ def _check_unique(entries: tuple[TableEntry, ...], origin: str) -> None:
         tables.add(t.table)
 
 
-def validate_manifest(data: Any, origin: str) -> Manifest:
-    """A parsed manifest (a dict) checked and typed; ``Manifest.from_dict``."""
-    return Manifest.from_dict(data, origin)
-
-
 __all__ = [
     "COMPRESSIONS",
     "FORMAT_NAME",
@@ -517,5 +512,4 @@ __all__ = [
     "TableShape",
     "check_member_name",
     "manifest_checksum",
-    "validate_manifest",
 ]
