@@ -8,7 +8,6 @@ allowed), never only by the CLI.
 
 from __future__ import annotations
 
-import inspect
 import os
 import time
 from collections.abc import Callable
@@ -20,7 +19,7 @@ from . import load as _load
 from .archive import ArchiveReader, check_integrity
 from .audit import AuditRecord, AuditTarget
 from .check import CheckReport, check_archive, check_database
-from .errors import ArchiveError, ImportRejected, UsageError
+from .errors import ImportRejected, UsageError
 from .export import ExportResult, check_export_options, write_archive
 from .history import HistoryHooks
 from .import_options import ImportOptions
@@ -123,36 +122,12 @@ def export_archive(
     return result
 
 
-class _SameArchiveHooks:
-    """History hooks that first make sure the import reads the archive whose identity
-    the history row will record (the manifest opened by ``import_archive``)."""
-
-    def __init__(self, inner: HistoryHooks, archive_id: str) -> None:
-        self.inner = inner
-        self.archive_id = archive_id
-
-    def before_load(self, conn: Any, report: Any) -> None:
-        if report.archive_id != self.archive_id:
-            raise ArchiveError(
-                f"{report.archive}: the archive was replaced while the import started (archive id "
-                f"{self.archive_id} became {report.archive_id}); nothing was imported, run it again"
-            )
-        self.inner.before_load(conn, report)
-
-    def after_load(self, conn: Any, report: Any) -> None:
-        self.inner.after_load(conn, report)
-
-
 def _load_archive(
     dsn: str, reader: ArchiveReader, opts: ImportOptions, progress: Progress | None, hooks: Any
 ) -> ImportReport:
-    # TEMPORARY: until load.import_archive takes the open reader (issue 9: one open per
-    # import), it reopens the path; _SameArchiveHooks refuses a swapped archive meanwhile.
-    load: Any = _load.import_archive
-    if "reader" in inspect.signature(load).parameters:
-        report: ImportReport = load(dsn, reader=reader, options=opts, progress=progress, hooks=hooks)
-        return report
-    return _load.import_archive(dsn, reader.path, options=opts, progress=progress, hooks=hooks)
+    # the reader opened here is the one load streams from: the history row names the
+    # archive that was really imported
+    return _load.import_archive(dsn, reader=reader, options=opts, progress=progress, hooks=hooks)
 
 
 def _history_status(hooks: HistoryHooks, report: ImportReport) -> str:
@@ -193,7 +168,7 @@ def import_archive(
             hooks = HistoryHooks(
                 manifest.archive_id, manifest.sha256, __version__, manifest.source.to_dict(), enabled=history
             )
-            report = _load_archive(dsn, reader, opts, progress, _SameArchiveHooks(hooks, manifest.archive_id))
+            report = _load_archive(dsn, reader, opts, progress, hooks)
     except BaseException as exc:
         _failed(record, exc)
         record.db_role = hooks.db_role if hooks else None
@@ -229,15 +204,17 @@ def inspect_archive(archive: str | Path) -> InspectResult:
 def verify_archive(archive: str | Path, dsn: str | None = None) -> VerifyResult:
     """Integrity of every member; with ``dsn``, whether the database holds the same rows.
 
-    The database comparison is a dry-run import: rows it would insert are missing from
-    the database, rows it would update differ. Nothing is written.
+    The database comparison stages and resolves the archive like an import, then
+    compares in a READ ONLY transaction: rows an import would insert are missing from
+    the database, rows it would update differ. Nothing is written, no sequence moves.
+    An empty ``dsn`` is an error, not a skipped comparison.
     """
     with ArchiveReader(archive) as reader:
         integrity = check_integrity(reader)
         result = VerifyResult(str(archive), integrity.archive_id, integrity.tables, integrity.damages)
-        if not dsn or not integrity.ok:
+        if dsn is None or not integrity.ok:
             return result
-        opts = ImportOptions(dry_run=True, on_conflict="update")
+        opts = ImportOptions(dry_run=True, on_conflict="update", constraints="keep", compare_only=True)
         try:
             imp = _load_archive(dsn, reader, opts, None, None)
         except ImportRejected as exc:

@@ -26,6 +26,7 @@ from .errors import DatabaseError, PlanError, UsageError, sample_keys
 from .manifest import COMPRESSIONS, FORMAT_VERSION, FieldEntry, Manifest, Source, TableEntry, TableShape
 from .mapping import Mapping
 from .plan import Plan, TablePlan, build_plan, unmapped_tables
+from .probes import refuse_unsafe_data
 from .progress import NoProgress, Progress
 from .sqlgen import SESSION_SETTINGS, copy_out, tree_rows_off_path
 
@@ -230,6 +231,8 @@ def write_archive(
                 found,
             )
         _refuse_looping_trees(conn, plan)
+        # natural keys unique, no likely reference left raw: proven on this snapshot
+        refuse_unsafe_data(conn, plan, catalog)
         snapshot = str(conn.execute("SELECT pg_export_snapshot()").fetchone()[0])  # type: ignore[index]
         version = conn.execute("SELECT current_setting('server_version')").fetchone()
         writer = ArchiveWriter(out, directory=directory)

@@ -34,6 +34,12 @@ class ImportOptions:
     # Staging lives in temporary tables, held in this many buffers before they spill
     # to disk (server memory, per import session, only as much as is used).
     temp_buffers: str = "256MB"
+    # materialized views reading the imported tables are refreshed in the transaction
+    # (otherwise the report lists them as stale)
+    refresh_materialized_views: bool = False
+    # verify: stage and resolve, then compare with the target in a READ ONLY
+    # transaction (implies a dry run; nothing is written, no sequence moves)
+    compare_only: bool = False
 
     def validate(self) -> None:
         """Refuse values the import would otherwise misread (an unknown policy must not
@@ -44,6 +50,8 @@ class ImportOptions:
             )
         if self.constraints not in CONSTRAINT_MODES:
             raise UsageError(f"constraints={self.constraints!r}: use one of " + ", ".join(CONSTRAINT_MODES))
+        if self.compare_only and not self.dry_run:
+            raise UsageError("compare_only needs dry_run=True: a comparison never commits")
         size = self.sample_size
         if isinstance(size, bool) or not isinstance(size, int) or size < 1:
             raise UsageError(f"sample_size={self.sample_size!r}: use a whole number of at least 1")

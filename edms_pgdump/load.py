@@ -17,7 +17,7 @@ from . import sqlgen
 from .archive import ArchiveReader, check_integrity
 from .catalog import read_catalog
 from .db import Connection, connect, describe_dsn, server_error_message
-from .errors import ArchiveError, DatabaseError, EdmsPgdumpError, ImportRejected
+from .errors import ArchiveError, DatabaseError, EdmsPgdumpError, ImportRejected, UsageError
 from .import_options import ImportOptions
 from .import_report import ImportReport
 from .names import QualifiedName
@@ -39,13 +39,14 @@ class _ArchiveMembers:
 
     def blocks(self, table: QualifiedName) -> Any:
         entry = self.prep.entries[table]
-        return self.reader.iter_data(entry.member, entry.compression)
+        return self.reader.iter_entry(entry)
 
 
 def import_archive(
     dsn: str,
-    archive: str | Path,
+    archive: str | Path | None = None,
     *,
+    reader: ArchiveReader | None = None,
     options: ImportOptions | None = None,
     progress: Progress | None = None,
     hooks: Any = None,
@@ -60,7 +61,14 @@ def import_archive(
     opts.validate()
     progress = progress or NoProgress()
     started = time.monotonic()
-    reader = ArchiveReader(archive)
+    # The caller's open reader is used as it is (one open per import, so the history
+    # records the archive that was read); otherwise the path is opened here.
+    owned = reader is None
+    if reader is None:
+        if archive is None:
+            raise UsageError("import_archive needs an archive path or an open reader")
+        reader = ArchiveReader(archive)
+    archive = reader.origin
     report = ImportReport(str(archive), reader.manifest.archive_id, describe_dsn(dsn), opts.dry_run)
     try:
         t0 = time.perf_counter()
@@ -70,7 +78,9 @@ def import_archive(
             raise ArchiveError(f"{archive}: {integrity.damages[0]}; nothing was imported", integrity.damages)
         conn = connect(dsn)
         try:
-            conn.execute(sqlgen.begin())
+            # a comparison reads one consistent snapshot, and turns read only once its
+            # staging tables exist
+            conn.execute(sqlgen.begin("REPEATABLE READ" if opts.compare_only else None))
             # temp_buffers can only change before this session's first temporary table
             # (a pooled connection may have had one): a bigger value is a nicety, so a
             # refusal is ignored
@@ -95,6 +105,12 @@ def import_archive(
                 report.problems.append(str(exc))
                 raise ImportRejected(str(exc), report) from None
             ProgramRunner(conn, program, _ArchiveMembers(reader, prep), report, progress).run()
+            if program.views and not opts.refresh_materialized_views:
+                report.warnings.append(
+                    "materialized views reading the imported tables were not refreshed and may be "
+                    "stale: " + ", ".join(str(v) for v in program.views)
+                    + "; refresh them, or import with --refresh-materialized-views"
+                )
             if hooks is not None:
                 hooks.after_load(conn, report)
             if opts.dry_run:
@@ -128,7 +144,8 @@ def import_archive(
         finally:
             conn.close()
     finally:
-        reader.close()
+        if owned:
+            reader.close()
         report.seconds = time.monotonic() - started
     return report
 

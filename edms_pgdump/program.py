@@ -20,7 +20,7 @@ from typing import Literal, Union
 from psycopg import sql
 
 from . import sqlgen
-from .catalog import Catalog, ForeignKey, Table
+from .catalog import Catalog, ForeignKey, SequenceInfo, Table
 from .errors import EdmsPgdumpError
 from .import_options import ImportOptions
 from .mapping import ConflictPolicy
@@ -43,6 +43,8 @@ PRESENT = "present"
 # check costs about ten times what re-validating one row does.
 RECREATE_MIN_ROWS = 10_000
 RECREATE_MIN_SHARE = 9
+
+INTEGER_LIMITS = {"smallint": 32767, "integer": 2147483647}
 
 
 class ProgramRefused(EdmsPgdumpError):
@@ -154,6 +156,15 @@ class CompareCounts:
 
 
 @dataclass(frozen=True)
+class Refuse:
+    """Stop the import: ``message.head + value + message.tail`` (inside a ``When``)."""
+
+    table: QualifiedName
+    message: Message
+    value: Term
+
+
+@dataclass(frozen=True)
 class Balance:
     """expected == staged == inserted + updated + unchanged + skipped, present == staged."""
 
@@ -167,7 +178,7 @@ class When:
     why: str = ""
 
 
-Step = Union[Execute, CopyIn, Record, Derive, Check, CompareCounts, Balance, When]  # noqa: UP007 (runtime alias on 3.10)
+Step = Union[Execute, CopyIn, Record, Derive, Check, CompareCounts, Refuse, Balance, When]  # noqa: UP007 (runtime alias on 3.10)
 
 
 @dataclass(frozen=True)
@@ -178,6 +189,8 @@ class Program:
     steps: tuple[Step, ...]
     recreated: dict[QualifiedName, tuple[str, ...]]  # FKs that may be recreated, per table
     options: ImportOptions
+    # materialized views reading the imported tables: refreshed when asked, else stale
+    views: tuple[QualifiedName, ...] = ()
 
     def walk(self) -> Iterator[Step]:
         """Every step, those inside ``When`` included, in order."""
@@ -213,6 +226,8 @@ class _Builder:
         self.steps: list[Step] = []
         self.recreated: dict[QualifiedName, tuple[str, ...]] = {}
         self.rebuild_steps: list[Step] = []
+        self.compare = options.compare_only
+        self.creates: list[Step] = []
 
     # -- facts -----------------------------------------------------------------------
     def table(self, name: QualifiedName) -> Table:
@@ -284,18 +299,42 @@ class _Builder:
     # -- the program -----------------------------------------------------------------
     def build(self) -> Program:
         add = self.steps.append
-        if self.tables:
+        if self.tables and not self.compare:
             add(Execute("lock", None, sqlgen.lock_tables(list(self.tables))))
-        for comp in self.plan.components:
-            members = [n for n in comp if n in self.fields]
-            if members:
-                self.component(members)
+        components = [[n for n in comp if n in self.fields] for comp in self.plan.components]
+        components = [c for c in components if c]
+        # Every table is staged and every reference resolved (new ids drawn or computed)
+        # before the first write to a real table: a problem found anywhere stops the
+        # import before it has changed anything.
+        for members in components:
+            self.resolve_component(members)
+        if self.compare:
+            # verify: the staging tables exist (empty) before the transaction turns read
+            # only; they are filled and compared, and nothing else is written
+            fill = self.steps
+            self.steps = [*self.creates, Execute("read only", None, sqlgen.read_only()), *fill]
+            for name in self.tables:
+                self.compare_table(name)
+            return Program(self.tables, self.staging, self.fields, tuple(self.steps), {}, self.opts)
+        for members in components:
+            self.write_component(members)
         self.steps.extend(self.rebuild_steps)
+        views = self.views()
+        if views and self.opts.refresh_materialized_views:
+            self.steps += [Execute("refresh view", None, sqlgen.refresh_view(v)) for v in views]
         for name in self.tables:
             self.verify(name)
-        return Program(self.tables, self.staging, self.fields, tuple(self.steps), self.recreated, self.opts)
+        return Program(
+            self.tables, self.staging, self.fields, tuple(self.steps), self.recreated, self.opts, views
+        )
 
-    def component(self, members: list[QualifiedName]) -> None:
+    def views(self) -> tuple[QualifiedName, ...]:
+        found: set[QualifiedName] = set()
+        for name in self.tables:
+            found.update(self.table(name).matviews)
+        return tuple(sorted(found))
+
+    def resolve_component(self, members: list[QualifiedName]) -> None:
         for n in members:
             self.stage(n)
         # A table that nothing in its component refers to (itself included) goes from raw
@@ -309,6 +348,9 @@ class _Builder:
                 self.key(n)
         for n in members:
             self.resolve(n, merged)
+            self.range_checks(n)
+
+    def write_component(self, members: list[QualifiedName]) -> None:
         for n in members:
             self.maybe_recreate(n)
         deferred = any(
@@ -324,6 +366,8 @@ class _Builder:
             self.second_pass(n)
         for n in members:
             self.update(n)
+        for n in members:
+            self.advance_sequences(n)
         if deferred:
             self.steps.append(Execute("deferred checks", None, sqlgen.set_all_constraints("IMMEDIATE")))
 
@@ -332,7 +376,11 @@ class _Builder:
         names = self.staging[name]
         fields = list(self.fields[name])
         add = self.steps.append
-        add(Execute("create raw", name, sqlgen.create_raw(tp, names, fields)))
+        create = Execute("create raw", name, sqlgen.create_raw(tp, names, fields))
+        if self.compare:
+            self.creates.append(create)
+        else:
+            add(create)
         add(CopyIn(name, sqlgen.copy_in_frozen(names, fields), tuple(fields)))
         add(
             CompareCounts(
@@ -360,14 +408,49 @@ class _Builder:
             count,
             STAGED,
             Message(f"{name}: natural keys matched ", "; the target has duplicate keys", " target rows for "),
-            explain=(self.archive_duplicates(name),),
+            explain=self.duplicates_upstream(name),
         )
+
+    def table_from(
+        self,
+        step: str,
+        name: QualifiedName,
+        relation: sql.Composable,
+        select: sql.Composed,
+        count: str | None,
+    ) -> None:
+        """A staging table from a query: CREATE … AS, or for a comparison an empty
+        table created up front and filled here (a read-only transaction cannot CREATE)."""
+        if self.compare:
+            self.creates.append(Execute(step, name, sqlgen.create_as(relation, select, empty=True)))
+            self.steps.append(Execute(step, name, sqlgen.insert_select(relation, select), count=count))
+        else:
+            self.steps.append(Execute(step, name, sqlgen.create_as(relation, select), count=count))
+
+    def compare_table(self, name: QualifiedName) -> None:
+        """verify: rows missing from the target count as inserted, rows that differ as
+        updated, so the report reads like a dry run's; nothing is written."""
+        tp = self.plan.tables[name]
+        query = sqlgen.count_changed(tp, self.staging[name], self.loaded(name))
+        self.steps.append(Record("compare", name, query, (UPDATED,)))
+        self.steps.append(Derive(name, INSERTED, (count_of(name, STAGED), count_of(name, EXISTING, -1))))
+        self.steps.append(Derive(name, UNCHANGED, (count_of(name, EXISTING), count_of(name, UPDATED, -1))))
+        self.steps.append(Derive(name, PRESENT, (count_of(name, STAGED),)))
+        self.steps.append(Balance(name))
+
+    def duplicates_upstream(self, name: QualifiedName) -> tuple[Check, ...]:
+        """When a table's rows multiply in its joins, the cause is a repeated key in it,
+        or in a table staged before it whose up-front check was skipped (``enforced``):
+        name those keys first."""
+        upstream = [n for n in self.tables[: self.tables.index(name)] if self.enforced(n)]
+        return tuple(self.archive_duplicates(n) for n in [*upstream, name])
 
     def key(self, name: QualifiedName) -> None:
         tp = self.plan.tables[name]
         names = self.staging[name]
         add = self.steps.append
-        add(Execute("keyed", name, sqlgen.create_keyed(self.plan, tp, names), count=KEYED))
+        select = sqlgen.keyed_select(self.plan, tp, names, self.new_ids(name))
+        self.table_from("keyed", name, names.keyed, select, KEYED)
         add(self.matched(name, KEYED))
         # other members' references resolve against this table: without statistics the
         # planner guesses wildly and sorts for merge joins instead of hashing
@@ -379,12 +462,14 @@ class _Builder:
         loaded = self.loaded(name)
         add = self.steps.append
         if merged:
-            stmt = sqlgen.merged_final(self.plan, tp, names, self.staging, loaded, self.finalized)
-            add(Execute("keyed+final", name, stmt, count=KEYED))
+            select = sqlgen.merged_final_select(
+                self.plan, tp, names, self.staging, loaded, self.finalized, self.new_ids(name)
+            )
+            self.table_from("keyed+final", name, names.final, select, KEYED)
             add(self.matched(name, KEYED))
         else:
-            stmt = sqlgen.create_final(self.plan, tp, names, self.staging, loaded, self.finalized)
-            add(Execute("final", name, stmt))
+            select = sqlgen.final_select(self.plan, tp, names, self.staging, loaded, self.finalized)
+            self.table_from("final", name, names.final, select, None)
         self.finalized.add(name)
         exps = sqlgen.active_expansions(tp, loaded)
         labels = tuple(f"unresolved:{e.label}" for e in exps)
@@ -429,6 +514,89 @@ class _Builder:
                 gather=True,
             )
             add(When(at_least(1, count_of(name, label)), (check,), "references left unresolved"))
+
+    # -- ids ---------------------------------------------------------------------------
+    def sequence_of(self, name: QualifiedName, column: str) -> SequenceInfo | None:
+        col = self.table(name).column(column)
+        if col is None or col.sequence is None:
+            return None
+        return self.catalog.sequences.get(col.sequence)
+
+    def new_ids(self, name: QualifiedName) -> dict[str, sql.Composable]:
+        """A dry run draws no value from a sequence: new ids are computed from its last
+        value instead (the real import uses the column's own default)."""
+        if not (self.opts.dry_run or self.compare):
+            return {}
+        ids: dict[str, sql.Composable] = {}
+        for col in self.plan.tables[name].surrogate:
+            seq = self.sequence_of(name, col.name)
+            if seq is not None and seq.increment > 0:
+                ids[col.name] = sqlgen.computed_id(seq.name, seq.min_value, seq.increment)
+            elif col.default is not None and "nextval(" in col.default:
+                raise ProgramRefused(
+                    f"{name}.{col.name}: its default draws from a sequence the column does not own "
+                    f"({col.default}), so a dry run cannot compute new ids without moving it; "
+                    "run the import without --dry-run in a copy of the database, or make the column "
+                    "own its sequence (ALTER SEQUENCE ... OWNED BY)"
+                )
+        return ids
+
+    def id_columns(self, name: QualifiedName) -> list[tuple[str, str]]:
+        """(column, integer type) of every column the import writes ids into: new
+        surrogate ids and resolved references."""
+        tp = self.plan.tables[name]
+        table = self.table(name)
+        out: list[tuple[str, str]] = []
+        wanted = [c.name for c in tp.surrogate]
+        wanted += [c for e in sqlgen.active_expansions(tp, self.loaded(name)) for c in e.fk.columns]
+        for c in dict.fromkeys(wanted):
+            col = table.column(c)
+            base = (col.base_type or col.type) if col is not None else ""
+            if base in INTEGER_LIMITS:
+                out.append((c, base))
+        return out
+
+    def range_checks(self, name: QualifiedName) -> None:
+        """Ids the target allocates, or that references resolve to, must fit the column
+        that holds them (a smallint reference to an integer id): refuse before writing."""
+        columns = self.id_columns(name)
+        if not columns:
+            return
+        labels = tuple(f"max:{c}" for c, _ in columns)
+        query = sqlgen.column_maxima(self.staging[name].final, [c for c, _ in columns])
+        self.steps.append(Record("id range", name, query, labels))
+        for (column, type_), label in zip(columns, labels):
+            limit = INTEGER_LIMITS[type_]
+            column_sql = sqlgen.render(sqlgen.ident(column))
+            refuse = Refuse(
+                name,
+                Message(
+                    f"{name}.{column} is {type_} (at most {limit}) but the import would write id ",
+                    f" into it; nothing was written. Fix: widen the column (ALTER TABLE {name} ALTER "
+                    f"COLUMN {column_sql} TYPE bigint), or lower the referenced table's sequence "
+                    "with setval if its ids are far ahead",
+                ),
+                count_of(name, label),
+            )
+            overflow = at_least(limit + 1, count_of(name, label))
+            self.steps.append(When(overflow, (refuse,), f"{column} overflows"))
+
+    def advance_sequences(self, name: QualifiedName) -> None:
+        """Explicit values written into a serial or identity column (a table keyed by its
+        own id): move its sequence to at least the largest value, never backwards, so
+        the application's next ordinary INSERT does not collide."""
+        if self.opts.dry_run:
+            return
+        tp = self.plan.tables[name]
+        surrogate = {c.name for c in tp.surrogate}
+        written = set(sqlgen.insert_columns(tp, self.loaded(name))) - surrogate
+        for column in sorted(written):
+            seq = self.sequence_of(name, column)
+            if seq is None or seq.increment <= 0:
+                continue
+            stmt = sqlgen.advance_sequence(name, column, seq.name, seq.min_value)
+            step = Execute("advance sequence", name, stmt)
+            self.steps.append(When(at_least(1, count_of(name, INSERTED)), (step,), "ids kept"))
 
     # -- constraints=auto|recreate ------------------------------------------------------
     def droppable(self, name: QualifiedName) -> list[ForeignKey]:

@@ -28,6 +28,7 @@ from .program import (
     Message,
     Program,
     Record,
+    Refuse,
     Step,
     Term,
     When,
@@ -217,6 +218,13 @@ class _Renderer:
             self.check(step)
         elif isinstance(step, CompareCounts):
             self.compare(step)
+        elif isinstance(step, Refuse):
+            value = self.count_expr(step.value)
+            body = (
+                f"  RAISE EXCEPTION USING MESSAGE = {literal(step.message.head)} || {value}"
+                f" || {literal(step.message.tail)};"
+            )
+            self.add("check", step.table, do_block("", body))
         elif isinstance(step, Balance):
             self.balance(step.table)
         else:  # pragma: no cover - exhaustive

@@ -37,6 +37,7 @@ from .program import (
     Message,
     Program,
     Record,
+    Refuse,
     Step,
     When,
 )
@@ -135,6 +136,9 @@ class ProgramRunner:
             self.check(step)
         elif isinstance(step, CompareCounts):
             self.compare(step)
+        elif isinstance(step, Refuse):
+            value = self.counts[step.value.table][step.value.count]
+            self.fail(f"{step.message.head}{value}{step.message.tail}")
         elif isinstance(step, Balance):
             pass  # checked for every table at the end, so all of them are reported
         else:  # pragma: no cover - exhaustive

@@ -263,19 +263,23 @@ def copy_in(names: StagingNames, fields: list[str]) -> sql.Composed:
 def _match(
     left: str, right: str, keys: list[KeyField], left_prefix: str = "", right_prefix: str = ""
 ) -> sql.Composable:
-    parts = []
-    for kf in keys:
-        op = sql.SQL("IS NOT DISTINCT FROM") if kf.nullable else sql.SQL("=")
-        parts.append(
-            sql.SQL("{}.{} {} {}.{}").format(
-                ident(left),
-                ident(left_prefix + kf.name),
-                op,
-                ident(right),
-                ident(right_prefix + kf.name),
-            )
+    return sql.SQL(" AND ").join(
+        equal_or_both_null(
+            sql.SQL("{}.{}").format(ident(left), ident(left_prefix + kf.name)),
+            sql.SQL("{}.{}").format(ident(right), ident(right_prefix + kf.name)),
+            kf.nullable,
         )
-    return sql.SQL(" AND ").join(parts)
+        for kf in keys
+    )
+
+
+def equal_or_both_null(a: sql.Composable, b: sql.Composable, nullable: bool) -> sql.Composable:
+    """Key equality where two NULLs match. ``IS NOT DISTINCT FROM`` would say the same,
+    but PostgreSQL can only run it as a nested loop (quadratic); one-element arrays
+    compare NULLs as equal and hash, so the join stays a hash or merge join."""
+    if not nullable:
+        return sql.SQL("{} = {}").format(a, b)
+    return sql.SQL("ARRAY[{}] = ARRAY[{}]").format(a, b)
 
 
 def duplicate_keys(tp: TablePlan, relation: sql.Composable, samples: int = 5) -> sql.Composed:
@@ -302,14 +306,37 @@ def default_expr(table: QualifiedName, col: Column) -> sql.Composable:
     return sql.SQL("({})").format(sql.SQL(col.default))
 
 
-def create_keyed(plan: Plan, tp: TablePlan, names: StagingNames) -> sql.Composed:
-    """Staging rows with the target's ids (see ``keyed_select``), as a temp table."""
-    return sql.SQL("CREATE TEMP TABLE {} ON COMMIT DROP AS {}").format(
-        names.keyed, keyed_select(plan, tp, names)
+def computed_id(sequence: QualifiedName, start: int, increment: int) -> sql.Composable:
+    """New ids for a dry run or a comparison: the values ``nextval`` would hand out next,
+    computed from the sequence's last value without drawing them (no sequence moves)."""
+    expr = "(coalesce(pg_catalog.pg_sequence_last_value({}), {}) + {} * row_number() OVER ())"
+    return sql.SQL(expr).format(
+        qualified_literal(sequence), sql.Literal(start - increment), sql.Literal(increment)
     )
 
 
-def keyed_select(plan: Plan, tp: TablePlan, names: StagingNames) -> sql.Composed:
+def create_as(name: sql.Composable, select: sql.Composable, empty: bool = False) -> sql.Composed:
+    """A staging table from a query; ``empty`` creates it with the query's column types
+    only (filled later by ``insert_select``, e.g. after ``SET TRANSACTION READ ONLY``)."""
+    return sql.SQL("CREATE TEMP TABLE {} ON COMMIT DROP AS {}{}").format(
+        name, select, sql.SQL(" WITH NO DATA") if empty else sql.SQL("")
+    )
+
+
+def insert_select(name: sql.Composable, select: sql.Composable) -> sql.Composed:
+    return sql.SQL("INSERT INTO {} {}").format(name, select)
+
+
+def create_keyed(
+    plan: Plan, tp: TablePlan, names: StagingNames, ids: dict[str, sql.Composable] | None = None
+) -> sql.Composed:
+    """Staging rows with the target's ids (see ``keyed_select``), as a temp table."""
+    return create_as(names.keyed, keyed_select(plan, tp, names, ids))
+
+
+def keyed_select(
+    plan: Plan, tp: TablePlan, names: StagingNames, ids: dict[str, sql.Composable] | None = None
+) -> sql.Composed:
     """Staging rows with the target's ids: existing rows matched by natural key, new
     rows given ids now, so every reference to them is known before any INSERT."""
     field_names = set(tp.field_names)
@@ -320,11 +347,8 @@ def keyed_select(plan: Plan, tp: TablePlan, names: StagingNames) -> sql.Composed
         if c in field_names or c in fk_columns:
             continue
         if c in surrogate:
-            extra.append(
-                sql.SQL("COALESCE(o.{c}, {d}) AS {c}").format(
-                    c=ident(c), d=default_expr(tp.table, surrogate[c])
-                )
-            )
+            new_id = (ids or {}).get(c) or default_expr(tp.table, surrogate[c])
+            extra.append(sql.SQL("COALESCE(o.{c}, {d}) AS {c}").format(c=ident(c), d=new_id))
         else:
             extra.append(sql.SQL("o.{c} AS {c}").format(c=ident(c)))
     extra.append(sql.SQL("o.{} IS NULL AS {}").format(ident(tp.hit_marker), ident(tp.new_marker)))
@@ -366,6 +390,18 @@ def create_final(
     finalized: set[QualifiedName],
 ) -> sql.Composed:
     """Staging rows with every foreign key resolved to the target's ids."""
+    return create_as(names.final, final_select(plan, tp, names, staged, loaded_fields, finalized))
+
+
+def final_select(
+    plan: Plan,
+    tp: TablePlan,
+    names: StagingNames,
+    staged: dict[QualifiedName, StagingNames],
+    loaded_fields: set[str],
+    finalized: set[QualifiedName],
+) -> sql.Composed:
+    """The keyed rows with every foreign key resolved to the target's ids."""
     select: list[sql.Composable] = [sql.SQL("k.*")]
     joins: list[sql.Composable] = []
     for i, exp in enumerate(active_expansions(tp, loaded_fields)):
@@ -387,8 +423,8 @@ def create_final(
                 _match(a, "k", list(ref.key_fields), right_prefix=exp.label + "."),
             )
         )
-    return sql.SQL("CREATE TEMP TABLE {} ON COMMIT DROP AS SELECT {} FROM {} AS k {}").format(
-        names.final, sql.SQL(", ").join(select), names.keyed, sql.SQL(" ").join(joins)
+    return sql.SQL("SELECT {} FROM {} AS k {}").format(
+        sql.SQL(", ").join(select), names.keyed, sql.SQL(" ").join(joins)
     )
 
 
@@ -438,9 +474,14 @@ def insert_new(tp: TablePlan, names: StagingNames, loaded_fields: set[str]) -> s
 
 
 def _identity_match(tp: TablePlan, t: str, f: str) -> sql.Composable:
-    op = sql.SQL("=") if tp.identity_is_pk else sql.SQL("IS NOT DISTINCT FROM")
+    # a primary key is never NULL; a natural key standing in for it may be
     return sql.SQL(" AND ").join(
-        sql.SQL("{}.{} {} {}.{}").format(ident(t), ident(c), op, ident(f), ident(c)) for c in tp.row_identity
+        equal_or_both_null(
+            sql.SQL("{}.{}").format(ident(t), ident(c)),
+            sql.SQL("{}.{}").format(ident(f), ident(c)),
+            not tp.identity_is_pk,
+        )
+        for c in tp.row_identity
     )
 
 
@@ -509,6 +550,24 @@ def changed_rows(
     )
 
 
+def count_changed(tp: TablePlan, names: StagingNames, loaded_fields: set[str]) -> sql.Composed:
+    """How many archive rows exist in the target with other values (verify)."""
+    cols = updatable_columns(tp, loaded_fields)
+    return sql.SQL(
+        "SELECT count(*) FROM {final} AS f JOIN {t} AS t ON {match} WHERE NOT f.{new} AND {differs}"
+    ).format(
+        final=names.final,
+        t=table_ident(tp.table),
+        match=_identity_match(tp, "t", "f"),
+        new=ident(tp.new_marker),
+        differs=_differs(tp, cols, "t", "f"),
+    )
+
+
+def read_only() -> sql.Composed:
+    return sql.SQL("SET TRANSACTION READ ONLY").format()
+
+
 def update_existing(tp: TablePlan, names: StagingNames, loaded_fields: set[str]) -> sql.Composed | None:
     cols = updatable_columns(tp, loaded_fields)
     if not cols:
@@ -550,6 +609,31 @@ def set_constraints(fks: list[tuple[QualifiedName, str]], mode: str) -> sql.Comp
         sql.SQL(", ").join(ident(schema.schema, name) for schema, name in fks),
         sql.SQL(mode),
     )
+
+
+def column_maxima(relation: sql.Composable, columns: list[str]) -> sql.Composed:
+    return sql.SQL("SELECT {} FROM {}").format(
+        sql.SQL(", ").join(sql.SQL("max({})").format(ident(c)) for c in columns), relation
+    )
+
+
+def advance_sequence(table: QualifiedName, column: str, sequence: QualifiedName, start: int) -> sql.Composed:
+    """``setval`` to the column's largest value when that is ahead of the sequence (or
+    of its start, if it never handed out a value); never backwards."""
+    return sql.SQL(
+        "SELECT pg_catalog.setval({seq}, m) FROM (SELECT max({col}) AS m, "
+        "pg_catalog.pg_sequence_last_value({seq}) AS last FROM {table}) AS x "
+        "WHERE m > coalesce(last, {before_start})"
+    ).format(
+        seq=qualified_literal(sequence),
+        col=ident(column),
+        table=table_ident(table),
+        before_start=sql.Literal(start - 1),
+    )
+
+
+def refresh_view(view: QualifiedName) -> sql.Composed:
+    return sql.SQL("REFRESH MATERIALIZED VIEW {}").format(table_ident(view))
 
 
 def set_all_constraints(mode: str) -> sql.Composed:
@@ -691,6 +775,19 @@ def merged_final(
     staged: dict[QualifiedName, StagingNames],
     loaded_fields: set[str],
     finalized: set[QualifiedName],
+    ids: dict[str, sql.Composable] | None = None,
+) -> sql.Composed:
+    return create_as(names.final, merged_final_select(plan, tp, names, staged, loaded_fields, finalized, ids))
+
+
+def merged_final_select(
+    plan: Plan,
+    tp: TablePlan,
+    names: StagingNames,
+    staged: dict[QualifiedName, StagingNames],
+    loaded_fields: set[str],
+    finalized: set[QualifiedName],
+    ids: dict[str, sql.Composable] | None = None,
 ) -> sql.Composed:
     """``create_keyed`` and ``create_final`` as one statement (one pass over the
     staging rows instead of two), for a table nothing else in its component refers to.
@@ -698,9 +795,9 @@ def merged_final(
     The keyed rows become a subquery of the final statement, so both paths run the
     same joins.
     """
-    subquery = sql.SQL("({})").format(keyed_select(plan, tp, names))
+    subquery = sql.SQL("({})").format(keyed_select(plan, tp, names, ids))
     inlined = StagingNames(names.raw, subquery, names.final, names.label)  # type: ignore[arg-type]
-    return create_final(plan, tp, inlined, staged, loaded_fields, finalized)
+    return final_select(plan, tp, inlined, staged, loaded_fields, finalized)
 
 
 def repeated_identity(tp: TablePlan, names: StagingNames) -> sql.Composed:

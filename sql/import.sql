@@ -133,41 +133,6 @@ $edms$;
 
 -- all tables
 \endif
-SELECT (coalesce((SELECT value FROM edms_count WHERE idx = 1 AND name = 'staged'), 0) + -1 * coalesce((SELECT value FROM edms_count WHERE idx = 1 AND name = 'existing'), 0)) >= 1 AS edms_when \gset
--- when new rows to insert
-\if :edms_when
-
--- public.users
-DO $edms$
-DECLARE
-  total bigint;
-  found text;
-BEGIN
-  SELECT max(q."#count"), string_agg((to_jsonb(q) - '#count')::text || ' ' || q."#count" || ' times', ', ') INTO total, found
-    FROM (SELECT "username", count(*) FROM "edms_001_users_raw" AS d GROUP BY "username" HAVING count(*) > 1 ORDER BY count(*) DESC LIMIT 5) AS q("username", "#count");
-  IF found IS NOT NULL THEN
-    RAISE EXCEPTION USING MESSAGE = 'public.users: the archive holds duplicate natural keys (username): ' || found || '; fix the source data or choose a natural key that is unique';
-  END IF;
-END
-$edms$;
-INSERT INTO "public"."users" ("username", "email", "full_name", "is_active", "created_at", "id") SELECT "username", "email", "full_name", "is_active", "created_at", "id" FROM "edms_001_users_final" WHERE "#new";
-INSERT INTO edms_count VALUES (1, 'inserted', :ROW_COUNT) ON CONFLICT (idx, name) DO UPDATE SET value = EXCLUDED.value;
-
--- all tables
-\endif
-SELECT (coalesce((SELECT value FROM edms_count WHERE idx = 1 AND name = 'existing'), 0)) >= 1 AS edms_when \gset
--- when rows exist
-\if :edms_when
-
--- public.users
-UPDATE "public"."users" AS t SET "username" = f."username", "email" = f."email", "full_name" = f."full_name", "is_active" = f."is_active", "created_at" = f."created_at" FROM "edms_001_users_final" AS f WHERE NOT f."#new" AND "t"."id" = "f"."id" AND ("t"."username" IS DISTINCT FROM "f"."username" OR "t"."email" IS DISTINCT FROM "f"."email" OR "t"."full_name" IS DISTINCT FROM "f"."full_name" OR "t"."is_active" IS DISTINCT FROM "f"."is_active" OR "t"."created_at" IS DISTINCT FROM "f"."created_at");
-INSERT INTO edms_count VALUES (1, 'updated', :ROW_COUNT) ON CONFLICT (idx, name) DO UPDATE SET value = EXCLUDED.value;
-
--- all tables
-\endif
-
--- public.users
-INSERT INTO edms_count VALUES (1, 'unchanged', (coalesce((SELECT value FROM edms_count WHERE idx = 1 AND name = 'existing'), 0) + -1 * coalesce((SELECT value FROM edms_count WHERE idx = 1 AND name = 'updated'), 0) + -1 * coalesce((SELECT value FROM edms_count WHERE idx = 1 AND name = 'skipped'), 0))) ON CONFLICT (idx, name) DO UPDATE SET value = EXCLUDED.value;
 
 -- public.documents
 CREATE TEMP TABLE "edms_002_documents_raw" ("document_number" text, "title" text, "owner_id.username" text, "parent_id.document_number" text, "current_version_id.document_id.document_number" text, "current_version_id.version_number" integer, "status" text, "created_at" timestamp with time zone) ON COMMIT DROP;
@@ -208,6 +173,22 @@ CREATE TEMP TABLE "edms_002_documents_keyed" ON COMMIT DROP AS SELECT s.*, COALE
 INSERT INTO edms_count VALUES (2, 'keyed', :ROW_COUNT) ON CONFLICT (idx, name) DO UPDATE SET value = EXCLUDED.value;
 SELECT coalesce((SELECT value FROM edms_count WHERE idx = 2 AND name = 'keyed'), 0) <> coalesce((SELECT value FROM edms_count WHERE idx = 2 AND name = 'staged'), 0) AS edms_failed \gset
 \if :edms_failed
+
+-- public.users
+DO $edms$
+DECLARE
+  total bigint;
+  found text;
+BEGIN
+  SELECT max(q."#count"), string_agg((to_jsonb(q) - '#count')::text || ' ' || q."#count" || ' times', ', ') INTO total, found
+    FROM (SELECT "username", count(*) FROM "edms_001_users_raw" AS d GROUP BY "username" HAVING count(*) > 1 ORDER BY count(*) DESC LIMIT 5) AS q("username", "#count");
+  IF found IS NOT NULL THEN
+    RAISE EXCEPTION USING MESSAGE = 'public.users: the archive holds duplicate natural keys (username): ' || found || '; fix the source data or choose a natural key that is unique';
+  END IF;
+END
+$edms$;
+
+-- public.documents
 DO $edms$
 DECLARE
   total bigint;
@@ -240,6 +221,36 @@ CREATE TEMP TABLE "edms_003_document_versions_keyed" ON COMMIT DROP AS SELECT s.
 INSERT INTO edms_count VALUES (3, 'keyed', :ROW_COUNT) ON CONFLICT (idx, name) DO UPDATE SET value = EXCLUDED.value;
 SELECT coalesce((SELECT value FROM edms_count WHERE idx = 3 AND name = 'keyed'), 0) <> coalesce((SELECT value FROM edms_count WHERE idx = 3 AND name = 'staged'), 0) AS edms_failed \gset
 \if :edms_failed
+
+-- public.users
+DO $edms$
+DECLARE
+  total bigint;
+  found text;
+BEGIN
+  SELECT max(q."#count"), string_agg((to_jsonb(q) - '#count')::text || ' ' || q."#count" || ' times', ', ') INTO total, found
+    FROM (SELECT "username", count(*) FROM "edms_001_users_raw" AS d GROUP BY "username" HAVING count(*) > 1 ORDER BY count(*) DESC LIMIT 5) AS q("username", "#count");
+  IF found IS NOT NULL THEN
+    RAISE EXCEPTION USING MESSAGE = 'public.users: the archive holds duplicate natural keys (username): ' || found || '; fix the source data or choose a natural key that is unique';
+  END IF;
+END
+$edms$;
+
+-- public.documents
+DO $edms$
+DECLARE
+  total bigint;
+  found text;
+BEGIN
+  SELECT max(q."#count"), string_agg((to_jsonb(q) - '#count')::text || ' ' || q."#count" || ' times', ', ') INTO total, found
+    FROM (SELECT "document_number", count(*) FROM "edms_002_documents_raw" AS d GROUP BY "document_number" HAVING count(*) > 1 ORDER BY count(*) DESC LIMIT 5) AS q("document_number", "#count");
+  IF found IS NOT NULL THEN
+    RAISE EXCEPTION USING MESSAGE = 'public.documents: the archive holds duplicate natural keys (document_number): ' || found || '; fix the source data or choose a natural key that is unique';
+  END IF;
+END
+$edms$;
+
+-- public.document_versions
 DO $edms$
 DECLARE
   total bigint;
@@ -444,6 +455,217 @@ $edms$;
 
 -- all tables
 \endif
+
+-- public.document_workflows
+CREATE TEMP TABLE "edms_004_document_workflows_raw" ("document_id.document_number" text, "workflow_type" text, "state" text, "assignee_id.username" text, "due_date" date) ON COMMIT DROP;
+\copy "edms_004_document_workflows_raw" ("document_id.document_number", "workflow_type", "state", "assignee_id.username", "due_date") FROM '0004.copy' (FREEZE)
+INSERT INTO edms_count VALUES (4, 'staged', :ROW_COUNT) ON CONFLICT (idx, name) DO UPDATE SET value = EXCLUDED.value;
+DO $edms$
+DECLARE
+  got bigint;
+  want bigint;
+BEGIN
+  got := coalesce((SELECT value FROM edms_count WHERE idx = 4 AND name = 'staged'), 0);
+  want := coalesce((SELECT value FROM edms_count WHERE idx = 4 AND name = 'expected'), 0);
+  IF got <> want THEN
+    RAISE EXCEPTION USING MESSAGE = 'public.document_workflows: staged ' || got || ' rows but the manifest says ' || want || '; the archive is inconsistent, re-export it';
+  END IF;
+END
+$edms$;
+CREATE TEMP TABLE "edms_004_document_workflows_final" ON COMMIT DROP AS SELECT k.*, "f1"."id" AS "assignee_id", "f2"."id" AS "document_id" FROM (SELECT s.*, COALESCE(o."id", (nextval('public.document_workflows_id_seq'::regclass))) AS "id", o."#hit" IS NULL AS "#new" FROM "edms_004_document_workflows_raw" AS s LEFT JOIN (SELECT "k1"."document_number" AS "document_id.document_number", "t"."workflow_type" AS "workflow_type", t."id", true AS "#hit" FROM "public"."document_workflows" AS t LEFT JOIN "public"."documents" AS "k1" ON "k1"."id" = "t"."document_id") AS o ON "o"."document_id.document_number" = "s"."document_id.document_number" AND "o"."workflow_type" = "s"."workflow_type") AS k LEFT JOIN "edms_001_users_final" AS "f1" ON "f1"."username" = "k"."assignee_id.username" LEFT JOIN "edms_002_documents_final" AS "f2" ON "f2"."document_number" = "k"."document_id.document_number";
+INSERT INTO edms_count VALUES (4, 'keyed', :ROW_COUNT) ON CONFLICT (idx, name) DO UPDATE SET value = EXCLUDED.value;
+SELECT coalesce((SELECT value FROM edms_count WHERE idx = 4 AND name = 'keyed'), 0) <> coalesce((SELECT value FROM edms_count WHERE idx = 4 AND name = 'staged'), 0) AS edms_failed \gset
+\if :edms_failed
+
+-- public.users
+DO $edms$
+DECLARE
+  total bigint;
+  found text;
+BEGIN
+  SELECT max(q."#count"), string_agg((to_jsonb(q) - '#count')::text || ' ' || q."#count" || ' times', ', ') INTO total, found
+    FROM (SELECT "username", count(*) FROM "edms_001_users_raw" AS d GROUP BY "username" HAVING count(*) > 1 ORDER BY count(*) DESC LIMIT 5) AS q("username", "#count");
+  IF found IS NOT NULL THEN
+    RAISE EXCEPTION USING MESSAGE = 'public.users: the archive holds duplicate natural keys (username): ' || found || '; fix the source data or choose a natural key that is unique';
+  END IF;
+END
+$edms$;
+
+-- public.documents
+DO $edms$
+DECLARE
+  total bigint;
+  found text;
+BEGIN
+  SELECT max(q."#count"), string_agg((to_jsonb(q) - '#count')::text || ' ' || q."#count" || ' times', ', ') INTO total, found
+    FROM (SELECT "document_number", count(*) FROM "edms_002_documents_raw" AS d GROUP BY "document_number" HAVING count(*) > 1 ORDER BY count(*) DESC LIMIT 5) AS q("document_number", "#count");
+  IF found IS NOT NULL THEN
+    RAISE EXCEPTION USING MESSAGE = 'public.documents: the archive holds duplicate natural keys (document_number): ' || found || '; fix the source data or choose a natural key that is unique';
+  END IF;
+END
+$edms$;
+
+-- public.document_versions
+DO $edms$
+DECLARE
+  total bigint;
+  found text;
+BEGIN
+  SELECT max(q."#count"), string_agg((to_jsonb(q) - '#count')::text || ' ' || q."#count" || ' times', ', ') INTO total, found
+    FROM (SELECT "document_id.document_number", "version_number", count(*) FROM "edms_003_document_versions_raw" AS d GROUP BY "document_id.document_number", "version_number" HAVING count(*) > 1 ORDER BY count(*) DESC LIMIT 5) AS q("document_id.document_number", "version_number", "#count");
+  IF found IS NOT NULL THEN
+    RAISE EXCEPTION USING MESSAGE = 'public.document_versions: the archive holds duplicate natural keys (document_id.document_number, version_number): ' || found || '; fix the source data or choose a natural key that is unique';
+  END IF;
+END
+$edms$;
+
+-- public.document_workflows
+DO $edms$
+DECLARE
+  total bigint;
+  found text;
+BEGIN
+  SELECT max(q."#count"), string_agg((to_jsonb(q) - '#count')::text || ' ' || q."#count" || ' times', ', ') INTO total, found
+    FROM (SELECT "document_id.document_number", "workflow_type", count(*) FROM "edms_004_document_workflows_raw" AS d GROUP BY "document_id.document_number", "workflow_type" HAVING count(*) > 1 ORDER BY count(*) DESC LIMIT 5) AS q("document_id.document_number", "workflow_type", "#count");
+  IF found IS NOT NULL THEN
+    RAISE EXCEPTION USING MESSAGE = 'public.document_workflows: the archive holds duplicate natural keys (document_id.document_number, workflow_type): ' || found || '; fix the source data or choose a natural key that is unique';
+  END IF;
+END
+$edms$;
+DO $edms$
+DECLARE
+  got bigint;
+  want bigint;
+BEGIN
+  got := coalesce((SELECT value FROM edms_count WHERE idx = 4 AND name = 'keyed'), 0);
+  want := coalesce((SELECT value FROM edms_count WHERE idx = 4 AND name = 'staged'), 0);
+  IF got <> want THEN
+    RAISE EXCEPTION USING MESSAGE = 'public.document_workflows: natural keys matched ' || got || ' target rows for ' || want || '; the target has duplicate keys';
+  END IF;
+END
+$edms$;
+\endif
+INSERT INTO edms_count SELECT 4, v.name, v.value FROM (SELECT count(*) FILTER (WHERE NOT "#new"), count(*) FILTER (WHERE "assignee_id" IS NULL AND ("assignee_id.username" IS NOT NULL)), count(*) FILTER (WHERE "document_id" IS NULL AND ("document_id.document_number" IS NOT NULL)) FROM "edms_004_document_workflows_final") AS q(c0, c1, c2) CROSS JOIN LATERAL (VALUES ('existing', q.c0), ('unresolved:assignee_id', q.c1), ('unresolved:document_id', q.c2)) AS v(name, value) ON CONFLICT (idx, name) DO UPDATE SET value = EXCLUDED.value;
+
+-- all tables
+SELECT (coalesce((SELECT value FROM edms_count WHERE idx = 4 AND name = 'existing'), 0)) >= 1 AS edms_when \gset
+-- when rows already in the target
+\if :edms_when
+
+-- public.document_workflows
+ANALYZE "edms_004_document_workflows_final";
+
+-- all tables
+\endif
+SELECT (coalesce((SELECT value FROM edms_count WHERE idx = 4 AND name = 'existing'), 0)) >= 2 AS edms_when \gset
+-- when two or more rows already exist
+\if :edms_when
+
+-- public.document_workflows
+SELECT EXISTS (SELECT 1 FROM "edms_004_document_workflows_final" WHERE NOT "#new" GROUP BY "id" HAVING count(*) > 1 LIMIT 1) AS edms_failed \gset
+\if :edms_failed
+DO $edms$
+DECLARE
+  total bigint;
+  found text;
+BEGIN
+  SELECT max(q."#count"), string_agg((to_jsonb(q) - '#count')::text || ' ' || q."#count" || ' times', ', ') INTO total, found
+    FROM (SELECT "document_id.document_number", "workflow_type", count(*) FROM "edms_004_document_workflows_raw" AS d GROUP BY "document_id.document_number", "workflow_type" HAVING count(*) > 1 ORDER BY count(*) DESC LIMIT 5) AS q("document_id.document_number", "workflow_type", "#count");
+  IF found IS NOT NULL THEN
+    RAISE EXCEPTION USING MESSAGE = 'public.document_workflows: the archive holds duplicate natural keys (document_id.document_number, workflow_type): ' || found || '; fix the source data or choose a natural key that is unique';
+  END IF;
+END
+$edms$;
+DO $edms$
+DECLARE
+
+BEGIN
+  IF EXISTS (SELECT 1 FROM "edms_004_document_workflows_final" WHERE NOT "#new" GROUP BY "id" HAVING count(*) > 1 LIMIT 1) THEN
+    RAISE EXCEPTION USING MESSAGE = 'public.document_workflows: one target row is matched by two archive rows; the archive repeats a key';
+  END IF;
+END
+$edms$;
+\endif
+
+-- all tables
+\endif
+SELECT (coalesce((SELECT value FROM edms_count WHERE idx = 4 AND name = 'unresolved:assignee_id'), 0)) >= 1 AS edms_when \gset
+-- when references left unresolved
+\if :edms_when
+
+-- public.document_workflows
+DO $edms$
+DECLARE
+  total bigint;
+  found text;
+BEGIN
+  SELECT max(q."#total"), string_agg((to_jsonb(q) - '#total')::text, ', ') INTO total, found
+    FROM (SELECT count(*) OVER (), "assignee_id.username" FROM "edms_004_document_workflows_final" WHERE "assignee_id" IS NULL AND ("assignee_id.username" IS NOT NULL) LIMIT 5) AS q("#total", "assignee_id.username");
+  IF found IS NOT NULL THEN
+    RAISE EXCEPTION USING MESSAGE = 'public.document_workflows: ' || total || ' unresolved reference(s) through document_workflows_assignee_id_fkey (assignee_id -> public.users): ' || found || '; those rows of public.users are neither in the archive nor in the target';
+  END IF;
+END
+$edms$;
+
+-- all tables
+\endif
+SELECT (coalesce((SELECT value FROM edms_count WHERE idx = 4 AND name = 'unresolved:document_id'), 0)) >= 1 AS edms_when \gset
+-- when references left unresolved
+\if :edms_when
+
+-- public.document_workflows
+DO $edms$
+DECLARE
+  total bigint;
+  found text;
+BEGIN
+  SELECT max(q."#total"), string_agg((to_jsonb(q) - '#total')::text, ', ') INTO total, found
+    FROM (SELECT count(*) OVER (), "document_id.document_number" FROM "edms_004_document_workflows_final" WHERE "document_id" IS NULL AND ("document_id.document_number" IS NOT NULL) LIMIT 5) AS q("#total", "document_id.document_number");
+  IF found IS NOT NULL THEN
+    RAISE EXCEPTION USING MESSAGE = 'public.document_workflows: ' || total || ' unresolved reference(s) through document_workflows_document_id_fkey (document_id -> public.documents): ' || found || '; those rows of public.documents are neither in the archive nor in the target';
+  END IF;
+END
+$edms$;
+
+-- all tables
+\endif
+SELECT (coalesce((SELECT value FROM edms_count WHERE idx = 1 AND name = 'staged'), 0) + -1 * coalesce((SELECT value FROM edms_count WHERE idx = 1 AND name = 'existing'), 0)) >= 1 AS edms_when \gset
+-- when new rows to insert
+\if :edms_when
+
+-- public.users
+DO $edms$
+DECLARE
+  total bigint;
+  found text;
+BEGIN
+  SELECT max(q."#count"), string_agg((to_jsonb(q) - '#count')::text || ' ' || q."#count" || ' times', ', ') INTO total, found
+    FROM (SELECT "username", count(*) FROM "edms_001_users_raw" AS d GROUP BY "username" HAVING count(*) > 1 ORDER BY count(*) DESC LIMIT 5) AS q("username", "#count");
+  IF found IS NOT NULL THEN
+    RAISE EXCEPTION USING MESSAGE = 'public.users: the archive holds duplicate natural keys (username): ' || found || '; fix the source data or choose a natural key that is unique';
+  END IF;
+END
+$edms$;
+INSERT INTO "public"."users" ("username", "email", "full_name", "is_active", "created_at", "id") SELECT "username", "email", "full_name", "is_active", "created_at", "id" FROM "edms_001_users_final" WHERE "#new";
+INSERT INTO edms_count VALUES (1, 'inserted', :ROW_COUNT) ON CONFLICT (idx, name) DO UPDATE SET value = EXCLUDED.value;
+
+-- all tables
+\endif
+SELECT (coalesce((SELECT value FROM edms_count WHERE idx = 1 AND name = 'existing'), 0)) >= 1 AS edms_when \gset
+-- when rows exist
+\if :edms_when
+
+-- public.users
+UPDATE "public"."users" AS t SET "username" = f."username", "email" = f."email", "full_name" = f."full_name", "is_active" = f."is_active", "created_at" = f."created_at" FROM "edms_001_users_final" AS f WHERE NOT f."#new" AND "t"."id" = "f"."id" AND ("t"."username" IS DISTINCT FROM "f"."username" OR "t"."email" IS DISTINCT FROM "f"."email" OR "t"."full_name" IS DISTINCT FROM "f"."full_name" OR "t"."is_active" IS DISTINCT FROM "f"."is_active" OR "t"."created_at" IS DISTINCT FROM "f"."created_at");
+INSERT INTO edms_count VALUES (1, 'updated', :ROW_COUNT) ON CONFLICT (idx, name) DO UPDATE SET value = EXCLUDED.value;
+
+-- all tables
+\endif
+
+-- public.users
+INSERT INTO edms_count VALUES (1, 'unchanged', (coalesce((SELECT value FROM edms_count WHERE idx = 1 AND name = 'existing'), 0) + -1 * coalesce((SELECT value FROM edms_count WHERE idx = 1 AND name = 'updated'), 0) + -1 * coalesce((SELECT value FROM edms_count WHERE idx = 1 AND name = 'skipped'), 0))) ON CONFLICT (idx, name) DO UPDATE SET value = EXCLUDED.value;
+
+-- all tables
 SELECT (coalesce((SELECT value FROM edms_count WHERE idx = 2 AND name = 'staged'), 0) + -1 * coalesce((SELECT value FROM edms_count WHERE idx = 2 AND name = 'existing'), 0)) >= 1 AND (coalesce((SELECT value FROM edms_count WHERE idx = 2 AND name = 'staged'), 0) + -2 * coalesce((SELECT value FROM edms_count WHERE idx = 2 AND name = 'existing'), 0)) >= 1 AS edms_when \gset
 -- when public.documents brings many new rows: its foreign keys are re-added with one join each
 \if :edms_when
@@ -576,136 +798,6 @@ INSERT INTO edms_count VALUES (3, 'unchanged', (coalesce((SELECT value FROM edms
 
 -- all tables
 SET CONSTRAINTS ALL IMMEDIATE;
-
--- public.document_workflows
-CREATE TEMP TABLE "edms_004_document_workflows_raw" ("document_id.document_number" text, "workflow_type" text, "state" text, "assignee_id.username" text, "due_date" date) ON COMMIT DROP;
-\copy "edms_004_document_workflows_raw" ("document_id.document_number", "workflow_type", "state", "assignee_id.username", "due_date") FROM '0004.copy' (FREEZE)
-INSERT INTO edms_count VALUES (4, 'staged', :ROW_COUNT) ON CONFLICT (idx, name) DO UPDATE SET value = EXCLUDED.value;
-DO $edms$
-DECLARE
-  got bigint;
-  want bigint;
-BEGIN
-  got := coalesce((SELECT value FROM edms_count WHERE idx = 4 AND name = 'staged'), 0);
-  want := coalesce((SELECT value FROM edms_count WHERE idx = 4 AND name = 'expected'), 0);
-  IF got <> want THEN
-    RAISE EXCEPTION USING MESSAGE = 'public.document_workflows: staged ' || got || ' rows but the manifest says ' || want || '; the archive is inconsistent, re-export it';
-  END IF;
-END
-$edms$;
-CREATE TEMP TABLE "edms_004_document_workflows_final" ON COMMIT DROP AS SELECT k.*, "f1"."id" AS "assignee_id", "f2"."id" AS "document_id" FROM (SELECT s.*, COALESCE(o."id", (nextval('public.document_workflows_id_seq'::regclass))) AS "id", o."#hit" IS NULL AS "#new" FROM "edms_004_document_workflows_raw" AS s LEFT JOIN (SELECT "k1"."document_number" AS "document_id.document_number", "t"."workflow_type" AS "workflow_type", t."id", true AS "#hit" FROM "public"."document_workflows" AS t LEFT JOIN "public"."documents" AS "k1" ON "k1"."id" = "t"."document_id") AS o ON "o"."document_id.document_number" = "s"."document_id.document_number" AND "o"."workflow_type" = "s"."workflow_type") AS k LEFT JOIN "edms_001_users_final" AS "f1" ON "f1"."username" = "k"."assignee_id.username" LEFT JOIN "edms_002_documents_final" AS "f2" ON "f2"."document_number" = "k"."document_id.document_number";
-INSERT INTO edms_count VALUES (4, 'keyed', :ROW_COUNT) ON CONFLICT (idx, name) DO UPDATE SET value = EXCLUDED.value;
-SELECT coalesce((SELECT value FROM edms_count WHERE idx = 4 AND name = 'keyed'), 0) <> coalesce((SELECT value FROM edms_count WHERE idx = 4 AND name = 'staged'), 0) AS edms_failed \gset
-\if :edms_failed
-DO $edms$
-DECLARE
-  total bigint;
-  found text;
-BEGIN
-  SELECT max(q."#count"), string_agg((to_jsonb(q) - '#count')::text || ' ' || q."#count" || ' times', ', ') INTO total, found
-    FROM (SELECT "document_id.document_number", "workflow_type", count(*) FROM "edms_004_document_workflows_raw" AS d GROUP BY "document_id.document_number", "workflow_type" HAVING count(*) > 1 ORDER BY count(*) DESC LIMIT 5) AS q("document_id.document_number", "workflow_type", "#count");
-  IF found IS NOT NULL THEN
-    RAISE EXCEPTION USING MESSAGE = 'public.document_workflows: the archive holds duplicate natural keys (document_id.document_number, workflow_type): ' || found || '; fix the source data or choose a natural key that is unique';
-  END IF;
-END
-$edms$;
-DO $edms$
-DECLARE
-  got bigint;
-  want bigint;
-BEGIN
-  got := coalesce((SELECT value FROM edms_count WHERE idx = 4 AND name = 'keyed'), 0);
-  want := coalesce((SELECT value FROM edms_count WHERE idx = 4 AND name = 'staged'), 0);
-  IF got <> want THEN
-    RAISE EXCEPTION USING MESSAGE = 'public.document_workflows: natural keys matched ' || got || ' target rows for ' || want || '; the target has duplicate keys';
-  END IF;
-END
-$edms$;
-\endif
-INSERT INTO edms_count SELECT 4, v.name, v.value FROM (SELECT count(*) FILTER (WHERE NOT "#new"), count(*) FILTER (WHERE "assignee_id" IS NULL AND ("assignee_id.username" IS NOT NULL)), count(*) FILTER (WHERE "document_id" IS NULL AND ("document_id.document_number" IS NOT NULL)) FROM "edms_004_document_workflows_final") AS q(c0, c1, c2) CROSS JOIN LATERAL (VALUES ('existing', q.c0), ('unresolved:assignee_id', q.c1), ('unresolved:document_id', q.c2)) AS v(name, value) ON CONFLICT (idx, name) DO UPDATE SET value = EXCLUDED.value;
-
--- all tables
-SELECT (coalesce((SELECT value FROM edms_count WHERE idx = 4 AND name = 'existing'), 0)) >= 1 AS edms_when \gset
--- when rows already in the target
-\if :edms_when
-
--- public.document_workflows
-ANALYZE "edms_004_document_workflows_final";
-
--- all tables
-\endif
-SELECT (coalesce((SELECT value FROM edms_count WHERE idx = 4 AND name = 'existing'), 0)) >= 2 AS edms_when \gset
--- when two or more rows already exist
-\if :edms_when
-
--- public.document_workflows
-SELECT EXISTS (SELECT 1 FROM "edms_004_document_workflows_final" WHERE NOT "#new" GROUP BY "id" HAVING count(*) > 1 LIMIT 1) AS edms_failed \gset
-\if :edms_failed
-DO $edms$
-DECLARE
-  total bigint;
-  found text;
-BEGIN
-  SELECT max(q."#count"), string_agg((to_jsonb(q) - '#count')::text || ' ' || q."#count" || ' times', ', ') INTO total, found
-    FROM (SELECT "document_id.document_number", "workflow_type", count(*) FROM "edms_004_document_workflows_raw" AS d GROUP BY "document_id.document_number", "workflow_type" HAVING count(*) > 1 ORDER BY count(*) DESC LIMIT 5) AS q("document_id.document_number", "workflow_type", "#count");
-  IF found IS NOT NULL THEN
-    RAISE EXCEPTION USING MESSAGE = 'public.document_workflows: the archive holds duplicate natural keys (document_id.document_number, workflow_type): ' || found || '; fix the source data or choose a natural key that is unique';
-  END IF;
-END
-$edms$;
-DO $edms$
-DECLARE
-
-BEGIN
-  IF EXISTS (SELECT 1 FROM "edms_004_document_workflows_final" WHERE NOT "#new" GROUP BY "id" HAVING count(*) > 1 LIMIT 1) THEN
-    RAISE EXCEPTION USING MESSAGE = 'public.document_workflows: one target row is matched by two archive rows; the archive repeats a key';
-  END IF;
-END
-$edms$;
-\endif
-
--- all tables
-\endif
-SELECT (coalesce((SELECT value FROM edms_count WHERE idx = 4 AND name = 'unresolved:assignee_id'), 0)) >= 1 AS edms_when \gset
--- when references left unresolved
-\if :edms_when
-
--- public.document_workflows
-DO $edms$
-DECLARE
-  total bigint;
-  found text;
-BEGIN
-  SELECT max(q."#total"), string_agg((to_jsonb(q) - '#total')::text, ', ') INTO total, found
-    FROM (SELECT count(*) OVER (), "assignee_id.username" FROM "edms_004_document_workflows_final" WHERE "assignee_id" IS NULL AND ("assignee_id.username" IS NOT NULL) LIMIT 5) AS q("#total", "assignee_id.username");
-  IF found IS NOT NULL THEN
-    RAISE EXCEPTION USING MESSAGE = 'public.document_workflows: ' || total || ' unresolved reference(s) through document_workflows_assignee_id_fkey (assignee_id -> public.users): ' || found || '; those rows of public.users are neither in the archive nor in the target';
-  END IF;
-END
-$edms$;
-
--- all tables
-\endif
-SELECT (coalesce((SELECT value FROM edms_count WHERE idx = 4 AND name = 'unresolved:document_id'), 0)) >= 1 AS edms_when \gset
--- when references left unresolved
-\if :edms_when
-
--- public.document_workflows
-DO $edms$
-DECLARE
-  total bigint;
-  found text;
-BEGIN
-  SELECT max(q."#total"), string_agg((to_jsonb(q) - '#total')::text, ', ') INTO total, found
-    FROM (SELECT count(*) OVER (), "document_id.document_number" FROM "edms_004_document_workflows_final" WHERE "document_id" IS NULL AND ("document_id.document_number" IS NOT NULL) LIMIT 5) AS q("#total", "document_id.document_number");
-  IF found IS NOT NULL THEN
-    RAISE EXCEPTION USING MESSAGE = 'public.document_workflows: ' || total || ' unresolved reference(s) through document_workflows_document_id_fkey (document_id -> public.documents): ' || found || '; those rows of public.documents are neither in the archive nor in the target';
-  END IF;
-END
-$edms$;
-
--- all tables
-\endif
 SELECT (coalesce((SELECT value FROM edms_count WHERE idx = 4 AND name = 'staged'), 0) + -1 * coalesce((SELECT value FROM edms_count WHERE idx = 4 AND name = 'existing'), 0)) >= 1 AND (coalesce((SELECT value FROM edms_count WHERE idx = 4 AND name = 'staged'), 0) + -2 * coalesce((SELECT value FROM edms_count WHERE idx = 4 AND name = 'existing'), 0)) >= 1 AS edms_when \gset
 -- when public.document_workflows brings many new rows: its foreign keys are re-added with one join each
 \if :edms_when

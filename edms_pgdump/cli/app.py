@@ -110,6 +110,28 @@ def unprefixed(severity: str, message: str) -> str:
     return message[len(head) :] if message.startswith(head) else message
 
 
+SHOWN_WARNINGS = 3
+
+
+def print_warnings(warnings: list[str], verbose: bool) -> None:
+    """Warnings once per run, each with one prefix; beyond a few, a count and how to see
+    them all (the same plan warnings come back on every export and import)."""
+    unique = list(dict.fromkeys(warnings))
+    shown = unique if verbose else unique[:SHOWN_WARNINGS]
+    for w in shown:
+        out.print(prefixed("warning", w), markup=False)
+    if len(unique) > len(shown):
+        out.print(
+            f"({len(unique) - len(shown)} more warnings; --verbose lists them all, "
+            "edms-pgdump check explains each)",
+            markup=False,
+        )
+
+
+def verbose_option() -> Any:
+    return typer.Option(False, "--verbose", "-v", help="List every warning (default: the first few).")
+
+
 T = TypeVar("T")
 
 

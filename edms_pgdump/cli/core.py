@@ -14,7 +14,18 @@ from ..import_options import ConstraintMode, ImportOptions
 from ..import_report import ImportReport
 from ..mapping import CONFLICT_POLICIES, ConflictPolicy
 from ..results import ImportResult
-from .app import app, audit_option, emit_json, json_option, out, progress_bars, quiet_option, run
+from .app import (
+    app,
+    audit_option,
+    emit_json,
+    json_option,
+    out,
+    print_warnings,
+    progress_bars,
+    quiet_option,
+    run,
+    verbose_option,
+)
 
 DSN_HELP = "Connection string, e.g. postgresql://user@host:5432/dbname (or set PGHOST etc.)."
 
@@ -34,6 +45,7 @@ def export_cmd(
     audit_log: Path = audit_option(),
     json_out: bool = json_option(),
     quiet: bool = quiet_option(),
+    verbose: bool = verbose_option(),
 ) -> None:
     """Export mapped tables with natural keys instead of ids, on one snapshot.
 
@@ -65,15 +77,16 @@ def export_cmd(
     for row in result.tables:
         t.add_row(row.table, str(row.rows), str(row.bytes))
     out.print(t)
-    for w in result.warnings:
-        out.print(f"warning: {w}", markup=False)
+    print_warnings(result.warnings, verbose)
     out.print(f"{result.rows} rows in {result.seconds:.2f}s; archive id {result.archive_id}")
     out.print(f"manifest sha256 {result.manifest_sha256}", markup=False)
     if result.audit_log:
         out.print(f"audit: {result.audit_log}", markup=False)
 
 
-def print_import_report(report: ImportReport, history_status: str | None = None) -> None:
+def print_import_report(
+    report: ImportReport, history_status: str | None = None, verbose: bool = True
+) -> None:
     title = f"import {report.archive} -> {report.target}" + (
         " (dry run, rolled back)" if report.dry_run else ""
     )
@@ -86,8 +99,7 @@ def print_import_report(report: ImportReport, history_status: str | None = None)
             cells.append(str(r.skipped))
         t.add_row(*cells, "yes" if r.balanced else "NO")
     out.print(t)
-    for w in report.warnings:
-        out.print(f"warning: {w}", markup=False)
+    print_warnings(report.warnings, verbose)
     if report.inserted == 0 and report.updated == 0:
         out.print("nothing to change: the target already holds this archive's data")
     state = (
@@ -124,9 +136,15 @@ def import_cmd(
     no_history: bool = typer.Option(
         False, "--no-history", help="Do not record the import in the target's edms_pgdump.history table."
     ),
+    refresh_views: bool = typer.Option(
+        False,
+        "--refresh-materialized-views",
+        help="Refresh the materialized views that read the imported tables, in the same transaction.",
+    ),
     audit_log: Path = audit_option(),
     json_out: bool = json_option(),
     quiet: bool = quiet_option(),
+    verbose: bool = verbose_option(),
 ) -> None:
     """Import an archive in one transaction, resolving natural keys to the target's ids.
 
@@ -140,6 +158,7 @@ def import_cmd(
         statement_timeout=statement_timeout,
         work_mem=work_mem,
         constraints=cast("ConstraintMode", constraints),
+        refresh_materialized_views=refresh_views,
     )
 
     def go() -> ImportResult:
@@ -152,7 +171,7 @@ def import_cmd(
     if json_out:
         emit_json(report.to_dict())
     else:
-        print_import_report(report, report.history)
+        print_import_report(report, report.history, verbose)
         if report.audit_log:
             out.print(f"audit: {report.audit_log}", markup=False)
 
