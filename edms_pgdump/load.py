@@ -22,7 +22,8 @@ from .import_options import ImportOptions
 from .import_report import ImportReport
 from .names import QualifiedName
 from .prepare import Prepared, prepare_import
-from .program import ProgramRefused, import_program
+from .program import import_program
+from .program_steps import ProgramRefused
 from .progress import NoProgress, Progress
 from .run_program import ProgramRunner
 

@@ -15,7 +15,7 @@ from psycopg import sql
 
 from . import sqlgen
 from .names import QualifiedName
-from .program import (
+from .program_steps import (
     EXPECTED,
     STAGED,
     Balance,

@@ -19,7 +19,7 @@ from .db import Connection, server_error_message
 from .errors import ImportRejected, sample_keys
 from .import_report import ImportReport, TableResult
 from .names import QualifiedName
-from .program import (
+from .program_steps import (
     EXPECTED,
     INSERTED,
     PRESENT,

@@ -16,6 +16,8 @@ from edms_pgdump import (
     import_archive,
     load_mapping_text,
 )
+from edms_pgdump.errors import KeyNotUniqueError
+from tests.support.db import export_without_data_proofs
 from tests.support.story import counts
 
 SCHEMA = """
@@ -86,7 +88,11 @@ def test_identity_always_generated_columns_and_unconstrained_key(new_db, tmp_pat
 def test_duplicate_natural_keys_in_archive_are_rejected(new_db, tmp_path: Path) -> None:  # type: ignore[no-untyped-def]
     src = _db(new_db, SOURCE_ROWS + "INSERT INTO public.people (email) VALUES ('b@x');")
     dst = _db(new_db)
-    export_archive(src, load_mapping_text(MAPPING), tmp_path / "a.edmsdump")
+    with pytest.raises(KeyNotUniqueError, match=r"public.people.*\(email='b@x'\) 2 times"):
+        export_archive(src, load_mapping_text(MAPPING), tmp_path / "a.edmsdump")
+    assert not (tmp_path / "a.edmsdump").exists()
+    with export_without_data_proofs():  # an archive from before export proved its keys
+        export_archive(src, load_mapping_text(MAPPING), tmp_path / "a.edmsdump")
     with pytest.raises(ImportRejected) as exc:
         import_archive(dst, tmp_path / "a.edmsdump")
     assert "public.people: the archive holds duplicate natural keys (email): (email='b@x'" in str(exc.value)

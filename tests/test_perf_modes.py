@@ -12,12 +12,12 @@ import psycopg
 import pytest
 
 from edms_pgdump import load, program, sample
-from edms_pgdump.errors import EdmsPgdumpError, ImportRejected
+from edms_pgdump.errors import EdmsPgdumpError, ImportRejected, KeyNotUniqueError
 from edms_pgdump.export import export_archive
 from edms_pgdump.load import ImportOptions, import_archive
 from edms_pgdump.mapping import load_mapping
 from edms_pgdump.resources import sample_mapping_path
-from tests.support.db import db_digest
+from tests.support.db import db_digest, export_without_data_proofs
 
 FK_QUERY = """
 SELECT r.relname, c.conname, pg_get_constraintdef(c.oid), c.convalidated,
@@ -271,7 +271,10 @@ def _archive_with_duplicate_user(src: str, tmp_path: Path) -> Path:
         "ALTER TABLE public.users DROP CONSTRAINT users_username_key",
         "INSERT INTO public.users (username, email) VALUES ('user000001', 'twin@example.org')",
     )
-    return _export(src, tmp_path, "dup.edmsdump")
+    with pytest.raises(KeyNotUniqueError, match=r"public\.users"):
+        _export(src, tmp_path, "refused.edmsdump")  # export proves keys unique on its snapshot
+    with export_without_data_proofs():
+        return _export(src, tmp_path, "dup.edmsdump")
 
 
 @pytest.mark.parametrize("mode", ["keep", "recreate"])

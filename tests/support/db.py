@@ -5,9 +5,11 @@ cross-version suite.
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import uuid
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -130,3 +132,18 @@ def subprocess_env() -> dict[str, str]:
 
 def dump_json(data: Any) -> str:
     return json.dumps(data, sort_keys=True, default=str)
+
+
+@contextlib.contextmanager
+def export_without_data_proofs() -> Iterator[None]:
+    """Exports written as an older edms-pgdump (or a forger) would: without the data
+    proofs (key uniqueness, likely references) that export now runs, so the import's
+    own checks can be tested on such archives."""
+    from edms_pgdump import export as export_module
+
+    saved = export_module.refuse_unsafe_data
+    export_module.refuse_unsafe_data = lambda *args, **kwargs: None  # type: ignore[assignment]
+    try:
+        yield
+    finally:
+        export_module.refuse_unsafe_data = saved

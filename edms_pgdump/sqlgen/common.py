@@ -1,0 +1,96 @@
+"""Statements every stage shares: session settings, identifiers, transaction control."""
+
+from __future__ import annotations
+
+from psycopg import sql
+
+from ..names import QualifiedName
+
+# Session settings pinned like pg_dump does, so COPY text is byte-stable whatever the
+# role's or database's defaults are.
+SESSION_SETTINGS: tuple[tuple[str, str], ...] = (
+    ("DateStyle", "ISO"),
+    ("IntervalStyle", "postgres"),
+    ("TimeZone", "UTC"),
+    ("extra_float_digits", "3"),
+    ("bytea_output", "hex"),
+    ("search_path", ""),
+    ("client_encoding", "UTF8"),
+    ("standard_conforming_strings", "on"),
+    ("row_security", "off"),
+)
+
+
+def session_statements() -> list[sql.Composed]:
+    return [sql.SQL("SET {} = {}").format(sql.Identifier(k), sql.Literal(v)) for k, v in SESSION_SETTINGS]
+
+
+def ident(*parts: str) -> sql.Identifier:
+    return sql.Identifier(*parts)
+
+
+def table_ident(name: QualifiedName) -> sql.Identifier:
+    return sql.Identifier(name.schema, name.name)
+
+
+def qualified_literal(name: QualifiedName) -> sql.Literal:
+    """A fully quoted ``"schema"."table"`` string for regclass-taking functions."""
+    text = '"' + name.schema.replace('"', '""') + '"."' + name.name.replace('"', '""') + '"'
+    return sql.Literal(text)
+
+
+def read_only() -> sql.Composed:
+    return sql.SQL("SET TRANSACTION READ ONLY").format()
+
+
+def analyze(relation: sql.Composable) -> sql.Composed:
+    return sql.SQL("ANALYZE {}").format(relation)
+
+
+def begin(isolation: str | None = None, read_only: bool = False) -> sql.Composed:
+    parts = ["BEGIN"]
+    if isolation:
+        assert isolation in ("REPEATABLE READ", "SERIALIZABLE", "READ COMMITTED")
+        parts.append(f"ISOLATION LEVEL {isolation}")
+    if read_only:
+        parts.append("READ ONLY")
+    return sql.SQL(" ".join(parts)).format()
+
+
+def set_local(name: str, value: str) -> sql.Composed:
+    return sql.SQL("SET LOCAL {} = {}").format(sql.Identifier(name), sql.Literal(value))
+
+
+def commit() -> sql.Composed:
+    return sql.SQL("COMMIT").format()
+
+
+def rollback() -> sql.Composed:
+    return sql.SQL("ROLLBACK").format()
+
+
+def import_settings(lock_timeout: str, statement_timeout: str, work_mem: str) -> list[sql.Composed]:
+    """The import transaction's own limits; ADD FOREIGN KEY (constraints recreate)
+    validates with maintenance_work_mem."""
+    return [
+        set_local("lock_timeout", lock_timeout),
+        set_local("statement_timeout", statement_timeout),
+        set_local("work_mem", work_mem),
+        set_local("maintenance_work_mem", work_mem),
+    ]
+
+
+def savepoint(name: str) -> sql.Composed:
+    return sql.SQL("SAVEPOINT {}").format(sql.Identifier(name))
+
+
+def rollback_to(name: str) -> sql.Composed:
+    return sql.SQL("ROLLBACK TO SAVEPOINT {}").format(sql.Identifier(name))
+
+
+def release(name: str) -> sql.Composed:
+    return sql.SQL("RELEASE SAVEPOINT {}").format(sql.Identifier(name))
+
+
+def render(statement: sql.Composable) -> str:
+    return statement.as_string(None)

@@ -1,0 +1,184 @@
+"""Natural keys over real tables: the export query, and the target's rows keyed by natural key."""
+
+from __future__ import annotations
+
+from psycopg import sql
+
+from ..names import QualifiedName
+from ..plan import Expansion, Plan, TablePlan
+from .common import ident, table_ident
+
+
+class _Aliases:
+    """Alias generator for one query, plus the recursive CTEs (tree paths) it needs."""
+
+    def __init__(self, prefix: str) -> None:
+        self.prefix = prefix
+        self.n = 0
+        self.ctes: dict[QualifiedName, tuple[str, sql.Composable]] = {}
+
+    def with_clause(self) -> sql.Composable:
+        if not self.ctes:
+            return sql.SQL("")
+        return sql.SQL("WITH RECURSIVE {} ").format(
+            sql.SQL(", ").join(body for _, body in self.ctes.values())
+        )
+
+    def next(self) -> str:
+        self.n += 1
+        return f"{self.prefix}{self.n}"
+
+
+def _key_exprs(
+    plan: Plan, tp: TablePlan, alias: str, aliases: _Aliases, joins: list[sql.Composable]
+) -> list[sql.Composable]:
+    """Expressions, in key_fields order, for ``tp``'s natural key of the row ``alias``."""
+    exprs: list[sql.Composable] = []
+    for kind, name in tp.key_parts:
+        if kind == "column":
+            exprs.append(sql.SQL("{}.{}").format(ident(alias), ident(name)))
+        elif tp.expansion(name).tree:
+            exprs.append(_tree_path(tp, alias, tp.expansion(name), aliases, joins))
+        else:
+            exprs.extend(_expand(plan, alias, tp.expansion(name), aliases, joins))
+    return exprs
+
+
+def tree_step(tp: TablePlan, alias: str) -> sql.Composable:
+    """One step of a tree path: the row's own key columns as a jsonb array."""
+    return sql.SQL("jsonb_build_array(jsonb_build_array({}))").format(
+        sql.SQL(", ").join(sql.SQL("{}.{}").format(ident(alias), ident(c)) for c in tp.tree_steps)
+    )
+
+
+def _tree_path(
+    tp: TablePlan, alias: str, exp: Expansion, aliases: _Aliases, joins: list[sql.Composable]
+) -> sql.Composable:
+    """The path from the root to the row that ``alias``'s parent reference points at."""
+    if tp.table not in aliases.ctes:
+        name = f"{aliases.prefix}path{len(aliases.ctes) + 1}"
+        refs = list(exp.fk.ref_columns)
+        roots = sql.SQL(" AND ").join(sql.SQL("t.{} IS NULL").format(ident(c)) for c in exp.fk.columns)
+        link = sql.SQL(" AND ").join(
+            sql.SQL("c.{} = p.{}").format(ident(c), ident(rc))
+            for c, rc in zip(exp.fk.columns, exp.fk.ref_columns)
+        )
+        body = sql.SQL(
+            "{name} ({cols}, {path}) AS (SELECT {tcols}, {tstep} FROM {table} AS t WHERE {roots} "
+            "UNION ALL SELECT {ccols}, p.{path} || {cstep} FROM {table} AS c JOIN {name} AS p ON {link})"
+        ).format(
+            name=ident(name),
+            cols=sql.SQL(", ").join(ident(c) for c in refs),
+            path=ident(tp.path_marker),
+            tcols=sql.SQL(", ").join(sql.SQL("t.{}").format(ident(c)) for c in refs),
+            tstep=tree_step(tp, "t"),
+            table=table_ident(tp.table),
+            roots=roots,
+            ccols=sql.SQL(", ").join(sql.SQL("c.{}").format(ident(c)) for c in refs),
+            cstep=tree_step(tp, "c"),
+            link=link,
+        )
+        aliases.ctes[tp.table] = (name, body)
+    cte = aliases.ctes[tp.table][0]
+    b = aliases.next()
+    cond = sql.SQL(" AND ").join(
+        sql.SQL("{}.{} = {}.{}").format(ident(b), ident(rc), ident(alias), ident(c))
+        for c, rc in zip(exp.fk.columns, exp.fk.ref_columns)
+    )
+    joins.append(sql.SQL("LEFT JOIN {} AS {} ON {}").format(ident(cte), ident(b), cond))
+    return sql.SQL("{}.{}").format(ident(b), ident(tp.path_marker))
+
+
+def _expand(
+    plan: Plan, alias: str, exp: Expansion, aliases: _Aliases, joins: list[sql.Composable]
+) -> list[sql.Composable]:
+    ref = plan.tables[exp.ref_table]
+    b = aliases.next()
+    cond = sql.SQL(" AND ").join(
+        sql.SQL("{}.{} = {}.{}").format(ident(b), ident(rc), ident(alias), ident(c))
+        for c, rc in zip(exp.fk.columns, exp.fk.ref_columns)
+    )
+    joins.append(sql.SQL("LEFT JOIN {} AS {} ON {}").format(table_ident(exp.ref_table), ident(b), cond))
+    return _key_exprs(plan, ref, b, aliases, joins)
+
+
+def export_query(plan: Plan, tp: TablePlan, ordered: bool = False) -> sql.Composed:
+    """SELECT producing the archive member: FK ids replaced by natural keys.
+
+    ``ordered`` sorts rows by the natural key's text in the "C" collation, so two
+    exports of the same data are byte-identical whatever the databases' collations
+    and physical row order (it costs a sort per table).
+    """
+    aliases = _Aliases("r")
+    joins: list[sql.Composable] = []
+    select: list[sql.Composable] = []
+    names: list[str] = []
+    seen: set[str] = set()
+    for f in tp.fields:
+        if f.role == "column":
+            assert f.column is not None
+            select.append(sql.SQL("t.{}").format(ident(f.column)))
+            names.append(f.name)
+        else:
+            assert f.reference is not None
+            if f.reference in seen:
+                continue
+            seen.add(f.reference)
+            exp = tp.expansion(f.reference)
+            if exp.tree:
+                select.append(_tree_path(tp, "t", exp, aliases, joins))
+            else:
+                select.extend(_expand(plan, "t", exp, aliases, joins))
+            names.extend(kf.name for kf in exp.fields)
+    order: sql.Composable = sql.SQL("")
+    if ordered:
+        by_name = dict(zip(names, select))
+        keys = [by_name[kf.name] for kf in tp.key_fields if kf.name in by_name]
+        if keys:
+            order = sql.SQL(" ORDER BY {}").format(
+                sql.SQL(", ").join(sql.SQL('({})::text COLLATE "C"').format(k) for k in keys)
+            )
+    joined = sql.SQL("").join(sql.SQL(" {}").format(j) for j in joins)
+    return sql.SQL("{}SELECT {} FROM {} AS t{}{}").format(
+        aliases.with_clause(), sql.SQL(", ").join(select), table_ident(tp.table), joined, order
+    )
+
+
+def tree_rows_off_path(tp: TablePlan) -> sql.Composed | None:
+    """Rows of a tree-keyed table that have a parent but no path from a root (their
+    parent chain loops): their key cannot be written, so export refuses them."""
+    exp = tp.tree_expansion
+    if exp is None:
+        return None
+    aliases = _Aliases("o")
+    joins: list[sql.Composable] = []
+    path = _tree_path(tp, "t", exp, aliases, joins)
+    has_parent = sql.SQL(" AND ").join(sql.SQL("t.{} IS NOT NULL").format(ident(c)) for c in exp.fk.columns)
+    return sql.SQL("{}SELECT count(*) OVER (), {} FROM {} AS t{} WHERE {} AND {} IS NULL LIMIT 5").format(
+        aliases.with_clause(),
+        sql.SQL(", ").join(sql.SQL("t.{}").format(ident(c)) for c in (*exp.fk.columns, *tp.tree_steps)),
+        table_ident(tp.table),
+        sql.SQL("").join(sql.SQL(" {}").format(j) for j in joins),
+        has_parent,
+        path,
+    )
+
+
+def copy_out(plan: Plan, tp: TablePlan, ordered: bool = False) -> sql.Composed:
+    return sql.SQL("COPY ({}) TO STDOUT").format(export_query(plan, tp, ordered))
+
+
+def key_relation(plan: Plan, tp: TablePlan) -> sql.Composed:
+    """The target's rows of ``tp`` with their natural key fields and id columns."""
+    aliases = _Aliases("k")
+    joins: list[sql.Composable] = []
+    exprs = _key_exprs(plan, tp, "t", aliases, joins)
+    cols = [sql.SQL("{} AS {}").format(e, ident(kf.name)) for e, kf in zip(exprs, tp.key_fields)]
+    key_names = {kf.name for kf in tp.key_fields}
+    for c in tp.ref_columns:
+        if c not in key_names:
+            cols.append(sql.SQL("t.{}").format(ident(c)))
+    cols.append(sql.SQL("true AS {}").format(ident(tp.hit_marker)))
+    return sql.SQL("{}SELECT {} FROM {} AS t {}").format(
+        aliases.with_clause(), sql.SQL(", ").join(cols), table_ident(tp.table), sql.SQL(" ").join(joins)
+    )

@@ -1,0 +1,303 @@
+"""Staging: archive rows copied in, matched to the target by natural key, references resolved."""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass
+
+from psycopg import sql
+
+from ..catalog import Column
+from ..names import QualifiedName
+from ..plan import Expansion, KeyField, Plan, TablePlan
+from .common import ident, qualified_literal
+from .export import key_relation, tree_step
+
+
+@dataclass(frozen=True)
+class StagingNames:
+    raw: sql.Identifier
+    keyed: sql.Identifier
+    final: sql.Identifier
+    label: str
+
+
+def staging_names(index: int, table: QualifiedName) -> StagingNames:
+    slug = re.sub(r"[^a-z0-9]+", "_", table.name.lower()).strip("_")[:32] or "t"
+    label = f"edms_{index:03d}_{slug}"
+    return StagingNames(ident(label + "_raw"), ident(label + "_keyed"), ident(label + "_final"), label)
+
+
+def field_types(tp: TablePlan, fields: list[str] | None = None) -> list[tuple[str, str]]:
+    chosen = fields if fields is not None else list(tp.field_names)
+    by_name = {f.name: f.type for f in tp.fields}
+    return [(n, by_name[n]) for n in chosen]
+
+
+def create_raw(tp: TablePlan, names: StagingNames, fields: list[str]) -> sql.Composed:
+    cols = sql.SQL(", ").join(
+        sql.SQL("{} {}").format(ident(n), sql.SQL(t)) for n, t in field_types(tp, fields)
+    )
+    return sql.SQL("CREATE TEMP TABLE {} ({}) ON COMMIT DROP").format(names.raw, cols)
+
+
+def copy_in(names: StagingNames, fields: list[str]) -> sql.Composed:
+    return sql.SQL("COPY {} ({}) FROM STDIN").format(names.raw, sql.SQL(", ").join(ident(f) for f in fields))
+
+
+def _match(
+    left: str, right: str, keys: list[KeyField], left_prefix: str = "", right_prefix: str = ""
+) -> sql.Composable:
+    return sql.SQL(" AND ").join(
+        equal_or_both_null(
+            sql.SQL("{}.{}").format(ident(left), ident(left_prefix + kf.name)),
+            sql.SQL("{}.{}").format(ident(right), ident(right_prefix + kf.name)),
+            kf.nullable,
+        )
+        for kf in keys
+    )
+
+
+def equal_or_both_null(a: sql.Composable, b: sql.Composable, nullable: bool) -> sql.Composable:
+    """Key equality where two NULLs match. ``IS NOT DISTINCT FROM`` would say the same,
+    but PostgreSQL can only run it as a nested loop (quadratic); one-element arrays
+    compare NULLs as equal and hash, so the join stays a hash or merge join."""
+    if not nullable:
+        return sql.SQL("{} = {}").format(a, b)
+    return sql.SQL("ARRAY[{}] = ARRAY[{}]").format(a, b)
+
+
+def duplicate_keys(tp: TablePlan, relation: sql.Composable, samples: int = 5) -> sql.Composed:
+    keys = sql.SQL(", ").join(ident(kf.name) for kf in tp.key_fields)
+    return sql.SQL(
+        "SELECT {keys}, count(*) FROM {rel} AS d GROUP BY {keys} HAVING count(*) > 1 "
+        "ORDER BY count(*) DESC LIMIT {n}"
+    ).format(keys=keys, rel=relation, n=sql.Literal(samples))
+
+
+def target_duplicate_keys(plan: Plan, tp: TablePlan, samples: int = 5) -> sql.Composed:
+    return duplicate_keys(tp, sql.SQL("({})").format(key_relation(plan, tp)), samples)
+
+
+def default_expr(table: QualifiedName, col: Column) -> sql.Composable:
+    """Allocate a new value the way the target would on INSERT."""
+    if col.identity:
+        return sql.SQL("nextval(pg_get_serial_sequence({}, {}))").format(
+            qualified_literal(table), sql.Literal(col.name)
+        )
+    assert col.default is not None
+    # The default is the server's own expression text (pg_get_expr), read with the
+    # search_path pinned empty, so it is fully qualified.
+    return sql.SQL("({})").format(sql.SQL(col.default))
+
+
+def computed_id(sequence: QualifiedName, start: int, increment: int) -> sql.Composable:
+    """New ids for a dry run or a comparison: the values ``nextval`` would hand out next,
+    computed from the sequence's last value without drawing them (no sequence moves)."""
+    expr = "(coalesce(pg_catalog.pg_sequence_last_value({}), {}) + {} * row_number() OVER ())"
+    return sql.SQL(expr).format(
+        qualified_literal(sequence), sql.Literal(start - increment), sql.Literal(increment)
+    )
+
+
+def create_as(name: sql.Composable, select: sql.Composable, empty: bool = False) -> sql.Composed:
+    """A staging table from a query; ``empty`` creates it with the query's column types
+    only (filled later by ``insert_select``, e.g. after ``SET TRANSACTION READ ONLY``)."""
+    return sql.SQL("CREATE TEMP TABLE {} ON COMMIT DROP AS {}{}").format(
+        name, select, sql.SQL(" WITH NO DATA") if empty else sql.SQL("")
+    )
+
+
+def insert_select(name: sql.Composable, select: sql.Composable) -> sql.Composed:
+    return sql.SQL("INSERT INTO {} {}").format(name, select)
+
+
+def create_keyed(
+    plan: Plan, tp: TablePlan, names: StagingNames, ids: dict[str, sql.Composable] | None = None
+) -> sql.Composed:
+    """Staging rows with the target's ids (see ``keyed_select``), as a temp table."""
+    return create_as(names.keyed, keyed_select(plan, tp, names, ids))
+
+
+def keyed_select(
+    plan: Plan, tp: TablePlan, names: StagingNames, ids: dict[str, sql.Composable] | None = None
+) -> sql.Composed:
+    """Staging rows with the target's ids: existing rows matched by natural key, new
+    rows given ids now, so every reference to them is known before any INSERT."""
+    field_names = set(tp.field_names)
+    surrogate = {c.name: c for c in tp.surrogate}
+    extra: list[sql.Composable] = []
+    fk_columns = {c for e in tp.expansions for c in e.fk.columns}
+    for c in tp.ref_columns:
+        if c in field_names or c in fk_columns:
+            continue
+        if c in surrogate:
+            new_id = (ids or {}).get(c) or default_expr(tp.table, surrogate[c])
+            extra.append(sql.SQL("COALESCE(o.{c}, {d}) AS {c}").format(c=ident(c), d=new_id))
+        else:
+            extra.append(sql.SQL("o.{c} AS {c}").format(c=ident(c)))
+    extra.append(sql.SQL("o.{} IS NULL AS {}").format(ident(tp.hit_marker), ident(tp.new_marker)))
+    tree = tp.tree_expansion
+    if tree is not None:
+        extra.append(
+            sql.SQL("COALESCE(s.{}, '[]'::jsonb) || {} AS {}").format(
+                ident(tree.fields[0].name), tree_step(tp, "s"), ident(tp.path_marker)
+            )
+        )
+    return sql.SQL("SELECT s.*, {extra} FROM {raw} AS s LEFT JOIN ({rel}) AS o ON {match}").format(
+        extra=sql.SQL(", ").join(extra),
+        raw=names.raw,
+        rel=key_relation(plan, tp),
+        match=_match("o", "s", list(tp.key_fields)),
+    )
+
+
+def _resolve_source(
+    plan: Plan,
+    exp: Expansion,
+    staged: dict[QualifiedName, StagingNames],
+    finalized: set[QualifiedName],
+) -> sql.Composable:
+    ref = plan.tables[exp.ref_table]
+    if exp.ref_table in staged and ref.export:
+        if exp.ref_table in finalized:
+            return staged[exp.ref_table].final
+        return staged[exp.ref_table].keyed
+    return sql.SQL("({})").format(key_relation(plan, ref))
+
+
+def create_final(
+    plan: Plan,
+    tp: TablePlan,
+    names: StagingNames,
+    staged: dict[QualifiedName, StagingNames],
+    loaded_fields: set[str],
+    finalized: set[QualifiedName],
+) -> sql.Composed:
+    """Staging rows with every foreign key resolved to the target's ids."""
+    return create_as(names.final, final_select(plan, tp, names, staged, loaded_fields, finalized))
+
+
+def final_select(
+    plan: Plan,
+    tp: TablePlan,
+    names: StagingNames,
+    staged: dict[QualifiedName, StagingNames],
+    loaded_fields: set[str],
+    finalized: set[QualifiedName],
+) -> sql.Composed:
+    """The keyed rows with every foreign key resolved to the target's ids."""
+    select: list[sql.Composable] = [sql.SQL("k.*")]
+    joins: list[sql.Composable] = []
+    for i, exp in enumerate(active_expansions(tp, loaded_fields)):
+        a = f"f{i + 1}"
+        ref = plan.tables[exp.ref_table]
+        for c, rc in zip(exp.fk.columns, exp.fk.ref_columns):
+            select.append(sql.SQL("{}.{} AS {}").format(ident(a), ident(rc), ident(c)))
+        if exp.tree:
+            joins.append(
+                sql.SQL("LEFT JOIN {} AS {} ON {}.{} = k.{}").format(
+                    names.keyed, ident(a), ident(a), ident(ref.path_marker), ident(exp.fields[0].name)
+                )
+            )
+            continue
+        joins.append(
+            sql.SQL("LEFT JOIN {} AS {} ON {}").format(
+                _resolve_source(plan, exp, staged, finalized),
+                ident(a),
+                _match(a, "k", list(ref.key_fields), right_prefix=exp.label + "."),
+            )
+        )
+    return sql.SQL("SELECT {} FROM {} AS k {}").format(
+        sql.SQL(", ").join(select), names.keyed, sql.SQL(" ").join(joins)
+    )
+
+
+def active_expansions(tp: TablePlan, loaded_fields: set[str]) -> list[Expansion]:
+    """Expansions whose fields are in the archive (a target-only FK stays NULL)."""
+    return [e for e in tp.expansions if all(f.name in loaded_fields for f in e.fields)]
+
+
+def unresolved_condition(exp: Expansion) -> sql.Composed:
+    """A reference the archive carries (some key field set) that resolved to no row."""
+    present = sql.SQL(" OR ").join(sql.SQL("{} IS NOT NULL").format(ident(f.name)) for f in exp.fields)
+    return sql.SQL("{} IS NULL AND ({})").format(ident(exp.fk.columns[0]), present)
+
+
+def unresolved(tp: TablePlan, names: StagingNames, exp: Expansion, samples: int = 5) -> sql.Composed:
+    return sql.SQL("SELECT count(*) OVER (), {} FROM {} WHERE {} LIMIT {}").format(
+        sql.SQL(", ").join(ident(f.name) for f in exp.fields),
+        names.final,
+        unresolved_condition(exp),
+        sql.Literal(samples),
+    )
+
+
+def count_present(plan: Plan, tp: TablePlan, names: StagingNames) -> sql.Composed:
+    """After loading: how many archive rows exist in the target by natural key."""
+    return sql.SQL(
+        "SELECT count(*) FROM {final} AS f WHERE EXISTS (SELECT 1 FROM ({rel}) AS o WHERE {m})"
+    ).format(final=names.final, rel=key_relation(plan, tp), m=_match("o", "f", list(tp.key_fields)))
+
+
+def count_rows(relation: sql.Composable, where: sql.Composable | None = None) -> sql.Composed:
+    if where is None:
+        return sql.SQL("SELECT count(*) FROM {}").format(relation)
+    return sql.SQL("SELECT count(*) FROM {} WHERE {}").format(relation, where)
+
+
+def final_summary(tp: TablePlan, names: StagingNames, expansions: list[Expansion]) -> sql.Composed:
+    """One scan of the final staging table: rows already in the target, and per
+    expansion the number of unresolved references (samples are fetched only on error)."""
+    cols: list[sql.Composable] = [sql.SQL("count(*) FILTER (WHERE NOT {})").format(ident(tp.new_marker))]
+    cols += [sql.SQL("count(*) FILTER (WHERE {})").format(unresolved_condition(e)) for e in expansions]
+    return sql.SQL("SELECT {} FROM {}").format(sql.SQL(", ").join(cols), names.final)
+
+
+def merged_final(
+    plan: Plan,
+    tp: TablePlan,
+    names: StagingNames,
+    staged: dict[QualifiedName, StagingNames],
+    loaded_fields: set[str],
+    finalized: set[QualifiedName],
+    ids: dict[str, sql.Composable] | None = None,
+) -> sql.Composed:
+    return create_as(names.final, merged_final_select(plan, tp, names, staged, loaded_fields, finalized, ids))
+
+
+def merged_final_select(
+    plan: Plan,
+    tp: TablePlan,
+    names: StagingNames,
+    staged: dict[QualifiedName, StagingNames],
+    loaded_fields: set[str],
+    finalized: set[QualifiedName],
+    ids: dict[str, sql.Composable] | None = None,
+) -> sql.Composed:
+    """``create_keyed`` and ``create_final`` as one statement (one pass over the
+    staging rows instead of two), for a table nothing else in its component refers to.
+
+    The keyed rows become a subquery of the final statement, so both paths run the
+    same joins.
+    """
+    subquery = sql.SQL("({})").format(keyed_select(plan, tp, names, ids))
+    inlined = StagingNames(names.raw, subquery, names.final, names.label)  # type: ignore[arg-type]
+    return final_select(plan, tp, inlined, staged, loaded_fields, finalized)
+
+
+def repeated_identity(tp: TablePlan, names: StagingNames) -> sql.Composed:
+    """A target row matched by two archive rows (so the archive repeats its key)."""
+    cols = sql.SQL(", ").join(ident(c) for c in tp.row_identity)
+    return sql.SQL("SELECT 1 FROM {} WHERE NOT {} GROUP BY {} HAVING count(*) > 1 LIMIT 1").format(
+        names.final, ident(tp.new_marker), cols
+    )
+
+
+def copy_in_frozen(names: StagingNames, fields: list[str]) -> sql.Composed:
+    """``copy_in`` with FREEZE: the staging table was created in this transaction, so
+    its rows can be written frozen and all-visible, and later scans of it do not go
+    back to set hint bits on every page."""
+    return sql.SQL("COPY {} ({}) FROM STDIN (FREEZE)").format(
+        names.raw, sql.SQL(", ").join(ident(f) for f in fields)
+    )

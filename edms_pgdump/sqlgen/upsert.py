@@ -1,0 +1,222 @@
+"""Writes: inserting new rows, updating changed ones, constraints, sequences, views."""
+
+from __future__ import annotations
+
+import re
+
+from psycopg import sql
+
+from ..names import QualifiedName
+from ..plan import Expansion, TablePlan
+from .common import ident, qualified_literal, table_ident
+from .staging import StagingNames, active_expansions, equal_or_both_null
+
+
+def insert_columns(tp: TablePlan, loaded_fields: set[str]) -> list[str]:
+    cols = [c for c in tp.plain_columns if c in loaded_fields]
+    cols += [c.name for c in tp.surrogate]
+    for e in active_expansions(tp, loaded_fields):
+        cols += [c for c in e.fk.columns if c not in cols]
+    return cols
+
+
+def insert_new(tp: TablePlan, names: StagingNames, loaded_fields: set[str]) -> sql.Composed:
+    cols = insert_columns(tp, loaded_fields)
+    nulled = {
+        c for e in active_expansions(tp, loaded_fields) if e.edge == "second_pass" for c in e.fk.columns
+    }
+    values = [sql.SQL("NULL") if c in nulled else ident(c) for c in cols]
+    overriding = sql.SQL(" OVERRIDING SYSTEM VALUE") if tp.identity_always else sql.SQL("")
+    return sql.SQL("INSERT INTO {} ({}){} SELECT {} FROM {} WHERE {}").format(
+        table_ident(tp.table),
+        sql.SQL(", ").join(ident(c) for c in cols),
+        overriding,
+        sql.SQL(", ").join(values),
+        names.final,
+        ident(tp.new_marker),
+    )
+
+
+def _identity_match(tp: TablePlan, t: str, f: str) -> sql.Composable:
+    # a primary key is never NULL; a natural key standing in for it may be
+    return sql.SQL(" AND ").join(
+        equal_or_both_null(
+            sql.SQL("{}.{}").format(ident(t), ident(c)),
+            sql.SQL("{}.{}").format(ident(f), ident(c)),
+            not tp.identity_is_pk,
+        )
+        for c in tp.row_identity
+    )
+
+
+def second_pass(tp: TablePlan, names: StagingNames, exp: Expansion) -> sql.Composed:
+    sets = sql.SQL(", ").join(sql.SQL("{c} = f.{c}").format(c=ident(c)) for c in exp.fk.columns)
+    return sql.SQL(
+        "UPDATE {t} AS t SET {sets} FROM {final} AS f WHERE f.{new} AND {match} AND f.{first} IS NOT NULL"
+    ).format(
+        t=table_ident(tp.table),
+        sets=sets,
+        final=names.final,
+        new=ident(tp.new_marker),
+        match=_identity_match(tp, "t", "f"),
+        first=ident(exp.fk.columns[0]),
+    )
+
+
+# Types whose '=' means "same text output"; everything else is compared as text so
+# that 1.0 vs 1.00, '1 day' vs '24:00:00' or citext case changes are not skipped.
+_EXACT_TYPES = re.compile(
+    r"^(smallint|integer|bigint|text|character varying(\(\d+\))?|character(\(\d+\))?|"
+    r"boolean|date|timestamp(\(\d\))? with(out)? time zone|uuid|bytea|\"char\"|name|oid)"
+    r"(\[\])*$"
+)
+
+
+def _differs(tp: TablePlan, cols: list[str], t: str, f: str) -> sql.Composable:
+    types = {fl.column: fl.type for fl in tp.fields if fl.column}
+    parts = []
+    for c in cols:
+        if c in types and not _EXACT_TYPES.match(types[c]):
+            parts.append(
+                sql.SQL("{}.{}::text IS DISTINCT FROM {}.{}::text").format(
+                    ident(t), ident(c), ident(f), ident(c)
+                )
+            )
+        else:
+            parts.append(
+                sql.SQL("{}.{} IS DISTINCT FROM {}.{}").format(ident(t), ident(c), ident(f), ident(c))
+            )
+    if not parts:
+        return sql.SQL("false")
+    return sql.SQL("({})").format(sql.SQL(" OR ").join(parts))
+
+
+def updatable_columns(tp: TablePlan, loaded_fields: set[str]) -> list[str]:
+    skip = set(tp.row_identity) | {c.name for c in tp.surrogate}
+    return [c for c in insert_columns(tp, loaded_fields) if c not in skip]
+
+
+def changed_rows(
+    tp: TablePlan, names: StagingNames, loaded_fields: set[str], samples: int = 5
+) -> sql.Composed:
+    cols = updatable_columns(tp, loaded_fields)
+    return sql.SQL(
+        "SELECT count(*) OVER (), {keys} FROM {final} AS f JOIN {t} AS t ON {match} "
+        "WHERE NOT f.{new} AND {differs} LIMIT {n}"
+    ).format(
+        n=sql.Literal(samples),
+        keys=sql.SQL(", ").join(sql.SQL("f.{}").format(ident(k.name)) for k in tp.key_fields),
+        final=names.final,
+        t=table_ident(tp.table),
+        match=_identity_match(tp, "t", "f"),
+        new=ident(tp.new_marker),
+        differs=_differs(tp, cols, "t", "f"),
+    )
+
+
+def count_changed(tp: TablePlan, names: StagingNames, loaded_fields: set[str]) -> sql.Composed:
+    """How many archive rows exist in the target with other values (verify)."""
+    cols = updatable_columns(tp, loaded_fields)
+    return sql.SQL(
+        "SELECT count(*) FROM {final} AS f JOIN {t} AS t ON {match} WHERE NOT f.{new} AND {differs}"
+    ).format(
+        final=names.final,
+        t=table_ident(tp.table),
+        match=_identity_match(tp, "t", "f"),
+        new=ident(tp.new_marker),
+        differs=_differs(tp, cols, "t", "f"),
+    )
+
+
+def update_existing(tp: TablePlan, names: StagingNames, loaded_fields: set[str]) -> sql.Composed | None:
+    cols = updatable_columns(tp, loaded_fields)
+    if not cols:
+        return None
+    sets = sql.SQL(", ").join(sql.SQL("{c} = f.{c}").format(c=ident(c)) for c in cols)
+    return sql.SQL(
+        "UPDATE {t} AS t SET {sets} FROM {final} AS f WHERE NOT f.{new} AND {match} AND {differs}"
+    ).format(
+        t=table_ident(tp.table),
+        sets=sets,
+        final=names.final,
+        new=ident(tp.new_marker),
+        match=_identity_match(tp, "t", "f"),
+        differs=_differs(tp, cols, "t", "f"),
+    )
+
+
+def lock_tables(tables: list[QualifiedName]) -> sql.Composed:
+    return sql.SQL("LOCK TABLE {} IN SHARE ROW EXCLUSIVE MODE").format(
+        sql.SQL(", ").join(table_ident(t) for t in sorted(tables))
+    )
+
+
+def column_maxima(relation: sql.Composable, columns: list[str]) -> sql.Composed:
+    return sql.SQL("SELECT {} FROM {}").format(
+        sql.SQL(", ").join(sql.SQL("max({})").format(ident(c)) for c in columns), relation
+    )
+
+
+def advance_sequence(table: QualifiedName, column: str, sequence: QualifiedName, start: int) -> sql.Composed:
+    """``setval`` to the column's largest value when that is ahead of the sequence (or
+    of its start, if it never handed out a value); never backwards."""
+    return sql.SQL(
+        "SELECT pg_catalog.setval({seq}, m) FROM (SELECT max({col}) AS m, "
+        "pg_catalog.pg_sequence_last_value({seq}) AS last FROM {table}) AS x "
+        "WHERE m > coalesce(last, {before_start})"
+    ).format(
+        seq=qualified_literal(sequence),
+        col=ident(column),
+        table=table_ident(table),
+        before_start=sql.Literal(start - 1),
+    )
+
+
+def refresh_view(view: QualifiedName) -> sql.Composed:
+    return sql.SQL("REFRESH MATERIALIZED VIEW {}").format(table_ident(view))
+
+
+def set_all_constraints(mode: str) -> sql.Composed:
+    """Deferrable constraints of a cycle are deferred while its tables load and checked
+    at the end of it. ``ALL`` rather than names: a constraint the import recreated is
+    gone by then."""
+    assert mode in ("DEFERRED", "IMMEDIATE")
+    return sql.SQL("SET CONSTRAINTS ALL {}").format(sql.SQL(mode))
+
+
+def lock_tables_exclusive(tables: list[QualifiedName]) -> sql.Composed:
+    """constraints=recreate drops foreign keys, which needs ACCESS EXCLUSIVE: take it
+    up front, in a stable order, instead of upgrading a weaker lock later."""
+    return sql.SQL("LOCK TABLE {} IN ACCESS EXCLUSIVE MODE").format(
+        sql.SQL(", ").join(table_ident(t) for t in sorted(tables))
+    )
+
+
+def drop_constraint(table: QualifiedName, name: str) -> sql.Composed:
+    return sql.SQL("ALTER TABLE {} DROP CONSTRAINT {}").format(table_ident(table), ident(name))
+
+
+def add_constraint(table: QualifiedName, name: str, definition: str) -> sql.Composed:
+    # ``definition`` is pg_get_constraintdef() output read from the same server.
+    return sql.SQL("ALTER TABLE {} ADD CONSTRAINT {} {}").format(
+        table_ident(table), ident(name), sql.SQL(definition)
+    )
+
+
+def comment_constraint(table: QualifiedName, name: str, comment: str) -> sql.Composed:
+    return sql.SQL("COMMENT ON CONSTRAINT {} ON {} IS {}").format(
+        ident(name), table_ident(table), sql.Literal(comment)
+    )
+
+
+def drop_index(schema: str, name: str) -> sql.Composed:
+    return sql.SQL("DROP INDEX {}").format(ident(schema, name))
+
+
+def create_from_definition(definition: str) -> sql.Composed:
+    # pg_get_indexdef() output read from the same server
+    return sql.SQL("{}").format(sql.SQL(definition))
+
+
+def comment_index(schema: str, name: str, comment: str) -> sql.Composed:
+    return sql.SQL("COMMENT ON INDEX {} IS {}").format(ident(schema, name), sql.Literal(comment))
