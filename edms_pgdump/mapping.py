@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import re
 from collections.abc import Mapping as AbcMapping
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -20,11 +21,16 @@ from .names import QualifiedName, parse_qualified_name
 
 ConflictPolicy = Literal["update", "skip", "error"]
 CONFLICT_POLICIES: tuple[ConflictPolicy, ...] = ("update", "skip", "error")
+OnDangling = Literal["error", "null", "skip"]
+ON_DANGLING: tuple[OnDangling, ...] = ("error", "null", "skip")
 MAX_MAPPING_BYTES = 5 * 1024 * 1024
 
-_TABLE_KEYS = {"natural_key", "export", "on_conflict", "references", "raw_columns"}
-_TOP_KEYS = {"version", "tables", "exclude"}
+_TABLE_KEYS = {"natural_key", "export", "on_conflict", "references", "raw_columns", "generic_references"}
+_TOP_KEYS = {"version", "tables", "exclude", "types"}
 _REFERENCE_KEYS = {"columns", "table", "target_columns"}
+_GENERIC_KEYS = {"type", "id", "on_dangling", "ignore_types"}
+_TYPE_KEYS = {"table_name", "schema", "tables"}
+_PLACEHOLDER = re.compile(r"\{([^{}]*)\}")
 
 
 @dataclass(frozen=True)
@@ -37,6 +43,34 @@ class DeclaredReference:
 
 
 @dataclass(frozen=True)
+class GenericReference:
+    """An id whose table is chosen per row by a type column (Django's content_type +
+    object_id): no FK can describe it, so the mapping does."""
+
+    type_column: str  # an FK (or declared reference) to a table listed under types:
+    id_column: str
+    on_dangling: OnDangling = "error"
+    # types ("app_label.model": the type row's natural key joined by '.') whose ids
+    # travel as they are, knowingly, instead of as the named row's natural key
+    ignore_types: tuple[str, ...] = ()
+
+
+@dataclass(frozen=True)
+class TypeTable:
+    """A table whose rows name other tables: ``table_name`` is a template over its own
+    natural-key columns, ``tables`` explicit entries keyed by the key values joined by '.'."""
+
+    table: QualifiedName
+    table_name: str
+    schema: str = "public"
+    tables: tuple[tuple[str, QualifiedName], ...] = ()
+
+    @property
+    def template_columns(self) -> tuple[str, ...]:
+        return tuple(_PLACEHOLDER.findall(self.table_name))
+
+
+@dataclass(frozen=True)
 class TableMapping:
     table: QualifiedName
     natural_key: tuple[str, ...]
@@ -46,6 +80,7 @@ class TableMapping:
     # columns carried as they are, knowingly: they look like references (or are
     # suspected of being one) but their values are not ids of rows that get new ids
     raw_columns: tuple[str, ...] = ()
+    generic_references: tuple[GenericReference, ...] = ()
 
 
 @dataclass(frozen=True)
@@ -54,6 +89,7 @@ class Mapping:
     tables: dict[QualifiedName, TableMapping]
     exclude: frozenset[QualifiedName] = field(default_factory=frozenset)
     source_text: str = ""
+    types: dict[QualifiedName, TypeTable] = field(default_factory=dict)
 
     @property
     def sha256(self) -> str:
@@ -79,12 +115,32 @@ class Mapping:
                 ]
             if tm.raw_columns:
                 entry["raw_columns"] = list(tm.raw_columns)
+            if tm.generic_references:
+                entry["generic_references"] = [
+                    {
+                        "type": g.type_column,
+                        "id": g.id_column,
+                        **({"on_dangling": g.on_dangling} if g.on_dangling != "error" else {}),
+                        **({"ignore_types": list(g.ignore_types)} if g.ignore_types else {}),
+                    }
+                    for g in tm.generic_references
+                ]
             tables[str(name)] = entry
-        return {
+        out: dict[str, Any] = {
             "version": self.version,
             "tables": tables,
             "exclude": sorted(str(n) for n in self.exclude),
         }
+        if self.types:
+            out["types"] = {
+                str(n): {
+                    "table_name": t.table_name,
+                    "schema": t.schema,
+                    **({"tables": {k: str(v) for k, v in t.tables}} if t.tables else {}),
+                }
+                for n, t in sorted(self.types.items())
+            }
+        return out
 
 
 def _path_key(key: str) -> str:
@@ -138,6 +194,76 @@ def _parse_references(value: Any, where: str) -> tuple[DeclaredReference, ...]:
     return tuple(refs)
 
 
+def _parse_generic(value: Any, where: str) -> tuple[GenericReference, ...]:
+    if not isinstance(value, list):
+        raise MappingError(f"{where}: expected a list like [{{type: content_type_id, id: object_id}}]")
+    refs: list[GenericReference] = []
+    for i, item in enumerate(value):
+        here = f"{where}[{i}]"
+        if not isinstance(item, dict):
+            raise MappingError(f"{here}: expected a mapping with type and id")
+        unknown = set(item) - _GENERIC_KEYS
+        if unknown:
+            raise MappingError(
+                f"{here}: unknown key {sorted(map(str, unknown))[0]!r}; allowed: "
+                + ", ".join(sorted(_GENERIC_KEYS))
+            )
+        for key in ("type", "id"):
+            if not isinstance(item.get(key), str) or not item[key]:
+                raise MappingError(f"{here}.{key}: required, a column name")
+        policy = item.get("on_dangling", "error")
+        if policy not in ON_DANGLING:
+            raise MappingError(
+                f"{here}.on_dangling: {policy!r} is not allowed; use one of " + ", ".join(ON_DANGLING)
+            )
+        ignore = _str_list(item.get("ignore_types", []), f"{here}.ignore_types", allow_empty=True)
+        if item["type"] == item["id"] or any(r.id_column == item["id"] for r in refs):
+            raise MappingError(f"{here}: column {item['id']!r} is used by two generic references")
+        refs.append(GenericReference(item["type"], item["id"], cast(OnDangling, policy), ignore))
+    return tuple(refs)
+
+
+def _parse_types(value: Any) -> dict[QualifiedName, TypeTable]:
+    if not isinstance(value, dict):
+        raise MappingError(
+            'types: expected a mapping like {public.django_content_type: {table_name: "{app_label}_{model}"}}'
+        )
+    out: dict[QualifiedName, TypeTable] = {}
+    for key, item in value.items():
+        where = f"types.{_path_key(str(key))}"
+        name = _table_name(key, where)
+        if not isinstance(item, dict):
+            raise MappingError(f"{where}: expected a mapping with table_name")
+        unknown = set(item) - _TYPE_KEYS
+        if unknown:
+            raise MappingError(
+                f"{where}: unknown key {sorted(map(str, unknown))[0]!r}; allowed: "
+                + ", ".join(sorted(_TYPE_KEYS))
+            )
+        template = item.get("table_name")
+        if not isinstance(template, str) or not _PLACEHOLDER.search(template):
+            raise MappingError(
+                f"{where}.table_name: required, a template over the type table's natural-key "
+                'columns such as "{app_label}_{model}"'
+            )
+        if any(not p for p in _PLACEHOLDER.findall(template)) or "{" in _PLACEHOLDER.sub("", template):
+            raise MappingError(
+                f"{where}.table_name: {template!r} is not a template of {{column}} placeholders"
+            )
+        schema = item.get("schema", "public")
+        if not isinstance(schema, str) or not schema:
+            raise MappingError(f"{where}.schema: expected a schema name")
+        explicit = item.get("tables", {})
+        if not isinstance(explicit, dict):
+            raise MappingError(f'{where}.tables: expected a mapping like {{"auth.user": public.auth_user}}')
+        entries = tuple(
+            (str(k), _table_name(v, f"{where}.tables.{_path_key(str(k))}"))
+            for k, v in sorted(explicit.items())
+        )
+        out[name] = TypeTable(name, template, schema, entries)
+    return out
+
+
 def _parse_table(name: QualifiedName, value: Any, where: str) -> TableMapping:
     if not isinstance(value, dict):
         raise MappingError(f"{where}: expected a mapping like {{natural_key: [col]}}")
@@ -160,7 +286,8 @@ def _parse_table(name: QualifiedName, value: Any, where: str) -> TableMapping:
         )
     refs = _parse_references(value.get("references", []), f"{where}.references")
     raw = _str_list(value.get("raw_columns", []), f"{where}.raw_columns", allow_empty=True)
-    return TableMapping(name, nk, export, cast(ConflictPolicy, policy), refs, raw)
+    generic = _parse_generic(value.get("generic_references", []), f"{where}.generic_references")
+    return TableMapping(name, nk, export, cast(ConflictPolicy, policy), refs, raw, generic)
 
 
 def parse_mapping(data: Any, source_text: str = "") -> Mapping:
@@ -194,7 +321,8 @@ def parse_mapping(data: Any, source_text: str = "") -> Mapping:
         if name in tables:
             raise MappingError(f"exclude[{i}]: {name} is also mapped under tables; keep one")
         exclude.add(name)
-    return Mapping(1, tables, frozenset(exclude), source_text)
+    types = _parse_types(data.get("types", {}))
+    return Mapping(1, tables, frozenset(exclude), source_text, types)
 
 
 class _StrictLoader(yaml.SafeLoader):
