@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import os
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -24,6 +24,7 @@ from .export import ExportResult, check_export_options, write_archive
 from .history import HistoryHooks
 from .import_options import ImportOptions
 from .import_report import ImportReport
+from .keys import resolve_recipients, trusted_key_paths
 from .mapping import Mapping, load_mapping
 from .progress import Progress
 from .results import (
@@ -37,11 +38,13 @@ from .results import (
 )
 from .runbook import KINDS, Kind, explain_plan, render_runbook, write_runbooks
 from .scaffold import scaffold_from_database
+from .signing import Signer, load_signer
 
 if TYPE_CHECKING:
     from .demo import DemoResult
 
 MappingSource = Mapping | str | os.PathLike[str]
+KeyFiles = Sequence[str | Path]
 
 
 def _mapping(source: MappingSource) -> Mapping:
@@ -83,14 +86,30 @@ def export_archive(
     progress: Progress | None = None,
     audit_log: AuditTarget = None,
     sort_rows: bool = False,
+    encrypt_to: Sequence[str] = (),
+    recipients_file: KeyFiles = (),
+    sign_key: str | Path | None = None,
+    sign_password: str | None = None,
 ) -> ExportResult:
     """Export every mapped table on one snapshot, and append the outcome to the audit log.
 
     ``allow_warnings=False`` refuses a plan that has warnings. ``audit_log``: a path,
     None for the default (``$EDMS_PGDUMP_AUDIT_LOG`` or the user's state directory), or
     False for no audit line. A failed export is audited too.
+
+    ``encrypt_to`` (age1… recipients) and ``recipients_file`` encrypt the archive with age;
+    ``sign_key`` (a minisign secret key; its password from ``sign_password``,
+    ``$EDMS_PGDUMP_SIGN_PASSWORD`` or the terminal) signs its manifest. Keys are read
+    before the database is touched.
     """
     check_export_options(jobs, compression, level)
+    recipients = resolve_recipients(encrypt_to, recipients_file)
+    if recipients and directory:
+        raise UsageError("--encrypt-to writes one encrypted file; drop --format dir (directory=True)")
+    key_warnings: list[str] = []
+    signer: Signer | None = None
+    if sign_key is not None:
+        signer = load_signer(sign_key, key_warnings, sign_password)
     m = _mapping(mapping)
     record = AuditRecord("export", dsn, str(output), __version__)
     started = time.monotonic()
@@ -106,6 +125,8 @@ def export_archive(
             allow_warnings=allow_warnings,
             progress=progress,
             sort_rows=sort_rows,
+            recipients=recipients,
+            signer=signer,
         )
     except BaseException as exc:
         _failed(record, exc)
@@ -118,6 +139,11 @@ def export_archive(
     record.tables = [{"table": t.table, "rows": t.rows, "bytes": t.bytes} for t in manifest.tables]
     record.db_role = manifest.source.role or None
     record.details = {"mapping_sha256": m.sha256, "snapshot": manifest.source.snapshot}
+    if recipients:  # public keys only: an audit line never holds a secret
+        record.details["encrypted_to"] = [r.text for r in recipients]
+    if signer is not None:
+        record.details["signed_by"] = signer.key_id
+    result.warnings[:0] = key_warnings
     result.audit_log = _finish_audit(record, audit_log, started, result.warnings)
     return result
 
@@ -146,6 +172,8 @@ def import_archive(
     progress: Progress | None = None,
     history: bool = True,
     audit_log: AuditTarget = None,
+    identities: KeyFiles = (),
+    trusted_keys: KeyFiles = (),
 ) -> ImportResult:
     """Import in one transaction, record it in ``edms_pgdump.history`` (same transaction)
     and append the outcome, committed or not, to the audit log.
@@ -153,6 +181,11 @@ def import_archive(
     ``result.already_applied`` says the history already held this archive; ``result.history``
     what happened to the history row. With ``history=False`` the target is not touched
     beyond the mapped tables. Invalid options raise ``UsageError`` before anything is read.
+
+    ``identities`` (age identity files) decrypt an encrypted archive while it streams.
+    ``trusted_keys`` (minisign public key files, plus ``$EDMS_PGDUMP_TRUSTED_KEYS``):
+    an archive that is unsigned, signed by another key or changed since is refused
+    before anything is written.
     """
     opts = options or ImportOptions()
     opts.validate()
@@ -161,14 +194,21 @@ def import_archive(
     started = time.monotonic()
     hooks: HistoryHooks | None = None
     try:
-        with ArchiveReader(archive) as reader:
+        with ArchiveReader(
+            archive, identities=list(identities), trusted_keys=trusted_key_paths(trusted_keys)
+        ) as reader:
             manifest = reader.manifest
             record.archive_id = manifest.archive_id
             record.manifest_sha256 = manifest.sha256
+            record.details["encrypted"] = reader.encrypted
+            if reader.signature is not None:
+                record.details["signed_by"] = reader.signature.key_id
+                record.details["signature_verified"] = reader.signature.verified
             hooks = HistoryHooks(
                 manifest.archive_id, manifest.sha256, __version__, manifest.source.to_dict(), enabled=history
             )
             report = _load_archive(dsn, reader, opts, progress, hooks)
+            report.warnings[:0] = reader.warnings
     except BaseException as exc:
         _failed(record, exc)
         record.db_role = hooks.db_role if hooks else None
@@ -195,23 +235,41 @@ def import_archive(
 # -- archives -------------------------------------------------------------------------
 
 
-def inspect_archive(archive: str | Path) -> InspectResult:
-    """The manifest's facts without reading any member."""
-    with ArchiveReader(archive) as reader:
-        return InspectResult(str(archive), reader.manifest)
+def inspect_archive(
+    archive: str | Path, *, identities: KeyFiles = (), trusted_keys: KeyFiles = ()
+) -> InspectResult:
+    """The manifest's facts without reading any member, and who signed it (checked when
+    ``trusted_keys`` are given; ``$EDMS_PGDUMP_TRUSTED_KEYS`` is not read here)."""
+    with ArchiveReader(archive, identities=list(identities), trusted_keys=list(trusted_keys)) as reader:
+        return InspectResult(
+            str(archive), reader.manifest, reader.signature, reader.encrypted, list(reader.warnings)
+        )
 
 
-def verify_archive(archive: str | Path, dsn: str | None = None) -> VerifyResult:
+def verify_archive(
+    archive: str | Path,
+    dsn: str | None = None,
+    *,
+    identities: KeyFiles = (),
+    trusted_keys: KeyFiles = (),
+) -> VerifyResult:
     """Integrity of every member; with ``dsn``, whether the database holds the same rows.
 
     The database comparison stages and resolves the archive like an import, then
     compares in a READ ONLY transaction: rows an import would insert are missing from
     the database, rows it would update differ. Nothing is written, no sequence moves.
-    An empty ``dsn`` is an error, not a skipped comparison.
+    An empty ``dsn`` is an error, not a skipped comparison. ``identities`` and
+    ``trusted_keys`` as for ``import_archive``: a signature that does not check out
+    raises ArchiveError.
     """
-    with ArchiveReader(archive) as reader:
+    with ArchiveReader(
+        archive, identities=list(identities), trusted_keys=trusted_key_paths(trusted_keys)
+    ) as reader:
         integrity = check_integrity(reader)
         result = VerifyResult(str(archive), integrity.archive_id, integrity.tables, integrity.damages)
+        result.signature = reader.signature
+        result.encrypted = reader.encrypted
+        result.warnings = list(reader.warnings)
         if dsn is None or not integrity.ok:
             return result
         opts = ImportOptions(dry_run=True, on_conflict="update", constraints="keep", compare_only=True)
@@ -238,13 +296,15 @@ def check_mapping(
     *,
     dsn: str | None = None,
     mapping: MappingSource | None = None,
+    identities: KeyFiles = (),
 ) -> CheckReport:
     """``check``: foreign-key problems of ``mapping`` against a live database, or the same
-    analysis from an archive's manifest (then give neither ``dsn`` nor ``mapping``)."""
+    analysis from an archive's manifest (then give neither ``dsn`` nor ``mapping``;
+    ``identities`` decrypt an encrypted archive)."""
     if archive is not None:
         if dsn or mapping:
             raise UsageError("check ARCHIVE reads the manifest; drop --dsn and --mapping")
-        return check_archive(archive)
+        return check_archive(archive, identities=list(identities))
     if not dsn or mapping is None:
         raise UsageError("check needs --dsn and --mapping (or an ARCHIVE to check its manifest)")
     return check_database(dsn, _mapping(mapping))

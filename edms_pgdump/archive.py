@@ -4,6 +4,11 @@ Single-file form: an uncompressed tar whose first entry is the manifest and whos
 members are individually zstd-compressed. Directory form: the same files in a folder.
 Readers refuse unknown format versions, members not in the manifest, and any path
 that is absolute, contains ``..`` or is not a regular file.
+
+Protection (encryption.py, signing.py): the single file may be encrypted with age as a
+whole (``age -d`` gives back the plain tar), and ``manifest.json`` may be signed with
+minisign, the signature stored as the member ``manifest.json.minisig`` right after it.
+The reader decrypts in place and checks the signature before it parses the manifest.
 """
 
 from __future__ import annotations
@@ -14,25 +19,29 @@ import os
 import shutil
 import tarfile
 import uuid
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import IO, Any, BinaryIO
+from typing import IO, Any, BinaryIO, cast
 
 import zstandard
 
-from .errors import ArchiveError
+from .encryption import AgeReader, AgeWriter, is_encrypted
+from .errors import ArchiveError, UsageError
+from .keys import Identity, Recipient, read_identities
 from .manifest import (
     FORMAT_NAME,
     FORMAT_VERSION,
     MANIFEST_CHECKSUM,
     MANIFEST_NAME,
+    SIGNATURE_NAME,
     Manifest,
     TableEntry,
     check_member_name,
     manifest_checksum,
 )
+from .signing import MAX_SIGNATURE_BYTES, SignatureInfo, Signer, check_signature, load_trusted_keys
 
 MAX_MANIFEST_BYTES = 64 * 1024 * 1024
 CHUNK = 1 << 20
@@ -151,15 +160,36 @@ class ArchiveWriter:
     Scratch names are unique per writer (pid and a random token), so two exports to the
     same output never write into each other's files; the last to publish wins and each
     published archive is whole. Scratch folders of dead writers (kill -9) are removed.
+
+    ``recipients``: the published file is age-encrypted to them (single-file form only).
+    ``signer``: ``manifest.json`` is signed and the signature stored beside it. The
+    scratch folder is private to the user (0700): it holds unencrypted members until
+    they are published.
     """
 
-    def __init__(self, output: Path, *, directory: bool = False) -> None:
+    def __init__(
+        self,
+        output: Path,
+        *,
+        directory: bool = False,
+        recipients: Sequence[Recipient] = (),
+        signer: Signer | None = None,
+    ) -> None:
+        if recipients and directory:
+            raise UsageError(
+                f"{output}: encryption (--encrypt-to) writes one file; drop --format dir, or encrypt "
+                "the folder's files yourself"
+            )
         self.output = output
         self.directory = directory
+        self.recipients = tuple(recipients)
+        self.signer = signer
         self.token = f"{os.getpid()}-{uuid.uuid4().hex[:8]}"
         self._remove_stale_scratch()
         self.scratch = output.with_name(f"{output.name}.partial-{self.token}")
-        (self.scratch / "data").mkdir(parents=True)
+        self.scratch.mkdir(mode=0o700, parents=True)
+        self.scratch.chmod(0o700)  # whatever the umask
+        (self.scratch / "data").mkdir()
 
     def _remove_stale_scratch(self) -> None:
         """Scratch and temporary files left by writers that died (``.partial-<pid>-<token>``,
@@ -193,7 +223,12 @@ class ArchiveWriter:
         """Write the manifest (sealed with its checksum) and move the archive into place;
         returns the manifest exactly as written."""
         manifest = manifest.sealed()
-        (self.scratch / MANIFEST_NAME).write_bytes(manifest.to_json())
+        raw = manifest.to_json()
+        (self.scratch / MANIFEST_NAME).write_bytes(raw)
+        head = [MANIFEST_NAME]
+        if self.signer is not None:
+            (self.scratch / SIGNATURE_NAME).write_bytes(self.signer.sign(raw, manifest.archive_id))
+            head.append(SIGNATURE_NAME)
         if self.directory:
             old: Path | None = None
             if self.output.exists() or self.output.is_symlink():
@@ -217,11 +252,18 @@ class ArchiveWriter:
                         old.unlink(missing_ok=True)
             return manifest
         tmp = self.output.with_name(f"{self.output.name}.tmp-{self.token}")
+        names = head + [t.member for t in manifest.tables]
         try:
-            with tarfile.open(tmp, "w", format=tarfile.PAX_FORMAT) as tar:
-                tar.add(self.scratch / MANIFEST_NAME, arcname=MANIFEST_NAME, recursive=False)
-                for t in manifest.tables:
-                    tar.add(self.scratch / t.member, arcname=t.member, recursive=False)
+            if self.recipients:
+                with open(tmp, "wb") as fh:
+                    enc = AgeWriter(fh, self.recipients)
+                    # "w|": a stream, so the tar never seeks in the ciphertext
+                    with tarfile.open(fileobj=enc, mode="w|", format=tarfile.PAX_FORMAT) as tar:  # type: ignore[call-overload]
+                        self._add(tar, names)
+                    enc.close()
+            else:
+                with tarfile.open(tmp, "w", format=tarfile.PAX_FORMAT) as tar:
+                    self._add(tar, names)
             with open(tmp, "rb") as fh:
                 os.fsync(fh.fileno())
             os.replace(tmp, self.output)
@@ -229,6 +271,10 @@ class ArchiveWriter:
             tmp.unlink(missing_ok=True)
         shutil.rmtree(self.scratch)
         return manifest
+
+    def _add(self, tar: tarfile.TarFile, names: list[str]) -> None:
+        for name in names:
+            tar.add(self.scratch / name, arcname=name, recursive=False)
 
     def abort(self) -> None:
         shutil.rmtree(self.scratch, ignore_errors=True)
@@ -238,20 +284,43 @@ class ArchiveWriter:
 
 
 class ArchiveReader:
-    """Read-only access to a file or directory archive; validates names and layout."""
+    """Read-only access to a file or directory archive; validates names and layout.
 
-    def __init__(self, path: str | Path) -> None:
+    An age-encrypted file is decrypted in place with ``identities`` (paths of age
+    identity files, or loaded ``Identity`` objects). With ``trusted_keys`` (minisign
+    public key files) the manifest's signature is checked before the manifest is even
+    parsed: an unsigned archive, another signer or a changed manifest raise
+    ArchiveError here, before any caller can write. ``signature`` says who signed
+    (None: unsigned); ``warnings`` holds key files readable by others."""
+
+    def __init__(
+        self,
+        path: str | Path,
+        *,
+        identities: Sequence[str | Path | Identity] = (),
+        trusted_keys: Sequence[str | Path] = (),
+    ) -> None:
         self.path = Path(path)
         self.origin = str(self.path)
         self._tar: tarfile.TarFile | None = None
+        self._raw: IO[bytes] | None = None
         self._entries: dict[str, tarfile.TarInfo] = {}
+        self.warnings: list[str] = []
+        self.encrypted = False
+        self.signature: SignatureInfo | None = None
+        self._identities = list(identities)
+        self._trusted = load_trusted_keys(trusted_keys)
         if not self.path.exists():
             raise ArchiveError(f"{self.origin}: archive not found; check the path")
-        if self.path.is_dir():
-            self._load_dir()
-        else:
-            self._load_tar()
-        self.manifest = self._read_manifest()
+        try:
+            if self.path.is_dir():
+                self._load_dir()
+            else:
+                self._load_tar()
+            self.manifest = self._read_manifest()
+        except BaseException:
+            self.close()
+            raise
 
     def _load_dir(self) -> None:
         for root, dirs, files in os.walk(self.path, followlinks=False):
@@ -279,9 +348,26 @@ class ArchiveReader:
                 self._entries[rel] = tarfile.TarInfo(rel)
                 self._entries[rel].size = full.stat().st_size
 
+    def _open_encrypted(self) -> IO[bytes]:
+        if not self._identities:
+            raise ArchiveError(
+                f"{self.origin}: the archive is encrypted with age; pass --identity FILE (the age "
+                "identity whose public key the exporter gave to --encrypt-to)"
+            )
+        identities: list[Identity] = []
+        for i in self._identities:
+            identities += [i] if isinstance(i, Identity) else read_identities(i, self.warnings)
+        self._raw = open(self.path, "rb")
+        self.encrypted = True
+        return cast("IO[bytes]", AgeReader(self._raw, identities, self.origin))
+
     def _load_tar(self) -> None:
+        plain = self._open_encrypted() if is_encrypted(self.path) else None
         try:
-            self._tar = tarfile.open(self.path, "r:")
+            if plain is not None:
+                self._tar = tarfile.open(fileobj=plain, mode="r:")
+            else:
+                self._tar = tarfile.open(self.path, "r:")
             members = self._tar.getmembers()
         except (tarfile.TarError, EOFError, OSError) as exc:
             raise ArchiveError(
@@ -338,6 +424,14 @@ class ArchiveReader:
             raise ArchiveError(f"{self.origin}: {MANIFEST_NAME} is implausibly large; refusing")
         with self.open_stored(MANIFEST_NAME) as fh:
             raw = fh.read()
+        signature = None
+        if SIGNATURE_NAME in self._entries:
+            if self._entries[SIGNATURE_NAME].size > MAX_SIGNATURE_BYTES:
+                raise ArchiveError(f"{self.origin}: {SIGNATURE_NAME} is implausibly large; refusing")
+            with self.open_stored(SIGNATURE_NAME) as fh:
+                signature = fh.read()
+        # before parsing: nothing the manifest says is believed until its signer is known
+        self.signature = check_signature(raw, signature, self._trusted, self.origin)
         return Manifest.from_json(raw, self.origin)
 
     def iter_data(self, name: str, compression: str) -> Iterator[bytes]:
@@ -379,6 +473,8 @@ class ArchiveReader:
     def close(self) -> None:
         if self._tar is not None:
             self._tar.close()
+        if self._raw is not None:
+            self._raw.close()
 
     def __enter__(self) -> ArchiveReader:
         return self
@@ -442,7 +538,7 @@ def _check(reader: ArchiveReader, *, read_data: bool, progress: Any = None) -> I
     m = reader.manifest
     report = IntegrityReport(reader.origin, m.archive_id)
     listed = {t.member for t in m.tables}
-    for extra in sorted(set(reader.member_names) - listed - {MANIFEST_NAME}):
+    for extra in sorted(set(reader.member_names) - listed - {MANIFEST_NAME, SIGNATURE_NAME}):
         report.damages.append(f"member {extra!r} is not listed in the manifest (extra member)")
     for t in m.tables:
         name, table = t.member, t.table
@@ -504,6 +600,7 @@ __all__ = [
     "FORMAT_VERSION",
     "MANIFEST_CHECKSUM",
     "MANIFEST_NAME",
+    "SIGNATURE_NAME",
     "ArchiveReader",
     "ArchiveWriter",
     "IntegrityReport",

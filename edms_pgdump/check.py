@@ -13,6 +13,7 @@ warning is worth a look but everything is still exported and imported correctly.
 from __future__ import annotations
 
 import re
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -431,9 +432,10 @@ def _problem_from_dict(d: dict[str, Any]) -> Problem:
     )
 
 
-def check_archive(path: str | Path) -> CheckReport:
-    """The same analysis from an archive's manifest (no database, no data scan)."""
-    with ArchiveReader(path) as reader:
+def check_archive(path: str | Path, identities: Sequence[str | Path] = ()) -> CheckReport:
+    """The same analysis from an archive's manifest (no database, no data scan);
+    ``identities`` (age identity files) decrypt an encrypted archive."""
+    with ArchiveReader(path, identities=identities) as reader:
         m = reader.manifest
     report = CheckReport(source=str(path))
     report.problems = [_problem_from_dict(p) for p in m.problems]

@@ -10,6 +10,7 @@ import datetime as dt
 import threading
 import time
 import uuid
+from collections.abc import Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field, fields
 from pathlib import Path
@@ -23,11 +24,13 @@ from .archive import ArchiveWriter, MemberInfo
 from .catalog import Catalog, read_catalog
 from .db import Connection, connect, describe_dsn, server_error_message
 from .errors import DatabaseError, PlanError, UsageError, sample_keys
+from .keys import Recipient
 from .manifest import COMPRESSIONS, FORMAT_VERSION, FieldEntry, Manifest, Source, TableEntry, TableShape
 from .mapping import Mapping
 from .plan import Plan, TablePlan, build_plan, unmapped_tables
 from .probes import refuse_unsafe_data
 from .progress import NoProgress, Progress
+from .signing import Signer
 from .sqlgen import SESSION_SETTINGS, copy_out, tree_rows_off_path
 
 
@@ -203,13 +206,18 @@ def write_archive(
     allow_warnings: bool = True,
     progress: Progress | None = None,
     sort_rows: bool = False,
+    recipients: Sequence[Recipient] = (),
+    signer: Signer | None = None,
 ) -> ExportResult:
     """The export stage (``api.export_archive`` is the public entry, which also audits):
     every mapped table on one snapshot into an archive at ``output``.
 
     ``allow_warnings=False`` refuses a plan with warnings (a natural key without a
-    unique constraint, a nullable key part…) before anything is written."""
+    unique constraint, a nullable key part…) before anything is written. ``recipients``
+    age-encrypts the published file; ``signer`` signs its manifest (see archive.py)."""
     check_export_options(jobs, compression, level)
+    if recipients and directory:
+        raise UsageError(f"{output}: --encrypt-to writes one encrypted file; drop --format dir")
     progress = progress or NoProgress()
     started = time.monotonic()
     out = Path(output)
@@ -235,7 +243,7 @@ def write_archive(
         refuse_unsafe_data(conn, plan, catalog)
         snapshot = str(conn.execute("SELECT pg_export_snapshot()").fetchone()[0])  # type: ignore[index]
         version = conn.execute("SELECT current_setting('server_version')").fetchone()
-        writer = ArchiveWriter(out, directory=directory)
+        writer = ArchiveWriter(out, directory=directory, recipients=recipients, signer=signer)
         tables = plan.exported
         for tp in tables:
             progress.start(str(tp.table), catalog.tables[tp.table].estimated_rows or None)

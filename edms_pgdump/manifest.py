@@ -20,6 +20,8 @@ from .errors import ArchiveError
 FORMAT_NAME = "edms-pgdump"
 FORMAT_VERSION = 1
 MANIFEST_NAME = "manifest.json"
+# minisign signature of the exact bytes of MANIFEST_NAME (signing.py); optional
+SIGNATURE_NAME = "manifest.json.minisig"
 MANIFEST_CHECKSUM = "manifest_checksum"
 COMPRESSIONS = ("zstd", "none")
 

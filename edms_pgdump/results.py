@@ -11,6 +11,7 @@ from typing import Any
 
 from .import_report import ImportReport
 from .manifest import Manifest
+from .signing import SignatureInfo
 
 
 class _TemporaryItemAccess:
@@ -69,6 +70,9 @@ class VerifyResult(_TemporaryItemAccess):
     tables: list[dict[str, Any]] = field(default_factory=list)  # table, member, rows, ok
     damages: list[str] = field(default_factory=list)
     database: DatabaseComparison | None = None
+    signature: SignatureInfo | None = None  # who signed the manifest; None: unsigned
+    encrypted: bool = False
+    warnings: list[str] = field(default_factory=list)  # key files readable by others
 
     @property
     def ok(self) -> bool:
@@ -82,6 +86,9 @@ class VerifyResult(_TemporaryItemAccess):
             "tables": self.tables,
             "damages": self.damages,
             "database": self.database.to_dict() if self.database else None,
+            "signature": self.signature.to_dict() if self.signature else None,
+            "encrypted": self.encrypted,
+            "warnings": self.warnings,
         }
 
 
@@ -91,12 +98,18 @@ class InspectResult(_TemporaryItemAccess):
 
     archive: str
     manifest: Manifest
+    signature: SignatureInfo | None = None  # who signed the manifest; None: unsigned
+    encrypted: bool = False
+    warnings: list[str] = field(default_factory=list)  # key files readable by others
 
     def to_dict(self) -> dict[str, Any]:
         m = self.manifest
         return {
             "ok": True,
             "archive": self.archive,
+            "signature": self.signature.to_dict() if self.signature else None,
+            "encrypted": self.encrypted,
+            "warnings": self.warnings,
             "archive_id": m.archive_id,
             "created_at": m.created_at,
             "tool_version": m.tool_version,

@@ -12,7 +12,7 @@ from ..api import check_mapping, init_mapping, plan_mapping, sql_runbook
 from ..check import CheckReport
 from ..import_options import ImportOptions
 from .app import EXIT_PROBLEM, app, emit_json, json_option, out, run
-from .core import DSN_HELP
+from .core import DSN_HELP, identity_option
 
 MAPPING_HELP = "YAML mapping with natural keys."
 
@@ -24,6 +24,7 @@ def check_cmd(
     ),
     dsn: str = typer.Option(None, "--dsn", help=DSN_HELP),
     mapping: Path = typer.Option(None, "--mapping", "-m", help=MAPPING_HELP),
+    identity: list[Path] = identity_option(),
     json_out: bool = json_option(),
 ) -> None:
     """Find foreign-key problems that would leak ids or lose rows, with the mapping fix for each.
@@ -32,7 +33,10 @@ def check_cmd(
 
     Example: edms-pgdump check --dsn postgresql://localhost/prod -m config/edms.yaml
     """
-    report = run(lambda: check_mapping(archive, dsn=dsn, mapping=mapping), json_output=json_out)
+    report = run(
+        lambda: check_mapping(archive, dsn=dsn, mapping=mapping, identities=identity or ()),
+        json_output=json_out,
+    )
     if json_out:
         emit_json(report.to_dict())
     else:

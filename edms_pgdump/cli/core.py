@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from pathlib import Path
-from typing import cast
+from typing import Any, cast
 
 import typer
 from rich.table import Table
@@ -30,6 +30,27 @@ from .app import (
 DSN_HELP = "Connection string, e.g. postgresql://user@host:5432/dbname (or set PGHOST etc.)."
 
 
+def identity_option() -> Any:
+    return typer.Option(
+        None,
+        "--identity",
+        "-i",
+        help="age identity file (from age-keygen) that decrypts an encrypted archive; repeatable.",
+        show_default=False,
+    )
+
+
+def trusted_key_option() -> Any:
+    return typer.Option(
+        None,
+        "--trusted-key",
+        help="minisign public key (key.pub) the archive must be signed with; repeatable, also "
+        "$EDMS_PGDUMP_TRUSTED_KEYS (paths separated by ':'). Unsigned, otherwise signed or changed "
+        "archives are refused before anything is written.",
+        show_default=False,
+    )
+
+
 @app.command("export")
 def export_cmd(
     dsn: str = typer.Option(..., "--dsn", help=DSN_HELP),
@@ -41,6 +62,27 @@ def export_cmd(
     fmt: str = typer.Option("file", "--format", help="file (one tar file) or dir (a folder)."),
     sort_rows: bool = typer.Option(
         False, "--sorted", help="Rows in natural-key order: re-exports of the same data are byte-identical."
+    ),
+    encrypt_to: list[str] = typer.Option(
+        None,
+        "--encrypt-to",
+        "-r",
+        help="Encrypt the archive with age to this recipient (age1…); repeatable.",
+        show_default=False,
+    ),
+    recipients_file: list[Path] = typer.Option(
+        None,
+        "--recipients-file",
+        "-R",
+        help="File of age recipients, one per line (as age -R); repeatable.",
+        show_default=False,
+    ),
+    sign_key: Path = typer.Option(
+        None,
+        "--sign-key",
+        help="minisign secret key that signs the manifest (password from $EDMS_PGDUMP_SIGN_PASSWORD "
+        "or asked for).",
+        show_default=False,
     ),
     audit_log: Path = audit_option(),
     json_out: bool = json_option(),
@@ -67,6 +109,9 @@ def export_cmd(
                 progress=bars,
                 audit_log=audit_log,
                 sort_rows=sort_rows,
+                encrypt_to=encrypt_to or (),
+                recipients_file=recipients_file or (),
+                sign_key=sign_key,
             )
 
     result = run(go, json_output=json_out)
@@ -80,6 +125,10 @@ def export_cmd(
     print_warnings(result.warnings, verbose)
     out.print(f"{result.rows} rows in {result.seconds:.2f}s; archive id {result.archive_id}")
     out.print(f"manifest sha256 {result.manifest_sha256}", markup=False)
+    if sign_key is not None:
+        out.print(f"manifest signed with {sign_key} (member manifest.json.minisig)", markup=False)
+    if encrypt_to or recipients_file:
+        out.print("archive encrypted with age: decrypt with --identity FILE, or age -d", markup=False)
     if result.audit_log:
         out.print(f"audit: {result.audit_log}", markup=False)
 
@@ -141,6 +190,8 @@ def import_cmd(
         "--refresh-materialized-views",
         help="Refresh the materialized views that read the imported tables, in the same transaction.",
     ),
+    identity: list[Path] = identity_option(),
+    trusted_key: list[Path] = trusted_key_option(),
     audit_log: Path = audit_option(),
     json_out: bool = json_option(),
     quiet: bool = quiet_option(),
@@ -164,7 +215,14 @@ def import_cmd(
     def go() -> ImportResult:
         with progress_bars(not quiet and not json_out) as bars:
             return import_archive(
-                dsn, archive, options=opts, progress=bars, history=not no_history, audit_log=audit_log
+                dsn,
+                archive,
+                options=opts,
+                progress=bars,
+                history=not no_history,
+                audit_log=audit_log,
+                identities=identity or (),
+                trusted_keys=trusted_key or (),
             )
 
     report = run(go, json_output=json_out)
@@ -180,16 +238,24 @@ def import_cmd(
 def verify_cmd(
     archive: Path = typer.Argument(..., help="Archive to check."),
     dsn: str = typer.Option(None, "--dsn", help="Also compare the archive's rows with this database."),
+    identity: list[Path] = identity_option(),
+    trusted_key: list[Path] = trusted_key_option(),
     json_out: bool = json_option(),
 ) -> None:
     """Check an archive's integrity (sizes, SHA-256, row counts); with --dsn, compare with a database.
 
     Example: edms-pgdump verify prod.edmsdump --dsn postgresql://localhost/fresh
     """
-    result = run(lambda: verify_archive(archive, dsn), json_output=json_out)
+    result = run(
+        lambda: verify_archive(archive, dsn, identities=identity or (), trusted_keys=trusted_key or ()),
+        json_output=json_out,
+    )
     if json_out:
         emit_json(result.to_dict())
     else:
+        print_warnings(result.warnings, True)
+        if result.signature is not None:
+            out.print(f"signed by {result.signature.describe()}", markup=False)
         for d in result.damages:
             out.print(f"damaged: {d}", markup=False)
         for t in result.tables:
@@ -211,13 +277,18 @@ def verify_cmd(
 @app.command("inspect")
 def inspect_cmd(
     archive: Path = typer.Argument(..., help="Archive to describe."),
+    identity: list[Path] = identity_option(),
+    trusted_key: list[Path] = trusted_key_option(),
     json_out: bool = json_option(),
 ) -> None:
     """Summarise an archive's manifest: source, snapshot, tables, counts, natural keys.
 
     Example: edms-pgdump inspect prod.edmsdump
     """
-    info = run(lambda: inspect_archive(archive), json_output=json_out)
+    info = run(
+        lambda: inspect_archive(archive, identities=identity or (), trusted_keys=trusted_key or ()),
+        json_output=json_out,
+    )
     if json_out:
         emit_json(info.to_dict())
         return
@@ -230,6 +301,13 @@ def inspect_cmd(
         markup=False,
     )
     out.print(f"mapping sha256 {m.mapping_sha256}", markup=False)
+    print_warnings(info.warnings, True)
+    if info.encrypted:
+        out.print("encrypted with age (decrypted with the --identity given)", markup=False)
+    if info.signature is not None:
+        out.print(f"signed by minisign {info.signature.describe()}", markup=False)
+    else:
+        out.print("not signed", markup=False)
     t = Table("table", "rows", "bytes", "natural key", "references")
     for row in m.tables:
         t.add_row(
