@@ -337,13 +337,35 @@ def sql_runbook(
     return RunbookResult(which, written=[str(p) for p in paths])
 
 
-def init_mapping(dsn: str, *, output: str | Path | None = None, force: bool = False) -> InitResult:
+def init_mapping(
+    dsn: str | None,
+    *,
+    output: str | Path | None = None,
+    force: bool = False,
+    django: str | None = None,
+    include_apps: tuple[str, ...] = (),
+) -> InitResult:
     """``init``: a first mapping from the database's unique keys, written to ``output``
-    (refused if it exists, unless ``force``) or only returned."""
+    (refused if it exists, unless ``force``) or only returned.
+
+    ``django``: a settings module; the mapping is then written from the project's models
+    (``natural_key()``, generic foreign keys, M2M through tables; the database is the
+    project's own unless ``dsn`` is given) and checked: ``result.problems`` says why
+    ``check`` would refuse it (``django_init.DjangoInitResult``).
+    """
     out = Path(output) if output is not None else None
     if out is not None and out.exists() and not force:
         raise UsageError(f"{out} exists; pass --force to overwrite it (or another --output)")
-    text, guesses = scaffold_from_database(dsn)
+    result: InitResult | None = None
+    if django:
+        from .django_init import init_from_django
+
+        result = init_from_django(django, dsn or None, tuple(include_apps))
+        text, guesses = result.mapping, result.tables
+    elif not dsn:
+        raise UsageError("init needs --dsn (or --django SETTINGS to read a Django project's models)")
+    else:
+        text, guesses = scaffold_from_database(dsn)
     if out is not None:
         try:
             out.write_text(text)
@@ -351,6 +373,9 @@ def init_mapping(dsn: str, *, output: str | Path | None = None, force: bool = Fa
             raise UsageError(
                 f"{out}: cannot write the mapping ({exc.strerror}); pick another --output"
             ) from None
+    if result is not None:
+        result.output = str(out) if out else None
+        return result
     return InitResult(text, {str(n): k for n, k in guesses.items()}, str(out) if out else None)
 
 

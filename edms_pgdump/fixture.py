@@ -24,9 +24,19 @@ from typing import IO, Any
 
 from .catalog import Catalog
 from .fixture_read import FixtureError, copy_value, iter_objects
+from .mapping import TypeTable
 from .names import QualifiedName
 from .plan_model import Expansion, Field, GenericPlan, Plan, TablePlan
 
+# Django's own models whose db_table is not app_model
+DJANGO_TABLES = {
+    "contenttypes.contenttype": "django_content_type",
+    "sessions.session": "django_session",
+    "admin.logentry": "django_admin_log",
+    "sites.site": "django_site",
+    "redirects.redirect": "django_redirect",
+    "flatpages.flatpage": "django_flatpage",
+}
 SPOOL_IN_MEMORY = 8 << 20  # bytes per table kept in memory before the spool goes to a temp file
 BLOCK = 1 << 20
 
@@ -110,12 +120,14 @@ class FixtureReader:
         catalog: Catalog,
         excluded: frozenset[QualifiedName],
         tables: dict[str, QualifiedName] | None = None,
+        types: tuple[TypeTable, ...] = (),
     ) -> None:
         self.path = path
         self.plan = plan
         self.catalog = catalog
         self.excluded = excluded
         self.explicit = dict(tables or {})
+        self.types = types
         self.models: dict[str, _Model] = {}
         self.skipped: dict[str, int] = {}  # model -> rows left out (excluded tables)
         self.by_table: dict[QualifiedName, str] = {}
@@ -129,11 +141,18 @@ class FixtureReader:
 
     # -- models and tables ---------------------------------------------------------
     def table_of(self, label: str) -> QualifiedName | None:
-        """The table of ``app.model``: given, else Django's default ``app_model``."""
+        """The table of ``app.model``: given (--table), else as the mapping's ``types:``
+        entries name it (init --django writes the registry's db_table there), else Django's
+        contrib tables, else Django's default ``app_model``."""
+        label = label.lower()
         if label in self.explicit:
             return self.explicit[label]
-        app, _, model = label.lower().partition(".")
-        name = f"{app}_{model}"
+        for type_table in self.types:
+            for name, table in type_table.tables:
+                if name.lower() == label:
+                    return table
+        app, _, model = label.partition(".")
+        name = DJANGO_TABLES.get(label, f"{app}_{model}")
         found = [n for n in (*self.plan.tables, *self.excluded) if n.name == name]
         public = [n for n in found if n.schema == "public"]
         return (public or found)[0] if found else None
@@ -239,6 +258,13 @@ class FixtureReader:
         for g in m.generics.values():
             loaded.add(g.field)
         m.loaded = tuple(f for f in tp.fields if f.name in loaded)
+        for kf in tp.key_fields:
+            if kf.name not in loaded:
+                raise FixtureError(
+                    f"{self.path}: natural-key field {kf.name!r} of {tp.table} is missing from the "
+                    f"fixture's {m.label} objects; the fixture was dumped from other models, or the "
+                    "mapping's natural_key is wrong"
+                )
         self.check_missing(m.label, tp, loaded)
 
     def check_missing(self, label: str, tp: TablePlan, loaded: set[str]) -> None:

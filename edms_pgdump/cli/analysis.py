@@ -13,6 +13,7 @@ from ..check import CheckReport
 from ..import_options import ImportOptions
 from .app import EXIT_PROBLEM, app, emit_json, json_option, out, run
 from .core import DSN_HELP, identity_option
+from .django import print_django_init
 
 MAPPING_HELP = "YAML mapping with natural keys."
 
@@ -77,11 +78,24 @@ def _yn(value: bool | None) -> str:
 
 @app.command("init")
 def init_cmd(
-    dsn: str = typer.Option(..., "--dsn", help=DSN_HELP + " Its tables are mapped."),
+    dsn: str = typer.Option(
+        None, "--dsn", help=DSN_HELP + " Its tables are mapped (with --django: default the project's)."
+    ),
     output: Path = typer.Option(
         None, "--output", "-o", help="Write the mapping here (default: print it).", show_default=False
     ),
     force: bool = typer.Option(False, "--force", help="Overwrite an existing output file."),
+    django: str = typer.Option(
+        None,
+        "--django",
+        help="Django settings module: write the mapping from the project's models "
+        "(natural_key(), generic foreign keys, M2M); needs pip install 'edms-pgdump[django]'.",
+        show_default=False,
+    ),
+    include_app: list[str] = typer.Option(
+        None, "--include-app", help="With --django: also map this app (sessions, admin are left out).",
+        show_default=False,
+    ),
     json_out: bool = json_option(),
 ) -> None:
     """Write a first mapping: a natural key per table, guessed from its unique constraints.
@@ -91,9 +105,17 @@ def init_cmd(
 
     Example: edms-pgdump init --dsn postgresql://localhost/prod -o mapping.yaml
     """
-    result = run(lambda: init_mapping(dsn, output=output, force=force), json_output=json_out)
+    result = run(
+        lambda: init_mapping(
+            dsn, output=output, force=force, django=django, include_apps=tuple(include_app or ())
+        ),
+        json_output=json_out,
+    )
     if json_out:
         emit_json(result.to_dict())
+        return
+    if django:
+        print_django_init(result)
         return
     if result.output is None:
         sys.stdout.write(result.mapping)

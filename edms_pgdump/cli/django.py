@@ -2,19 +2,23 @@
 
 from __future__ import annotations
 
+import sys
 from pathlib import Path
 from typing import cast
 
 import typer
 
 from ..api import import_fixture
+from ..django_init import DjangoInitResult
 from ..import_options import ConstraintMode, ImportOptions
 from ..mapping import CONFLICT_POLICIES, ConflictPolicy
-from ..results import ImportResult
+from ..results import ImportResult, InitResult
 from .app import (
+    EXIT_PROBLEM,
     app,
     audit_option,
     emit_json,
+    err,
     json_option,
     out,
     progress_bars,
@@ -88,3 +92,24 @@ def import_fixture_cmd(
         print_import_report(report, report.history, verbose)
         if report.audit_log:
             out.print(f"audit: {report.audit_log}", markup=False)
+
+
+def print_django_init(result: InitResult) -> None:
+    """The mapping (or where it went), then why check would refuse it; exit 1 if it would."""
+    problems = result.problems if isinstance(result, DjangoInitResult) else []
+    if result.output is None:
+        sys.stdout.write(result.mapping)
+    else:
+        out.print(
+            f"wrote {result.output}: {result.keyed} table(s) with a natural key, "
+            f"{len(result.tables) - result.keyed} excluded (see the comments)",
+            markup=False,
+        )
+    for p in problems:
+        err.print(f"check: {p}", markup=False)
+    if problems:
+        err.print(
+            f"check: {len(problems)} error(s): fix the mapping, then run edms-pgdump check", markup=False
+        )
+        raise typer.Exit(EXIT_PROBLEM)
+    err.print("check: the mapping passes check on this database", markup=False)
