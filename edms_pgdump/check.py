@@ -27,6 +27,7 @@ from .archive import ArchiveReader
 from .catalog import Catalog, Table, read_catalog
 from .db import Connection, connect, describe_dsn, server_error_message
 from .errors import DatabaseError, sample_keys
+from .generic_probe import dangling_problems, plan_with_targets
 from .likely_refs import Candidate, likely_reference_candidates, uncovered_columns
 from .mapping import Mapping
 from .names import QualifiedName, parse_qualified_name
@@ -406,7 +407,10 @@ def check_database(dsn: str, mapping: Mapping) -> CheckReport:
         conn.execute("BEGIN ISOLATION LEVEL REPEATABLE READ READ ONLY")
         catalog = read_catalog(conn)
         plan = build_plan(mapping, catalog)
+        # generic references: which tables the data names, and ids that name nothing
+        plan, generic = plan_with_targets(conn, mapping, catalog, plan)
         report = analyse(plan, catalog, mapping, describe_dsn(dsn))
+        report.problems += generic + dangling_problems(conn, plan)
         report.problems += _data_problems(conn, plan, catalog)
         conn.execute("COMMIT")
     except psycopg.Error as exc:

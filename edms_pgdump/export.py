@@ -24,6 +24,7 @@ from .archive import ArchiveWriter, MemberInfo
 from .catalog import Catalog, read_catalog
 from .db import Connection, connect, describe_dsn, server_error_message
 from .errors import DatabaseError, PlanError, UsageError, sample_keys
+from .generic_probe import dangling_problems, plan_with_targets
 from .keys import Recipient
 from .manifest import COMPRESSIONS, FORMAT_VERSION, FieldEntry, Manifest, Source, TableEntry, TableShape
 from .mapping import Mapping
@@ -134,6 +135,17 @@ def _export_table(
     return info
 
 
+def _refuse_dangling(conn: Connection, plan: Plan) -> list[str]:
+    """Generic ids naming nothing: an error under on_dangling: error (all of them in one
+    message), else warnings saying how many rows lose the reference or are left out."""
+    found = dangling_problems(conn, plan)
+    errors = [p for p in found if p.severity == "error"]
+    if errors:
+        more = f" (and {len(errors) - 1} more)" if len(errors) > 1 else ""
+        raise PlanError(str(errors[0]) + more, [str(p) for p in errors])
+    return [str(p) for p in found]
+
+
 def _refuse_looping_trees(conn: Connection, plan: Plan) -> None:
     for tp in plan.exported:
         query = tree_rows_off_path(tp)
@@ -163,7 +175,7 @@ def table_shape(tp: TablePlan, catalog: Catalog) -> TableShape:
         fields=tuple(
             FieldEntry(f.name, f.type, f.role, f.column or None, f.reference or None) for f in tp.fields
         ),
-        expansions=tuple(e.to_dict() for e in tp.expansions),
+        expansions=(*(e.to_dict() for e in tp.expansions), *(g.to_dict() for g in tp.generic)),
         dropped_columns=tuple(c.name for c in tp.surrogate),
         estimated_rows=catalog.tables[tp.table].estimated_rows,
     )
@@ -231,6 +243,17 @@ def write_archive(
         catalog = read_catalog(conn)
         plan = build_plan(mapping, catalog)
         plan.raise_for_errors()
+        # which tables the generic references name is data: found on this snapshot
+        plan, unmapped = plan_with_targets(conn, mapping, catalog, plan)
+        if unmapped:
+            raise PlanError(
+                f"error: {unmapped[0].table}: {unmapped[0].message}; fix: {unmapped[0].fix}"
+                + (f" (and {len(unmapped) - 1} more)" if len(unmapped) > 1 else "")
+                + "; nothing was exported",
+                [str(p) for p in unmapped],
+            )
+        plan.raise_for_errors()
+        generic_warnings = _refuse_dangling(conn, plan)
         if not allow_warnings and plan.warnings:
             found = [str(p) for p in plan.warnings]
             raise PlanError(
@@ -316,7 +339,7 @@ def write_archive(
             archive=str(out),
             manifest=published,
             seconds=time.monotonic() - started,
-            warnings=[str(p) for p in plan.warnings],
+            warnings=[str(p) for p in plan.warnings] + generic_warnings,
         )
     except psycopg.Error as exc:
         raise DatabaseError(f"export from {describe_dsn(dsn)} failed: {server_error_message(exc)}") from None

@@ -212,6 +212,8 @@ def _parse_generic(value: Any, where: str) -> tuple[GenericReference, ...]:
             if not isinstance(item.get(key), str) or not item[key]:
                 raise MappingError(f"{here}.{key}: required, a column name")
         policy = item.get("on_dangling", "error")
+        if policy is None:  # YAML reads a bare null as None
+            policy = "null"
         if policy not in ON_DANGLING:
             raise MappingError(
                 f"{here}.on_dangling: {policy!r} is not allowed; use one of " + ", ".join(ON_DANGLING)

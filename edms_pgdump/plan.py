@@ -19,12 +19,14 @@ from . import fixes
 from .catalog import Catalog, Column, ForeignKey, Table
 from .mapping import Mapping, TableMapping
 from .names import QualifiedName
+from .plan_generic import GenericTargets, generic_candidates, plan_generic
 from .plan_keys import KeyBroken, KeyCycle, KeyResolver, column_of
 from .plan_model import (
     TREE_PATH,
     EdgeKind,
     Expansion,
     Field,
+    GenericPlan,
     KeyField,
     Plan,
     Problem,
@@ -40,6 +42,7 @@ __all__ = [
     "EdgeKind",
     "Expansion",
     "Field",
+    "GenericPlan",
     "KeyField",
     "Plan",
     "Problem",
@@ -52,6 +55,8 @@ __all__ = [
 
 
 class _Planner(KeyResolver):
+    generic_targets: GenericTargets = {}  # noqa: RUF012 (set per plan by build_plan)
+
     # -- one table, step by step ---------------------------------------------------
     def plan_table(self, name: QualifiedName) -> TablePlan | None:
         tm = self.mapping.tables[name]
@@ -74,9 +79,11 @@ class _Planner(KeyResolver):
         self.check_partition_fks(table, tm)
         expansions, fk_columns = self.expansions(table, tm)
         self.check_raw_columns(table, tm)
+        generic = plan_generic(self, table, tm, expansions, self.generic_targets)
+        generic_candidates(self, table, tm, expansions)
         surrogate = self.surrogates(table, tm, fk_columns)
         surrogate_names = {c.name for c in surrogate}
-        fields, plain = self.fields(table, expansions, fk_columns, surrogate_names)
+        fields, plain = self.fields(table, expansions, fk_columns, surrogate_names, generic)
         if not self.check_field_names(table, fields):
             return None
         pk = table.primary_key or ()
@@ -99,6 +106,7 @@ class _Planner(KeyResolver):
             key_is_unique=unique,
             tree_steps=self.tree_steps(name) if any(e.tree for e in expansions) else (),
             raw_columns=tm.raw_columns,
+            generic=tuple(generic),
             new_marker=markers["new_marker"],
             hit_marker=markers["hit_marker"],
             path_marker=markers["path_marker"],
@@ -315,13 +323,20 @@ class _Planner(KeyResolver):
         expansions: list[Expansion],
         fk_columns: dict[str, ForeignKey],
         surrogate_names: set[str],
+        generic: list[GenericPlan],
     ) -> tuple[list[Field], list[str]]:
-        """Archive fields in column order: an FK's columns replaced by the key it points at."""
+        """Archive fields in column order: an FK's columns replaced by the key it points at,
+        a generic reference's id by the named row's key (jsonb)."""
         fields: list[Field] = []
         plain: list[str] = []
         emitted: set[str] = set()
+        by_id = {g.id_column: g for g in generic}
         for c in table.columns:
             if c.is_generated or c.name in surrogate_names:
+                continue
+            if c.name in by_id:
+                g = by_id[c.name]
+                fields.append(Field(g.field, "jsonb", "generic", column=c.name, nullable=g.nullable))
                 continue
             if c.name in fk_columns:
                 label = fk_label(fk_columns[c.name])
@@ -384,8 +399,14 @@ class _Planner(KeyResolver):
                     "remove it from exclude:",
                 )
         exported = [n for n in sorted(plans) if plans[n].export]
+        # a generic reference's targets load first too (the database enforces nothing,
+        # so such an edge never blocks an order inside a cycle)
         deps: dict[QualifiedName, list[QualifiedName]] = {
-            n: sorted({e.ref_table for e in plans[n].expansions if e.ref_table in exported}) for n in exported
+            n: sorted(
+                {e.ref_table for e in plans[n].expansions if e.ref_table in exported}
+                | {t.table for g in plans[n].generic for t in g.targets if t.table in exported} - {n}
+            )
+            for n in exported
         }
         order: list[QualifiedName] = []
         comps: list[tuple[QualifiedName, ...]] = []
@@ -410,9 +431,15 @@ def _markers(taken: set[str]) -> dict[str, str]:
     return out
 
 
-def build_plan(mapping: Mapping, catalog: Catalog) -> Plan:
-    """Plan an export or import; problems are recorded, not raised."""
-    return _Planner(mapping, catalog).run()
+def build_plan(mapping: Mapping, catalog: Catalog, generic_targets: GenericTargets | None = None) -> Plan:
+    """Plan an export or import; problems are recorded, not raised.
+
+    ``generic_targets``: per (table, id column) of a generic reference, the tables its
+    data names (found at export on the snapshot, stored in the manifest for import).
+    """
+    planner = _Planner(mapping, catalog)
+    planner.generic_targets = generic_targets or {}
+    return planner.run()
 
 
 def unmapped_tables(mapping: Mapping, catalog: Catalog) -> list[QualifiedName]:

@@ -13,7 +13,7 @@ from .catalog import Catalog, Column, ForeignKey, Table
 from .errors import PlanError
 from .mapping import Mapping
 from .names import QualifiedName
-from .plan_model import TREE_PATH, KeyField, Problem, Severity, fk_label
+from .plan_model import GENERIC_KEY, TREE_PATH, KeyField, Problem, Severity, fk_label
 
 
 class KeyCycle(Exception):
@@ -114,6 +114,10 @@ class KeyResolver:
                     return fk
         return None
 
+    def generic_id_columns(self, name: QualifiedName) -> set[str]:
+        tm = self.mapping.tables.get(name)
+        return {g.id_column for g in tm.generic_references} if tm else set()
+
     # -- natural keys, expanded to leaf values -----------------------------------
     def key_fields(self, name: QualifiedName, stack: tuple[QualifiedName, ...] = ()) -> tuple[KeyField, ...]:
         if name in self._key_cache:
@@ -143,6 +147,9 @@ class KeyResolver:
             column = table.column(col)
             if column is None:
                 raise KeyBroken(f"{name}.{col}")
+            if col in self.generic_id_columns(name):
+                out.append(KeyField((col, GENERIC_KEY), "jsonb", not column.not_null))
+                continue
             out.append(KeyField((col,), column.type, not column.not_null))
         result = tuple(out)
         self._key_cache[name] = result
@@ -176,6 +183,9 @@ class KeyResolver:
             if fk is not None:
                 done.update(fk.columns)
                 parts.append(("reference", fk_label(fk)))
+            elif col in self.generic_id_columns(table.name):
+                done.add(col)
+                parts.append(("generic", col))
             else:
                 done.add(col)
                 parts.append(("column", col))

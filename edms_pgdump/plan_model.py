@@ -11,7 +11,7 @@ from typing import Literal
 
 from .catalog import Column, ForeignKey
 from .errors import PlanError
-from .mapping import ConflictPolicy
+from .mapping import ConflictPolicy, OnDangling, TypeTable
 from .names import QualifiedName
 
 Severity = Literal["error", "warning"]
@@ -109,13 +109,65 @@ class Expansion:
         return self.fk.columns
 
 
+GENERIC_KEY = "#key"
+
+
+@dataclass(frozen=True)
+class GenericTarget:
+    """A table a generic reference may name, addressed by its one-column primary key."""
+
+    table: QualifiedName
+    id_column: str
+
+
+@dataclass(frozen=True)
+class GenericPlan:
+    """A generic reference (type column + id column): the id travels as a jsonb array of
+    the named row's natural key (or ``{"raw": id}`` for an ignored type), resolved per
+    type, set-based, against the tables the data names (``targets``)."""
+
+    table: QualifiedName
+    type_column: str  # travels as the type table's natural key, like any FK
+    id_column: str
+    id_type: str
+    nullable: bool
+    type_table: QualifiedName
+    type_key: tuple[str, ...]  # the type table's natural-key columns
+    naming: TypeTable
+    on_dangling: OnDangling
+    ignore_types: tuple[str, ...]
+    targets: tuple[GenericTarget, ...] = ()
+
+    @property
+    def field(self) -> str:
+        return f"{self.id_column}.{GENERIC_KEY}"
+
+    def type_field(self, column: str) -> str:
+        """The archive field holding one of the type row's key columns."""
+        return f"{self.type_column}.{column}"
+
+    def to_dict(self) -> dict[str, object]:
+        return {
+            "kind": "generic",
+            "label": self.id_column,
+            "ref_table": ", ".join(str(t.table) for t in self.targets) or "(no target named by the data)",
+            "type_column": self.type_column,
+            "id_column": self.id_column,
+            "type_table": str(self.type_table),
+            "field": self.field,
+            "on_dangling": self.on_dangling,
+            "ignore_types": list(self.ignore_types),
+            "targets": [str(t.table) for t in self.targets],
+        }
+
+
 @dataclass(frozen=True)
 class Field:
     """One column of an archive member, in COPY order."""
 
     name: str
     type: str
-    role: Literal["column", "reference"]
+    role: Literal["column", "reference", "generic"]
     column: str | None = None  # the table column for role 'column'
     reference: str | None = None  # the expansion label for role 'reference'
     nullable: bool = True
@@ -141,6 +193,7 @@ class TablePlan:
     tree_steps: tuple[str, ...] = ()  # tree key: the columns making one step of the path
     # columns the mapping carries as they are, knowingly (raw_columns:): never references
     raw_columns: tuple[str, ...] = ()
+    generic: tuple[GenericPlan, ...] = ()
     # Names of the import's bookkeeping columns in staging, chosen not to collide with
     # any column or field of this table (a user column may well be called "#new").
     new_marker: str = "#new"
@@ -155,6 +208,9 @@ class TablePlan:
     @property
     def tree_expansion(self) -> Expansion | None:
         return next((e for e in self.expansions if e.tree), None)
+
+    def generic_for(self, id_column: str) -> GenericPlan:
+        return next(g for g in self.generic if g.id_column == id_column)
 
     def expansion(self, label: str) -> Expansion:
         for e in self.expansions:

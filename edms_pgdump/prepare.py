@@ -10,6 +10,7 @@ from .manifest import Manifest, TableEntry
 from .mapping import Mapping, load_mapping_text, mapping_from_dict
 from .names import QualifiedName, parse_qualified_name
 from .plan import Plan, build_plan
+from .plan_generic import GenericTargets
 
 
 def archive_mapping(manifest: Manifest) -> Mapping:
@@ -29,10 +30,21 @@ class Prepared:
     warnings: list[str]
 
 
+def generic_targets(manifest: Manifest) -> GenericTargets:
+    """The tables each generic reference's data names, as export found them."""
+    out: GenericTargets = {}
+    for t in manifest.tables:
+        for e in t.expansions:
+            if e.get("kind") == "generic":
+                names = tuple(parse_qualified_name(str(n)) for n in e.get("targets", []))
+                out[(parse_qualified_name(t.table), str(e["id_column"]))] = names
+    return out
+
+
 def prepare_import(manifest: Manifest, catalog: Catalog, origin: str) -> Prepared:
     """Check the archive against the target catalog before anything is written."""
     mapping = archive_mapping(manifest)
-    plan = build_plan(mapping, catalog)
+    plan = build_plan(mapping, catalog, generic_targets(manifest))
     problems = [str(p) for p in plan.errors]
     warnings: list[str] = []
     entries: dict[QualifiedName, TableEntry] = {}

@@ -23,6 +23,7 @@ from .likely_refs import Candidate, id_family, likely_reference_candidates, unco
 from .names import QualifiedName
 from .plan import Plan, Problem, TablePlan
 from .sqlgen import key_relation
+from .sqlgen.export import all_null_key, null_key_references
 
 SAMPLE = 5
 # A type column with more distinct values than this is not a "type" (issue 16).
@@ -309,13 +310,42 @@ def _where(p: Problem) -> str:
     return f"{p.table}.{p.column}" if p.column else p.table
 
 
+def references_to_null_keys(conn: Connection, plan: Plan, sample_size: int = 5) -> list[Problem]:
+    """References to the row whose natural key is NULL in every field: the archive would
+    carry them as no reference at all, so export refuses them, naming the rows."""
+    found: list[Problem] = []
+    for tp in plan.exported:
+        for exp in tp.expansions:
+            if not all_null_key(plan, exp):
+                continue
+            rows = conn.execute(null_key_references(plan, tp, exp, sample_size)).fetchall()
+            if not rows:
+                continue
+            names = list(dict.fromkeys([*tp.natural_key, *exp.fk.columns]))
+            found.append(
+                Problem(
+                    "error",
+                    "reference-to-null-key",
+                    str(tp.table),
+                    f"{rows[0][0]} row(s) reference the {exp.ref_table} row whose natural key "
+                    f"({', '.join(plan.tables[exp.ref_table].natural_key)}) is NULL: the archive cannot "
+                    "tell such a reference from none: " + sample_keys((r[1:] for r in rows), names),
+                    f"give that {exp.ref_table} row a natural key value, or choose a natural key for "
+                    f"{exp.ref_table} that is never NULL in every column",
+                    exp.columns[0],
+                )
+            )
+    return found
+
+
 def refuse_unsafe_data(conn: Connection, plan: Plan, catalog: Catalog) -> None:
     """Raise one error naming every table whose natural key is not unique in the data
     and every undecided likely reference, before any archive member is written. Call
     inside the export's snapshot transaction."""
     keys = prove_unique_keys(conn, plan)
     refs = find_likely_references(conn, plan, catalog)
-    found = keys + refs
+    nulls = references_to_null_keys(conn, plan)
+    found = keys + refs + nulls
     if not found:
         return
     plans = {str(n): tp for n, tp in plan.tables.items()}
@@ -327,9 +357,16 @@ def refuse_unsafe_data(conn: Connection, plan: Plan, catalog: Catalog) -> None:
         )
     if refs:
         heads.append("likely reference not decided in " + ", ".join(_where(p) for p in refs))
+    if nulls:
+        heads.append("reference to a row whose natural key is NULL in " + ", ".join(_where(p) for p in nulls))
     lines = [f"{_where(p)} [{p.code}]: {p.message}; fix: {p.fix}" for p in found]
     message = "; ".join(heads) + "; nothing was exported. " + lines[0]
     if len(lines) > 1:
         message += f" (and {len(lines) - 1} more)"
-    cls = KeyNotUniqueError if not refs else LikelyReferenceError if not keys else DataRuleError
+    kinds = [bool(keys), bool(refs), bool(nulls)]
+    cls = DataRuleError
+    if kinds == [True, False, False]:
+        cls = KeyNotUniqueError
+    elif kinds == [False, True, False]:
+        cls = LikelyReferenceError
     raise cls(message, lines, found)

@@ -151,6 +151,10 @@ class _Builder:
         # Every table is staged and every reference resolved (new ids drawn or computed)
         # before the first write to a real table: a problem found anywhere stops the
         # import before it has changed anything.
+        for name in self.tables:
+            self.stage(name)
+        for name in self.tables:
+            self.forecast_ids(name)
         for members in components:
             self.resolve_component(members)
         if self.compare:
@@ -180,14 +184,12 @@ class _Builder:
         return tuple(sorted(found))
 
     def resolve_component(self, members: list[QualifiedName]) -> None:
-        for n in members:
-            self.stage(n)
         # A table that nothing in its component refers to (itself included) goes from raw
         # to final in one statement; otherwise every member's ids must exist (keyed)
         # before any member's references are resolved.
-        merged = len(members) == 1 and not any(
-            e.ref_table == members[0] for e in self.plan.tables[members[0]].expansions
-        )
+        only = self.plan.tables[members[0]]
+        merged = len(members) == 1 and not any(e.ref_table == only.table for e in only.expansions)
+        merged = merged and not any(t.table == only.table for g in only.generic for t in g.targets)
         if not merged:
             for n in members:
                 self.key(n)
@@ -318,7 +320,10 @@ class _Builder:
         self.finalized.add(name)
         exps = sqlgen.active_expansions(tp, loaded)
         labels = tuple(f"unresolved:{e.label}" for e in exps)
-        add(Record("summary", name, sqlgen.final_summary(tp, names, exps), (EXISTING, *labels)))
+        generic = sqlgen.active_generic(tp, loaded)
+        generic_labels = tuple(f"unresolved:{g.field}" for g in generic)
+        summary = sqlgen.final_summary(tp, names, exps, generic)
+        add(Record("summary", name, summary, (EXISTING, *labels, *generic_labels)))
         # Statistics matter only where the final rows are joined: other tables resolve
         # their references against them, existing rows are compared and updated, the
         # second pass, or the after-load key lookup. A plain INSERT just scans them.
@@ -359,6 +364,22 @@ class _Builder:
                 gather=True,
             )
             add(When(at_least(1, count_of(name, label)), (check,), "references left unresolved"))
+        for gp, label in zip(generic, generic_labels):
+            targets = ", ".join(str(t.table) for t in gp.targets) or "no table"
+            check = Check(
+                "unresolved",
+                name,
+                sqlgen.generic_unresolved(tp, names, gp, self.opts.sample_size),
+                (*(gp.type_field(c) for c in gp.type_key), gp.field),
+                Message(
+                    f"{name}: ",
+                    f"; the rows they name ({targets}) are neither in the archive nor in the target, "
+                    f"or the target's {gp.type_table} names no such table",
+                    f" unresolved generic reference(s) through ({gp.type_column}, {gp.id_column}): ",
+                ),
+                gather=True,
+            )
+            add(When(at_least(1, count_of(name, label)), (check,), "generic references left unresolved"))
 
     # -- ids ---------------------------------------------------------------------------
     def sequence_of(self, name: QualifiedName, column: str) -> SequenceInfo | None:
@@ -385,6 +406,67 @@ class _Builder:
                     "own its sequence (ALTER SEQUENCE ... OWNED BY)"
                 )
         return ids
+
+    def id_holders(self, name: QualifiedName, column: str) -> list[tuple[str, str, int]]:
+        """(table.column, type, limit) of every integer column that will hold new ids of
+        ``name.column``: the column itself and the references to it in the archive."""
+        out: list[tuple[str, str, int]] = []
+        cols = [(name, column)]
+        for other in self.tables:
+            for e in self.plan.tables[other].expansions:
+                if e.ref_table == name and column in e.fk.ref_columns:
+                    cols.append((other, e.fk.columns[e.fk.ref_columns.index(column)]))
+        for table, c in cols:
+            col = self.table(table).column(c)
+            base = (col.base_type or col.type) if col is not None else ""
+            if base in INTEGER_LIMITS:
+                out.append((f"{table}.{c}", base, INTEGER_LIMITS[base]))
+        return out
+
+    def forecast_ids(self, name: QualifiedName) -> None:
+        """Before any id is drawn: when new ids might not fit a column that will hold them
+        (the sequence is near the limit of its narrowest holder), compute them exactly
+        without nextval and refuse, so a refused import moves no sequence."""
+        if self.opts.dry_run or self.compare:
+            return  # ids are computed anyway; range_checks sees them
+        tp = self.plan.tables[name]
+        names = self.staging[name]
+        for col in tp.surrogate:
+            seq = self.sequence_of(name, col.name)
+            holders = self.id_holders(name, col.name)
+            if seq is None or seq.increment <= 0 or not holders:
+                continue
+            holder, type_, limit = min(holders, key=lambda h: h[2])
+            position = f"sequence:{col.name}"
+            forecast = f"forecast:{col.name}"
+            self.steps.append(
+                Record(
+                    "sequence position",
+                    name,
+                    sqlgen.sequence_position(seq.name, seq.min_value, seq.increment),
+                    (position,),
+                )
+            )
+            table = sqlgen.ident(names.label + "_forecast")
+            ids = {col.name: sqlgen.computed_id(seq.name, seq.min_value, seq.increment)}
+            select = sqlgen.keyed_select(self.plan, tp, names, ids)
+            refuse = Refuse(
+                name,
+                Message(
+                    f"{name}: new ids from {seq.name} would reach ",
+                    f", more than {holder} ({type_}, at most {limit}) can hold; nothing was written and "
+                    f"no sequence moved. Fix: widen {holder} to bigint, or lower {seq.name} with setval "
+                    "if its ids are far ahead",
+                ),
+                count_of(name, forecast),
+            )
+            exact: tuple[Step, ...] = (
+                Execute("forecast ids", name, sqlgen.create_as(table, select)),
+                Record("forecast ids", name, sqlgen.column_maxima(table, [col.name]), (forecast,)),
+                When(at_least(limit + 1, count_of(name, forecast)), (refuse,), "new ids overflow"),
+            )
+            near = at_least(limit + 1, count_of(name, position), count_of(name, STAGED, seq.increment))
+            self.steps.append(When(near, exact, "new ids may not fit"))
 
     def id_columns(self, name: QualifiedName) -> list[tuple[str, str]]:
         """(column, integer type) of every column the import writes ids into: new

@@ -23,12 +23,23 @@ from .catalog import Catalog, read_catalog
 from .check import cycles_of
 from .db import connect
 from .errors import UsageError
+from .generic_probe import plan_for_runbook
 from .import_options import ImportOptions
 from .mapping import Mapping
 from .names import parse_qualified_name
-from .plan import Plan, build_plan
+from .plan import Plan
 from .program import import_program
-from .render_psql import COUNTS_FILE, data_file, field_list, import_script, literal, psql_copy, render
+from .program_steps import Check, Message
+from .render_psql import (
+    COUNTS_FILE,
+    data_file,
+    field_list,
+    import_script,
+    literal,
+    psql_copy,
+    render,
+    samples_block,
+)
 from .render_psql import ScriptLine as Step
 
 Kind = Literal["export", "import"]
@@ -64,6 +75,23 @@ def export_steps(plan: Plan) -> list[Step]:
     steps = [Step("session", None, render(s) + ";") for s in g.session_statements()]
     steps.append(Step("begin", None, render(g.begin("REPEATABLE READ", read_only=True)) + ";"))
     counts: list[str] = []
+    for tp in plan.exported:  # the same refusal as export: ids that name nothing
+        for gp in tp.generic:
+            if gp.on_dangling != "error":
+                continue
+            check = Check(
+                "dangling",
+                tp.table,
+                g.generic_dangling(plan, tp, gp),
+                ("type", gp.id_column),
+                Message(
+                    f"{tp.table}: ",
+                    "; delete or fix those rows, or set on_dangling: null or skip, nothing was exported",
+                    " row(s) name an object that does not exist through "
+                    f"({gp.type_column}, {gp.id_column}): ",
+                ),
+            )
+            steps.append(Step("check", str(tp.table), samples_block(check, "")))
     for i, tp in enumerate(plan.exported, start=1):
         copy = psql_copy(g.copy_out(plan, tp), "STDOUT", data_file(i))
         steps.append(Step("copy_out", str(tp.table), copy))
@@ -119,9 +147,10 @@ def plan_for(dsn: str, mapping: Mapping) -> tuple[Plan, Catalog]:
     conn = connect(dsn)
     try:
         catalog = read_catalog(conn)
+        plan = plan_for_runbook(conn, mapping, catalog)
     finally:
         conn.close()
-    return build_plan(mapping, catalog), catalog
+    return plan, catalog
 
 
 def write_runbooks(
@@ -173,7 +202,7 @@ def describe_plan(plan: Plan, catalog: Catalog) -> dict[str, Any]:
                 "key_fields": [kf.name for kf in tp.key_fields],
                 "dropped_columns": [c.name for c in tp.surrogate],
                 "on_conflict": tp.on_conflict,
-                "expansions": [e.to_dict() for e in tp.expansions],
+                "expansions": [e.to_dict() for e in tp.expansions] + [gp.to_dict() for gp in tp.generic],
                 "export_sql": g.render(g.copy_out(plan, tp)) if tp.export else None,
             }
         )

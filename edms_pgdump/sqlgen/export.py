@@ -2,11 +2,14 @@
 
 from __future__ import annotations
 
+from dataclasses import dataclass
+
 from psycopg import sql
 
 from ..names import QualifiedName
-from ..plan import Expansion, Plan, TablePlan
+from ..plan import Expansion, GenericPlan, Plan, TablePlan
 from .common import ident, table_ident
+from .generic import names_table, raw_id, type_key_columns, type_label
 
 
 class _Aliases:
@@ -37,6 +40,8 @@ def _key_exprs(
     for kind, name in tp.key_parts:
         if kind == "column":
             exprs.append(sql.SQL("{}.{}").format(ident(alias), ident(name)))
+        elif kind == "generic":
+            exprs.append(generic_key(plan, tp, alias, tp.generic_for(name), aliases, joins).key)
         elif tp.expansion(name).tree:
             exprs.append(_tree_path(tp, alias, tp.expansion(name), aliases, joins))
         else:
@@ -114,11 +119,20 @@ def export_query(plan: Plan, tp: TablePlan, ordered: bool = False) -> sql.Compos
     select: list[sql.Composable] = []
     names: list[str] = []
     seen: set[str] = set()
+    skip: list[sql.Composable] = []
     for f in tp.fields:
         if f.role == "column":
             assert f.column is not None
             select.append(sql.SQL("t.{}").format(ident(f.column)))
             names.append(f.name)
+        elif f.role == "generic":
+            assert f.column is not None
+            gp = tp.generic_for(f.column)
+            found = generic_key(plan, tp, "t", gp, aliases, joins)
+            select.append(found.key)
+            names.append(f.name)
+            if gp.on_dangling == "skip":
+                skip.append(found.dangling)
         else:
             assert f.reference is not None
             if f.reference in seen:
@@ -139,8 +153,99 @@ def export_query(plan: Plan, tp: TablePlan, ordered: bool = False) -> sql.Compos
                 sql.SQL(", ").join(sql.SQL('({})::text COLLATE "C"').format(k) for k in keys)
             )
     joined = sql.SQL("").join(sql.SQL(" {}").format(j) for j in joins)
-    return sql.SQL("{}SELECT {} FROM {} AS t{}{}").format(
-        aliases.with_clause(), sql.SQL(", ").join(select), table_ident(tp.table), joined, order
+    where: sql.Composable = sql.SQL("")
+    if skip:  # on_dangling: skip
+        where = sql.SQL(" WHERE NOT ({})").format(sql.SQL(" OR ").join(skip))
+    return sql.SQL("{}SELECT {} FROM {} AS t{}{}{}").format(
+        aliases.with_clause(), sql.SQL(", ").join(select), table_ident(tp.table), joined, where, order
+    )
+
+
+@dataclass(frozen=True)
+class GenericKey:
+    key: sql.Composable  # the jsonb the archive carries for the id
+    label: sql.Composable  # the type row's natural key joined by '.'
+    dangling: sql.Composable  # an id set whose type or row cannot be found
+
+
+def generic_key(
+    plan: Plan, tp: TablePlan, alias: str, gp: GenericPlan, aliases: _Aliases, joins: list[sql.Composable]
+) -> GenericKey:
+    """The natural key of the row a generic reference names: one LEFT JOIN per table
+    the data names, matched on the type row naming it and the id as text (so ids of
+    other types are never cast), as a jsonb array of that row's key fields."""
+    type_exp = next(e for e in tp.expansions if gp.type_column in e.columns)
+    ty = aliases.next()
+    joins.append(
+        sql.SQL("LEFT JOIN {} AS {} ON {}.{} = {}.{}").format(
+            table_ident(gp.type_table),
+            ident(ty),
+            ident(ty),
+            ident(type_exp.fk.ref_columns[0]),
+            ident(alias),
+            ident(gp.type_column),
+        )
+    )
+    key = type_key_columns(gp, ty)
+    id_expr = sql.SQL("{}.{}").format(ident(alias), ident(gp.id_column))
+    found: list[sql.Composable] = []
+    for target in gp.targets:
+        ref = plan.tables[target.table]
+        g = aliases.next()
+        joins.append(
+            sql.SQL("LEFT JOIN ({}) AS {} ON {} AND {}.{} = {}::text").format(
+                target_keys(plan, ref, target.id_column, sql.SQL("({})").format(key_relation(plan, ref))),
+                ident(g),
+                names_table(gp, key, target.table),
+                ident(g),
+                ident(ID),
+                id_expr,
+            )
+        )
+        found.append(sql.SQL("{}.{}").format(ident(g), ident(KEY)))
+    named: sql.Composable = (
+        sql.SQL("COALESCE({})").format(sql.SQL(", ").join(found)) if found else sql.SQL("NULL::jsonb")
+    )
+    label = type_label(gp, key)
+    if gp.ignore_types:
+        named = sql.SQL("CASE WHEN {} = ANY({}) THEN {} ELSE {} END").format(
+            label, sql.Literal(list(gp.ignore_types)), raw_id(gp, id_expr), named
+        )
+    value = sql.SQL("CASE WHEN {} IS NULL THEN NULL ELSE {} END").format(id_expr, named)
+    dangling = sql.SQL("({} IS NOT NULL AND {} IS NULL)").format(id_expr, named)
+    return GenericKey(value, label, dangling)
+
+
+ID = "#id"
+KEY = "#key"
+
+
+def target_keys(plan: Plan, ref: TablePlan, id_column: str, relation: sql.Composable) -> sql.Composed:
+    """A target table's rows as (id as text, natural key as jsonb), from ``relation``
+    (the table's key relation, or its staging table on import)."""
+    return sql.SQL("SELECT x.{}::text AS {}, jsonb_build_array({}) AS {} FROM {} AS x").format(
+        ident(id_column),
+        ident(ID),
+        sql.SQL(", ").join(sql.SQL("x.{}").format(ident(kf.name)) for kf in ref.key_fields),
+        ident(KEY),
+        relation,
+    )
+
+
+def generic_dangling(plan: Plan, tp: TablePlan, gp: GenericPlan, samples: int = 5) -> sql.Composed:
+    """Rows whose generic id names no row the archive can carry: a type row that is
+    missing, a type no table of the mapping answers to, or a deleted object."""
+    aliases = _Aliases("d")
+    joins: list[sql.Composable] = []
+    found = generic_key(plan, tp, "t", gp, aliases, joins)
+    return sql.SQL("{}SELECT count(*) OVER (), {}, t.{}::text FROM {} AS t{} WHERE {} LIMIT {}").format(
+        aliases.with_clause(),
+        found.label,
+        ident(gp.id_column),
+        table_ident(tp.table),
+        sql.SQL("").join(sql.SQL(" {}").format(j) for j in joins),
+        found.dangling,
+        sql.Literal(samples),
     )
 
 
@@ -181,4 +286,30 @@ def key_relation(plan: Plan, tp: TablePlan) -> sql.Composed:
     cols.append(sql.SQL("true AS {}").format(ident(tp.hit_marker)))
     return sql.SQL("{}SELECT {} FROM {} AS t {}").format(
         aliases.with_clause(), sql.SQL(", ").join(cols), table_ident(tp.table), sql.SQL(" ").join(joins)
+    )
+
+
+def all_null_key(plan: Plan, exp: Expansion) -> bool:
+    """The referenced table's natural key can be NULL in every field: a reference to
+    that row and no reference at all would look the same in the archive."""
+    ref = plan.tables.get(exp.ref_table)
+    return ref is not None and not exp.tree and all(kf.nullable for kf in ref.key_fields)
+
+
+def null_key_references(plan: Plan, tp: TablePlan, exp: Expansion, samples: int = 5) -> sql.Composed:
+    """Rows that reference a row whose natural key is NULL in every field."""
+    aliases = _Aliases("n")
+    joins: list[sql.Composable] = []
+    exprs = _expand(plan, "t", exp, aliases, joins)
+    present = sql.SQL(" AND ").join(sql.SQL("t.{} IS NOT NULL").format(ident(c)) for c in exp.fk.columns)
+    empty = sql.SQL(" AND ").join(sql.SQL("({}) IS NULL").format(e) for e in exprs)
+    shown = [*tp.natural_key, *exp.fk.columns]
+    return sql.SQL("{}SELECT count(*) OVER (), {} FROM {} AS t{} WHERE {} AND {} LIMIT {}").format(
+        aliases.with_clause(),
+        sql.SQL(", ").join(sql.SQL("t.{}").format(ident(c)) for c in dict.fromkeys(shown)),
+        table_ident(tp.table),
+        sql.SQL("").join(sql.SQL(" {}").format(j) for j in joins),
+        present,
+        empty,
+        sql.Literal(samples),
     )

@@ -9,9 +9,10 @@ from psycopg import sql
 
 from ..catalog import Column
 from ..names import QualifiedName
-from ..plan import Expansion, KeyField, Plan, TablePlan
+from ..plan import Expansion, GenericPlan, KeyField, Plan, TablePlan
 from .common import ident, qualified_literal
-from .export import key_relation, tree_step
+from .export import ID, KEY, all_null_key, key_relation, target_keys, tree_step
+from .generic import RAW, is_raw, names_table, type_key_fields
 
 
 @dataclass(frozen=True)
@@ -97,6 +98,14 @@ def computed_id(sequence: QualifiedName, start: int, increment: int) -> sql.Comp
     expr = "(coalesce(pg_catalog.pg_sequence_last_value({}), {}) + {} * row_number() OVER ())"
     return sql.SQL(expr).format(
         qualified_literal(sequence), sql.Literal(start - increment), sql.Literal(increment)
+    )
+
+
+def sequence_position(sequence: QualifiedName, start: int, increment: int) -> sql.Composed:
+    """The last value a sequence handed out (or the one before its start), read
+    without drawing one."""
+    return sql.SQL("SELECT coalesce(pg_catalog.pg_sequence_last_value({}), {})").format(
+        qualified_literal(sequence), sql.Literal(start - increment)
     )
 
 
@@ -201,15 +210,88 @@ def final_select(
                 )
             )
             continue
+        match = _match(a, "k", list(ref.key_fields), right_prefix=exp.label + ".")
+        if all_null_key(plan, exp):
+            # an all-NULL carried key means "no reference" (export refuses a reference to
+            # the one row whose key is all NULL), never a match with that row
+            match = sql.SQL("{} AND ({})").format(
+                match,
+                sql.SQL(" OR ").join(sql.SQL("k.{} IS NOT NULL").format(ident(f.name)) for f in exp.fields),
+            )
         joins.append(
             sql.SQL("LEFT JOIN {} AS {} ON {}").format(
-                _resolve_source(plan, exp, staged, finalized),
-                ident(a),
-                _match(a, "k", list(ref.key_fields), right_prefix=exp.label + "."),
+                _resolve_source(plan, exp, staged, finalized), ident(a), match
             )
         )
+    for i, gp in enumerate(active_generic(tp, loaded_fields)):
+        select.append(_resolve_generic(plan, gp, staged, finalized, f"g{i + 1}_", joins))
     return sql.SQL("SELECT {} FROM {} AS k {}").format(
         sql.SQL(", ").join(select), names.keyed, sql.SQL(" ").join(joins)
+    )
+
+
+def active_generic(tp: TablePlan, loaded_fields: set[str]) -> list[GenericPlan]:
+    return [g for g in tp.generic if g.field in loaded_fields]
+
+
+def _resolve_generic(
+    plan: Plan,
+    gp: GenericPlan,
+    staged: dict[QualifiedName, StagingNames],
+    finalized: set[QualifiedName],
+    prefix: str,
+    joins: list[sql.Composable],
+) -> sql.Composable:
+    """The target's id for a generic reference: per table the data names, the rows of
+    that table (staged, or already in the target) whose natural key equals the carried
+    one; the type row must name that table. An ignored type's id is taken as it is."""
+    key = type_key_fields(gp, "k")
+    carried = sql.SQL("k.{}").format(ident(gp.field))
+    found: list[sql.Composable] = []
+    for j, target in enumerate(gp.targets):
+        ref = plan.tables[target.table]
+        if target.table in staged and ref.export:
+            source: sql.Composable = (
+                staged[target.table].final if target.table in finalized else (staged[target.table].keyed)
+            )
+        else:
+            source = sql.SQL("({})").format(key_relation(plan, ref))
+        a = f"{prefix}{j + 1}"
+        joins.append(
+            sql.SQL("LEFT JOIN ({}) AS {} ON {} AND {}.{} = {}").format(
+                target_keys(plan, ref, target.id_column, source),
+                ident(a),
+                names_table(gp, key, target.table),
+                ident(a),
+                ident(KEY),
+                carried,
+            )
+        )
+        found.append(sql.SQL("{}.{}").format(ident(a), ident(ID)))
+    named: sql.Composable = (
+        sql.SQL("COALESCE({})").format(sql.SQL(", ").join(found)) if found else sql.SQL("NULL::text")
+    )
+    return sql.SQL("(CASE WHEN {raw} THEN {carried} ->> {r} ELSE {named} END)::{type} AS {col}").format(
+        raw=is_raw(carried),
+        carried=carried,
+        r=sql.Literal(RAW),
+        named=named,
+        type=sql.SQL(gp.id_type),
+        col=ident(gp.id_column),
+    )
+
+
+def generic_unresolved_condition(gp: GenericPlan) -> sql.Composed:
+    return sql.SQL("{} IS NULL AND {} IS NOT NULL").format(ident(gp.id_column), ident(gp.field))
+
+
+def generic_unresolved(tp: TablePlan, names: StagingNames, gp: GenericPlan, samples: int = 5) -> sql.Composed:
+    fields = [gp.type_field(c) for c in gp.type_key] + [gp.field]
+    return sql.SQL("SELECT count(*) OVER (), {} FROM {} WHERE {} LIMIT {}").format(
+        sql.SQL(", ").join(ident(f) for f in fields),
+        names.final,
+        generic_unresolved_condition(gp),
+        sql.Literal(samples),
     )
 
 
@@ -246,11 +328,16 @@ def count_rows(relation: sql.Composable, where: sql.Composable | None = None) ->
     return sql.SQL("SELECT count(*) FROM {} WHERE {}").format(relation, where)
 
 
-def final_summary(tp: TablePlan, names: StagingNames, expansions: list[Expansion]) -> sql.Composed:
+def final_summary(
+    tp: TablePlan, names: StagingNames, expansions: list[Expansion], generic: list[GenericPlan] | None = None
+) -> sql.Composed:
     """One scan of the final staging table: rows already in the target, and per
-    expansion the number of unresolved references (samples are fetched only on error)."""
+    reference the number left unresolved (samples are fetched only on error)."""
     cols: list[sql.Composable] = [sql.SQL("count(*) FILTER (WHERE NOT {})").format(ident(tp.new_marker))]
     cols += [sql.SQL("count(*) FILTER (WHERE {})").format(unresolved_condition(e)) for e in expansions]
+    cols += [
+        sql.SQL("count(*) FILTER (WHERE {})").format(generic_unresolved_condition(g)) for g in generic or []
+    ]
     return sql.SQL("SELECT {} FROM {}").format(sql.SQL(", ").join(cols), names.final)
 
 

@@ -17,6 +17,7 @@ def insert_columns(tp: TablePlan, loaded_fields: set[str]) -> list[str]:
     cols += [c.name for c in tp.surrogate]
     for e in active_expansions(tp, loaded_fields):
         cols += [c for c in e.fk.columns if c not in cols]
+    cols += [g.id_column for g in tp.generic if g.field in loaded_fields and g.id_column not in cols]
     return cols
 
 
