@@ -180,11 +180,29 @@ def scaffold_mapping(catalog: Catalog) -> tuple[str, dict[str, tuple[str, ...] |
         "version: 1",
     ]
     keyed = [(n, p) for n, p in sorted(proposals.items()) if p.key is not None]
+    generic = {n: _generic_pairs(catalog.tables[n]) for n, _ in keyed}
+    type_tables = sorted({t for pairs in generic.values() for _, _, t in pairs})
+    if type_tables:
+        lines.append("# tables whose rows name other tables (generic references: content type + object id)")
+        lines.append("types:")
+        for t in type_tables:
+            cols = {c.name for c in catalog.tables[t].columns}
+            template = "{app_label}_{model}" if {"app_label", "model"} <= cols else "{CHOOSE_COLUMNS}"
+            entry = yaml.safe_dump({str(t): {"table_name": template}}, default_flow_style=None)
+            lines.extend("  " + line for line in entry.rstrip("\n").splitlines())
     lines.append("tables:" if keyed else "tables: {}")
+    names = {n for n, _ in keyed}
     for name, p in keyed:
-        if p.note:
+        generic_ids = {i for _, i, _ in generic[name]}
+        raw = {why.split(" ")[0] for why in _raw_ids(catalog.tables[name], p.key or (), names)}
+        if p.note and not (raw and raw <= generic_ids):  # a generic id travels by key now
             lines.append(f"  # {name}: {p.note}")
-        entry = yaml.safe_dump({str(name): {"natural_key": list(p.key or ())}}, default_flow_style=None)
+        body: dict[str, object] = {"natural_key": list(p.key or ())}
+        if name in type_tables:
+            body["export"] = False  # rows the application creates itself, in every database
+        if generic[name]:
+            body["generic_references"] = [{"type": t, "id": i} for t, i, _ in generic[name]]
+        entry = yaml.safe_dump({str(name): body}, default_flow_style=None, sort_keys=False)
         lines.extend("  " + line for line in entry.rstrip("\n").splitlines())
     unkeyed = [n for n, p in sorted(proposals.items()) if p.key is None]
     if unkeyed:
@@ -197,6 +215,24 @@ def scaffold_mapping(catalog: Catalog) -> tuple[str, dict[str, tuple[str, ...] |
                 lines.append(f"  # {n}: {note}")
             lines.append("  - " + yaml.safe_dump(str(n), default_style=None).splitlines()[0])
     return "\n".join(lines) + "\n", guesses
+
+
+def _generic_pairs(table: Table) -> list[tuple[str, str, QualifiedName]]:
+    """(type column, id column, type table) of every ``object_id`` / ``*_object_id`` column
+    beside a reference to a content-type table (Django's generic relations)."""
+    types = {
+        fk.columns[0]: fk.ref_table
+        for fk in table.foreign_keys
+        if len(fk.columns) == 1 and fk.ref_table.name.endswith("content_type")
+    }
+    pairs: list[tuple[str, str, QualifiedName]] = []
+    for col in table.columns:
+        if not types or not (col.name == "object_id" or col.name.endswith("_object_id")):
+            continue
+        prefix = col.name[: -len("object_id")]
+        type_column = f"{prefix}content_type_id" if f"{prefix}content_type_id" in types else sorted(types)[0]
+        pairs.append((type_column, col.name, types[type_column]))
+    return pairs
 
 
 def scaffold_from_database(dsn: str) -> tuple[str, dict[str, tuple[str, ...] | None]]:

@@ -268,3 +268,19 @@ def test_check_reports_dangling_ids_and_unmapped_types_with_counts(new_db: Any) 
     unmapped = [p.message for p in report.problems if p.code == "generic-type-unmapped"]
     assert len(unmapped) == 1 and "1 row(s) have a content_type_id of type auth.user" in unmapped[0]
     assert not report.ok
+
+
+def test_init_writes_the_generic_references_and_the_mapping_round_trips(new_db: Any, tmp_path: Path) -> None:
+    src = _db(new_db, SOURCE_DATA)
+    path = tmp_path / "init.yaml"
+    res = CliRunner().invoke(app, ["init", "--dsn", src, "-o", str(path)])
+    assert res.exit_code == 0, res.output
+    text = path.read_text()
+    assert "types:\n  public.django_content_type: {table_name: '{app_label}_{model}'}" in text
+    assert "- {type: content_type_id, id: object_id}" in text
+    assert "export: false" in text
+    report = api.check_mapping(dsn=src, mapping=load_mapping_text(text))
+    assert not [p for p in report.problems if p.severity == "error"], report.problems
+    dst = _db(new_db, TARGET_DATA)
+    api.import_archive(dst, _export(src, tmp_path, text), audit_log=False)
+    assert _rows(dst, ACCESS_BY_NAME) == _rows(src, ACCESS_BY_NAME)
