@@ -59,7 +59,8 @@ class SignatureInfo:
             if self.verified
             else "not verified: pass --trusted-key to check it"
         )
-        return f"key {self.key_id} ({how}); trusted comment: {self.trusted_comment}"
+        comment = " ".join(self.trusted_comment.split())  # minisign separates with tabs
+        return f"key {self.key_id} ({how}); trusted comment: {comment}"
 
 
 class Signer:
