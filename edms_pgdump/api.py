@@ -36,9 +36,11 @@ from .results import (
     RunbookResult,
     VerifyResult,
 )
-from .runbook import KINDS, Kind, explain_plan, render_runbook, write_runbooks
+from .runbook import KINDS, Kind, describe_plan, explain_plan, plan_for, render_runbook, write_runbooks
 from .scaffold import scaffold_from_database
 from .signing import Signer, load_signer
+from .subset import WhereArgs, describe_subset, resolve_filters, subset_rules
+from .where import check_columns
 
 if TYPE_CHECKING:
     from .demo import DemoResult
@@ -90,6 +92,7 @@ def export_archive(
     recipients_file: KeyFiles = (),
     sign_key: str | Path | None = None,
     sign_password: str | None = None,
+    where: WhereArgs = (),
 ) -> ExportResult:
     """Export every mapped table on one snapshot, and append the outcome to the audit log.
 
@@ -101,6 +104,10 @@ def export_archive(
     ``sign_key`` (a minisign secret key; its password from ``sign_password``,
     ``$EDMS_PGDUMP_SIGN_PASSWORD`` or the terminal) signs its manifest. Keys are read
     before the database is touched.
+
+    ``where``: (table, SQL condition) pairs, or a dict, making it a subset export (each
+    replaces the mapping's ``where:`` for its table); the manifest records the filters
+    and each table's ``scope``. Refused before connecting unless each is one condition.
     """
     check_export_options(jobs, compression, level)
     recipients = resolve_recipients(encrypt_to, recipients_file)
@@ -127,6 +134,7 @@ def export_archive(
             sort_rows=sort_rows,
             recipients=recipients,
             signer=signer,
+            where=where,
         )
     except BaseException as exc:
         _failed(record, exc)
@@ -139,6 +147,8 @@ def export_archive(
     record.tables = [{"table": t.table, "rows": t.rows, "bytes": t.bytes} for t in manifest.tables]
     record.db_role = manifest.source.role or None
     record.details = {"mapping_sha256": m.sha256, "snapshot": manifest.source.snapshot}
+    if manifest.filters:
+        record.details["filters"] = manifest.filters
     if recipients:  # public keys only: an audit line never holds a secret
         record.details["encrypted_to"] = [r.text for r in recipients]
     if signer is not None:
@@ -310,9 +320,21 @@ def check_mapping(
     return check_database(dsn, _mapping(mapping))
 
 
-def plan_mapping(dsn: str, mapping: MappingSource) -> PlanResult:
-    """``plan``: load order, expansions, cycles and the SQL of each step, against ``dsn``."""
-    return PlanResult.from_dict(explain_plan(dsn, _mapping(mapping)))
+def plan_mapping(dsn: str, mapping: MappingSource, *, where: WhereArgs = ()) -> PlanResult:
+    """``plan``: load order, expansions, cycles and the SQL of each step, against ``dsn``.
+
+    With filters (``where`` pairs or the mapping's ``where:``), ``result.subset`` says
+    which rule picks each table's rows (where, owned, needed or whole) and why."""
+    m = _mapping(mapping)
+    filters = resolve_filters(m, where)
+    if not filters:
+        return PlanResult.from_dict(explain_plan(dsn, m))
+    plan, catalog = plan_for(dsn, m)
+    info = describe_plan(plan, catalog)
+    for f in filters.values():
+        check_columns(f, {c.name: c.type for c in catalog.tables[f.table].columns})
+    info["subset"] = describe_subset(subset_rules(plan, filters), plan.load_order)
+    return PlanResult.from_dict(info)
 
 
 def sql_runbook(

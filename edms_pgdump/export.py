@@ -12,7 +12,7 @@ import time
 import uuid
 from collections.abc import Sequence
 from concurrent.futures import ThreadPoolExecutor
-from dataclasses import dataclass, field, fields
+from dataclasses import dataclass, field, fields, replace
 from pathlib import Path
 from typing import Any
 
@@ -28,11 +28,14 @@ from .generic_probe import dangling_problems, plan_with_targets
 from .keys import Recipient
 from .manifest import COMPRESSIONS, FORMAT_VERSION, FieldEntry, Manifest, Source, TableEntry, TableShape
 from .mapping import Mapping
+from .names import parse_qualified_name
 from .plan import Plan, TablePlan, build_plan, unmapped_tables
 from .probes import refuse_unsafe_data
 from .progress import NoProgress, Progress
 from .signing import Signer
 from .sqlgen import SESSION_SETTINGS, copy_out, tree_rows_off_path
+from .sqlgen.common import begin
+from .subset import Subset, WhereArgs, compute_subset, resolve_filters
 
 
 @dataclass
@@ -68,8 +71,16 @@ class ExportResult:
             "archive_id": self.archive_id,
             "manifest_sha256": self.manifest_sha256,
             "tables": [
-                {"table": t.table, "rows": t.rows, "bytes": t.bytes, "member": t.member} for t in self.tables
+                {
+                    "table": t.table,
+                    "rows": t.rows,
+                    "bytes": t.bytes,
+                    "member": t.member,
+                    **({"scope": t.scope} if t.scope is not None else {}),
+                }
+                for t in self.tables
             ],
+            **({"filters": self.manifest.filters} if self.manifest.filters else {}),
             "rows": self.rows,
             "seconds": round(self.seconds, 3),
             "warnings": self.warnings,
@@ -84,8 +95,9 @@ _BATCH = 1 << 20  # bytes of COPY text handed to the member writer at once
 EXPORT_WORK_MEM = "256MB"
 
 
-def _begin_snapshot(conn: Connection, snapshot: str | None = None) -> None:
-    conn.execute("BEGIN ISOLATION LEVEL REPEATABLE READ READ ONLY")
+def _begin_snapshot(conn: Connection, snapshot: str | None = None, read_only: bool = True) -> None:
+    # a subset export creates its temp tables first, then turns READ ONLY (subset.py)
+    conn.execute(begin("REPEATABLE READ", read_only=read_only))
     conn.execute(sql.SQL("SET LOCAL work_mem = {}").format(sql.Literal(EXPORT_WORK_MEM)))
     if snapshot:
         conn.execute(sql.SQL("SET TRANSACTION SNAPSHOT {}").format(sql.Literal(snapshot)))
@@ -101,6 +113,7 @@ def _export_table(
     level: int,
     progress: Progress,
     ordered: bool = False,
+    keep: sql.Composable | None = None,
 ) -> MemberInfo:
     member = writer.member(index, str(tp.table), compression, level)
     task = str(tp.table)
@@ -108,7 +121,7 @@ def _export_table(
         # libpq hands COPY data over one row at a time; hashing, compressing and
         # counting per row costs more than the server's query, so rows are batched.
         buf = bytearray()
-        with conn.cursor() as cur, cur.copy(copy_out(plan, tp, ordered)) as copy:
+        with conn.cursor() as cur, cur.copy(copy_out(plan, tp, ordered, keep)) as copy:
             for block in copy:
                 buf += block
                 if len(buf) >= _BATCH:
@@ -195,6 +208,13 @@ def table_entry(tp: TablePlan, catalog: Catalog, info: MemberInfo) -> TableEntry
     )
 
 
+def with_scope(entry: TableEntry, subset: Subset | None) -> TableEntry:
+    """A subset export's entry records which rule chose its rows (``scope``)."""
+    if subset is None:
+        return entry
+    return replace(entry, extra={**entry.extra, "scope": subset.scope(parse_qualified_name(entry.table))})
+
+
 def check_export_options(jobs: int, compression: str, level: int) -> None:
     """Refuse options before connecting; each message names the option and what is allowed."""
     if isinstance(jobs, bool) or not isinstance(jobs, int) or jobs < 1:
@@ -220,14 +240,18 @@ def write_archive(
     sort_rows: bool = False,
     recipients: Sequence[Recipient] = (),
     signer: Signer | None = None,
+    where: WhereArgs = (),
 ) -> ExportResult:
     """The export stage (``api.export_archive`` is the public entry, which also audits):
     every mapped table on one snapshot into an archive at ``output``.
 
     ``allow_warnings=False`` refuses a plan with warnings (a natural key without a
     unique constraint, a nullable key part…) before anything is written. ``recipients``
-    age-encrypts the published file; ``signer`` signs its manifest (see archive.py)."""
+    age-encrypts the published file; ``signer`` signs its manifest (see archive.py).
+    ``where`` ((table, expression) pairs) and the mapping's ``where:`` make it a subset
+    export: the closure of subset.py, computed on the same snapshot."""
     check_export_options(jobs, compression, level)
+    filters = resolve_filters(mapping, where)
     if recipients and directory:
         raise UsageError(f"{output}: --encrypt-to writes one encrypted file; drop --format dir")
     progress = progress or NoProgress()
@@ -239,7 +263,7 @@ def write_archive(
     writer: ArchiveWriter | None = None
     workers: list[Connection] = []
     try:
-        _begin_snapshot(conn)
+        _begin_snapshot(conn, read_only=not filters)
         catalog = read_catalog(conn)
         plan = build_plan(mapping, catalog)
         plan.raise_for_errors()
@@ -264,6 +288,7 @@ def write_archive(
         _refuse_looping_trees(conn, plan)
         # natural keys unique, no likely reference left raw: proven on this snapshot
         refuse_unsafe_data(conn, plan, catalog)
+        subset = compute_subset(conn, plan, catalog, filters) if filters else None
         snapshot = str(conn.execute("SELECT pg_export_snapshot()").fetchone()[0])  # type: ignore[index]
         version = conn.execute("SELECT current_setting('server_version')").fetchone()
         writer = ArchiveWriter(out, directory=directory, recipients=recipients, signer=signer)
@@ -274,7 +299,8 @@ def write_archive(
         if jobs == 1 or len(tables) <= 1:
             for i, tp in enumerate(tables):
                 infos[i] = _export_table(
-                    conn, plan, tp, writer, i + 1, compression, level, progress, sort_rows
+                    conn, plan, tp, writer, i + 1, compression, level, progress, sort_rows,
+                    subset.keep(tp.table) if subset else None,
                 )
         else:
             n = min(jobs, len(tables))
@@ -303,15 +329,26 @@ def write_archive(
                 range(len(tables)),
                 key=lambda i: -catalog.tables[tables[i].table].estimated_rows,
             )
+            # a subset's kept keys are temp tables of this connection: those tables
+            # are exported here while the workers take the others
+            on_main = [i for i in order if subset is not None and subset.keep(tables[i].table) is not None]
             with ThreadPoolExecutor(max_workers=n) as pool:
-                futures = {i: pool.submit(run, i) for i in order}
+                futures = {i: pool.submit(run, i) for i in order if i not in on_main}
+                for i in on_main:
+                    assert subset is not None
+                    infos[i] = _export_table(
+                        conn, plan, tables[i], shared_writer, i + 1, compression, level, progress,
+                        sort_rows, subset.keep(tables[i].table),
+                    )
                 for i, fut in futures.items():
                     infos[i] = fut.result()
         conn.execute("COMMIT")
         manifest = Manifest(
             archive_id=str(uuid.uuid4()),
             created_at=dt.datetime.now(dt.timezone.utc).isoformat(timespec="seconds"),
-            tables=tuple(table_entry(tp, catalog, infos[i]) for i, tp in enumerate(tables)),
+            tables=tuple(
+                with_scope(table_entry(tp, catalog, infos[i]), subset) for i, tp in enumerate(tables)
+            ),
             mapping=mapping.to_dict(),
             format_version=FORMAT_VERSION,
             tool_version=__version__,
@@ -332,6 +369,7 @@ def write_archive(
             unmapped_tables=tuple(str(n) for n in unmapped_tables(mapping, catalog)),
             problems=tuple(p.to_dict() for p in plan.problems),
             lookups=tuple(table_shape(tp, catalog) for tp in plan.tables.values() if not tp.export),
+            extra={"filters": subset.filters} if subset else {},
         )
         published = writer.publish(manifest)
         writer = None

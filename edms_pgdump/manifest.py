@@ -186,6 +186,13 @@ class TableShape:
     def to_dict(self) -> dict[str, Any]:
         return {**self.shape_dict(), **self.extra}
 
+    @property
+    def scope(self) -> dict[str, Any] | None:
+        """A subset export's rule for this table (subset.TableScope.to_dict, plus
+        ``rows_in_scope``): ``rule`` is where, owned, needed or whole. None: not a subset."""
+        scope = self.extra.get("scope")
+        return dict(scope) if isinstance(scope, dict) else None
+
     @staticmethod
     def _shape_args(f: _Fields, fields_required: bool) -> dict[str, Any]:
         raw_fields = f.items("fields", _REQUIRED if fields_required else ())
@@ -333,6 +340,14 @@ class Manifest:
             if t.table == name:
                 return t
         raise KeyError(name)
+
+    @property
+    def filters(self) -> dict[str, str]:
+        """A subset export's filters, table -> the expression as written; {} for a full export."""
+        found = self.extra.get("filters")
+        if not isinstance(found, dict):
+            return {}
+        return {str(k): str(v) for k, v in found.items()}
 
     def entry_for_member(self, member: str) -> TableEntry | None:
         return next((t for t in self.tables if t.member == member), None)

@@ -18,6 +18,7 @@ import yaml
 
 from .errors import MappingError
 from .names import QualifiedName, parse_qualified_name
+from .where import parse_where
 
 ConflictPolicy = Literal["update", "skip", "error"]
 CONFLICT_POLICIES: tuple[ConflictPolicy, ...] = ("update", "skip", "error")
@@ -25,7 +26,9 @@ OnDangling = Literal["error", "null", "skip"]
 ON_DANGLING: tuple[OnDangling, ...] = ("error", "null", "skip")
 MAX_MAPPING_BYTES = 5 * 1024 * 1024
 
-_TABLE_KEYS = {"natural_key", "export", "on_conflict", "references", "raw_columns", "generic_references"}
+_TABLE_KEYS = {
+    "natural_key", "export", "on_conflict", "references", "raw_columns", "generic_references", "where",
+}  # fmt: skip
 _TOP_KEYS = {"version", "tables", "exclude", "types"}
 _REFERENCE_KEYS = {"columns", "table", "target_columns"}
 _GENERIC_KEYS = {"type", "id", "on_dangling", "ignore_types"}
@@ -81,6 +84,8 @@ class TableMapping:
     # suspected of being one) but their values are not ids of rows that get new ids
     raw_columns: tuple[str, ...] = ()
     generic_references: tuple[GenericReference, ...] = ()
+    # a subset export keeps the rows matching this SQL condition (checked by where.py)
+    where: str | None = None
 
 
 @dataclass(frozen=True)
@@ -125,6 +130,8 @@ class Mapping:
                     }
                     for g in tm.generic_references
                 ]
+            if tm.where is not None:
+                entry["where"] = tm.where
             tables[str(name)] = entry
         out: dict[str, Any] = {
             "version": self.version,
@@ -289,7 +296,14 @@ def _parse_table(name: QualifiedName, value: Any, where: str) -> TableMapping:
     refs = _parse_references(value.get("references", []), f"{where}.references")
     raw = _str_list(value.get("raw_columns", []), f"{where}.raw_columns", allow_empty=True)
     generic = _parse_generic(value.get("generic_references", []), f"{where}.generic_references")
-    return TableMapping(name, nk, export, cast(ConflictPolicy, policy), refs, raw, generic)
+    row_filter = value.get("where")
+    if row_filter is not None:
+        if not isinstance(row_filter, str):
+            raise MappingError(f"{where}.where: expected an SQL condition as a string, got {row_filter!r}")
+        if not export:
+            raise MappingError(f"{where}.where: the table is not exported (export: false); drop where")
+        parse_where(name, row_filter, f"{where}.where", from_mapping=True)
+    return TableMapping(name, nk, export, cast(ConflictPolicy, policy), refs, raw, generic, row_filter)
 
 
 def parse_mapping(data: Any, source_text: str = "") -> Mapping:

@@ -145,6 +145,8 @@ class PlanResult:
     tables: list[dict[str, Any]]
     problems: list[dict[str, Any]]
     import_steps: list[dict[str, Any]]
+    # with filters: per exported table {"table", "rule", "where"?, "owners"?, "needed_by"?, "describe"}
+    subset: list[dict[str, Any]] | None = None
 
     @classmethod
     def from_dict(cls, info: dict[str, Any]) -> PlanResult:
@@ -155,6 +157,7 @@ class PlanResult:
             tables=list(info["tables"]),
             problems=list(info["problems"]),
             import_steps=list(info["import_steps"]),
+            subset=list(info["subset"]) if info.get("subset") is not None else None,
         )
 
     def to_dict(self) -> dict[str, Any]:
@@ -166,6 +169,7 @@ class PlanResult:
             "tables": self.tables,
             "problems": self.problems,
             "import_steps": self.import_steps,
+            **({"subset": self.subset} if self.subset is not None else {}),
         }
 
 

@@ -7,6 +7,7 @@ from typing import Any, cast
 
 import typer
 from rich.table import Table
+from typer.core import TyperCommand
 
 from ..api import export_archive, import_archive, inspect_archive, verify_archive
 from ..export import ExportResult
@@ -26,6 +27,21 @@ from .app import (
     run,
     verbose_option,
 )
+
+
+def _scope_text(scope: dict[str, Any] | None) -> str:
+    """One line per table of a subset export: its rule, as ``plan`` shows it."""
+    if not scope:
+        return ""
+    rule = str(scope.get("rule", ""))
+    if rule == "where":
+        return f"where {scope.get('where', '')}"
+    if rule == "owned":
+        return "owned by " + ", ".join(scope.get("owners", []))
+    if rule == "needed":
+        return "needed by " + ", ".join(scope.get("needed_by", []))
+    return rule
+
 
 DSN_HELP = "Connection string, e.g. postgresql://user@host:5432/dbname (or set PGHOST etc.)."
 
@@ -51,7 +67,29 @@ def trusted_key_option() -> Any:
     )
 
 
-@app.command("export")
+class _PairedWhere(TyperCommand):
+    """``--where TABLE EXPR`` takes two values each time: typer has no repeatable
+    two-value option, so the parameter is told to read two (each use: a 2-tuple)."""
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        for p in self.params:
+            if p.name == "where":
+                p.nargs = 2
+
+
+def where_option() -> Any:
+    return typer.Option(
+        None,
+        "--where",
+        metavar="TABLE EXPR",
+        help="Subset: keep TABLE's rows matching the SQL condition EXPR (repeatable; replaces the "
+        "mapping's where: for TABLE), their owned children and every row they need.",
+        show_default=False,
+    )
+
+
+@app.command("export", cls=_PairedWhere)
 def export_cmd(
     dsn: str = typer.Option(..., "--dsn", help=DSN_HELP),
     mapping: Path = typer.Option(..., "--mapping", "-m", help="YAML mapping with natural keys."),
@@ -84,6 +122,7 @@ def export_cmd(
         "or asked for).",
         show_default=False,
     ),
+    where: list[Any] = where_option(),
     audit_log: Path = audit_option(),
     json_out: bool = json_option(),
     quiet: bool = quiet_option(),
@@ -92,6 +131,8 @@ def export_cmd(
     """Export mapped tables with natural keys instead of ids, on one snapshot.
 
     Example: edms-pgdump export --dsn postgresql://localhost/prod -m config/edms.yaml -o prod.edmsdump
+
+    Subset: edms-pgdump export … --where public.documents "status = 'published'"
     """
     if fmt not in ("file", "dir"):
         raise typer.BadParameter("use file or dir", param_hint="--format")
@@ -112,15 +153,18 @@ def export_cmd(
                 encrypt_to=encrypt_to or (),
                 recipients_file=recipients_file or (),
                 sign_key=sign_key,
+                where=[(str(a), str(b)) for a, b in where or ()],
             )
 
     result = run(go, json_output=json_out)
     if json_out:
         emit_json(result.to_dict())
         return
-    t = Table("table", "rows", "bytes", title=f"exported {result.archive}")
+    subset = bool(result.manifest.filters)
+    extra = ["rows chosen by"] if subset else []
+    t = Table("table", "rows", "bytes", *extra, title=f"exported {result.archive}")
     for row in result.tables:
-        t.add_row(row.table, str(row.rows), str(row.bytes))
+        t.add_row(row.table, str(row.rows), str(row.bytes), *([_scope_text(row.scope)] if subset else []))
     out.print(t)
     print_warnings(result.warnings, verbose)
     out.print(f"{result.rows} rows in {result.seconds:.2f}s; archive id {result.archive_id}")

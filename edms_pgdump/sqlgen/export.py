@@ -107,12 +107,15 @@ def _expand(
     return _key_exprs(plan, ref, b, aliases, joins)
 
 
-def export_query(plan: Plan, tp: TablePlan, ordered: bool = False) -> sql.Composed:
+def export_query(
+    plan: Plan, tp: TablePlan, ordered: bool = False, keep: sql.Composable | None = None
+) -> sql.Composed:
     """SELECT producing the archive member: FK ids replaced by natural keys.
 
     ``ordered`` sorts rows by the natural key's text in the "C" collation, so two
     exports of the same data are byte-identical whatever the databases' collations
-    and physical row order (it costs a sort per table).
+    and physical row order (it costs a sort per table). ``keep``: a condition on the
+    row ``t`` (a subset export's kept keys, ``sqlgen.subset.keep_condition``).
     """
     aliases = _Aliases("r")
     joins: list[sql.Composable] = []
@@ -153,9 +156,14 @@ def export_query(plan: Plan, tp: TablePlan, ordered: bool = False) -> sql.Compos
                 sql.SQL(", ").join(sql.SQL('({})::text COLLATE "C"').format(k) for k in keys)
             )
     joined = sql.SQL("").join(sql.SQL(" {}").format(j) for j in joins)
-    where: sql.Composable = sql.SQL("")
+    conditions: list[sql.Composable] = []
+    if keep is not None:
+        conditions.append(keep)
     if skip:  # on_dangling: skip
-        where = sql.SQL(" WHERE NOT ({})").format(sql.SQL(" OR ").join(skip))
+        conditions.append(sql.SQL("NOT ({})").format(sql.SQL(" OR ").join(skip)))
+    where: sql.Composable = sql.SQL("")
+    if conditions:
+        where = sql.SQL(" WHERE {}").format(sql.SQL(" AND ").join(conditions))
     return sql.SQL("{}SELECT {} FROM {} AS t{}{}{}").format(
         aliases.with_clause(), sql.SQL(", ").join(select), table_ident(tp.table), joined, where, order
     )
@@ -269,8 +277,10 @@ def tree_rows_off_path(tp: TablePlan) -> sql.Composed | None:
     )
 
 
-def copy_out(plan: Plan, tp: TablePlan, ordered: bool = False) -> sql.Composed:
-    return sql.SQL("COPY ({}) TO STDOUT").format(export_query(plan, tp, ordered))
+def copy_out(
+    plan: Plan, tp: TablePlan, ordered: bool = False, keep: sql.Composable | None = None
+) -> sql.Composed:
+    return sql.SQL("COPY ({}) TO STDOUT").format(export_query(plan, tp, ordered, keep))
 
 
 def key_relation(plan: Plan, tp: TablePlan) -> sql.Composed:
