@@ -21,7 +21,7 @@ class ImportOptions:
     work_mem: str = "256MB"
     sample_size: int = 5
     # "keep": foreign keys stay in place and are checked row by row as rows go in.
-    # "recreate": when a table brings many new rows (program.RECREATE_MIN_ROWS), its
+    # "recreate": when a table brings many new rows (program_constraints.RECREATE_MIN_ROWS), its
     # foreign keys and plain indexes are dropped inside the transaction and re-added
     # at the end, each foreign key validated by one set-based join, before the counts
     # are checked. Several times faster for big loads. Needs ownership of the tables

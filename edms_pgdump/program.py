@@ -16,20 +16,18 @@ from __future__ import annotations
 from psycopg import sql
 
 from . import sqlgen
-from .catalog import Catalog, ForeignKey, SequenceInfo, Table
+from .catalog import Catalog
 from .import_options import ImportOptions
-from .mapping import ConflictPolicy
 from .names import QualifiedName
-from .plan import Plan, TablePlan
+from .plan import Plan
+from .program_constraints import ConstraintSteps
+from .program_ids import IdSteps
 from .program_steps import (
     EXISTING,
     EXPECTED,
     INSERTED,
-    INTEGER_LIMITS,
     KEYED,
     PRESENT,
-    RECREATE_MIN_ROWS,
-    RECREATE_MIN_SHARE,
     SKIPPED,
     STAGED,
     UNCHANGED,
@@ -37,79 +35,19 @@ from .program_steps import (
     Balance,
     Check,
     CompareCounts,
-    Condition,
     CopyIn,
     Derive,
     Execute,
     Message,
     Program,
-    ProgramRefused,
     Record,
-    Refuse,
-    Step,
     When,
     at_least,
     count_of,
 )
 
 
-class _Builder:
-    def __init__(
-        self,
-        plan: Plan,
-        catalog: Catalog,
-        options: ImportOptions,
-        loaded: dict[QualifiedName, tuple[str, ...]],
-    ) -> None:
-        self.plan = plan
-        self.catalog = catalog
-        self.opts = options
-        self.tables = tuple(n for n in plan.load_order if n in loaded)
-        self.fields = {n: loaded[n] for n in self.tables}
-        self.staging = {n: sqlgen.staging_names(i, n) for i, n in enumerate(self.tables, start=1)}
-        self.finalized: set[QualifiedName] = set()
-        self.steps: list[Step] = []
-        self.recreated: dict[QualifiedName, tuple[str, ...]] = {}
-        self.rebuild_steps: list[Step] = []
-        self.compare = options.compare_only
-        self.creates: list[Step] = []
-
-    # -- facts -----------------------------------------------------------------------
-    def table(self, name: QualifiedName) -> Table:
-        return self.catalog.tables[name]
-
-    def loaded(self, name: QualifiedName) -> set[str]:
-        return set(self.fields[name])
-
-    def policy(self, tp: TablePlan) -> ConflictPolicy:
-        return self.opts.on_conflict or tp.on_conflict
-
-    def derivable(self, name: QualifiedName) -> bool:
-        """Whether "present after" follows from inserted + existing: nothing but our own
-        statement decides what an inserted row holds (no user triggers, rules, row-level
-        security, or generated column in the natural key)."""
-        t = self.table(name)
-        if t.triggers or t.has_rules or t.rls_enabled:
-            return False
-        cols = [t.column(c) for c in self.plan.tables[name].natural_key]
-        return not any(c is None or c.is_generated for c in cols)
-
-    def enforced(self, name: QualifiedName) -> bool:
-        """An immediate unique index on the natural key makes an INSERT of a duplicate
-        fail, so the up-front GROUP BY over the archive rows can be skipped."""
-        tp = self.plan.tables[name]
-        if not tp.identity_is_pk or any(kf.nullable for kf in tp.key_fields):
-            return False
-        return any(set(k) <= set(tp.natural_key) for k in self.table(name).immediate_unique_keys)
-
-    def referenced_by_others(self, name: QualifiedName) -> bool:
-        return any(
-            e.ref_table == name for n in self.tables if n != name for e in self.plan.tables[n].expansions
-        )
-
-    def key_names(self, tp: TablePlan) -> tuple[str, ...]:
-        return tuple(kf.name for kf in tp.key_fields)
-
+class _Builder(IdSteps, ConstraintSteps):
     # -- checks ------------------------------------------------------------------------
     def archive_duplicates(self, name: QualifiedName) -> Check:
         tp = self.plan.tables[name]
@@ -380,219 +318,6 @@ class _Builder:
                 gather=True,
             )
             add(When(at_least(1, count_of(name, label)), (check,), "generic references left unresolved"))
-
-    # -- ids ---------------------------------------------------------------------------
-    def sequence_of(self, name: QualifiedName, column: str) -> SequenceInfo | None:
-        col = self.table(name).column(column)
-        if col is None or col.sequence is None:
-            return None
-        return self.catalog.sequences.get(col.sequence)
-
-    def new_ids(self, name: QualifiedName) -> dict[str, sql.Composable]:
-        """A dry run draws no value from a sequence: new ids are computed from its last
-        value instead (the real import uses the column's own default)."""
-        if not (self.opts.dry_run or self.compare):
-            return {}
-        ids: dict[str, sql.Composable] = {}
-        for col in self.plan.tables[name].surrogate:
-            seq = self.sequence_of(name, col.name)
-            if seq is not None and seq.increment > 0:
-                ids[col.name] = sqlgen.computed_id(seq.name, seq.min_value, seq.increment)
-            elif col.default is not None and "nextval(" in col.default:
-                raise ProgramRefused(
-                    f"{name}.{col.name}: its default draws from a sequence the column does not own "
-                    f"({col.default}), so a dry run cannot compute new ids without moving it; "
-                    "run the import without --dry-run in a copy of the database, or make the column "
-                    "own its sequence (ALTER SEQUENCE ... OWNED BY)"
-                )
-        return ids
-
-    def id_holders(self, name: QualifiedName, column: str) -> list[tuple[str, str, int]]:
-        """(table.column, type, limit) of every integer column that will hold new ids of
-        ``name.column``: the column itself and the references to it in the archive."""
-        out: list[tuple[str, str, int]] = []
-        cols = [(name, column)]
-        for other in self.tables:
-            for e in self.plan.tables[other].expansions:
-                if e.ref_table == name and column in e.fk.ref_columns:
-                    cols.append((other, e.fk.columns[e.fk.ref_columns.index(column)]))
-        for table, c in cols:
-            col = self.table(table).column(c)
-            base = (col.base_type or col.type) if col is not None else ""
-            if base in INTEGER_LIMITS:
-                out.append((f"{table}.{c}", base, INTEGER_LIMITS[base]))
-        return out
-
-    def forecast_ids(self, name: QualifiedName) -> None:
-        """Before any id is drawn: when new ids might not fit a column that will hold them
-        (the sequence is near the limit of its narrowest holder), compute them exactly
-        without nextval and refuse, so a refused import moves no sequence."""
-        if self.opts.dry_run or self.compare:
-            return  # ids are computed anyway; range_checks sees them
-        tp = self.plan.tables[name]
-        names = self.staging[name]
-        for col in tp.surrogate:
-            seq = self.sequence_of(name, col.name)
-            holders = self.id_holders(name, col.name)
-            if seq is None or seq.increment <= 0 or not holders:
-                continue
-            holder, type_, limit = min(holders, key=lambda h: h[2])
-            position = f"sequence:{col.name}"
-            forecast = f"forecast:{col.name}"
-            self.steps.append(
-                Record(
-                    "sequence position",
-                    name,
-                    sqlgen.sequence_position(seq.name, seq.min_value, seq.increment),
-                    (position,),
-                )
-            )
-            table = sqlgen.ident(names.label + "_forecast")
-            ids = {col.name: sqlgen.computed_id(seq.name, seq.min_value, seq.increment)}
-            select = sqlgen.keyed_select(self.plan, tp, names, ids)
-            refuse = Refuse(
-                name,
-                Message(
-                    f"{name}: new ids from {seq.name} would reach ",
-                    f", more than {holder} ({type_}, at most {limit}) can hold; nothing was written and "
-                    f"no sequence moved. Fix: widen {holder} to bigint, or lower {seq.name} with setval "
-                    "if its ids are far ahead",
-                ),
-                count_of(name, forecast),
-            )
-            exact: tuple[Step, ...] = (
-                Execute("forecast ids", name, sqlgen.create_as(table, select)),
-                Record("forecast ids", name, sqlgen.column_maxima(table, [col.name]), (forecast,)),
-                When(at_least(limit + 1, count_of(name, forecast)), (refuse,), "new ids overflow"),
-            )
-            near = at_least(limit + 1, count_of(name, position), count_of(name, STAGED, seq.increment))
-            self.steps.append(When(near, exact, "new ids may not fit"))
-
-    def id_columns(self, name: QualifiedName) -> list[tuple[str, str]]:
-        """(column, integer type) of every column the import writes ids into: new
-        surrogate ids and resolved references."""
-        tp = self.plan.tables[name]
-        table = self.table(name)
-        out: list[tuple[str, str]] = []
-        wanted = [c.name for c in tp.surrogate]
-        wanted += [c for e in sqlgen.active_expansions(tp, self.loaded(name)) for c in e.fk.columns]
-        for c in dict.fromkeys(wanted):
-            col = table.column(c)
-            base = (col.base_type or col.type) if col is not None else ""
-            if base in INTEGER_LIMITS:
-                out.append((c, base))
-        return out
-
-    def range_checks(self, name: QualifiedName) -> None:
-        """Ids the target allocates, or that references resolve to, must fit the column
-        that holds them (a smallint reference to an integer id): refuse before writing."""
-        columns = self.id_columns(name)
-        if not columns:
-            return
-        labels = tuple(f"max:{c}" for c, _ in columns)
-        query = sqlgen.column_maxima(self.staging[name].final, [c for c, _ in columns])
-        self.steps.append(Record("id range", name, query, labels))
-        for (column, type_), label in zip(columns, labels):
-            limit = INTEGER_LIMITS[type_]
-            column_sql = sqlgen.render(sqlgen.ident(column))
-            refuse = Refuse(
-                name,
-                Message(
-                    f"{name}.{column} is {type_} (at most {limit}) but the import would write id ",
-                    f" into it; nothing was written. Fix: widen the column (ALTER TABLE {name} ALTER "
-                    f"COLUMN {column_sql} TYPE bigint), or lower the referenced table's sequence "
-                    "with setval if its ids are far ahead",
-                ),
-                count_of(name, label),
-            )
-            overflow = at_least(limit + 1, count_of(name, label))
-            self.steps.append(When(overflow, (refuse,), f"{column} overflows"))
-
-    def advance_sequences(self, name: QualifiedName) -> None:
-        """Explicit values written into a serial or identity column (a table keyed by its
-        own id): move its sequence to at least the largest value, never backwards, so
-        the application's next ordinary INSERT does not collide."""
-        if self.opts.dry_run:
-            return
-        tp = self.plan.tables[name]
-        surrogate = {c.name for c in tp.surrogate}
-        written = set(sqlgen.insert_columns(tp, self.loaded(name))) - surrogate
-        for column in sorted(written):
-            seq = self.sequence_of(name, column)
-            if seq is None or seq.increment <= 0:
-                continue
-            stmt = sqlgen.advance_sequence(name, column, seq.name, seq.min_value)
-            step = Execute("advance sequence", name, stmt)
-            self.steps.append(When(at_least(1, count_of(name, INSERTED)), (step,), "ids kept"))
-
-    # -- constraints=auto|recreate ------------------------------------------------------
-    def droppable(self, name: QualifiedName) -> list[ForeignKey]:
-        """Foreign keys declared on this table itself (not inherited from a partitioned
-        parent), which the import may drop and re-add."""
-        return [fk for fk in self.table(name).foreign_keys if not fk.declared and not fk.inherited]
-
-    def recreate_condition(self, name: QualifiedName) -> Condition | None:
-        mode = self.opts.constraints
-        if mode == "keep":
-            return None
-        table = self.table(name)
-        if not table.owned:
-            if mode == "recreate":
-                raise ProgramRefused(
-                    f"{name}: --constraints recreate drops and re-adds its foreign keys, which needs "
-                    f"ownership of the table (owner {table.owner}); run the import as its owner, or "
-                    "use --constraints keep or auto"
-                )
-            return None
-        new = (count_of(name, STAGED), count_of(name, EXISTING, -1))
-        held = max(table.estimated_rows, 0)
-        if mode == "recreate":
-            # at least RECREATE_MIN_ROWS new rows, and new >= (held + new) / RECREATE_MIN_SHARE
-            share = (
-                count_of(name, STAGED, RECREATE_MIN_SHARE - 1),
-                count_of(name, EXISTING, -(RECREATE_MIN_SHARE - 1)),
-            )
-            return Condition(((new, RECREATE_MIN_ROWS), (share, held)))
-        # auto: a restore or a first load brings more rows than the table held before
-        # (held is at least the rows the archive matched)
-        twice = (count_of(name, STAGED), count_of(name, EXISTING, -2))
-        return Condition(((new, held + 1), (twice, 1)))
-
-    def maybe_recreate(self, name: QualifiedName) -> None:
-        condition = self.recreate_condition(name)
-        if condition is None:
-            return
-        table = self.table(name)
-        fks = self.droppable(name)
-        indexes = list(table.plain_indexes)
-        if not fks and not indexes:
-            return
-        locked = sorted({name, *(fk.ref_table for fk in fks)})
-        drop: list[Step] = [Execute("lock exclusive", None, sqlgen.lock_tables_exclusive(locked))]
-        drop += [Execute("drop fk", name, sqlgen.drop_constraint(name, fk.name)) for fk in fks]
-        drop += [Execute("drop index", name, sqlgen.drop_index(i.schema, i.name)) for i in indexes]
-        why = f"{name} brings many new rows: its foreign keys are re-added with one join each"
-        self.steps.append(When(condition, tuple(drop), why))
-        rebuild: list[Step] = []
-        for i in indexes:
-            rebuild.append(
-                Execute(f"create index {i.name}", name, sqlgen.create_from_definition(i.definition))
-            )
-            if i.comment is not None:
-                rebuild.append(Execute("comment", name, sqlgen.comment_index(i.schema, i.name, i.comment)))
-        for fk in fks:
-            rebuild.append(
-                Execute(
-                    f"re-add fk {fk.name}",
-                    name,
-                    sqlgen.add_constraint(name, fk.name, fk.definition),
-                    refusal=f"{name}: foreign key {fk.name} does not hold after loading",
-                )
-            )
-            if fk.comment is not None:
-                rebuild.append(Execute("comment", name, sqlgen.comment_constraint(name, fk.name, fk.comment)))
-        self.rebuild_steps.append(When(condition, tuple(rebuild), why))
-        self.recreated[name] = tuple(fk.name for fk in fks)
 
     # -- writes ------------------------------------------------------------------------
     def insert(self, name: QualifiedName, members: list[QualifiedName]) -> None:

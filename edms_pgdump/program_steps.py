@@ -28,11 +28,6 @@ SKIPPED = "skipped"
 UNCHANGED = "unchanged"
 PRESENT = "present"
 
-# constraints=recreate drops a table's foreign keys only when it brings at least this
-# many new rows, and at least a ninth of the table's size after the load: a per-row
-# check costs about ten times what re-validating one row does.
-RECREATE_MIN_ROWS = 10_000
-RECREATE_MIN_SHARE = 9
 
 INTEGER_LIMITS = {"smallint": 32767, "integer": 2147483647}
 

@@ -68,6 +68,59 @@ BEGIN
   END IF;
 END
 $edms$;
+
+-- public.documents
+CREATE TEMP TABLE "edms_002_documents_raw" ("document_number" text, "title" text, "owner_id.username" text, "parent_id.document_number" text, "current_version_id.document_id.document_number" text, "current_version_id.version_number" integer, "status" text, "created_at" timestamp with time zone) ON COMMIT DROP;
+\copy "edms_002_documents_raw" ("document_number", "title", "owner_id.username", "parent_id.document_number", "current_version_id.document_id.document_number", "current_version_id.version_number", "status", "created_at") FROM '0002.copy' (FREEZE)
+INSERT INTO edms_count VALUES (2, 'staged', :ROW_COUNT) ON CONFLICT (idx, name) DO UPDATE SET value = EXCLUDED.value;
+DO $edms$
+DECLARE
+  got bigint;
+  want bigint;
+BEGIN
+  got := coalesce((SELECT value FROM edms_count WHERE idx = 2 AND name = 'staged'), 0);
+  want := coalesce((SELECT value FROM edms_count WHERE idx = 2 AND name = 'expected'), 0);
+  IF got <> want THEN
+    RAISE EXCEPTION USING MESSAGE = 'public.documents: staged ' || got || ' rows but the manifest says ' || want || '; the archive is inconsistent, re-export it';
+  END IF;
+END
+$edms$;
+
+-- public.document_versions
+CREATE TEMP TABLE "edms_003_document_versions_raw" ("document_id.document_number" text, "version_number" integer, "content_hash" text, "size_bytes" bigint, "created_by_id.username" text, "created_at" timestamp with time zone) ON COMMIT DROP;
+\copy "edms_003_document_versions_raw" ("document_id.document_number", "version_number", "content_hash", "size_bytes", "created_by_id.username", "created_at") FROM '0003.copy' (FREEZE)
+INSERT INTO edms_count VALUES (3, 'staged', :ROW_COUNT) ON CONFLICT (idx, name) DO UPDATE SET value = EXCLUDED.value;
+DO $edms$
+DECLARE
+  got bigint;
+  want bigint;
+BEGIN
+  got := coalesce((SELECT value FROM edms_count WHERE idx = 3 AND name = 'staged'), 0);
+  want := coalesce((SELECT value FROM edms_count WHERE idx = 3 AND name = 'expected'), 0);
+  IF got <> want THEN
+    RAISE EXCEPTION USING MESSAGE = 'public.document_versions: staged ' || got || ' rows but the manifest says ' || want || '; the archive is inconsistent, re-export it';
+  END IF;
+END
+$edms$;
+
+-- public.document_workflows
+CREATE TEMP TABLE "edms_004_document_workflows_raw" ("document_id.document_number" text, "workflow_type" text, "state" text, "assignee_id.username" text, "due_date" date) ON COMMIT DROP;
+\copy "edms_004_document_workflows_raw" ("document_id.document_number", "workflow_type", "state", "assignee_id.username", "due_date") FROM '0004.copy' (FREEZE)
+INSERT INTO edms_count VALUES (4, 'staged', :ROW_COUNT) ON CONFLICT (idx, name) DO UPDATE SET value = EXCLUDED.value;
+DO $edms$
+DECLARE
+  got bigint;
+  want bigint;
+BEGIN
+  got := coalesce((SELECT value FROM edms_count WHERE idx = 4 AND name = 'staged'), 0);
+  want := coalesce((SELECT value FROM edms_count WHERE idx = 4 AND name = 'expected'), 0);
+  IF got <> want THEN
+    RAISE EXCEPTION USING MESSAGE = 'public.document_workflows: staged ' || got || ' rows but the manifest says ' || want || '; the archive is inconsistent, re-export it';
+  END IF;
+END
+$edms$;
+
+-- public.users
 CREATE TEMP TABLE "edms_001_users_final" ON COMMIT DROP AS SELECT k.* FROM (SELECT s.*, COALESCE(o."id", nextval(pg_get_serial_sequence('"public"."users"', 'id'))) AS "id", o."#hit" IS NULL AS "#new" FROM "edms_001_users_raw" AS s LEFT JOIN (SELECT "t"."username" AS "username", t."id", true AS "#hit" FROM "public"."users" AS t ) AS o ON "o"."username" = "s"."username") AS k ;
 INSERT INTO edms_count VALUES (1, 'keyed', :ROW_COUNT) ON CONFLICT (idx, name) DO UPDATE SET value = EXCLUDED.value;
 SELECT coalesce((SELECT value FROM edms_count WHERE idx = 1 AND name = 'keyed'), 0) <> coalesce((SELECT value FROM edms_count WHERE idx = 1 AND name = 'staged'), 0) AS edms_failed \gset
@@ -133,40 +186,6 @@ $edms$;
 
 -- all tables
 \endif
-
--- public.documents
-CREATE TEMP TABLE "edms_002_documents_raw" ("document_number" text, "title" text, "owner_id.username" text, "parent_id.document_number" text, "current_version_id.document_id.document_number" text, "current_version_id.version_number" integer, "status" text, "created_at" timestamp with time zone) ON COMMIT DROP;
-\copy "edms_002_documents_raw" ("document_number", "title", "owner_id.username", "parent_id.document_number", "current_version_id.document_id.document_number", "current_version_id.version_number", "status", "created_at") FROM '0002.copy' (FREEZE)
-INSERT INTO edms_count VALUES (2, 'staged', :ROW_COUNT) ON CONFLICT (idx, name) DO UPDATE SET value = EXCLUDED.value;
-DO $edms$
-DECLARE
-  got bigint;
-  want bigint;
-BEGIN
-  got := coalesce((SELECT value FROM edms_count WHERE idx = 2 AND name = 'staged'), 0);
-  want := coalesce((SELECT value FROM edms_count WHERE idx = 2 AND name = 'expected'), 0);
-  IF got <> want THEN
-    RAISE EXCEPTION USING MESSAGE = 'public.documents: staged ' || got || ' rows but the manifest says ' || want || '; the archive is inconsistent, re-export it';
-  END IF;
-END
-$edms$;
-
--- public.document_versions
-CREATE TEMP TABLE "edms_003_document_versions_raw" ("document_id.document_number" text, "version_number" integer, "content_hash" text, "size_bytes" bigint, "created_by_id.username" text, "created_at" timestamp with time zone) ON COMMIT DROP;
-\copy "edms_003_document_versions_raw" ("document_id.document_number", "version_number", "content_hash", "size_bytes", "created_by_id.username", "created_at") FROM '0003.copy' (FREEZE)
-INSERT INTO edms_count VALUES (3, 'staged', :ROW_COUNT) ON CONFLICT (idx, name) DO UPDATE SET value = EXCLUDED.value;
-DO $edms$
-DECLARE
-  got bigint;
-  want bigint;
-BEGIN
-  got := coalesce((SELECT value FROM edms_count WHERE idx = 3 AND name = 'staged'), 0);
-  want := coalesce((SELECT value FROM edms_count WHERE idx = 3 AND name = 'expected'), 0);
-  IF got <> want THEN
-    RAISE EXCEPTION USING MESSAGE = 'public.document_versions: staged ' || got || ' rows but the manifest says ' || want || '; the archive is inconsistent, re-export it';
-  END IF;
-END
-$edms$;
 
 -- public.documents
 CREATE TEMP TABLE "edms_002_documents_keyed" ON COMMIT DROP AS SELECT s.*, COALESCE(o."id", (nextval('public.documents_id_seq'::regclass))) AS "id", o."#hit" IS NULL AS "#new" FROM "edms_002_documents_raw" AS s LEFT JOIN (SELECT "t"."document_number" AS "document_number", t."id", true AS "#hit" FROM "public"."documents" AS t ) AS o ON "o"."document_number" = "s"."document_number";
@@ -457,21 +476,6 @@ $edms$;
 \endif
 
 -- public.document_workflows
-CREATE TEMP TABLE "edms_004_document_workflows_raw" ("document_id.document_number" text, "workflow_type" text, "state" text, "assignee_id.username" text, "due_date" date) ON COMMIT DROP;
-\copy "edms_004_document_workflows_raw" ("document_id.document_number", "workflow_type", "state", "assignee_id.username", "due_date") FROM '0004.copy' (FREEZE)
-INSERT INTO edms_count VALUES (4, 'staged', :ROW_COUNT) ON CONFLICT (idx, name) DO UPDATE SET value = EXCLUDED.value;
-DO $edms$
-DECLARE
-  got bigint;
-  want bigint;
-BEGIN
-  got := coalesce((SELECT value FROM edms_count WHERE idx = 4 AND name = 'staged'), 0);
-  want := coalesce((SELECT value FROM edms_count WHERE idx = 4 AND name = 'expected'), 0);
-  IF got <> want THEN
-    RAISE EXCEPTION USING MESSAGE = 'public.document_workflows: staged ' || got || ' rows but the manifest says ' || want || '; the archive is inconsistent, re-export it';
-  END IF;
-END
-$edms$;
 CREATE TEMP TABLE "edms_004_document_workflows_final" ON COMMIT DROP AS SELECT k.*, "f1"."id" AS "assignee_id", "f2"."id" AS "document_id" FROM (SELECT s.*, COALESCE(o."id", (nextval('public.document_workflows_id_seq'::regclass))) AS "id", o."#hit" IS NULL AS "#new" FROM "edms_004_document_workflows_raw" AS s LEFT JOIN (SELECT "k1"."document_number" AS "document_id.document_number", "t"."workflow_type" AS "workflow_type", t."id", true AS "#hit" FROM "public"."document_workflows" AS t LEFT JOIN "public"."documents" AS "k1" ON "k1"."id" = "t"."document_id") AS o ON "o"."document_id.document_number" = "s"."document_id.document_number" AND "o"."workflow_type" = "s"."workflow_type") AS k LEFT JOIN "edms_001_users_final" AS "f1" ON "f1"."username" = "k"."assignee_id.username" LEFT JOIN "edms_002_documents_final" AS "f2" ON "f2"."document_number" = "k"."document_id.document_number";
 INSERT INTO edms_count VALUES (4, 'keyed', :ROW_COUNT) ON CONFLICT (idx, name) DO UPDATE SET value = EXCLUDED.value;
 SELECT coalesce((SELECT value FROM edms_count WHERE idx = 4 AND name = 'keyed'), 0) <> coalesce((SELECT value FROM edms_count WHERE idx = 4 AND name = 'staged'), 0) AS edms_failed \gset

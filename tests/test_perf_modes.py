@@ -11,7 +11,7 @@ from typing import Any
 import psycopg
 import pytest
 
-from edms_pgdump import load, program, sample
+from edms_pgdump import load, program_constraints, sample
 from edms_pgdump.errors import EdmsPgdumpError, ImportRejected, KeyNotUniqueError
 from edms_pgdump.export import export_archive
 from edms_pgdump.load import ImportOptions, import_archive
@@ -31,7 +31,7 @@ WHERE c.contype = 'f' AND n.nspname = 'public' ORDER BY 1, 2
 @pytest.fixture(autouse=True)
 def _recreate_even_small_loads(monkeypatch: pytest.MonkeyPatch) -> None:
     """The sample data here is small; make constraints=recreate drop foreign keys anyway."""
-    monkeypatch.setattr(program, "RECREATE_MIN_ROWS", 0)
+    monkeypatch.setattr(program_constraints, "RECREATE_MIN_ROWS", 0)
 
 
 INDEX_QUERY = """
@@ -258,7 +258,7 @@ def test_recreate_keeps_constraints_for_small_loads(
     sample_dbs: tuple[str, str], tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     """Below the threshold per-row checks are cheaper than re-validating whole tables."""
-    monkeypatch.setattr(program, "RECREATE_MIN_ROWS", 10_000_000)
+    monkeypatch.setattr(program_constraints, "RECREATE_MIN_ROWS", 10_000_000)
     src, dst = sample_dbs
     report = import_archive(dst, _export(src, tmp_path), options=ImportOptions(constraints="recreate"))
     assert report.committed and report.inserted > 0
