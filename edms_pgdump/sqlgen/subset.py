@@ -94,9 +94,7 @@ def insert_owned(
     """Rows of ``child`` whose natural key names an owner row in scope: in scope."""
     if child.table == owner.table:
         return _descendants(child, fk_columns, ref_columns)
-    select = sql.SQL(
-        "SELECT {} FROM {} AS c JOIN {} AS o ON {} JOIN {} AS k ON {} AND k.{}"
-    ).format(
+    select = sql.SQL("SELECT {} FROM {} AS c JOIN {} AS o ON {} JOIN {} AS k ON {} AND k.{}").format(
         _cols("c", child.pk),
         table_ident(child.table),
         table_ident(owner.table),
