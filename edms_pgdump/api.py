@@ -19,6 +19,7 @@ from . import load as _load
 from .archive import ArchiveReader, check_integrity
 from .audit import AuditRecord, AuditTarget
 from .check import CheckReport, check_archive, check_database
+from .diff import ArchivesDiffResult, DiffResult, diff_archives, diff_database
 from .errors import ImportRejected, UsageError
 from .export import ExportResult, check_export_options, write_archive
 from .history import HistoryHooks
@@ -492,3 +493,26 @@ __all__ = [
     "sql_runbook",
     "verify_archive",
 ]
+
+
+def diff(
+    archive: str | Path,
+    other: str | Path | None = None,
+    *,
+    dsn: str | None = None,
+    identities: KeyFiles = (),
+    trusted_keys: KeyFiles = (),
+    sample_size: int = 5,
+) -> DiffResult | ArchivesDiffResult:
+    """``diff``: ``archive`` against the database at ``dsn`` (read only, by natural key,
+    with sample keys), or against a second archive ``other`` (no database)."""
+    if (dsn is None) == (other is None):
+        raise UsageError(
+            "diff compares an archive with a database (--dsn) or with a second archive: give one of them"
+        )
+    if other is not None:
+        return diff_archives(archive, other, identities=identities, trusted_keys=trusted_keys)
+    assert dsn is not None
+    return diff_database(
+        dsn, archive, identities=identities, trusted_keys=trusted_keys, sample_size=sample_size
+    )

@@ -40,18 +40,29 @@ class ImportOptions:
     # verify: stage and resolve, then compare with the target in a READ ONLY
     # transaction (implies a dry run; nothing is written, no sequence moves)
     compare_only: bool = False
+    # after loading, delete the target rows of the archive's tables whose natural key
+    # the archive does not hold (a mirror); at most max_deletes rows in all, if set
+    delete_missing: bool = False
+    max_deletes: int | None = None
 
     def validate(self) -> None:
         """Refuse values the import would otherwise misread (an unknown policy must not
         quietly mean "never update")."""
         if self.on_conflict is not None and self.on_conflict not in CONFLICT_POLICIES:
-            raise UsageError(
-                f"on_conflict={self.on_conflict!r}: use one of " + ", ".join(CONFLICT_POLICIES)
-            )
+            raise UsageError(f"on_conflict={self.on_conflict!r}: use one of " + ", ".join(CONFLICT_POLICIES))
         if self.constraints not in CONSTRAINT_MODES:
             raise UsageError(f"constraints={self.constraints!r}: use one of " + ", ".join(CONSTRAINT_MODES))
         if self.compare_only and not self.dry_run:
             raise UsageError("compare_only needs dry_run=True: a comparison never commits")
+        if self.max_deletes is not None:
+            if (
+                isinstance(self.max_deletes, bool)
+                or not isinstance(self.max_deletes, int)
+                or self.max_deletes < 0
+            ):
+                raise UsageError(f"max_deletes={self.max_deletes!r}: use a whole number, 0 or more")
+            if not self.delete_missing:
+                raise UsageError("--max-deletes limits --delete-missing: give both, or neither")
         size = self.sample_size
         if isinstance(size, bool) or not isinstance(size, int) or size < 1:
             raise UsageError(f"sample_size={self.sample_size!r}: use a whole number of at least 1")

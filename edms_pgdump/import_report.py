@@ -16,6 +16,8 @@ class TableResult:
     unchanged: int = 0
     present_after: int = 0
     skipped: int = 0  # on_conflict skip: existing rows that differ and were left as they are
+    deleted: int = 0  # --delete-missing: target rows the archive does not hold, removed
+    absent: int = 0  # target rows whose natural key the archive does not hold
 
     @property
     def balanced(self) -> bool:
@@ -33,6 +35,7 @@ class TableResult:
             "updated": self.updated,
             "unchanged": self.unchanged,
             "skipped": self.skipped,
+            "deleted": self.deleted,
             "present_after": self.present_after,
             "ok": self.balanced,
         }

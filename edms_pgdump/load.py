@@ -70,6 +70,12 @@ def import_archive(
             raise UsageError("import_archive needs an archive path or an open reader")
         reader = ArchiveReader(archive)
     archive = reader.origin
+    if opts.delete_missing and reader.manifest.filters:
+        raise UsageError(
+            f"{archive}: --delete-missing mirrors whole tables, but this archive is a subset "
+            f"(filters on {', '.join(sorted(reader.manifest.filters))}): deleting inside a subset's scope "
+            "is not supported; export the tables whole, or import without --delete-missing"
+        )
     report = ImportReport(str(archive), reader.manifest.archive_id, describe_dsn(dsn), opts.dry_run)
     try:
         t0 = time.perf_counter()
@@ -105,6 +111,8 @@ def import_archive(
             except ProgramRefused as exc:
                 report.problems.append(str(exc))
                 raise ImportRejected(str(exc), report) from None
+            if hooks is not None:
+                hooks.program = program
             ProgramRunner(conn, program, _ArchiveMembers(reader, prep), report, progress).run()
             if program.views and not opts.refresh_materialized_views:
                 report.warnings.append(

@@ -23,6 +23,8 @@ from .plan import Plan
 from .program_constraints import ConstraintSteps
 from .program_ids import IdSteps
 from .program_steps import (
+    ABSENT,
+    DELETED,
     EXISTING,
     EXPECTED,
     INSERTED,
@@ -41,6 +43,7 @@ from .program_steps import (
     Message,
     Program,
     Record,
+    Step,
     When,
     at_least,
     count_of,
@@ -102,9 +105,15 @@ class _Builder(IdSteps, ConstraintSteps):
             self.steps = [*self.creates, Execute("read only", None, sqlgen.read_only()), *fill]
             for name in self.tables:
                 self.compare_table(name)
-            return Program(self.tables, self.staging, self.fields, tuple(self.steps), {}, self.opts)
+            return Program(
+                self.tables, self.staging, self.fields, tuple(self.steps), {}, self.opts, plan=self.plan
+            )
+        if self.opts.delete_missing:
+            self.deletions_allowed()
         for members in components:
             self.write_component(members)
+        if self.opts.delete_missing:
+            self.delete_missing()
         self.steps.extend(self.rebuild_steps)
         views = self.views()
         if views and self.opts.refresh_materialized_views:
@@ -112,7 +121,14 @@ class _Builder(IdSteps, ConstraintSteps):
         for name in self.tables:
             self.verify(name)
         return Program(
-            self.tables, self.staging, self.fields, tuple(self.steps), self.recreated, self.opts, views
+            self.tables,
+            self.staging,
+            self.fields,
+            tuple(self.steps),
+            self.recreated,
+            self.opts,
+            views,
+            self.plan,
         )
 
     def views(self) -> tuple[QualifiedName, ...]:
@@ -221,7 +237,69 @@ class _Builder(IdSteps, ConstraintSteps):
         self.steps.append(Derive(name, INSERTED, (count_of(name, STAGED), count_of(name, EXISTING, -1))))
         self.steps.append(Derive(name, UNCHANGED, (count_of(name, EXISTING), count_of(name, UPDATED, -1))))
         self.steps.append(Derive(name, PRESENT, (count_of(name, STAGED),)))
+        self.steps.append(
+            Record("absent", name, sqlgen.count_absent(self.plan, tp, self.staging[name]), (ABSENT,))
+        )
         self.steps.append(Balance(name))
+
+    # -- --delete-missing -------------------------------------------------------------
+    def deletions_allowed(self) -> None:
+        """Count, before any write, the target rows the archive does not hold; over
+        --max-deletes the import stops, naming counts and samples per table."""
+        for name in self.tables:
+            tp = self.plan.tables[name]
+            query = sqlgen.count_absent(self.plan, tp, self.staging[name])
+            self.steps.append(Record("rows to delete", name, query, (ABSENT,)))
+        limit = self.opts.max_deletes
+        if limit is None:
+            return
+        samples: list[Step] = []
+        for name in self.tables:
+            tp = self.plan.tables[name]
+            check = Check(
+                "rows to delete",
+                name,
+                sqlgen.absent_rows(self.plan, tp, self.staging[name], self.opts.sample_size),
+                self.key_names(tp),
+                Message(
+                    f"{name}: ",
+                    f"; that is over --max-deletes {limit} in all, so nothing was written "
+                    "(raise --max-deletes, or import without --delete-missing)",
+                    " row(s) the archive does not hold would be deleted: ",
+                ),
+                gather=True,
+            )
+            samples.append(When(at_least(1, count_of(name, ABSENT)), (check,), "rows to delete"))
+        total = tuple(count_of(n, ABSENT) for n in self.tables)
+        self.steps.append(When(at_least(limit + 1, *total), tuple(samples), "over --max-deletes"))
+
+    def delete_missing(self) -> None:
+        """Children before parents (reverse load order), after every insert and update
+        (so a re-parented child points at its new parent first). A row to delete that a
+        remaining row still references stops the import, naming both sides."""
+        # a cycle's deferrable keys (documents <-> their current version) are checked
+        # once every delete is done
+        self.steps.append(Execute("defer constraints", None, sqlgen.set_all_constraints("DEFERRED")))
+        for name in reversed(self.tables):
+            tp = self.plan.tables[name]
+            delete = Execute(
+                "delete missing",
+                name,
+                sqlgen.delete_absent(self.plan, tp, self.staging[name]),
+                count=DELETED,
+                refusal=f"{name}: a row the archive does not hold is still referenced by a row that stays "
+                "(never deleted in cascade)",
+            )
+            self.steps.append(When(at_least(1, count_of(name, ABSENT)), (delete,), "rows the archive lacks"))
+        self.steps.append(
+            Execute(
+                "deferred checks",
+                None,
+                sqlgen.set_all_constraints("IMMEDIATE"),
+                refusal="a row the archive does not hold is still referenced by a row that stays "
+                "(never deleted in cascade)",
+            )
+        )
 
     def duplicates_upstream(self, name: QualifiedName) -> tuple[Check, ...]:
         """When a table's rows multiply in its joins, the cause is a repeated key in it,

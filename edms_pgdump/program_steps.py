@@ -16,6 +16,7 @@ from . import sqlgen
 from .errors import EdmsPgdumpError
 from .import_options import ImportOptions
 from .names import QualifiedName
+from .plan import Plan
 
 # Counts the program records per table (and ``unresolved:<label>`` per reference).
 EXPECTED = "expected"
@@ -27,6 +28,8 @@ UPDATED = "updated"
 SKIPPED = "skipped"
 UNCHANGED = "unchanged"
 PRESENT = "present"
+ABSENT = "absent"  # target rows whose natural key the archive does not hold
+DELETED = "deleted"
 
 
 INTEGER_LIMITS = {"smallint": 32767, "integer": 2147483647}
@@ -176,6 +179,7 @@ class Program:
     options: ImportOptions
     # materialized views reading the imported tables: refreshed when asked, else stale
     views: tuple[QualifiedName, ...] = ()
+    plan: Plan | None = None
 
     def walk(self) -> Iterator[Step]:
         """Every step, those inside ``When`` included, in order."""

@@ -20,6 +20,8 @@ from .errors import ImportRejected, sample_keys
 from .import_report import ImportReport, TableResult
 from .names import QualifiedName
 from .program_steps import (
+    ABSENT,
+    DELETED,
     EXPECTED,
     INSERTED,
     PRESENT,
@@ -115,7 +117,8 @@ class ProgramRunner:
 
     def steps(self, steps: tuple[Step, ...]) -> None:
         for step in steps:
-            if not (isinstance(step, Check) and step.gather):
+            # a gathering check (inside a When, too) adds to the failures reported together
+            if not ((isinstance(step, Check) and step.gather) or isinstance(step, When)):
                 self.flush_gathered()
             self.step(step)
 
@@ -244,6 +247,7 @@ class ProgramRunner:
             r.expected, r.staged, r.inserted = c[EXPECTED], c[STAGED], c[INSERTED]
             r.updated, r.skipped, r.unchanged = c[UPDATED], c[SKIPPED], c[UNCHANGED]
             r.present_after = c[PRESENT]
+            r.deleted, r.absent = c[DELETED], c[ABSENT]
 
 
 def _message(m: Message, total: int | None, samples: str) -> str:

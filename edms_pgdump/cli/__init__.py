@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from . import analysis, core, demo, django  # noqa: F401  (each module registers its commands)
+from . import analysis, core, demo, django, migrate  # noqa: F401  (each module registers its commands)
 from .app import app
 
 

@@ -184,12 +184,16 @@ def print_import_report(
         " (dry run, rolled back)" if report.dry_run else ""
     )
     skipped = any(r.skipped for r in report.tables)
+    deleted = any(r.deleted for r in report.tables)
     headers = ["table", "expected", "staged", "inserted", "updated", "unchanged"]
-    t = Table(*headers, *(["skipped"] if skipped else []), "ok", title=title)
+    extra = [*(["skipped"] if skipped else []), *(["deleted"] if deleted else [])]
+    t = Table(*headers, *extra, "ok", title=title)
     for r in report.tables:
         cells = [r.table, str(r.expected), str(r.staged), str(r.inserted), str(r.updated), str(r.unchanged)]
         if skipped:
             cells.append(str(r.skipped))
+        if deleted:
+            cells.append(str(r.deleted))
         t.add_row(*cells, "yes" if r.balanced else "NO")
     out.print(t)
     print_warnings(report.warnings, verbose)
@@ -199,8 +203,11 @@ def print_import_report(
         "committed" if report.committed else ("rolled back (dry run)" if report.dry_run else "not committed")
     )
     done = "would be applied" if report.dry_run else "applied"
+    gone = sum(r.deleted for r in report.tables)
     out.print(
-        f"{report.inserted} inserted, {report.updated} updated ({done}); {state} in {report.seconds:.2f}s"
+        f"{report.inserted} inserted, {report.updated} updated"
+        + (f", {gone} deleted" if gone else "")
+        + f" ({done}); {state} in {report.seconds:.2f}s"
     )
     if history_status is not None:
         out.print(f"history: {history_status}", markup=False)
@@ -234,6 +241,15 @@ def import_cmd(
         "--refresh-materialized-views",
         help="Refresh the materialized views that read the imported tables, in the same transaction.",
     ),
+    delete_missing: bool = typer.Option(
+        False,
+        "--delete-missing",
+        help="Mirror: also delete the target rows of the archive's tables whose natural key the archive "
+        "does not hold (children first; a row still referenced by a row that stays stops the import).",
+    ),
+    max_deletes: int = typer.Option(
+        None, "--max-deletes", help="With --delete-missing: refuse, writing nothing, if more rows would go."
+    ),
     identity: list[Path] = identity_option(),
     trusted_key: list[Path] = trusted_key_option(),
     audit_log: Path = audit_option(),
@@ -254,6 +270,8 @@ def import_cmd(
         work_mem=work_mem,
         constraints=cast("ConstraintMode", constraints),
         refresh_materialized_views=refresh_views,
+        delete_missing=delete_missing,
+        max_deletes=max_deletes,
     )
 
     def go() -> ImportResult:

@@ -7,9 +7,10 @@ import re
 from psycopg import sql
 
 from ..names import QualifiedName
-from ..plan import Expansion, TablePlan
+from ..plan import Expansion, Plan, TablePlan
 from .common import ident, qualified_literal, table_ident
-from .staging import StagingNames, active_expansions, equal_or_both_null
+from .export import key_relation
+from .staging import StagingNames, _match, active_expansions, equal_or_both_null
 
 
 def insert_columns(tp: TablePlan, loaded_fields: set[str]) -> list[str]:
@@ -221,3 +222,46 @@ def create_from_definition(definition: str) -> sql.Composed:
 
 def comment_index(schema: str, name: str, comment: str) -> sql.Composed:
     return sql.SQL("COMMENT ON INDEX {} IS {}").format(ident(schema, name), sql.Literal(comment))
+
+
+def _absent_from_archive(plan: Plan, tp: TablePlan, names: StagingNames) -> sql.Composed:
+    """Target rows of ``tp`` whose natural key is not among the archive's rows."""
+    return sql.SQL(
+        "SELECT o.* FROM ({rel}) AS o WHERE NOT EXISTS (SELECT 1 FROM {final} AS f WHERE {m})"
+    ).format(rel=key_relation(plan, tp), final=names.final, m=_match("o", "f", list(tp.key_fields)))
+
+
+def count_absent(plan: Plan, tp: TablePlan, names: StagingNames) -> sql.Composed:
+    return sql.SQL("SELECT count(*) FROM ({}) AS gone").format(_absent_from_archive(plan, tp, names))
+
+
+def absent_rows(plan: Plan, tp: TablePlan, names: StagingNames, samples: int = 5) -> sql.Composed:
+    """Samples (with the total first) of target rows the archive does not hold."""
+    return sql.SQL("SELECT count(*) OVER (), {} FROM ({}) AS gone LIMIT {}").format(
+        sql.SQL(", ").join(ident(kf.name) for kf in tp.key_fields),
+        _absent_from_archive(plan, tp, names),
+        sql.Literal(samples),
+    )
+
+
+def delete_absent(plan: Plan, tp: TablePlan, names: StagingNames) -> sql.Composed:
+    """--delete-missing: remove the target rows the archive does not hold."""
+    match = sql.SQL(" AND ").join(
+        equal_or_both_null(
+            sql.SQL("t.{}").format(ident(c)), sql.SQL("gone.{}").format(ident(c)), not tp.identity_is_pk
+        )
+        for c in tp.row_identity
+    )
+    return sql.SQL("DELETE FROM {} AS t USING ({}) AS gone WHERE {}").format(
+        table_ident(tp.table), _absent_from_archive(plan, tp, names), match
+    )
+
+
+def new_rows(tp: TablePlan, names: StagingNames, samples: int = 5) -> sql.Composed:
+    """Samples (total first) of archive rows the target does not hold."""
+    return sql.SQL("SELECT count(*) OVER (), {} FROM {} WHERE {} LIMIT {}").format(
+        sql.SQL(", ").join(ident(kf.name) for kf in tp.key_fields),
+        names.final,
+        ident(tp.new_marker),
+        sql.Literal(samples),
+    )

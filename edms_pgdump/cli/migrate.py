@@ -1,0 +1,78 @@
+"""diff: what differs between an archive and a database (or two archives), by natural key."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import typer
+from rich.table import Table
+
+from .. import api
+from ..diff import ArchivesDiffResult, DiffResult
+from .app import app, emit_json, json_option, out, run
+from .core import DSN_HELP, identity_option, trusted_key_option
+
+
+def _print_database(result: DiffResult) -> None:
+    t = Table(
+        "table",
+        "only in archive",
+        "only in target",
+        "different",
+        "identical",
+        title=f"diff {result.archive} -> {result.target}",
+    )
+    for row in result.tables:
+        t.add_row(
+            row.table,
+            str(row.only_in_archive),
+            str(row.only_in_target),
+            str(row.different),
+            str(row.identical),
+        )
+    out.print(t)
+    for row in result.tables:
+        for kind, samples in row.samples.items():
+            if samples:
+                keys = "; ".join(", ".join(f"{k}={v!s}" for k, v in s.items()) for s in samples)
+                out.print(f"{row.table} {kind.replace('_', ' ')}: {keys}", markup=False)
+    out.print("identical" if result.identical else "differences found", markup=False)
+
+
+def _print_archives(result: ArchivesDiffResult) -> None:
+    t = Table(
+        "table", "rows (a)", "rows (b)", "same content", title=f"diff {result.archive_a} {result.archive_b}"
+    )
+    for row in result.tables:
+        t.add_row(row.table, str(row.rows_a), str(row.rows_b), "yes" if not row.differs else "NO")
+    out.print(t)
+    out.print("identical" if result.identical else "differences found", markup=False)
+
+
+@app.command("diff")
+def diff_cmd(
+    archive: Path = typer.Argument(..., help="Archive written by edms-pgdump export."),
+    other: Path = typer.Argument(None, help="A second archive to compare with (no database needed)."),
+    dsn: str = typer.Option(None, "--dsn", help=DSN_HELP),
+    identity: list[Path] = identity_option(),
+    trusted_key: list[Path] = trusted_key_option(),
+    json_out: bool = json_option(),
+) -> None:
+    """Compare an archive with a database by natural key (read only), or two archives.
+
+    Exit codes: 0 no difference, 1 differences, 2 error.
+
+    Example: edms-pgdump diff staging.edmsdump --dsn postgresql://localhost/prod
+    """
+    result = run(
+        lambda: api.diff(archive, other, dsn=dsn, identities=identity or (), trusted_keys=trusted_key or ()),
+        json_output=json_out,
+    )
+    if json_out:
+        emit_json(result.to_dict())
+    elif isinstance(result, DiffResult):
+        _print_database(result)
+    else:
+        _print_archives(result)
+    if not result.identical:
+        raise typer.Exit(1)
