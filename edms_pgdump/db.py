@@ -78,4 +78,18 @@ def server_error_message(exc: psycopg.Error) -> str:
     diag = getattr(exc, "diag", None)
     primary = getattr(diag, "message_primary", None) or str(exc).splitlines()[0]
     detail = getattr(diag, "message_detail", None)
-    return primary + (f" ({detail})" if detail else "")
+    # where PostgreSQL names the object, say it: a cast or a check constraint failing
+    # names neither in its primary message
+    where = [
+        f"{label} {value}"
+        for label, value in (
+            ("table", getattr(diag, "table_name", None)),
+            ("column", getattr(diag, "column_name", None)),
+            ("constraint", getattr(diag, "constraint_name", None)),
+        )
+        if value and str(value) not in primary + (detail or "")
+    ]
+    context = str(getattr(diag, "context", None) or "").splitlines()
+    if context and context[0].startswith("COPY "):  # names the staging line and column
+        where.append(context[0].split(", ", 1)[-1])
+    return primary + (f" ({detail})" if detail else "") + (f" [{', '.join(where)}]" if where else "")

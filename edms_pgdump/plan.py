@@ -76,6 +76,7 @@ class _Planner(KeyResolver):
         if key_fields is None:
             return None
         unique = self.check_key_unique(table, tm)
+        self.check_ids_kept(table, tm)
         self.check_partition_fks(table, tm)
         expansions, fk_columns = self.expansions(table, tm)
         self.check_raw_columns(table, tm)
@@ -106,6 +107,7 @@ class _Planner(KeyResolver):
             key_is_unique=unique,
             tree_steps=self.tree_steps(name) if any(e.tree for e in expansions) else (),
             raw_columns=tm.raw_columns,
+            byte_compared=tuple(c.name for c in table.columns if not c.collation_deterministic),
             generic=tuple(generic),
             new_marker=markers["new_marker"],
             hit_marker=markers["hit_marker"],
@@ -163,6 +165,25 @@ class _Planner(KeyResolver):
                 "but not a loop through other tables; choose other key columns",
             )
             return None
+
+    def check_ids_kept(self, table: Table, tm: TableMapping) -> None:
+        """A table keyed by its own serial or identity id keeps the source's ids."""
+        for name in tm.natural_key:
+            col = table.column(name)
+            if col is None or not (col.identity or col.sequence is not None):
+                continue
+            self.problem(
+                "warning",
+                "ids-kept",
+                table.name,
+                f"natural key column {name!r} is the table's own generated id: the source's ids are kept "
+                f"as they are; a target row that already has the same {name} for another record is "
+                "updated with the archive's values (it is the same key), and the column's sequence is "
+                "advanced past the largest imported id",
+                "keep it if the ids are the same records in every database; otherwise choose columns "
+                "that identify the row",
+                name,
+            )
 
     def check_key_unique(self, table: Table, tm: TableMapping) -> bool:
         if table.has_unique(tm.natural_key):

@@ -194,6 +194,8 @@ class TablePlan:
     # columns the mapping carries as they are, knowingly (raw_columns:): never references
     raw_columns: tuple[str, ...] = ()
     generic: tuple[GenericPlan, ...] = ()
+    # columns whose collation is nondeterministic: "changed" is decided on their bytes
+    byte_compared: tuple[str, ...] = ()
     # Names of the import's bookkeeping columns in staging, chosen not to collide with
     # any column or field of this table (a user column may well be called "#new").
     new_marker: str = "#new"

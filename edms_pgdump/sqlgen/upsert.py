@@ -78,7 +78,15 @@ def _differs(tp: TablePlan, cols: list[str], t: str, f: str) -> sql.Composable:
     types = {fl.column: fl.type for fl in tp.fields if fl.column}
     parts = []
     for c in cols:
-        if c in types and not _EXACT_TYPES.match(types[c]):
+        if c in tp.byte_compared:
+            # a nondeterministic collation calls 'A' and 'a' equal: compare the bytes, so
+            # a case-only change is an update
+            parts.append(
+                sql.SQL('{}.{}::text COLLATE "C" IS DISTINCT FROM {}.{}::text COLLATE "C"').format(
+                    ident(t), ident(c), ident(f), ident(c)
+                )
+            )
+        elif c in types and not _EXACT_TYPES.match(types[c]):
             parts.append(
                 sql.SQL("{}.{}::text IS DISTINCT FROM {}.{}::text").format(
                     ident(t), ident(c), ident(f), ident(c)
