@@ -516,3 +516,44 @@ def diff(
     return diff_database(
         dsn, archive, identities=identities, trusted_keys=trusted_keys, sample_size=sample_size
     )
+
+
+def plan_archive(
+    archive: str | Path,
+    dsn: str,
+    *,
+    identities: KeyFiles = (),
+    trusted_keys: KeyFiles = (),
+    ignore_columns: Sequence[str] = (),
+    skip_tables: Sequence[str] = (),
+) -> PlanResult:
+    """``plan ARCHIVE --dsn TARGET``: the archive's plan against the target's schema, with
+    every schema drift shown before anything is written (raises SchemaDriftError naming
+    all of them; what is allowed comes back as warnings)."""
+    from .catalog import read_catalog
+    from .db import connect
+    from .prepare import prepare_import
+
+    with ArchiveReader(
+        archive, identities=list(identities), trusted_keys=trusted_key_paths(trusted_keys)
+    ) as reader:
+        conn = connect(dsn)
+        try:
+            catalog = read_catalog(conn)
+        finally:
+            conn.close()
+        prep = prepare_import(reader.manifest, catalog, str(archive), ignore_columns, skip_tables)
+    info = describe_plan(prep.plan, catalog)
+    info["problems"] = list(info["problems"]) + [
+        {
+            "severity": "warning",
+            "code": "schema-drift",
+            "table": w.split(":")[0],
+            "column": None,
+            "message": w,
+            "fix": "",
+        }
+        for w in prep.warnings
+        if not w.startswith("warning:")
+    ]
+    return PlanResult.from_dict(info)

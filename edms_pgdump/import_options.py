@@ -44,6 +44,10 @@ class ImportOptions:
     # the archive does not hold (a mirror); at most max_deletes rows in all, if set
     delete_missing: bool = False
     max_deletes: int | None = None
+    # schema drift: archive fields (TABLE.COLUMN) the target lacks, carried but not
+    # written; archive tables (TABLE) the target lacks, left out
+    ignore_columns: tuple[str, ...] = ()
+    skip_tables: tuple[str, ...] = ()
 
     def validate(self) -> None:
         """Refuse values the import would otherwise misread (an unknown policy must not

@@ -100,14 +100,16 @@ def import_archive(
             for stmt in sqlgen.import_settings(opts.lock_timeout, opts.statement_timeout, opts.work_mem):
                 conn.execute(stmt)
             catalog = read_catalog(conn)
-            prep = prepare_import(reader.manifest, catalog, str(archive))
+            prep = prepare_import(
+                reader.manifest, catalog, str(archive), opts.ignore_columns, opts.skip_tables
+            )
             report.warnings = prep.warnings
             if hooks is not None:
                 hooks.catalog = catalog
                 hooks.before_load(conn, report)
             loaded = {name: tuple(fields) for name, fields in prep.loaded.items()}
             try:
-                program = import_program(prep.plan, catalog, opts, loaded)
+                program = import_program(prep.plan, catalog, opts, loaded, prep.archive_types)
             except ProgramRefused as exc:
                 report.problems.append(str(exc))
                 raise ImportRejected(str(exc), report) from None

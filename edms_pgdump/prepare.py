@@ -2,10 +2,11 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from collections.abc import Sequence
+from dataclasses import dataclass, field
 
 from .catalog import Catalog
-from .errors import SchemaDriftError
+from .errors import SchemaDriftError, UsageError
 from .manifest import Manifest, TableEntry
 from .mapping import Mapping, load_mapping_text, mapping_from_dict
 from .names import QualifiedName, parse_qualified_name
@@ -28,6 +29,7 @@ class Prepared:
     entries: dict[QualifiedName, TableEntry]
     loaded: dict[QualifiedName, list[str]]  # COPY field order per table
     warnings: list[str]
+    archive_types: dict[QualifiedName, dict[str, str]] = field(default_factory=dict)
 
 
 def generic_targets(manifest: Manifest) -> GenericTargets:
@@ -41,31 +43,81 @@ def generic_targets(manifest: Manifest) -> GenericTargets:
     return out
 
 
-def prepare_import(manifest: Manifest, catalog: Catalog, origin: str) -> Prepared:
-    """Check the archive against the target catalog before anything is written."""
+def _drift_options(
+    ignore_columns: Sequence[str], skip_tables: Sequence[str]
+) -> tuple[set[tuple[QualifiedName, str]], set[QualifiedName]]:
+    ignored: set[tuple[QualifiedName, str]] = set()
+    for item in ignore_columns:
+        table, _, column = item.rpartition(".")
+        try:
+            ignored.add((parse_qualified_name(table), column))
+        except ValueError:
+            raise UsageError(
+                f"--ignore-column {item!r}: use TABLE.COLUMN, e.g. public.documents.legacy"
+            ) from None
+    skipped: set[QualifiedName] = set()
+    for item in skip_tables:
+        try:
+            skipped.add(parse_qualified_name(item))
+        except ValueError as exc:
+            raise UsageError(f"--skip-table {item!r}: {exc}") from None
+    return ignored, skipped
+
+
+def prepare_import(
+    manifest: Manifest,
+    catalog: Catalog,
+    origin: str,
+    ignore_columns: Sequence[str] = (),
+    skip_tables: Sequence[str] = (),
+) -> Prepared:
+    """Check the archive against the target catalog before anything is written.
+
+    Schema drift is decided here, before any write: a target column the archive lacks
+    is fine when it is nullable or has a default; an archive column the target lacks is
+    refused unless ``ignore_columns`` names it; a table the target lacks is refused
+    unless ``skip_tables`` names it; a changed type is converted on COPY (a value that
+    does not convert stops the import, naming its line and column).
+    """
+    ignored, skipped = _drift_options(ignore_columns, skip_tables)
     mapping = archive_mapping(manifest)
     plan = build_plan(mapping, catalog, generic_targets(manifest))
-    problems = [str(p) for p in plan.errors]
+    problems = [
+        str(p)
+        for p in plan.errors
+        if not (p.code == "table-missing" and parse_qualified_name(p.table) in skipped)
+    ]
     warnings: list[str] = []
     entries: dict[QualifiedName, TableEntry] = {}
     loaded: dict[QualifiedName, list[str]] = {}
+    archive_types: dict[QualifiedName, dict[str, str]] = {}
     for t in manifest.tables:
         name = parse_qualified_name(t.table)
-        entries[name] = t
         tp = plan.tables.get(name)
+        if name in skipped:
+            warnings.append(f"{name}: left out (--skip-table); its {t.rows} archive row(s) were not imported")
+            continue
+        entries[name] = t
         if tp is None or not tp.export:
             problems.append(
-                f"{name}: table is in the archive but not in the target database; create it first"
+                f"{name}: table is in the archive but not in the target database; create it first, "
+                f"or leave it out with --skip-table {name}"
             )
             continue
         target_fields = {f.name: f for f in tp.fields}
         archive_fields = t.field_names
         for f in t.fields:
             tf = target_fields.get(f.name)
-            if tf is None:
+            if tf is None and (name, f.name.split(".")[0]) in ignored:
+                archive_types.setdefault(name, {})[f.name] = f.type
+                warnings.append(
+                    f"{name}.{f.name}: not in the target; carried in staging, not written (--ignore-column)"
+                )
+            elif tf is None:
                 problems.append(
                     f"{name}: archive field {f.name!r} has no matching column or foreign key "
-                    "in the target; migrate the target schema to match the source"
+                    "in the target; migrate the target schema to match the source, or leave it out "
+                    f"with --ignore-column {name}.{f.name.split('.')[0]}"
                 )
             elif tf.type != f.type:
                 warnings.append(
@@ -98,4 +150,4 @@ def prepare_import(manifest: Manifest, catalog: Catalog, origin: str) -> Prepare
     if problems:
         raise SchemaDriftError(f"{origin}: {problems[0]}", problems)
     warnings.extend(str(p) for p in plan.warnings)
-    return Prepared(plan, catalog, entries, loaded, warnings)
+    return Prepared(plan, catalog, entries, loaded, warnings, archive_types)

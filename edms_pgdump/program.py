@@ -177,7 +177,8 @@ class _Builder(IdSteps, ConstraintSteps):
         names = self.staging[name]
         fields = list(self.fields[name])
         add = self.steps.append
-        create = Execute("create raw", name, sqlgen.create_raw(tp, names, fields))
+        extra = self.archive_types.get(name)
+        create = Execute("create raw", name, sqlgen.create_raw(tp, names, fields, extra))
         if self.compare:
             self.creates.append(create)
         else:
@@ -489,6 +490,7 @@ def import_program(
     catalog: Catalog,
     options: ImportOptions | None = None,
     loaded: dict[QualifiedName, tuple[str, ...]] | None = None,
+    archive_types: dict[QualifiedName, dict[str, str]] | None = None,
 ) -> Program:
     """The import as typed steps. ``loaded`` is each table's COPY field order (the
     archive's); by default the plan's own fields for every exported table."""
@@ -496,4 +498,6 @@ def import_program(
     opts.validate()
     if loaded is None:
         loaded = {tp.table: tp.field_names for tp in plan.exported}
-    return _Builder(plan, catalog, opts, loaded).build()
+    builder = _Builder(plan, catalog, opts, loaded)
+    builder.archive_types = archive_types or {}
+    return builder.build()

@@ -15,6 +15,9 @@ from .program_steps import (
 
 
 class BuilderBase:
+    # archive fields the target has no column for (--ignore-column): staged, never written
+    archive_types: dict[QualifiedName, dict[str, str]] = {}  # noqa: RUF012 (set per build)
+
     def __init__(
         self,
         plan: Plan,

@@ -4,13 +4,15 @@ from __future__ import annotations
 
 import sys
 from pathlib import Path
-from typing import Any
+from typing import Any, cast
 
 import typer
 
-from ..api import check_mapping, init_mapping, plan_mapping, sql_runbook
+from ..api import check_mapping, init_mapping, plan_archive, plan_mapping, sql_runbook
 from ..check import CheckReport
-from ..import_options import ImportOptions
+from ..import_options import ConstraintMode, ImportOptions
+from ..mapping import ConflictPolicy
+from ..results import PlanResult
 from .app import EXIT_PROBLEM, app, emit_json, json_option, out, run
 from .core import DSN_HELP, identity_option
 from .django import print_django_init
@@ -130,16 +132,44 @@ def init_cmd(
 
 @app.command("plan")
 def plan_cmd(
+    archive: Path = typer.Argument(
+        None, help="An archive: plan its import into --dsn, showing schema drift before any write."
+    ),
     dsn: str = typer.Option(..., "--dsn", help=DSN_HELP + " Its schema is planned against."),
-    mapping: Path = typer.Option(..., "--mapping", "-m", help=MAPPING_HELP),
+    mapping: Path = typer.Option(None, "--mapping", "-m", help=MAPPING_HELP + " (not with an archive)"),
     show_sql: bool = typer.Option(True, "--sql/--no-sql", help="Print the SQL of every step."),
+    ignore_column: list[str] = typer.Option(
+        None, "--ignore-column", help="With an archive: TABLE.COLUMN the target lacks (carried, not written)."
+    ),
+    skip_table: list[str] = typer.Option(
+        None, "--skip-table", help="With an archive: a TABLE the target lacks, left out."
+    ),
+    identity: list[Path] = identity_option(),
     json_out: bool = json_option(),
 ) -> None:
     """Show load order, cycles, how each foreign key becomes natural-key fields, and the SQL of each step.
 
+    With an ARCHIVE, plan its import into --dsn: every schema drift (a column or table
+    the target lacks, a NOT NULL column the archive lacks, a changed type) is named
+    before anything is written.
+
     Example: edms-pgdump plan --dsn postgresql://localhost/prod -m config/edms.yaml --no-sql
     """
-    info = run(lambda: plan_mapping(dsn, mapping), json_output=json_out)
+    if (archive is None) == (mapping is None):
+        raise typer.BadParameter("give a mapping (-m) to plan an export, or an ARCHIVE to plan its import")
+
+    def go() -> PlanResult:
+        if archive is not None:
+            return plan_archive(
+                archive,
+                dsn,
+                identities=identity or (),
+                ignore_columns=ignore_column or (),
+                skip_tables=skip_table or (),
+            )
+        return plan_mapping(dsn, mapping)
+
+    info = run(go, json_output=json_out)
     if json_out:
         emit_json(info.to_dict())
         return
@@ -188,6 +218,18 @@ def sql_cmd(
     lock_timeout: str = typer.Option("30s", "--lock-timeout", help="import.sql: SET LOCAL lock_timeout."),
     statement_timeout: str = typer.Option("0", "--statement-timeout", help="import.sql: 0 means no limit."),
     work_mem: str = typer.Option("256MB", "--work-mem", help="import.sql: work_mem for the resolving joins."),
+    on_conflict: str = typer.Option(
+        None, "--on-conflict", help="import.sql: update, skip or error for every table."
+    ),
+    constraints: str = typer.Option("auto", "--constraints", help="import.sql: auto, keep or recreate."),
+    dry_run: bool = typer.Option(False, "--dry-run", help="import.sql ends with ROLLBACK instead of COMMIT."),
+    delete_missing: bool = typer.Option(False, "--delete-missing", help="import.sql mirrors whole tables."),
+    max_deletes: int = typer.Option(
+        None, "--max-deletes", help="import.sql: with --delete-missing, a limit."
+    ),
+    refresh_views: bool = typer.Option(
+        False, "--refresh-materialized-views", help="import.sql refreshes views over the imported tables."
+    ),
     json_out: bool = json_option(),
 ) -> None:
     """Write a psql runbook (export.sql or import.sql) to review and run with psql -v ON_ERROR_STOP=1.
@@ -198,7 +240,18 @@ def sql_cmd(
 
     Example: edms-pgdump sql import --dsn postgresql://localhost/fresh -m config/edms.yaml -o runbooks/
     """
-    opts = ImportOptions(lock_timeout=lock_timeout, statement_timeout=statement_timeout, work_mem=work_mem)
+    # the same options as import: the runbook is rendered from the same import program
+    opts = ImportOptions(
+        lock_timeout=lock_timeout,
+        statement_timeout=statement_timeout,
+        work_mem=work_mem,
+        on_conflict=cast("ConflictPolicy | None", on_conflict),
+        constraints=cast("ConstraintMode", constraints),
+        dry_run=dry_run,
+        delete_missing=delete_missing,
+        max_deletes=max_deletes,
+        refresh_materialized_views=refresh_views,
+    )
     result = run(lambda: sql_runbook(kind, dsn, mapping, output=output, options=opts), json_output=json_out)
     if json_out:
         emit_json(result.to_dict())

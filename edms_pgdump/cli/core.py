@@ -250,6 +250,12 @@ def import_cmd(
     max_deletes: int = typer.Option(
         None, "--max-deletes", help="With --delete-missing: refuse, writing nothing, if more rows would go."
     ),
+    ignore_column: list[str] = typer.Option(
+        None, "--ignore-column", help="TABLE.COLUMN of the archive the target lacks: carried, not written."
+    ),
+    skip_table: list[str] = typer.Option(
+        None, "--skip-table", help="A TABLE of the archive the target lacks: left out."
+    ),
     identity: list[Path] = identity_option(),
     trusted_key: list[Path] = trusted_key_option(),
     audit_log: Path = audit_option(),
@@ -272,6 +278,8 @@ def import_cmd(
         refresh_materialized_views=refresh_views,
         delete_missing=delete_missing,
         max_deletes=max_deletes,
+        ignore_columns=tuple(ignore_column or ()),
+        skip_tables=tuple(skip_table or ()),
     )
 
     def go() -> ImportResult:

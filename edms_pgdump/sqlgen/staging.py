@@ -29,15 +29,21 @@ def staging_names(index: int, table: QualifiedName) -> StagingNames:
     return StagingNames(ident(label + "_raw"), ident(label + "_keyed"), ident(label + "_final"), label)
 
 
-def field_types(tp: TablePlan, fields: list[str] | None = None) -> list[tuple[str, str]]:
+def field_types(
+    tp: TablePlan, fields: list[str] | None = None, extra: dict[str, str] | None = None
+) -> list[tuple[str, str]]:
+    """Each staged field's type: the target's; ``extra`` types archive fields the target
+    has no column for (``--ignore-column``), staged as they are and never written."""
     chosen = fields if fields is not None else list(tp.field_names)
-    by_name = {f.name: f.type for f in tp.fields}
+    by_name = {**(extra or {}), **{f.name: f.type for f in tp.fields}}
     return [(n, by_name[n]) for n in chosen]
 
 
-def create_raw(tp: TablePlan, names: StagingNames, fields: list[str]) -> sql.Composed:
+def create_raw(
+    tp: TablePlan, names: StagingNames, fields: list[str], extra: dict[str, str] | None = None
+) -> sql.Composed:
     cols = sql.SQL(", ").join(
-        sql.SQL("{} {}").format(ident(n), sql.SQL(t)) for n, t in field_types(tp, fields)
+        sql.SQL("{} {}").format(ident(n), sql.SQL(t)) for n, t in field_types(tp, fields, extra)
     )
     return sql.SQL("CREATE TEMP TABLE {} ({}) ON COMMIT DROP").format(names.raw, cols)
 
