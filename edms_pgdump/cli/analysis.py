@@ -114,7 +114,10 @@ def init_cmd(
         json_output=json_out,
     )
     if json_out:
-        emit_json(result.to_dict())
+        data = result.to_dict()
+        emit_json(data)
+        if not data["ok"]:
+            raise typer.Exit(EXIT_PROBLEM)  # init --django: check found errors in the mapping
         return
     if django:
         print_django_init(result)
