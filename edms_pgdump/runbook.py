@@ -23,6 +23,7 @@ from .catalog import Catalog, read_catalog
 from .check import cycles_of
 from .db import connect
 from .errors import UsageError
+from .export import EXPORT_WORK_MEM
 from .generic_probe import plan_for_runbook
 from .import_options import ImportOptions
 from .mapping import Mapping
@@ -74,6 +75,9 @@ def export_steps(plan: Plan) -> list[Step]:
     """One snapshot, one ``\\copy`` per table, then the row counts import.sql checks."""
     steps = [Step("session", None, render(s) + ";") for s in g.session_statements()]
     steps.append(Step("begin", None, render(g.begin("REPEATABLE READ", read_only=True)) + ";"))
+    # the same memory for the natural-key hash joins as the library's export: at the
+    # default 4MB a skewed join (half the keys NULL) can grow past any limit in batches
+    steps.append(Step("session", None, render(g.set_local("work_mem", EXPORT_WORK_MEM)) + ";"))
     counts: list[str] = []
     for tp in plan.exported:  # the same refusal as export: ids that name nothing
         for gp in tp.generic:

@@ -21,6 +21,7 @@ SET "client_encoding" = 'UTF8';
 SET "standard_conforming_strings" = 'on';
 SET "row_security" = 'off';
 BEGIN ISOLATION LEVEL REPEATABLE READ READ ONLY;
+SET LOCAL "work_mem" = '256MB';
 
 -- public.users
 \copy (SELECT t."username", t."email", t."full_name", t."is_active", t."created_at" FROM "public"."users" AS t) TO '0001.copy'
