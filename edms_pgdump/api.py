@@ -383,9 +383,9 @@ def init_mapping(
     if django:
         from .django_init import init_from_django
 
-        result = init_from_django(django, dsn or None, tuple(include_apps))
+        result = init_from_django(django, dsn, tuple(include_apps))
         text, guesses = result.mapping, result.tables
-    elif not dsn:
+    elif dsn is None:
         raise UsageError("init needs --dsn (or --django SETTINGS to read a Django project's models)")
     else:
         text, guesses = scaffold_from_database(dsn)

@@ -351,7 +351,7 @@ def init_from_django(
     from .mapping import load_mapping_text
 
     apps = setup_django(settings, dsn)
-    target = dsn or settings_dsn()
+    target = settings_dsn() if dsn is None else dsn  # an empty --dsn is refused by connect()
     with connect(target) as conn:
         catalog = read_catalog(conn)
     schemas: dict[str, str] = {}
