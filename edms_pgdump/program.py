@@ -199,7 +199,7 @@ class _Builder(IdSteps, ConstraintSteps):
         if not self.enforced(name):
             # statistics for the GROUP BY (otherwise the raw rows are only scanned once,
             # joined to the target's rows, which have statistics of their own)
-            add(Execute("analyze raw", name, sqlgen.analyze(names.raw)))
+            add(Execute("analyze raw", name, sqlgen.analyze(names.raw, self.join_columns(name, "raw"))))
             add(self.archive_duplicates(name))
         if not tp.key_is_unique or any(kf.nullable for kf in tp.key_fields):
             add(self.target_duplicates(name))
@@ -302,6 +302,21 @@ class _Builder(IdSteps, ConstraintSteps):
             )
         )
 
+    def join_columns(self, name: QualifiedName, stage: str) -> list[str]:
+        """The staging columns later statements join or group on: the natural-key fields
+        (and the tree path), plus, once ids are known, the ids others resolve to and the
+        columns that address existing rows."""
+        tp = self.plan.tables[name]
+        cols = [kf.name for kf in tp.key_fields]
+        if tp.tree_expansion is not None and stage != "raw":
+            cols.append(tp.path_marker)
+        if stage == "final":
+            cols += [c for c in (*tp.ref_columns, *tp.row_identity) if c not in cols]
+            cols.append(tp.new_marker)
+        if stage != "raw":
+            cols += [c for c in tp.ref_columns if c not in cols]
+        return list(dict.fromkeys(cols))
+
     def duplicates_upstream(self, name: QualifiedName) -> tuple[Check, ...]:
         """When a table's rows multiply in its joins, the cause is a repeated key in it,
         or in a table staged before it whose up-front check was skipped (``enforced``):
@@ -318,7 +333,7 @@ class _Builder(IdSteps, ConstraintSteps):
         add(self.matched(name, KEYED))
         # other members' references resolve against this table: without statistics the
         # planner guesses wildly and sorts for merge joins instead of hashing
-        add(Execute("analyze keyed", name, sqlgen.analyze(names.keyed)))
+        add(Execute("analyze keyed", name, sqlgen.analyze(names.keyed, self.join_columns(name, "keyed"))))
 
     def resolve(self, name: QualifiedName, merged: bool) -> None:
         tp = self.plan.tables[name]
@@ -344,7 +359,9 @@ class _Builder(IdSteps, ConstraintSteps):
         # Statistics matter only where the final rows are joined: other tables resolve
         # their references against them, existing rows are compared and updated, the
         # second pass, or the after-load key lookup. A plain INSERT just scans them.
-        analyze = Execute("analyze final", name, sqlgen.analyze(names.final))
+        analyze = Execute(
+            "analyze final", name, sqlgen.analyze(names.final, self.join_columns(name, "final"))
+        )
         if (
             self.referenced_by_others(name)
             or not self.derivable(name)

@@ -26,6 +26,7 @@ SET LOCAL "lock_timeout" = '30s';
 SET LOCAL "statement_timeout" = '0';
 SET LOCAL "work_mem" = '256MB';
 SET LOCAL "maintenance_work_mem" = '256MB';
+SET LOCAL "default_statistics_target" = '20';
 CREATE TEMP TABLE edms_expected (idx integer, table_name text, rows bigint, fields text) ON COMMIT DROP;
 \copy edms_expected FROM 'counts.copy'
 CREATE TEMP TABLE edms_tables (idx integer PRIMARY KEY, table_name text NOT NULL, fields text NOT NULL) ON COMMIT DROP;
@@ -121,7 +122,7 @@ END
 $edms$;
 
 -- public.users
-CREATE TEMP TABLE "edms_001_users_final" ON COMMIT DROP AS SELECT k.* FROM (SELECT s.*, COALESCE(o."id", nextval(pg_get_serial_sequence('"public"."users"', 'id'))) AS "id", o."#hit" IS NULL AS "#new" FROM "edms_001_users_raw" AS s LEFT JOIN (SELECT "t"."username" AS "username", t."id", true AS "#hit" FROM "public"."users" AS t ) AS o ON "o"."username" = "s"."username") AS k ;
+CREATE TEMP TABLE "edms_001_users_final" ON COMMIT DROP AS SELECT k.* FROM (SELECT s.*, COALESCE(o."id", nextval('"public"."users_id_seq"'::regclass)) AS "id", o."#hit" IS NULL AS "#new" FROM "edms_001_users_raw" AS s LEFT JOIN (SELECT "t"."username" AS "username", t."id", true AS "#hit" FROM "public"."users" AS t ) AS o ON "o"."username" = "s"."username") AS k ;
 INSERT INTO edms_count VALUES (1, 'keyed', :ROW_COUNT) ON CONFLICT (idx, name) DO UPDATE SET value = EXCLUDED.value;
 SELECT coalesce((SELECT value FROM edms_count WHERE idx = 1 AND name = 'keyed'), 0) <> coalesce((SELECT value FROM edms_count WHERE idx = 1 AND name = 'staged'), 0) AS edms_failed \gset
 \if :edms_failed
@@ -151,7 +152,7 @@ END
 $edms$;
 \endif
 INSERT INTO edms_count SELECT 1, v.name, v.value FROM (SELECT count(*) FILTER (WHERE NOT "#new") FROM "edms_001_users_final") AS q(c0) CROSS JOIN LATERAL (VALUES ('existing', q.c0)) AS v(name, value) ON CONFLICT (idx, name) DO UPDATE SET value = EXCLUDED.value;
-ANALYZE "edms_001_users_final";
+ANALYZE "edms_001_users_final" ("username", "id", "#new");
 
 -- all tables
 SELECT (coalesce((SELECT value FROM edms_count WHERE idx = 1 AND name = 'existing'), 0)) >= 2 AS edms_when \gset
@@ -233,7 +234,7 @@ BEGIN
 END
 $edms$;
 \endif
-ANALYZE "edms_002_documents_keyed";
+ANALYZE "edms_002_documents_keyed" ("document_number", "id");
 
 -- public.document_versions
 CREATE TEMP TABLE "edms_003_document_versions_keyed" ON COMMIT DROP AS SELECT s.*, COALESCE(o."id", (nextval('public.document_versions_id_seq'::regclass))) AS "id", o."#hit" IS NULL AS "#new" FROM "edms_003_document_versions_raw" AS s LEFT JOIN (SELECT "k1"."document_number" AS "document_id.document_number", "t"."version_number" AS "version_number", t."id", true AS "#hit" FROM "public"."document_versions" AS t LEFT JOIN "public"."documents" AS "k1" ON "k1"."id" = "t"."document_id") AS o ON "o"."document_id.document_number" = "s"."document_id.document_number" AND "o"."version_number" = "s"."version_number";
@@ -295,12 +296,12 @@ BEGIN
 END
 $edms$;
 \endif
-ANALYZE "edms_003_document_versions_keyed";
+ANALYZE "edms_003_document_versions_keyed" ("document_id.document_number", "version_number", "id");
 
 -- public.documents
 CREATE TEMP TABLE "edms_002_documents_final" ON COMMIT DROP AS SELECT k.*, "f1"."id" AS "current_version_id", "f2"."id" AS "owner_id", "f3"."id" AS "parent_id" FROM "edms_002_documents_keyed" AS k LEFT JOIN "edms_003_document_versions_keyed" AS "f1" ON "f1"."document_id.document_number" = "k"."current_version_id.document_id.document_number" AND "f1"."version_number" = "k"."current_version_id.version_number" LEFT JOIN "edms_001_users_final" AS "f2" ON "f2"."username" = "k"."owner_id.username" LEFT JOIN "edms_002_documents_keyed" AS "f3" ON "f3"."document_number" = "k"."parent_id.document_number";
 INSERT INTO edms_count SELECT 2, v.name, v.value FROM (SELECT count(*) FILTER (WHERE NOT "#new"), count(*) FILTER (WHERE "current_version_id" IS NULL AND ("current_version_id.document_id.document_number" IS NOT NULL OR "current_version_id.version_number" IS NOT NULL)), count(*) FILTER (WHERE "owner_id" IS NULL AND ("owner_id.username" IS NOT NULL)), count(*) FILTER (WHERE "parent_id" IS NULL AND ("parent_id.document_number" IS NOT NULL)) FROM "edms_002_documents_final") AS q(c0, c1, c2, c3) CROSS JOIN LATERAL (VALUES ('existing', q.c0), ('unresolved:current_version_id', q.c1), ('unresolved:owner_id', q.c2), ('unresolved:parent_id', q.c3)) AS v(name, value) ON CONFLICT (idx, name) DO UPDATE SET value = EXCLUDED.value;
-ANALYZE "edms_002_documents_final";
+ANALYZE "edms_002_documents_final" ("document_number", "id", "#new");
 
 -- all tables
 SELECT (coalesce((SELECT value FROM edms_count WHERE idx = 2 AND name = 'existing'), 0)) >= 2 AS edms_when \gset
@@ -399,7 +400,7 @@ $edms$;
 -- public.document_versions
 CREATE TEMP TABLE "edms_003_document_versions_final" ON COMMIT DROP AS SELECT k.*, "f1"."id" AS "created_by_id", "f2"."id" AS "document_id" FROM "edms_003_document_versions_keyed" AS k LEFT JOIN "edms_001_users_final" AS "f1" ON "f1"."username" = "k"."created_by_id.username" LEFT JOIN "edms_002_documents_final" AS "f2" ON "f2"."document_number" = "k"."document_id.document_number";
 INSERT INTO edms_count SELECT 3, v.name, v.value FROM (SELECT count(*) FILTER (WHERE NOT "#new"), count(*) FILTER (WHERE "created_by_id" IS NULL AND ("created_by_id.username" IS NOT NULL)), count(*) FILTER (WHERE "document_id" IS NULL AND ("document_id.document_number" IS NOT NULL)) FROM "edms_003_document_versions_final") AS q(c0, c1, c2) CROSS JOIN LATERAL (VALUES ('existing', q.c0), ('unresolved:created_by_id', q.c1), ('unresolved:document_id', q.c2)) AS v(name, value) ON CONFLICT (idx, name) DO UPDATE SET value = EXCLUDED.value;
-ANALYZE "edms_003_document_versions_final";
+ANALYZE "edms_003_document_versions_final" ("document_id.document_number", "version_number", "id", "#new");
 
 -- all tables
 SELECT (coalesce((SELECT value FROM edms_count WHERE idx = 3 AND name = 'existing'), 0)) >= 2 AS edms_when \gset
@@ -557,7 +558,7 @@ SELECT (coalesce((SELECT value FROM edms_count WHERE idx = 4 AND name = 'existin
 \if :edms_when
 
 -- public.document_workflows
-ANALYZE "edms_004_document_workflows_final";
+ANALYZE "edms_004_document_workflows_final" ("document_id.document_number", "workflow_type", "id", "#new");
 
 -- all tables
 \endif
