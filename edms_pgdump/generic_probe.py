@@ -89,7 +89,7 @@ def dangling_problems(conn: Connection, plan: Plan, sample_size: int = 5) -> lis
                 "skip": "warning",
             }[gp.on_dangling]
             outcome = {
-                "error": "nothing was exported",
+                "error": "export refuses them",
                 "null": f"they travel with {gp.id_column} NULL (on_dangling: null)",
                 "skip": "those rows are left out of the archive (on_dangling: skip)",
             }[gp.on_dangling]

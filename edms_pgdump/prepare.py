@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 
 from .catalog import Catalog
 from .errors import SchemaDriftError, UsageError
@@ -82,11 +82,14 @@ def prepare_import(
     ignored, skipped = _drift_options(ignore_columns, skip_tables)
     mapping = archive_mapping(manifest)
     plan = build_plan(mapping, catalog, generic_targets(manifest))
-    problems = [
-        str(p)
-        for p in plan.errors
-        if not (p.code == "table-missing" and parse_qualified_name(p.table) in skipped)
-    ]
+    if skipped:  # a table left out with --skip-table is no problem of this plan
+        kept = tuple(
+            p
+            for p in plan.problems
+            if not (p.code == "table-missing" and parse_qualified_name(p.table) in skipped)
+        )
+        plan = replace(plan, problems=kept)
+    problems = [str(p) for p in plan.errors]
     warnings: list[str] = []
     entries: dict[QualifiedName, TableEntry] = {}
     loaded: dict[QualifiedName, list[str]] = {}

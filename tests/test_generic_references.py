@@ -284,3 +284,12 @@ def test_init_writes_the_generic_references_and_the_mapping_round_trips(new_db: 
     dst = _db(new_db, TARGET_DATA)
     api.import_archive(dst, _export(src, tmp_path, text), audit_log=False)
     assert _rows(dst, ACCESS_BY_NAME) == _rows(src, ACCESS_BY_NAME)
+
+
+def test_plan_text_shows_the_generic_reference_per_type(new_db: Any, tmp_path: Path) -> None:
+    src = _db(new_db, SOURCE_DATA)
+    path = tmp_path / "m.yaml"
+    path.write_text(MAPPING)
+    res = CliRunner().invoke(app, ["plan", "--dsn", src, "-m", str(path), "--no-sql"])
+    assert res.exit_code == 0, res.output
+    assert "(content_type_id, object_id) -> per type:" in res.output

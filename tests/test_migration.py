@@ -204,3 +204,10 @@ def test_delete_missing_refuses_a_subset_archive(sample_dbs: tuple[str, str], tm
     with pytest.raises(UsageError, match="this archive is a subset"):
         api.import_archive(dst, subset, options=ImportOptions(delete_missing=True), audit_log=False)
     assert db_digest(dst) == before
+
+
+def test_diff_errors_exit_2_not_1(tmp_path: Path, sample_dbs: tuple[str, str]) -> None:
+    _, dst = sample_dbs
+    res = CliRunner().invoke(app, ["diff", str(tmp_path / "missing.edms"), "--dsn", dst])
+    assert res.exit_code == 2, res.output
+    assert "archive not found" in res.output

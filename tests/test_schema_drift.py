@@ -119,3 +119,15 @@ def test_a_changed_type_is_converted_and_a_value_that_does_not_convert_is_named(
     api.import_archive(dst, archive, audit_log=False)
     with psycopg.connect(dst) as c:
         assert c.execute("SELECT ref, n FROM notes ORDER BY 1").fetchall() == [("x", 1), ("y", 2)]
+
+
+def test_plan_archive_shows_a_skipped_table_as_left_out(new_db: Any, tmp_path: Path) -> None:
+    archive = _archive(new_db, tmp_path)
+    dst = _target(
+        new_db, "CREATE TABLE public.teams (id serial PRIMARY KEY, name text NOT NULL UNIQUE, legacy text)"
+    )
+    res = CliRunner().invoke(
+        app, ["plan", str(archive), "--dsn", dst, "--skip-table", "public.notes", "--no-sql"]
+    )
+    assert res.exit_code == 0, res.output
+    assert "public.notes: left out (--skip-table)" in res.output

@@ -183,6 +183,13 @@ def plan_cmd(
         label = f"{i}." if row["export"] else "lookup"
         out.print(f"  {label} {row['table']} ({', '.join(row['key_fields'])}){dropped}", markup=False)
         for e in exps:
+            if e.get("kind") == "generic":
+                out.print(
+                    f"       ({e['type_column']}, {e['id_column']}) -> per type: {e['ref_table']} "
+                    f"as {e['field']} [generic, on_dangling {e['on_dangling']}]",
+                    markup=False,
+                )
+                continue
             cols, fields = ", ".join(e["columns"]), ", ".join(e["fields"])
             out.print(f"       {cols} -> {e['ref_table']} as {fields} [{e['edge']}]", markup=False)
     for c in info.cycles:
@@ -194,7 +201,8 @@ def plan_cmd(
                     markup=False,
                 )
     for p in info.problems:
-        out.print(f"{p['severity']}: {p['table']}: {p['message']}; fix: {p['fix']}", markup=False)
+        fix = f"; fix: {p['fix']}" if p["fix"] else ""
+        out.print(f"{p['severity']}: {p['table']}: {p['message']}{fix}", markup=False)
     if not show_sql:
         return
     out.print("\n-- export (one REPEATABLE READ snapshot)", markup=False)

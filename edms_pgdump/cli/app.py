@@ -135,8 +135,9 @@ def verbose_option() -> Any:
 T = TypeVar("T")
 
 
-def run(fn: Callable[[], T], *, json_output: bool = False) -> T:
-    """Call the library; turn its exceptions into one line and an exit code."""
+def run(fn: Callable[[], T], *, json_output: bool = False, error_exit: int | None = None) -> T:
+    """Call the library; turn its exceptions into one line and an exit code
+    (``error_exit`` for commands whose exit 1 means something else, like diff's)."""
     try:
         return fn()
     except EdmsPgdumpError as exc:
@@ -151,13 +152,15 @@ def run(fn: Callable[[], T], *, json_output: bool = False) -> T:
         report = getattr(exc, "report", None)
         if report is not None and hasattr(report, "to_dict"):
             payload["report"] = report.to_dict()
+            if "problems" not in payload and getattr(report, "problems", None):
+                payload["problems"] = list(report.problems)  # an import names every table at once
         if json_output:
             emit_json(payload)
         else:
             err.print(prefixed("error", message), markup=False)
             for p in payload.get("problems", payload.get("damages", []))[1:]:
                 err.print(f"  also: {unprefixed('error', str(p))}", markup=False)
-        raise typer.Exit(exc.exit_code) from None
+        raise typer.Exit(exc.exit_code if error_exit is None or exc.exit_code == 2 else error_exit) from None
     except KeyboardInterrupt:
         err.print("interrupted; nothing was committed")
         raise typer.Exit(130) from None

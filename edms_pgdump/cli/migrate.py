@@ -67,6 +67,7 @@ def diff_cmd(
     result = run(
         lambda: api.diff(archive, other, dsn=dsn, identities=identity or (), trusted_keys=trusted_key or ()),
         json_output=json_out,
+        error_exit=2,  # 1 means "differences found"
     )
     if json_out:
         emit_json(result.to_dict())
