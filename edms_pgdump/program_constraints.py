@@ -30,8 +30,19 @@ class ConstraintSteps(BuilderBase):
     # -- constraints=auto|recreate ------------------------------------------------------
     def droppable(self, name: QualifiedName) -> list[ForeignKey]:
         """Foreign keys declared on this table itself (not inherited from a partitioned
-        parent), which the import may drop and re-add."""
-        return [fk for fk in self.table(name).foreign_keys if not fk.declared and not fk.inherited]
+        parent), which the import may drop and re-add. Not where either side has user
+        triggers: a deferred one may hold pending events by then, and PostgreSQL refuses
+        to ALTER a table with pending trigger events (such keys stay, checked per row)."""
+        table = self.table(name)
+        if table.triggers:
+            return []
+        return [
+            fk
+            for fk in table.foreign_keys
+            if not fk.declared
+            and not fk.inherited
+            and not (self.catalog.get(fk.ref_table) and self.table(fk.ref_table).triggers)
+        ]
 
     def recreate_condition(self, name: QualifiedName) -> Condition | None:
         mode = self.opts.constraints

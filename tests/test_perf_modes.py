@@ -13,7 +13,7 @@ import pytest
 
 from edms_pgdump import load, program_constraints, sample
 from edms_pgdump.errors import EdmsPgdumpError, ImportRejected, KeyNotUniqueError
-from edms_pgdump.export import export_archive
+from edms_pgdump.export import write_archive
 from edms_pgdump.load import ImportOptions, import_archive
 from edms_pgdump.mapping import load_mapping
 from edms_pgdump.resources import sample_mapping_path
@@ -53,7 +53,7 @@ def _x(dsn: str, *statements: str) -> None:
 
 def _export(src: str, tmp_path: Path, name: str = "a.edmsdump") -> Path:
     out = tmp_path / name
-    export_archive(src, load_mapping(sample_mapping_path()), out, jobs=2)
+    write_archive(src, load_mapping(sample_mapping_path()), out, jobs=2)
     return out
 
 
@@ -182,9 +182,9 @@ def test_violating_row_rolls_back_everything(sample_dbs: tuple[str, str], tmp_pa
     message = str(info.value)
     assert "documents_owner_id_fkey" in message
     assert "-42" in message
-    if mode == "recreate":
-        assert isinstance(info.value, ImportRejected)
-        assert "rolled back" in message
+    # a table with user triggers keeps its keys even under recreate (a deferred trigger
+    # could hold pending events): the per-row check names the key either way
+    assert "rolled back" in message
     assert db_digest(dst) == before
     assert _q(dst, FK_QUERY) == fks
 
