@@ -334,7 +334,7 @@ class _Demo:
         exported = api.export_archive(prod, mapping, archive, audit_log=audit_log)
         result.archive_id = exported.archive_id
         result.manifest_sha256 = exported.manifest_sha256
-        archived = {t["table"]: int(t["rows"]) for t in exported.tables}
+        archived = {t.table: t.rows for t in exported.tables}
 
         self.log("natural-key import into a re-initialised database: edms-pgdump import")
         target, before = self.reinitialised_db("import")

@@ -389,8 +389,4 @@ def write_archive(
         conn.close()
 
 
-# TEMPORARY alias, remove once tests/test_reliability_damage.py and _faults.py import
-# ``write_archive`` (or the public ``edms_pgdump.export_archive``, which also audits).
-export_archive = write_archive
-
 __all__ = ["ExportResult", "check_export_options", "table_shape", "write_archive"]

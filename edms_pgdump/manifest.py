@@ -216,17 +216,6 @@ class TableShape:
         args = cls._shape_args(f, fields_required=False)
         return cls(**args, extra=f.extra())
 
-    # TEMPORARY (remove once load.py, runbook.py, history.py and the tests read
-    # attributes): mapping-style reads, ``entry["rows"]`` / ``entry.get("data_sha256")``.
-    def __getitem__(self, key: str) -> Any:
-        d = self.to_dict()
-        if key not in d:
-            raise KeyError(key)
-        return d[key]
-
-    def get(self, key: str, default: Any = None) -> Any:
-        return self.to_dict().get(key, default)
-
 
 @dataclass(frozen=True, kw_only=True)
 class TableEntry(TableShape):
@@ -389,11 +378,6 @@ class Manifest:
         """This manifest with its checksum filled in, as it is written to an archive."""
         body = replace(self, checksum=None, stored=None).to_dict()
         return replace(self, checksum=manifest_checksum(body), stored=None)
-
-    # TEMPORARY (remove once tests/support and check_archive callers read attributes).
-    @property
-    def data(self) -> dict[str, Any]:
-        return self.to_dict()
 
     @classmethod
     def from_json(cls, raw: bytes, origin: str) -> Manifest:

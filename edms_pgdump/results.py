@@ -14,17 +14,6 @@ from .manifest import Manifest
 from .signing import SignatureInfo
 
 
-class _TemporaryItemAccess:
-    """TEMPORARY: ``result["ok"]`` reads of the dicts these results replace; remove once
-    the tests read attributes (tests/test_reliability_*.py use ``verify_archive(…)["ok"]``)."""
-
-    def to_dict(self) -> dict[str, Any]:
-        raise NotImplementedError
-
-    def __getitem__(self, key: str) -> Any:
-        return self.to_dict()[key]
-
-
 @dataclass
 class ImportResult(ImportReport):
     """The import report plus what happened around it: the history row and the audit line."""
@@ -64,7 +53,7 @@ class DatabaseComparison:
 
 
 @dataclass
-class VerifyResult(_TemporaryItemAccess):
+class VerifyResult:
     archive: str
     archive_id: str
     tables: list[dict[str, Any]] = field(default_factory=list)  # table, member, rows, ok
@@ -93,7 +82,7 @@ class VerifyResult(_TemporaryItemAccess):
 
 
 @dataclass
-class InspectResult(_TemporaryItemAccess):
+class InspectResult:
     """The manifest of an archive, read without touching any member."""
 
     archive: str

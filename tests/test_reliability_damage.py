@@ -30,7 +30,7 @@ from edms_pgdump import (
     verify_archive,
 )
 from edms_pgdump.archive import MANIFEST_CHECKSUM, ArchiveReader, check_integrity, manifest_checksum
-from edms_pgdump.export import export_archive
+from edms_pgdump.export import write_archive
 from tests.support.db import db_digest, subprocess_env
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -291,8 +291,8 @@ def originals(pg_server, admin, sample_template, tmp_path_factory) -> Iterator[d
             sample.populate(c, sample.SampleSize.from_documents(300))
         base = tmp_path_factory.mktemp("damage")
         m = load_mapping(ROOT / "config" / "edms.yaml")
-        export_archive(pg_server.dsn(name), m, base / "good.edms")
-        export_archive(pg_server.dsn(name), m, base / "good.dir", directory=True, compression="none")
+        write_archive(pg_server.dsn(name), m, base / "good.edms")
+        write_archive(pg_server.dsn(name), m, base / "good.dir", directory=True, compression="none")
         yield {"file": base / "good.edms", "dir": base / "good.dir"}
     finally:
         admin.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
@@ -315,9 +315,9 @@ def _verify_message(path: Path) -> str:
         result = verify_archive(path)
     except ArchiveError as exc:
         return str(exc)
-    assert result["ok"] is False, f"verify accepted a damaged archive: {result}"
-    assert result["damages"], result
-    return "; ".join(result["damages"])
+    assert result.ok is False, f"verify accepted a damaged archive: {result}"
+    assert result.damages, result
+    return "; ".join(result.damages)
 
 
 def _sequences(dsn: str) -> list[tuple[str, int | None]]:
@@ -327,7 +327,7 @@ def _sequences(dsn: str) -> list[tuple[str, int | None]]:
 
 def test_healthy_archives_verify(originals: dict[str, Path]) -> None:
     for path in originals.values():
-        assert verify_archive(path)["ok"] is True
+        assert verify_archive(path).ok is True
 
 
 @pytest.mark.parametrize(("kind", "form"), CASES, ids=[f"{k}-{f}" for k, f in CASES])
@@ -440,13 +440,13 @@ def _content_of(path: Path) -> dict[str, bytes] | None:
         result = verify_archive(path)
     except ArchiveError:
         return None
-    if not result["ok"]:
-        assert result["damages"]
+    if not result.ok:
+        assert result.damages
         return None
     with ArchiveReader(path) as r:
         out = {"manifest.json": r.manifest.to_json()}
         for t in r.manifest.tables:
-            out[t["table"]] = read_member_text(r, t)
+            out[t.table] = read_member_text(r, t)
         return out
 
 
@@ -459,7 +459,7 @@ def small_archive(pg_server, admin, sample_template, tmp_path_factory) -> Iterat
         with psycopg.connect(pg_server.dsn(name), autocommit=True) as c:
             sample.populate(c, sample.SampleSize(users=3, documents=6))
         path = tmp_path_factory.mktemp("fuzz") / "small.edms"
-        export_archive(pg_server.dsn(name), load_mapping(ROOT / "config" / "edms.yaml"), path)
+        write_archive(pg_server.dsn(name), load_mapping(ROOT / "config" / "edms.yaml"), path)
         original = _content_of(path)
         assert original is not None
         yield path.read_bytes(), original

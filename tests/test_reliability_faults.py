@@ -22,7 +22,7 @@ import psycopg
 import pytest
 
 from edms_pgdump import DatabaseError, ImportOptions, import_archive, load_mapping, sample
-from edms_pgdump.export import export_archive
+from edms_pgdump.export import write_archive
 from tests.support.db import db_digest, subprocess_env
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -50,8 +50,8 @@ def big_archive(pg_server, admin, sample_template, tmp_path_factory) -> Iterator
         with psycopg.connect(pg_server.dsn(name), autocommit=True) as c:
             sample.populate(c, sample.SampleSize.from_documents(DOCUMENTS))
         path = tmp_path_factory.mktemp("faults") / "big.edms"
-        result = export_archive(pg_server.dsn(name), load_mapping(ROOT / "config" / "edms.yaml"), path)
-        yield path, {t["table"]: int(t["rows"]) for t in result.tables}
+        result = write_archive(pg_server.dsn(name), load_mapping(ROOT / "config" / "edms.yaml"), path)
+        yield path, {t.table: t.rows for t in result.tables}
     finally:
         admin.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
 
@@ -382,7 +382,7 @@ def test_kill9_mid_export_keeps_previous_archive(sample_dbs, admin, tmp_path: Pa
 
     src, _dst = sample_dbs
     out = tmp_path / "nightly.edms"
-    export_archive(src, load_mapping(ROOT / "config" / "edms.yaml"), out)
+    write_archive(src, load_mapping(ROOT / "config" / "edms.yaml"), out)
     old_bytes = out.read_bytes()
     script = tmp_path / "export.py"
     script.write_text(EXPORT_SCRIPT)
@@ -410,7 +410,7 @@ def test_kill9_mid_export_keeps_previous_archive(sample_dbs, admin, tmp_path: Pa
         locker.rollback()
     _wait_gone(admin, db)
     assert out.read_bytes() == old_bytes
-    assert verify_archive(out)["ok"]
+    assert verify_archive(out).ok
     assert not (tmp_path / "nightly.edms.tmp").exists()
 
 

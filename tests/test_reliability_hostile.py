@@ -196,7 +196,7 @@ def test_hostile_identifiers_and_key_values_round_trip(new_db, tmp_path: Path) -
     assert {(t.schema, t.name) for t in m.tables} == {(SCHEMA, PARENT), (SCHEMA, CHILD), (SCHEMA, UNI)}
 
     archive = export(src, m, tmp_path / "hostile.edms")
-    assert verify_archive(archive)["ok"]
+    assert verify_archive(archive).ok
     report = import_archive(dst, archive)
     assert report.committed
     n = len(VALUES)

@@ -97,9 +97,9 @@ def roundtrip(tmp_path: Path, server: Server, src: str, targets: tuple[str, str]
     with ArchiveReader(archive) as reader:
         for i, t in enumerate(reader.manifest.tables, start=1):
             # byte-identical to the archive members: same statement, same session settings
-            assert (data / data_file(i)).read_bytes() == read_member_text(reader, t), t["table"]
+            assert (data / data_file(i)).read_bytes() == read_member_text(reader, t), t.table
             counts = (data / COUNTS_FILE).read_text().splitlines()[i - 1].split("\t")
-            assert (counts[0], counts[2]) == (str(i), str(t["rows"]))
+            assert (counts[0], counts[2]) == (str(i), str(t.rows))
     res = run_psql(server, targets[1], scripts / "import.sql", data)
     assert res.returncode == 0, res.stderr
     return data

@@ -38,7 +38,7 @@ def test_natural_key_restore_reproduces_every_relationship(
     _recreate_admin(dst)
     archive = tmp_path / "prod.edmsdump"
     result = export_archive(src, MAPPING, archive)
-    assert {t["table"]: t["rows"] for t in result.tables} == {
+    assert {t.table: t.rows for t in result.tables} == {
         "public.users": 10,
         "public.documents": 200,
         "public.document_versions": 400,

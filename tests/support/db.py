@@ -49,7 +49,7 @@ def export(dsn: str, mapping_text: str | Mapping, out: Path, **kw: Any) -> Path:
 
 def manifest(archive: Path) -> dict[str, Any]:
     with ArchiveReader(archive) as r:
-        return r.manifest.data
+        return r.manifest.to_dict()
 
 
 def member_digests(archive: Path) -> dict[str, str]:
@@ -59,7 +59,7 @@ def member_digests(archive: Path) -> dict[str, str]:
 
 def member_texts(archive: Path) -> dict[str, bytes]:
     with ArchiveReader(archive) as r:
-        return {t["table"]: read_member_text(r, t) for t in r.manifest.tables}
+        return {t.table: read_member_text(r, t) for t in r.manifest.tables}
 
 
 def user_tables(conn: psycopg.Connection[Any]) -> list[tuple[str, str]]:
