@@ -16,7 +16,7 @@ from typing import TYPE_CHECKING, Any
 
 from . import __version__, audit
 from . import load as _load
-from .archive import ArchiveReader, check_integrity
+from .archive import ArchiveReader
 from .audit import AuditRecord, AuditTarget
 from .check import CheckReport, check_archive, check_database
 from .diff import ArchivesDiffResult, DiffResult, diff_archives, diff_database
@@ -25,6 +25,7 @@ from .export import ExportResult, check_export_options, write_archive
 from .history import HistoryHooks
 from .import_options import ImportOptions
 from .import_report import ImportReport
+from .integrity import check_integrity
 from .keys import resolve_recipients, trusted_key_paths
 from .mapping import Mapping, load_mapping
 from .progress import Progress

@@ -9,24 +9,26 @@ Protection (encryption.py, signing.py): the single file may be encrypted with ag
 whole (``age -d`` gives back the plain tar), and ``manifest.json`` may be signed with
 minisign, the signature stored as the member ``manifest.json.minisig`` right after it.
 The reader decrypts in place and checks the signature before it parses the manifest.
+Checking that every member is whole (verify, import) lives in integrity.py; the hashing
+and zstd streams both use are in archive_streams.py.
 """
 
 from __future__ import annotations
 
 import hashlib
-import io
 import os
 import shutil
 import tarfile
 import uuid
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
-from typing import IO, Any, BinaryIO, cast
+from typing import IO, Any, cast
 
 import zstandard
 
+from .archive_streams import CHUNK, HashingReader, HashingWriter, decompressed_blocks
 from .encryption import AgeReader, AgeWriter, is_encrypted
 from .errors import ArchiveError, UsageError
 from .keys import Identity, Recipient, read_identities
@@ -44,7 +46,6 @@ from .manifest import (
 from .signing import MAX_SIGNATURE_BYTES, SignatureInfo, Signer, check_signature, load_trusted_keys
 
 MAX_MANIFEST_BYTES = 64 * 1024 * 1024
-CHUNK = 1 << 20
 
 
 @dataclass
@@ -59,36 +60,6 @@ class MemberInfo:
     compression: str
 
 
-class _HashingWriter:
-    """File wrapper that hashes and counts what is written to disk."""
-
-    def __init__(self, fh: BinaryIO) -> None:
-        self.fh = fh
-        self.sha = hashlib.sha256()
-        self.size = 0
-
-    def write(self, data: bytes) -> int:
-        self.sha.update(data)
-        self.size += len(data)
-        return self.fh.write(data)
-
-    def flush(self) -> None:
-        self.fh.flush()
-
-
-class _HashingReader:
-    """File wrapper that hashes what is read from it."""
-
-    def __init__(self, fh: IO[bytes]) -> None:
-        self.fh = fh
-        self.sha = hashlib.sha256()
-
-    def read(self, size: int = -1) -> bytes:
-        data = self.fh.read(size)
-        self.sha.update(data)
-        return data
-
-
 class MemberWriter:
     """Streams COPY text into one member, hashing both the text and the stored bytes."""
 
@@ -98,7 +69,7 @@ class MemberWriter:
         self.member = member
         self.compression = compression
         self._fh = open(path, "wb")
-        self._out = _HashingWriter(self._fh)
+        self._out = HashingWriter(self._fh)
         self._data_sha = hashlib.sha256()
         self.data_bytes = 0
         self.rows = 0
@@ -445,10 +416,10 @@ class ArchiveReader:
         same number of rows."""
         entry = self.manifest.entry_for_member(name)
         with self.open_stored(name) as raw:
-            fh = _HashingReader(raw)
+            fh = HashingReader(raw)
             text_sha = hashlib.sha256()
             rows = 0
-            for block in _decompressed(fh, compression, self.origin, name):
+            for block in decompressed_blocks(fh, compression, self.origin, name):
                 text_sha.update(block)
                 rows += block.count(b"\n")
                 yield block
@@ -483,118 +454,6 @@ class ArchiveReader:
         self.close()
 
 
-@dataclass
-class IntegrityReport:
-    archive: str
-    archive_id: str
-    tables: list[dict[str, Any]] = field(default_factory=list)
-    damages: list[str] = field(default_factory=list)
-
-    @property
-    def ok(self) -> bool:
-        return not self.damages
-
-    def to_dict(self) -> dict[str, Any]:
-        return {
-            "archive": self.archive,
-            "archive_id": self.archive_id,
-            "ok": self.ok,
-            "tables": self.tables,
-            "damages": self.damages,
-        }
-
-
-def _decompressed(fh: _HashingReader, compression: str, origin: str, name: str) -> Iterator[bytes]:
-    if compression != "zstd":
-        while block := fh.read(CHUNK):
-            yield block
-        return
-    reader = zstandard.ZstdDecompressor().stream_reader(
-        fh,  # type: ignore[arg-type]  # any object with read() will do
-        read_across_frames=True,
-    )
-    try:
-        while block := reader.read(CHUNK):
-            yield block
-    except zstandard.ZstdError as exc:
-        raise ArchiveError(
-            f"{origin}: member {name!r} does not decompress ({exc}); the archive is damaged"
-        ) from None
-
-
-def check_layout(reader: ArchiveReader) -> IntegrityReport:
-    """What can be checked without reading any member: every listed member present with
-    its recorded size, nothing unlisted. An import that then streams each member through
-    ``iter_data`` (which re-hashes and counts) reads every member once, not twice."""
-    return _check(reader, read_data=False)
-
-
-def check_integrity(reader: ArchiveReader, progress: Any = None) -> IntegrityReport:
-    """Recompute sizes, hashes and row counts of every member; name each damage."""
-    return _check(reader, read_data=True, progress=progress)
-
-
-def _check(reader: ArchiveReader, *, read_data: bool, progress: Any = None) -> IntegrityReport:
-    m = reader.manifest
-    report = IntegrityReport(reader.origin, m.archive_id)
-    listed = {t.member for t in m.tables}
-    for extra in sorted(set(reader.member_names) - listed - {MANIFEST_NAME, SIGNATURE_NAME}):
-        report.damages.append(f"member {extra!r} is not listed in the manifest (extra member)")
-    for t in m.tables:
-        name, table = t.member, t.table
-        entry: dict[str, Any] = {"table": table, "member": name, "rows": t.rows, "ok": False}
-        report.tables.append(entry)
-        if name not in reader.member_names:
-            report.damages.append(f"{table}: member {name!r} is missing")
-            continue
-        size = reader.stored_size(name)
-        if size != t.bytes:
-            kind = "truncated" if size < t.bytes else "has appended bytes"
-            report.damages.append(f"{table}: member {name!r} {kind} ({size} bytes, manifest says {t.bytes})")
-            continue
-        if read_data:
-            damage = _member_damage(reader, t)
-            if damage:
-                report.damages.append(f"{table}: {damage}")
-                continue
-        entry["ok"] = True
-        if progress is not None:
-            progress(table, t.rows)
-    return report
-
-
-def _member_damage(reader: ArchiveReader, t: TableEntry) -> str | None:
-    """Why a member's bytes do not match its entry, or None."""
-    sha = hashlib.sha256()
-    with reader.open_stored(t.member) as fh:
-        while block := fh.read(CHUNK):
-            sha.update(block)
-    if sha.hexdigest() != t.sha256:
-        return f"member {t.member!r} SHA-256 mismatch (content overwritten; same size)"
-    rows = 0
-    data_sha = hashlib.sha256()
-    try:
-        with reader.open_stored(t.member) as fh:
-            for block in _decompressed(_HashingReader(fh), t.compression, reader.origin, t.member):
-                rows += block.count(b"\n")
-                data_sha.update(block)
-    except ArchiveError as exc:
-        return str(exc)
-    if rows != t.rows:
-        return f"member {t.member!r} holds {rows} rows, manifest says {t.rows}"
-    if t.data_sha256 and data_sha.hexdigest() != t.data_sha256:
-        return f"member {t.member!r} COPY data SHA-256 mismatch"
-    return None
-
-
-def read_member_text(reader: ArchiveReader, table: TableEntry) -> bytes:
-    """Whole member text; for tests and small tables only."""
-    buf = io.BytesIO()
-    for block in reader.iter_entry(table):
-        buf.write(block)
-    return buf.getvalue()
-
-
 __all__ = [
     "FORMAT_NAME",
     "FORMAT_VERSION",
@@ -603,13 +462,9 @@ __all__ = [
     "SIGNATURE_NAME",
     "ArchiveReader",
     "ArchiveWriter",
-    "IntegrityReport",
     "Manifest",
     "MemberInfo",
     "MemberWriter",
     "TableEntry",
-    "check_integrity",
-    "check_layout",
     "manifest_checksum",
-    "read_member_text",
 ]

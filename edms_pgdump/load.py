@@ -14,12 +14,13 @@ from typing import Any
 import psycopg
 
 from . import sqlgen
-from .archive import ArchiveReader, check_integrity
+from .archive import ArchiveReader
 from .catalog import read_catalog
 from .db import Connection, connect, describe_dsn, server_error_message
 from .errors import ArchiveError, DatabaseError, EdmsPgdumpError, ImportRejected, UsageError
 from .import_options import ImportOptions
 from .import_report import ImportReport
+from .integrity import check_integrity
 from .names import QualifiedName
 from .prepare import Prepared, prepare_import
 from .program import import_program

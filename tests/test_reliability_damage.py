@@ -29,8 +29,9 @@ from edms_pgdump import (
     sample,
     verify_archive,
 )
-from edms_pgdump.archive import MANIFEST_CHECKSUM, ArchiveReader, check_integrity, manifest_checksum
+from edms_pgdump.archive import MANIFEST_CHECKSUM, ArchiveReader, manifest_checksum
 from edms_pgdump.export import write_archive
+from edms_pgdump.integrity import check_integrity
 from tests.support.db import db_digest, subprocess_env
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -434,7 +435,7 @@ def _content_of(path: Path) -> dict[str, bytes] | None:
     """Manifest and decoded members if verify accepts the archive, else None.
 
     Anything but a clean ArchiveError (a crash) fails the test."""
-    from edms_pgdump.archive import read_member_text
+    from edms_pgdump.integrity import read_member_text
 
     try:
         result = verify_archive(path)

@@ -14,10 +14,11 @@ import psycopg
 import pytest
 
 from edms_pgdump import export_archive, import_archive, sample
-from edms_pgdump.archive import ArchiveReader, read_member_text
+from edms_pgdump.archive import ArchiveReader
 from edms_pgdump.catalog import read_catalog
 from edms_pgdump.db import connect
 from edms_pgdump.errors import ImportRejected
+from edms_pgdump.integrity import read_member_text
 from edms_pgdump.mapping import Mapping, load_mapping, load_mapping_text
 from edms_pgdump.plan import build_plan
 from edms_pgdump.runbook import COUNTS_FILE, data_file, runbook_text, write_runbooks

@@ -17,7 +17,8 @@ import psycopg
 from psycopg import sql
 
 from edms_pgdump import export_archive, load_mapping_text
-from edms_pgdump.archive import ArchiveReader, read_member_text
+from edms_pgdump.archive import ArchiveReader
+from edms_pgdump.integrity import read_member_text
 from edms_pgdump.mapping import Mapping
 
 # The second server of the cross-version suite (PostgreSQL 15 when the test server is 18);
