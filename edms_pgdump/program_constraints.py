@@ -10,12 +10,15 @@ from .names import QualifiedName
 from .program_base import BuilderBase
 from .program_steps import (
     EXISTING,
+    RECREATING,
     STAGED,
     Condition,
     Execute,
     ProgramRefused,
+    Record,
     Step,
     When,
+    at_least,
     count_of,
 )
 
@@ -81,9 +84,14 @@ class ConstraintSteps(BuilderBase):
         if not fks and not indexes:
             return
         locked = sorted({name, *(fk.ref_table for fk in fks)})
-        drop: list[Step] = [Execute("lock exclusive", None, sqlgen.lock_tables_exclusive(locked))]
+        # Taking ACCESS EXCLUSIVE mid-transaction can deadlock with readers of these
+        # tables: the library then keeps this table's keys (per-row checks) and goes on.
+        drop: list[Step] = [
+            Execute("lock exclusive", None, sqlgen.lock_tables_exclusive(locked), optional=True)
+        ]
         drop += [Execute("drop fk", name, sqlgen.drop_constraint(name, fk.name)) for fk in fks]
         drop += [Execute("drop index", name, sqlgen.drop_index(i.schema, i.name)) for i in indexes]
+        drop.append(Record("recreating", name, sqlgen.one(), (RECREATING,)))
         why = f"{name} brings many new rows: its foreign keys are re-added with one join each"
         self.steps.append(When(condition, tuple(drop), why))
         rebuild: list[Step] = []
@@ -104,5 +112,5 @@ class ConstraintSteps(BuilderBase):
             )
             if fk.comment is not None:
                 rebuild.append(Execute("comment", name, sqlgen.comment_constraint(name, fk.name, fk.comment)))
-        self.rebuild_steps.append(When(condition, tuple(rebuild), why))
+        self.rebuild_steps.append(When(at_least(1, count_of(name, RECREATING)), tuple(rebuild), why))
         self.recreated[name] = tuple(fk.name for fk in fks)

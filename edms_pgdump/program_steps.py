@@ -30,6 +30,7 @@ UNCHANGED = "unchanged"
 PRESENT = "present"
 ABSENT = "absent"  # target rows whose natural key the archive does not hold
 DELETED = "deleted"
+RECREATING = "recreating"  # 1 once a table's foreign keys were dropped, to re-add at the end
 
 
 INTEGER_LIMITS = {"smallint": 32767, "integer": 2147483647}
@@ -86,6 +87,9 @@ class Execute:
     # When the statement breaks an integrity constraint, the import is refused with this
     # text before the server's own message (instead of reporting a server failure).
     refusal: str | None = None
+    # A lock that may be refused (deadlock, lock timeout): the Python interpreter rolls
+    # back to a savepoint and skips the rest of the enclosing When (psql just runs it).
+    optional: bool = False
 
 
 @dataclass(frozen=True)

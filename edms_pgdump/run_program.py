@@ -8,6 +8,7 @@ for people.
 
 from __future__ import annotations
 
+import contextlib
 import time
 from collections import defaultdict
 from typing import Any, Protocol
@@ -52,6 +53,10 @@ class MemberSource(Protocol):
     def rows(self, table: QualifiedName) -> int: ...
 
     def blocks(self, table: QualifiedName) -> Any: ...
+
+
+class _SkipRest(Exception):
+    """An optional step was refused: the rest of its When is skipped."""
 
 
 class ProgramRunner:
@@ -125,7 +130,8 @@ class ProgramRunner:
     def step(self, step: Step) -> None:
         if isinstance(step, When):
             if self.holds(step.condition):
-                self.steps(step.steps)
+                with contextlib.suppress(_SkipRest):
+                    self.steps(step.steps)
         elif isinstance(step, Execute):
             self.execute(step)
         elif isinstance(step, CopyIn):
@@ -164,6 +170,18 @@ class ProgramRunner:
                     self.check(check)
                 raise
             self.conn.execute(sqlgen.release("edms_insert"))
+        elif step.optional:
+            self.conn.execute(sqlgen.savepoint("edms_optional"))
+            try:
+                cur = self.conn.execute(step.statement)
+            except (psycopg.errors.DeadlockDetected, psycopg.errors.LockNotAvailable) as exc:
+                self.conn.execute(sqlgen.rollback_to("edms_optional"))
+                self.report.warnings.append(
+                    f"{step.step}: {server_error_message(exc)}; another session holds these tables, so "
+                    "their foreign keys stay in place and are checked row by row"
+                )
+                raise _SkipRest() from None
+            self.conn.execute(sqlgen.release("edms_optional"))
         elif step.refusal is not None:
             try:
                 cur = self.conn.execute(step.statement)

@@ -682,6 +682,7 @@ ALTER TABLE "public"."documents" DROP CONSTRAINT "documents_owner_id_fkey";
 ALTER TABLE "public"."documents" DROP CONSTRAINT "documents_parent_id_fkey";
 DROP INDEX "public"."documents_owner_idx";
 DROP INDEX "public"."documents_parent_idx";
+INSERT INTO edms_count SELECT 2, v.name, v.value FROM (SELECT 1) AS q(c0) CROSS JOIN LATERAL (VALUES ('recreating', q.c0)) AS v(name, value) ON CONFLICT (idx, name) DO UPDATE SET value = EXCLUDED.value;
 
 -- all tables
 \endif
@@ -694,6 +695,7 @@ LOCK TABLE "public"."document_versions", "public"."documents", "public"."users" 
 ALTER TABLE "public"."document_versions" DROP CONSTRAINT "document_versions_created_by_id_fkey";
 ALTER TABLE "public"."document_versions" DROP CONSTRAINT "document_versions_document_id_fkey";
 DROP INDEX "public"."document_versions_created_by_idx";
+INSERT INTO edms_count SELECT 3, v.name, v.value FROM (SELECT 1) AS q(c0) CROSS JOIN LATERAL (VALUES ('recreating', q.c0)) AS v(name, value) ON CONFLICT (idx, name) DO UPDATE SET value = EXCLUDED.value;
 
 -- all tables
 \endif
@@ -812,6 +814,7 @@ LOCK TABLE "public"."document_workflows", "public"."documents", "public"."users"
 ALTER TABLE "public"."document_workflows" DROP CONSTRAINT "document_workflows_assignee_id_fkey";
 ALTER TABLE "public"."document_workflows" DROP CONSTRAINT "document_workflows_document_id_fkey";
 DROP INDEX "public"."document_workflows_assignee_idx";
+INSERT INTO edms_count SELECT 4, v.name, v.value FROM (SELECT 1) AS q(c0) CROSS JOIN LATERAL (VALUES ('recreating', q.c0)) AS v(name, value) ON CONFLICT (idx, name) DO UPDATE SET value = EXCLUDED.value;
 
 -- all tables
 \endif
@@ -852,7 +855,7 @@ INSERT INTO edms_count VALUES (4, 'updated', :ROW_COUNT) ON CONFLICT (idx, name)
 INSERT INTO edms_count VALUES (4, 'unchanged', (coalesce((SELECT value FROM edms_count WHERE idx = 4 AND name = 'existing'), 0) + -1 * coalesce((SELECT value FROM edms_count WHERE idx = 4 AND name = 'updated'), 0) + -1 * coalesce((SELECT value FROM edms_count WHERE idx = 4 AND name = 'skipped'), 0))) ON CONFLICT (idx, name) DO UPDATE SET value = EXCLUDED.value;
 
 -- all tables
-SELECT (coalesce((SELECT value FROM edms_count WHERE idx = 2 AND name = 'staged'), 0) + -1 * coalesce((SELECT value FROM edms_count WHERE idx = 2 AND name = 'existing'), 0)) >= 1 AND (coalesce((SELECT value FROM edms_count WHERE idx = 2 AND name = 'staged'), 0) + -2 * coalesce((SELECT value FROM edms_count WHERE idx = 2 AND name = 'existing'), 0)) >= 1 AS edms_when \gset
+SELECT (coalesce((SELECT value FROM edms_count WHERE idx = 2 AND name = 'recreating'), 0)) >= 1 AS edms_when \gset
 -- when public.documents brings many new rows: its foreign keys are re-added with one join each
 \if :edms_when
 
@@ -865,7 +868,7 @@ ALTER TABLE "public"."documents" ADD CONSTRAINT "documents_parent_id_fkey" FOREI
 
 -- all tables
 \endif
-SELECT (coalesce((SELECT value FROM edms_count WHERE idx = 3 AND name = 'staged'), 0) + -1 * coalesce((SELECT value FROM edms_count WHERE idx = 3 AND name = 'existing'), 0)) >= 1 AND (coalesce((SELECT value FROM edms_count WHERE idx = 3 AND name = 'staged'), 0) + -2 * coalesce((SELECT value FROM edms_count WHERE idx = 3 AND name = 'existing'), 0)) >= 1 AS edms_when \gset
+SELECT (coalesce((SELECT value FROM edms_count WHERE idx = 3 AND name = 'recreating'), 0)) >= 1 AS edms_when \gset
 -- when public.document_versions brings many new rows: its foreign keys are re-added with one join each
 \if :edms_when
 
@@ -876,7 +879,7 @@ ALTER TABLE "public"."document_versions" ADD CONSTRAINT "document_versions_docum
 
 -- all tables
 \endif
-SELECT (coalesce((SELECT value FROM edms_count WHERE idx = 4 AND name = 'staged'), 0) + -1 * coalesce((SELECT value FROM edms_count WHERE idx = 4 AND name = 'existing'), 0)) >= 1 AND (coalesce((SELECT value FROM edms_count WHERE idx = 4 AND name = 'staged'), 0) + -2 * coalesce((SELECT value FROM edms_count WHERE idx = 4 AND name = 'existing'), 0)) >= 1 AS edms_when \gset
+SELECT (coalesce((SELECT value FROM edms_count WHERE idx = 4 AND name = 'recreating'), 0)) >= 1 AS edms_when \gset
 -- when public.document_workflows brings many new rows: its foreign keys are re-added with one join each
 \if :edms_when
 

@@ -375,3 +375,21 @@ def test_pooled_session_that_used_temp_tables_still_imports(
     monkeypatch.setattr(load, "connect", used_connect)
     report = import_archive(dst, archive, options=ImportOptions(temp_buffers="64MB"))
     assert report.committed and report.inserted > 0
+
+
+def test_auto_keeps_the_keys_when_a_reader_holds_the_tables(
+    sample_dbs: tuple[str, str], tmp_path: Path
+) -> None:
+    """ACCESS EXCLUSIVE, needed to drop a foreign key, cannot be had while another session
+    reads the table: the import does not fail, it keeps those keys (checked per row)."""
+    src, dst = sample_dbs
+    archive = _export(src, tmp_path)
+    fks = _q(dst, FK_QUERY)
+    with psycopg.connect(dst) as reader:
+        reader.execute("SELECT count(*) FROM public.users").fetchone()  # holds ACCESS SHARE until rollback
+        report = import_archive(dst, archive, options=ImportOptions(lock_timeout="1s"))
+        reader.rollback()
+    assert report.committed and report.inserted > 0
+    assert any("foreign keys stay in place" in w for w in report.warnings), report.warnings
+    assert not any(p["step"].startswith("drop fk") for p in report.profile)
+    assert _q(dst, FK_QUERY) == fks

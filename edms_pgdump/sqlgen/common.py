@@ -43,6 +43,10 @@ def read_only() -> sql.Composed:
     return sql.SQL("SET TRANSACTION READ ONLY").format()
 
 
+def one() -> sql.Composed:
+    return sql.SQL("SELECT 1").format()
+
+
 def analyze(relation: sql.Composable, columns: list[str] | None = None) -> sql.Composed:
     """Statistics for the planner; with ``columns``, only those the joins use (a jsonb
     path or a wide text column costs far more to sample than the join needs)."""
