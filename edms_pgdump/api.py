@@ -549,9 +549,9 @@ def plan_archive(
         {
             "severity": "warning",
             "code": "schema-drift",
-            "table": w.split(":")[0],
+            "table": w.split(": ", 1)[0],
             "column": None,
-            "message": w,
+            "message": w.split(": ", 1)[-1],
             "fix": "",
         }
         for w in prep.warnings

@@ -155,7 +155,7 @@ def _refuse_dangling(conn: Connection, plan: Plan) -> list[str]:
     errors = [p for p in found if p.severity == "error"]
     if errors:
         more = f" (and {len(errors) - 1} more)" if len(errors) > 1 else ""
-        raise PlanError(str(errors[0]) + more, [str(p) for p in errors])
+        raise PlanError(str(errors[0]) + more + "; nothing was exported", [str(p) for p in errors])
     return [str(p) for p in found]
 
 
