@@ -108,6 +108,9 @@ class Table:
     # unique indexes (primary key included) checked as each row goes in, not deferred:
     # an INSERT cannot duplicate them
     immediate_unique_keys: tuple[tuple[str, ...], ...] = ()
+    # unique keys declared NULLS NOT DISTINCT (PostgreSQL 15+): rows whose key parts are
+    # NULL cannot repeat either
+    nulls_not_distinct_keys: tuple[tuple[str, ...], ...] = ()
     owner: str = ""
     estimated_rows: int = 0  # of a partitioned table: summed over its partitions
     kind: str = "r"  # 'r' ordinary, 'p' partitioned
@@ -306,6 +309,7 @@ class _Keys:
     primary: dict[int, tuple[str, ...]] = field(default_factory=dict)
     unique: dict[int, list[tuple[str, ...]]] = field(default_factory=lambda: defaultdict(list))
     immediate: dict[int, list[tuple[str, ...]]] = field(default_factory=lambda: defaultdict(list))
+    nulls_not_distinct: dict[int, list[tuple[str, ...]]] = field(default_factory=lambda: defaultdict(list))
     foreign: dict[int, list[ForeignKey]] = field(default_factory=lambda: defaultdict(list))
     # FKs declared on a partition, under the root's oid, with the partition's oid
     on_partitions: dict[int, list[tuple[int, ForeignKey]]] = field(default_factory=lambda: defaultdict(list))
@@ -333,7 +337,7 @@ def _read_keys(cur: Cursor, tables: dict[int, tuple[QualifiedName, str]], tree: 
                 inherited = tables[relid][1] == "p" or not row[11]
                 keys.foreign[relid].append(_fk_of(row, ref, inherited))
     cur.execute(q.INDEXES, {"oids": oids})
-    for relid, cols, is_immediate, is_plain, index, definition, comment in cur.fetchall():
+    for relid, cols, is_immediate, is_plain, index, definition, comment, nnd in cur.fetchall():
         relid = int(relid)
         if is_plain:
             schema = tables[relid][0].schema
@@ -344,6 +348,8 @@ def _read_keys(cur: Cursor, tables: dict[int, tuple[QualifiedName, str]], tree: 
             keys.unique[relid].append(key)
         if is_immediate:
             keys.immediate[relid].append(key)
+        if nnd:
+            keys.nulls_not_distinct[relid].append(key)
     return keys
 
 
@@ -400,6 +406,7 @@ def read_catalog(conn: Connection) -> Catalog:
             primary_key=keys.primary.get(oid),
             unique_keys=tuple(keys.unique[oid]),
             immediate_unique_keys=tuple(keys.immediate[oid]),
+            nulls_not_distinct_keys=tuple(keys.nulls_not_distinct[oid]),
             foreign_keys=tuple(own_fks + _merge_partition_fks(oid, own_fks, keys.on_partitions[oid], tree)),
             rls_enabled=bool(r[3]),
             rls_forced=bool(r[4]),

@@ -102,9 +102,12 @@ ORDER BY con.conrelid, con.conname
 INDEXES = """
 SELECT x.indrelid, x.cols, x.indimmediate, x.plain,
        x.relname, CASE WHEN x.plain THEN pg_get_indexdef(x.indexrelid) END,
-       CASE WHEN x.plain THEN obj_description(x.indexrelid, 'pg_class') END
+       CASE WHEN x.plain THEN obj_description(x.indexrelid, 'pg_class') END,
+       x.nulls_not_distinct
 FROM (
     SELECT i.indrelid, i.indexrelid, i.indisunique, i.indimmediate, ic.relname,
+           -- PostgreSQL 15+ (indnullsnotdistinct); absent, so false, on older servers
+           coalesce((to_jsonb(i) ->> 'indnullsnotdistinct')::boolean, false) AS nulls_not_distinct,
            ARRAY(SELECT a.attname FROM unnest(i.indkey::int2[]) WITH ORDINALITY k(num, ord)
                  JOIN pg_attribute a ON a.attrelid = i.indrelid AND a.attnum = k.num
                  ORDER BY k.ord) AS cols,

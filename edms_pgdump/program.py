@@ -201,7 +201,7 @@ class _Builder(IdSteps, ConstraintSteps):
             # joined to the target's rows, which have statistics of their own)
             add(Execute("analyze raw", name, sqlgen.analyze(names.raw, self.join_columns(name, "raw"))))
             add(self.archive_duplicates(name))
-        if not tp.key_is_unique or any(kf.nullable for kf in tp.key_fields):
+        if not self.unique_in_target(name, immediate=False):
             add(self.target_duplicates(name))
 
     def matched(self, name: QualifiedName, count: str) -> CompareCounts:

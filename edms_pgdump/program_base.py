@@ -58,13 +58,24 @@ class BuilderBase:
         cols = [t.column(c) for c in self.plan.tables[name].natural_key]
         return not any(c is None or c.is_generated for c in cols)
 
+    def unique_in_target(self, name: QualifiedName, immediate: bool) -> bool:
+        """A unique key of the target within the natural key that also holds for NULLs:
+        its columns are NOT NULL, or it is NULLS NOT DISTINCT (PostgreSQL 15+)."""
+        tp = self.plan.tables[name]
+        table = self.table(name)
+        keys = table.immediate_unique_keys if immediate else (*table.unique_keys, table.primary_key or ())
+        for key in keys:
+            if not key or not set(key) <= set(tp.natural_key):
+                continue
+            cols = [table.column(c) for c in key]
+            if key in table.nulls_not_distinct_keys or all(c is not None and c.not_null for c in cols):
+                return True
+        return False
+
     def enforced(self, name: QualifiedName) -> bool:
         """An immediate unique index on the natural key makes an INSERT of a duplicate
         fail, so the up-front GROUP BY over the archive rows can be skipped."""
-        tp = self.plan.tables[name]
-        if not tp.identity_is_pk or any(kf.nullable for kf in tp.key_fields):
-            return False
-        return any(set(k) <= set(tp.natural_key) for k in self.table(name).immediate_unique_keys)
+        return self.plan.tables[name].identity_is_pk and self.unique_in_target(name, immediate=True)
 
     def referenced_by_others(self, name: QualifiedName) -> bool:
         return any(
