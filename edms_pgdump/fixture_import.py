@@ -17,19 +17,17 @@ import psycopg
 
 from . import sqlgen
 from .catalog import read_catalog
-from .db import Connection, connect, describe_dsn, server_error_message
-from .errors import DatabaseError, ImportRejected, UsageError
+from .db import connect, describe_dsn
+from .errors import DatabaseError, UsageError
 from .fixture import FixtureReader
 from .fixture_read import FixtureError
 from .import_options import ImportOptions
 from .import_report import ImportReport
+from .load import begin_import, failure_message, program_or_refusal, rollback_quietly, run_program
 from .mapping import Mapping
 from .names import QualifiedName, parse_qualified_name
 from .plan import build_plan
-from .program import import_program
-from .program_steps import ProgramRefused
 from .progress import NoProgress, Progress
-from .run_program import ProgramRunner
 
 
 def parse_table_overrides(items: list[str] | tuple[str, ...] | None) -> dict[str, QualifiedName]:
@@ -73,9 +71,7 @@ def import_fixture_file(
     conn = connect(dsn)
     spool = None
     try:
-        conn.execute(sqlgen.begin(None))
-        for stmt in sqlgen.import_settings(opts.lock_timeout, opts.statement_timeout, opts.work_mem):
-            conn.execute(stmt)
+        begin_import(conn, opts)
         catalog = read_catalog(conn)
         t0 = time.perf_counter()
         types = tuple(mapping.types.values())
@@ -97,12 +93,8 @@ def import_fixture_file(
             hooks.manifest_sha256 = reader.sha256
             hooks.catalog = catalog
             hooks.before_load(conn, report)
-        try:
-            program = import_program(plan, catalog, opts, spool.loaded)
-        except ProgramRefused as exc:
-            report.problems.append(str(exc))
-            raise ImportRejected(str(exc), report) from None
-        ProgramRunner(conn, program, spool, report, progress).run()
+        program = program_or_refusal(plan, catalog, opts, spool.loaded, report)
+        run_program(conn, program, spool, report, progress)
         if hooks is not None:
             hooks.after_load(conn, report)
         if opts.dry_run:
@@ -111,16 +103,13 @@ def import_fixture_file(
             conn.execute(sqlgen.commit())
             report.committed = True
     except psycopg.Error as exc:
-        _rollback(conn)
-        msg = server_error_message(exc)
-        if report.current_step:
-            msg = f"{report.current_step}: {msg}"
-        report.problems.append(msg)
+        rollback_quietly(conn)
+        msg = failure_message(exc, report)
         raise DatabaseError(
             f"import of {path} into {describe_dsn(dsn)} failed and was rolled back: {msg}"
         ) from None
     except BaseException:
-        _rollback(conn)
+        rollback_quietly(conn)
         raise
     finally:
         if spool is not None:
@@ -128,11 +117,3 @@ def import_fixture_file(
         conn.close()
         report.seconds = time.monotonic() - started
     return report
-
-
-def _rollback(conn: Connection) -> None:
-    try:
-        if not conn.closed:
-            conn.execute(sqlgen.rollback())
-    except psycopg.Error:
-        pass

@@ -15,18 +15,19 @@ import psycopg
 
 from . import sqlgen
 from .archive import ArchiveReader
-from .catalog import read_catalog
+from .catalog import Catalog, read_catalog
 from .db import Connection, connect, describe_dsn, server_error_message
 from .errors import ArchiveError, DatabaseError, EdmsPgdumpError, ImportRejected, UsageError
 from .import_options import ImportOptions
 from .import_report import ImportReport
 from .integrity import check_integrity
 from .names import QualifiedName
+from .plan import Plan
 from .prepare import Prepared, prepare_import
 from .program import import_program
-from .program_steps import ProgramRefused
+from .program_steps import Program, ProgramRefused
 from .progress import NoProgress, Progress
-from .run_program import ProgramRunner
+from .run_program import MemberSource, ProgramRunner
 
 
 class _ArchiveMembers:
@@ -86,20 +87,7 @@ def import_archive(
             raise ArchiveError(f"{archive}: {integrity.damages[0]}; nothing was imported", integrity.damages)
         conn = connect(dsn)
         try:
-            # a comparison reads one consistent snapshot, and turns read only once its
-            # staging tables exist
-            conn.execute(sqlgen.begin("REPEATABLE READ" if opts.compare_only else None))
-            # temp_buffers can only change before this session's first temporary table
-            # (a pooled connection may have had one): a bigger value is a nicety, so a
-            # refusal is ignored
-            conn.execute(sqlgen.savepoint("edms_temp_buffers"))
-            try:
-                conn.execute(sqlgen.set_local("temp_buffers", opts.temp_buffers))
-            except psycopg.errors.InvalidParameterValue:
-                conn.execute(sqlgen.rollback_to("edms_temp_buffers"))
-            conn.execute(sqlgen.release("edms_temp_buffers"))
-            for stmt in sqlgen.import_settings(opts.lock_timeout, opts.statement_timeout, opts.work_mem):
-                conn.execute(stmt)
+            begin_import(conn, opts)
             catalog = read_catalog(conn)
             prep = prepare_import(
                 reader.manifest, catalog, str(archive), opts.ignore_columns, opts.skip_tables
@@ -109,20 +97,10 @@ def import_archive(
                 hooks.catalog = catalog
                 hooks.before_load(conn, report)
             loaded = {name: tuple(fields) for name, fields in prep.loaded.items()}
-            try:
-                program = import_program(prep.plan, catalog, opts, loaded, prep.archive_types)
-            except ProgramRefused as exc:
-                report.problems.append(str(exc))
-                raise ImportRejected(str(exc), report) from None
+            program = program_or_refusal(prep.plan, catalog, opts, loaded, report, prep.archive_types)
             if hooks is not None:
                 hooks.program = program
-            ProgramRunner(conn, program, _ArchiveMembers(reader, prep), report, progress).run()
-            if program.views and not opts.refresh_materialized_views:
-                report.warnings.append(
-                    "materialized views reading the imported tables were not refreshed and may be "
-                    "stale: " + ", ".join(str(v) for v in program.views)
-                    + "; refresh them, or import with --refresh-materialized-views"
-                )
+            run_program(conn, program, _ArchiveMembers(reader, prep), report, progress)
             if hooks is not None:
                 hooks.after_load(conn, report)
             if opts.dry_run:
@@ -133,25 +111,13 @@ def import_archive(
                 report.profile.append({"step": "commit", "seconds": round(time.perf_counter() - t0, 4)})
                 report.committed = True
         except psycopg.Error as exc:
-            _rollback(conn)
-            msg = server_error_message(exc)
-            if report.current_step:
-                msg = f"{report.current_step}: {msg}"
-            if isinstance(exc, psycopg.errors.LockNotAvailable):
-                msg += "; another session holds a lock on a target table: retry, or raise --lock-timeout"
-            elif isinstance(exc, psycopg.errors.ProgramLimitExceeded):
-                msg += (
-                    "; a natural-key value is too long for the target's index: "
-                    "shorten it or index a hash of it"
-                )
-            elif isinstance(exc, psycopg.errors.DeadlockDetected):
-                msg += "; another session locked the same tables in another order: retry the import"
-            report.problems.append(msg)
+            rollback_quietly(conn)
+            msg = failure_message(exc, report)
             raise DatabaseError(
                 f"import into {describe_dsn(dsn)} failed and was rolled back: {msg}"
             ) from None
         except BaseException:
-            _rollback(conn)
+            rollback_quietly(conn)
             raise
         finally:
             conn.close()
@@ -162,7 +128,75 @@ def import_archive(
     return report
 
 
-def _rollback(conn: Connection) -> None:
+# -- what every import transaction shares (archives here, Django fixtures in fixture_import)
+
+
+def begin_import(conn: Connection, opts: ImportOptions) -> None:
+    """BEGIN and the transaction's own settings."""
+    # a comparison reads one consistent snapshot, and turns read only once its staging
+    # tables exist
+    conn.execute(sqlgen.begin("REPEATABLE READ" if opts.compare_only else None))
+    # temp_buffers can only change before this session's first temporary table (a
+    # pooled connection may have had one): a bigger value is a nicety, so a refusal is
+    # ignored
+    conn.execute(sqlgen.savepoint("edms_temp_buffers"))
+    try:
+        conn.execute(sqlgen.set_local("temp_buffers", opts.temp_buffers))
+    except psycopg.errors.InvalidParameterValue:
+        conn.execute(sqlgen.rollback_to("edms_temp_buffers"))
+    conn.execute(sqlgen.release("edms_temp_buffers"))
+    for stmt in sqlgen.import_settings(opts.lock_timeout, opts.statement_timeout, opts.work_mem):
+        conn.execute(stmt)
+
+
+def program_or_refusal(
+    plan: Plan,
+    catalog: Catalog,
+    opts: ImportOptions,
+    loaded: dict[QualifiedName, tuple[str, ...]],
+    report: ImportReport,
+    archive_types: dict[QualifiedName, dict[str, str]] | None = None,
+) -> Program:
+    """The import program, or ImportRejected (with the report) when the options ask for
+    something this target does not allow."""
+    try:
+        return import_program(plan, catalog, opts, loaded, archive_types)
+    except ProgramRefused as exc:
+        report.problems.append(str(exc))
+        raise ImportRejected(str(exc), report) from None
+
+
+def run_program(
+    conn: Connection, program: Program, source: MemberSource, report: ImportReport, progress: Progress
+) -> None:
+    """Run the program; then name the materialized views it leaves stale."""
+    ProgramRunner(conn, program, source, report, progress).run()
+    if program.views and not program.options.refresh_materialized_views:
+        report.warnings.append(
+            "materialized views reading the imported tables were not refreshed and may be "
+            "stale: "
+            + ", ".join(str(v) for v in program.views)
+            + "; refresh them, or import with --refresh-materialized-views"
+        )
+
+
+def failure_message(exc: psycopg.Error, report: ImportReport) -> str:
+    """A server error during the import: where it struck, PostgreSQL's own words and,
+    for the failures an operator can act on, what to do; recorded in the report."""
+    msg = server_error_message(exc)
+    if report.current_step:
+        msg = f"{report.current_step}: {msg}"
+    if isinstance(exc, psycopg.errors.LockNotAvailable):
+        msg += "; another session holds a lock on a target table: retry, or raise --lock-timeout"
+    elif isinstance(exc, psycopg.errors.ProgramLimitExceeded):
+        msg += "; a natural-key value is too long for the target's index: shorten it or index a hash of it"
+    elif isinstance(exc, psycopg.errors.DeadlockDetected):
+        msg += "; another session locked the same tables in another order: retry the import"
+    report.problems.append(msg)
+    return msg
+
+
+def rollback_quietly(conn: Connection) -> None:
     try:
         if not conn.closed:
             conn.execute(sqlgen.rollback())
