@@ -130,13 +130,6 @@ def insert_select(name: sql.Composable, select: sql.Composable) -> sql.Composed:
     return sql.SQL("INSERT INTO {} {}").format(name, select)
 
 
-def create_keyed(
-    plan: Plan, tp: TablePlan, names: StagingNames, ids: dict[str, sql.Composable] | None = None
-) -> sql.Composed:
-    """Staging rows with the target's ids (see ``keyed_select``), as a temp table."""
-    return create_as(names.keyed, keyed_select(plan, tp, names, ids))
-
-
 def keyed_select(
     plan: Plan, tp: TablePlan, names: StagingNames, ids: dict[str, sql.Composable] | None = None
 ) -> sql.Composed:
@@ -182,18 +175,6 @@ def _resolve_source(
             return staged[exp.ref_table].final
         return staged[exp.ref_table].keyed
     return sql.SQL("({})").format(key_relation(plan, ref))
-
-
-def create_final(
-    plan: Plan,
-    tp: TablePlan,
-    names: StagingNames,
-    staged: dict[QualifiedName, StagingNames],
-    loaded_fields: set[str],
-    finalized: set[QualifiedName],
-) -> sql.Composed:
-    """Staging rows with every foreign key resolved to the target's ids."""
-    return create_as(names.final, final_select(plan, tp, names, staged, loaded_fields, finalized))
 
 
 def final_select(
@@ -331,12 +312,6 @@ def count_present(plan: Plan, tp: TablePlan, names: StagingNames) -> sql.Compose
     ).format(final=names.final, rel=key_relation(plan, tp), m=_match("o", "f", list(tp.key_fields)))
 
 
-def count_rows(relation: sql.Composable, where: sql.Composable | None = None) -> sql.Composed:
-    if where is None:
-        return sql.SQL("SELECT count(*) FROM {}").format(relation)
-    return sql.SQL("SELECT count(*) FROM {} WHERE {}").format(relation, where)
-
-
 def final_summary(
     tp: TablePlan, names: StagingNames, expansions: list[Expansion], generic: list[GenericPlan] | None = None
 ) -> sql.Composed:
@@ -350,18 +325,6 @@ def final_summary(
     return sql.SQL("SELECT {} FROM {}").format(sql.SQL(", ").join(cols), names.final)
 
 
-def merged_final(
-    plan: Plan,
-    tp: TablePlan,
-    names: StagingNames,
-    staged: dict[QualifiedName, StagingNames],
-    loaded_fields: set[str],
-    finalized: set[QualifiedName],
-    ids: dict[str, sql.Composable] | None = None,
-) -> sql.Composed:
-    return create_as(names.final, merged_final_select(plan, tp, names, staged, loaded_fields, finalized, ids))
-
-
 def merged_final_select(
     plan: Plan,
     tp: TablePlan,
@@ -371,7 +334,7 @@ def merged_final_select(
     finalized: set[QualifiedName],
     ids: dict[str, sql.Composable] | None = None,
 ) -> sql.Composed:
-    """``create_keyed`` and ``create_final`` as one statement (one pass over the
+    """``keyed_select`` and ``final_select`` as one statement (one pass over the
     staging rows instead of two), for a table nothing else in its component refers to.
 
     The keyed rows become a subquery of the final statement, so both paths run the
