@@ -14,13 +14,16 @@ from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+import psycopg
+
 from . import __version__, audit
 from . import load as _load
 from .archive import ArchiveReader
 from .audit import AuditRecord, AuditTarget
 from .check import CheckReport, check_archive, check_database
+from .db import connect, describe_dsn, server_error_message
 from .diff import ArchivesDiffResult, DiffResult, diff_archives, diff_database
-from .errors import ImportRejected, UsageError
+from .errors import DatabaseError, ImportRejected, UsageError
 from .export import ExportResult, check_export_options, write_archive
 from .history import HistoryHooks
 from .import_options import ImportOptions
@@ -41,6 +44,7 @@ from .results import (
 from .runbook import KINDS, Kind, describe_plan, explain_plan, plan_for, render_runbook, write_runbooks
 from .scaffold import scaffold_from_database
 from .signing import Signer, load_signer
+from .staging_area import Leftovers, drop_leftovers
 from .subset import WhereArgs, describe_subset, resolve_filters, subset_rules
 from .where import check_columns
 
@@ -245,6 +249,18 @@ def import_archive(
 
 
 # -- archives -------------------------------------------------------------------------
+
+
+def cleanup_staging(dsn: str) -> Leftovers:
+    """Drop the staging schemas (``edms_pgdump_stage_*``) that parallel imports killed
+    during staging left behind; those of imports running now are left alone."""
+    conn = connect(dsn)
+    try:
+        return drop_leftovers(conn)
+    except psycopg.Error as exc:
+        raise DatabaseError(f"cleanup of {describe_dsn(dsn)} failed: {server_error_message(exc)}") from None
+    finally:
+        conn.close()
 
 
 def inspect_archive(

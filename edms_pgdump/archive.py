@@ -441,6 +441,16 @@ class ArchiveReader:
         """``iter_data`` for a manifest entry."""
         return self.iter_data(entry.member, entry.compression)
 
+    def reopen(self) -> ArchiveReader:
+        """Another reader of the same archive (one per thread: a reader is not shared),
+        which checks every member against this reader's manifest, already verified: an
+        archive replaced in between fails its members' SHA-256 there."""
+        other = ArchiveReader(self.path, identities=self._identities)
+        other.manifest = self.manifest
+        other.signature = self.signature
+        other.origin = self.origin
+        return other
+
     def close(self) -> None:
         if self._tar is not None:
             self._tar.close()

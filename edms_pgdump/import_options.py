@@ -48,6 +48,11 @@ class ImportOptions:
     # written; archive tables (TABLE) the target lacks, left out
     ignore_columns: tuple[str, ...] = ()
     skip_tables: tuple[str, ...] = ()
+    # more than 1: the archive's members are loaded over this many connections into
+    # UNLOGGED tables of a private schema (edms_pgdump_stage_<archive id>) before the
+    # one transaction that resolves and writes; the resolving joins may then use
+    # parallel workers. A role that may not create a schema stages as with 1.
+    jobs: int = 1
 
     def validate(self) -> None:
         """Refuse values the import would otherwise misread (an unknown policy must not
@@ -67,6 +72,8 @@ class ImportOptions:
                 raise UsageError(f"max_deletes={self.max_deletes!r}: use a whole number, 0 or more")
             if not self.delete_missing:
                 raise UsageError("--max-deletes limits --delete-missing: give both, or neither")
+        if isinstance(self.jobs, bool) or not isinstance(self.jobs, int) or not 1 <= self.jobs <= 64:
+            raise UsageError(f"jobs={self.jobs!r}: use a whole number of connections from 1 to 64")
         size = self.sample_size
         if isinstance(size, bool) or not isinstance(size, int) or size < 1:
             raise UsageError(f"sample_size={self.sample_size!r}: use a whole number of at least 1")

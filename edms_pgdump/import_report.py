@@ -57,6 +57,9 @@ class ImportReport:
     # (step, table, seconds, rows) of every statement that touches many rows; in the
     # JSON report so a slow import can be explained without a debugger.
     profile: list[dict[str, Any]] = field(default_factory=list)
+    # where the rows were staged: {"tables": "temporary"} on the import's own
+    # connection, or {"tables": "unlogged", "schema": ..., "connections": N}
+    staging: dict[str, Any] = field(default_factory=lambda: {"tables": "temporary", "connections": 1})
 
     @property
     def inserted(self) -> int:
@@ -86,4 +89,5 @@ class ImportReport:
             "warnings": self.warnings,
             "seconds": round(self.seconds, 3),
             "profile": self.profile,
+            "staging": self.staging,
         }

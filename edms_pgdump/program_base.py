@@ -3,6 +3,8 @@ the options, the steps written so far, and facts about the tables."""
 
 from __future__ import annotations
 
+from psycopg import sql
+
 from . import sqlgen
 from .catalog import Catalog, Table
 from .import_options import ImportOptions
@@ -24,19 +26,29 @@ class BuilderBase:
         catalog: Catalog,
         options: ImportOptions,
         loaded: dict[QualifiedName, tuple[str, ...]],
+        staging_schema: str | None = None,
     ) -> None:
         self.plan = plan
         self.catalog = catalog
         self.opts = options
         self.tables = tuple(n for n in plan.load_order if n in loaded)
         self.fields = {n: loaded[n] for n in self.tables}
-        self.staging = {n: sqlgen.staging_names(i, n) for i, n in enumerate(self.tables, start=1)}
+        self.staging_schema = staging_schema
+        self.staging = {
+            n: sqlgen.staging_names(i, n, staging_schema) for i, n in enumerate(self.tables, start=1)
+        }
         self.finalized: set[QualifiedName] = set()
         self.steps: list[Step] = []
         self.recreated: dict[QualifiedName, tuple[str, ...]] = {}
         self.rebuild_steps: list[Step] = []
         self.compare = options.compare_only
         self.creates: list[Step] = []
+
+    def create_as(
+        self, relation: sql.Composable, select: sql.Composable, empty: bool = False
+    ) -> sql.Composed:
+        """A staging table from a query, where this import stages (temporary or private schema)."""
+        return sqlgen.create_as(relation, select, empty, unlogged=self.staging_schema is not None)
 
     # -- facts -----------------------------------------------------------------------
     def table(self, name: QualifiedName) -> Table:

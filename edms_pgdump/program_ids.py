@@ -93,7 +93,7 @@ class IdSteps(BuilderBase):
                     (position,),
                 )
             )
-            table = sqlgen.ident(names.label + "_forecast")
+            table = names.scratch("forecast")
             ids = {col.name: sqlgen.computed_id(seq.name, seq.min_value, seq.increment)}
             select = sqlgen.keyed_select(self.plan, tp, names, ids)
             refuse = Refuse(
@@ -107,7 +107,7 @@ class IdSteps(BuilderBase):
                 count_of(name, forecast),
             )
             exact: tuple[Step, ...] = (
-                Execute("forecast ids", name, sqlgen.create_as(table, select)),
+                Execute("forecast ids", name, self.create_as(table, select)),
                 Record("forecast ids", name, sqlgen.column_maxima(table, [col.name]), (forecast,)),
                 When(at_least(limit + 1, count_of(name, forecast)), (refuse,), "new ids overflow"),
             )

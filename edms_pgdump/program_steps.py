@@ -75,6 +75,11 @@ class Message:
     middle: str | None = None
 
 
+# the step that creates a table's raw staging table (run ahead, on the loading
+# connections, when staging is parallel)
+CREATE_RAW = "create raw"
+
+
 @dataclass(frozen=True)
 class Execute:
     step: str  # profile name

@@ -22,6 +22,7 @@ from .import_report import ImportReport, TableResult
 from .names import QualifiedName
 from .program_steps import (
     ABSENT,
+    CREATE_RAW,
     DELETED,
     EXPECTED,
     INSERTED,
@@ -67,8 +68,12 @@ class ProgramRunner:
         source: MemberSource,
         report: ImportReport,
         progress: Progress,
+        staged: dict[QualifiedName, int] | None = None,
     ) -> None:
+        """``staged``: the rows each raw staging table received, when they were created
+        and loaded ahead of this transaction (parallel staging); their steps are skipped."""
         self.conn = conn
+        self.staged = staged
         self.program = program
         self.source = source
         self.report = report
@@ -133,9 +138,13 @@ class ProgramRunner:
                 with contextlib.suppress(_SkipRest):
                     self.steps(step.steps)
         elif isinstance(step, Execute):
-            self.execute(step)
+            if not (self.staged is not None and step.step == CREATE_RAW):
+                self.execute(step)
         elif isinstance(step, CopyIn):
-            self.copy_in(step)
+            if self.staged is not None:
+                self.counts[step.table][STAGED] = self.staged[step.table]
+            else:
+                self.copy_in(step)
         elif isinstance(step, Record):
             self.record(step)
         elif isinstance(step, Derive):

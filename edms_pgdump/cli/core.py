@@ -9,7 +9,7 @@ import typer
 from rich.table import Table
 from typer.core import TyperCommand
 
-from ..api import export_archive, import_archive, inspect_archive, verify_archive
+from ..api import cleanup_staging, export_archive, import_archive, inspect_archive, verify_archive
 from ..export import ExportResult
 from ..import_options import ConstraintMode, ImportOptions
 from ..import_report import ImportReport
@@ -209,6 +209,11 @@ def print_import_report(
         + (f", {gone} deleted" if gone else "")
         + f" ({done}); {state} in {report.seconds:.2f}s"
     )
+    staging = report.staging
+    if staging.get("schema"):
+        out.print(
+            f"staged over {staging['connections']} connections in {staging['schema']} (dropped)", markup=False
+        )
     if history_status is not None:
         out.print(f"history: {history_status}", markup=False)
 
@@ -256,6 +261,14 @@ def import_cmd(
     skip_table: list[str] = typer.Option(
         None, "--skip-table", help="A TABLE of the archive the target lacks: left out."
     ),
+    jobs: int = typer.Option(
+        1,
+        "--jobs",
+        "-j",
+        help="Stage the archive over this many connections, into UNLOGGED tables of a private schema "
+        "(edms_pgdump_stage_<archive id>, dropped at the end), before the one transaction that writes. "
+        "Needs CREATE on the database; otherwise staged on one connection.",
+    ),
     identity: list[Path] = identity_option(),
     trusted_key: list[Path] = trusted_key_option(),
     audit_log: Path = audit_option(),
@@ -280,6 +293,7 @@ def import_cmd(
         max_deletes=max_deletes,
         ignore_columns=tuple(ignore_column or ()),
         skip_tables=tuple(skip_table or ()),
+        jobs=jobs,
     )
 
     def go() -> ImportResult:
@@ -342,6 +356,31 @@ def verify_cmd(
         out.print("archive OK" if result.ok else "archive FAILED verification", markup=False)
     if not result.ok:
         raise typer.Exit(1)
+
+
+@app.command("cleanup")
+def cleanup_cmd(
+    dsn: str = typer.Option(..., "--dsn", help=DSN_HELP),
+    json_out: bool = json_option(),
+) -> None:
+    """Drop the staging schemas that killed parallel imports (-j N) left behind.
+
+    A schema whose import is still running is left alone. Every import sweeps them too.
+
+    Example: edms-pgdump cleanup --dsn postgresql://localhost/prod
+    """
+    found = run(lambda: cleanup_staging(dsn), json_output=json_out)
+    if json_out:
+        emit_json(found.to_dict())
+        return
+    for schema in found.dropped:
+        out.print(f"dropped {schema}", markup=False)
+    for schema in found.in_use:
+        out.print(f"in use  {schema} (an import is running)", markup=False)
+    for note in found.notes()[len(found.dropped) :]:
+        out.print(f"warning: {note}", markup=False)
+    if not (found.dropped or found.in_use or found.not_owned):
+        out.print("no staging schemas left behind", markup=False)
 
 
 @app.command("inspect")

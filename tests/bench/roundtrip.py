@@ -11,8 +11,8 @@ step runs as its own process, in databases made for it: wall time, the child's p
 * export, zstd (``-j 1`` and ``-j N``, and uncompressed ``-j 1``) vs the psql export runbook
   (``runbook.write_runbooks``, the same joins with no Python and no compression) vs
   ``pg_dump --data-only -Fc -Z0`` (and ``-Z gzip``, the wheel's pg_dump has no zstd);
-* import with ``ImportOptions()`` (constraints auto), ``constraints="keep"`` and
-  ``"recreate"``, each into a fresh re-initialised target (``sample.reinitialise``) vs
+* import with ``ImportOptions()`` (constraints auto), ``jobs=N`` (parallel staging),
+  ``constraints="keep"`` and ``"recreate"``, each into a fresh re-initialised target (``sample.reinitialise``) vs
   ``pg_restore --data-only --disable-triggers --single-transaction`` into an empty schema;
 * the same archive again into the default import's target (must write 0 tuples);
 * the tree case: ``tree.node`` keyed by ``[parent_id, label]`` (roots have a NULL parent)
@@ -281,6 +281,8 @@ def comparisons(jobs: int, zmethod: str, tree_sizes: list[int]) -> list[tuple[st
         (f"export (zstd) vs pg_dump -Z {zmethod}", "export zstd -j1", f"pg_dump -Z {zmethod}", None),
         ("export runbook vs pg_dump", "export runbook (psql)", "pg_dump -Z0", None),
         ("import, default (auto)", "import default", "pg_restore", 2.0),
+        (f"import, default, -j {jobs} (parallel staging)", f"import -j{jobs}", "pg_restore", 1.5),
+        (f"import -j {jobs} vs -j 1", f"import -j{jobs}", "import default", None),
         ('import, constraints="keep"', "import keep", "pg_restore", None),
         ('import, constraints="recreate"', "import recreate", "pg_restore", None),
         ("re-import, nothing changed", "re-import", "import default", 0.5),
@@ -475,9 +477,15 @@ def run_import_cases(runner: Runner, dbs: Databases, bin_dir: Path, work: Path, 
         checks.append("imports skipped: the zstd export failed")
         return
     runner.run("pg_restore", restore_cmd(bin_dir, dbs.fresh("bench_restore", "bench_schema"), work / "plain.dump"))
-    for name, options in (("import default", {}), ("import keep", {"constraints": "keep"}),
-                          ("import recreate", {"constraints": "recreate"})):
-        target = dbs.fresh(f"bench_{name.replace(' ', '_')}", "bench_reinit")
+    cases: tuple[tuple[str, dict[str, Any]], ...] = (
+        ("import default", {}),
+        (f"import -j{jobs}", {"jobs": jobs}),
+        ("import keep", {"constraints": "keep"}),
+        ("import recreate", {"constraints": "recreate"}),
+    )
+    for name, options in cases:
+        db_name = "bench_" + "".join(ch if ch.isalnum() else "_" for ch in name)
+        target = dbs.fresh(db_name, "bench_reinit")
         before = write_counts(target)
         step = runner.run(name, child({"op": "import", "dsn": target, "archive": str(archive), "options": options}))
         if step.error:
@@ -495,7 +503,7 @@ def run_import_cases(runner: Runner, dbs: Databases, bin_dir: Path, work: Path, 
                 re.extra["tuples_written"] = {k: again[k] - after[k] for k in after}
                 if any(re.extra["tuples_written"].values()):
                     checks.append(f"re-import wrote tuples: {re.extra['tuples_written']}")
-        dbs.drop(f"bench_{name.replace(' ', '_')}")  # each holds the whole data set
+        dbs.drop(db_name)  # each holds the whole data set
 
 
 def run_tree_case(runner: Runner, dbs: Databases, bin_dir: Path, work: Path, n: int, timeout: float,
