@@ -25,6 +25,7 @@ from edms_pgdump.errors import ImportRejected
 from edms_pgdump.sqlgen.staging_area import LOCK_CLASS, staging_schema_name
 from tests.support.db import db_digest, manifest, subprocess_env
 from tests.support.real_schemas import NewDb, fetch, make_db, run
+from tests.support.security import make_age_key, make_sign_key
 
 SCHEMA = """
 CREATE TABLE public.region (id serial PRIMARY KEY, code text NOT NULL UNIQUE);
@@ -239,3 +240,32 @@ def test_role_that_may_not_create_a_schema_stages_on_one_connection(
         with psycopg.connect(dst, autocommit=True) as c:
             c.execute(sql.SQL("DROP OWNED BY {}").format(r))
         admin.execute(sql.SQL("DROP ROLE {}").format(r))
+
+
+def test_encrypted_and_signed_archive_stages_in_parallel(new_db: NewDb, tmp_path: Path) -> None:
+    """Each loader decrypts its own stream and checks its members against the manifest
+    whose signature the import verified."""
+    src = _source(new_db, 5_000)
+    dst = _target(new_db)
+    key = make_age_key(tmp_path, "ops")
+    signer = make_sign_key(tmp_path, "release")
+    archive = tmp_path / "sealed.edmsdump"
+    export_archive(
+        src,
+        load_mapping_text(MAPPING),
+        archive,
+        audit_log=False,
+        encrypt_to=[key.recipient],
+        sign_key=signer.secret_file,
+    )
+    report = import_archive(
+        dst,
+        archive,
+        options=ImportOptions(jobs=2),
+        identities=[key.identity_file],
+        trusted_keys=[signer.public_file],
+        audit_log=False,
+    )
+    assert report.committed and report.staging["connections"] == 2
+    assert _natural(dst) == _natural(src)
+    assert _staging_schemas(dst) == []
