@@ -16,6 +16,11 @@ generic reference) is kept too, transitively and in whichever table, parent chai
 their roots, so the archive imports into an empty schema with nothing unresolved.
 Rows kept only for that are not in scope: ``--delete-missing`` must not treat them
 as the subset's rows. Owned rows hang off rows in scope, never off rows merely needed.
+
+``import --delete-missing`` of a subset finds the scope again on the target, after its
+writes (``archive_scopes`` reads and re-checks the manifest's rules, ``target_scope``
+writes the steps): the same filters, run read only, and the same ownership; a
+``needed`` table gets no deletes.
 """
 
 from __future__ import annotations
@@ -30,10 +35,12 @@ from psycopg import sql
 
 from .catalog import Catalog
 from .db import Connection, server_error_message
-from .errors import DatabaseError, PlanError, UsageError
+from .errors import ArchiveError, DatabaseError, EdmsPgdumpError, PlanError, UsageError
+from .manifest import Manifest
 from .mapping import Mapping
-from .names import QualifiedName
+from .names import QualifiedName, parse_qualified_name
 from .plan import Plan
+from .program_steps import Execute
 from .sqlgen import subset as q
 from .where import RowFilter, check_columns, filter_table_name, parse_where
 
@@ -98,9 +105,7 @@ def resolve_filters(mapping: Mapping, where: WhereArgs = ()) -> dict[QualifiedNa
         text_table, expr = pair
         name = filter_table_name(text_table, exported)
         if name in given:
-            raise UsageError(
-                f"--where {name}: given twice; combine the conditions with AND in one --where"
-            )
+            raise UsageError(f"--where {name}: given twice; combine the conditions with AND in one --where")
         given.add(name)
         filters[name] = parse_where(name, expr, f"--where {name}")
     return filters
@@ -330,6 +335,139 @@ def _column_type(table: Any, name: str) -> str:
     return str(col.type)
 
 
+# -- --delete-missing of a subset archive: its scope, on the target ----------------------
+
+RULES: tuple[Rule, ...] = ("where", "owned", "needed", "whole")
+
+
+def archive_scopes(
+    manifest: Manifest, plan: Plan, catalog: Catalog, tables: Iterable[QualifiedName], origin: str
+) -> dict[QualifiedName, TableScope]:
+    """The rule a subset archive recorded for each of ``tables`` (its scope), checked
+    against the target before anything is written: each filter is parsed again (the
+    manifest is data, never trusted SQL) and must name the target's columns, and each
+    owner must still be a reference in the table's natural key. {} for an archive of
+    whole tables."""
+    scoped = {parse_qualified_name(t.table): t.scope for t in manifest.tables}
+    if not manifest.filters and not any(s is not None for s in scoped.values()):
+        return {}
+    names = [t for t in plan.load_order if t in set(tables)]
+    listed = ", ".join(sorted(manifest.filters)) or "none"
+
+    def refuse(table: QualifiedName, what: str) -> ArchiveError:
+        return ArchiveError(
+            f"{origin}: {table}: {what}; nothing was written (import without --delete-missing, "
+            "or re-export the subset from a source whose schema matches the target)"
+        )
+
+    rules: dict[QualifiedName, TableScope] = {}
+    for name in names:
+        raw = scoped.get(name)
+        if raw is None:
+            raise refuse(
+                name, f"the archive is a subset (filters on {listed}) but records no scope for this table"
+            )
+        rule = raw.get("rule")
+        if rule not in RULES:
+            raise refuse(name, f"the manifest's scope has rule {rule!r}, not one of {', '.join(RULES)}")
+        owners = tuple(parse_qualified_name(str(o)) for o in raw.get("owners", ()) or ())
+        where: RowFilter | None = None
+        if rule == "where":
+            text = raw.get("where", manifest.filters.get(str(name)))
+            if not isinstance(text, str):
+                raise refuse(name, "the manifest's scope has rule where but no filter")
+            where_origin = f"{origin}: the archive's filter of {name}"
+            try:
+                where = parse_where(name, text, where_origin)
+                check_columns(where, {c.name: str(c.type) for c in catalog.tables[name].columns})
+            except EdmsPgdumpError as exc:
+                raise ArchiveError(
+                    f"{exc}; the subset's scope cannot be evaluated on the target, so nothing was "
+                    "written (import without --delete-missing)"
+                ) from None
+        if rule in ("where", "owned") and not catalog.tables[name].primary_key:
+            raise refuse(
+                name,
+                "has no primary key in the target, which --delete-missing of a subset needs to hold "
+                "the rows in the subset's scope; add a primary key",
+            )
+        tp = plan.tables[name]
+        refs = {tp.expansion(label).ref_table for kind, label in tp.key_parts if kind == "reference"}
+        for owner in owners:
+            if owner not in refs:
+                raise refuse(name, f"the archive says its rows are owned by {owner}, but its natural key "
+                             "in the target holds no reference to that table")  # fmt: skip
+            if owner not in names:
+                raise refuse(name, f"its owner {owner} is not imported, so which rows it owns is unknown")
+        if rule == "owned" and not owners:
+            raise refuse(name, "the manifest's scope has rule owned but names no owner")
+        rules[name] = TableScope(name, rule, where, owners, descendants=bool(raw.get("descendants")))
+    for name, scope in rules.items():
+        for owner in scope.owners:
+            if rules[owner].rule not in ("where", "owned"):
+                raise refuse(name, f"the archive says its rows are owned by {owner}, whose rule is "
+                             f"{rules[owner].rule}, not where or owned")  # fmt: skip
+    return rules
+
+
+@dataclass(frozen=True)
+class TargetScope:
+    """Steps that fill one temp table per where/owned table with the primary keys of
+    the target's rows in the subset's scope, run after the import's writes (so a row the
+    archive changed is judged by its new values: a document that became published brings
+    its versions into scope), and the condition each table's deletes are limited to."""
+
+    fill: tuple[Execute, ...]
+    conditions: dict[QualifiedName, sql.Composed]  # on alias "o": the row is in scope
+    no_deletes: frozenset[QualifiedName]  # rule needed: rows kept only because needed
+
+
+def target_scope(plan: Plan, catalog: Catalog, scopes: AbcMapping[QualifiedName, TableScope]) -> TargetScope:
+    """Owners before the tables they own; a tree's descendants after the rows above."""
+    scoped = [t for t in plan.load_order if t in scopes and scopes[t].rule in ("where", "owned")]
+    order: list[QualifiedName] = []
+    while len(order) < len(scoped):
+        ready = [t for t in scoped if t not in order and all(o in order for o in scopes[t].owners)]
+        if not ready:  # pragma: no cover - archive_scopes refuses owners outside the scope
+            raise PlanError("subset scope: the owned tables form a cycle: " + ", ".join(map(str, scoped)))
+        order += ready
+    kept: dict[QualifiedName, q.KeptTable] = {}
+    fill: list[Execute] = []
+    for name in order:
+        index = plan.load_order.index(name) + 1
+        table = catalog.tables[name]
+        pk = tuple(table.primary_key or ())
+        k = kept[name] = q.KeptTable(
+            name, f"edms_scope_{index}", pk, tuple(_column_type(table, c) for c in pk)
+        )
+        fill.append(Execute("scope", name, q.create_kept(k)))
+        scope = scopes[name]
+        if scope.where is not None:
+            function = f"edms_scope_where_{index}"
+            fill.append(Execute("scope where", name, q.scope_function(k, function, scope.where.sql)))
+            fill.append(Execute("scope where", name, q.insert_from_function(k, function)))
+            fill.append(Execute("scope where", name, q.drop_function(function)))
+        tp = plan.tables[name]
+        refs = [tp.expansion(label) for kind, label in tp.key_parts if kind == "reference"]
+        for exp in refs:
+            if exp.ref_table in scope.owners:
+                stmt = q.insert_owned(k, exp.fk.columns, kept[exp.ref_table], exp.fk.ref_columns)
+                fill.append(Execute("scope owned", name, stmt))
+        for exp in refs:
+            if exp.ref_table == name:  # a tree keyed by its parent: descendants are in scope
+                fill.append(
+                    Execute(
+                        "scope descendants", name, q.insert_owned(k, exp.fk.columns, k, exp.fk.ref_columns)
+                    )
+                )
+        fill.append(Execute("analyze scope", name, q.analyze_kept(k)))
+    return TargetScope(
+        tuple(fill),
+        {t: q.in_scope(k, "o") for t, k in kept.items()},
+        frozenset(t for t, s in scopes.items() if s.rule == "needed"),
+    )
+
+
 def describe_subset(
     rules: AbcMapping[QualifiedName, TableScope], order: Iterable[QualifiedName]
 ) -> list[dict[str, Any]]:
@@ -341,10 +479,14 @@ def describe_subset(
 
 __all__ = [
     "MAX_ROUNDS",
+    "RULES",
     "Subset",
     "TableScope",
+    "TargetScope",
+    "archive_scopes",
     "compute_subset",
     "describe_subset",
     "resolve_filters",
     "subset_rules",
+    "target_scope",
 ]

@@ -188,10 +188,20 @@ def test_diff_needs_a_database_or_a_second_archive(tmp_path: Path, sample_dbs: t
     assert "give one of them" in res.output
 
 
-def test_delete_missing_refuses_a_subset_archive(sample_dbs: tuple[str, str], tmp_path: Path) -> None:
-    from edms_pgdump.errors import UsageError
-
+def test_delete_missing_of_a_subset_archive_stays_inside_its_scope(
+    sample_dbs: tuple[str, str], tmp_path: Path
+) -> None:
+    """The subset holds one document: only that document's workflows the source no longer
+    has go; every other document, version, workflow and user stays (tests/test_subset_mirror.py
+    covers the rules one by one)."""
     src, dst, _ = _mirrored(sample_dbs, tmp_path)
+    first = "(SELECT id FROM documents WHERE document_number = 'DOC-00000001')"
+    with psycopg.connect(dst) as c:
+        row = c.execute(
+            f"SELECT count(*) FROM document_workflows WHERE document_id = {first}".encode()
+        ).fetchone()
+    assert row is not None and row[0] > 0
+    _x(src, f"DELETE FROM document_workflows WHERE document_id = {first}")
     subset = tmp_path / "subset.edms"
     api.export_archive(
         src,
@@ -200,10 +210,14 @@ def test_delete_missing_refuses_a_subset_archive(sample_dbs: tuple[str, str], tm
         where=[("public.documents", "document_number = 'DOC-00000001'")],
         audit_log=False,
     )
-    before = db_digest(dst)
-    with pytest.raises(UsageError, match="this archive is a subset"):
-        api.import_archive(dst, subset, options=ImportOptions(delete_missing=True), audit_log=False)
-    assert db_digest(dst) == before
+    report = api.import_archive(dst, subset, options=ImportOptions(delete_missing=True), audit_log=False)
+    assert report.committed
+    assert {t.table: t.deleted for t in report.tables if t.deleted} == {"public.document_workflows": row[0]}
+    with psycopg.connect(dst) as c:
+        left = c.execute(
+            f"SELECT count(*) FROM document_workflows WHERE document_id = {first}".encode()
+        ).fetchone()
+    assert left == (0,)
 
 
 def test_diff_errors_exit_2_not_1(tmp_path: Path, sample_dbs: tuple[str, str]) -> None:

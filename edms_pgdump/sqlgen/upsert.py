@@ -232,28 +232,41 @@ def comment_index(schema: str, name: str, comment: str) -> sql.Composed:
     return sql.SQL("COMMENT ON INDEX {} IS {}").format(ident(schema, name), sql.Literal(comment))
 
 
-def _absent_from_archive(plan: Plan, tp: TablePlan, names: StagingNames) -> sql.Composed:
-    """Target rows of ``tp`` whose natural key is not among the archive's rows."""
+def _absent_from_archive(
+    plan: Plan, tp: TablePlan, names: StagingNames, scope: sql.Composable | None = None
+) -> sql.Composed:
+    """Target rows of ``tp`` whose natural key is not among the archive's rows; with
+    ``scope`` (a condition on ``o``, the rows a subset archive speaks for), only those."""
+    within = sql.SQL(" AND {}").format(scope) if scope is not None else sql.SQL("")
     return sql.SQL(
-        "SELECT o.* FROM ({rel}) AS o WHERE NOT EXISTS (SELECT 1 FROM {final} AS f WHERE {m})"
-    ).format(rel=key_relation(plan, tp), final=names.final, m=_match("o", "f", list(tp.key_fields)))
+        "SELECT o.* FROM ({rel}) AS o WHERE NOT EXISTS (SELECT 1 FROM {final} AS f WHERE {m}){within}"
+    ).format(
+        rel=key_relation(plan, tp), final=names.final, m=_match("o", "f", list(tp.key_fields)), within=within
+    )
 
 
-def count_absent(plan: Plan, tp: TablePlan, names: StagingNames) -> sql.Composed:
-    return sql.SQL("SELECT count(*) FROM ({}) AS gone").format(_absent_from_archive(plan, tp, names))
+def count_absent(
+    plan: Plan, tp: TablePlan, names: StagingNames, scope: sql.Composable | None = None
+) -> sql.Composed:
+    return sql.SQL("SELECT count(*) FROM ({}) AS gone").format(_absent_from_archive(plan, tp, names, scope))
 
 
-def absent_rows(plan: Plan, tp: TablePlan, names: StagingNames, samples: int = 5) -> sql.Composed:
+def absent_rows(
+    plan: Plan, tp: TablePlan, names: StagingNames, samples: int = 5, scope: sql.Composable | None = None
+) -> sql.Composed:
     """Samples (with the total first) of target rows the archive does not hold."""
     return sql.SQL("SELECT count(*) OVER (), {} FROM ({}) AS gone LIMIT {}").format(
         sql.SQL(", ").join(ident(kf.name) for kf in tp.key_fields),
-        _absent_from_archive(plan, tp, names),
+        _absent_from_archive(plan, tp, names, scope),
         sql.Literal(samples),
     )
 
 
-def delete_absent(plan: Plan, tp: TablePlan, names: StagingNames) -> sql.Composed:
-    """--delete-missing: remove the target rows the archive does not hold."""
+def delete_absent(
+    plan: Plan, tp: TablePlan, names: StagingNames, scope: sql.Composable | None = None
+) -> sql.Composed:
+    """--delete-missing: remove the target rows the archive does not hold (within
+    ``scope`` for a subset archive)."""
     match = sql.SQL(" AND ").join(
         equal_or_both_null(
             sql.SQL("t.{}").format(ident(c)), sql.SQL("gone.{}").format(ident(c)), not tp.identity_is_pk
@@ -261,7 +274,7 @@ def delete_absent(plan: Plan, tp: TablePlan, names: StagingNames) -> sql.Compose
         for c in tp.row_identity
     )
     return sql.SQL("DELETE FROM {} AS t USING ({}) AS gone WHERE {}").format(
-        table_ident(tp.table), _absent_from_archive(plan, tp, names), match
+        table_ident(tp.table), _absent_from_archive(plan, tp, names, scope), match
     )
 
 
