@@ -8,6 +8,8 @@ archive and the connection, pins the session, and commits or rolls back.
 from __future__ import annotations
 
 import time
+from collections.abc import Callable, Iterator
+from contextlib import AbstractContextManager, contextmanager
 from pathlib import Path
 from typing import Any
 
@@ -22,12 +24,15 @@ from .import_options import ImportOptions
 from .import_report import ImportReport
 from .integrity import check_integrity
 from .names import QualifiedName
+from .parallel_load import load_in_parallel
 from .plan import Plan
 from .prepare import Prepared, prepare_import
 from .program import import_program
 from .program_steps import Program, ProgramRefused
 from .progress import NoProgress, Progress
 from .run_program import MemberSource, ProgramRunner
+from .staging_area import StagingArea
+from .subset import TableScope, archive_scopes
 
 
 class _ArchiveMembers:
@@ -43,6 +48,20 @@ class _ArchiveMembers:
     def blocks(self, table: QualifiedName) -> Any:
         entry = self.prep.entries[table]
         return self.reader.iter_entry(entry)
+
+
+def _reopened(reader: ArchiveReader, prep: Prepared) -> Callable[[], AbstractContextManager[MemberSource]]:
+    """Each parallel loader's own reader of the archive."""
+
+    @contextmanager
+    def members() -> Iterator[MemberSource]:
+        other = reader.reopen()
+        try:
+            yield _ArchiveMembers(other, prep)
+        finally:
+            other.close()
+
+    return members
 
 
 def import_archive(
@@ -72,12 +91,6 @@ def import_archive(
             raise UsageError("import_archive needs an archive path or an open reader")
         reader = ArchiveReader(archive)
     archive = reader.origin
-    if opts.delete_missing and reader.manifest.filters:
-        raise UsageError(
-            f"{archive}: --delete-missing mirrors whole tables, but this archive is a subset "
-            f"(filters on {', '.join(sorted(reader.manifest.filters))}): deleting inside a subset's scope "
-            "is not supported; export the tables whole, or import without --delete-missing"
-        )
     report = ImportReport(str(archive), reader.manifest.archive_id, describe_dsn(dsn), opts.dry_run)
     try:
         t0 = time.perf_counter()
@@ -86,21 +99,34 @@ def import_archive(
         if not integrity.ok:
             raise ArchiveError(f"{archive}: {integrity.damages[0]}; nothing was imported", integrity.damages)
         conn = connect(dsn)
+        area: StagingArea | None = None
         try:
+            if not opts.compare_only:  # verify and diff write nothing, not even a sweep
+                area = StagingArea.open(conn, reader.manifest.archive_id, opts.jobs, report)
             begin_import(conn, opts)
             catalog = read_catalog(conn)
             prep = prepare_import(
                 reader.manifest, catalog, str(archive), opts.ignore_columns, opts.skip_tables
             )
-            report.warnings = prep.warnings
+            report.warnings += prep.warnings
             if hooks is not None:
                 hooks.catalog = catalog
                 hooks.before_load(conn, report)
             loaded = {name: tuple(fields) for name, fields in prep.loaded.items()}
-            program = program_or_refusal(prep.plan, catalog, opts, loaded, report, prep.archive_types)
+            schema = area.schema if area is not None else None
+            # a subset archive deletes only within its scope, checked here before any write
+            scopes = {}
+            if opts.delete_missing:
+                scopes = archive_scopes(reader.manifest, prep.plan, catalog, loaded, str(archive))
+            program = program_or_refusal(
+                prep.plan, catalog, opts, loaded, report, prep.archive_types, schema, scopes
+            )
             if hooks is not None:
                 hooks.program = program
-            run_program(conn, program, _ArchiveMembers(reader, prep), report, progress)
+            staged = None
+            if area is not None:
+                staged = load_in_parallel(dsn, program, _reopened(reader, prep), opts.jobs, progress, report)
+            run_program(conn, program, _ArchiveMembers(reader, prep), report, progress, staged)
             if hooks is not None:
                 hooks.after_load(conn, report)
             if opts.dry_run:
@@ -120,6 +146,8 @@ def import_archive(
             rollback_quietly(conn)
             raise
         finally:
+            if area is not None:
+                area.close(report)
             conn.close()
     finally:
         if owned:
@@ -156,21 +184,29 @@ def program_or_refusal(
     loaded: dict[QualifiedName, tuple[str, ...]],
     report: ImportReport,
     archive_types: dict[QualifiedName, dict[str, str]] | None = None,
+    staging_schema: str | None = None,
+    scopes: dict[QualifiedName, TableScope] | None = None,
 ) -> Program:
     """The import program, or ImportRejected (with the report) when the options ask for
     something this target does not allow."""
     try:
-        return import_program(plan, catalog, opts, loaded, archive_types)
+        return import_program(plan, catalog, opts, loaded, archive_types, staging_schema, scopes)
     except ProgramRefused as exc:
         report.problems.append(str(exc))
         raise ImportRejected(str(exc), report) from None
 
 
 def run_program(
-    conn: Connection, program: Program, source: MemberSource, report: ImportReport, progress: Progress
+    conn: Connection,
+    program: Program,
+    source: MemberSource,
+    report: ImportReport,
+    progress: Progress,
+    staged: dict[QualifiedName, int] | None = None,
 ) -> None:
-    """Run the program; then name the materialized views it leaves stale."""
-    ProgramRunner(conn, program, source, report, progress).run()
+    """Run the program (``staged``: its raw tables were loaded ahead, in parallel); then
+    name the materialized views it leaves stale."""
+    ProgramRunner(conn, program, source, report, progress, staged).run()
     if program.views and not program.options.refresh_materialized_views:
         report.warnings.append(
             "materialized views reading the imported tables were not refreshed and may be "

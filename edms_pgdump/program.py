@@ -13,6 +13,8 @@ renderer with ``\\gset`` and ``\\if``.
 
 from __future__ import annotations
 
+from collections.abc import Mapping as AbcMapping
+
 from psycopg import sql
 
 from . import sqlgen
@@ -24,6 +26,7 @@ from .program_constraints import ConstraintSteps
 from .program_ids import IdSteps
 from .program_steps import (
     ABSENT,
+    CREATE_RAW,
     DELETED,
     EXISTING,
     EXPECTED,
@@ -48,9 +51,12 @@ from .program_steps import (
     at_least,
     count_of,
 )
+from .subset import TableScope, target_scope
 
 
 class _Builder(IdSteps, ConstraintSteps):
+    scopes: dict[QualifiedName, TableScope] = {}  # noqa: RUF012 (set per build)
+
     # -- checks ------------------------------------------------------------------------
     def archive_duplicates(self, name: QualifiedName) -> Check:
         tp = self.plan.tables[name]
@@ -178,7 +184,7 @@ class _Builder(IdSteps, ConstraintSteps):
         fields = list(self.fields[name])
         add = self.steps.append
         extra = self.archive_types.get(name)
-        create = Execute("create raw", name, sqlgen.create_raw(tp, names, fields, extra))
+        create = Execute(CREATE_RAW, name, sqlgen.create_raw(tp, names, fields, extra))
         if self.compare:
             self.creates.append(create)
         else:
@@ -224,10 +230,10 @@ class _Builder(IdSteps, ConstraintSteps):
         """A staging table from a query: CREATE … AS, or for a comparison an empty
         table created up front and filled here (a read-only transaction cannot CREATE)."""
         if self.compare:
-            self.creates.append(Execute(step, name, sqlgen.create_as(relation, select, empty=True)))
+            self.creates.append(Execute(step, name, self.create_as(relation, select, empty=True)))
             self.steps.append(Execute(step, name, sqlgen.insert_select(relation, select), count=count))
         else:
-            self.steps.append(Execute(step, name, sqlgen.create_as(relation, select), count=count))
+            self.steps.append(Execute(step, name, self.create_as(relation, select), count=count))
 
     def compare_table(self, name: QualifiedName) -> None:
         """verify: rows missing from the target count as inserted, rows that differ as
@@ -246,47 +252,72 @@ class _Builder(IdSteps, ConstraintSteps):
     # -- --delete-missing -------------------------------------------------------------
     def deletions_allowed(self) -> None:
         """Count, before any write, the target rows the archive does not hold; over
-        --max-deletes the import stops, naming counts and samples per table."""
-        for name in self.tables:
+        --max-deletes the import stops, naming counts and samples per table. A subset
+        archive's scope is judged on the written rows, so it is counted (and guarded,
+        the refusal rolling every write back) in ``delete_missing``."""
+        if not self.scopes:
+            self.count_deletions({}, frozenset())
+
+    def count_deletions(
+        self, within: dict[QualifiedName, sql.Composed], no_deletes: frozenset[QualifiedName]
+    ) -> None:
+        names = [n for n in self.tables if n not in no_deletes]
+        for name in names:
             tp = self.plan.tables[name]
-            query = sqlgen.count_absent(self.plan, tp, self.staging[name])
+            query = sqlgen.count_absent(self.plan, tp, self.staging[name], within.get(name))
             self.steps.append(Record("rows to delete", name, query, (ABSENT,)))
         limit = self.opts.max_deletes
         if limit is None:
             return
         samples: list[Step] = []
-        for name in self.tables:
+        for name in names:
             tp = self.plan.tables[name]
+            scope = " in the subset's scope" if name in within else ""
             check = Check(
                 "rows to delete",
                 name,
-                sqlgen.absent_rows(self.plan, tp, self.staging[name], self.opts.sample_size),
+                sqlgen.absent_rows(
+                    self.plan, tp, self.staging[name], self.opts.sample_size, within.get(name)
+                ),
                 self.key_names(tp),
                 Message(
                     f"{name}: ",
                     f"; that is over --max-deletes {limit} in all, so nothing was written "
                     "(raise --max-deletes, or import without --delete-missing)",
-                    " row(s) the archive does not hold would be deleted: ",
+                    f" row(s){scope} the archive does not hold would be deleted: ",
                 ),
                 gather=True,
             )
             samples.append(When(at_least(1, count_of(name, ABSENT)), (check,), "rows to delete"))
-        total = tuple(count_of(n, ABSENT) for n in self.tables)
+        total = tuple(count_of(n, ABSENT) for n in names)
         self.steps.append(When(at_least(limit + 1, *total), tuple(samples), "over --max-deletes"))
 
     def delete_missing(self) -> None:
         """Children before parents (reverse load order), after every insert and update
         (so a re-parented child points at its new parent first). A row to delete that a
-        remaining row still references stops the import, naming both sides."""
+        remaining row still references stops the import, naming both sides.
+
+        A subset archive speaks only for the rows in its scope: those its filters match
+        and those owned by them, found here on the written target; rows it holds only
+        because a kept row needs them (rule needed) are never deleted."""
+        within: dict[QualifiedName, sql.Composed] = {}
+        no_deletes: frozenset[QualifiedName] = frozenset()
+        if self.scopes:
+            scope = target_scope(self.plan, self.catalog, self.scopes)
+            self.steps.extend(scope.fill)
+            within, no_deletes = scope.conditions, scope.no_deletes
+            self.count_deletions(within, no_deletes)
         # a cycle's deferrable keys (documents <-> their current version) are checked
         # once every delete is done
         self.steps.append(Execute("defer constraints", None, sqlgen.set_all_constraints("DEFERRED")))
         for name in reversed(self.tables):
+            if name in no_deletes:
+                continue
             tp = self.plan.tables[name]
             delete = Execute(
                 "delete missing",
                 name,
-                sqlgen.delete_absent(self.plan, tp, self.staging[name]),
+                sqlgen.delete_absent(self.plan, tp, self.staging[name], within.get(name)),
                 count=DELETED,
                 refusal=f"{name}: a row the archive does not hold is still referenced by a row that stays "
                 "(never deleted in cascade)",
@@ -508,13 +539,18 @@ def import_program(
     options: ImportOptions | None = None,
     loaded: dict[QualifiedName, tuple[str, ...]] | None = None,
     archive_types: dict[QualifiedName, dict[str, str]] | None = None,
+    staging_schema: str | None = None,
+    scopes: AbcMapping[QualifiedName, TableScope] | None = None,
 ) -> Program:
     """The import as typed steps. ``loaded`` is each table's COPY field order (the
-    archive's); by default the plan's own fields for every exported table."""
+    archive's); by default the plan's own fields for every exported table.
+    ``staging_schema``: stage in UNLOGGED tables of this (private, existing) schema
+    instead of temporary tables."""
     opts = options or ImportOptions()
     opts.validate()
     if loaded is None:
         loaded = {tp.table: tp.field_names for tp in plan.exported}
-    builder = _Builder(plan, catalog, opts, loaded)
+    builder = _Builder(plan, catalog, opts, loaded, staging_schema)
     builder.archive_types = archive_types or {}
+    builder.scopes = dict(scopes or {})  # a subset archive's rules: --delete-missing within them
     return builder.build()

@@ -20,7 +20,8 @@ import pytest
 from psycopg import sql
 
 from edms_pgdump import ImportOptions, export_archive, import_archive, load_mapping_text
-from edms_pgdump.api import cleanup_staging
+from edms_pgdump.api import cleanup_staging, diff, verify_archive
+from edms_pgdump.diff import DiffResult
 from edms_pgdump.errors import ImportRejected
 from edms_pgdump.sqlgen.staging_area import LOCK_CLASS, staging_schema_name
 from tests.support.db import db_digest, manifest, subprocess_env
@@ -269,3 +270,17 @@ def test_encrypted_and_signed_archive_stages_in_parallel(new_db: NewDb, tmp_path
     assert report.committed and report.staging["connections"] == 2
     assert _natural(dst) == _natural(src)
     assert _staging_schemas(dst) == []
+
+
+def test_verify_and_diff_leave_a_leftover_alone(new_db: NewDb, tmp_path: Path) -> None:
+    """Comparisons write nothing, not even the sweep: the next import drops the leftover."""
+    src = _source(new_db, 500)
+    archive = _export(src, tmp_path)
+    leftover = staging_schema_name(str(uuid.uuid4()))
+    run(src, f'CREATE SCHEMA "{leftover}"')
+    assert verify_archive(archive, src).ok
+    found = diff(archive, dsn=src)
+    assert isinstance(found, DiffResult) and found.identical
+    assert _staging_schemas(src) == [leftover]
+    report = import_archive(src, archive)
+    assert report.inserted == 0 and _staging_schemas(src) == []
