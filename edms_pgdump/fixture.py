@@ -3,7 +3,9 @@
 The fixture is read twice as a stream, never held whole. The first pass counts each
 model's rows, learns its fields and remembers, for every object that carries a pk, the
 raw values of its natural key: a plain-pk reference (``"owner": 3``) or a generic
-``object_id`` is resolved through them, whatever the order of the file. The second
+``object_id`` is resolved through them, whatever the order of the file. A generic id
+naming a model whose objects carry no pk (``--natural-primary``) cannot be resolved: it
+is kept as it is, as loaddata keeps it, and checked after the load (``KeptIds``). The second
 pass writes one COPY text spool per table, in the plan's field order, with every
 reference as the referenced row's natural key (Django's natural foreign keys are
 already that tuple). The import program then stages, resolves and upserts them exactly
@@ -18,13 +20,13 @@ from __future__ import annotations
 
 import tempfile
 from collections.abc import Iterator
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import IO, Any
 
 from .catalog import Catalog
 from .fixture_read import FixtureError, copy_value, iter_objects
-from .mapping import TypeTable
+from .mapping import Mapping, TypeTable
 from .names import QualifiedName
 from .plan_model import Expansion, Field, GenericPlan, Plan, TablePlan
 
@@ -103,6 +105,30 @@ class FixtureSpool:
             f.close()
 
 
+def id_text(value: Any) -> str:
+    """A pk or generic object id as the text both sides compare: the fixture may hold
+    ``7``, ``7.0`` or ``"7"`` for the same row (a text ``object_id`` column is dumped as
+    a string, an integer one as a number, a hand-written fixture either way), and the
+    database side compares ``id::text``."""
+    if isinstance(value, float) and value.is_integer():
+        return str(int(value))
+    return str(value)
+
+
+@dataclass
+class KeptIds:
+    """Generic ids of one type that travel as they are (``{"raw": id}``), as loaddata
+    writes them: the fixture's objects of the type they name carry no pk (dumped with
+    ``--natural-primary``), so nothing in the file says which object an id named. After
+    the load they are checked against the target (``fixture_import.check_kept_ids``)."""
+
+    table: QualifiedName  # the table holding the generic reference
+    id_column: str
+    type_name: str  # app_label.model
+    target: QualifiedName  # the table the type names
+    ids: dict[str, str] = field(default_factory=dict)  # id as text -> first object holding it
+
+
 def _flatten(value: Any) -> list[Any]:
     out: list[Any] = []
     for v in value:
@@ -136,6 +162,8 @@ class FixtureReader:
         self.resolved: dict[tuple[QualifiedName, str], tuple[Any, ...]] = {}
         # per generic reference, the raw type values its objects hold
         self.type_raws: dict[tuple[QualifiedName, str], set[Any]] = {}
+        # per generic reference, the types whose ids are kept as they are (see KeptIds)
+        self.kept: dict[tuple[QualifiedName, str, str], KeptIds] = {}
         self.sha256 = ""
         self.warnings: list[str] = []
 
@@ -208,7 +236,7 @@ class FixtureReader:
                     hashable = tuple(_flatten(raw_type)) if isinstance(raw_type, list) else raw_type
                     self.type_raws.setdefault((m.tp.table, g.id_column), set()).add(hashable)
             if "pk" in obj and obj["pk"] is not None:
-                self.index.setdefault(m.tp.table, {})[str(obj["pk"])] = {**fields, "pk": obj["pk"]}
+                self.index.setdefault(m.tp.table, {})[id_text(obj["pk"])] = {**fields, "pk": obj["pk"]}
         self.sha256 = digest[0] if digest else ""
         for label, count in self.skipped.items():
             table = self.table_of(label)
@@ -316,10 +344,10 @@ class FixtureReader:
         self, table: QualifiedName, pk: Any, where: str, stack: tuple[Any, ...] = ()
     ) -> tuple[Any, ...]:
         """The natural key of the fixture's object ``pk`` of ``table``."""
-        key = (table, str(pk))
+        key = (table, id_text(pk))
         if key in self.resolved:
             return self.resolved[key]
-        raw = self.index.get(table, {}).get(str(pk))
+        raw = self.index.get(table, {}).get(id_text(pk))
         label = self.by_table.get(table, str(table))
         if raw is None and label in self.models and table not in self.index:
             raise FixtureError(
@@ -409,8 +437,13 @@ class FixtureReader:
         if object_id is None or any(v is None for v in values.values()):
             return None
         type_name, target = self.generic_table(g, values)
-        if type_name in g.ignore_types:
-            return {"raw": object_id}
+        kept = self.kept.get((m.tp.table, g.id_column, type_name))
+        if kept is not None:
+            kept.ids.setdefault(id_text(object_id), where)
+        if kept is not None or type_name in g.ignore_types:
+            # as text, as the target side writes it (jsonb_build_object('raw', id::text)):
+            # {"raw": 7} and {"raw": "7"} are different keys
+            return {"raw": id_text(object_id)}
         if target not in self.plan.tables:
             raise FixtureError(
                 f"{self.path}: {where}.{g.id_column} names type {type_name!r}, whose table {target} is "
@@ -418,21 +451,64 @@ class FixtureReader:
             )
         return list(self.natural(target, object_id, f"{where}.{g.id_column} ({type_name})", stack))
 
-    def generic_targets(self) -> dict[tuple[QualifiedName, str], tuple[QualifiedName, ...]]:
-        """Per generic reference, the tables the fixture's objects name (the plan loads them first)."""
-        out: dict[tuple[QualifiedName, str], set[QualifiedName]] = {}
+    def named_types(self) -> Iterator[tuple[GenericPlan, str, QualifiedName]]:
+        """(generic reference, type name, table it names) for every type the fixture's
+        objects hold in a generic reference."""
         for (table, id_column), raws in self.type_raws.items():
             m = self.models[self.by_table[table]]
             g = m.tp.generic_for(id_column)
             exp = next(e for e in m.tp.expansions if e.columns == (g.type_column,))
-            found = out.setdefault((table, id_column), set())
             for raw in raws:
                 raw_value = list(raw) if isinstance(raw, tuple) else raw
                 values = self.reference(exp, raw_value, f"{m.label}.{exp.label}")
                 if all(v is not None for v in values.values()):
                     name, target = self.generic_table(g, values)
-                    if name not in g.ignore_types and target in self.plan.tables:
-                        found.add(target)
+                    yield g, name, target
+
+    def keep_ids(self) -> None:
+        """Decide, per generic reference and type, whether its ids are resolved (the
+        fixture's objects of that type carry pks: each id is looked up among them) or
+        kept as they are (they carry none: ``--natural-primary``; see KeptIds)."""
+        for g, name, target in self.named_types():
+            label = self.by_table.get(target)
+            if (
+                name not in g.ignore_types
+                and target in self.plan.tables
+                and label in self.models
+                and target not in self.index
+            ):
+                kept = KeptIds(g.table, g.id_column, name, target)
+                self.kept.setdefault((g.table, g.id_column, name), kept)
+
+    def mapping_keeping_ids(self, mapping: Mapping) -> Mapping:
+        """``mapping`` with the kept types added to their generic reference's
+        ``ignore_types``: staging and the target then both carry those ids as
+        ``{"raw": id}``, so keys holding them still match on a second import."""
+        if not self.kept:
+            return mapping
+        tables = dict(mapping.tables)
+        for kept in self.kept.values():
+            tm = tables[kept.table]
+            tables[kept.table] = replace(
+                tm,
+                generic_references=tuple(
+                    replace(gr, ignore_types=(*gr.ignore_types, kept.type_name))
+                    if gr.id_column == kept.id_column and kept.type_name not in gr.ignore_types
+                    else gr
+                    for gr in tm.generic_references
+                ),
+            )
+        return replace(mapping, tables=tables)
+
+    def generic_targets(self) -> dict[tuple[QualifiedName, str], tuple[QualifiedName, ...]]:
+        """Per generic reference, the tables the fixture's objects name (the plan loads them first)."""
+        out: dict[tuple[QualifiedName, str], set[QualifiedName]] = {}
+        for (table, id_column) in self.type_raws:
+            out[(table, id_column)] = set()
+        for g, name, target in self.named_types():
+            kept = (g.table, g.id_column, name) in self.kept
+            if not kept and name not in g.ignore_types and target in self.plan.tables:
+                out[(g.table, g.id_column)].add(target)
         return {k: tuple(sorted(v, key=str)) for k, v in out.items()}
 
     def rebind(self, plan: Plan) -> None:

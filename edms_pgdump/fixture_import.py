@@ -16,17 +16,19 @@ from typing import Any
 import psycopg
 
 from . import sqlgen
-from .catalog import read_catalog
-from .db import connect, describe_dsn
+from .catalog import Catalog, read_catalog
+from .db import Connection, connect, describe_dsn
 from .errors import DatabaseError, UsageError
-from .fixture import FixtureReader
+from .fixture import FixtureReader, KeptIds
 from .fixture_read import FixtureError
+from .fixture_sql import kept_ids_missing, kept_ids_named
 from .import_options import ImportOptions
 from .import_report import ImportReport
 from .load import begin_import, failure_message, program_or_refusal, rollback_quietly, run_program
 from .mapping import Mapping
 from .names import QualifiedName, parse_qualified_name
 from .plan import build_plan
+from .plan_generic import target_of
 from .progress import NoProgress, Progress
 
 
@@ -77,7 +79,9 @@ def import_fixture_file(
         types = tuple(mapping.types.values())
         reader = FixtureReader(path, build_plan(mapping, catalog), catalog, mapping.exclude, tables, types)
         reader.survey()
-        plan = build_plan(mapping, catalog, reader.generic_targets())
+        reader.keep_ids()
+        run_mapping = reader.mapping_keeping_ids(mapping)
+        plan = build_plan(run_mapping, catalog, reader.generic_targets())
         plan.raise_for_errors()
         reader.rebind(plan)
         reader.shape_all()
@@ -95,6 +99,7 @@ def import_fixture_file(
             hooks.before_load(conn, report)
         program = program_or_refusal(plan, catalog, opts, spool.loaded, report)
         run_program(conn, program, spool, report, progress)
+        check_kept_ids(conn, reader, catalog, run_mapping, report, opts.sample_size)
         if hooks is not None:
             hooks.after_load(conn, report)
         if opts.dry_run:
@@ -117,3 +122,69 @@ def import_fixture_file(
         conn.close()
         report.seconds = time.monotonic() - started
     return report
+
+
+def check_kept_ids(
+    conn: Connection,
+    reader: FixtureReader,
+    catalog: Catalog,
+    mapping: Mapping,
+    report: ImportReport,
+    samples: int,
+) -> None:
+    """After the load, before COMMIT: the generic ids kept as they are (``KeptIds``). Ids
+    that name no row of their table are refused, each group named (loaddata would write
+    them, pointing at nothing); the others are named in a warning with the row each one
+    names now, since the file cannot show that it is the row it named in the source."""
+    problems: list[str] = []
+    refused: list[str] = []
+    for kept in sorted(reader.kept.values(), key=lambda k: (str(k.table), k.id_column, k.type_name)):
+        if not kept.ids:
+            continue
+        target = target_of(catalog, mapping, kept.target)
+        if target is None:
+            problems.append(
+                f"{_what(kept)}: {kept.target} has no one-column primary key, so they cannot be checked"
+            )
+            refused.append(kept.type_name)
+            continue
+        params = {"ids": list(kept.ids), "samples": samples}
+        missing = conn.execute(kept_ids_missing(kept.target, target.id_column), params).fetchall()
+        if missing:
+            shown = ", ".join(f"{r[1]} (in {kept.ids[r[1]]})" for r in missing)
+            more = f" and {missing[0][0] - len(missing)} more" if missing[0][0] > len(missing) else ""
+            problems.append(
+                f"{missing[0][0]} of the {_what(kept)} name no row of {kept.target} after the "
+                f"import: {shown}{more}"
+            )
+            refused.append(kept.type_name)
+            continue
+        key = mapping.tables[kept.target].natural_key
+        named = conn.execute(kept_ids_named(kept.target, target.id_column, key), params).fetchall()
+        shown = ", ".join(f"{r[1]} -> {r[2] if len(key) == 1 else f'({r[2]})'}" for r in named)
+        more = f" and {len(kept.ids) - len(named)} more" if len(kept.ids) > len(named) else ""
+        report.warnings.append(
+            f"{_what(kept)} are kept as they are, as loaddata keeps them: {_why(kept.type_name)}. "
+            f"Each names the {kept.target} row with that id here (id -> {', '.join(key)}: {shown}{more}), "
+            f"which is the row it named in the source only if every {kept.type_name} got the id it had "
+            "there; dump with --natural-foreign alone to have them resolved by natural key"
+        )
+    if problems:
+        why = _why(refused[0])
+        message = (
+            f"{reader.path}: {problems[0]}. {why[0].upper()}{why[1:]}; loaddata would write these ids "
+            "as they are, pointing at nothing or at other rows. Dump with --natural-foreign alone "
+            "(objects keep their pks and each id is resolved by natural key); nothing was imported"
+        )
+        raise FixtureError(message, [message, *(f"{reader.path}: {p}" for p in problems[1:])])
+
+
+def _what(kept: KeptIds) -> str:
+    return f"{len(kept.ids)} generic id(s) in {kept.table}.{kept.id_column} of type {kept.type_name}"
+
+
+def _why(type_name: str) -> str:
+    return (
+        f"the fixture's {type_name} objects carry no pk (dumped with --natural-primary), so these "
+        "are the source database's ids and the file does not say which object each one named"
+    )

@@ -77,6 +77,11 @@ QUERIES = {
         FROM edms_app_comment c JOIN django_content_type ct ON ct.id = c.content_type_id
         LEFT JOIN edms_app_document d ON ct.model = 'document' AND d.id = c.object_id
         LEFT JOIN edms_app_tag t ON ct.model = 'tag' AND t.id = c.object_id ORDER BY 1, 2, 3, 4""",
+    "links": """
+        SELECT ct.app_label, ct.model, coalesce(d.document_number, t.name), l.label
+        FROM edms_app_link l JOIN django_content_type ct ON ct.id = l.content_type_id
+        LEFT JOIN edms_app_document d ON ct.model = 'document' AND d.id::text = l.object_pk
+        LEFT JOIN edms_app_tag t ON ct.model = 'tag' AND t.id::text = l.object_pk ORDER BY 1, 2, 3, 4""",
     "permissions": """
         SELECT ct.app_label, ct.model, p.codename, p.name FROM auth_permission p
         JOIN django_content_type ct ON ct.id = p.content_type_id ORDER BY 1, 2, 3""",
@@ -96,7 +101,7 @@ def shift_ids(dsn: str, by: int = 1000) -> None:
     """Make a re-initialised target's new ids differ from the source's."""
     with psycopg.connect(dsn, autocommit=True) as conn:
         for table in ("auth_user", "edms_app_tag", "edms_app_document", "edms_app_documentworkflow",
-                      "edms_app_comment", "edms_app_document_tags"):
+                      "edms_app_comment", "edms_app_document_tags", "edms_app_link"):
             conn.execute(
                 "SELECT setval(pg_get_serial_sequence(%s, 'id'), %s)", (table, by)  # type: ignore[arg-type]
             )

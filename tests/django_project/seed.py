@@ -1,6 +1,7 @@
 """Fill the test project's database: ``python seed.py DOCUMENTS`` (settings from the
-environment). Users, documents with parents, two workflows per document, tags, and
-comments on documents and on tags (the generic relation)."""
+environment). Users, documents with parents, two workflows per document, tags,
+comments on documents and on tags (a generic relation), and links to documents and
+tags (a generic relation whose object id is text)."""
 
 from __future__ import annotations
 
@@ -14,7 +15,7 @@ import django
 def seed(documents: int) -> None:
     from django.contrib.auth.models import User
     from django.contrib.contenttypes.models import ContentType
-    from edms_app.models import Comment, Document, DocumentWorkflow, Tag
+    from edms_app.models import Comment, Document, DocumentWorkflow, Link, Tag
 
     base = dt.datetime(2024, 1, 1, tzinfo=dt.timezone.utc)
     users = User.objects.bulk_create(
@@ -66,6 +67,10 @@ def seed(documents: int) -> None:
     Comment.objects.bulk_create(
         [Comment(content_type=doc_type, object_id=d.id, number=1, body=f"on {d.document_number}") for d in docs[:20]]
         + [Comment(content_type=tag_type, object_id=t.id, number=n, body=f"{t.name} #{n}") for t in tags for n in (1, 2)]
+    )
+    Link.objects.bulk_create(
+        [Link(content_type=doc_type, object_pk=str(d.id), label="see also") for d in docs[:5]]
+        + [Link(content_type=tag_type, object_pk=str(t.id), label="topic") for t in tags[:3]]
     )
 
 

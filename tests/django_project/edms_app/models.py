@@ -1,5 +1,6 @@
 """The seed's models: users own documents (with a parent), documents have workflows keyed
-by document and type; plus tags (an M2M) and comments on anything (a generic relation)."""
+by document and type; plus tags (an M2M), and comments and links on anything (generic
+relations, one with an integer object id, one with a text one)."""
 
 from __future__ import annotations
 
@@ -78,6 +79,21 @@ class Comment(models.Model):
     class Meta:
         constraints = (
             models.UniqueConstraint(fields=["content_type", "object_id", "number"], name="comment_key"),
+        )
+
+
+class Link(models.Model):
+    """A link to any object, its id kept as text (as admin's LogEntry.object_id is): a
+    generic relation whose object_id column is not an integer, beside Comment's."""
+
+    content_type = models.ForeignKey(ContentType, on_delete=models.CASCADE)
+    object_pk = models.CharField(max_length=64)
+    content_object = GenericForeignKey("content_type", "object_pk")
+    label = models.CharField(max_length=40)
+
+    class Meta:
+        constraints = (
+            models.UniqueConstraint(fields=["content_type", "object_pk", "label"], name="link_key"),
         )
 
 
