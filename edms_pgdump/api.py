@@ -460,8 +460,8 @@ def import_fixture(
     opts.validate()
     overrides = parse_table_overrides([f"{k}={v}" for k, v in (tables or {}).items()])
     m = _mapping(mapping)
-    # audited as an import (the operation names are fixed); details say it was a fixture
-    record = AuditRecord("import", dsn, str(fixture), __version__)
+    # its own operation, so an audit line tells a fixture restore from an archive import
+    record = AuditRecord("import-fixture", dsn, str(fixture), __version__)
     record.details = {
         "source": "django-fixture",
         "dry_run": opts.dry_run,

@@ -73,7 +73,7 @@ def dsn_role(dsn: str) -> str | None:
 class AuditRecord:
     """One operation; ``to_dict`` is the documented line format (see README)."""
 
-    operation: Literal["export", "import"]
+    operation: Literal["export", "import", "import-fixture"]
     dsn: str
     archive: str
     tool_version: str
