@@ -7,8 +7,6 @@ from __future__ import annotations
 
 import gzip
 import json
-import uuid
-from collections.abc import Iterator
 from pathlib import Path
 
 import psycopg
@@ -18,37 +16,9 @@ pytest.importorskip("django", reason="the Django tests need the django extra (pi
 
 from edms_pgdump import api
 from edms_pgdump.errors import EdmsPgdumpError
-from edms_pgdump.servers import Server
 from tests.conftest import NewDb
 from tests.django_project import harness
-
-
-@pytest.fixture(scope="module")
-def migrated(pg_server: Server, admin: psycopg.Connection) -> Iterator[str]:
-    """A database the project was migrated into once: the template of re-initialised targets."""
-    name = f"edms_dj_tpl_{uuid.uuid4().hex[:8]}"
-    admin.execute(f'CREATE DATABASE "{name}"')
-    harness.migrate(pg_server.dsn(name))
-    yield name
-    admin.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
-
-
-@pytest.fixture(scope="module")
-def source(pg_server: Server, admin: psycopg.Connection, migrated: str) -> Iterator[str]:
-    name = f"edms_dj_src_{uuid.uuid4().hex[:8]}"
-    admin.execute(f'CREATE DATABASE "{name}" TEMPLATE "{migrated}"')
-    dsn = pg_server.dsn(name)
-    harness.seed(dsn, 60)
-    yield dsn
-    admin.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
-
-
-@pytest.fixture(scope="module")
-def mapping_file(source: str, tmp_path_factory: pytest.TempPathFactory) -> Path:
-    out = tmp_path_factory.mktemp("dj") / "mapping.yaml"
-    proc = harness.run(source, "-m", "edms_pgdump", "init", "--django", "settings", "-o", str(out))
-    assert "passes check" in proc.stderr
-    return out
+from tests.support.django_dbs import mapping_file, migrated, source  # fixtures
 
 
 def _empty(dsn: str) -> bool:
@@ -59,8 +29,15 @@ def test_natural_primary_fixture_gives_the_same_database_as_loaddata(
     source: str, migrated: str, new_db: NewDb, mapping_file: Path, tmp_path: Path
 ) -> None:
     fixture = harness.dumpdata(
-        source, tmp_path / "backup.json", "--natural-foreign", "--natural-primary",
-        *harness.EXCLUDE_STATE, "-e", "edms_app.comment", "-e", "edms_app.link",
+        source,
+        tmp_path / "backup.json",
+        "--natural-foreign",
+        "--natural-primary",
+        *harness.EXCLUDE_STATE,
+        "-e",
+        "edms_app.comment",
+        "-e",
+        "edms_app.link",
     )
     by_loaddata, by_us = new_db(migrated), new_db(migrated)
     harness.django(by_loaddata, "loaddata", str(fixture))
@@ -101,7 +78,9 @@ def test_plain_pk_fixture_is_resolved_through_the_fixture(
 ) -> None:
     """No natural keys at all in the file: every FK, M2M item and the content type are pks
     of objects in the same fixture (content types included)."""
-    fixture = harness.dumpdata(source, tmp_path / "pks.json", "-e", "sessions", "-e", "admin", "-e", "auth.permission")
+    fixture = harness.dumpdata(
+        source, tmp_path / "pks.json", "-e", "sessions", "-e", "admin", "-e", "auth.permission"
+    )
     target = new_db(migrated)
     harness.shift_ids(target)
     result = api.import_fixture(target, fixture, mapping_file)
@@ -114,8 +93,15 @@ def test_plain_pk_fixture_is_resolved_through_the_fixture(
 
 def _objects(source: str, tmp_path: Path) -> list[dict[str, object]]:
     fixture = harness.dumpdata(
-        source, tmp_path / "base.json", "--natural-foreign", "--natural-primary", *harness.EXCLUDE_STATE,
-        "-e", "edms_app.comment", "-e", "edms_app.link",
+        source,
+        tmp_path / "base.json",
+        "--natural-foreign",
+        "--natural-primary",
+        *harness.EXCLUDE_STATE,
+        "-e",
+        "edms_app.comment",
+        "-e",
+        "edms_app.link",
     )
     data: list[dict[str, object]] = json.loads(fixture.read_text())
     return data
@@ -147,7 +133,9 @@ def test_unknown_field_is_refused_naming_it(
     target = new_db(migrated)
     with pytest.raises(EdmsPgdumpError) as exc:
         api.import_fixture(target, bad, mapping_file)
-    assert "edms_app.document.colour: no column colour or colour_id in public.edms_app_document" in str(exc.value)
+    assert "edms_app.document.colour: no column colour or colour_id in public.edms_app_document" in str(
+        exc.value
+    )
     assert _empty(target)
 
 
@@ -218,12 +206,23 @@ def test_unresolved_natural_foreign_key_rolls_back_naming_the_key(
     assert _empty(target)
 
 
-def test_cli_import_fixture_json(source: str, migrated: str, new_db: NewDb, mapping_file: Path, tmp_path: Path) -> None:
+def test_cli_import_fixture_json(
+    source: str, migrated: str, new_db: NewDb, mapping_file: Path, tmp_path: Path
+) -> None:
     fixture = harness.dumpdata(source, tmp_path / "b.json", "--natural-foreign", *harness.EXCLUDE_STATE)
     target = new_db(migrated)
     proc = harness.run(
-        target, "-m", "edms_pgdump", "import-fixture", str(fixture), "--dsn", target, "-m", str(mapping_file),
-        "--dry-run", "--json",
+        target,
+        "-m",
+        "edms_pgdump",
+        "import-fixture",
+        str(fixture),
+        "--dsn",
+        target,
+        "-m",
+        str(mapping_file),
+        "--dry-run",
+        "--json",
     )
     data = json.loads(proc.stdout)
     assert data["dry_run"] is True and data["committed"] is False

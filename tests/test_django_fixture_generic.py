@@ -13,8 +13,6 @@ from __future__ import annotations
 
 import hashlib
 import json
-import uuid
-from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -27,9 +25,12 @@ from edms_pgdump import api, read_audit_log
 from edms_pgdump.errors import EdmsPgdumpError
 from edms_pgdump.history import read_history
 from edms_pgdump.import_options import ImportOptions
-from edms_pgdump.servers import Server
 from tests.conftest import NewDb
 from tests.django_project import harness
+from tests.support.django_dbs import mapping_file, migrated, source  # fixtures
+
+# documents of the seeded source: the ids 1..N a freshly migrated target would give
+SEED_DOCUMENTS = 30
 
 NATURAL_PRIMARY = ("--natural-foreign", "--natural-primary", *harness.EXCLUDE_STATE)
 
@@ -41,35 +42,6 @@ GENERIC_IDS = """
     SELECT 'link', ct.model, l.label, l.object_pk
     FROM edms_app_link l JOIN django_content_type ct ON ct.id = l.content_type_id
     ORDER BY 1, 2, 4, 3"""
-
-
-@pytest.fixture(scope="module")
-def migrated(pg_server: Server, admin: psycopg.Connection) -> Iterator[str]:
-    name = f"edms_djg_tpl_{uuid.uuid4().hex[:8]}"
-    admin.execute(f'CREATE DATABASE "{name}"')
-    harness.migrate(pg_server.dsn(name))
-    yield name
-    admin.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
-
-
-@pytest.fixture(scope="module")
-def source(pg_server: Server, admin: psycopg.Connection, migrated: str) -> Iterator[str]:
-    """30 documents, 10 tags; comments and links on the first documents and tags. Its
-    ids start at 1 with no gaps, as a freshly migrated target would give them."""
-    name = f"edms_djg_src_{uuid.uuid4().hex[:8]}"
-    admin.execute(f'CREATE DATABASE "{name}" TEMPLATE "{migrated}"')
-    dsn = pg_server.dsn(name)
-    harness.seed(dsn, 30)
-    yield dsn
-    admin.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
-
-
-@pytest.fixture(scope="module")
-def mapping_file(source: str, tmp_path_factory: pytest.TempPathFactory) -> Path:
-    out = tmp_path_factory.mktemp("djg") / "mapping.yaml"
-    proc = harness.run(source, "-m", "edms_pgdump", "init", "--django", "settings", "-o", str(out))
-    assert "passes check" in proc.stderr
-    return out
 
 
 def _generic_ids(dsn: str) -> list[tuple[Any, ...]]:
@@ -147,7 +119,10 @@ def test_ids_naming_no_row_are_refused_where_loaddata_leaves_them_dangling(
         "edms_app.document name no row of public.edms_app_document after the import: "
         "1 (in edms_app.comment (object"
     ) in message
-    assert "and 15 more. The fixture's edms_app.document objects carry no pk (dumped with --natural-primary)" in message
+    assert (
+        "and 15 more. The fixture's edms_app.document objects carry no pk (dumped with --natural-primary)"
+        in message
+    )
     assert "Dump with --natural-foreign alone" in message and "nothing was imported" in message
     problems = exc.value.problems  # type: ignore[attr-defined]
     assert [p.split(" of the ")[1].split(" name ")[0] for p in problems] == [
@@ -232,7 +207,9 @@ def test_text_and_integer_object_ids_from_either_json_type(
         assert result.committed and not _kept(result.warnings)
         assert harness.natural_view(target) == harness.natural_view(source)
         with psycopg.connect(target) as conn:
-            ids = conn.execute("SELECT min(object_id), min(object_pk) FROM edms_app_comment, edms_app_link").fetchone()
+            ids = conn.execute(
+                "SELECT min(object_id), min(object_pk) FROM edms_app_comment, edms_app_link"
+            ).fetchone()
         assert ids is not None and ids[0] > 1000 and int(ids[1]) > 1000
 
 

@@ -3,29 +3,17 @@ database, and round-tripping the project's data like loaddata does."""
 
 from __future__ import annotations
 
-import uuid
-from collections.abc import Iterator
 from pathlib import Path
 
-import psycopg
 import pytest
 import yaml
 
 pytest.importorskip("django", reason="the Django tests need the django extra (pip install '.[test]')")
 
 from edms_pgdump import api
-from edms_pgdump.servers import Server
 from tests.conftest import NewDb
 from tests.django_project import harness
-
-
-@pytest.fixture(scope="module")
-def migrated(pg_server: Server, admin: psycopg.Connection) -> Iterator[str]:
-    name = f"edms_dji_tpl_{uuid.uuid4().hex[:8]}"
-    admin.execute(f'CREATE DATABASE "{name}"')
-    harness.migrate(pg_server.dsn(name))
-    yield name
-    admin.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+from tests.support.django_dbs import migrated  # fixtures
 
 
 def _init(dsn: str, *args: str, check: bool = True) -> tuple[dict[str, object], str, int]:
@@ -60,7 +48,9 @@ def test_init_django_writes_the_keys_of_the_models(migrated: str, new_db: NewDb)
     assert "edms_app.document_tags" not in types["tables"]
     # installation state and the keyless model are left out, saying why
     assert set(mapping["exclude"]) == {  # type: ignore[arg-type]
-        "public.django_session", "public.django_admin_log", "public.django_migrations",
+        "public.django_session",
+        "public.django_admin_log",
+        "public.django_migrations",
         "public.edms_app_scratchnote",
     }
     text = harness.run(source, "-m", "edms_pgdump", "init", "--django", "settings").stdout

@@ -1,0 +1,46 @@
+"""Module-scoped databases of the Django test project, shared by the Django test
+modules (import them into a module to use them there): the project migrated once, a
+source seeded with ``SEED_DOCUMENTS`` documents (a module-level constant of the test
+module, default 60), and the mapping ``init --django`` writes from it."""
+
+from __future__ import annotations
+
+import uuid
+from collections.abc import Iterator
+from pathlib import Path
+
+import psycopg
+import pytest
+
+from edms_pgdump.servers import Server
+from tests.django_project import harness
+
+
+@pytest.fixture(scope="module")
+def migrated(pg_server: Server, admin: psycopg.Connection) -> Iterator[str]:
+    """A database the project was migrated into once: the template of re-initialised targets."""
+    name = f"edms_dj_tpl_{uuid.uuid4().hex[:8]}"
+    admin.execute(f'CREATE DATABASE "{name}"')
+    harness.migrate(pg_server.dsn(name))
+    yield name
+    admin.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+
+
+@pytest.fixture(scope="module")
+def source(
+    request: pytest.FixtureRequest, pg_server: Server, admin: psycopg.Connection, migrated: str
+) -> Iterator[str]:
+    name = f"edms_dj_src_{uuid.uuid4().hex[:8]}"
+    admin.execute(f'CREATE DATABASE "{name}" TEMPLATE "{migrated}"')
+    dsn = pg_server.dsn(name)
+    harness.seed(dsn, getattr(request.module, "SEED_DOCUMENTS", 60))
+    yield dsn
+    admin.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+
+
+@pytest.fixture(scope="module")
+def mapping_file(source: str, tmp_path_factory: pytest.TempPathFactory) -> Path:
+    out = tmp_path_factory.mktemp("dj") / "mapping.yaml"
+    proc = harness.run(source, "-m", "edms_pgdump", "init", "--django", "settings", "-o", str(out))
+    assert "passes check" in proc.stderr
+    return out
