@@ -61,10 +61,17 @@ class MemberInfo:
 
 
 class MemberWriter:
-    """Streams COPY text into one member, hashing both the text and the stored bytes."""
+    """Streams COPY text into one member, hashing both the text and the stored bytes.
 
-    def __init__(self, path: Path, table: str, member: str, compression: str, level: int) -> None:
+    Each ``write`` is one pass over the block: hash, count rows, compress, write. hashlib
+    and zstd release the GIL for large blocks, so the export runs this on a thread of
+    its own (export_writer.py) while the next block is read from the server."""
+
+    def __init__(
+        self, path: Path, table: str, member: str, compression: str, level: int, durable: bool = True
+    ) -> None:
         self.path = path
+        self.durable = durable  # fsync at close: False when the file is copied into a tar later
         self.table = table
         self.member = member
         self.compression = compression
@@ -75,27 +82,27 @@ class MemberWriter:
         self.rows = 0
         self._z: Any = None
         if compression == "zstd":
-            self._z = zstandard.ZstdCompressor(level=level).stream_writer(
-                self._out,  # type: ignore[arg-type]
-                closefd=False,
-            )
+            # one frame per member, as a stream_writer flushed with FLUSH_FRAME writes it
+            self._z = zstandard.ZstdCompressor(level=level).compressobj()
 
-    def write(self, block: bytes | memoryview) -> None:
-        data = bytes(block)
-        self._data_sha.update(data)
-        self.data_bytes += len(data)
-        self.rows += data.count(b"\n")
+    def write(self, block: bytes | bytearray) -> None:
+        """Append ``block``: whole COPY text rows. Rows are counted from the text, as the
+        import counts them."""
+        self._data_sha.update(block)
+        self.data_bytes += len(block)
+        self.rows += block.count(b"\n")
         if self._z is not None:
-            self._z.write(data)
+            if out := self._z.compress(block):
+                self._out.write(out)
         else:
-            self._out.write(data)
+            self._out.write(block)
 
     def close(self) -> MemberInfo:
         if self._z is not None:
-            self._z.flush(zstandard.FLUSH_FRAME)
-            self._z.close()
+            self._out.write(self._z.flush(zstandard.COMPRESSOBJ_FLUSH_FINISH))
         self._fh.flush()
-        os.fsync(self._fh.fileno())
+        if self.durable:
+            os.fsync(self._fh.fileno())
         self._fh.close()
         return MemberInfo(
             table=self.table,
@@ -111,6 +118,8 @@ class MemberWriter:
     def abort(self) -> None:
         try:
             self._fh.close()
+        except OSError:
+            pass  # its buffer cannot be written either (a full disk): the file goes anyway
         finally:
             self.path.unlink(missing_ok=True)
 
@@ -188,7 +197,9 @@ class ArchiveWriter:
     def member(self, index: int, table: str, compression: str, level: int = 3) -> MemberWriter:
         suffix = ".copy.zst" if compression == "zstd" else ".copy"
         name = f"data/{index:04d}{suffix}"
-        return MemberWriter(self.scratch / name, table, name, compression, level)
+        # a directory archive is published by renaming the folder: its files must be on
+        # disk; the single file is a tar copied from them and synced itself
+        return MemberWriter(self.scratch / name, table, name, compression, level, durable=self.directory)
 
     def publish(self, manifest: Manifest) -> Manifest:
         """Write the manifest (sealed with its checksum) and move the archive into place;

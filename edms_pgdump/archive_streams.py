@@ -25,7 +25,7 @@ class HashingWriter:
         self.sha = hashlib.sha256()
         self.size = 0
 
-    def write(self, data: bytes) -> int:
+    def write(self, data: bytes | bytearray) -> int:
         self.sha.update(data)
         self.size += len(data)
         return self.fh.write(data)

@@ -11,7 +11,8 @@ import threading
 import time
 import uuid
 from collections.abc import Sequence
-from concurrent.futures import ThreadPoolExecutor
+from concurrent.futures import ThreadPoolExecutor, as_completed
+from contextlib import closing, suppress
 from dataclasses import dataclass, field, fields, replace
 from pathlib import Path
 from typing import Any
@@ -23,7 +24,9 @@ from . import __version__
 from .archive import ArchiveWriter, MemberInfo
 from .catalog import Catalog, read_catalog
 from .db import Connection, connect, describe_dsn, server_error_message
-from .errors import DatabaseError, PlanError, UsageError, sample_keys
+from .errors import ArchiveError, DatabaseError, PlanError, UsageError, sample_keys
+from .export_copy import copy_out_blocks
+from .export_writer import BackgroundMember
 from .generic_probe import dangling_problems, plan_with_targets
 from .keys import Recipient
 from .manifest import COMPRESSIONS, FORMAT_VERSION, FieldEntry, Manifest, Source, TableEntry, TableShape
@@ -88,8 +91,6 @@ class ExportResult:
         }
 
 
-_BATCH = 1 << 20  # bytes of COPY text handed to the member writer at once
-
 # The natural-key joins of the export queries are hash joins over whole tables; with
 # the default 4MB work_mem they spill to disk in many batches.
 EXPORT_WORK_MEM = "256MB"
@@ -103,6 +104,11 @@ def _begin_snapshot(conn: Connection, snapshot: str | None = None, read_only: bo
         conn.execute(sql.SQL("SET TRANSACTION SNAPSHOT {}").format(sql.Literal(snapshot)))
 
 
+class _Stopped(Exception):
+    """A parallel export's table left off because another table failed (never reaches
+    the caller: the other table's error does)."""
+
+
 def _export_table(
     conn: Connection,
     plan: Plan,
@@ -114,23 +120,21 @@ def _export_table(
     progress: Progress,
     ordered: bool = False,
     keep: sql.Composable | None = None,
+    stop: threading.Event | None = None,
 ) -> MemberInfo:
-    member = writer.member(index, str(tp.table), compression, level)
+    """One table's COPY into its member: blocks are read here while a worker thread
+    hashes, compresses and writes the previous ones (export_copy.py, export_writer.py).
+    ``stop`` (parallel exports): set when another table failed, this one then stops too."""
+    member = BackgroundMember(writer.member(index, str(tp.table), compression, level))
     task = str(tp.table)
     try:
-        # libpq hands COPY data over one row at a time; hashing, compressing and
-        # counting per row costs more than the server's query, so rows are batched.
-        buf = bytearray()
-        with conn.cursor() as cur, cur.copy(copy_out(plan, tp, ordered, keep)) as copy:
-            for block in copy:
-                buf += block
-                if len(buf) >= _BATCH:
-                    member.write(bytes(buf))
-                    progress.advance(task, buf.count(b"\n"), len(buf))
-                    buf.clear()
-        if buf:
-            member.write(bytes(buf))
-            progress.advance(task, buf.count(b"\n"), len(buf))
+        with closing(copy_out_blocks(conn, copy_out(plan, tp, ordered, keep))) as blocks:
+            for block, rows in blocks:
+                if stop is not None and stop.is_set():
+                    raise _Stopped(str(tp.table))
+                member.write(block)
+                progress.advance(task, rows, len(block))
+        info = member.close()
     except psycopg.Error as exc:
         member.abort()
         msg = server_error_message(exc)
@@ -140,10 +144,17 @@ def _export_table(
                 "export as the table owner or a role with BYPASSRLS, nothing was written"
             ) from None
         raise DatabaseError(f"{tp.table}: export query failed: {msg}") from None
+    except OSError as exc:
+        member.abort()
+        folder = writer.output.parent
+        raise ArchiveError(
+            f"{tp.table}: writing its member {member.member.member} in {folder} failed "
+            f"({exc.strerror or exc}); free space in {folder} or export to another --output, "
+            "nothing was published"
+        ) from None
     except BaseException:
         member.abort()
         raise
-    info = member.close()
     progress.finish(task)
     return info
 
@@ -313,12 +324,17 @@ def write_archive(
 
             shared_writer = writer
 
+            stop = threading.Event()
+
             def run(i: int) -> MemberInfo:
+                if stop.is_set():
+                    raise _Stopped(str(tables[i].table))
                 with lock:
                     c = pool_conns.pop()
                 try:
                     return _export_table(
-                        c, plan, tables[i], shared_writer, i + 1, compression, level, progress, sort_rows
+                        c, plan, tables[i], shared_writer, i + 1, compression, level, progress, sort_rows,
+                        stop=stop,
                     )
                 finally:
                     with lock:
@@ -334,14 +350,25 @@ def write_archive(
             on_main = [i for i in order if subset is not None and subset.keep(tables[i].table) is not None]
             with ThreadPoolExecutor(max_workers=n) as pool:
                 futures = {i: pool.submit(run, i) for i in order if i not in on_main}
-                for i in on_main:
-                    assert subset is not None
-                    infos[i] = _export_table(
-                        conn, plan, tables[i], shared_writer, i + 1, compression, level, progress,
-                        sort_rows, subset.keep(tables[i].table),
-                    )
-                for i, fut in futures.items():
-                    infos[i] = fut.result()
+                try:
+                    for i in on_main:
+                        assert subset is not None
+                        infos[i] = _export_table(
+                            conn, plan, tables[i], shared_writer, i + 1, compression, level, progress,
+                            sort_rows, subset.keep(tables[i].table), stop,
+                        )
+                    # the first failure, as it happens (not in table order): the others stop
+                    for fut in as_completed(futures.values()):
+                        fut.result()
+                except BaseException:
+                    # a failed table or Ctrl-C: the others stop at their next block, and a
+                    # query still building its hash tables is cancelled
+                    stop.set()
+                    for w in workers:
+                        with suppress(psycopg.Error):
+                            w.cancel_safe(timeout=5)
+                    raise
+                infos.update((i, fut.result()) for i, fut in futures.items())
         conn.execute("COMMIT")
         manifest = Manifest(
             archive_id=str(uuid.uuid4()),
