@@ -35,6 +35,9 @@ from .program_steps import (
 )
 
 COUNTS_FILE = "counts.copy"
+# each table's rule (where, owned, needed, whole) as JSON, written by export.sql beside
+# counts.copy and checked by an import.sql that deletes (--delete-missing)
+SCOPE_FILE = "scope.copy"
 
 
 @dataclass(frozen=True)
@@ -83,8 +86,9 @@ def do_block(declare: str, body: str) -> str:
 
 
 class _Renderer:
-    def __init__(self, program: Program) -> None:
+    def __init__(self, program: Program, scopes: dict[str, str] | None = None) -> None:
         self.program = program
+        self.scopes = scopes
         self.index = {n: i for i, n in enumerate(program.tables, start=1)}
         self.lines: list[ScriptLine] = []
 
@@ -184,6 +188,36 @@ class _Renderer:
             " and import.sql against the target again';\n"
             "  END IF;\n"
             f"  INSERT INTO edms_count SELECT idx, {literal(EXPECTED)}, rows FROM edms_expected;"
+        )
+        self.add("check", None, do_block("  found text;", body))
+        if self.scopes is not None:
+            self.expected_scopes(self.scopes)
+
+    def expected_scopes(self, scopes: dict[str, str]) -> None:
+        """--delete-missing: the data must have been exported with the scope this script
+        deletes in (a slice mirrored as whole tables would delete every row outside
+        it). Rules compare as jsonb, without ``needed_by`` (needed rows are never deleted)."""
+        self.add(
+            "counts",
+            None,
+            "CREATE TEMP TABLE edms_scope (idx integer, table_name text, scope text, rows_in_scope bigint)"
+            " ON COMMIT DROP;",
+        )
+        self.add("counts", None, f"\\copy edms_scope FROM {literal(SCOPE_FILE)}")
+        if not scopes:
+            return
+        values = ", ".join(f"({literal(t)}, {literal(j)})" for t, j in scopes.items())
+        body = (
+            "  SELECT string_agg(r.table_name || ' was exported with the scope '"
+            " || coalesce(e.scope, '(none)') || ' but this script deletes in ' || r.scope, '; ')\n"
+            f"    INTO found FROM (VALUES {values}) AS r(table_name, scope)\n"
+            "    LEFT JOIN edms_scope AS e ON e.table_name = r.table_name\n"
+            "    WHERE (e.scope::jsonb - 'needed_by') IS DISTINCT FROM (r.scope::jsonb - 'needed_by');\n"
+            "  IF found IS NOT NULL THEN\n"
+            "    RAISE EXCEPTION USING MESSAGE = 'scope.copy: ' || found || '; generate export.sql and"
+            " import.sql from the same mapping (the same where: entries), or generate import.sql without"
+            " --delete-missing; nothing was written';\n"
+            "  END IF;"
         )
         self.add("check", None, do_block("  found text;", body))
 
@@ -346,5 +380,6 @@ def field_list(fields: tuple[str, ...]) -> str:
     return json.dumps(list(fields))
 
 
-def import_script(program: Program) -> list[ScriptLine]:
-    return _Renderer(program).build()
+def import_script(program: Program, scopes: dict[str, str] | None = None) -> list[ScriptLine]:
+    """``scopes`` (table -> rule as JSON): refuse data whose scope.copy records others."""
+    return _Renderer(program, scopes).build()

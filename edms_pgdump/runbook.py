@@ -11,6 +11,13 @@ row count (psql's ``ROW_COUNT``) and writes them to ``counts.copy`` beside the d
 files, inside the same snapshot. import.sql loads that file and enforces the same
 invariants as the Python import: expected == staged == inserted + updated + unchanged,
 and every staged natural key present in the target afterwards.
+
+Subsets (the mapping's ``where:``): export.sql computes the same closure as
+``edms-pgdump export``, from the same statements (``subset.subset_steps``) in the same
+order inside its one snapshot; the closure's repeat-until-nothing-grows loops are DO
+blocks. It records each table's rule in ``scope.copy`` (the manifest's ``scope``),
+and an import.sql with ``--delete-missing`` refuses data whose scope is not the one it
+deletes in, so a slice is never mirrored as whole tables.
 """
 
 from __future__ import annotations
@@ -27,13 +34,15 @@ from .export import EXPORT_WORK_MEM
 from .generic_probe import plan_for_runbook
 from .import_options import ImportOptions
 from .mapping import Mapping
-from .names import parse_qualified_name
+from .names import QualifiedName, parse_qualified_name
 from .plan import Plan
 from .program import import_program
 from .program_steps import Check, Message
 from .render_psql import (
     COUNTS_FILE,
+    SCOPE_FILE,
     data_file,
+    do_block,
     field_list,
     import_script,
     literal,
@@ -42,6 +51,20 @@ from .render_psql import (
     samples_block,
 )
 from .render_psql import ScriptLine as Step
+from .sqlgen import subset as q
+from .subset import (
+    MAX_ROUNDS,
+    SubsetSteps,
+    TableScope,
+    closure_overflow,
+    filter_failed,
+    planned_scopes,
+    resolve_filters,
+    scope_json,
+    subset_steps,
+)
+from .subset import Step as SubsetStep
+from .where import RowFilter
 
 Kind = Literal["export", "import"]
 KINDS: tuple[Kind, ...] = ("export", "import")
@@ -58,7 +81,7 @@ def _preamble(kind: Kind, plan: Plan, mapping: Mapping) -> list[str]:
         f"-- edms-pgdump {kind} runbook; generated from the mapping with sha256 {mapping.sha256}",
         f"-- tables in load order: {tables}",
         f"-- run: {usage}",
-        "-- DIR holds one COPY text file per table (0001.copy, ...) and counts.copy.",
+        "-- DIR holds one COPY text file per table (0001.copy, ...), counts.copy and scope.copy.",
         "-- psqlrc settings that would change the transaction semantics are reset here.",
         "\\set ON_ERROR_STOP on",
         "\\set ON_ERROR_ROLLBACK off",
@@ -71,10 +94,21 @@ def _preamble(kind: Kind, plan: Plan, mapping: Mapping) -> list[str]:
     ]
 
 
-def export_steps(plan: Plan) -> list[Step]:
-    """One snapshot, one ``\\copy`` per table, then the row counts import.sql checks."""
+def export_steps(
+    plan: Plan,
+    catalog: Catalog | None = None,
+    filters: dict[QualifiedName, RowFilter] | None = None,
+) -> list[Step]:
+    """One snapshot, one ``\\copy`` per table, then the row counts import.sql checks and
+    each table's scope. With ``filters`` (a subset) the snapshot is not READ ONLY until
+    the closure's temp tables exist, as in the library's export."""
+    subset = None
+    if filters:
+        assert catalog is not None, "a subset runbook needs the catalog"
+        subset = subset_steps(plan, catalog, filters)
     steps = [Step("session", None, render(s) + ";") for s in g.session_statements()]
-    steps.append(Step("begin", None, render(g.begin("REPEATABLE READ", read_only=True)) + ";"))
+    begin = g.begin("REPEATABLE READ", read_only=subset is None)
+    steps.append(Step("begin", None, render(begin) + ";"))
     # the same memory for the natural-key hash joins as the library's export: at the
     # default 4MB a skewed join (half the keys NULL) can grow past any limit in batches
     steps.append(Step("session", None, render(g.set_local("work_mem", EXPORT_WORK_MEM)) + ";"))
@@ -96,22 +130,106 @@ def export_steps(plan: Plan) -> list[Step]:
                 ),
             )
             steps.append(Step("check", str(tp.table), samples_block(check, "")))
+    if subset is not None:
+        steps += subset_lines(plan, subset)
+    scopes: list[str] = []
     for i, tp in enumerate(plan.exported, start=1):
-        copy = psql_copy(g.copy_out(plan, tp), "STDOUT", data_file(i))
+        keep = subset.keep(tp.table) if subset is not None else None
+        copy = psql_copy(g.copy_out(plan, tp, keep=keep), "STDOUT", data_file(i))
         steps.append(Step("copy_out", str(tp.table), copy))
         steps.append(Step("count", str(tp.table), f"\\set rows_{i:04d} :ROW_COUNT"))
         fields = literal(field_list(tp.field_names))
         counts.append(f"({i}, {literal(str(tp.table))}, :rows_{i:04d}, {fields})")
+        rule = subset.rules[tp.table] if subset is not None else TableScope(tp.table, "whole")
+        scope = literal(scope_json(rule))
+        in_scope = f":subset_{i:04d}_in_scope" if subset is not None and tp.table in subset.kept else "NULL"
+        scopes.append(f"({i}, {literal(str(tp.table))}, {scope}, {in_scope}::bigint)")
     if counts:
         values = "COPY (VALUES " + ", ".join(counts) + f") TO STDOUT \\g {literal(COUNTS_FILE)}"
         steps.append(Step("counts", None, values))
+        values = "COPY (VALUES " + ", ".join(scopes) + f") TO STDOUT \\g {literal(SCOPE_FILE)}"
+        steps.append(Step("scope", None, values))
     steps.append(Step("commit", None, render(g.commit()) + ";"))
     return steps
 
 
-def import_steps(plan: Plan, catalog: Catalog, options: ImportOptions | None = None) -> list[Step]:
-    """The import program (the one the library runs) rendered for psql."""
-    return import_script(import_program(plan, catalog, options))
+def subset_lines(plan: Plan, subset: SubsetSteps) -> list[Step]:
+    """The closure of ``subset.compute_subset``, statement for statement: the kept-key
+    temp tables, READ ONLY from then on, each filter once, the owned rows until nothing
+    grows, the rows whole tables need, the rows kept rows need until nothing grows, then
+    ANALYZE and the counts. User SQL (the filters) runs inside a DO block, where psql
+    substitutes no ``:variable``."""
+    index = {tp.table: i for i, tp in enumerate(plan.exported, start=1)}
+    lines = [Step("subset", None, render(q.create_kept(k)) + ";") for k in subset.kept.values()]
+    lines.append(Step("subset", None, render(q.read_only_from_now()) + ";"))
+    for f, statement in subset.filters:
+        body = (
+            f"  EXECUTE {literal(render(statement))};\n"
+            "EXCEPTION WHEN OTHERS THEN\n"
+            f"  RAISE EXCEPTION USING ERRCODE = SQLSTATE, MESSAGE = {literal(filter_failed(f) + ': ')}"
+            f" || SQLERRM || {literal('; nothing was exported')};"
+        )
+        lines.append(Step("subset where", str(f.table), do_block("", body)))
+    lines += _closure_block(subset, subset.owned, "owned rows")
+    for statement, what in subset.needed_from_whole:
+        lines.append(Step("subset needed", None, f"-- {what}"))
+        lines.append(Step("subset needed", None, render(statement) + ";"))
+    lines += _closure_block(subset, subset.needed, "needed rows")
+    for t, k in subset.kept.items():
+        lines.append(Step("subset counts", str(t), render(q.analyze_kept(k)) + ";"))
+        counts = render(q.kept_counts(k))
+        gset = f"\\gset subset_{index[t]:04d}_"
+        lines.append(Step("subset counts", str(t), f"SELECT * FROM ({counts}) AS c(kept, in_scope) {gset}"))
+    return lines
+
+
+def _closure_block(subset: SubsetSteps, steps: tuple[SubsetStep, ...], phase: str) -> list[Step]:
+    """``subset._closure`` as one DO block: run every step, stop when none added a row,
+    else ANALYZE the kept tables and go again, at most MAX_ROUNDS times."""
+    if not steps:
+        return []
+    run = "".join(
+        f"    -- {what}\n    EXECUTE {literal(render(statement))};\n"
+        "    GET DIAGNOSTICS n = ROW_COUNT;\n    grown := grown + n;\n"
+        for statement, what in steps
+    )
+    analyze = "".join(f"    EXECUTE {literal(render(q.analyze_kept(k)))};\n" for k in subset.kept.values())
+    overflow = closure_overflow(phase, steps) + "; nothing was exported"
+    body = (
+        f"  FOR i IN 1..{MAX_ROUNDS} LOOP\n"
+        "    grown := 0;\n"
+        f"{run}"
+        "    IF grown = 0 THEN\n      RETURN;\n    END IF;\n"
+        f"{analyze}"
+        "  END LOOP;\n"
+        f"  RAISE EXCEPTION USING MESSAGE = {literal(overflow)};"
+    )
+    return [
+        Step("subset closure", None, f"-- subset: {phase}, until nothing grows"),
+        Step("subset closure", None, do_block("  grown bigint;\n  n bigint;", body)),
+    ]
+
+
+def import_steps(
+    plan: Plan,
+    catalog: Catalog,
+    options: ImportOptions | None = None,
+    filters: dict[QualifiedName, RowFilter] | None = None,
+) -> list[Step]:
+    """The import program (the one the library runs) rendered for psql.
+
+    With --delete-missing, ``filters`` (the mapping's ``where:``) give the scope the
+    deletes are limited to, as the manifest's scope does for ``import``; the script
+    first checks that scope.copy, written by export.sql, records the same scope for
+    every table (whole tables when nothing is filtered)."""
+    if options is None or not options.delete_missing:
+        return import_script(import_program(plan, catalog, options))
+    scopes = planned_scopes(plan, catalog, filters or {})
+    program = import_program(plan, catalog, options, scopes=scopes)
+    expected = {
+        str(t): scope_json(scopes[t] if t in scopes else TableScope(t, "whole")) for t in program.tables
+    }
+    return import_script(program, expected)
 
 
 def _refuse_line_breaks(plan: Plan) -> None:
@@ -134,7 +252,11 @@ def runbook_text(
     """The whole psql script; deterministic, so it can be a golden file."""
     plan.raise_for_errors()
     _refuse_line_breaks(plan)
-    steps = export_steps(plan) if kind == "export" else import_steps(plan, catalog, options)
+    filters = resolve_filters(mapping)
+    if kind == "export":
+        steps = export_steps(plan, catalog, filters)
+    else:
+        steps = import_steps(plan, catalog, options, filters)
     lines = _preamble(kind, plan, mapping)
     current: str | None = None
     for step in steps:

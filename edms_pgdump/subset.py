@@ -25,6 +25,7 @@ writes the steps): the same filters, run read only, and the same ownership; a
 
 from __future__ import annotations
 
+import json
 from collections.abc import Iterable, Sequence
 from collections.abc import Mapping as AbcMapping
 from dataclasses import dataclass, field
@@ -195,18 +196,36 @@ class Subset:
         return out
 
 
-def compute_subset(
-    conn: Connection, plan: Plan, catalog: Catalog, filters: AbcMapping[QualifiedName, RowFilter]
-) -> Subset:
-    """Fill the kept-key temp tables in the open REPEATABLE READ transaction of ``conn``.
+Step = tuple[sql.Composed, str]
 
-    The temp tables are created first (the transaction must not be READ ONLY yet);
-    then the transaction turns READ ONLY, and only after that does user SQL run."""
+
+@dataclass(frozen=True)
+class SubsetSteps:
+    """The closure as statements, in the order every runner runs them: the library's
+    export (``compute_subset``) and the psql runbook's export.sql (``runbook.py``), so
+    both keep the same rows. Each step is (statement, what it does, for errors)."""
+
+    rules: dict[QualifiedName, TableScope]
+    kept: dict[QualifiedName, q.KeptTable]
+    filters: tuple[tuple[RowFilter, sql.Composed], ...]  # once each, in scope
+    owned: tuple[Step, ...]  # repeated until no kept set grows
+    needed_from_whole: tuple[Step, ...]  # rows whole tables need: once
+    needed: tuple[Step, ...]  # rows kept rows need: repeated until nothing grows
+
+    def keep(self, table: QualifiedName) -> sql.Composable | None:
+        kept = self.kept.get(table)
+        return q.keep_condition(kept) if kept is not None else None
+
+
+def subset_steps(plan: Plan, catalog: Catalog, filters: AbcMapping[QualifiedName, RowFilter]) -> SubsetSteps:
+    """Pure: the rules, the kept-key temp tables and the closure's statements; refused
+    here (before any data is read) when a filter names a column the table lacks or a
+    table that does not come whole has no primary key to keep its rows by."""
     rules = subset_rules(plan, filters)
     for f in filters.values():
         table = catalog.tables[f.table]
         check_columns(f, {c.name: c.type for c in table.columns})
-    subset = Subset(rules)
+    kept: dict[QualifiedName, q.KeptTable] = {}
     for i, tp in enumerate(plan.exported):
         if rules[tp.table].rule == "whole":
             continue
@@ -218,7 +237,39 @@ def compute_subset(
                 "--where/where: on the tables that reach it"
             )
         types = tuple(_column_type(table, c) for c in table.primary_key)
-        subset.kept[tp.table] = q.KeptTable(tp.table, f"edms_subset_{i}", table.primary_key, types)
+        kept[tp.table] = q.KeptTable(tp.table, f"edms_subset_{i}", table.primary_key, types)
+    return SubsetSteps(
+        rules,
+        kept,
+        tuple((f, q.insert_where(kept[t], f.sql)) for t, f in filters.items()),
+        tuple(_owned_steps(plan, rules, kept)),
+        tuple(_needed_steps(plan, kept, whole_sources=True)),
+        tuple(_needed_steps(plan, kept, whole_sources=False)),
+    )
+
+
+def filter_failed(f: RowFilter) -> str:
+    return f"{f.origin}: the filter failed on {f.table}"
+
+
+def closure_overflow(phase: str, steps: Sequence[Step]) -> str:
+    """The refusal when a closure still grows after MAX_ROUNDS rounds."""
+    tables = ", ".join(sorted({w.split(" ")[-1] for _, w in steps}))
+    return (
+        f"subset export: the {phase} still grow after {MAX_ROUNDS} rounds (a reference chain "
+        f"alternating between {tables}); export those tables whole (no where: on them) or narrow the filter"
+    )
+
+
+def compute_subset(
+    conn: Connection, plan: Plan, catalog: Catalog, filters: AbcMapping[QualifiedName, RowFilter]
+) -> Subset:
+    """Fill the kept-key temp tables in the open REPEATABLE READ transaction of ``conn``.
+
+    The temp tables are created first (the transaction must not be READ ONLY yet);
+    then the transaction turns READ ONLY, and only after that does user SQL run."""
+    steps = subset_steps(plan, catalog, filters)
+    subset = Subset(steps.rules, dict(steps.kept))
     try:
         for kept in subset.kept.values():
             conn.execute(q.create_kept(kept))
@@ -227,21 +278,18 @@ def compute_subset(
         raise DatabaseError(
             f"subset export: cannot create its temp tables: {server_error_message(exc)}"
         ) from None
-    for t, f in filters.items():
-        _run(conn, q.insert_where(subset.kept[t], f.sql), f"{f.origin}: the filter failed on {t}")
-    _closure(conn, subset, _owned_steps(plan, subset), "owned rows")
-    for sql_text, what in _needed_steps(plan, subset, whole_sources=True):
+    for f, statement in steps.filters:
+        _run(conn, statement, filter_failed(f))
+    _closure(conn, subset, list(steps.owned), "owned rows")
+    for sql_text, what in steps.needed_from_whole:
         _run(conn, sql_text, what)
-    _closure(conn, subset, _needed_steps(plan, subset, whole_sources=False), "needed rows")
+    _closure(conn, subset, list(steps.needed), "needed rows")
     for t, kept in subset.kept.items():
         conn.execute(q.analyze_kept(kept))
         row = conn.execute(q.kept_counts(kept)).fetchone()
         assert row is not None
         subset.counts[t] = (int(row[0]), int(row[1]))
     return subset
-
-
-Step = tuple[sql.Composed, str]
 
 
 def _run(conn: Connection, statement: sql.Composed, what: str) -> int:
@@ -263,17 +311,15 @@ def _closure(conn: Connection, subset: Subset, steps: list[Step], phase: str) ->
             return
         for kept in subset.kept.values():
             conn.execute(q.analyze_kept(kept))
-    tables = ", ".join(sorted({w.split(" ")[-1] for _, w in steps}))
-    raise PlanError(
-        f"subset export: the {phase} still grow after {MAX_ROUNDS} rounds (a reference chain "
-        f"alternating between {tables}); export those tables whole (no where: on them) or narrow the filter"
-    )
+    raise PlanError(closure_overflow(phase, steps))
 
 
-def _owned_steps(plan: Plan, subset: Subset) -> list[Step]:
+def _owned_steps(
+    plan: Plan, rules: AbcMapping[QualifiedName, TableScope], kept: AbcMapping[QualifiedName, q.KeptTable]
+) -> list[Step]:
     steps: list[Step] = []
     for tp in plan.exported:
-        scope = subset.rules[tp.table]
+        scope = rules[tp.table]
         if scope.rule not in ("where", "owned"):
             continue
         for kind, label in tp.key_parts:
@@ -281,13 +327,13 @@ def _owned_steps(plan: Plan, subset: Subset) -> list[Step]:
                 continue
             exp = tp.expansion(label)
             own = exp.ref_table == tp.table or exp.ref_table in scope.owners
-            if own and exp.ref_table in subset.kept:
+            if own and exp.ref_table in kept:
                 steps.append(
                     (
                         q.insert_owned(
-                            subset.kept[tp.table],
+                            kept[tp.table],
                             exp.fk.columns,
-                            subset.kept[exp.ref_table],
+                            kept[exp.ref_table],
                             exp.fk.ref_columns,
                         ),
                         f"owned rows of {tp.table} through {exp.label} -> {exp.ref_table}",
@@ -296,14 +342,16 @@ def _owned_steps(plan: Plan, subset: Subset) -> list[Step]:
     return steps
 
 
-def _needed_steps(plan: Plan, subset: Subset, *, whole_sources: bool) -> list[Step]:
+def _needed_steps(
+    plan: Plan, kept: AbcMapping[QualifiedName, q.KeptTable], *, whole_sources: bool
+) -> list[Step]:
     steps: list[Step] = []
     for tp in plan.exported:
-        source_kept = subset.kept.get(tp.table)
+        source_kept = kept.get(tp.table)
         if (source_kept is None) != whole_sources:
             continue
         for exp in tp.expansions:
-            target = subset.kept.get(exp.ref_table)
+            target = kept.get(exp.ref_table)
             if target is None:
                 continue
             steps.append(
@@ -315,7 +363,7 @@ def _needed_steps(plan: Plan, subset: Subset, *, whole_sources: bool) -> list[St
         for gp in tp.generic:
             type_exp = next(e for e in tp.expansions if gp.type_column in e.columns)
             for g in gp.targets:
-                target = subset.kept.get(g.table)
+                target = kept.get(g.table)
                 if target is None:
                     continue
                 steps.append(
@@ -340,25 +388,45 @@ def _column_type(table: Any, name: str) -> str:
 RULES: tuple[Rule, ...] = ("where", "owned", "needed", "whole")
 
 
+# What a refusal of ``archive_scopes`` says was not done, and the way out, per caller.
+_SCOPE_FIX = {
+    "import": (
+        "nothing was written (import without --delete-missing, or re-export the subset from a "
+        "source whose schema matches the target)",
+        "the subset's scope cannot be evaluated on the target, so nothing was written (import "
+        "without --delete-missing)",
+    ),
+    "diff": (
+        "diff cannot tell which target rows the subset speaks for (re-export the subset from a "
+        "source whose schema matches the target)",
+        "the subset's scope cannot be evaluated on the target, so diff cannot tell which target "
+        "rows the subset speaks for (re-export the subset from a source whose schema matches the target)",
+    ),
+}
+
+
 def archive_scopes(
-    manifest: Manifest, plan: Plan, catalog: Catalog, tables: Iterable[QualifiedName], origin: str
+    manifest: Manifest,
+    plan: Plan,
+    catalog: Catalog,
+    tables: Iterable[QualifiedName],
+    origin: str,
+    purpose: Literal["import", "diff"] = "import",
 ) -> dict[QualifiedName, TableScope]:
     """The rule a subset archive recorded for each of ``tables`` (its scope), checked
     against the target before anything is written: each filter is parsed again (the
     manifest is data, never trusted SQL) and must name the target's columns, and each
     owner must still be a reference in the table's natural key. {} for an archive of
-    whole tables."""
+    whole tables. ``purpose`` picks the advice of a refusal (import or diff)."""
     scoped = {parse_qualified_name(t.table): t.scope for t in manifest.tables}
     if not manifest.filters and not any(s is not None for s in scoped.values()):
         return {}
     names = [t for t in plan.load_order if t in set(tables)]
     listed = ", ".join(sorted(manifest.filters)) or "none"
+    fix, unusable = _SCOPE_FIX[purpose]
 
     def refuse(table: QualifiedName, what: str) -> ArchiveError:
-        return ArchiveError(
-            f"{origin}: {table}: {what}; nothing was written (import without --delete-missing, "
-            "or re-export the subset from a source whose schema matches the target)"
-        )
+        return ArchiveError(f"{origin}: {table}: {what}; {fix}")
 
     rules: dict[QualifiedName, TableScope] = {}
     for name in names:
@@ -381,10 +449,7 @@ def archive_scopes(
                 where = parse_where(name, text, where_origin)
                 check_columns(where, {c.name: str(c.type) for c in catalog.tables[name].columns})
             except EdmsPgdumpError as exc:
-                raise ArchiveError(
-                    f"{exc}; the subset's scope cannot be evaluated on the target, so nothing was "
-                    "written (import without --delete-missing)"
-                ) from None
+                raise ArchiveError(f"{exc}; {unusable}") from None
         if rule in ("where", "owned") and not catalog.tables[name].primary_key:
             raise refuse(
                 name,
@@ -401,7 +466,9 @@ def archive_scopes(
                 raise refuse(name, f"its owner {owner} is not imported, so which rows it owns is unknown")
         if rule == "owned" and not owners:
             raise refuse(name, "the manifest's scope has rule owned but names no owner")
-        rules[name] = TableScope(name, rule, where, owners, descendants=bool(raw.get("descendants")))
+        needed_by = tuple(parse_qualified_name(str(t)) for t in raw.get("needed_by", ()) or ())
+        descendants = bool(raw.get("descendants"))
+        rules[name] = TableScope(name, rule, where, owners, needed_by, descendants=descendants)
     for name, scope in rules.items():
         for owner in scope.owners:
             if rules[owner].rule not in ("where", "owned"):
@@ -415,15 +482,26 @@ class TargetScope:
     """Steps that fill one temp table per where/owned table with the primary keys of
     the target's rows in the subset's scope, run after the import's writes (so a row the
     archive changed is judged by its new values: a document that became published brings
-    its versions into scope), and the condition each table's deletes are limited to."""
+    its versions into scope), and the condition each table's deletes are limited to.
+
+    ``read_only`` (diff): the temp tables are created by ``creates``, before the
+    transaction turns READ ONLY, and ``fill`` only fills them."""
 
     fill: tuple[Execute, ...]
     conditions: dict[QualifiedName, sql.Composed]  # on alias "o": the row is in scope
     no_deletes: frozenset[QualifiedName]  # rule needed: rows kept only because needed
+    creates: tuple[Execute, ...] = ()
 
 
-def target_scope(plan: Plan, catalog: Catalog, scopes: AbcMapping[QualifiedName, TableScope]) -> TargetScope:
-    """Owners before the tables they own; a tree's descendants after the rows above."""
+def target_scope(
+    plan: Plan, catalog: Catalog, scopes: AbcMapping[QualifiedName, TableScope], *, read_only: bool = False
+) -> TargetScope:
+    """Owners before the tables they own; a tree's descendants after the rows above.
+
+    A filter comes from the archive and must not write. In the import's writing
+    transaction it runs in a temporary function that is READ ONLY while it runs; with
+    ``read_only`` the transaction that fills the scope is READ ONLY as a whole (diff),
+    where no function can be created, so the filter runs as the export ran it."""
     scoped = [t for t in plan.load_order if t in scopes and scopes[t].rule in ("where", "owned")]
     order: list[QualifiedName] = []
     while len(order) < len(scoped):
@@ -432,6 +510,7 @@ def target_scope(plan: Plan, catalog: Catalog, scopes: AbcMapping[QualifiedName,
             raise PlanError("subset scope: the owned tables form a cycle: " + ", ".join(map(str, scoped)))
         order += ready
     kept: dict[QualifiedName, q.KeptTable] = {}
+    creates: list[Execute] = []
     fill: list[Execute] = []
     for name in order:
         index = plan.load_order.index(name) + 1
@@ -440,9 +519,11 @@ def target_scope(plan: Plan, catalog: Catalog, scopes: AbcMapping[QualifiedName,
         k = kept[name] = q.KeptTable(
             name, f"edms_scope_{index}", pk, tuple(_column_type(table, c) for c in pk)
         )
-        fill.append(Execute("scope", name, q.create_kept(k)))
+        (creates if read_only else fill).append(Execute("scope", name, q.create_kept(k)))
         scope = scopes[name]
-        if scope.where is not None:
+        if scope.where is not None and read_only:
+            fill.append(Execute("scope where", name, q.insert_where(k, scope.where.sql)))
+        elif scope.where is not None:
             function = f"edms_scope_where_{index}"
             fill.append(Execute("scope where", name, q.scope_function(k, function, scope.where.sql)))
             fill.append(Execute("scope where", name, q.insert_from_function(k, function)))
@@ -462,10 +543,39 @@ def target_scope(plan: Plan, catalog: Catalog, scopes: AbcMapping[QualifiedName,
                 )
         fill.append(Execute("analyze scope", name, q.analyze_kept(k)))
     return TargetScope(
-        tuple(fill),
-        {t: q.in_scope(k, "o") for t, k in kept.items()},
-        frozenset(t for t, s in scopes.items() if s.rule == "needed"),
+        fill=tuple(fill),
+        conditions={t: q.in_scope(k, "o") for t, k in kept.items()},
+        no_deletes=frozenset(t for t, s in scopes.items() if s.rule == "needed"),
+        creates=tuple(creates),
     )
+
+
+def planned_scopes(
+    plan: Plan, catalog: Catalog, filters: AbcMapping[QualifiedName, RowFilter]
+) -> dict[QualifiedName, TableScope]:
+    """The scope an import.sql with --delete-missing deletes in, from the mapping's
+    ``where:`` entries and the target's plan (the psql runbook has no manifest to read
+    it from; import.sql checks it against the one export.sql recorded in scope.copy).
+    {} when nothing is filtered: whole tables are mirrored."""
+    if not filters:
+        return {}
+    rules = subset_rules(plan, filters)
+    for f in filters.values():
+        check_columns(f, {c.name: str(c.type) for c in catalog.tables[f.table].columns})
+    for name, scope in rules.items():
+        if scope.rule in ("where", "owned") and not catalog.tables[name].primary_key:
+            raise PlanError(
+                f"{name}: has no primary key in the target, which --delete-missing of a subset "
+                f"({scope.describe()}) needs to hold the rows in the subset's scope; add a primary "
+                "key, or generate import.sql without --delete-missing"
+            )
+    return rules
+
+
+def scope_json(scope: TableScope) -> str:
+    """One table's rule as export.sql records it in scope.copy (the manifest's ``scope``
+    without the row count); compared as jsonb, so key order does not matter."""
+    return json.dumps(scope.to_dict(), sort_keys=True)
 
 
 def describe_subset(
@@ -481,12 +591,18 @@ __all__ = [
     "MAX_ROUNDS",
     "RULES",
     "Subset",
+    "SubsetSteps",
     "TableScope",
     "TargetScope",
     "archive_scopes",
+    "closure_overflow",
     "compute_subset",
     "describe_subset",
+    "filter_failed",
+    "planned_scopes",
     "resolve_filters",
+    "scope_json",
     "subset_rules",
+    "subset_steps",
     "target_scope",
 ]

@@ -1,7 +1,7 @@
 -- edms-pgdump export runbook; generated from the mapping with sha256 350fa503aad9a69a406a1151624bb0bf740ac6c1ce21e2419e84e65befbfd974
 -- tables in load order: public.users, public.documents, public.document_versions, public.document_workflows
 -- run: psql -v ON_ERROR_STOP=1 -v datadir=DIR -d SOURCE -f export.sql
--- DIR holds one COPY text file per table (0001.copy, ...) and counts.copy.
+-- DIR holds one COPY text file per table (0001.copy, ...), counts.copy and scope.copy.
 -- psqlrc settings that would change the transaction semantics are reset here.
 \set ON_ERROR_STOP on
 \set ON_ERROR_ROLLBACK off
@@ -41,4 +41,5 @@ SET LOCAL "work_mem" = '256MB';
 
 -- all tables
 COPY (VALUES (1, 'public.users', :rows_0001, '["username", "email", "full_name", "is_active", "created_at"]'), (2, 'public.documents', :rows_0002, '["document_number", "title", "owner_id.username", "parent_id.document_number", "current_version_id.document_id.document_number", "current_version_id.version_number", "status", "created_at"]'), (3, 'public.document_versions', :rows_0003, '["document_id.document_number", "version_number", "content_hash", "size_bytes", "created_by_id.username", "created_at"]'), (4, 'public.document_workflows', :rows_0004, '["document_id.document_number", "workflow_type", "state", "assignee_id.username", "due_date"]')) TO STDOUT \g 'counts.copy'
+COPY (VALUES (1, 'public.users', '{"rule": "whole"}', NULL::bigint), (2, 'public.documents', '{"rule": "whole"}', NULL::bigint), (3, 'public.document_versions', '{"rule": "whole"}', NULL::bigint), (4, 'public.document_workflows', '{"rule": "whole"}', NULL::bigint)) TO STDOUT \g 'scope.copy'
 COMMIT;

@@ -1,7 +1,7 @@
 -- edms-pgdump import runbook; generated from the mapping with sha256 350fa503aad9a69a406a1151624bb0bf740ac6c1ce21e2419e84e65befbfd974
 -- tables in load order: public.users, public.documents, public.document_versions, public.document_workflows
 -- run: psql -v ON_ERROR_STOP=1 -v datadir=DIR -d TARGET -f import.sql
--- DIR holds one COPY text file per table (0001.copy, ...) and counts.copy.
+-- DIR holds one COPY text file per table (0001.copy, ...), counts.copy and scope.copy.
 -- psqlrc settings that would change the transaction semantics are reset here.
 \set ON_ERROR_STOP on
 \set ON_ERROR_ROLLBACK off
