@@ -220,8 +220,8 @@ def test_subset_mirror_deletes_only_inside_the_scope(new_db: NewDb, tmp_path: Pa
     ]
     assert ("dave@x",) in after["people"] and ("extra", "a") in after["folders"]
 
-    # diff against the subset: nothing only in the archive, nothing different; what is
-    # only in the target is exactly what lies outside the scope
+    # diff against the subset: nothing only in the archive, nothing different; what the
+    # target holds beyond the archive is exactly what lies outside the scope
     found = diff(subset, dsn=dst)
     assert isinstance(found, DiffResult)
     by_table = {t.table: t for t in found.tables}
@@ -236,7 +236,8 @@ def test_subset_mirror_deletes_only_inside_the_scope(new_db: NewDb, tmp_path: Pa
         "public.people": 1,  # dave (carol wrote D6, a needed row)
         "public.tags": 0,
     }
-    assert {t: by_table[t].only_in_target for t in outside} == outside
+    assert {t: by_table[t].outside_scope for t in outside} == outside
+    assert found.identical and all(t.only_in_target == 0 for t in found.tables)
 
     # a second run finds nothing more to delete
     again = import_archive(
