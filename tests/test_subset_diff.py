@@ -69,6 +69,13 @@ def test_diff_after_a_subset_mirror_is_identical_and_an_in_scope_row_differs(
     samples = tables["public.people"]["samples"]
     assert isinstance(samples, dict)
     assert samples["outside_scope"] == [{"email": "dave@x"}] and samples["only_in_target"] == []
+    text = CliRunner().invoke(app, ["diff", str(subset), "--dsn", dst], env={"COLUMNS": "200"})
+    assert text.exit_code == 0, text.output
+    lines = {line.split("│")[1].strip(): line for line in text.output.splitlines() if line.count("│") > 3}
+    header = next(line for line in text.output.splitlines() if "┃ table" in line)
+    assert [c.strip() for c in header.split("┃")[6:8]] == ["outside scope", "scope"]
+    assert [c.strip() for c in lines["public.versions"].split("│")[2:8]] == ["0", "0", "0", "4", "6", "owned"]
+    assert "public.people outside scope: email=dave@x" in text.output
 
     # in scope, absent from the archive: a published document, a version of D1, a comment
     # on D1 v1; outside: a draft and its version, a person; a whole table's extra row

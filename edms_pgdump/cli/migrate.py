@@ -14,22 +14,25 @@ from .core import DSN_HELP, identity_option, trusted_key_option
 
 
 def _print_database(result: DiffResult) -> None:
+    # a subset archive speaks for the rows in its scope: the others are counted apart
+    subset = any(row.scope.get("rule", "whole") != "whole" for row in result.tables)
+    columns = ["table", "only in archive", "only in target", "different", "identical"]
     t = Table(
-        "table",
-        "only in archive",
-        "only in target",
-        "different",
-        "identical",
+        *columns,
+        *(["outside scope", "scope"] if subset else []),
         title=f"diff {result.archive} -> {result.target}",
     )
     for row in result.tables:
-        t.add_row(
+        cells = [
             row.table,
             str(row.only_in_archive),
             str(row.only_in_target),
             str(row.different),
             str(row.identical),
-        )
+        ]
+        if subset:
+            cells += [str(row.outside_scope), str(row.scope.get("rule", "whole"))]
+        t.add_row(*cells)
     out.print(t)
     for row in result.tables:
         for kind, samples in row.samples.items():
