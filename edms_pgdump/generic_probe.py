@@ -13,7 +13,7 @@ from .db import Connection
 from .errors import sample_keys
 from .mapping import Mapping
 from .names import QualifiedName
-from .plan import Plan, Problem, build_plan
+from .plan import GenericPlan, Plan, Problem, build_plan
 from .plan_generic import GenericTargets, target_of
 from .sqlgen.export import generic_dangling
 from .sqlgen.generic import discover_types, named_by_type_table
@@ -40,26 +40,36 @@ def discover_targets(
                 if target_of(catalog, mapping, named) is not None:
                     found.append(named)
                     continue
-                if named in mapping.exclude or (named in mapping.tables and catalog.get(named)):
-                    why = "is excluded or has no one-column primary key"
-                elif catalog.get(named) is None:
-                    why = "does not exist"
-                else:
-                    why = "is not mapped"
-                problems.append(
-                    Problem(
-                        "error",
-                        "generic-type-unmapped",
-                        str(tp.table),
-                        f"{count} row(s) have a {gp.type_column} of type {label!s}, which names "
-                        f"{named}; that table {why}, so their {gp.id_column} would travel raw",
-                        f"map {named} with a natural_key, or add {label!s} to ignore_types: of this "
-                        "generic reference to carry those ids as they are",
-                        gp.id_column,
-                    )
-                )
+                why = why_not_a_target(catalog, mapping, named)
+                problems.append(unmapped_type_problem(gp, count, str(label), named, why))
             targets[(tp.table, gp.id_column)] = tuple(sorted(set(found)))
     return targets, problems
+
+
+# why a table a type row names is no target (export.sql: a table its catalog lacks)
+NO_SUCH_TABLE = "does not exist"
+
+
+def why_not_a_target(catalog: Catalog, mapping: Mapping, named: QualifiedName) -> str:
+    if named in mapping.exclude or (named in mapping.tables and catalog.get(named)):
+        return "is excluded or has no one-column primary key"
+    if catalog.get(named) is None:
+        return NO_SUCH_TABLE
+    return "is not mapped"
+
+
+def unmapped_type_problem(gp: GenericPlan, count: object, label: str, named: object, why: str) -> Problem:
+    """``count`` rows name ``named`` (a table no target, for ``why``) through the type ``label``."""
+    return Problem(
+        "error",
+        "generic-type-unmapped",
+        str(gp.table),
+        f"{count} row(s) have a {gp.type_column} of type {label}, which names "
+        f"{named}; that table {why}, so their {gp.id_column} would travel raw",
+        f"map {named} with a natural_key, or add {label} to ignore_types: of this "
+        "generic reference to carry those ids as they are",
+        gp.id_column,
+    )
 
 
 def plan_with_targets(
@@ -81,31 +91,38 @@ def dangling_problems(conn: Connection, plan: Plan, sample_size: int = 5) -> lis
             rows = conn.execute(generic_dangling(plan, tp, gp, sample_size)).fetchall()
             if not rows:
                 continue
-            total = int(rows[0][0])
-            samples = sample_keys((r[1:] for r in rows), ["type", gp.id_column])
-            what = {
-                "error": "error",
-                "null": "warning",
-                "skip": "warning",
-            }[gp.on_dangling]
-            outcome = {
-                "error": "export refuses them",
-                "null": f"they travel with {gp.id_column} NULL (on_dangling: null)",
-                "skip": "those rows are left out of the archive (on_dangling: skip)",
-            }[gp.on_dangling]
-            problems.append(
-                Problem(
-                    what,  # type: ignore[arg-type]
-                    "generic-dangling",
-                    str(tp.table),
-                    f"{total} row(s) name an object that does not exist through ({gp.type_column}, "
-                    f"{gp.id_column}): {samples}; {outcome}",
-                    "delete or fix those rows, or set on_dangling: null (nullable id) or skip on this "
-                    "generic reference",
-                    gp.id_column,
-                )
-            )
+            samples = sample_keys((r[1:] for r in rows), dangling_sample_names(gp))
+            problems.append(dangling_problem(gp, int(rows[0][0]), samples))
     return problems
+
+
+def dangling_sample_names(gp: GenericPlan) -> list[str]:
+    """The columns ``generic_dangling`` shows after its count."""
+    return ["type", gp.id_column]
+
+
+def dangling_problem(gp: GenericPlan, total: object, samples: str) -> Problem:
+    """An error under ``on_dangling: error``, else a warning saying what becomes of the rows."""
+    what = {
+        "error": "error",
+        "null": "warning",
+        "skip": "warning",
+    }[gp.on_dangling]
+    outcome = {
+        "error": "export refuses them",
+        "null": f"they travel with {gp.id_column} NULL (on_dangling: null)",
+        "skip": "those rows are left out of the archive (on_dangling: skip)",
+    }[gp.on_dangling]
+    return Problem(
+        what,  # type: ignore[arg-type]
+        "generic-dangling",
+        str(gp.table),
+        f"{total} row(s) name an object that does not exist through ({gp.type_column}, "
+        f"{gp.id_column}): {samples}; {outcome}",
+        "delete or fix those rows, or set on_dangling: null (nullable id) or skip on this "
+        "generic reference",
+        gp.id_column,
+    )
 
 
 def type_table_targets(conn: Connection, plan: Plan, mapping: Mapping, catalog: Catalog) -> GenericTargets:

@@ -21,9 +21,9 @@ from .db import Connection
 from .errors import DataRuleError, KeyNotUniqueError, LikelyReferenceError, sample_keys, sql_literal
 from .likely_refs import Candidate, id_family, likely_reference_candidates, uncovered_columns
 from .names import QualifiedName
-from .plan import Plan, Problem, TablePlan
+from .plan import Expansion, Plan, Problem, TablePlan
 from .sqlgen import key_relation
-from .sqlgen.export import all_null_key, null_key_references
+from .sqlgen.export import all_null_key, missing_references, null_key_references
 
 SAMPLE = 5
 # A type column with more distinct values than this is not a "type" (issue 16).
@@ -48,8 +48,9 @@ def _col(alias: str, column: str) -> sql.Composed:
     return sql.SQL("{}.{}").format(sql.Identifier(alias), sql.Identifier(column))
 
 
-def _n(value: int) -> str:
-    return f"{value:,}"
+def _n(value: int | str) -> str:
+    """A count with thousands separators; a str (export.sql's placeholder) as it is."""
+    return value if isinstance(value, str) else f"{value:,}"
 
 
 # -- 1. natural-key uniqueness -----------------------------------------------------
@@ -89,19 +90,23 @@ def prove_unique_keys(
             continue
         names = [kf.name for kf in tp.key_fields]
         samples = ", ".join(f"{sample_keys([r[2:-1]], names)} {r[-1]} times" for r in rows)
-        found.append(
-            Problem(
-                "error",
-                "key-not-unique-data",
-                str(tp.table),
-                f"natural key ({', '.join(names)}) is not unique in the data: {samples}"
-                f" ({_n(int(rows[0][0]))} key value(s) shared by {_n(int(rows[0][1]))} rows); "
-                "the import would merge those rows into one",
-                "deduplicate those rows, or add columns to natural_key until each key names one row",
-                tp.natural_key[0],
-            )
-        )
+        found.append(key_not_unique_problem(tp, samples, int(rows[0][0]), int(rows[0][1])))
     return found
+
+
+def key_not_unique_problem(tp: TablePlan, samples: str, values: int | str, rows: int | str) -> Problem:
+    """``values`` key values shared by ``rows`` rows (export.sql fills in placeholders)."""
+    names = [kf.name for kf in tp.key_fields]
+    return Problem(
+        "error",
+        "key-not-unique-data",
+        str(tp.table),
+        f"natural key ({', '.join(names)}) is not unique in the data: {samples}"
+        f" ({_n(values)} key value(s) shared by {_n(rows)} rows); "
+        "the import would merge those rows into one",
+        "deduplicate those rows, or add columns to natural_key until each key names one row",
+        tp.natural_key[0],
+    )
 
 
 # -- 2. likely references ------------------------------------------------------------
@@ -114,25 +119,31 @@ def _single_pk(catalog: Catalog, name: QualifiedName) -> Column | None:
     return table.column(table.primary_key[0])
 
 
-def _match_counts(conn: Connection, c: Candidate) -> tuple[int, int]:
+def match_counts_query(c: Candidate) -> sql.Composed:
     """(non-NULL values, values that are ids of the target); the target column is
     unique, so the join does not multiply rows."""
-    row = conn.execute(
-        sql.SQL(
-            "SELECT count(t.{c}), count(r.{rc}) FROM {t} AS t LEFT JOIN {r} AS r ON r.{rc} = t.{c}"
-        ).format(
-            c=sql.Identifier(c.column),
-            rc=sql.Identifier(c.target_column),
-            t=_tbl(c.table),
-            r=_tbl(c.target),
-        )
-    ).fetchone()
+    return sql.SQL(
+        "SELECT count(t.{c}), count(r.{rc}) FROM {t} AS t LEFT JOIN {r} AS r ON r.{rc} = t.{c}"
+    ).format(
+        c=sql.Identifier(c.column),
+        rc=sql.Identifier(c.target_column),
+        t=_tbl(c.table),
+        r=_tbl(c.target),
+    )
+
+
+def _match_counts(conn: Connection, c: Candidate) -> tuple[int, int]:
+    row = conn.execute(match_counts_query(c)).fetchone()
     assert row is not None
     return int(row[0]), int(row[1])
 
 
 def likely_reference_problem(
-    c: Candidate, matched: int, total: int, also: Sequence[QualifiedName] = (), target_pk: str | None = None
+    c: Candidate,
+    matched: int | str,
+    total: int | str,
+    also: Sequence[QualifiedName | str] = (),
+    target_pk: str | None = None,
 ) -> Problem:
     """The error for one column; ``target_pk`` is the target's primary key (a declared
     reference defaults to it, so target_columns is only written when it differs)."""
@@ -321,52 +332,124 @@ def references_to_null_keys(conn: Connection, plan: Plan, sample_size: int = 5) 
             rows = conn.execute(null_key_references(plan, tp, exp, sample_size)).fetchall()
             if not rows:
                 continue
-            names = list(dict.fromkeys([*tp.natural_key, *exp.fk.columns]))
-            found.append(
-                Problem(
-                    "error",
-                    "reference-to-null-key",
-                    str(tp.table),
-                    f"{rows[0][0]} row(s) reference the {exp.ref_table} row whose natural key "
-                    f"({', '.join(plan.tables[exp.ref_table].natural_key)}) is NULL: the archive cannot "
-                    "tell such a reference from none: " + sample_keys((r[1:] for r in rows), names),
-                    f"give that {exp.ref_table} row a natural key value, or choose a natural key for "
-                    f"{exp.ref_table} that is never NULL in every column",
-                    exp.columns[0],
-                )
-            )
+            names = null_key_sample_names(tp, exp)
+            samples = sample_keys((r[1:] for r in rows), names)
+            found.append(null_key_reference_problem(plan, tp, exp, rows[0][0], samples))
     return found
 
 
+def null_key_sample_names(tp: TablePlan, exp: Expansion) -> list[str]:
+    """The columns ``null_key_references`` shows after its count."""
+    return list(dict.fromkeys([*tp.natural_key, *exp.fk.columns]))
+
+
+def null_key_reference_problem(
+    plan: Plan, tp: TablePlan, exp: Expansion, count: object, samples: str
+) -> Problem:
+    return Problem(
+        "error",
+        "reference-to-null-key",
+        str(tp.table),
+        f"{count} row(s) reference the {exp.ref_table} row whose natural key "
+        f"({', '.join(plan.tables[exp.ref_table].natural_key)}) is NULL: the archive cannot "
+        "tell such a reference from none: " + samples,
+        f"give that {exp.ref_table} row a natural key value, or choose a natural key for "
+        f"{exp.ref_table} that is never NULL in every column",
+        exp.columns[0],
+    )
+
+
+def unchecked_references(tp: TablePlan) -> list[Expansion]:
+    """References the database does not check (declared in the mapping, or a NOT VALID
+    foreign key): old rows may name rows that do not exist."""
+    return [e for e in tp.expansions if not e.fk.enforced]
+
+
+def references_to_missing_rows(conn: Connection, plan: Plan, sample_size: int = 5) -> list[Problem]:
+    """References to rows that do not exist, where the database does not check them:
+    the export query's join finds no row, so the archive would carry NULL (the
+    reference lost without a word), and export refuses them instead."""
+    found: list[Problem] = []
+    for tp in plan.exported:
+        for exp in unchecked_references(tp):
+            rows = conn.execute(missing_references(tp, exp, sample_size)).fetchall()
+            if rows:
+                samples = sample_keys((r[1:] for r in rows), list(exp.fk.columns))
+                found.append(missing_reference_problem(tp, exp, rows[0][0], samples))
+    return found
+
+
+def missing_reference_problem(tp: TablePlan, exp: Expansion, count: object, samples: str) -> Problem:
+    how = (
+        f"declared reference ({', '.join(exp.columns)})"
+        if exp.fk.declared
+        else f"foreign key {exp.fk.name} ({', '.join(exp.columns)}), which is NOT VALID"
+    )
+    fix = (
+        "delete or fix those rows, or remove the reference from the mapping"
+        if exp.fk.declared
+        else f"delete or fix those rows, then ALTER TABLE {tp.table} VALIDATE CONSTRAINT {exp.fk.name}"
+    )
+    return Problem(
+        "error",
+        "reference-dangling",
+        str(tp.table),
+        f"{count} row(s) reference {exp.ref_table} rows that do not exist through the {how}: "
+        f"{samples}; they would be exported as NULL",
+        fix,
+        exp.columns[0],
+    )
+
+
+# The export's refusal of unsafe data, kind by kind in the order it reports them: the
+# problem code and the words that head the list of places (export.sql says the same).
+UNSAFE_DATA_HEADS = (
+    ("key-not-unique-data", "natural key not unique in the data of "),
+    ("likely-reference", "likely reference not decided in "),
+    ("reference-to-null-key", "reference to a row whose natural key is NULL in "),
+    ("reference-dangling", "reference to rows that do not exist in "),
+)
+
+
+def unsafe_data_place(p: Problem, plan: Plan) -> str:
+    """How the refusal's head names the place of ``p``."""
+    if p.code == "key-not-unique-data":
+        tp = next(t for n, t in plan.tables.items() if str(n) == p.table)
+        return f"{p.table} ({', '.join(tp.natural_key)})"
+    return _where(p)
+
+
+def unsafe_data_line(p: Problem) -> str:
+    return f"{_where(p)} [{p.code}]: {p.message}; fix: {p.fix}"
+
+
 def refuse_unsafe_data(conn: Connection, plan: Plan, catalog: Catalog) -> None:
-    """Raise one error naming every table whose natural key is not unique in the data
-    and every undecided likely reference, before any archive member is written. Call
-    inside the export's snapshot transaction."""
-    keys = prove_unique_keys(conn, plan)
-    refs = find_likely_references(conn, plan, catalog)
-    nulls = references_to_null_keys(conn, plan)
-    found = keys + refs + nulls
+    """Raise one error naming every table whose natural key is not unique in the data,
+    every undecided likely reference and every reference the archive would lose (to a
+    NULL natural key, or to a row that does not exist), before any archive member is
+    written. Call inside the export's snapshot transaction."""
+    by_code = {
+        "key-not-unique-data": prove_unique_keys(conn, plan),
+        "likely-reference": find_likely_references(conn, plan, catalog),
+        "reference-to-null-key": references_to_null_keys(conn, plan),
+        "reference-dangling": references_to_missing_rows(conn, plan),
+    }
+    found = [p for code, _ in UNSAFE_DATA_HEADS for p in by_code[code]]
     if not found:
         return
-    plans = {str(n): tp for n, tp in plan.tables.items()}
-    heads = []
-    if keys:
-        heads.append(
-            "natural key not unique in the data of "
-            + ", ".join(f"{p.table} ({', '.join(plans[p.table].natural_key)})" for p in keys)
-        )
-    if refs:
-        heads.append("likely reference not decided in " + ", ".join(_where(p) for p in refs))
-    if nulls:
-        heads.append("reference to a row whose natural key is NULL in " + ", ".join(_where(p) for p in nulls))
-    lines = [f"{_where(p)} [{p.code}]: {p.message}; fix: {p.fix}" for p in found]
+    heads = [
+        head + ", ".join(unsafe_data_place(p, plan) for p in by_code[code])
+        for code, head in UNSAFE_DATA_HEADS
+        if by_code[code]
+    ]
+    lines = [unsafe_data_line(p) for p in found]
     message = "; ".join(heads) + "; nothing was exported. " + lines[0]
     if len(lines) > 1:
         message += f" (and {len(lines) - 1} more)"
-    kinds = [bool(keys), bool(refs), bool(nulls)]
+    kinds = {code for code, problems in by_code.items() if problems}
     cls = DataRuleError
-    if kinds == [True, False, False]:
+    if kinds == {"key-not-unique-data"}:
         cls = KeyNotUniqueError
-    elif kinds == [False, True, False]:
+    elif kinds == {"likely-reference"}:
         cls = LikelyReferenceError
     raise cls(message, lines, found)

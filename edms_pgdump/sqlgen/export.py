@@ -323,3 +323,25 @@ def null_key_references(plan: Plan, tp: TablePlan, exp: Expansion, samples: int 
         empty,
         sql.Literal(samples),
     )
+
+
+def missing_references(tp: TablePlan, exp: Expansion, samples: int = 5) -> sql.Composed:
+    """Rows whose reference (all columns set) names no row of the referenced table:
+    possible only where the database does not check it (a declared reference, a NOT
+    VALID foreign key); the export would write such a reference as NULL."""
+    present = sql.SQL(" AND ").join(sql.SQL("t.{} IS NOT NULL").format(ident(c)) for c in exp.fk.columns)
+    match = sql.SQL(" AND ").join(
+        sql.SQL("r.{} = t.{}").format(ident(rc), ident(c))
+        for c, rc in zip(exp.fk.columns, exp.fk.ref_columns)
+    )
+    return sql.SQL(
+        "SELECT count(*) OVER (), {cols} FROM {t} AS t WHERE {present} "
+        "AND NOT EXISTS (SELECT 1 FROM {r} AS r WHERE {match}) LIMIT {n}"
+    ).format(
+        cols=sql.SQL(", ").join(sql.SQL("t.{}").format(ident(c)) for c in exp.fk.columns),
+        t=table_ident(tp.table),
+        present=present,
+        r=table_ident(exp.ref_table),
+        match=match,
+        n=sql.Literal(samples),
+    )
