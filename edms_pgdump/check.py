@@ -32,7 +32,7 @@ from .likely_refs import Candidate, likely_reference_candidates, uncovered_colum
 from .mapping import Mapping
 from .names import QualifiedName, parse_qualified_name
 from .plan import KeyField, Plan, Problem, Severity, TablePlan, build_plan, unmapped_tables
-from .probes import find_likely_references, find_type_switched_ids, prove_unique_keys
+from .probes import find_likely_references, find_type_switched_ids, missing_rows_of, prove_unique_keys
 from .scaffold import suggestion
 
 _INTEGER = re.compile(r"^(smallint|integer|bigint|numeric(\(\d+(,\s*0)?\))?)$")
@@ -304,26 +304,6 @@ def _key_nulls_problem(tp: TablePlan, rows: list[tuple[Any, ...]]) -> Problem:
     )
 
 
-def _dangling(
-    table: Table, columns: tuple[str, ...], ref: QualifiedName, ref_cols: tuple[str, ...]
-) -> sql.Composed:
-    present = sql.SQL(" AND ").join(sql.SQL("t.{} IS NOT NULL").format(g.ident(c)) for c in columns)
-    match = sql.SQL(" AND ").join(
-        sql.SQL("r.{} = t.{}").format(g.ident(rc), g.ident(c)) for c, rc in zip(columns, ref_cols)
-    )
-    return sql.SQL(
-        "SELECT count(*) OVER (), {cols} FROM {t} AS t WHERE {present} "
-        "AND NOT EXISTS (SELECT 1 FROM {r} AS r WHERE {match}) LIMIT {n}"
-    ).format(
-        cols=sql.SQL(", ").join(sql.SQL("t.{}").format(g.ident(c)) for c in columns),
-        t=g.table_ident(table.name),
-        present=present,
-        r=g.table_ident(ref),
-        match=match,
-        n=sql.Literal(SAMPLE),
-    )
-
-
 def _plannable(plan: Plan, tp: TablePlan, seen: frozenset[QualifiedName] = frozenset()) -> bool:
     """Every table the natural key or references go through has a plan."""
     for e in tp.expansions:
@@ -344,42 +324,12 @@ def _data_problems(conn: Connection, plan: Plan, catalog: Catalog) -> list[Probl
     for tp in plan.tables.values():
         if not _plannable(plan, tp):
             continue  # a table it depends on failed planning; that problem is reported
-        name = str(tp.table)
         found += prove_unique_keys(conn, plan, SAMPLE, [tp])
         if any(kf.nullable for kf in tp.key_fields):
             rows = list(conn.execute(_key_relation_nulls(plan, tp)).fetchall())
             if rows:
                 found.append(_key_nulls_problem(tp, rows))
-        table = catalog.tables[tp.table]
-        for e in tp.expansions:
-            if e.fk.enforced:
-                continue  # a validated constraint guarantees the referenced rows exist
-            rows = list(conn.execute(_dangling(table, e.columns, e.ref_table, e.fk.ref_columns)).fetchall())
-            if rows:
-                how = (
-                    f"declared reference ({', '.join(e.columns)})"
-                    if e.fk.declared
-                    else f"foreign key {e.fk.name} ({', '.join(e.columns)}), which is NOT VALID"
-                )
-                fix = (
-                    "delete or fix those rows, or remove the reference from the mapping"
-                    if e.fk.declared
-                    else f"delete or fix those rows, then ALTER TABLE {tp.table} "
-                    f"VALIDATE CONSTRAINT {e.fk.name}"
-                )
-                found.append(
-                    Problem(
-                        "error",
-                        "reference-dangling",
-                        name,
-                        f"{rows[0][0]} row(s) reference {e.ref_table} rows that do not exist through the "
-                        f"{how}: "
-                        + sample_keys([r[1:] for r in rows], list(e.columns))
-                        + "; they would be exported as NULL",
-                        fix,
-                        e.columns[0],
-                    )
-                )
+        found += missing_rows_of(conn, tp, SAMPLE)
     found += find_likely_references(conn, plan, catalog)
     found += find_type_switched_ids(conn, plan, catalog)
     return found

@@ -371,11 +371,18 @@ def references_to_missing_rows(conn: Connection, plan: Plan, sample_size: int = 
     reference lost without a word), and export refuses them instead."""
     found: list[Problem] = []
     for tp in plan.exported:
-        for exp in unchecked_references(tp):
-            rows = conn.execute(missing_references(tp, exp, sample_size)).fetchall()
-            if rows:
-                samples = sample_keys((r[1:] for r in rows), list(exp.fk.columns))
-                found.append(missing_reference_problem(tp, exp, rows[0][0], samples))
+        found += missing_rows_of(conn, tp, sample_size)
+    return found
+
+
+def missing_rows_of(conn: Connection, tp: TablePlan, sample_size: int = 5) -> list[Problem]:
+    """``references_to_missing_rows`` for one table."""
+    found: list[Problem] = []
+    for exp in unchecked_references(tp):
+        rows = conn.execute(missing_references(tp, exp, sample_size)).fetchall()
+        if rows:
+            samples = sample_keys((r[1:] for r in rows), list(exp.fk.columns))
+            found.append(missing_reference_problem(tp, exp, rows[0][0], samples))
     return found
 
 
