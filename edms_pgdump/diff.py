@@ -8,7 +8,7 @@ ids never matter: a document re-parented in the target differs even if no column
 its own changed.
 
 A subset archive (``export --where``) speaks only for the rows in its scope, found on
-the target as ``import --delete-missing`` finds it (``subset.archive_scopes`` and
+the target as ``import --delete-missing`` finds it (``subset_scope.archive_scopes`` and
 ``target_scope``, the same filters and ownership, filled in the same READ ONLY
 transaction, where the filter runs as the export ran it): for a where/owned table only
 target rows in the scope count as only in the target; rows of a needed table the archive
@@ -45,7 +45,8 @@ from .manifest import Manifest, TableEntry
 from .names import QualifiedName
 from .prepare import prepare_import
 from .program_steps import Program
-from .subset import TableScope, TargetScope, archive_scopes, target_scope
+from .subset import TableScope
+from .subset_scope import TargetScope, archive_scopes, target_scope
 
 KINDS = ("only_in_archive", "only_in_target", "different")
 

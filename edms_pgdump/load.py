@@ -32,7 +32,8 @@ from .program_steps import Program, ProgramRefused
 from .progress import NoProgress, Progress
 from .run_program import MemberSource, ProgramRunner
 from .staging_area import StagingArea
-from .subset import TableScope, archive_scopes
+from .subset import TableScope
+from .subset_scope import archive_scopes
 
 
 class _ArchiveMembers:

@@ -51,7 +51,8 @@ from .program_steps import (
     at_least,
     count_of,
 )
-from .subset import TableScope, target_scope
+from .subset import TableScope
+from .subset_scope import target_scope
 
 
 class _Builder(IdSteps, ConstraintSteps):

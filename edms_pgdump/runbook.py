@@ -99,12 +99,11 @@ from .subset import (
     TableScope,
     closure_overflow,
     filter_failed,
-    planned_scopes,
     resolve_filters,
-    scope_json,
     subset_steps,
 )
 from .subset import Step as SubsetStep
+from .subset_scope import planned_scopes, scope_json
 from .where import RowFilter
 
 Kind = Literal["export", "import"]

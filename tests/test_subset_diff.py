@@ -27,7 +27,7 @@ from edms_pgdump.errors import ArchiveError, DatabaseError
 from edms_pgdump.import_options import ImportOptions
 from edms_pgdump.mapping import load_mapping_text
 from edms_pgdump.prepare import prepare_import
-from edms_pgdump.subset import archive_scopes
+from edms_pgdump.subset_scope import archive_scopes
 
 from . import test_subset_schema as tree
 from .conftest import NewDb

@@ -33,7 +33,7 @@ from edms_pgdump.prepare import prepare_import
 from edms_pgdump.program import import_program
 from edms_pgdump.render_psql import COUNTS_FILE, data_file, field_list, import_script
 from edms_pgdump.servers import Server
-from edms_pgdump.subset import archive_scopes
+from edms_pgdump.subset_scope import archive_scopes
 
 from .conftest import NewDb
 from .support import generic_schema as gs
