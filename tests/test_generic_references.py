@@ -198,7 +198,7 @@ def test_unresolved_generic_reference_rolls_back_naming_type_and_key(new_db: Any
 def test_psql_runbooks_resolve_generic_references_like_the_library(
     new_db: Any, tmp_path: Path, pg_server: Any
 ) -> None:
-    from tests.test_runbook import run_psql
+    from tests.support.psql import run_psql
 
     src = _db(new_db, SOURCE_DATA)
     dst = _db(new_db, TARGET_DATA)

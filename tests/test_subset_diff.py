@@ -32,7 +32,10 @@ from edms_pgdump.subset_scope import archive_scopes
 from . import test_subset_schema as tree
 from .conftest import NewDb
 from .support.db import db_digest
-from .test_subset_mirror import MAPPING, SOURCE, _db, _setup, _x
+from .support.subset_schema import MAPPING, SOURCE
+from .support.subset_schema import execute as _x
+from .support.subset_schema import make_db as _db
+from .support.subset_schema import setup as _setup
 
 MIRROR = ImportOptions(delete_missing=True)
 

@@ -32,8 +32,11 @@ from edms_pgdump.servers import Server
 from . import test_subset_schema as tree
 from .conftest import NewDb
 from .support.db import db_digest
-from .test_runbook import run_psql
-from .test_subset_mirror import SOURCE, TARGET_CHANGES, _db, _natural, _x
+from .support.psql import run_psql
+from .support.subset_schema import SOURCE, TARGET_CHANGES
+from .support.subset_schema import execute as _x
+from .support.subset_schema import make_db as _db
+from .support.subset_schema import natural as _natural
 
 PUBLISHED = "status = 'published'"
 WHERE_MAPPING = load_mapping_text(

