@@ -12,7 +12,7 @@ files, inside the same snapshot. import.sql loads that file and enforces the sam
 invariants as the Python import: expected == staged == inserted + updated + unchanged,
 and every staged natural key present in the target afterwards.
 
-Refusals: before any data file is written, export.sql runs every check
+Refusals (``runbook_checks``): before any data file is written, export.sql runs every check
 ``edms-pgdump export`` runs on the data, in the same order and the same snapshot, from
 the same queries (sqlgen, probes) and with the same messages (the library's problems,
 built with placeholders that the DO block fills in): generic ids of unmapped types or
