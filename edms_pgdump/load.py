@@ -124,10 +124,12 @@ def import_archive(
             )
             if hooks is not None:
                 hooks.program = program
+            members = _ArchiveMembers(reader, prep)
             staged = None
             if area is not None:
-                staged = load_in_parallel(dsn, program, _reopened(reader, prep), opts.jobs, progress, report)
-            run_program(conn, program, _ArchiveMembers(reader, prep), report, progress, staged)
+                loaders = _reopened(reader, prep)
+                staged = load_in_parallel(dsn, program, loaders, opts.jobs, progress, report, members.rows)
+            run_program(conn, program, members, report, progress, staged)
             if hooks is not None:
                 hooks.after_load(conn, report)
             if opts.dry_run:

@@ -64,14 +64,15 @@ def load_in_parallel(
     jobs: int,
     progress: Progress,
     report: ImportReport,
+    rows: Callable[[QualifiedName], int],
 ) -> dict[QualifiedName, int]:
     """Create and fill every raw staging table over ``jobs`` connections; the rows each
-    received. ``open_source`` gives each loader its own reader of the archive."""
+    received. ``open_source`` gives each loader its own reader of the archive; ``rows``
+    (the manifest's counts) puts the largest tables first."""
     loads = staging_loads(program)
     work: queue.Queue[QualifiedName] = queue.Queue()
-    with open_source() as source:
-        for name in sorted(loads, key=lambda n: -source.rows(n)):
-            work.put(name)
+    for name in sorted(loads, key=lambda n: -rows(n)):
+        work.put(name)
     staged: dict[QualifiedName, int] = {}
     timings: list[dict[str, Any]] = []
     failures: list[BaseException] = []
