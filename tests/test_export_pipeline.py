@@ -205,3 +205,34 @@ def test_write_failure_aborts_the_export(notes_db: str, tmp_path: Path, jobs: in
     assert f"(File too large); free space in {folder} or export to another --output" in done.stdout
     assert _leftovers(folder) == []
     assert _copies_running(notes_db) == []
+
+
+class _TerminateBackend(_CtrlC):
+    """Progress that, at the first block, has the server end the export's connection
+    (pg_terminate_backend), as a server restart or an administrator would."""
+
+    def __init__(self, dsn: str) -> None:
+        super().__init__()
+        self.dsn = dsn
+
+    def advance(self, task: str, rows: int, nbytes: int) -> None:
+        self.blocks += task == "public.notes"
+        if self.blocks == 1 and task == "public.notes":  # its first block of several
+            with psycopg.connect(self.dsn, autocommit=True) as conn:
+                ended = conn.execute(
+                    "SELECT count(pg_terminate_backend(pid)) FROM pg_stat_activity WHERE datname = current_database() "
+                    "AND pid <> pg_backend_pid() AND state = 'active' AND query LIKE 'COPY%'"
+                ).fetchone()
+            assert ended == (1,)
+
+
+def test_connection_lost_mid_copy_is_a_database_error(notes_db: str, tmp_path: Path) -> None:
+    out = tmp_path / "a.edms"
+    lost = r"public\.notes: export query failed: .*(terminating connection|server closed the connection)"
+    with pytest.raises(DatabaseError, match=lost):
+        export_archive(
+            notes_db, load_mapping_text(MAPPING), out, compression="none", progress=_TerminateBackend(notes_db),
+            audit_log=False,
+        )
+    assert _leftovers(tmp_path) == []
+    assert _member_threads() == []
