@@ -37,7 +37,7 @@ from .probes import refuse_unsafe_data
 from .progress import NoProgress, Progress
 from .signing import Signer
 from .sqlgen import SESSION_SETTINGS, copy_out, tree_rows_off_path
-from .sqlgen.common import begin
+from .sqlgen.common import begin, set_local
 from .subset import Subset, WhereArgs, compute_subset, resolve_filters
 
 
@@ -94,12 +94,21 @@ class ExportResult:
 # The natural-key joins of the export queries are hash joins over whole tables; with
 # the default 4MB work_mem they spill to disk in many batches.
 EXPORT_WORK_MEM = "256MB"
+# The export's own transaction settings (as pg_dump's): the joins' memory, and no
+# timeout of the role or database cuts a long COPY short, or the snapshot a parallel
+# export's first connection holds, idle, while the others copy.
+EXPORT_SETTINGS: tuple[tuple[str, str], ...] = (
+    ("work_mem", EXPORT_WORK_MEM),
+    ("statement_timeout", "0"),
+    ("idle_in_transaction_session_timeout", "0"),
+)
 
 
 def _begin_snapshot(conn: Connection, snapshot: str | None = None, read_only: bool = True) -> None:
     # a subset export creates its temp tables first, then turns READ ONLY (subset.py)
     conn.execute(begin("REPEATABLE READ", read_only=read_only))
-    conn.execute(sql.SQL("SET LOCAL work_mem = {}").format(sql.Literal(EXPORT_WORK_MEM)))
+    for name, value in EXPORT_SETTINGS:
+        conn.execute(set_local(name, value))
     if snapshot:
         conn.execute(sql.SQL("SET TRANSACTION SNAPSHOT {}").format(sql.Literal(snapshot)))
 

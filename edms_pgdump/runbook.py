@@ -38,7 +38,7 @@ from .catalog import Catalog, read_catalog
 from .check import cycles_of
 from .db import connect
 from .errors import UsageError
-from .export import EXPORT_WORK_MEM
+from .export import EXPORT_SETTINGS
 from .generic_probe import (
     plan_for_runbook,
 )
@@ -118,9 +118,10 @@ def export_steps(
     steps = [Step("session", None, render(s) + ";") for s in g.session_statements()]
     begin = g.begin("REPEATABLE READ", read_only=subset is None)
     steps.append(Step("begin", None, render(begin) + ";"))
-    # the same memory for the natural-key hash joins as the library's export: at the
-    # default 4MB a skewed join (half the keys NULL) can grow past any limit in batches
-    steps.append(Step("session", None, render(g.set_local("work_mem", EXPORT_WORK_MEM)) + ";"))
+    # the library export's settings: memory for the natural-key hash joins (at the
+    # default 4MB a skewed join, half the keys NULL, can grow past any limit in
+    # batches), and no timeout cutting the export short
+    steps += [Step("session", None, render(g.set_local(n, v)) + ";") for n, v in EXPORT_SETTINGS]
     counts: list[str] = []
     steps += refusal_steps(plan, catalog, mapping)
     if subset is not None:

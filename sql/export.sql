@@ -22,6 +22,8 @@ SET "standard_conforming_strings" = 'on';
 SET "row_security" = 'off';
 BEGIN ISOLATION LEVEL REPEATABLE READ READ ONLY;
 SET LOCAL "work_mem" = '256MB';
+SET LOCAL "statement_timeout" = '0';
+SET LOCAL "idle_in_transaction_session_timeout" = '0';
 
 -- public.users
 \copy (SELECT t."username", t."email", t."full_name", t."is_active", t."created_at" FROM "public"."users" AS t) TO '0001.copy'

@@ -22,6 +22,8 @@ SET "standard_conforming_strings" = 'on';
 SET "row_security" = 'off';
 BEGIN ISOLATION LEVEL REPEATABLE READ READ ONLY;
 SET LOCAL "work_mem" = '256MB';
+SET LOCAL "statement_timeout" = '0';
+SET LOCAL "idle_in_transaction_session_timeout" = '0';
 
 -- refused like edms-pgdump export: generic ids whose type names a table that is not mapped
 DO $edms$
