@@ -32,7 +32,13 @@ from .likely_refs import Candidate, likely_reference_candidates, uncovered_colum
 from .mapping import Mapping
 from .names import QualifiedName, parse_qualified_name
 from .plan import KeyField, Plan, Problem, Severity, TablePlan, build_plan, unmapped_tables
-from .probes import find_likely_references, find_type_switched_ids, missing_rows_of, prove_unique_keys
+from .probes import (
+    find_likely_references,
+    find_type_switched_ids,
+    missing_rows_of,
+    partly_null_of,
+    prove_unique_keys,
+)
 from .scaffold import suggestion
 
 _INTEGER = re.compile(r"^(smallint|integer|bigint|numeric(\(\d+(,\s*0)?\))?)$")
@@ -318,8 +324,8 @@ def _plannable(plan: Plan, tp: TablePlan, seen: frozenset[QualifiedName] = froze
 
 def _data_problems(conn: Connection, plan: Plan, catalog: Catalog) -> list[Problem]:
     """Duplicate and NULL natural keys, references pointing at nothing (declared in the
-    mapping, or NOT VALID constraints), and ids that travel raw although the data says
-    they are references (likely references, type-switched ids)."""
+    mapping, or NOT VALID constraints), multi-column references partly NULL, and ids that
+    travel raw although the data says they are references (likely references, type-switched ids)."""
     found: list[Problem] = []
     for tp in plan.tables.values():
         if not _plannable(plan, tp):
@@ -330,6 +336,7 @@ def _data_problems(conn: Connection, plan: Plan, catalog: Catalog) -> list[Probl
             if rows:
                 found.append(_key_nulls_problem(tp, rows))
         found += missing_rows_of(conn, tp, SAMPLE)
+        found += partly_null_of(conn, tp, catalog, SAMPLE)
     found += find_likely_references(conn, plan, catalog)
     found += find_type_switched_ids(conn, plan, catalog)
     return found

@@ -23,7 +23,7 @@ from .likely_refs import Candidate, id_family, likely_reference_candidates, unco
 from .names import QualifiedName
 from .plan import Expansion, Plan, Problem, TablePlan
 from .sqlgen import key_relation
-from .sqlgen.export import all_null_key, missing_references, null_key_references
+from .sqlgen.export import all_null_key, missing_references, null_key_references, partly_null_references
 
 SAMPLE = 5
 # A type column with more distinct values than this is not a "type" (issue 16).
@@ -408,6 +408,63 @@ def missing_reference_problem(tp: TablePlan, exp: Expansion, count: object, samp
     )
 
 
+def partly_nullable_references(tp: TablePlan, catalog: Catalog) -> list[Expansion]:
+    """References of two or more columns that are not all NOT NULL: a row may set some
+    of them and leave others NULL, which PostgreSQL's default MATCH SIMPLE accepts
+    without checking anything."""
+    table = catalog.tables.get(tp.table)
+    if table is None:
+        return []
+    nullable = {c.name for c in table.columns if not c.not_null}
+    return [e for e in tp.expansions if len(e.fk.columns) > 1 and nullable & set(e.fk.columns)]
+
+
+def partly_null_sample_names(tp: TablePlan, exp: Expansion) -> list[str]:
+    """The columns ``partly_null_references`` shows after its count."""
+    return list(dict.fromkeys([*tp.natural_key, *exp.fk.columns]))
+
+
+def references_partly_null(
+    conn: Connection, plan: Plan, catalog: Catalog, sample_size: int = 5
+) -> list[Problem]:
+    """Multi-column references with some columns NULL and others set: the export's join
+    finds no row, so the archive would carry the whole reference as NULL and the parts
+    that were set would be lost without a word; export refuses them instead."""
+    found: list[Problem] = []
+    for tp in plan.exported:
+        found += partly_null_of(conn, tp, catalog, sample_size)
+    return found
+
+
+def partly_null_of(conn: Connection, tp: TablePlan, catalog: Catalog, sample_size: int = 5) -> list[Problem]:
+    """``references_partly_null`` for one table."""
+    found: list[Problem] = []
+    for exp in partly_nullable_references(tp, catalog):
+        rows = conn.execute(partly_null_references(tp, exp, sample_size)).fetchall()
+        if rows:
+            samples = sample_keys((r[1:] for r in rows), partly_null_sample_names(tp, exp))
+            found.append(partly_null_problem(tp, exp, rows[0][0], samples))
+    return found
+
+
+def partly_null_problem(tp: TablePlan, exp: Expansion, count: object, samples: str) -> Problem:
+    cols = ", ".join(exp.columns)
+    how = f"declared reference ({cols})" if exp.fk.declared else f"foreign key {exp.fk.name} ({cols})"
+    fix = f"in those rows set {cols} all NULL (no reference) or fill in the NULL ones"
+    if not exp.fk.declared:
+        fix += f"; re-create {exp.fk.name} with MATCH FULL so such rows cannot come back"
+    return Problem(
+        "error",
+        "reference-partly-null",
+        str(tp.table),
+        f"{count} row(s) have some but not all columns of the {how} NULL, which PostgreSQL "
+        f"does not check (MATCH SIMPLE): {samples}; the reference to {exp.ref_table} would be "
+        "exported as NULL in every column, so the non-NULL parts would be lost",
+        fix,
+        exp.columns[0],
+    )
+
+
 # The export's refusal of unsafe data, kind by kind in the order it reports them: the
 # problem code and the words that head the list of places (export.sql says the same).
 UNSAFE_DATA_HEADS = (
@@ -415,6 +472,7 @@ UNSAFE_DATA_HEADS = (
     ("likely-reference", "likely reference not decided in "),
     ("reference-to-null-key", "reference to a row whose natural key is NULL in "),
     ("reference-dangling", "reference to rows that do not exist in "),
+    ("reference-partly-null", "reference partly NULL in "),
 )
 
 
@@ -433,13 +491,14 @@ def unsafe_data_line(p: Problem) -> str:
 def refuse_unsafe_data(conn: Connection, plan: Plan, catalog: Catalog) -> None:
     """Raise one error naming every table whose natural key is not unique in the data,
     every undecided likely reference and every reference the archive would lose (to a
-    NULL natural key, or to a row that does not exist), before any archive member is
+    NULL natural key, to a row that does not exist, or partly NULL), before any archive member is
     written. Call inside the export's snapshot transaction."""
     by_code = {
         "key-not-unique-data": prove_unique_keys(conn, plan),
         "likely-reference": find_likely_references(conn, plan, catalog),
         "reference-to-null-key": references_to_null_keys(conn, plan),
         "reference-dangling": references_to_missing_rows(conn, plan),
+        "reference-partly-null": references_partly_null(conn, plan, catalog),
     }
     found = [p for code, _ in UNSAFE_DATA_HEADS for p in by_code[code]]
     if not found:

@@ -3,8 +3,9 @@ data, in the same order and the same snapshot, from the same queries (sqlgen, pr
 and with the same messages (the library's problems, built with placeholders that each
 DO block fills in at run time): generic ids of unmapped types or naming nothing, tree
 parent chains that loop, natural keys not unique in the data, undecided likely
-references, references to a NULL natural key or to rows that do not exist. A failure
-RAISEs, psql stops, and no data file is written.
+references, references to a NULL natural key or to rows that do not exist, and
+multi-column references partly NULL. A failure RAISEs, psql stops, and no data file
+is written.
 """
 
 from __future__ import annotations
@@ -37,6 +38,9 @@ from .probes import (
     needs_uniqueness_proof,
     null_key_reference_problem,
     null_key_sample_names,
+    partly_null_problem,
+    partly_null_sample_names,
+    partly_nullable_references,
     unchecked_references,
     unsafe_data_line,
     unsafe_data_place,
@@ -52,6 +56,7 @@ from .sqlgen.export import (
     generic_dangling,
     missing_references,
     null_key_references,
+    partly_null_references,
     tree_rows_off_path,
 )
 from .sqlgen.generic import discover_types
@@ -311,6 +316,14 @@ def _unsafe_data_block(plan: Plan, catalog: Catalog) -> Block | None:
             query = _sampled(missing_references(tp, exp), 1, list(exp.fk.columns))
             parts[p.code] += _sampled_check(
                 f"{tp.table} ({', '.join(exp.columns)}): references to rows that do not exist?", query,
+                "n1, samples", p.code, unsafe_data_place(p, plan),
+                _text(unsafe_data_line(p), n="n1::text", s="samples"),
+            )  # fmt: skip
+        for exp in partly_nullable_references(tp, catalog):
+            p = partly_null_problem(tp, exp, _hole("n"), _hole("s"))
+            query = _sampled(partly_null_references(tp, exp), 1, partly_null_sample_names(tp, exp))
+            parts[p.code] += _sampled_check(
+                f"{tp.table} ({', '.join(exp.columns)}): references partly NULL?", query,
                 "n1, samples", p.code, unsafe_data_place(p, plan),
                 _text(unsafe_data_line(p), n="n1::text", s="samples"),
             )  # fmt: skip

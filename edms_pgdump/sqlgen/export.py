@@ -345,3 +345,21 @@ def missing_references(tp: TablePlan, exp: Expansion, samples: int = 5) -> sql.C
         match=match,
         n=sql.Literal(samples),
     )
+
+
+def partly_null_references(tp: TablePlan, exp: Expansion, samples: int = 5) -> sql.Composed:
+    """Rows whose multi-column reference has some columns NULL and others not: PostgreSQL
+    does not check it (MATCH SIMPLE), the export's join finds no row, and the archive
+    would carry the whole reference as NULL, losing the parts that were set."""
+    cols = sql.SQL(", ").join(sql.SQL("t.{}").format(ident(c)) for c in exp.fk.columns)
+    shown = dict.fromkeys([*tp.natural_key, *exp.fk.columns])
+    return sql.SQL(
+        "SELECT count(*) OVER (), {shown} FROM {t} AS t "
+        "WHERE num_nulls({cols}) BETWEEN 1 AND {most} LIMIT {n}"
+    ).format(
+        shown=sql.SQL(", ").join(sql.SQL("t.{}").format(ident(c)) for c in shown),
+        t=table_ident(tp.table),
+        cols=cols,
+        most=sql.Literal(len(exp.fk.columns) - 1),
+        n=sql.Literal(samples),
+    )
