@@ -44,7 +44,7 @@ from .load import import_archive
 from .manifest import Manifest, TableEntry
 from .names import QualifiedName
 from .prepare import prepare_import
-from .program_steps import Program
+from .program_steps import Execute, Program
 from .subset import TableScope
 from .subset_scope import TargetScope, archive_scopes, target_scope
 
@@ -171,6 +171,7 @@ class _Samples:
     def fill_scope(self, conn: Connection) -> None:
         assert self.scope is not None
         for step in self.scope.fill:
+            assert isinstance(step, Execute)  # read only: statements, no write counting
             try:
                 conn.execute(step.statement)
             except psycopg.Error as exc:

@@ -24,12 +24,15 @@ from .errors import ArchiveError, EdmsPgdumpError, PlanError
 from .manifest import Manifest
 from .names import QualifiedName, parse_qualified_name
 from .plan import Plan
-from .program_steps import Execute
+from .program_steps import CompareCounts, Execute, Message, Record, Step
 from .sqlgen import subset as q
 from .subset import Rule, TableScope, column_type, subset_rules
 from .where import RowFilter, check_columns, parse_where
 
 RULES: tuple[Rule, ...] = ("where", "owned", "needed", "whole")
+# the rows the import's transaction has written, before and after an archive's filter ran
+WRITES_BEFORE = "writes before filter"
+WRITES_AFTER = "writes after filter"
 
 
 # What a refusal of ``archive_scopes`` says was not done, and the way out, per caller.
@@ -131,7 +134,7 @@ class TargetScope:
     ``read_only`` (diff): the temp tables are created by ``creates``, before the
     transaction turns READ ONLY, and ``fill`` only fills them."""
 
-    fill: tuple[Execute, ...]
+    fill: tuple[Step, ...]
     conditions: dict[QualifiedName, sql.Composed]  # on alias "o": the row is in scope
     no_deletes: frozenset[QualifiedName]  # rule needed: rows kept only because needed
     creates: tuple[Execute, ...] = ()
@@ -143,9 +146,9 @@ def target_scope(
     """Owners before the tables they own; a tree's descendants after the rows above.
 
     A filter comes from the archive and must not write. In the import's writing
-    transaction it runs in a temporary function that is READ ONLY while it runs; with
-    ``read_only`` the transaction that fills the scope is READ ONLY as a whole (diff),
-    where no function can be created, so the filter runs as the export ran it."""
+    transaction the rows written are counted before and after it runs, and a filter
+    that wrote stops the import (rolled back); with ``read_only`` the transaction that
+    fills the scope is READ ONLY as a whole (diff), as the export ran it."""
     scoped = [t for t in plan.load_order if t in scopes and scopes[t].rule in ("where", "owned")]
     order: list[QualifiedName] = []
     while len(order) < len(scoped):
@@ -155,7 +158,7 @@ def target_scope(
         order += ready
     kept: dict[QualifiedName, q.KeptTable] = {}
     creates: list[Execute] = []
-    fill: list[Execute] = []
+    fill: list[Step] = []
     for name in order:
         index = plan.load_order.index(name) + 1
         table = catalog.tables[name]
@@ -168,10 +171,26 @@ def target_scope(
         if scope.where is not None and read_only:
             fill.append(Execute("scope where", name, q.insert_where(k, scope.where.sql)))
         elif scope.where is not None:
-            function = f"edms_scope_where_{index}"
-            fill.append(Execute("scope where", name, q.scope_function(k, function, scope.where.sql)))
-            fill.append(Execute("scope where", name, q.insert_from_function(k, function)))
-            fill.append(Execute("scope where", name, q.drop_function(function)))
+            # the import's transaction writes, so it cannot be READ ONLY here (nor can a
+            # function be, on PostgreSQL 18): the rows it has written are counted before
+            # and after the filter runs, and any row the filter wrote stops the import
+            fill.append(Record("scope where", name, q.row_writes(), (WRITES_BEFORE,)))
+            fill.append(Execute("scope where", name, q.insert_where(k, scope.where.sql)))
+            fill.append(Record("scope where", name, q.row_writes(), (WRITES_AFTER,)))
+            fill.append(
+                CompareCounts(
+                    name,
+                    WRITES_AFTER,
+                    WRITES_BEFORE,
+                    Message(
+                        f"{name}: the subset's filter ({scope.where.sql}) wrote to the database while "
+                        "its scope was found on the target (rows written by the transaction: ",
+                        " before); a filter must only read, so the import was rolled back and nothing was "
+                        "written: re-export the subset with a filter whose functions do not write",
+                        " after it ran, ",
+                    ),
+                )
+            )
         tp = plan.tables[name]
         refs = [tp.expansion(label) for kind, label in tp.key_parts if kind == "reference"]
         for exp in refs:

@@ -21,7 +21,7 @@ from psycopg import sql
 
 from ..names import QualifiedName
 from ..plan import GenericPlan, TablePlan
-from .common import ident, render, table_ident
+from .common import ident, table_ident
 from .generic import names_table, type_key_columns
 
 SCOPE = "#scope"
@@ -207,43 +207,14 @@ def insert_generic_needed(
     return _insert(target, select, False)
 
 
-def scope_function(kept: KeptTable, function: str, condition: str) -> sql.Composed:
-    """--delete-missing of a subset archive, on the target: the rows matching the
-    archive's filter, as a temporary SQL function that runs READ ONLY (a ``SET`` on a
-    function is undone when it returns). The filter comes from the archive and runs in
-    the import's writing transaction: a function it calls cannot write, as at export.
-    The result columns are numbered, so no name of the table can shadow them."""
-    rel = table_ident(kept.table)
-    body = sql.SQL("SELECT {} FROM {} WHERE ({})").format(
-        sql.SQL(", ").join(sql.SQL("{}.{}").format(rel, ident(c)) for c in kept.pk),
-        rel,
-        sql.SQL(condition),  # checked and rendered by where.parse_where
-    )
+def row_writes() -> sql.Composed:
+    """Rows this transaction has inserted, updated or deleted so far outside temporary
+    tables (the server's per-transaction counters): taken before and after an archive's
+    filter runs in the import's writing transaction, so a filter that writes is caught."""
     return sql.SQL(
-        "CREATE FUNCTION pg_temp.{}() RETURNS TABLE ({}) LANGUAGE sql SET transaction_read_only = on AS {}"
-    ).format(
-        ident(function),
-        sql.SQL(", ").join(
-            sql.SQL("{} {}").format(ident(f"#{i}"), sql.SQL(t))  # format_type() text
-            for i, t in enumerate(kept.pk_types, start=1)
-        ),
-        sql.Literal(render(body)),
-    )
-
-
-def insert_from_function(kept: KeptTable, function: str) -> sql.Composed:
-    """The rows ``scope_function`` returns: in scope."""
-    select = sql.SQL("SELECT {} FROM pg_temp.{}() AS r").format(
-        sql.SQL(", ").join(
-            sql.SQL("r.{} AS {}").format(ident(f"#{i}"), ident(c)) for i, c in enumerate(kept.pk, start=1)
-        ),
-        ident(function),
-    )
-    return _insert(kept, select, True)
-
-
-def drop_function(function: str) -> sql.Composed:
-    return sql.SQL("DROP FUNCTION pg_temp.{}()").format(ident(function))
+        "SELECT coalesce(sum(n_tup_ins + n_tup_upd + n_tup_del), 0) FROM pg_catalog.pg_stat_xact_all_tables "
+        "WHERE NOT (starts_with(schemaname, 'pg_temp') OR starts_with(schemaname, 'pg_toast_temp'))"
+    ).format()
 
 
 def in_scope(kept: KeptTable, alias: str) -> sql.Composed:
@@ -281,9 +252,7 @@ __all__ = [
     "KeptTable",
     "analyze_kept",
     "create_kept",
-    "drop_function",
     "in_scope",
-    "insert_from_function",
     "insert_generic_needed",
     "insert_needed",
     "insert_owned",
@@ -291,5 +260,5 @@ __all__ = [
     "keep_condition",
     "kept_counts",
     "read_only_from_now",
-    "scope_function",
+    "row_writes",
 ]
