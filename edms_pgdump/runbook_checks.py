@@ -383,5 +383,3 @@ def _likely_references(plan: Plan, catalog: Catalog) -> str:
         place = unsafe_data_place(likely_reference_problem(candidates[0], 0, 0), plan)
         body += f"    END IF;\n    {_found('likely-reference', place, 'line')}\n  END IF;\n"
     return body
-
-
