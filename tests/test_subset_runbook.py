@@ -33,34 +33,13 @@ from . import test_subset_schema as tree
 from .conftest import NewDb
 from .support.db import db_digest
 from .support.psql import run_psql
-from .support.subset_schema import SOURCE, TARGET_CHANGES
+from .support.subset_schema import MAPPING_TEXT, SOURCE, TARGET_CHANGES
 from .support.subset_schema import execute as _x
 from .support.subset_schema import make_db as _db
 from .support.subset_schema import natural as _natural
 
 PUBLISHED = "status = 'published'"
-WHERE_MAPPING = load_mapping_text(
-    f"""
-version: 1
-tables:
-  public.people: {{natural_key: [email]}}
-  public.folders: {{natural_key: [parent_id, name]}}
-  public.documents: {{natural_key: [number], where: "{PUBLISHED}"}}
-  public.versions: {{natural_key: [document_id, n]}}
-  public.comments: {{natural_key: [version_id, seq]}}
-  public.tags: {{natural_key: [name]}}
-"""
-)
-WHOLE_TEXT = """
-version: 1
-tables:
-  public.people: {natural_key: [email]}
-  public.folders: {natural_key: [parent_id, name]}
-  public.documents: {natural_key: [number]}
-  public.versions: {natural_key: [document_id, n]}
-  public.comments: {natural_key: [version_id, seq]}
-  public.tags: {natural_key: [name]}
-"""
+WHOLE_TEXT = MAPPING_TEXT
 WHOLE_MAPPING = load_mapping_text(WHOLE_TEXT)
 
 
@@ -70,6 +49,8 @@ def _with_where(where: str) -> str:
         f"public.documents: {{natural_key: [number], where: {where}}}",
     )
 
+
+WHERE_MAPPING = load_mapping_text(_with_where(f'"{PUBLISHED}"'))
 
 MID = "name = 'mid' AND parent_id IN (SELECT id FROM public.folders WHERE name = 'root')"
 TREE_MAPPING = load_mapping_text(

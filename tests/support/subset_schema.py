@@ -34,8 +34,7 @@ CREATE TABLE public.tags (id serial PRIMARY KEY, name text NOT NULL UNIQUE);
 CREATE TABLE public.bookmarks (id serial PRIMARY KEY, document_id int REFERENCES public.documents);
 """
 
-MAPPING = load_mapping_text(
-    """
+MAPPING_TEXT = """
 version: 1
 tables:
   public.people: {natural_key: [email]}
@@ -45,7 +44,7 @@ tables:
   public.comments: {natural_key: [version_id, seq]}
   public.tags: {natural_key: [name]}
 """
-)
+MAPPING = load_mapping_text(MAPPING_TEXT)
 PUBLISHED = [("public.documents", "status = 'published'")]
 
 # D1 and D2 are published; D2 supersedes the draft D3 and D1 the draft D6, so both come
