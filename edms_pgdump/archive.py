@@ -134,6 +134,14 @@ def _pid_alive(pid: int) -> bool:
     return True
 
 
+def _write_file(path: Path, data: bytes, durable: bool) -> None:
+    with open(path, "wb") as fh:
+        fh.write(data)
+        if durable:
+            fh.flush()
+            os.fsync(fh.fileno())
+
+
 class ArchiveWriter:
     """Builds an archive in a scratch folder and publishes it atomically.
 
@@ -206,10 +214,13 @@ class ArchiveWriter:
         returns the manifest exactly as written."""
         manifest = manifest.sealed()
         raw = manifest.to_json()
-        (self.scratch / MANIFEST_NAME).write_bytes(raw)
+        # a directory archive is published by renaming the folder, so what it holds is
+        # synced first (as its members are); a file archive's tar is synced itself
+        _write_file(self.scratch / MANIFEST_NAME, raw, durable=self.directory)
         head = [MANIFEST_NAME]
         if self.signer is not None:
-            (self.scratch / SIGNATURE_NAME).write_bytes(self.signer.sign(raw, manifest.archive_id))
+            signature = self.signer.sign(raw, manifest.archive_id)
+            _write_file(self.scratch / SIGNATURE_NAME, signature, durable=self.directory)
             head.append(SIGNATURE_NAME)
         if self.directory:
             old: Path | None = None
