@@ -231,10 +231,10 @@ class _Builder(IdSteps, ConstraintSteps):
         """A staging table from a query: CREATE … AS, or for a comparison an empty
         table created up front and filled here (a read-only transaction cannot CREATE)."""
         if self.compare:
-            self.creates.append(Execute(step, name, self.create_as(relation, select, empty=True)))
+            self.creates.append(Execute(step, name, sqlgen.create_as(relation, select, empty=True)))
             self.steps.append(Execute(step, name, sqlgen.insert_select(relation, select), count=count))
         else:
-            self.steps.append(Execute(step, name, self.create_as(relation, select), count=count))
+            self.steps.append(Execute(step, name, sqlgen.create_as(relation, select), count=count))
 
     def compare_table(self, name: QualifiedName) -> None:
         """verify: rows missing from the target count as inserted, rows that differ as

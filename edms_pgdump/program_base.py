@@ -3,8 +3,6 @@ the options, the steps written so far, and facts about the tables."""
 
 from __future__ import annotations
 
-from psycopg import sql
-
 from . import sqlgen
 from .catalog import Catalog, Table
 from .import_options import ImportOptions
@@ -43,12 +41,6 @@ class BuilderBase:
         self.rebuild_steps: list[Step] = []
         self.compare = options.compare_only
         self.creates: list[Step] = []
-
-    def create_as(
-        self, relation: sql.Composable, select: sql.Composable, empty: bool = False
-    ) -> sql.Composed:
-        """A staging table from a query, where this import stages (temporary or private schema)."""
-        return sqlgen.create_as(relation, select, empty, unlogged=self.staging_schema is not None)
 
     # -- facts -----------------------------------------------------------------------
     def table(self, name: QualifiedName) -> Table:

@@ -107,7 +107,7 @@ class IdSteps(BuilderBase):
                 count_of(name, forecast),
             )
             exact: tuple[Step, ...] = (
-                Execute("forecast ids", name, self.create_as(table, select)),
+                Execute("forecast ids", name, sqlgen.create_as(table, select)),
                 Record("forecast ids", name, sqlgen.column_maxima(table, [col.name]), (forecast,)),
                 When(at_least(limit + 1, count_of(name, forecast)), (refuse,), "new ids overflow"),
             )

@@ -21,13 +21,16 @@ class StagingNames:
     keyed: sql.Identifier
     final: sql.Identifier
     label: str
-    # None: temporary tables (dropped at commit); otherwise UNLOGGED tables in this
-    # private schema, which parallel workers can read and other connections can load
+    # None: the raw table is temporary (dropped at commit); otherwise an UNLOGGED table
+    # of this private schema, which other connections can load (import -j N). The
+    # tables the transaction derives from it stay temporary either way: they live in
+    # the session's temp_buffers instead of competing with the target's pages in
+    # shared buffers.
     schema: str | None = None
 
     def scratch(self, suffix: str) -> sql.Identifier:
-        """Another staging table of this table's, next to the others."""
-        return _staging_ident(self.schema, f"{self.label}_{suffix}")
+        """Another staging table of this table's, temporary like keyed and final."""
+        return ident(f"{self.label}_{suffix}")
 
 
 def _staging_ident(schema: str | None, name: str) -> sql.Identifier:
@@ -39,20 +42,11 @@ def staging_names(index: int, table: QualifiedName, schema: str | None = None) -
     label = f"edms_{index:03d}_{slug}"
     return StagingNames(
         _staging_ident(schema, label + "_raw"),
-        _staging_ident(schema, label + "_keyed"),
-        _staging_ident(schema, label + "_final"),
+        ident(label + "_keyed"),
+        ident(label + "_final"),
         label,
         schema,
     )
-
-
-def _create(unlogged: bool) -> sql.SQL:
-    return sql.SQL("CREATE UNLOGGED TABLE" if unlogged else "CREATE TEMP TABLE")
-
-
-def _table_options(unlogged: bool) -> sql.SQL:
-    # a staging table lives for one import: autovacuum would only compete with it
-    return sql.SQL(" WITH (autovacuum_enabled = false)" if unlogged else " ON COMMIT DROP")
 
 
 def field_types(
@@ -71,8 +65,10 @@ def create_raw(
     cols = sql.SQL(", ").join(
         sql.SQL("{} {}").format(ident(n), sql.SQL(t)) for n, t in field_types(tp, fields, extra)
     )
-    unlogged = names.schema is not None
-    return sql.SQL("{} {} ({}){}").format(_create(unlogged), names.raw, cols, _table_options(unlogged))
+    if names.schema is None:
+        return sql.SQL("CREATE TEMP TABLE {} ({}) ON COMMIT DROP").format(names.raw, cols)
+    # loaded by other connections, read once by the import: autovacuum would only compete
+    return sql.SQL("CREATE UNLOGGED TABLE {} ({}) WITH (autovacuum_enabled = false)").format(names.raw, cols)
 
 
 def copy_in(names: StagingNames, fields: list[str]) -> sql.Composed:
@@ -145,18 +141,11 @@ def sequence_position(sequence: QualifiedName, start: int, increment: int) -> sq
     )
 
 
-def create_as(
-    name: sql.Composable, select: sql.Composable, empty: bool = False, unlogged: bool = False
-) -> sql.Composed:
+def create_as(name: sql.Composable, select: sql.Composable, empty: bool = False) -> sql.Composed:
     """A staging table from a query; ``empty`` creates it with the query's column types
-    only (filled later by ``insert_select``, e.g. after ``SET TRANSACTION READ ONLY``).
-    ``unlogged``: in the private staging schema, where the query may run in parallel."""
-    return sql.SQL("{} {}{} AS {}{}").format(
-        _create(unlogged),
-        name,
-        _table_options(unlogged),
-        select,
-        sql.SQL(" WITH NO DATA") if empty else sql.SQL(""),
+    only (filled later by ``insert_select``, e.g. after ``SET TRANSACTION READ ONLY``)."""
+    return sql.SQL("CREATE TEMP TABLE {} ON COMMIT DROP AS {}{}").format(
+        name, select, sql.SQL(" WITH NO DATA") if empty else sql.SQL("")
     )
 
 
