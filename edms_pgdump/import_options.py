@@ -50,8 +50,8 @@ class ImportOptions:
     skip_tables: tuple[str, ...] = ()
     # more than 1: the archive's members are loaded over this many connections into
     # UNLOGGED tables of a private schema (edms_pgdump_stage_<archive id>) before the
-    # one transaction that resolves and writes; the resolving joins may then use
-    # parallel workers. A role that may not create a schema stages as with 1.
+    # one transaction that resolves and writes. A role that may not create a schema
+    # stages as with 1.
     jobs: int = 1
 
     def validate(self) -> None:
