@@ -39,15 +39,18 @@ class Leftovers:
         }
 
     def notes(self) -> list[str]:
-        out = [
+        """What an import warns about: the leftovers it dropped, and those it could not."""
+        dropped = [
             f"dropped staging schema {s}, left behind by an import that did not finish" for s in self.dropped
         ]
-        out += [
+        return dropped + self.not_owned_notes()
+
+    def not_owned_notes(self) -> list[str]:
+        return [
             f"staging schema {s} was left behind by an import of role {o}; this role may not drop it: "
             f"run edms-pgdump cleanup as {o}, or DROP SCHEMA {s} CASCADE as its owner"
             for s, o in self.not_owned
         ]
-        return out
 
 
 def drop_leftovers(conn: Connection) -> Leftovers:

@@ -19,6 +19,7 @@ from edms_pgdump.mapping import load_mapping_text
 from edms_pgdump.runbook import write_runbooks
 from edms_pgdump.servers import Server
 from tests.support.psql import run_psql
+from tests.support.real_schemas import make_db as _db
 from tests.test_runbook_checks import _error
 
 SCHEMA = """
@@ -47,14 +48,6 @@ MESSAGE = (
     "fix: in those rows set tenant_id, parent_id all NULL (no reference) or fill in the NULL ones; "
     "re-create child_parent_fk with MATCH FULL so such rows cannot come back"
 )
-
-
-def _db(new_db: Any, *texts: str) -> str:
-    dsn: str = new_db()
-    with psycopg.connect(dsn, autocommit=True) as c:
-        for text in texts:
-            c.execute(text.encode())
-    return dsn
 
 
 def _rows(dsn: str) -> list[tuple[Any, ...]]:

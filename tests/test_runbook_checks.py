@@ -26,14 +26,7 @@ from tests.support.generic_schema import MAPPING as GENERIC_MAPPING
 from tests.support.generic_schema import SCHEMA as GENERIC_SCHEMA
 from tests.support.generic_schema import SOURCE_DATA as GENERIC_DATA
 from tests.support.psql import ROOT, run_psql
-
-
-def _db(new_db: Any, *texts: str) -> str:
-    dsn: str = new_db()
-    with psycopg.connect(dsn, autocommit=True) as c:
-        for text in texts:
-            c.execute(text.encode())
-    return dsn
+from tests.support.real_schemas import make_db as _db
 
 
 def _library_refusal(dsn: str, mapping: str, tmp_path: Path) -> str:

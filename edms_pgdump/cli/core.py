@@ -377,7 +377,7 @@ def cleanup_cmd(
         out.print(f"dropped {schema}", markup=False)
     for schema in found.in_use:
         out.print(f"in use  {schema} (an import is running)", markup=False)
-    for note in found.notes()[len(found.dropped) :]:
+    for note in found.not_owned_notes():
         out.print(f"warning: {note}", markup=False)
     if not (found.dropped or found.in_use or found.not_owned):
         out.print("no staging schemas left behind", markup=False)

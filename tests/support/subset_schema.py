@@ -14,6 +14,7 @@ import psycopg
 from edms_pgdump.api import export_archive, import_archive
 from edms_pgdump.mapping import load_mapping_text
 from tests.conftest import NewDb
+from tests.support import real_schemas
 
 SCHEMA = """
 CREATE TABLE public.people (id serial PRIMARY KEY, email text NOT NULL UNIQUE);
@@ -105,12 +106,8 @@ INSERT INTO public.tags (name) VALUES ('t9');
 
 
 def make_db(new_db: NewDb, *statements: str) -> str:
-    dsn = new_db()
-    with psycopg.connect(dsn, autocommit=True) as c:
-        c.execute(SCHEMA.encode())
-        for s in statements:
-            c.execute(s.encode())
-    return dsn
+    """A new database with the subset schema, then ``statements``."""
+    return real_schemas.make_db(new_db, SCHEMA, *statements)
 
 
 def execute(dsn: str, statement: str) -> None:
