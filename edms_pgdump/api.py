@@ -10,46 +10,59 @@ from __future__ import annotations
 
 import os
 import time
-from collections.abc import Callable, Sequence
+from collections.abc import Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 import psycopg
 
-from . import __version__, audit
-from . import load as _load
-from .archive import ArchiveReader
-from .audit import AuditRecord, AuditTarget
-from .check import CheckReport, check_archive, check_database
-from .db import connect, describe_dsn, server_error_message
-from .diff import ArchivesDiffResult, DiffResult, diff_archives, diff_database
-from .errors import DatabaseError, ImportRejected, UsageError
-from .export import ExportResult, check_export_options, write_archive
-from .history import HistoryHooks
-from .import_options import ImportOptions
-from .import_report import ImportReport
-from .integrity import check_integrity
-from .keys import resolve_recipients, trusted_key_paths
-from .mapping import Mapping, load_mapping
-from .progress import Progress
-from .results import (
+from edms_pgdump import __version__
+from edms_pgdump.analysis.check import check_archive, check_database
+from edms_pgdump.archive.integrity import check_integrity
+from edms_pgdump.archive.keys import resolve_recipients, trusted_key_paths
+from edms_pgdump.archive.package import ArchiveReader
+from edms_pgdump.archive.signing import Signer, load_signer
+from edms_pgdump.db import connect, describe_dsn, server_error_message
+from edms_pgdump.errors import DatabaseError, ImportRejected, UsageError
+from edms_pgdump.export.subset import WhereArgs, describe_subset, resolve_filters, subset_rules
+from edms_pgdump.export.write import check_export_options, write_archive
+from edms_pgdump.load import audit
+from edms_pgdump.load import transaction as _load
+from edms_pgdump.load.audit import AuditRecord, AuditTarget
+from edms_pgdump.load.diff import diff_archives, diff_database
+from edms_pgdump.load.history import HistoryHooks
+from edms_pgdump.load.staging_area import drop_leftovers
+from edms_pgdump.mapping import Mapping, load_mapping
+from edms_pgdump.options import ImportOptions, Progress
+from edms_pgdump.plan.proposals import scaffold_from_database
+from edms_pgdump.results import (
+    ArchivesDiffResult,
+    CheckReport,
     DatabaseComparison,
+    DiffResult,
+    ExportResult,
+    ImportReport,
     ImportResult,
     InitResult,
     InspectResult,
+    Leftovers,
     PlanResult,
     RunbookResult,
     VerifyResult,
 )
-from .runbook import KINDS, Kind, describe_plan, explain_plan, plan_for, render_runbook, write_runbooks
-from .scaffold import scaffold_from_database
-from .signing import Signer, load_signer
-from .staging_area import Leftovers, drop_leftovers
-from .subset import WhereArgs, describe_subset, resolve_filters, subset_rules
-from .where import check_columns
+from edms_pgdump.runbook.scripts import (
+    KINDS,
+    Kind,
+    describe_plan,
+    explain_plan,
+    plan_for,
+    render_runbook,
+    write_runbooks,
+)
+from edms_pgdump.sqlgen.where import check_columns
 
 if TYPE_CHECKING:
-    from .demo import DemoResult
+    pass
 
 MappingSource = Mapping | str | os.PathLike[str]
 KeyFiles = Sequence[str | Path]
@@ -398,7 +411,7 @@ def init_mapping(
         raise UsageError(f"{out} exists; pass --force to overwrite it (or another --output)")
     result: InitResult | None = None
     if django:
-        from .django_init import init_from_django
+        from edms_pgdump.django.scaffold import init_from_django
 
         result = init_from_django(django, dsn, tuple(include_apps))
         text, guesses = result.mapping, result.tables
@@ -417,20 +430,6 @@ def init_mapping(
         result.output = str(out) if out else None
         return result
     return InitResult(text, {str(n): k for n, k in guesses.items()}, str(out) if out else None)
-
-
-def demo_story(
-    *,
-    scale: int | None = None,
-    dsn: str | None = None,
-    keep: bool = False,
-    log: Callable[[str], None] | None = None,
-) -> DemoResult:
-    """``demo``: an id-based restore losing rows beside a natural-key import that does not,
-    on an embedded PostgreSQL (or ``dsn``); ``scale`` documents (default ``demo.DEFAULT_SCALE``)."""
-    from . import demo  # the demo drives this module's export and import
-
-    return demo.run_demo(scale=demo.DEFAULT_SCALE if scale is None else scale, dsn=dsn, keep=keep, log=log)
 
 
 # -- Django ---------------------------------------------------------------------------
@@ -454,7 +453,7 @@ def import_fixture(
     ``tables``: ``{"app.model": "schema.table"}`` for models whose table is not Django's
     default ``app_model`` (``"app.model.field"`` names an M2M's through table).
     """
-    from .fixture_import import import_fixture_file, parse_table_overrides
+    from edms_pgdump.django.fixture_import import import_fixture_file, parse_table_overrides
 
     opts = options or ImportOptions()
     opts.validate()
@@ -500,7 +499,6 @@ def import_fixture(
 
 __all__ = [
     "check_mapping",
-    "demo_story",
     "export_archive",
     "import_archive",
     "import_fixture",
@@ -547,9 +545,9 @@ def plan_archive(
     """``plan ARCHIVE --dsn TARGET``: the archive's plan against the target's schema, with
     every schema drift shown before anything is written (raises SchemaDriftError naming
     all of them; what is allowed comes back as warnings)."""
-    from .catalog import read_catalog
-    from .db import connect
-    from .prepare import prepare_import
+    from edms_pgdump.catalog.read import read_catalog
+    from edms_pgdump.db import connect
+    from edms_pgdump.load.prepare import prepare_import
 
     with ArchiveReader(
         archive, identities=list(identities), trusted_keys=trusted_key_paths(trusted_keys)

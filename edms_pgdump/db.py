@@ -7,8 +7,8 @@ from typing import Any
 import psycopg
 from psycopg import conninfo
 
-from .errors import DatabaseError, UsageError
-from .sqlgen import session_statements
+from edms_pgdump.errors import DatabaseError, UsageError
+from edms_pgdump.sqlgen import session_statements
 
 Connection = psycopg.Connection[tuple[Any, ...]]
 

@@ -16,9 +16,9 @@ from typing import Any, Literal, cast
 
 import yaml
 
-from .errors import MappingError
-from .names import QualifiedName, parse_qualified_name
-from .where import parse_where
+from edms_pgdump.catalog.names import QualifiedName, parse_qualified_name
+from edms_pgdump.errors import MappingError
+from edms_pgdump.sqlgen.where import parse_where
 
 ConflictPolicy = Literal["update", "skip", "error"]
 CONFLICT_POLICIES: tuple[ConflictPolicy, ...] = ("update", "skip", "error")

@@ -9,9 +9,96 @@ from __future__ import annotations
 from dataclasses import dataclass, field, fields
 from typing import Any
 
-from .import_report import ImportReport
-from .manifest import Manifest
-from .signing import SignatureInfo
+from edms_pgdump.archive.manifest import Manifest, TableEntry
+from edms_pgdump.archive.signing import SignatureInfo
+from edms_pgdump.plan.model import Problem
+
+
+@dataclass
+class TableResult:
+    table: str
+    expected: int = 0
+    staged: int = 0
+    inserted: int = 0
+    updated: int = 0
+    unchanged: int = 0
+    present_after: int = 0
+    skipped: int = 0  # on_conflict skip: existing rows that differ and were left as they are
+    deleted: int = 0  # --delete-missing: target rows the archive does not hold, removed
+    absent: int = 0  # target rows whose natural key the archive does not hold
+
+    @property
+    def balanced(self) -> bool:
+        return (
+            self.expected == self.staged == self.inserted + self.updated + self.unchanged + self.skipped
+            and self.present_after == self.staged
+        )
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "table": self.table,
+            "expected": self.expected,
+            "staged": self.staged,
+            "inserted": self.inserted,
+            "updated": self.updated,
+            "unchanged": self.unchanged,
+            "skipped": self.skipped,
+            "deleted": self.deleted,
+            "present_after": self.present_after,
+            "ok": self.balanced,
+        }
+
+
+@dataclass
+class ImportReport:
+    archive: str
+    archive_id: str
+    target: str
+    dry_run: bool
+    committed: bool = False
+    tables: list[TableResult] = field(default_factory=list)
+    problems: list[str] = field(default_factory=list)
+    warnings: list[str] = field(default_factory=list)
+    seconds: float = 0.0
+    already_applied: bool = False
+    current_step: str = ""  # the statement running when a server error struck
+    # (step, table, seconds, rows) of every statement that touches many rows; in the
+    # JSON report so a slow import can be explained without a debugger.
+    profile: list[dict[str, Any]] = field(default_factory=list)
+    # where the rows were staged: {"tables": "temporary"} on the import's own
+    # connection, or {"tables": "unlogged", "schema": ..., "connections": N}
+    staging: dict[str, Any] = field(default_factory=lambda: {"tables": "temporary", "connections": 1})
+
+    @property
+    def inserted(self) -> int:
+        return sum(t.inserted for t in self.tables)
+
+    @property
+    def updated(self) -> int:
+        return sum(t.updated for t in self.tables)
+
+    @property
+    def ok(self) -> bool:
+        return not self.problems and all(t.balanced for t in self.tables)
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "archive": self.archive,
+            "archive_id": self.archive_id,
+            "target": self.target,
+            "dry_run": self.dry_run,
+            "committed": self.committed,
+            "ok": self.ok,
+            "already_applied": self.already_applied,
+            "inserted": self.inserted,
+            "updated": self.updated,
+            "tables": [t.to_dict() for t in self.tables],
+            "problems": self.problems,
+            "warnings": self.warnings,
+            "seconds": round(self.seconds, 3),
+            "profile": self.profile,
+            "staging": self.staging,
+        }
 
 
 @dataclass
@@ -204,3 +291,376 @@ __all__ = [
     "RunbookResult",
     "VerifyResult",
 ]
+
+
+@dataclass
+class ExportResult:
+    """What ``export`` wrote: the manifest exactly as published, and how long it took."""
+
+    archive: str
+    manifest: Manifest
+    seconds: float
+    warnings: list[str] = field(default_factory=list)
+    audit_log: str | None = None  # the audit file the line went to; None: off or not written
+
+    @property
+    def archive_id(self) -> str:
+        return self.manifest.archive_id
+
+    @property
+    def manifest_sha256(self) -> str:
+        return self.manifest.sha256
+
+    @property
+    def tables(self) -> tuple[TableEntry, ...]:
+        return self.manifest.tables
+
+    @property
+    def rows(self) -> int:
+        return sum(t.rows for t in self.tables)
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "ok": True,
+            "archive": self.archive,
+            "archive_id": self.archive_id,
+            "manifest_sha256": self.manifest_sha256,
+            "tables": [
+                {
+                    "table": t.table,
+                    "rows": t.rows,
+                    "bytes": t.bytes,
+                    "member": t.member,
+                    **({"scope": t.scope} if t.scope is not None else {}),
+                }
+                for t in self.tables
+            ],
+            **({"filters": self.manifest.filters} if self.manifest.filters else {}),
+            "rows": self.rows,
+            "seconds": round(self.seconds, 3),
+            "warnings": self.warnings,
+            "audit_log": self.audit_log,
+        }
+
+
+KINDS = ("only_in_archive", "only_in_target", "different")
+
+
+@dataclass
+class TableDiff:
+    table: str
+    only_in_archive: int = 0
+    only_in_target: int = 0
+    different: int = 0
+    identical: int = 0
+    samples: dict[str, list[dict[str, Any]]] = field(default_factory=dict)
+    # target rows the archive lacks that are outside a subset archive's scope: not a
+    # difference (0 for whole tables)
+    outside_scope: int = 0
+    scope: dict[str, Any] = field(default_factory=lambda: {"rule": "whole"})
+
+    @property
+    def differs(self) -> bool:
+        return bool(self.only_in_archive or self.only_in_target or self.different)
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "table": self.table,
+            "scope": self.scope,
+            "only_in_archive": self.only_in_archive,
+            "only_in_target": self.only_in_target,
+            "outside_scope": self.outside_scope,
+            "different": self.different,
+            "identical": self.identical,
+            "samples": self.samples,
+        }
+
+
+@dataclass
+class ArchivesTableDiff:
+    table: str
+    rows_a: int | None
+    rows_b: int | None
+    digest_a: str | None
+    digest_b: str | None
+
+    @property
+    def differs(self) -> bool:
+        return self.rows_a != self.rows_b or self.digest_a != self.digest_b
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "table": self.table,
+            "rows_a": self.rows_a,
+            "rows_b": self.rows_b,
+            "digest_a": self.digest_a,
+            "digest_b": self.digest_b,
+            "identical": not self.differs,
+        }
+
+
+@dataclass
+class DiffResult:
+    archive: str
+    target: str
+    tables: list[TableDiff] = field(default_factory=list)
+
+    @property
+    def identical(self) -> bool:
+        return not any(t.differs for t in self.tables)
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "archive": self.archive,
+            "target": self.target,
+            "identical": self.identical,
+            "tables": [t.to_dict() for t in self.tables],
+        }
+
+
+@dataclass
+class ArchivesDiffResult:
+    archive_a: str
+    archive_b: str
+    tables: list[ArchivesTableDiff] = field(default_factory=list)
+
+    @property
+    def identical(self) -> bool:
+        return not any(t.differs for t in self.tables)
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "archive_a": self.archive_a,
+            "archive_b": self.archive_b,
+            "identical": self.identical,
+            "tables": [t.to_dict() for t in self.tables],
+        }
+
+
+@dataclass(frozen=True)
+class CycleEdge:
+    """A foreign key inside a cycle (or a self-reference) and how the import satisfies it."""
+
+    table: str
+    constraint: str
+    columns: tuple[str, ...]
+    ref_table: str
+    edge: str  # plan_model.EdgeKind: 'self' | 'ordered' | 'deferred' | 'unenforced' | 'second_pass' | ...
+    nullable: bool | None  # None: unknown (from an archive)
+    deferrable: bool | None
+
+    @property
+    def broken(self) -> bool:
+        """True for the edge where the cycle is broken: it points at a table loaded later."""
+        return self.edge in ("deferred", "unenforced", "second_pass")
+
+    @property
+    def how(self) -> str:
+        return {
+            "self": "one INSERT per table: rows referencing each other are checked at statement end",
+            "ordered": "satisfied by the load order",
+            "deferred": "constraint is DEFERRABLE: checked at the end of the component",
+            "unenforced": "declared reference, not checked by the database: the pre-allocated id "
+            "is inserted at once",
+            "second_pass": "inserted as NULL, filled by an UPDATE once the referenced rows exist",
+            "blocked": "NOT NULL and not deferrable: no insert order satisfies it "
+            "(see the cycle-not-breakable error)",
+            "lookup": "the referenced table is not exported: resolved against the target's rows",
+        }.get(self.edge, self.edge)
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "table": self.table,
+            "constraint": self.constraint,
+            "columns": list(self.columns),
+            "ref_table": self.ref_table,
+            "edge": self.edge,
+            "broken": self.broken,
+            "nullable": self.nullable,
+            "deferrable": self.deferrable,
+            "how": self.how,
+        }
+
+
+@dataclass(frozen=True)
+class Cycle:
+    tables: tuple[str, ...]
+    edges: tuple[CycleEdge, ...]
+
+    def to_dict(self) -> dict[str, Any]:
+        return {"tables": list(self.tables), "edges": [e.to_dict() for e in self.edges]}
+
+
+@dataclass
+class CheckReport:
+    source: str
+    problems: list[Problem] = field(default_factory=list)
+    cycles: list[Cycle] = field(default_factory=list)
+    load_order: list[str] = field(default_factory=list)
+    unmapped_tables: list[str] = field(default_factory=list)
+
+    @property
+    def errors(self) -> list[Problem]:
+        return [p for p in self.problems if p.severity == "error"]
+
+    @property
+    def warnings(self) -> list[Problem]:
+        return [p for p in self.problems if p.severity == "warning"]
+
+    @property
+    def ok(self) -> bool:
+        return not self.errors
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "source": self.source,
+            "ok": self.ok,
+            "errors": len(self.errors),
+            "warnings": len(self.warnings),
+            "problems": [p.to_dict() for p in self.problems],
+            "cycles": [c.to_dict() for c in self.cycles],
+            "load_order": self.load_order,
+            "unmapped_tables": self.unmapped_tables,
+        }
+
+
+@dataclass
+class Leftovers:
+    """What a sweep of staging schemas found."""
+
+    dropped: list[str] = field(default_factory=list)
+    # held by an import that is running now: left alone
+    in_use: list[str] = field(default_factory=list)
+    # owned by another role: only that role (or a superuser) can drop them
+    not_owned: list[tuple[str, str]] = field(default_factory=list)
+
+    def to_dict(self) -> dict[str, object]:
+        return {
+            "dropped": self.dropped,
+            "in_use": self.in_use,
+            "not_owned": [{"schema": s, "owner": o} for s, o in self.not_owned],
+        }
+
+    def notes(self) -> list[str]:
+        """What an import warns about: the leftovers it dropped, and those it could not."""
+        dropped = [
+            f"dropped staging schema {s}, left behind by an import that did not finish" for s in self.dropped
+        ]
+        return dropped + self.not_owned_notes()
+
+    def not_owned_notes(self) -> list[str]:
+        return [
+            f"staging schema {s} was left behind by an import of role {o}; this role may not drop it: "
+            f"run edms-pgdump cleanup as {o}, or DROP SCHEMA {s} CASCADE as its owner"
+            for s, o in self.not_owned
+        ]
+
+
+@dataclass
+class RestoreResult:
+    """One way of moving the data, and what it did to the target."""
+
+    method: str
+    command: str
+    target: str
+    exit_code: int
+    tables: list[TableCheck] = field(default_factory=list)
+    error: str | None = None
+    seconds: float = 0.0
+
+    @property
+    def verified(self) -> bool:
+        return self.exit_code == 0 and bool(self.tables) and all(t.ok for t in self.tables)
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "method": self.method,
+            "command": self.command,
+            "target": self.target,
+            "exit_code": self.exit_code,
+            "error": self.error,
+            "verified": self.verified,
+            "rows_lost": sum(t.lost for t in self.tables),
+            "rows_wrong": sum(t.wrong for t in self.tables),
+            "tables": [t.to_dict() for t in self.tables],
+            "seconds": round(self.seconds, 3),
+        }
+
+
+@dataclass
+class DemoResult:
+    server: str
+    postgres_version: str
+    scale: int
+    source: str
+    archive_id: str = ""
+    manifest_sha256: str = ""
+    restores: list[RestoreResult] = field(default_factory=list)
+    reimport: dict[str, Any] = field(default_factory=dict)
+    history_rows: int = 0
+    audit_lines: list[dict[str, Any]] = field(default_factory=list)
+    kept: dict[str, str] = field(default_factory=dict)
+    notes: list[str] = field(default_factory=list)
+    # why the id-based side (pg_dump/pg_restore) did not run; None when it ran
+    id_based_skipped: str | None = None
+    seconds: float = 0.0
+    # where the demo worked; deleted at the end unless --keep
+    workdir: str = ""
+    server_dir: str | None = None
+
+    @property
+    def ok(self) -> bool:
+        """The demo's verdict: the natural-key side verified (the id side is expected to fail)."""
+        return any(r.method == "edms-pgdump" and r.verified for r in self.restores)
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "ok": self.ok,
+            "server": self.server,
+            "postgres_version": self.postgres_version,
+            "scale": self.scale,
+            "source": self.source,
+            "archive_id": self.archive_id,
+            "manifest_sha256": self.manifest_sha256,
+            "restores": [r.to_dict() for r in self.restores],
+            "reimport": self.reimport,
+            "history_rows": self.history_rows,
+            "audit_lines": self.audit_lines,
+            "id_based": {"ran": self.id_based_skipped is None, "skipped_because": self.id_based_skipped},
+            "kept": self.kept,
+            "notes": self.notes,
+            "workdir": self.workdir,
+            "server_dir": self.server_dir,
+            "seconds": round(self.seconds, 3),
+        }
+
+
+@dataclass
+class TableCheck:
+    """One table of one restore, compared with the source through natural keys."""
+
+    table: str
+    source: int
+    before: int
+    after: int
+    intact: int = 0  # source rows present with identical values and relationships
+    wrong: int = 0  # present by natural key, but a value or relationship differs
+    lost: int = 0  # source rows whose natural key is absent from the target
+    archive: int | None = None
+
+    @property
+    def ok(self) -> bool:
+        return self.intact == self.source and self.wrong == 0 and self.lost == 0
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "table": self.table,
+            "source": self.source,
+            "before": self.before,
+            "archive": self.archive,
+            "after": self.after,
+            "intact": self.intact,
+            "wrong": self.wrong,
+            "lost": self.lost,
+            "ok": self.ok,
+        }

@@ -12,8 +12,8 @@ from pathlib import Path
 import psycopg
 import pytest
 
-from edms_pgdump import sample
-from edms_pgdump.servers import Server, embedded_bin_dir, start_embedded, stop_embedded
+from edms_pgdump.demo import sample
+from edms_pgdump.demo.servers import Server, embedded_bin_dir, start_embedded, stop_embedded
 
 ROOT = Path(__file__).resolve().parent.parent
 

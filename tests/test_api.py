@@ -30,10 +30,10 @@ from edms_pgdump import (
     read_history,
     verify_archive,
 )
-from edms_pgdump.archive import ArchiveReader
+from edms_pgdump.archive.package import ArchiveReader
 from edms_pgdump.cli import app
-from edms_pgdump.history import HistoryHooks
-from edms_pgdump.resources import sample_mapping_path
+from edms_pgdump.demo.resources import sample_mapping_path
+from edms_pgdump.load.history import HistoryHooks
 
 
 def _count(dsn: str, table: str) -> int:

@@ -25,11 +25,11 @@ from edms_pgdump import (
     read_audit_log,
     read_history,
 )
-from edms_pgdump.archive import ArchiveReader
-from edms_pgdump.audit import ENV_VAR, default_audit_path, resolve_audit_path
+from edms_pgdump.archive.package import ArchiveReader
 from edms_pgdump.db import describe_dsn
-from edms_pgdump.resources import sample_mapping_path
-from edms_pgdump.servers import Server
+from edms_pgdump.demo.resources import sample_mapping_path
+from edms_pgdump.demo.servers import Server
+from edms_pgdump.load.audit import ENV_VAR, default_audit_path, resolve_audit_path
 
 SOURCE_COUNTS = {
     "public.users": 10,

@@ -13,10 +13,10 @@ import psycopg
 import pytest
 from psycopg import sql
 
-from edms_pgdump import history
-from edms_pgdump.catalog import Catalog, ForeignKey, IndexDef, SequenceInfo, read_catalog
+from edms_pgdump.catalog.names import QualifiedName
+from edms_pgdump.catalog.read import Catalog, ForeignKey, IndexDef, SequenceInfo, read_catalog
 from edms_pgdump.db import pin_session
-from edms_pgdump.names import QualifiedName
+from edms_pgdump.load import history
 
 SCHEMA = """
 CREATE SCHEMA shop;

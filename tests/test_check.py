@@ -12,9 +12,10 @@ import pytest
 from typer.testing import CliRunner
 
 from edms_pgdump import export_archive
-from edms_pgdump.check import CheckReport, check_archive, check_database
+from edms_pgdump.analysis.check import check_archive, check_database
 from edms_pgdump.cli import app
 from edms_pgdump.mapping import load_mapping_text
+from edms_pgdump.results import CheckReport
 from tests.support.reg_schema import REG_MAPPING, REG_SCHEMA, REG_SOURCE_DATA
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -209,10 +210,10 @@ def test_not_null_non_deferrable_cycle_is_an_error_with_the_fix(new_db: Any) -> 
 
 
 def test_id_column_heuristic_guesses_the_table_and_its_key_without_a_database() -> None:
-    from edms_pgdump.catalog import Catalog, Column, Table
-    from edms_pgdump.check import analyse
-    from edms_pgdump.names import QualifiedName
-    from edms_pgdump.plan import build_plan
+    from edms_pgdump.analysis.check import analyse
+    from edms_pgdump.catalog.names import QualifiedName
+    from edms_pgdump.catalog.read import Catalog, Column, Table
+    from edms_pgdump.plan.build import build_plan
 
     def col(name: str, type_: str = "integer") -> Column:
         return Column(name, type_, True, None, "", "")

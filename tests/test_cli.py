@@ -18,9 +18,9 @@ import typer
 from typer.testing import CliRunner
 
 from edms_pgdump import read_audit_log
-from edms_pgdump.audit import ENV_VAR
 from edms_pgdump.cli import app
-from edms_pgdump.resources import sample_mapping_path
+from edms_pgdump.demo.resources import sample_mapping_path
+from edms_pgdump.load.audit import ENV_VAR
 
 runner = CliRunner()
 

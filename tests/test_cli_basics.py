@@ -16,8 +16,8 @@ from typer.testing import CliRunner
 
 from edms_pgdump.cli import app
 from edms_pgdump.db import EMPTY_DSN, connect, conninfo_for, describe_dsn
+from edms_pgdump.demo.servers import Server
 from edms_pgdump.errors import UsageError
-from edms_pgdump.servers import Server
 from tests.support.db import subprocess_env
 from tests.support.reg_schema import REG_MAPPING, REG_SCHEMA, REG_SOURCE_DATA
 

@@ -8,7 +8,14 @@ from pathlib import Path
 import psycopg
 import pytest
 
-from edms_pgdump import PlanError, build_plan, export_archive, import_archive, load_mapping_text, read_catalog
+from edms_pgdump import (
+    PlanError,
+    build_plan,
+    export_archive,
+    import_archive,
+    load_mapping_text,
+    read_catalog,
+)
 from edms_pgdump.db import connect
 
 SCHEMA = """

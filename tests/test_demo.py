@@ -16,11 +16,11 @@ import pytest
 from psycopg import conninfo
 from typer.testing import CliRunner
 
-from edms_pgdump.audit import ENV_VAR
 from edms_pgdump.cli import app
-from edms_pgdump.demo import run_demo
+from edms_pgdump.demo.servers import Server
+from edms_pgdump.demo.story import run_demo
 from edms_pgdump.errors import DatabaseError, UsageError
-from edms_pgdump.servers import Server
+from edms_pgdump.load.audit import ENV_VAR
 
 runner = CliRunner()
 

@@ -14,10 +14,10 @@ import psycopg
 import pytest
 from typer.testing import CliRunner
 
-from edms_pgdump import demo
-from edms_pgdump.audit import ENV_VAR
 from edms_pgdump.cli import app
-from edms_pgdump.servers import Server
+from edms_pgdump.demo import story as demo
+from edms_pgdump.demo.servers import Server
+from edms_pgdump.load.audit import ENV_VAR
 
 runner = CliRunner()
 

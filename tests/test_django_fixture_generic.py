@@ -23,8 +23,8 @@ pytest.importorskip("django", reason="the Django tests need the django extra (pi
 
 from edms_pgdump import api, read_audit_log
 from edms_pgdump.errors import EdmsPgdumpError
-from edms_pgdump.history import read_history
-from edms_pgdump.import_options import ImportOptions
+from edms_pgdump.load.history import read_history
+from edms_pgdump.options import ImportOptions
 from tests.conftest import NewDb
 from tests.django_project import harness
 from tests.support.django_dbs import mapping_file, migrated, source  # fixtures

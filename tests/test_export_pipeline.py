@@ -22,7 +22,7 @@ from psycopg import sql
 
 from edms_pgdump import export_archive, load_mapping_text
 from edms_pgdump.errors import DatabaseError
-from edms_pgdump.export_copy import copy_out_blocks
+from edms_pgdump.export.copy_blocks import copy_out_blocks
 from tests.support.db import execute, member_texts, subprocess_env, unique_name
 
 MAPPING = "version: 1\ntables:\n  public.notes: {natural_key: [name]}\n  public.tags: {natural_key: [label]}\n"

@@ -14,7 +14,7 @@ from edms_pgdump import api
 from edms_pgdump.cli import app
 from edms_pgdump.errors import EdmsPgdumpError, ImportRejected, PlanError
 from edms_pgdump.mapping import load_mapping_text
-from edms_pgdump.runbook import write_runbooks
+from edms_pgdump.runbook.scripts import write_runbooks
 from tests.support.db import db_digest
 from tests.support.generic_schema import (
     ACCESS_BY_NAME,

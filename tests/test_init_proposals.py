@@ -10,13 +10,13 @@ from typing import Any
 import psycopg
 from typer.testing import CliRunner
 
-from edms_pgdump import fixes
-from edms_pgdump.catalog import read_catalog
-from edms_pgdump.check import analyse
+from edms_pgdump.analysis.check import analyse
+from edms_pgdump.catalog.names import QualifiedName
+from edms_pgdump.catalog.read import read_catalog
 from edms_pgdump.cli import app
 from edms_pgdump.mapping import load_mapping, load_mapping_text
-from edms_pgdump.names import QualifiedName
-from edms_pgdump.plan import build_plan
+from edms_pgdump.plan.build import build_plan
+from edms_pgdump.sqlgen import fixes
 
 SCHEMA = """
 CREATE TABLE public.account (id serial PRIMARY KEY, email text NOT NULL UNIQUE, nickname text UNIQUE);

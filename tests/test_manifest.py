@@ -11,8 +11,7 @@ from typing import Any
 
 import pytest
 
-from edms_pgdump.errors import ArchiveError
-from edms_pgdump.manifest import (
+from edms_pgdump.archive.manifest import (
     FORMAT_NAME,
     MANIFEST_CHECKSUM,
     FieldEntry,
@@ -21,6 +20,7 @@ from edms_pgdump.manifest import (
     TableEntry,
     manifest_checksum,
 )
+from edms_pgdump.errors import ArchiveError
 
 
 def _table(name: str = "public.users", member: str = "data/0001.copy.zst") -> dict[str, Any]:

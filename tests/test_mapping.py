@@ -7,7 +7,7 @@ from pathlib import Path
 import pytest
 
 from edms_pgdump import MappingError, load_mapping, load_mapping_text
-from edms_pgdump.names import QualifiedName, parse_qualified_name
+from edms_pgdump.catalog.names import QualifiedName, parse_qualified_name
 
 ROOT = Path(__file__).resolve().parent.parent
 

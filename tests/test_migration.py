@@ -13,11 +13,11 @@ from typer.testing import CliRunner
 
 from edms_pgdump import api
 from edms_pgdump.cli import app
-from edms_pgdump.diff import ArchivesDiffResult, DiffResult
+from edms_pgdump.demo.resources import sample_mapping_path
 from edms_pgdump.errors import DatabaseError, ImportRejected
-from edms_pgdump.import_options import ImportOptions
 from edms_pgdump.mapping import load_mapping
-from edms_pgdump.resources import sample_mapping_path
+from edms_pgdump.options import ImportOptions
+from edms_pgdump.results import ArchivesDiffResult, DiffResult
 from tests.support.db import db_digest
 
 MAPPING = load_mapping(sample_mapping_path())

@@ -7,9 +7,9 @@ import psycopg
 import pytest
 from psycopg import sql
 
-from edms_pgdump.check import check_database
+from edms_pgdump.analysis.check import check_database
+from edms_pgdump.catalog.names import QUOTED_KEYWORDS, QualifiedName, parse_qualified_name, quote_identifier
 from edms_pgdump.mapping import load_mapping_text
-from edms_pgdump.names import QUOTED_KEYWORDS, QualifiedName, parse_qualified_name, quote_identifier
 
 # Names around every rule: case, digits, dollar, non-ASCII, quotes, dots, spaces.
 AWKWARD = [

@@ -11,11 +11,11 @@ import psycopg
 import pytest
 
 from edms_pgdump import api
-from edms_pgdump.catalog import read_catalog
+from edms_pgdump.catalog.names import QualifiedName
+from edms_pgdump.catalog.read import read_catalog
 from edms_pgdump.db import connect
 from edms_pgdump.errors import ImportRejected
 from edms_pgdump.mapping import load_mapping_text
-from edms_pgdump.names import QualifiedName
 from tests.support.db import db_digest, export_without_data_proofs
 
 SCHEMA = (

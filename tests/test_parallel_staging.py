@@ -21,8 +21,8 @@ from psycopg import sql
 
 from edms_pgdump import ImportOptions, export_archive, import_archive, load_mapping_text
 from edms_pgdump.api import cleanup_staging, diff, verify_archive
-from edms_pgdump.diff import DiffResult
 from edms_pgdump.errors import ImportRejected
+from edms_pgdump.results import DiffResult
 from edms_pgdump.sqlgen.staging_area import LOCK_CLASS, staging_schema_name
 from tests.support.db import db_digest, manifest, subprocess_env
 from tests.support.real_schemas import NewDb, fetch, make_db, run

@@ -13,11 +13,11 @@ import psycopg
 import pytest
 
 from edms_pgdump import api
-from edms_pgdump.check import check_database
+from edms_pgdump.analysis.check import check_database
+from edms_pgdump.demo.servers import Server
 from edms_pgdump.errors import DataRuleError
 from edms_pgdump.mapping import load_mapping_text
-from edms_pgdump.runbook import write_runbooks
-from edms_pgdump.servers import Server
+from edms_pgdump.runbook.scripts import write_runbooks
 from tests.support.psql import run_psql
 from tests.support.real_schemas import make_db as _db
 from tests.test_runbook_checks import _error

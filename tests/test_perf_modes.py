@@ -11,12 +11,14 @@ from typing import Any
 import psycopg
 import pytest
 
-from edms_pgdump import load, program_constraints, sample
+from edms_pgdump.demo import sample
+from edms_pgdump.demo.resources import sample_mapping_path
 from edms_pgdump.errors import EdmsPgdumpError, ImportRejected, KeyNotUniqueError
-from edms_pgdump.export import write_archive
-from edms_pgdump.load import ImportOptions, import_archive
+from edms_pgdump.export.write import write_archive
+from edms_pgdump.load import transaction as load
+from edms_pgdump.load.transaction import ImportOptions, import_archive
 from edms_pgdump.mapping import load_mapping
-from edms_pgdump.resources import sample_mapping_path
+from edms_pgdump.program import constraints as program_constraints
 from tests.support.db import db_digest, export_without_data_proofs
 
 FK_QUERY = """

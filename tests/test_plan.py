@@ -2,10 +2,10 @@
 
 from __future__ import annotations
 
-from edms_pgdump.catalog import Catalog, Column, ForeignKey, Table
+from edms_pgdump.catalog.names import QualifiedName, parse_qualified_name
+from edms_pgdump.catalog.read import Catalog, Column, ForeignKey, Table
 from edms_pgdump.mapping import load_mapping_text
-from edms_pgdump.names import QualifiedName, parse_qualified_name
-from edms_pgdump.plan import Plan, build_plan, unmapped_tables
+from edms_pgdump.plan.build import Plan, build_plan, unmapped_tables
 
 
 def q(text: str) -> QualifiedName:

@@ -9,13 +9,13 @@ from typing import Any
 import psycopg
 from typer.testing import CliRunner
 
-from edms_pgdump.catalog import read_catalog
-from edms_pgdump.check import analyse, cycles_of
+from edms_pgdump.analysis.check import analyse, cycles_of
+from edms_pgdump.analysis.likely_refs import Candidate, likely_reference_candidates
+from edms_pgdump.catalog.names import QualifiedName
+from edms_pgdump.catalog.read import read_catalog
 from edms_pgdump.cli import app
-from edms_pgdump.likely_refs import Candidate, likely_reference_candidates
 from edms_pgdump.mapping import load_mapping_text
-from edms_pgdump.names import QualifiedName
-from edms_pgdump.plan import Plan, build_plan
+from edms_pgdump.plan.build import Plan, build_plan
 
 PARTITIONS = """
 CREATE TABLE public.customer (id serial PRIMARY KEY, email text NOT NULL UNIQUE);

@@ -12,8 +12,15 @@ from decimal import Decimal
 import psycopg
 import pytest
 
-from edms_pgdump.catalog import Catalog, read_catalog
-from edms_pgdump.check import check_database
+from edms_pgdump.analysis.check import check_database
+from edms_pgdump.analysis.probes import (
+    find_likely_references,
+    find_type_switched_ids,
+    needs_uniqueness_proof,
+    prove_unique_keys,
+    refuse_unsafe_data,
+)
+from edms_pgdump.catalog.read import Catalog, read_catalog
 from edms_pgdump.db import Connection, connect
 from edms_pgdump.errors import (
     DataRuleError,
@@ -23,14 +30,7 @@ from edms_pgdump.errors import (
     sql_literal,
 )
 from edms_pgdump.mapping import load_mapping_text
-from edms_pgdump.plan import Plan, build_plan
-from edms_pgdump.probes import (
-    find_likely_references,
-    find_type_switched_ids,
-    needs_uniqueness_proof,
-    prove_unique_keys,
-    refuse_unsafe_data,
-)
+from edms_pgdump.plan.build import Plan, build_plan
 
 NewDb = Callable[..., str]
 

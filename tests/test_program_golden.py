@@ -10,13 +10,13 @@ from pathlib import Path
 import pytest
 
 from edms_pgdump import sqlgen
-from edms_pgdump.catalog import Catalog, Column, ForeignKey, SequenceInfo, Table
-from edms_pgdump.import_options import ImportOptions
+from edms_pgdump.catalog.names import QualifiedName, parse_qualified_name
+from edms_pgdump.catalog.read import Catalog, Column, ForeignKey, SequenceInfo, Table
 from edms_pgdump.mapping import load_mapping_text
-from edms_pgdump.names import QualifiedName, parse_qualified_name
-from edms_pgdump.plan import build_plan
-from edms_pgdump.program import import_program
-from edms_pgdump.program_steps import (
+from edms_pgdump.options import ImportOptions
+from edms_pgdump.plan.build import build_plan
+from edms_pgdump.program.build import import_program
+from edms_pgdump.program.steps import (
     Balance,
     Check,
     CompareCounts,

@@ -310,7 +310,8 @@ def test_concurrent_exports_to_the_same_path(
 ) -> None:
     """Two exports racing to publish one output: both succeed, the result is always one
     whole archive (never members of one with the manifest of the other)."""
-    from edms_pgdump import sample, verify_archive
+    from edms_pgdump import verify_archive
+    from edms_pgdump.demo import sample
 
     srcs = []
     for n in (1500, 1000):

@@ -15,8 +15,9 @@ import psycopg
 import pytest
 from psycopg import sql
 
-from edms_pgdump import export_archive, import_archive, load_mapping_text, sample
-from edms_pgdump.servers import Server, start_embedded, stop_embedded
+from edms_pgdump import export_archive, import_archive, load_mapping_text
+from edms_pgdump.demo import sample
+from edms_pgdump.demo.servers import Server, start_embedded, stop_embedded
 from tests.support.db import PG15_DSN_VAR, answers, manifest, member_texts, pg15_dsn, server_version_num
 from tests.support.torture import OWNERS, TORTURE_DDL, TORTURE_ROWS, torture_content
 

@@ -24,14 +24,14 @@ from edms_pgdump import (
     ArchiveError,
     EdmsPgdumpError,
     import_archive,
-    load,
     load_mapping,
-    sample,
     verify_archive,
 )
-from edms_pgdump.archive import MANIFEST_CHECKSUM, ArchiveReader, manifest_checksum
-from edms_pgdump.export import write_archive
-from edms_pgdump.integrity import check_integrity
+from edms_pgdump.archive.integrity import check_integrity
+from edms_pgdump.archive.package import MANIFEST_CHECKSUM, ArchiveReader, manifest_checksum
+from edms_pgdump.demo import sample
+from edms_pgdump.export.write import write_archive
+from edms_pgdump.load import transaction as load
 from tests.support.db import db_digest, subprocess_env
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -435,7 +435,7 @@ def _content_of(path: Path) -> dict[str, object] | None:
     """Manifest and decoded members if verify accepts the archive, else None.
 
     Anything but a clean ArchiveError (a crash) fails the test."""
-    from edms_pgdump.integrity import read_member_text
+    from edms_pgdump.archive.integrity import read_member_text
 
     try:
         result = verify_archive(path)

@@ -21,8 +21,9 @@ from pathlib import Path
 import psycopg
 import pytest
 
-from edms_pgdump import DatabaseError, ImportOptions, import_archive, load_mapping, sample
-from edms_pgdump.export import write_archive
+from edms_pgdump import DatabaseError, ImportOptions, import_archive, load_mapping
+from edms_pgdump.demo import sample
+from edms_pgdump.export.write import write_archive
 from tests.support.db import db_digest, subprocess_env
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -195,7 +196,7 @@ def test_kill9_mid_upsert(big_archive, target, admin) -> None:
 HOOK_SCRIPT = textwrap.dedent(
     """
     import sys, time, pathlib
-    from edms_pgdump import load
+    from edms_pgdump.load import transaction as load
 
     class PauseBeforeCommit:
         def before_load(self, conn, report):
@@ -417,7 +418,7 @@ def test_kill9_mid_export_keeps_previous_archive(sample_dbs, admin, tmp_path: Pa
 RECREATE_SCRIPT = textwrap.dedent(
     """
     import sys
-    from edms_pgdump import load
+    from edms_pgdump.load import transaction as load
     load.import_archive(sys.argv[1], sys.argv[2], options=load.ImportOptions(constraints="recreate"))
     """
 )
@@ -438,7 +439,7 @@ def _schema_objects(dsn: str) -> list[tuple[str, ...]]:
 def test_kill9_while_foreign_keys_are_dropped(big_archive, target, admin, tmp_path: Path) -> None:
     """constraints=recreate drops foreign keys and indexes inside the transaction to load
     faster. Killed while they are gone, the rollback must bring every one of them back."""
-    from edms_pgdump import load
+    from edms_pgdump.load import transaction as load
 
     if "constraints" not in load.ImportOptions.__dataclass_fields__:
         pytest.skip("this build has no constraints=recreate import mode")

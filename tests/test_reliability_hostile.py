@@ -433,7 +433,7 @@ def test_import_runbook_cannot_inject_psql_meta_commands(new_db, pg_server) -> N
     import subprocess
 
     from edms_pgdump import EdmsPgdumpError
-    from edms_pgdump.runbook import render_runbook
+    from edms_pgdump.runbook.scripts import render_runbook
 
     canary = Path(f"/tmp/edms_pw_{uuid.uuid4().hex[:6]}")
     try:
@@ -469,7 +469,7 @@ def test_import_runbook_cannot_inject_psql_meta_commands(new_db, pg_server) -> N
 
 def test_export_runbook_with_newline_name_is_a_clear_error(new_db) -> None:
     from edms_pgdump import EdmsPgdumpError
-    from edms_pgdump.runbook import render_runbook
+    from edms_pgdump.runbook.scripts import render_runbook
 
     canary = Path(f"/tmp/edms_pw_{uuid.uuid4().hex[:6]}")
     src, text = _newline_table_db(new_db, canary)

@@ -12,16 +12,17 @@ from typing import Any
 import psycopg
 import pytest
 
-from edms_pgdump import export_archive, import_archive, sample
-from edms_pgdump.archive import ArchiveReader
-from edms_pgdump.catalog import read_catalog
+from edms_pgdump import export_archive, import_archive
+from edms_pgdump.archive.integrity import read_member_text
+from edms_pgdump.archive.package import ArchiveReader
+from edms_pgdump.catalog.read import read_catalog
 from edms_pgdump.db import connect
+from edms_pgdump.demo import sample
+from edms_pgdump.demo.servers import Server
 from edms_pgdump.errors import ImportRejected
-from edms_pgdump.integrity import read_member_text
 from edms_pgdump.mapping import Mapping, load_mapping, load_mapping_text
-from edms_pgdump.plan import build_plan
-from edms_pgdump.runbook import COUNTS_FILE, data_file, runbook_text, write_runbooks
-from edms_pgdump.servers import Server
+from edms_pgdump.plan.build import build_plan
+from edms_pgdump.runbook.scripts import COUNTS_FILE, data_file, runbook_text, write_runbooks
 from edms_pgdump.sqlgen import export_query
 from tests.support.psql import ROOT, run_psql
 from tests.support.reg_schema import REG_MAPPING, REG_SCHEMA, REG_SOURCE_DATA, REG_TARGET_DATA
@@ -384,7 +385,7 @@ def test_import_script_runs_the_library_program_verbatim(new_db: Any, sample_tem
     """The runbook is a rendering of the same program the library runs: every statement
     of the program appears in it, in the program's order."""
     from edms_pgdump import sqlgen as g
-    from edms_pgdump.program import Execute, import_program
+    from edms_pgdump.program.build import Execute, import_program
 
     mapping = load_mapping(ROOT / "config" / "edms.yaml")
     with connect(new_db(sample_template)) as conn:

@@ -16,12 +16,12 @@ import psycopg
 import pytest
 
 from edms_pgdump import api
-from edms_pgdump.archive import ArchiveReader
+from edms_pgdump.archive.integrity import read_member_text
+from edms_pgdump.archive.package import ArchiveReader
+from edms_pgdump.demo.servers import Server
 from edms_pgdump.errors import EdmsPgdumpError
-from edms_pgdump.integrity import read_member_text
 from edms_pgdump.mapping import load_mapping_text
-from edms_pgdump.runbook import COUNTS_FILE, data_file, render_runbook, write_runbooks
-from edms_pgdump.servers import Server
+from edms_pgdump.runbook.scripts import COUNTS_FILE, data_file, render_runbook, write_runbooks
 from tests.support.generic_schema import MAPPING as GENERIC_MAPPING
 from tests.support.generic_schema import SCHEMA as GENERIC_SCHEMA
 from tests.support.generic_schema import SOURCE_DATA as GENERIC_DATA

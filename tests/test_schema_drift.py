@@ -12,8 +12,8 @@ from typer.testing import CliRunner
 from edms_pgdump import api
 from edms_pgdump.cli import app
 from edms_pgdump.errors import EdmsPgdumpError, SchemaDriftError
-from edms_pgdump.import_options import ImportOptions
 from edms_pgdump.mapping import load_mapping_text
+from edms_pgdump.options import ImportOptions
 from tests.support.db import db_digest
 
 MAPPING = "version: 1\ntables:\n  public.teams: {natural_key: [name]}\n  public.notes: {natural_key: [ref]}\n"

@@ -11,12 +11,13 @@ import psycopg
 import pytest
 from typer.testing import CliRunner
 
-from edms_pgdump import ArchiveError, UsageError, export_archive, import_archive, inspect_archive, sample
+from edms_pgdump import ArchiveError, UsageError, export_archive, import_archive, inspect_archive
 from edms_pgdump.api import check_mapping, verify_archive
+from edms_pgdump.archive.encryption import MAGIC, SEALED_CHUNK
 from edms_pgdump.cli import app
-from edms_pgdump.encryption import MAGIC, SEALED_CHUNK
+from edms_pgdump.demo import sample
+from edms_pgdump.demo.resources import sample_mapping_path
 from edms_pgdump.mapping import load_mapping
-from edms_pgdump.resources import sample_mapping_path
 from tests.support.db import db_digest
 from tests.support.security import AgeKey, make_age_key
 from tests.support.story import natural_view

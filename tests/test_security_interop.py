@@ -13,8 +13,8 @@ import pytest
 
 from edms_pgdump import ArchiveError, export_archive, import_archive
 from edms_pgdump.api import verify_archive
+from edms_pgdump.demo.resources import sample_mapping_path
 from edms_pgdump.mapping import load_mapping
-from edms_pgdump.resources import sample_mapping_path
 from tests.support.security import make_age_key, tool
 from tests.support.story import natural_view
 

@@ -13,10 +13,10 @@ from typer.testing import CliRunner
 
 from edms_pgdump import ArchiveError, UsageError, export_archive, import_archive, inspect_archive
 from edms_pgdump.api import verify_archive
+from edms_pgdump.archive.keys import SIGN_PASSWORD_ENV, TRUSTED_KEYS_ENV
 from edms_pgdump.cli import app
-from edms_pgdump.keys import SIGN_PASSWORD_ENV, TRUSTED_KEYS_ENV
+from edms_pgdump.demo.resources import sample_mapping_path
 from edms_pgdump.mapping import load_mapping
-from edms_pgdump.resources import sample_mapping_path
 from tests.support.db import db_digest, execute, rows
 from tests.support.security import SignKey, forge_member, make_age_key, make_sign_key, read_tar, write_tar
 

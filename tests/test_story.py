@@ -15,7 +15,7 @@ import psycopg
 import pytest
 
 from edms_pgdump import ImportOptions, export_archive, import_archive, load_mapping
-from edms_pgdump.servers import Server
+from edms_pgdump.demo.servers import Server
 from tests.support.story import counts, natural_view
 
 ROOT = Path(__file__).resolve().parent.parent

@@ -18,16 +18,16 @@ import pytest
 from typer.testing import CliRunner
 
 from edms_pgdump.api import diff, export_archive, import_archive
-from edms_pgdump.archive import ArchiveReader
-from edms_pgdump.catalog import read_catalog
+from edms_pgdump.archive.package import ArchiveReader
+from edms_pgdump.catalog.read import read_catalog
 from edms_pgdump.cli import app
 from edms_pgdump.db import connect
-from edms_pgdump.diff import DiffResult
 from edms_pgdump.errors import ArchiveError, DatabaseError
-from edms_pgdump.import_options import ImportOptions
+from edms_pgdump.load.prepare import prepare_import
+from edms_pgdump.load.subset_scope import archive_scopes
 from edms_pgdump.mapping import load_mapping_text
-from edms_pgdump.prepare import prepare_import
-from edms_pgdump.subset_scope import archive_scopes
+from edms_pgdump.options import ImportOptions
+from edms_pgdump.results import DiffResult
 
 from . import test_subset_schema as tree
 from .conftest import NewDb

@@ -20,20 +20,20 @@ import pytest
 from typer.testing import CliRunner
 
 from edms_pgdump.api import diff, export_archive, import_archive
-from edms_pgdump.archive import ArchiveReader
-from edms_pgdump.catalog import read_catalog
+from edms_pgdump.archive.integrity import read_member_text
+from edms_pgdump.archive.package import ArchiveReader
+from edms_pgdump.catalog.read import read_catalog
 from edms_pgdump.cli import app
 from edms_pgdump.db import connect
-from edms_pgdump.diff import DiffResult
+from edms_pgdump.demo.servers import Server
 from edms_pgdump.errors import ArchiveError, DatabaseError, ImportRejected
-from edms_pgdump.import_options import ImportOptions
-from edms_pgdump.integrity import read_member_text
+from edms_pgdump.load.prepare import prepare_import
+from edms_pgdump.load.subset_scope import archive_scopes
 from edms_pgdump.mapping import load_mapping_text
-from edms_pgdump.prepare import prepare_import
-from edms_pgdump.program import import_program
-from edms_pgdump.render_psql import COUNTS_FILE, data_file, field_list, import_script
-from edms_pgdump.servers import Server
-from edms_pgdump.subset_scope import archive_scopes
+from edms_pgdump.options import ImportOptions
+from edms_pgdump.program.build import import_program
+from edms_pgdump.program.render_psql import COUNTS_FILE, data_file, field_list, import_script
+from edms_pgdump.results import DiffResult
 
 from .conftest import NewDb
 from .support import generic_schema as gs

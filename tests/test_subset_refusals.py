@@ -10,14 +10,14 @@ import psycopg
 import pytest
 from typer.testing import CliRunner
 
-from edms_pgdump import sample
 from edms_pgdump.api import export_archive
+from edms_pgdump.catalog.names import QualifiedName
 from edms_pgdump.cli import app
+from edms_pgdump.demo import sample
+from edms_pgdump.demo.resources import sample_mapping_path
 from edms_pgdump.errors import DatabaseError, EdmsPgdumpError, MappingError, UsageError
 from edms_pgdump.mapping import load_mapping_text
-from edms_pgdump.names import QualifiedName
-from edms_pgdump.resources import sample_mapping_path
-from edms_pgdump.where import parse_where
+from edms_pgdump.sqlgen.where import parse_where
 
 from .conftest import NewDb
 

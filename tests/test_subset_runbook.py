@@ -19,15 +19,15 @@ import pytest
 from typer.testing import CliRunner
 
 from edms_pgdump.api import diff, export_archive, import_archive
-from edms_pgdump.archive import ArchiveReader
+from edms_pgdump.archive.integrity import read_member_text
+from edms_pgdump.archive.package import ArchiveReader
 from edms_pgdump.cli import app
-from edms_pgdump.diff import DiffResult
-from edms_pgdump.import_options import ImportOptions
-from edms_pgdump.integrity import read_member_text
+from edms_pgdump.demo.servers import Server
 from edms_pgdump.mapping import Mapping, load_mapping_text
-from edms_pgdump.render_psql import COUNTS_FILE, SCOPE_FILE, data_file
-from edms_pgdump.runbook import write_runbooks
-from edms_pgdump.servers import Server
+from edms_pgdump.options import ImportOptions
+from edms_pgdump.program.render_psql import COUNTS_FILE, SCOPE_FILE, data_file
+from edms_pgdump.results import DiffResult
+from edms_pgdump.runbook.scripts import write_runbooks
 
 from . import test_subset_schema as tree
 from .conftest import NewDb

@@ -14,11 +14,11 @@ from typing import Any
 import psycopg
 from typer.testing import CliRunner
 
-from edms_pgdump import sample
 from edms_pgdump.api import export_archive, import_archive, plan_mapping
-from edms_pgdump.archive import ArchiveReader
+from edms_pgdump.archive.package import ArchiveReader
 from edms_pgdump.cli import app
-from edms_pgdump.resources import sample_mapping_path
+from edms_pgdump.demo import sample
+from edms_pgdump.demo.resources import sample_mapping_path
 
 from .conftest import NewDb
 

@@ -13,7 +13,7 @@ import psycopg
 import pytest
 
 from edms_pgdump.api import export_archive, import_archive, plan_mapping
-from edms_pgdump.archive import ArchiveReader
+from edms_pgdump.archive.package import ArchiveReader
 from edms_pgdump.errors import PlanError
 from edms_pgdump.mapping import load_mapping_text
 

@@ -2,8 +2,8 @@
 
 from __future__ import annotations
 
-from . import analysis, core, demo, django, migrate  # noqa: F401  (each module registers its commands)
-from .app import app
+from edms_pgdump.cli import analysis, core, demo, django, migrate  # noqa: F401  (each module registers its commands)
+from edms_pgdump.cli.app import app
 
 
 def main() -> None:

@@ -8,14 +8,13 @@ from typing import Any, cast
 
 import typer
 
-from ..api import check_mapping, init_mapping, plan_archive, plan_mapping, sql_runbook
-from ..check import CheckReport
-from ..import_options import ConstraintMode, ImportOptions
-from ..mapping import ConflictPolicy
-from ..results import PlanResult
-from .app import EXIT_PROBLEM, app, emit_json, json_option, out, run
-from .core import DSN_HELP, identity_option
-from .django import print_django_init
+from edms_pgdump.api import check_mapping, init_mapping, plan_archive, plan_mapping, sql_runbook
+from edms_pgdump.cli.app import EXIT_PROBLEM, app, emit_json, json_option, out, run
+from edms_pgdump.cli.core import DSN_HELP, identity_option
+from edms_pgdump.cli.django import print_django_init
+from edms_pgdump.mapping import ConflictPolicy
+from edms_pgdump.options import ConstraintMode, ImportOptions
+from edms_pgdump.results import CheckReport, PlanResult
 
 MAPPING_HELP = "YAML mapping with natural keys."
 

@@ -31,7 +31,7 @@ from rich.progress import (
 )
 from rich.text import Text
 
-from ..errors import EdmsPgdumpError
+from edms_pgdump.errors import EdmsPgdumpError
 
 EXIT_OK = 0
 EXIT_PROBLEM = 1
@@ -66,7 +66,7 @@ def installed_version() -> str:
     try:
         return metadata.version("edms-pgdump")
     except metadata.PackageNotFoundError:  # running from a source tree that is not installed
-        from .. import __version__
+        from edms_pgdump import __version__
 
         return __version__
 

@@ -9,13 +9,8 @@ import typer
 from rich.table import Table
 from typer.core import TyperCommand
 
-from ..api import cleanup_staging, export_archive, import_archive, inspect_archive, verify_archive
-from ..export import ExportResult
-from ..import_options import ConstraintMode, ImportOptions
-from ..import_report import ImportReport
-from ..mapping import CONFLICT_POLICIES, ConflictPolicy
-from ..results import ImportResult
-from .app import (
+from edms_pgdump.api import cleanup_staging, export_archive, import_archive, inspect_archive, verify_archive
+from edms_pgdump.cli.app import (
     app,
     audit_option,
     emit_json,
@@ -27,6 +22,9 @@ from .app import (
     run,
     verbose_option,
 )
+from edms_pgdump.mapping import CONFLICT_POLICIES, ConflictPolicy
+from edms_pgdump.options import ConstraintMode, ImportOptions
+from edms_pgdump.results import ExportResult, ImportReport, ImportResult
 
 
 def _scope_text(scope: dict[str, Any] | None) -> str:

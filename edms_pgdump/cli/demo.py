@@ -6,8 +6,9 @@ import typer
 from rich.table import Table
 from rich.text import Text
 
-from ..demo import DEFAULT_SCALE, RELATIONSHIPS, DemoResult, RestoreResult, run_demo
-from .app import app, emit_json, err, json_option, out, run
+from edms_pgdump.cli.app import app, emit_json, err, json_option, out, run
+from edms_pgdump.demo.story import DEFAULT_SCALE, RELATIONSHIPS, run_demo
+from edms_pgdump.results import DemoResult, RestoreResult
 
 
 @app.command("demo")

@@ -8,12 +8,8 @@ from typing import cast
 
 import typer
 
-from ..api import import_fixture
-from ..django_init import DjangoInitResult
-from ..import_options import ConstraintMode, ImportOptions
-from ..mapping import CONFLICT_POLICIES, ConflictPolicy
-from ..results import ImportResult, InitResult
-from .app import (
+from edms_pgdump.api import import_fixture
+from edms_pgdump.cli.app import (
     EXIT_PROBLEM,
     app,
     audit_option,
@@ -26,7 +22,11 @@ from .app import (
     run,
     verbose_option,
 )
-from .core import DSN_HELP, print_import_report
+from edms_pgdump.cli.core import DSN_HELP, print_import_report
+from edms_pgdump.django.scaffold import DjangoInitResult
+from edms_pgdump.mapping import CONFLICT_POLICIES, ConflictPolicy
+from edms_pgdump.options import ConstraintMode, ImportOptions
+from edms_pgdump.results import ImportResult, InitResult
 
 
 @app.command("import-fixture")

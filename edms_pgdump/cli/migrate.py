@@ -7,10 +7,10 @@ from pathlib import Path
 import typer
 from rich.table import Table
 
-from .. import api
-from ..diff import ArchivesDiffResult, DiffResult
-from .app import app, emit_json, json_option, out, run
-from .core import DSN_HELP, identity_option, trusted_key_option
+from edms_pgdump import api
+from edms_pgdump.cli.app import app, emit_json, json_option, out, run
+from edms_pgdump.cli.core import DSN_HELP, identity_option, trusted_key_option
+from edms_pgdump.results import ArchivesDiffResult, DiffResult
 
 
 def _print_database(result: DiffResult) -> None:

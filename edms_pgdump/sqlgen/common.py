@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from psycopg import sql
 
-from ..names import QualifiedName
+from edms_pgdump.catalog.names import QualifiedName
 
 # Session settings pinned like pg_dump does, so COPY text is byte-stable whatever the
 # role's or database's defaults are.

@@ -6,10 +6,10 @@ from dataclasses import dataclass
 
 from psycopg import sql
 
-from ..names import QualifiedName
-from ..plan import Expansion, GenericPlan, Plan, TablePlan
-from .common import ident, table_ident
-from .generic import names_table, raw_id, type_key_columns, type_label
+from edms_pgdump.catalog.names import QualifiedName
+from edms_pgdump.plan.build import Expansion, GenericPlan, Plan, TablePlan
+from edms_pgdump.sqlgen.common import ident, table_ident
+from edms_pgdump.sqlgen.generic import names_table, raw_id, type_key_columns, type_label
 
 
 class _Aliases:

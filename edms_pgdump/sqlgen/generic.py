@@ -14,9 +14,9 @@ import re
 
 from psycopg import sql
 
-from ..names import QualifiedName
-from ..plan import GenericPlan
-from .common import ident, table_ident
+from edms_pgdump.catalog.names import QualifiedName
+from edms_pgdump.plan.build import GenericPlan
+from edms_pgdump.sqlgen.common import ident, table_ident
 
 RAW = "raw"
 

@@ -7,12 +7,12 @@ from dataclasses import dataclass
 
 from psycopg import sql
 
-from ..catalog import Column
-from ..names import QualifiedName
-from ..plan import Expansion, GenericPlan, KeyField, Plan, TablePlan
-from .common import ident, qualified_literal
-from .export import ID, KEY, all_null_key, key_relation, target_keys, tree_step
-from .generic import RAW, is_raw, names_table, type_key_fields
+from edms_pgdump.catalog.names import QualifiedName
+from edms_pgdump.catalog.read import Column
+from edms_pgdump.plan.build import Expansion, GenericPlan, KeyField, Plan, TablePlan
+from edms_pgdump.sqlgen.common import ident, qualified_literal
+from edms_pgdump.sqlgen.export import ID, KEY, all_null_key, key_relation, target_keys, tree_step
+from edms_pgdump.sqlgen.generic import RAW, is_raw, names_table, type_key_fields
 
 
 @dataclass(frozen=True)

@@ -19,10 +19,10 @@ from dataclasses import dataclass
 
 from psycopg import sql
 
-from ..names import QualifiedName
-from ..plan import GenericPlan, TablePlan
-from .common import ident, table_ident
-from .generic import names_table, type_key_columns
+from edms_pgdump.catalog.names import QualifiedName
+from edms_pgdump.plan.build import GenericPlan, TablePlan
+from edms_pgdump.sqlgen.common import ident, table_ident
+from edms_pgdump.sqlgen.generic import names_table, type_key_columns
 
 SCOPE = "#scope"
 

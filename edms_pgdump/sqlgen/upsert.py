@@ -6,11 +6,11 @@ import re
 
 from psycopg import sql
 
-from ..names import QualifiedName
-from ..plan import Expansion, Plan, TablePlan
-from .common import ident, qualified_literal, table_ident
-from .export import key_relation
-from .staging import StagingNames, _match, active_expansions, equal_or_both_null
+from edms_pgdump.catalog.names import QualifiedName
+from edms_pgdump.plan.build import Expansion, Plan, TablePlan
+from edms_pgdump.sqlgen.common import ident, qualified_literal, table_ident
+from edms_pgdump.sqlgen.export import key_relation
+from edms_pgdump.sqlgen.staging import StagingNames, _match, active_expansions, equal_or_both_null
 
 
 def insert_columns(tp: TablePlan, loaded_fields: set[str]) -> list[str]:

@@ -29,7 +29,7 @@ ROOT = Path(__file__).resolve().parents[2]
 sys.path.insert(0, str(ROOT))
 
 from edms_pgdump import api  # noqa: E402
-from edms_pgdump.servers import start_embedded, stop_embedded  # noqa: E402
+from edms_pgdump.demo.servers import start_embedded, stop_embedded  # noqa: E402
 from tests.django_project import harness  # noqa: E402
 
 

@@ -44,12 +44,12 @@ from typing import Any
 import psycopg
 from psycopg import sql
 
-from edms_pgdump import sample
-from edms_pgdump.export import EXPORT_WORK_MEM
+from edms_pgdump.demo import sample
+from edms_pgdump.demo.resources import sample_mapping_path
+from edms_pgdump.demo.servers import Server, embedded_bin_dir, start_embedded, stop_embedded
+from edms_pgdump.export.write import EXPORT_WORK_MEM
 from edms_pgdump.mapping import load_mapping
-from edms_pgdump.resources import sample_mapping_path
-from edms_pgdump.runbook import write_runbooks
-from edms_pgdump.servers import Server, embedded_bin_dir, start_embedded, stop_embedded
+from edms_pgdump.runbook.scripts import write_runbooks
 
 TABLES = sample.SAMPLE_TABLES
 TREE_SCHEMA = """
@@ -147,7 +147,7 @@ def child_main(spec: dict[str, Any]) -> int:
     """One library call, timed in the child; prints {"seconds", "result"} as JSON."""
     from edms_pgdump import api
     from edms_pgdump.errors import EdmsPgdumpError
-    from edms_pgdump.import_options import ImportOptions
+    from edms_pgdump.options import ImportOptions
 
     try:
         started = time.monotonic()

@@ -17,8 +17,8 @@ import psycopg
 from psycopg import sql
 
 from edms_pgdump import export_archive, load_mapping_text
-from edms_pgdump.archive import ArchiveReader
-from edms_pgdump.integrity import read_member_text
+from edms_pgdump.archive.integrity import read_member_text
+from edms_pgdump.archive.package import ArchiveReader
 from edms_pgdump.mapping import Mapping
 
 # The second server of the cross-version suite (PostgreSQL 15 when the test server is 18);
@@ -140,7 +140,7 @@ def export_without_data_proofs() -> Iterator[None]:
     """Exports written as an older edms-pgdump (or a forger) would: without the data
     proofs (key uniqueness, likely references) that export now runs, so the import's
     own checks can be tested on such archives."""
-    from edms_pgdump import export as export_module
+    from edms_pgdump.export import write as export_module
 
     saved = export_module.refuse_unsafe_data
     export_module.refuse_unsafe_data = lambda *args, **kwargs: None  # type: ignore[assignment]

@@ -12,7 +12,7 @@ from pathlib import Path
 import psycopg
 import pytest
 
-from edms_pgdump.servers import Server
+from edms_pgdump.demo.servers import Server
 from tests.django_project import harness
 
 

@@ -8,7 +8,7 @@ from pathlib import Path
 
 import pytest
 
-from edms_pgdump.servers import Server
+from edms_pgdump.demo.servers import Server
 
 ROOT = Path(__file__).resolve().parents[2]
 

@@ -18,10 +18,10 @@ from typing import Any
 import psycopg
 
 from edms_pgdump import export_archive, import_archive, load_mapping_text
-from edms_pgdump.catalog import read_catalog
-from edms_pgdump.import_options import ImportOptions
-from edms_pgdump.import_report import ImportReport, TableResult
-from edms_pgdump.plan import TablePlan, build_plan
+from edms_pgdump.catalog.read import read_catalog
+from edms_pgdump.options import ImportOptions
+from edms_pgdump.plan.build import TablePlan, build_plan
+from edms_pgdump.results import ImportReport, TableResult
 from edms_pgdump.sqlgen import export_query
 
 NewDb = Callable[..., str]

@@ -20,8 +20,8 @@ import zstandard
 from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric.x25519 import X25519PrivateKey
 
-from edms_pgdump.keys import bech32_encode
-from edms_pgdump.manifest import MANIFEST_CHECKSUM, manifest_checksum
+from edms_pgdump.archive.keys import bech32_encode
+from edms_pgdump.archive.manifest import MANIFEST_CHECKSUM, manifest_checksum
 
 
 @dataclass(frozen=True)

@@ -1,0 +1,186 @@
+"""The import history table, ``edms_pgdump.history``, kept in the target database.
+
+It is written inside the import's own transaction (through ``load.import_archive``'s
+``hooks``), so a row exists if and only if that import committed: a dry run or a
+rolled-back import leaves nothing. It is also how an import knows the same archive
+was already applied to this database.
+
+No superuser is needed. Creating the schema needs CREATE on the database; a role
+without it (and without an existing history table it may write) gets a warning and
+the import proceeds without history rather than failing.
+"""
+
+from __future__ import annotations
+
+import json
+import socket
+from dataclasses import dataclass, field
+from typing import Any
+
+import psycopg
+from psycopg import sql
+
+from edms_pgdump.catalog.read import HISTORY_TABLE, Catalog, read_history_access
+from edms_pgdump.db import Connection, server_error_message
+from edms_pgdump.load.audit import os_user
+
+SCHEMA = HISTORY_TABLE.schema
+TABLE = HISTORY_TABLE.name
+
+DDL = (
+    sql.SQL("CREATE SCHEMA IF NOT EXISTS {}").format(sql.Identifier(SCHEMA)),
+    sql.SQL(
+        """CREATE TABLE IF NOT EXISTS {}.{} (
+    id              bigint GENERATED ALWAYS AS IDENTITY PRIMARY KEY,
+    archive_id      text NOT NULL,
+    manifest_sha256 text NOT NULL,
+    archive         text NOT NULL,
+    applied_at      timestamptz NOT NULL DEFAULT now(),
+    db_role         text NOT NULL DEFAULT current_user,
+    os_user         text,
+    client_host     text,
+    tool_version    text NOT NULL,
+    source          jsonb NOT NULL DEFAULT '{{}}',
+    inserted        bigint NOT NULL,
+    updated         bigint NOT NULL,
+    unchanged       bigint NOT NULL,
+    tables          jsonb NOT NULL
+)"""
+    ).format(sql.Identifier(SCHEMA), sql.Identifier(TABLE)),
+    sql.SQL("CREATE INDEX IF NOT EXISTS {} ON {}.{} (archive_id, manifest_sha256)").format(
+        sql.Identifier("history_archive_idx"), sql.Identifier(SCHEMA), sql.Identifier(TABLE)
+    ),
+)
+
+SKIPPED = "import history skipped"
+ALREADY_APPLIED = "already applied"
+
+_QUALIFIED = sql.SQL("{}.{}").format(sql.Identifier(SCHEMA), sql.Identifier(TABLE))
+
+
+@dataclass
+class HistoryHooks:
+    """``hooks`` for ``load.import_archive``: records who ran it and, if asked, history.
+
+    ``before_load`` runs after the archive was verified against the target catalog and
+    before any row is staged; ``after_load`` after every table loaded and balanced,
+    just before COMMIT (or the dry run's ROLLBACK). Set ``catalog`` to the catalog the
+    import read (same transaction) and ``before_load`` reads nothing more; without it,
+    it asks the catalog module for the history table's state alone.
+    """
+
+    archive_id: str
+    manifest_sha256: str
+    tool_version: str
+    source: dict[str, Any] = field(default_factory=dict)
+    enabled: bool = True
+    db_role: str | None = None
+    previous: list[dict[str, Any]] = field(default_factory=list)
+    available: bool = False
+    warning: str | None = None
+    catalog: Catalog | None = None
+
+    def before_load(self, conn: Connection, report: Any) -> None:
+        if self.catalog is not None:
+            self.db_role = self.catalog.current_user
+            exists, writable = self.catalog.history_table, self.catalog.history_writable
+        else:
+            row = conn.execute("SELECT current_user").fetchone()
+            self.db_role = str(row[0]) if row else None
+            exists, writable = read_history_access(conn) if self.enabled else (False, False)
+        if not self.enabled:
+            return
+        self.available = self._ensure_table(conn, exists, writable)
+        if not self.available:
+            if self.warning:
+                report.warnings.append(self.warning)
+            return
+        rows = conn.execute(
+            sql.SQL(
+                "SELECT applied_at, db_role, archive FROM {} "
+                "WHERE archive_id = %s AND manifest_sha256 = %s ORDER BY id"
+            ).format(_QUALIFIED),
+            (self.archive_id, self.manifest_sha256),
+        ).fetchall()
+        self.previous = [{"applied_at": r[0], "db_role": r[1], "archive": r[2]} for r in rows]
+        if self.previous:
+            report.already_applied = True
+            first = self.previous[0]
+            report.warnings.append(
+                f"{ALREADY_APPLIED}: archive {self.archive_id} is in {SCHEMA}.{TABLE} "
+                f"({len(self.previous)} time(s), first at {first['applied_at']:%Y-%m-%d %H:%M:%S%z} "
+                f"by {first['db_role']}); importing again only changes rows that differ"
+            )
+
+    def after_load(self, conn: Connection, report: Any) -> None:
+        if not (self.enabled and self.available):
+            return
+        tables = [t.to_dict() for t in report.tables]
+        conn.execute(
+            sql.SQL(
+                "INSERT INTO {} (archive_id, manifest_sha256, archive, os_user, client_host, "
+                "tool_version, source, inserted, updated, unchanged, tables) "
+                "VALUES (%s, %s, %s, %s, %s, %s, %s::jsonb, %s, %s, %s, %s::jsonb)"
+            ).format(_QUALIFIED),
+            (
+                self.archive_id,
+                self.manifest_sha256,
+                report.archive,
+                os_user(),
+                socket.gethostname(),
+                self.tool_version,
+                json.dumps(self.source, default=str),
+                report.inserted,
+                report.updated,
+                sum(t.unchanged for t in report.tables),
+                json.dumps(tables, default=str),
+            ),
+        )
+
+    def _ensure_table(self, conn: Connection, exists: bool, writable: bool) -> bool:
+        """Create schema and table on first use, inside a savepoint so a refusal does not
+        abort the import's transaction."""
+        if exists:
+            if writable:
+                return True
+            self.warning = (
+                f"{SKIPPED}: role {self.db_role} may not read and insert into "
+                f"{SCHEMA}.{TABLE}; GRANT USAGE ON SCHEMA {SCHEMA} and SELECT, INSERT ON "
+                f"{SCHEMA}.{TABLE} to it, or pass --no-history"
+            )
+            return False
+        conn.execute("SAVEPOINT edms_pgdump_history")
+        try:
+            for stmt in DDL:
+                conn.execute(stmt)
+        except psycopg.Error as exc:
+            conn.execute("ROLLBACK TO SAVEPOINT edms_pgdump_history")
+            self.warning = (
+                f"{SKIPPED}: cannot create {SCHEMA}.{TABLE} as role {self.db_role} "
+                f"({server_error_message(exc)}); GRANT CREATE ON DATABASE {conn.info.dbname} TO "
+                f"{self.db_role} once, or have the owner create the table (README: History table), "
+                "or pass --no-history"
+            )
+            return False
+        conn.execute("RELEASE SAVEPOINT edms_pgdump_history")
+        return True
+
+
+def status(report: Any, enabled: bool) -> str:
+    """What happened to history for this import: recorded, already-applied..., off, skipped."""
+    if not enabled:
+        return "off"
+    if any(w.startswith(SKIPPED) for w in report.warnings):
+        return "skipped"
+    if not report.committed:
+        return "not recorded (rolled back)"
+    return "recorded"
+
+
+def read_history(conn: Connection) -> list[dict[str, Any]]:
+    """Every history row, oldest first; empty when the table does not exist."""
+    if not read_history_access(conn)[0]:
+        return []
+    cur = conn.execute(sql.SQL("SELECT * FROM {} ORDER BY id").format(_QUALIFIED))
+    names = [d.name for d in cur.description or []]
+    return [dict(zip(names, r)) for r in cur.fetchall()]

@@ -1,0 +1,156 @@
+"""Before any write: the archive's tables and columns against the target's catalog."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass, field, replace
+
+from edms_pgdump.archive.manifest import Manifest, TableEntry
+from edms_pgdump.catalog.names import QualifiedName, parse_qualified_name
+from edms_pgdump.catalog.read import Catalog
+from edms_pgdump.errors import SchemaDriftError, UsageError
+from edms_pgdump.mapping import Mapping, load_mapping_text, mapping_from_dict
+from edms_pgdump.plan.build import Plan, build_plan
+from edms_pgdump.plan.generic import GenericTargets
+
+
+def archive_mapping(manifest: Manifest) -> Mapping:
+    """The mapping the archive was exported with: its YAML text when stored (comments and
+    all), else the parsed form of the oldest archives."""
+    if manifest.mapping_text.strip():
+        return load_mapping_text(manifest.mapping_text, "archive mapping")
+    return mapping_from_dict(manifest.mapping)
+
+
+@dataclass
+class Prepared:
+    plan: Plan
+    catalog: Catalog
+    entries: dict[QualifiedName, TableEntry]
+    loaded: dict[QualifiedName, list[str]]  # COPY field order per table
+    warnings: list[str]
+    archive_types: dict[QualifiedName, dict[str, str]] = field(default_factory=dict)
+
+
+def generic_targets(manifest: Manifest) -> GenericTargets:
+    """The tables each generic reference's data names, as export found them."""
+    out: GenericTargets = {}
+    for t in manifest.tables:
+        for e in t.expansions:
+            if e.get("kind") == "generic":
+                names = tuple(parse_qualified_name(str(n)) for n in e.get("targets", []))
+                out[(parse_qualified_name(t.table), str(e["id_column"]))] = names
+    return out
+
+
+def _drift_options(
+    ignore_columns: Sequence[str], skip_tables: Sequence[str]
+) -> tuple[set[tuple[QualifiedName, str]], set[QualifiedName]]:
+    ignored: set[tuple[QualifiedName, str]] = set()
+    for item in ignore_columns:
+        table, _, column = item.rpartition(".")
+        try:
+            ignored.add((parse_qualified_name(table), column))
+        except ValueError:
+            raise UsageError(
+                f"--ignore-column {item!r}: use TABLE.COLUMN, e.g. public.documents.legacy"
+            ) from None
+    skipped: set[QualifiedName] = set()
+    for item in skip_tables:
+        try:
+            skipped.add(parse_qualified_name(item))
+        except ValueError as exc:
+            raise UsageError(f"--skip-table {item!r}: {exc}") from None
+    return ignored, skipped
+
+
+def prepare_import(
+    manifest: Manifest,
+    catalog: Catalog,
+    origin: str,
+    ignore_columns: Sequence[str] = (),
+    skip_tables: Sequence[str] = (),
+) -> Prepared:
+    """Check the archive against the target catalog before anything is written.
+
+    Schema drift is decided here, before any write: a target column the archive lacks
+    is fine when it is nullable or has a default; an archive column the target lacks is
+    refused unless ``ignore_columns`` names it; a table the target lacks is refused
+    unless ``skip_tables`` names it; a changed type is converted on COPY (a value that
+    does not convert stops the import, naming its line and column).
+    """
+    ignored, skipped = _drift_options(ignore_columns, skip_tables)
+    mapping = archive_mapping(manifest)
+    plan = build_plan(mapping, catalog, generic_targets(manifest))
+    if skipped:  # a table left out with --skip-table is no problem of this plan
+        kept = tuple(
+            p
+            for p in plan.problems
+            if not (p.code == "table-missing" and parse_qualified_name(p.table) in skipped)
+        )
+        plan = replace(plan, problems=kept)
+    problems = [str(p) for p in plan.errors]
+    warnings: list[str] = []
+    entries: dict[QualifiedName, TableEntry] = {}
+    loaded: dict[QualifiedName, list[str]] = {}
+    archive_types: dict[QualifiedName, dict[str, str]] = {}
+    for t in manifest.tables:
+        name = parse_qualified_name(t.table)
+        tp = plan.tables.get(name)
+        if name in skipped:
+            warnings.append(f"{name}: left out (--skip-table); its {t.rows} archive row(s) were not imported")
+            continue
+        entries[name] = t
+        if tp is None or not tp.export:
+            problems.append(
+                f"{name}: table is in the archive but not in the target database; create it first, "
+                f"or leave it out with --skip-table {name}"
+            )
+            continue
+        target_fields = {f.name: f for f in tp.fields}
+        archive_fields = t.field_names
+        for f in t.fields:
+            tf = target_fields.get(f.name)
+            if tf is None and (name, f.name.split(".")[0]) in ignored:
+                archive_types.setdefault(name, {})[f.name] = f.type
+                warnings.append(
+                    f"{name}.{f.name}: not in the target; carried in staging, not written (--ignore-column)"
+                )
+            elif tf is None:
+                problems.append(
+                    f"{name}: archive field {f.name!r} has no matching column or foreign key "
+                    "in the target; migrate the target schema to match the source, or leave it out "
+                    f"with --ignore-column {name}.{f.name.split('.')[0]}"
+                )
+            elif tf.type != f.type:
+                warnings.append(
+                    f"{name}.{f.name}: type differs (archive {f.type}, target {tf.type}); "
+                    "values are converted on COPY"
+                )
+        table = catalog.tables[name]
+        for tf in tp.fields:
+            if tf.name in archive_fields:
+                continue
+            col = table.column(tf.column or "") if tf.role == "column" else None
+            if tf.role == "reference":
+                exp = tp.expansion(tf.reference or "")
+                cols = [table.column(c) for c in exp.columns]
+                if any(c is not None and c.not_null and not c.has_default for c in cols):
+                    problems.append(
+                        f"{name}: target foreign key {exp.fk.name} is NOT NULL but the archive has "
+                        "no values for it; migrate the source or relax the constraint"
+                    )
+                else:
+                    warnings.append(f"{name}: target reference {exp.label} is not in the archive; left NULL")
+            elif col is not None and col.not_null and not col.has_default:
+                problems.append(
+                    f"{name}.{col.name}: NOT NULL column without default is not in the archive; "
+                    "add a default or re-export from a source that has it"
+                )
+            else:
+                warnings.append(f"{name}.{tf.name}: not in the archive; new rows get the default")
+        loaded[name] = archive_fields
+    if problems:
+        raise SchemaDriftError(f"{origin}: {problems[0]}", problems)
+    warnings.extend(str(p) for p in plan.warnings)
+    return Prepared(plan, catalog, entries, loaded, warnings, archive_types)

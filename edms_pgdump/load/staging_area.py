@@ -1,0 +1,88 @@
+"""The private schema a parallel import stages in, and the ones killed imports left.
+
+A parallel import (``-j N``) loads the archive's members over N connections, so its
+staging tables cannot be temporary: they are UNLOGGED tables of a schema named after
+the archive (``edms_pgdump_stage_<archive id>``). The import's own connection holds a
+session advisory lock on that schema for as long as it lives, and drops it at the
+end, committed or not. A killed import cannot drop it, but its lock dies with its
+connection: any schema of that name whose lock is free is a leftover, and the next
+import (or ``edms-pgdump cleanup``) drops it.
+"""
+
+from __future__ import annotations
+
+import psycopg
+
+from edms_pgdump.db import Connection, server_error_message
+from edms_pgdump.errors import DatabaseError
+from edms_pgdump.results import ImportReport, Leftovers
+from edms_pgdump.sqlgen import staging_area as area_sql
+
+
+def drop_leftovers(conn: Connection) -> Leftovers:
+    """Drop every staging schema no running import holds (autocommit connection)."""
+    found = Leftovers()
+    for schema, owner, may_drop in conn.execute(area_sql.staging_schemas()).fetchall():
+        if not may_drop:
+            found.not_owned.append((schema, owner))
+            continue
+        if not conn.execute(area_sql.try_lock_schema(schema)).fetchone()[0]:  # type: ignore[index]
+            found.in_use.append(schema)
+            continue
+        try:
+            conn.execute(area_sql.drop_schema(schema))
+        finally:
+            conn.execute(area_sql.unlock_schema(schema))
+        found.dropped.append(schema)
+    return found
+
+
+class StagingArea:
+    """One import's private staging schema, created and locked on its own connection."""
+
+    def __init__(self, conn: Connection, schema: str) -> None:
+        self.conn = conn
+        self.schema = schema
+
+    @classmethod
+    def open(cls, conn: Connection, archive_id: str, jobs: int, report: ImportReport) -> StagingArea | None:
+        """Sweep leftovers; for ``jobs`` > 1 create and lock this import's schema (None:
+        stage in temporary tables). ``conn`` must be in autocommit, outside a transaction."""
+        report.warnings.extend(drop_leftovers(conn).notes())
+        if jobs <= 1:
+            return None
+        if not conn.execute(area_sql.may_create_schema()).fetchone()[0]:  # type: ignore[index]
+            report.warnings.append(
+                f"-j {jobs}: this role may not create a schema in this database, so the archive is "
+                "staged in temporary tables on one connection; to stage in parallel, GRANT CREATE ON "
+                "DATABASE to the importing role"
+            )
+            return None
+        schema = area_sql.staging_schema_name(archive_id)
+        if not conn.execute(area_sql.try_lock_schema(schema)).fetchone()[0]:  # type: ignore[index]
+            raise DatabaseError(
+                f"another import of archive {archive_id} into this database is staging now (schema "
+                f"{schema}); wait for it to finish, then import again"
+            )
+        try:
+            conn.execute(area_sql.drop_schema(schema))
+            conn.execute(area_sql.create_schema(schema))
+        except psycopg.Error as exc:
+            conn.execute(area_sql.unlock_schema(schema))
+            raise DatabaseError(
+                f"cannot create the staging schema {schema}: {server_error_message(exc)}; import with -j 1"
+            ) from None
+        report.staging = {"tables": "unlogged", "schema": schema, "connections": jobs}
+        return cls(conn, schema)
+
+    def close(self, report: ImportReport) -> None:
+        """Drop the schema and its lock; the connection must be outside a transaction.
+        A schema that cannot be dropped now is the next import's (or cleanup's) to drop."""
+        try:
+            self.conn.execute(area_sql.drop_schema(self.schema))
+            self.conn.execute(area_sql.unlock_schema(self.schema))
+        except psycopg.Error as exc:
+            report.warnings.append(
+                f"staging schema {self.schema} could not be dropped ({server_error_message(exc)}); the next "
+                "import drops it, or run edms-pgdump cleanup"
+            )

@@ -1,0 +1,96 @@
+"""The options an import takes, validated once for the library, the CLI and the runbook."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Literal, Protocol
+
+from edms_pgdump.errors import UsageError
+from edms_pgdump.mapping import CONFLICT_POLICIES, ConflictPolicy
+
+ConstraintMode = Literal["auto", "keep", "recreate"]
+CONSTRAINT_MODES: tuple[ConstraintMode, ...] = ("auto", "keep", "recreate")
+
+
+class Progress(Protocol):
+    def start(self, task: str, total: int | None) -> None: ...
+    def advance(self, task: str, rows: int, nbytes: int) -> None: ...
+    def finish(self, task: str) -> None: ...
+
+
+class NoProgress:
+    def start(self, task: str, total: int | None) -> None:
+        pass
+
+    def advance(self, task: str, rows: int, nbytes: int) -> None:
+        pass
+
+    def finish(self, task: str) -> None:
+        pass
+
+
+@dataclass(frozen=True)
+class ImportOptions:
+    dry_run: bool = False
+    on_conflict: ConflictPolicy | None = None  # overrides the mapping for every table
+    lock_timeout: str = "30s"
+    statement_timeout: str = "0"
+    work_mem: str = "256MB"
+    sample_size: int = 5
+    # "keep": foreign keys stay in place and are checked row by row as rows go in.
+    # "recreate": when a table brings many new rows (program_constraints.RECREATE_MIN_ROWS), its
+    # foreign keys and plain indexes are dropped inside the transaction and re-added
+    # at the end, each foreign key validated by one set-based join, before the counts
+    # are checked. Several times faster for big loads. Needs ownership of the tables
+    # (checked before loading). From the drop until COMMIT the table, and the tables
+    # its keys reference, are ACCESS EXCLUSIVE locked: readers wait too.
+    # "auto" (the default): recreate where the role owns the table and the import
+    # brings more rows than the table held before (a restore or a first load); keep
+    # elsewhere (a small sync into a large live table).
+    constraints: ConstraintMode = "auto"
+    # Staging lives in temporary tables, held in this many buffers before they spill
+    # to disk (server memory, per import session, only as much as is used).
+    temp_buffers: str = "256MB"
+    # materialized views reading the imported tables are refreshed in the transaction
+    # (otherwise the report lists them as stale)
+    refresh_materialized_views: bool = False
+    # verify: stage and resolve, then compare with the target in a READ ONLY
+    # transaction (implies a dry run; nothing is written, no sequence moves)
+    compare_only: bool = False
+    # after loading, delete the target rows of the archive's tables whose natural key
+    # the archive does not hold (a mirror); at most max_deletes rows in all, if set
+    delete_missing: bool = False
+    max_deletes: int | None = None
+    # schema drift: archive fields (TABLE.COLUMN) the target lacks, carried but not
+    # written; archive tables (TABLE) the target lacks, left out
+    ignore_columns: tuple[str, ...] = ()
+    skip_tables: tuple[str, ...] = ()
+    # more than 1: the archive's members are loaded over this many connections into
+    # UNLOGGED tables of a private schema (edms_pgdump_stage_<archive id>) before the
+    # one transaction that resolves and writes. A role that may not create a schema
+    # stages as with 1.
+    jobs: int = 1
+
+    def validate(self) -> None:
+        """Refuse values the import would otherwise misread (an unknown policy must not
+        quietly mean "never update")."""
+        if self.on_conflict is not None and self.on_conflict not in CONFLICT_POLICIES:
+            raise UsageError(f"on_conflict={self.on_conflict!r}: use one of " + ", ".join(CONFLICT_POLICIES))
+        if self.constraints not in CONSTRAINT_MODES:
+            raise UsageError(f"constraints={self.constraints!r}: use one of " + ", ".join(CONSTRAINT_MODES))
+        if self.compare_only and not self.dry_run:
+            raise UsageError("compare_only needs dry_run=True: a comparison never commits")
+        if self.max_deletes is not None:
+            if (
+                isinstance(self.max_deletes, bool)
+                or not isinstance(self.max_deletes, int)
+                or self.max_deletes < 0
+            ):
+                raise UsageError(f"max_deletes={self.max_deletes!r}: use a whole number, 0 or more")
+            if not self.delete_missing:
+                raise UsageError("--max-deletes limits --delete-missing: give both, or neither")
+        if isinstance(self.jobs, bool) or not isinstance(self.jobs, int) or not 1 <= self.jobs <= 64:
+            raise UsageError(f"jobs={self.jobs!r}: use a whole number of connections from 1 to 64")
+        size = self.sample_size
+        if isinstance(size, bool) or not isinstance(size, int) or size < 1:
+            raise UsageError(f"sample_size={self.sample_size!r}: use a whole number of at least 1")

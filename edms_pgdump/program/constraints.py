@@ -1,0 +1,116 @@
+"""The import program's constraint steps (--constraints auto|recreate): foreign keys and
+plain indexes of a table that brings many new rows are dropped inside the transaction
+and re-added (validated set-based) at the end."""
+
+from __future__ import annotations
+
+from edms_pgdump import sqlgen
+from edms_pgdump.catalog.names import QualifiedName
+from edms_pgdump.catalog.read import ForeignKey
+from edms_pgdump.program.base import BuilderBase
+from edms_pgdump.program.steps import (
+    EXISTING,
+    RECREATING,
+    STAGED,
+    Condition,
+    Execute,
+    ProgramRefused,
+    Record,
+    Step,
+    When,
+    at_least,
+    count_of,
+)
+
+# constraints=recreate drops a table's foreign keys only when it brings at least this
+# many new rows, and at least a ninth of the table's size after the load: a per-row
+# check costs about ten times what re-validating one row does.
+RECREATE_MIN_ROWS = 10_000
+RECREATE_MIN_SHARE = 9
+
+
+class ConstraintSteps(BuilderBase):
+    # -- constraints=auto|recreate ------------------------------------------------------
+    def droppable(self, name: QualifiedName) -> list[ForeignKey]:
+        """Foreign keys declared on this table itself (not inherited from a partitioned
+        parent), which the import may drop and re-add. Not where either side has user
+        triggers: a deferred one may hold pending events by then, and PostgreSQL refuses
+        to ALTER a table with pending trigger events (such keys stay, checked per row)."""
+        table = self.table(name)
+        if table.triggers:
+            return []
+        return [
+            fk
+            for fk in table.foreign_keys
+            if not fk.declared
+            and not fk.inherited
+            and not (self.catalog.get(fk.ref_table) and self.table(fk.ref_table).triggers)
+        ]
+
+    def recreate_condition(self, name: QualifiedName) -> Condition | None:
+        mode = self.opts.constraints
+        if mode == "keep":
+            return None
+        table = self.table(name)
+        if not table.owned:
+            if mode == "recreate":
+                raise ProgramRefused(
+                    f"{name}: --constraints recreate drops and re-adds its foreign keys, which needs "
+                    f"ownership of the table (owner {table.owner}); run the import as its owner, or "
+                    "use --constraints keep or auto"
+                )
+            return None
+        new = (count_of(name, STAGED), count_of(name, EXISTING, -1))
+        held = max(table.estimated_rows, 0)
+        if mode == "recreate":
+            # at least RECREATE_MIN_ROWS new rows, and new >= (held + new) / RECREATE_MIN_SHARE
+            share = (
+                count_of(name, STAGED, RECREATE_MIN_SHARE - 1),
+                count_of(name, EXISTING, -(RECREATE_MIN_SHARE - 1)),
+            )
+            return Condition(((new, RECREATE_MIN_ROWS), (share, held)))
+        # auto: a restore or a first load brings more rows than the table held before
+        # (held is at least the rows the archive matched)
+        twice = (count_of(name, STAGED), count_of(name, EXISTING, -2))
+        return Condition(((new, held + 1), (twice, 1)))
+
+    def maybe_recreate(self, name: QualifiedName) -> None:
+        condition = self.recreate_condition(name)
+        if condition is None:
+            return
+        table = self.table(name)
+        fks = self.droppable(name)
+        indexes = list(table.plain_indexes)
+        if not fks and not indexes:
+            return
+        locked = sorted({name, *(fk.ref_table for fk in fks)})
+        # Taking ACCESS EXCLUSIVE mid-transaction can deadlock with readers of these
+        # tables: the library then keeps this table's keys (per-row checks) and goes on.
+        drop: list[Step] = [
+            Execute("lock exclusive", None, sqlgen.lock_tables_exclusive(locked), optional=True)
+        ]
+        drop += [Execute("drop fk", name, sqlgen.drop_constraint(name, fk.name)) for fk in fks]
+        drop += [Execute("drop index", name, sqlgen.drop_index(i.schema, i.name)) for i in indexes]
+        drop.append(Record("recreating", name, sqlgen.one(), (RECREATING,)))
+        why = f"{name} brings many new rows: its foreign keys are re-added with one join each"
+        self.steps.append(When(condition, tuple(drop), why))
+        rebuild: list[Step] = []
+        for i in indexes:
+            rebuild.append(
+                Execute(f"create index {i.name}", name, sqlgen.create_from_definition(i.definition))
+            )
+            if i.comment is not None:
+                rebuild.append(Execute("comment", name, sqlgen.comment_index(i.schema, i.name, i.comment)))
+        for fk in fks:
+            rebuild.append(
+                Execute(
+                    f"re-add fk {fk.name}",
+                    name,
+                    sqlgen.add_constraint(name, fk.name, fk.definition),
+                    refusal=f"{name}: foreign key {fk.name} does not hold after loading",
+                )
+            )
+            if fk.comment is not None:
+                rebuild.append(Execute("comment", name, sqlgen.comment_constraint(name, fk.name, fk.comment)))
+        self.rebuild_steps.append(When(at_least(1, count_of(name, RECREATING)), tuple(rebuild), why))
+        self.recreated[name] = tuple(fk.name for fk in fks)

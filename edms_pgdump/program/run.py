@@ -1,0 +1,283 @@
+"""The Python interpreter of the import program: psycopg executes each step.
+
+It adds only what psql cannot express the same way: streaming the archive's members
+into ``COPY``, counts kept in memory, a savepoint around an INSERT whose unique index
+may name duplicate keys, timings for the report's profile, and sample rows formatted
+for people.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import time
+from collections import defaultdict
+from typing import Any, Protocol
+
+import psycopg
+
+from edms_pgdump import sqlgen
+from edms_pgdump.catalog.names import QualifiedName
+from edms_pgdump.db import Connection, server_error_message
+from edms_pgdump.errors import ImportRejected, sample_keys
+from edms_pgdump.options import Progress
+from edms_pgdump.program.steps import (
+    ABSENT,
+    CREATE_RAW,
+    DELETED,
+    EXPECTED,
+    INSERTED,
+    PRESENT,
+    SKIPPED,
+    STAGED,
+    UNCHANGED,
+    UPDATED,
+    Balance,
+    Check,
+    CompareCounts,
+    Condition,
+    CopyIn,
+    Derive,
+    Execute,
+    Message,
+    Program,
+    Record,
+    Refuse,
+    Step,
+    When,
+)
+from edms_pgdump.results import ImportReport, TableResult
+
+
+class MemberSource(Protocol):
+    """Where CopyIn reads a table's COPY text from (an archive member)."""
+
+    def rows(self, table: QualifiedName) -> int: ...
+
+    def blocks(self, table: QualifiedName) -> Any: ...
+
+
+class _SkipRest(Exception):
+    """An optional step was refused: the rest of its When is skipped."""
+
+
+class ProgramRunner:
+    def __init__(
+        self,
+        conn: Connection,
+        program: Program,
+        source: MemberSource,
+        report: ImportReport,
+        progress: Progress,
+        staged: dict[QualifiedName, int] | None = None,
+    ) -> None:
+        """``staged``: the rows each raw staging table received, when they were created
+        and loaded ahead of this transaction (parallel staging); their steps are skipped."""
+        self.conn = conn
+        self.staged = staged
+        self.program = program
+        self.source = source
+        self.report = report
+        self.progress = progress
+        self.counts: dict[QualifiedName, dict[str, int]] = defaultdict(lambda: defaultdict(int))
+        self.gathered: list[str] = []
+        self.results = {n: TableResult(str(n)) for n in program.tables}
+        self.report.tables = [self.results[n] for n in program.tables]
+
+    # -- plumbing --------------------------------------------------------------------
+    def timed(self, step: str, table: QualifiedName | None, t0: float, rows: int = -1) -> None:
+        entry: dict[str, Any] = {"step": step, "seconds": round(time.perf_counter() - t0, 4)}
+        if table is not None:
+            entry["table"] = str(table)
+        if rows >= 0:
+            entry["rows"] = rows
+        self.report.profile.append(entry)
+
+    def fail(self, message: str, problems: list[str] | None = None) -> None:
+        self.report.problems.extend(problems or [message])
+        self.sync_results()
+        raise ImportRejected(message, self.report)
+
+    def flush_gathered(self) -> None:
+        if self.gathered:
+            problems, self.gathered = self.gathered, []
+            self.fail(problems[0], problems)
+
+    def holds(self, condition: Condition) -> bool:
+        return all(
+            sum(t.factor * self.counts[t.table][t.count] for t in terms) >= minimum
+            for terms, minimum in condition.bounds
+        )
+
+    # -- the steps -------------------------------------------------------------------
+    def run(self) -> None:
+        for name in self.program.tables:
+            self.counts[name][EXPECTED] = self.source.rows(name)
+        self.steps(self.program.steps)
+        self.flush_gathered()
+        self.sync_results()
+        problems = [
+            f"{r.table}: counts do not balance (expected {r.expected}, staged {r.staged}, "
+            f"inserted {r.inserted} + updated {r.updated} + unchanged {r.unchanged}, "
+            f"present after {r.present_after})"
+            for r in self.report.tables
+            if not r.balanced
+        ]
+        if problems:
+            self.fail(problems[0], problems)
+
+    def steps(self, steps: tuple[Step, ...]) -> None:
+        for step in steps:
+            # a gathering check (inside a When, too) adds to the failures reported together
+            if not ((isinstance(step, Check) and step.gather) or isinstance(step, When)):
+                self.flush_gathered()
+            self.step(step)
+
+    def step(self, step: Step) -> None:
+        if isinstance(step, When):
+            if self.holds(step.condition):
+                with contextlib.suppress(_SkipRest):
+                    self.steps(step.steps)
+        elif isinstance(step, Execute):
+            if not (self.staged is not None and step.step == CREATE_RAW):
+                self.execute(step)
+        elif isinstance(step, CopyIn):
+            if self.staged is not None:
+                self.counts[step.table][STAGED] = self.staged[step.table]
+            else:
+                self.copy_in(step)
+        elif isinstance(step, Record):
+            self.record(step)
+        elif isinstance(step, Derive):
+            counts = self.counts
+            counts[step.table][step.count] = sum(t.factor * counts[t.table][t.count] for t in step.terms)
+        elif isinstance(step, Check):
+            self.check(step)
+        elif isinstance(step, CompareCounts):
+            self.compare(step)
+        elif isinstance(step, Refuse):
+            value = self.counts[step.value.table][step.value.count]
+            self.fail(f"{step.message.head}{value}{step.message.tail}")
+        elif isinstance(step, Balance):
+            pass  # checked for every table at the end, so all of them are reported
+        else:  # pragma: no cover - exhaustive
+            raise TypeError(step)
+
+    def begin_step(self, step: str, table: QualifiedName | None) -> None:
+        # remembered so that a server error can name the table and the step
+        self.report.current_step = f"{table}: {step}" if table is not None else step
+
+    def execute(self, step: Execute) -> None:
+        self.begin_step(step.step, step.table)
+        t0 = time.perf_counter()
+        if step.on_unique_violation:
+            self.conn.execute(sqlgen.savepoint("edms_insert"))
+            try:
+                cur = self.conn.execute(step.statement)
+            except psycopg.errors.UniqueViolation:
+                self.conn.execute(sqlgen.rollback_to("edms_insert"))
+                for check in step.on_unique_violation:
+                    self.check(check)
+                raise
+            self.conn.execute(sqlgen.release("edms_insert"))
+        elif step.optional:
+            self.conn.execute(sqlgen.savepoint("edms_optional"))
+            try:
+                cur = self.conn.execute(step.statement)
+            except (psycopg.errors.DeadlockDetected, psycopg.errors.LockNotAvailable) as exc:
+                self.conn.execute(sqlgen.rollback_to("edms_optional"))
+                self.report.warnings.append(
+                    f"{step.step}: {server_error_message(exc)}; another session holds these tables, so "
+                    "their foreign keys stay in place and are checked row by row"
+                )
+                raise _SkipRest() from None
+            self.conn.execute(sqlgen.release("edms_optional"))
+        elif step.refusal is not None:
+            try:
+                cur = self.conn.execute(step.statement)
+            except psycopg.errors.IntegrityError as exc:
+                self.fail(
+                    f"{step.refusal} ({server_error_message(exc)}); the import was rolled back and "
+                    "nothing was written"
+                )
+                raise  # pragma: no cover - fail() raises
+        else:
+            cur = self.conn.execute(step.statement)
+        self.timed(step.step, step.table, t0, cur.rowcount)
+        if step.count is not None and step.table is not None:
+            self.counts[step.table][step.count] = max(cur.rowcount, 0)
+
+    def copy_in(self, step: CopyIn) -> None:
+        name = step.table
+        self.begin_step("copy", name)
+        task = str(name)
+        self.progress.start(task, self.counts[name][EXPECTED])
+        t0 = time.perf_counter()
+        with self.conn.cursor() as cur:
+            with cur.copy(step.statement) as copy:
+                for block in self.source.blocks(name):
+                    copy.write(block)
+                    self.progress.advance(task, block.count(b"\n"), len(block))
+            copied = cur.rowcount
+        self.timed("copy", name, t0, copied)
+        self.progress.finish(task)
+        self.counts[name][STAGED] = copied
+
+    def record(self, step: Record) -> None:
+        self.begin_step(step.step, step.table)
+        t0 = time.perf_counter()
+        row = self.conn.execute(step.query).fetchone()
+        self.timed(step.step, step.table, t0)
+        for name, value in zip(step.counts, row or ()):
+            self.counts[step.table][name] = int(value or 0)
+
+    def compare(self, step: CompareCounts) -> None:
+        left = self.counts[step.table][step.left]
+        right = self.counts[step.table][step.right]
+        if left == right:
+            return
+        for check in step.explain:
+            self.check(check)
+        m = step.message
+        self.fail(f"{m.head}{left}{m.middle or ''}{right}{m.tail}")
+
+    def check(self, step: Check) -> None:
+        self.begin_step(step.step, step.table)
+        t0 = time.perf_counter()
+        rows = list(self.conn.execute(step.query).fetchall())
+        self.timed(step.step, step.table, t0)
+        if not rows:
+            return
+        if step.shape == "exists":
+            for check in step.explain:
+                self.check(check)
+            self.fail(_message(step.message, None, ""))
+            return
+        if step.shape == "total_first":
+            total: int | None = int(rows[0][0])
+            samples = sample_keys((r[1:] for r in rows), list(step.fields))
+        else:
+            total = None
+            samples = sample_keys((r[:-1] for r in rows), list(step.fields))
+        message = _message(step.message, total, samples)
+        if step.count is not None and step.table is not None:
+            self.counts[step.table][step.count] = total if total is not None else len(rows)
+        if step.warn:
+            self.report.warnings.append(message)
+        elif step.gather:
+            self.gathered.append(message)
+        else:
+            self.fail(message)
+
+    def sync_results(self) -> None:
+        for name, r in self.results.items():
+            c = self.counts[name]
+            r.expected, r.staged, r.inserted = c[EXPECTED], c[STAGED], c[INSERTED]
+            r.updated, r.skipped, r.unchanged = c[UPDATED], c[SKIPPED], c[UNCHANGED]
+            r.present_after = c[PRESENT]
+            r.deleted, r.absent = c[DELETED], c[ABSENT]
+
+
+def _message(m: Message, total: int | None, samples: str) -> str:
+    if m.middle is None or total is None:
+        return f"{m.head}{samples}{m.tail}"
+    return f"{m.head}{total}{m.middle}{samples}{m.tail}"

@@ -1,0 +1,38 @@
+"""The SQL ``import-fixture`` runs beside the import program: checking, after the load
+and before COMMIT, the generic ids it kept as they are (``fixture.KeptIds``).
+
+Both queries take the kept ids as one text array (in the fixture's order) and compare
+them with ``id::text``, as the generic-reference SQL does, so an integer id and a text
+``object_id`` column meet on the same values. They are one hash (anti) join per named
+table, never a query per id.
+"""
+
+from __future__ import annotations
+
+from psycopg import sql
+
+from edms_pgdump.catalog.names import QualifiedName
+from edms_pgdump.sqlgen.common import ident, table_ident
+
+_IDS = sql.SQL("unnest(%(ids)s::text[]) WITH ORDINALITY AS u(id, n)")
+
+
+def kept_ids_missing(target: QualifiedName, id_column: str) -> sql.Composed:
+    """(total, id) of the first ``%(samples)s`` kept ids no row of ``target`` has."""
+    return sql.SQL(
+        "SELECT count(*) OVER (), u.id FROM {ids} "
+        "WHERE NOT EXISTS (SELECT 1 FROM {table} AS t WHERE t.{col}::text = u.id) "
+        "ORDER BY u.n LIMIT %(samples)s"
+    ).format(ids=_IDS, table=table_ident(target), col=ident(id_column))
+
+
+def kept_ids_named(target: QualifiedName, id_column: str, key_columns: tuple[str, ...]) -> sql.Composed:
+    """(total, id, the named row's natural-key columns joined by ', ') of the first
+    ``%(samples)s`` kept ids that name a row of ``target``."""
+    key = sql.SQL("concat_ws(', ', {})").format(
+        sql.SQL(", ").join(sql.SQL("t.{}::text").format(ident(c)) for c in key_columns)
+    )
+    return sql.SQL(
+        "SELECT count(*) OVER (), u.id, {key} FROM {ids} JOIN {table} AS t ON t.{col}::text = u.id "
+        "ORDER BY u.n LIMIT %(samples)s"
+    ).format(key=key, ids=_IDS, table=table_ident(target), col=ident(id_column))
