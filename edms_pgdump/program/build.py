@@ -1,6 +1,6 @@
 """The import algorithm, written once: ``(Plan, Catalog, options) -> [typed steps]``.
 
-Two interpreters read the same list: ``run_program`` executes it with psycopg, and the
+Two interpreters read the same list: ``program.run`` executes it with psycopg, and the
 psql runbook renderer writes it as a script. Neither adds a statement of its own
 beyond plumbing (streaming COPY data, keeping counts), so what a DBA reviews is what
 the library runs.

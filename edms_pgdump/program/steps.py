@@ -1,6 +1,6 @@
 """The import program's vocabulary: typed steps and the counts they record.
 
-Pure data, no SQL of its own: ``program`` builds a list of these, ``run_program``
+Pure data, no SQL of its own: ``build`` makes a list of these, ``run``
 executes it with psycopg and ``render_psql`` writes it as a psql script.
 """
 
