@@ -2,8 +2,8 @@
 
 The CLI calls exactly one of these per command and only prints what comes back, so a
 script using the library gets the same validation, audit lines and history as a
-shell user. Options are checked here (``UsageError`` naming the option and what is
-allowed), never only by the CLI.
+shell user. Options are checked here or, for an import, once when ``ImportOptions`` is
+made (``UsageError`` naming the option and what is allowed), never only by the CLI.
 """
 
 from __future__ import annotations
@@ -12,7 +12,7 @@ import os
 import time
 from collections.abc import Sequence
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
 
 import psycopg
 
@@ -27,11 +27,11 @@ from edms_pgdump.errors import DatabaseError, ImportRejected, UsageError
 from edms_pgdump.export.subset import WhereArgs, describe_subset, resolve_filters, subset_rules
 from edms_pgdump.export.write import check_export_options, write_archive
 from edms_pgdump.load import audit
-from edms_pgdump.load import transaction as _load
 from edms_pgdump.load.audit import AuditRecord, AuditTarget
 from edms_pgdump.load.diff import diff_archives, diff_database
 from edms_pgdump.load.history import HistoryHooks
 from edms_pgdump.load.staging_area import drop_leftovers
+from edms_pgdump.load.transaction import load_archive
 from edms_pgdump.mapping import Mapping, load_mapping
 from edms_pgdump.options import ImportOptions, Progress
 from edms_pgdump.plan.proposals import scaffold_from_database
@@ -177,14 +177,6 @@ def export_archive(
     return result
 
 
-def _load_archive(
-    dsn: str, reader: ArchiveReader, opts: ImportOptions, progress: Progress | None, hooks: Any
-) -> ImportReport:
-    # the reader opened here is the one load streams from: the history row names the
-    # archive that was really imported
-    return _load.import_archive(dsn, reader=reader, options=opts, progress=progress, hooks=hooks)
-
-
 def _history_status(hooks: HistoryHooks, report: ImportReport) -> str:
     if not hooks.enabled:
         return "off"
@@ -209,7 +201,8 @@ def import_archive(
 
     ``result.already_applied`` says the history already held this archive; ``result.history``
     what happened to the history row. With ``history=False`` the target is not touched
-    beyond the mapped tables. Invalid options raise ``UsageError`` before anything is read.
+    beyond the mapped tables. Invalid options raise ``UsageError`` when ``ImportOptions`` is
+    made, before anything is read.
 
     ``identities`` (age identity files) decrypt an encrypted archive while it streams.
     ``trusted_keys`` (minisign public key files, plus ``$EDMS_PGDUMP_TRUSTED_KEYS``):
@@ -217,7 +210,6 @@ def import_archive(
     before anything is written.
     """
     opts = options or ImportOptions()
-    opts.validate()
     record = AuditRecord("import", dsn, str(archive), __version__)
     record.details = {"dry_run": opts.dry_run, "committed": False, "already_applied": False}
     started = time.monotonic()
@@ -233,10 +225,10 @@ def import_archive(
             if reader.signature is not None:
                 record.details["signed_by"] = reader.signature.key_id
                 record.details["signature_verified"] = reader.signature.verified
-            hooks = HistoryHooks(
-                manifest.archive_id, manifest.sha256, __version__, manifest.source.to_dict(), enabled=history
-            )
-            report = _load_archive(dsn, reader, opts, progress, hooks)
+            hooks = HistoryHooks(__version__, manifest.source.to_dict(), enabled=history)
+            # the reader opened here is the one the import streams from: the history row
+            # names the archive that was really imported
+            report = load_archive(dsn, reader=reader, options=opts, progress=progress, hooks=(hooks,))
             report.warnings[:0] = reader.warnings
     except BaseException as exc:
         _failed(record, exc)
@@ -315,7 +307,7 @@ def verify_archive(
             return result
         opts = ImportOptions(dry_run=True, on_conflict="update", constraints="keep", compare_only=True)
         try:
-            imp = _load_archive(dsn, reader, opts, None, None)
+            imp = load_archive(dsn, reader=reader, options=opts)
         except ImportRejected as exc:
             result.database = DatabaseComparison(dsn, matches=False, error=str(exc))
             return result
@@ -381,8 +373,6 @@ def sql_runbook(
     if kind not in KINDS:
         raise UsageError(f"sql {kind!r}: use one of " + ", ".join(KINDS))
     which: Kind = "export" if kind == "export" else "import"
-    if options is not None:
-        options.validate()
     m = _mapping(mapping)
     if output is None:
         return RunbookResult(which, script=render_runbook(dsn, m, which, options))
@@ -456,7 +446,6 @@ def import_fixture(
     from edms_pgdump.django.fixture_import import import_fixture_file, parse_table_overrides
 
     opts = options or ImportOptions()
-    opts.validate()
     overrides = parse_table_overrides([f"{k}={v}" for k, v in (tables or {}).items()])
     m = _mapping(mapping)
     # its own operation, so an audit line tells a fixture restore from an archive import
@@ -468,10 +457,10 @@ def import_fixture(
         "already_applied": False,
     }
     started = time.monotonic()
-    hooks = HistoryHooks("", "", __version__, {"fixture": str(fixture)}, enabled=history)
+    hooks = HistoryHooks(__version__, {"fixture": str(fixture)}, enabled=history)
     try:
         report = import_fixture_file(
-            dsn, fixture, m, options=opts, tables=overrides, progress=progress, hooks=hooks
+            dsn, fixture, m, options=opts, tables=overrides, progress=progress, hooks=(hooks,)
         )
     except BaseException as exc:
         _failed(record, exc)

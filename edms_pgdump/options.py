@@ -71,26 +71,36 @@ class ImportOptions:
     # stages as with 1.
     jobs: int = 1
 
-    def validate(self) -> None:
+    def __post_init__(self) -> None:
         """Refuse values the import would otherwise misread (an unknown policy must not
-        quietly mean "never update")."""
+        quietly mean "never update"), once, when the options are made: the library, the
+        CLI and the runbook all get them from here. Each message names the option, its
+        command-line flag and what is allowed."""
         if self.on_conflict is not None and self.on_conflict not in CONFLICT_POLICIES:
-            raise UsageError(f"on_conflict={self.on_conflict!r}: use one of " + ", ".join(CONFLICT_POLICIES))
+            allowed = ", ".join(CONFLICT_POLICIES)
+            raise UsageError(f"on_conflict={self.on_conflict!r} (--on-conflict): use one of {allowed}")
         if self.constraints not in CONSTRAINT_MODES:
-            raise UsageError(f"constraints={self.constraints!r}: use one of " + ", ".join(CONSTRAINT_MODES))
+            raise UsageError(
+                f"constraints={self.constraints!r} (--constraints): use one of " + ", ".join(CONSTRAINT_MODES)
+            )
         if self.compare_only and not self.dry_run:
-            raise UsageError("compare_only needs dry_run=True: a comparison never commits")
+            raise UsageError("compare_only=True needs dry_run=True: a comparison never commits; pass both")
         if self.max_deletes is not None:
             if (
                 isinstance(self.max_deletes, bool)
                 or not isinstance(self.max_deletes, int)
                 or self.max_deletes < 0
             ):
-                raise UsageError(f"max_deletes={self.max_deletes!r}: use a whole number, 0 or more")
+                raise UsageError(
+                    f"max_deletes={self.max_deletes!r} (--max-deletes): use a whole number, 0 or more"
+                )
             if not self.delete_missing:
-                raise UsageError("--max-deletes limits --delete-missing: give both, or neither")
+                raise UsageError(
+                    "max_deletes (--max-deletes) limits delete_missing (--delete-missing): "
+                    "give both, or neither"
+                )
         if isinstance(self.jobs, bool) or not isinstance(self.jobs, int) or not 1 <= self.jobs <= 64:
-            raise UsageError(f"jobs={self.jobs!r}: use a whole number of connections from 1 to 64")
+            raise UsageError(f"jobs={self.jobs!r} (--jobs): use a whole number of connections from 1 to 64")
         size = self.sample_size
         if isinstance(size, bool) or not isinstance(size, int) or size < 1:
             raise UsageError(f"sample_size={self.sample_size!r}: use a whole number of at least 1")

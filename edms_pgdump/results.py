@@ -13,6 +13,28 @@ from edms_pgdump.archive.manifest import Manifest, TableEntry
 from edms_pgdump.archive.signing import SignatureInfo
 from edms_pgdump.plan.model import Problem
 
+# The balance rule, written once: each pair of sums of a table's counts must be equal.
+# The library checks it (``TableResult.balanced``, the program's ``Balance`` step) and
+# the psql runbook renders it as SQL; both refuse with ``BALANCE_REFUSAL``, whose fields
+# are the counts (``str.format`` names).
+BALANCE_RULE: tuple[tuple[tuple[str, ...], tuple[str, ...]], ...] = (
+    (("expected",), ("staged",)),
+    (("staged",), ("inserted", "updated", "unchanged", "skipped")),
+    (("present",), ("staged",)),
+)
+BALANCE_REFUSAL = (
+    "{table}: counts do not balance (expected {expected}, staged {staged}, inserted {inserted}"
+    " + updated {updated} + unchanged {unchanged}, present after {present})"
+)
+
+
+def balances(counts: dict[str, int]) -> bool:
+    return all(sum(counts[n] for n in a) == sum(counts[n] for n in b) for a, b in BALANCE_RULE)
+
+
+def balance_refusal(table: str, counts: dict[str, int]) -> str:
+    return BALANCE_REFUSAL.format(table=table, **counts)
+
 
 @dataclass
 class TableResult:
@@ -27,12 +49,24 @@ class TableResult:
     deleted: int = 0  # --delete-missing: target rows the archive does not hold, removed
     absent: int = 0  # target rows whose natural key the archive does not hold
 
+    def counts(self) -> dict[str, int]:
+        """The counts the balance rule names."""
+        return {
+            "expected": self.expected,
+            "staged": self.staged,
+            "inserted": self.inserted,
+            "updated": self.updated,
+            "unchanged": self.unchanged,
+            "skipped": self.skipped,
+            "present": self.present_after,
+        }
+
     @property
     def balanced(self) -> bool:
-        return (
-            self.expected == self.staged == self.inserted + self.updated + self.unchanged + self.skipped
-            and self.present_after == self.staged
-        )
+        return balances(self.counts())
+
+    def balance_refusal(self) -> str:
+        return balance_refusal(self.table, self.counts())
 
     def to_dict(self) -> dict[str, Any]:
         return {

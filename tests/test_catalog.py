@@ -7,7 +7,6 @@ from __future__ import annotations
 
 import uuid
 from collections.abc import Iterator
-from dataclasses import dataclass, field
 
 import psycopg
 import pytest
@@ -17,6 +16,7 @@ from edms_pgdump.catalog.names import QualifiedName
 from edms_pgdump.catalog.read import Catalog, ForeignKey, IndexDef, SequenceInfo, read_catalog
 from edms_pgdump.db import pin_session
 from edms_pgdump.load import history
+from edms_pgdump.results import ImportReport
 
 SCHEMA = """
 CREATE SCHEMA shop;
@@ -304,18 +304,13 @@ def test_history_table_and_a_role_that_owns_nothing(shop: tuple[str, Catalog], r
 
 
 def test_history_hooks_use_the_catalog(shop: tuple[str, Catalog]) -> None:
-    """before_load with the import's catalog creates the table and reads nothing else;
+    """The history hook with the import's catalog creates the table and reads nothing else;
     the next import's catalog sees it and the hook finds the earlier row."""
     dsn, cat = shop
 
-    @dataclass
-    class Report:
-        warnings: list[str] = field(default_factory=list)
-        already_applied: bool = False
-
     with psycopg.connect(dsn) as conn:
-        hooks = history.HistoryHooks("arch-1", "sha", "test", catalog=cat)
-        hooks.before_load(conn, Report())
+        hooks = history.HistoryHooks("test", archive_id="arch-1", manifest_sha256="sha")
+        hooks.look_up(conn, cat, ImportReport("a.edms", "arch-1", "t", False))
         assert hooks.available and hooks.db_role == cat.current_user
         conn.execute(
             "INSERT INTO edms_pgdump.history (archive_id, manifest_sha256, archive, tool_version,"
@@ -324,9 +319,9 @@ def test_history_hooks_use_the_catalog(shop: tuple[str, Catalog]) -> None:
         conn.commit()
         again = read_catalog(conn)
         assert again.history_table
-        report = Report()
-        second = history.HistoryHooks("arch-1", "sha", "test", catalog=again)
-        second.before_load(conn, report)
+        report = ImportReport("a.edms", "arch-1", "t", False)
+        second = history.HistoryHooks("test", archive_id="arch-1", manifest_sha256="sha")
+        second.look_up(conn, again, report)
         assert report.already_applied and len(second.previous) == 1
         conn.rollback()
     with psycopg.connect(dsn, autocommit=True) as conn:

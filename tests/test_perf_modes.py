@@ -16,7 +16,8 @@ from edms_pgdump.demo.resources import sample_mapping_path
 from edms_pgdump.errors import EdmsPgdumpError, ImportRejected, KeyNotUniqueError
 from edms_pgdump.export.write import write_archive
 from edms_pgdump.load import transaction as load
-from edms_pgdump.load.transaction import ImportOptions, import_archive
+from edms_pgdump.load.transaction import ImportHooks, ImportOptions
+from edms_pgdump.load.transaction import load_archive as import_archive
 from edms_pgdump.mapping import load_mapping
 from edms_pgdump.program import constraints as program_constraints
 from tests.support.db import db_digest, export_without_data_proofs
@@ -306,20 +307,18 @@ def test_duplicate_keys_among_existing_rows_are_named(sample_dbs: tuple[str, str
     assert db_digest(dst) == before
 
 
-class _LockSpy:
+class _LockSpy(ImportHooks):
     def __init__(self) -> None:
         self.modes: dict[str, set[str]] = {}
 
-    def before_load(self, conn: Any, report: Any) -> None:
-        pass
-
-    def after_load(self, conn: Any, report: Any) -> None:
+    def after_program(self, conn: Any, program: Any, report: Any) -> tuple[()]:
         for rel, mode in conn.execute(
             "SELECT c.relname, l.mode FROM pg_locks l JOIN pg_class c ON c.oid = l.relation "
             "WHERE l.pid = pg_backend_pid() AND c.relkind = 'r' "
             "AND c.relnamespace = 'public'::regnamespace"
         ):
             self.modes.setdefault(rel, set()).add(mode)
+        return ()
 
 
 @pytest.mark.parametrize("mode", ["keep", "recreate"])
@@ -328,7 +327,7 @@ def test_documented_locks(sample_dbs: tuple[str, str], tmp_path: Path, mode: str
     tables whose foreign keys were dropped and on the tables they reference."""
     src, dst = sample_dbs
     spy = _LockSpy()
-    import_archive(dst, _export(src, tmp_path), options=ImportOptions(constraints=mode), hooks=spy)  # type: ignore[arg-type]
+    import_archive(dst, _export(src, tmp_path), options=ImportOptions(constraints=mode), hooks=[spy])  # type: ignore[arg-type]
     tables = {"users", "documents", "document_versions", "document_workflows"}
     assert tables <= set(spy.modes)
     strongest = {t: "AccessExclusiveLock" in spy.modes[t] for t in tables}

@@ -22,10 +22,12 @@ from edms_pgdump.program.steps import (
     CompareCounts,
     CopyIn,
     Derive,
+    End,
     Execute,
     Program,
     Record,
     Refuse,
+    Setting,
     Step,
     When,
 )
@@ -149,11 +151,18 @@ def _lines(steps: tuple[Step, ...], depth: int = 0) -> list[str]:
             out.append(f"{pad}refuse [{s.table}] {s.message.head}<{s.value.count}>{s.message.tail}")
         elif isinstance(s, Balance):
             out.append(f"{pad}balance [{s.table}]")
+        elif isinstance(s, Setting):
+            extra = " (best effort)" if s.best_effort else ""
+            out.append(f"{pad}setting{extra}: {sqlgen.render(s.statement)}")
+        elif isinstance(s, End):
+            out.append(f"{pad}end: {'commit' if s.commit else 'rollback'}")
+        else:  # pragma: no cover - a new step type needs a line here
+            raise TypeError(s)
     return out
 
 
 def _render(program: Program) -> str:
-    return "\n".join(_lines(program.steps)) + "\n"
+    return "\n".join(_lines((*program.opening, *program.steps, *program.closing))) + "\n"
 
 
 @pytest.mark.parametrize(

@@ -400,17 +400,18 @@ def test_damage_after_integrity_check_is_still_caught(
     shutil.copytree(originals["dir"], work)
     before = db_digest(dst)
 
-    class Swap:
-        def before_load(self, conn, report) -> None:
+    class Swap(load.ImportHooks):
+        def before_program(self, conn, given, program, report):  # type: ignore[no-untyped-def]
             victim = work / VICTIM_NONE
             lines = victim.read_bytes().split(b"\n")
             victim.write_bytes(b"\n".join(lines[: len(lines) // 2]) + b"\n")
+            return ()
 
-        def after_load(self, conn, report) -> None:  # pragma: no cover - must not be reached
+        def after_program(self, conn, program, report):  # type: ignore[no-untyped-def]  # pragma: no cover
             raise AssertionError("the damaged member was loaded")
 
     with pytest.raises(EdmsPgdumpError) as err:
-        load.import_archive(dst, work, hooks=Swap())
+        load.load_archive(dst, work, hooks=[Swap()])
     assert "public.documents" in str(err.value)
     assert db_digest(dst) == before
 
@@ -516,16 +517,17 @@ def test_member_swapped_after_verification_with_same_row_count(
     shutil.copytree(originals["dir"], work)
     before = db_digest(dst)
 
-    class Swap:
-        def before_load(self, conn, report) -> None:
+    class Swap(load.ImportHooks):
+        def before_program(self, conn, given, program, report):  # type: ignore[no-untyped-def]
             victim = work / VICTIM_NONE
             victim.write_bytes(victim.read_bytes().replace(b"Document 1 ", b"Document X ", 1))
+            return ()
 
-        def after_load(self, conn, report) -> None:  # pragma: no cover - must not be reached
+        def after_program(self, conn, program, report):  # type: ignore[no-untyped-def]  # pragma: no cover
             raise AssertionError("the swapped member was loaded")
 
     with pytest.raises(ArchiveError) as err:
-        load.import_archive(dst, work, hooks=Swap())
+        load.load_archive(dst, work, hooks=[Swap()])
     assert "changed while it was being read" in str(err.value)
     assert "public.documents" in str(err.value)
     assert db_digest(dst) == before

@@ -198,16 +198,14 @@ HOOK_SCRIPT = textwrap.dedent(
     import sys, time, pathlib
     from edms_pgdump.load import transaction as load
 
-    class PauseBeforeCommit:
-        def before_load(self, conn, report):
-            pass
-
-        def after_load(self, conn, report):
+    class PauseBeforeCommit(load.ImportHooks):
+        def after_program(self, conn, program, report):
             written = conn.execute("SELECT count(*) FROM public.document_workflows").fetchone()[0]
             pathlib.Path(sys.argv[3]).write_text(str(written))
             time.sleep(120)
+            return ()
 
-    load.import_archive(sys.argv[1], sys.argv[2], hooks=PauseBeforeCommit())
+    load.load_archive(sys.argv[1], sys.argv[2], hooks=[PauseBeforeCommit()])
     """
 )
 
@@ -419,7 +417,7 @@ RECREATE_SCRIPT = textwrap.dedent(
     """
     import sys
     from edms_pgdump.load import transaction as load
-    load.import_archive(sys.argv[1], sys.argv[2], options=load.ImportOptions(constraints="recreate"))
+    load.load_archive(sys.argv[1], sys.argv[2], options=load.ImportOptions(constraints="recreate"))
     """
 )
 

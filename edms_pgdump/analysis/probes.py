@@ -60,10 +60,6 @@ def _tbl(name: QualifiedName) -> sql.Identifier:
     return sql.Identifier(name.schema, name.name)
 
 
-def _col(alias: str, column: str) -> sql.Composed:
-    return sql.SQL("{}.{}").format(sql.Identifier(alias), sql.Identifier(column))
-
-
 def _n(value: int | str) -> str:
     """A count with thousands separators; a str (export.sql's placeholder) as it is."""
     return value if isinstance(value, str) else f"{value:,}"

@@ -251,16 +251,19 @@ def sql_cmd(
     Example: edms-pgdump sql import --dsn postgresql://localhost/fresh -m config/edms.yaml -o runbooks/
     """
     # the same options as import: the runbook is rendered from the same import program
-    opts = ImportOptions(
-        lock_timeout=lock_timeout,
-        statement_timeout=statement_timeout,
-        work_mem=work_mem,
-        on_conflict=cast("ConflictPolicy | None", on_conflict),
-        constraints=cast("ConstraintMode", constraints),
-        dry_run=dry_run,
-        delete_missing=delete_missing,
-        max_deletes=max_deletes,
-        refresh_materialized_views=refresh_views,
+    opts = run(
+        lambda: ImportOptions(
+            lock_timeout=lock_timeout,
+            statement_timeout=statement_timeout,
+            work_mem=work_mem,
+            on_conflict=cast("ConflictPolicy | None", on_conflict),
+            constraints=cast("ConstraintMode", constraints),
+            dry_run=dry_run,
+            delete_missing=delete_missing,
+            max_deletes=max_deletes,
+            refresh_materialized_views=refresh_views,
+        ),
+        json_output=json_out,
     )
     result = run(lambda: sql_runbook(kind, dsn, mapping, output=output, options=opts), json_output=json_out)
     if json_out:

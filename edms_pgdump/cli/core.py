@@ -279,19 +279,22 @@ def import_cmd(
     Example: edms-pgdump import prod.edmsdump --dsn postgresql://localhost/fresh --dry-run
     """
     # passed on as typed text: the library validates both and names the allowed values
-    opts = ImportOptions(
-        dry_run=dry_run,
-        on_conflict=cast("ConflictPolicy | None", on_conflict),
-        lock_timeout=lock_timeout,
-        statement_timeout=statement_timeout,
-        work_mem=work_mem,
-        constraints=cast("ConstraintMode", constraints),
-        refresh_materialized_views=refresh_views,
-        delete_missing=delete_missing,
-        max_deletes=max_deletes,
-        ignore_columns=tuple(ignore_column or ()),
-        skip_tables=tuple(skip_table or ()),
-        jobs=jobs,
+    opts = run(
+        lambda: ImportOptions(
+            dry_run=dry_run,
+            on_conflict=cast("ConflictPolicy | None", on_conflict),
+            lock_timeout=lock_timeout,
+            statement_timeout=statement_timeout,
+            work_mem=work_mem,
+            constraints=cast("ConstraintMode", constraints),
+            refresh_materialized_views=refresh_views,
+            delete_missing=delete_missing,
+            max_deletes=max_deletes,
+            ignore_columns=tuple(ignore_column or ()),
+            skip_tables=tuple(skip_table or ()),
+            jobs=jobs,
+        ),
+        json_output=json_out,
     )
 
     def go() -> ImportResult:

@@ -65,10 +65,13 @@ def import_fixture_cmd(
 
     Example: edms-pgdump import-fixture backup.json.gz --dsn postgresql://localhost/fresh -m mapping.yaml
     """
-    opts = ImportOptions(
-        dry_run=dry_run,
-        on_conflict=cast("ConflictPolicy | None", on_conflict),
-        constraints=cast("ConstraintMode", constraints),
+    opts = run(
+        lambda: ImportOptions(
+            dry_run=dry_run,
+            on_conflict=cast("ConflictPolicy | None", on_conflict),
+            constraints=cast("ConstraintMode", constraints),
+        ),
+        json_output=json_out,
     )
     overrides = dict(item.partition("=")[::2] for item in table or [])
 

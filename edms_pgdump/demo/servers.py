@@ -13,8 +13,6 @@ import shutil
 import subprocess
 import tempfile
 import warnings
-from collections.abc import Iterator
-from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 from urllib.parse import quote, urlsplit, urlunsplit
@@ -119,13 +117,3 @@ def client_bin_dir_for(server_major: int) -> Path | None:
         if tool_major(d) == server_major:
             return d
     return dirs[0] if dirs else None
-
-
-@contextmanager
-def embedded_server(keep: bool = False) -> Iterator[Server]:
-    server = start_embedded(keep)
-    try:
-        yield server
-    finally:
-        if not keep:
-            stop_embedded(server)

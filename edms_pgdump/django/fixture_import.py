@@ -1,38 +1,30 @@
 """``import-fixture``: a Django JSON fixture through the same import program as an archive.
 
 The fixture is read and turned into per-table COPY spools inside the import's
-transaction (the plan needs the target's catalog); then ``program.import_program`` and
-``ProgramRunner`` stage, resolve, upsert and verify exactly as ``import`` does, so the
-guarantees are the same: one transaction, counts proven, unresolved references named,
-history recorded in the same transaction.
+transaction (the plan needs the target's catalog); then ``load.import_transaction``
+stages, resolves, upserts and verifies exactly as ``import`` does, so the guarantees are
+the same: one transaction, counts proven, unresolved references named, history recorded
+in the same transaction.
 """
 
 from __future__ import annotations
 
 import time
+from collections.abc import Sequence
 from pathlib import Path
-from typing import Any
 
-import psycopg
-
-from edms_pgdump import sqlgen
 from edms_pgdump.catalog.names import QualifiedName, parse_qualified_name
-from edms_pgdump.catalog.read import Catalog, read_catalog
-from edms_pgdump.db import Connection, connect, describe_dsn
-from edms_pgdump.django.fixture_plan import FixtureReader, KeptIds
+from edms_pgdump.catalog.read import Catalog
+from edms_pgdump.db import Connection, describe_dsn
+from edms_pgdump.django.fixture_plan import FixtureReader, FixtureSpool, KeptIds
 from edms_pgdump.django.fixture_read import FixtureError
-from edms_pgdump.errors import DatabaseError, UsageError
-from edms_pgdump.load.transaction import (
-    begin_import,
-    failure_message,
-    program_or_refusal,
-    rollback_quietly,
-    run_program,
-)
+from edms_pgdump.errors import UsageError
+from edms_pgdump.load.transaction import ImportHooks, ImportInput, import_transaction
 from edms_pgdump.mapping import Mapping
-from edms_pgdump.options import ImportOptions, NoProgress, Progress
+from edms_pgdump.options import ImportOptions, Progress
 from edms_pgdump.plan.build import build_plan
 from edms_pgdump.plan.generic import target_of
+from edms_pgdump.program.steps import Program, Step
 from edms_pgdump.results import ImportReport
 from edms_pgdump.sqlgen.fixture import kept_ids_missing, kept_ids_named
 
@@ -54,35 +46,29 @@ def parse_table_overrides(items: list[str] | tuple[str, ...] | None) -> dict[str
     return out
 
 
-def import_fixture_file(
-    dsn: str,
-    fixture: str | Path,
-    mapping: Mapping,
-    *,
-    options: ImportOptions | None = None,
-    tables: dict[str, QualifiedName] | None = None,
-    progress: Progress | None = None,
-    hooks: Any = None,
-) -> ImportReport:
-    """Restore ``fixture`` into ``dsn`` in one transaction; raise on any problem, having
-    written nothing. ``hooks`` as for ``load.import_archive`` (history); ``hooks.fixture_sha256``
-    is set before ``before_load`` runs."""
-    opts = options or ImportOptions()
-    opts.validate()
-    path = Path(fixture)
-    if not path.is_file():
-        raise FixtureError(f"{path}: no such fixture file; check the path")
-    progress = progress or NoProgress()
-    started = time.monotonic()
-    report = ImportReport(str(path), "", describe_dsn(dsn), opts.dry_run)
-    conn = connect(dsn)
-    spool = None
-    try:
-        begin_import(conn, opts)
-        catalog = read_catalog(conn)
+class _FixtureSource(ImportHooks):
+    """A fixture as the transaction reads it: surveyed and spooled as COPY text once the
+    target's catalog is known (the plan needs it); after the program, its kept generic
+    ids are checked."""
+
+    area_key = None
+
+    def __init__(self, path: Path, mapping: Mapping, tables: dict[str, QualifiedName] | None) -> None:
+        self.path = path
+        self.mapping = mapping
+        self.tables = tables
+        self.what = f"import of {path}"
+        self.spool: FixtureSpool | None = None
+        self.checked: tuple[FixtureReader, Catalog, Mapping] | None = None
+
+    def prepare(
+        self, conn: Connection, catalog: Catalog, options: ImportOptions, report: ImportReport
+    ) -> ImportInput:
         t0 = time.perf_counter()
+        mapping = self.mapping
         types = tuple(mapping.types.values())
-        reader = FixtureReader(path, build_plan(mapping, catalog), catalog, mapping.exclude, tables, types)
+        first = build_plan(mapping, catalog)
+        reader = FixtureReader(self.path, first, catalog, mapping.exclude, self.tables, types)
         reader.survey()
         reader.keep_ids()
         run_mapping = reader.mapping_keeping_ids(mapping)
@@ -93,38 +79,44 @@ def import_fixture_file(
         report.profile.append({"step": "read fixture", "seconds": round(time.perf_counter() - t0, 4)})
         report.archive_id = f"fixture:{reader.sha256}"
         t0 = time.perf_counter()
-        spool = reader.spool()
+        self.spool = spool = reader.spool()
         report.profile.append({"step": "spool fixture", "seconds": round(time.perf_counter() - t0, 4)})
         report.warnings.extend(reader.warnings)
         report.warnings.extend(str(p) for p in plan.warnings)
-        if hooks is not None:
-            hooks.archive_id = report.archive_id
-            hooks.manifest_sha256 = reader.sha256
-            hooks.catalog = catalog
-            hooks.before_load(conn, report)
-        program = program_or_refusal(plan, catalog, opts, spool.loaded, report)
-        run_program(conn, program, spool, report, progress)
-        check_kept_ids(conn, reader, catalog, run_mapping, report, opts.sample_size)
-        if hooks is not None:
-            hooks.after_load(conn, report)
-        if opts.dry_run:
-            conn.execute(sqlgen.rollback())
-        else:
-            conn.execute(sqlgen.commit())
-            report.committed = True
-    except psycopg.Error as exc:
-        rollback_quietly(conn)
-        msg = failure_message(exc, report)
-        raise DatabaseError(
-            f"import of {path} into {describe_dsn(dsn)} failed and was rolled back: {msg}"
-        ) from None
-    except BaseException:
-        rollback_quietly(conn)
-        raise
+        self.checked = (reader, catalog, run_mapping)
+        return ImportInput(catalog, plan, spool.loaded, spool, report.archive_id, reader.sha256)
+
+    def after_program(self, conn: Connection, program: Program, report: ImportReport) -> Sequence[Step]:
+        assert self.checked is not None
+        reader, catalog, run_mapping = self.checked
+        check_kept_ids(conn, reader, catalog, run_mapping, report, program.options.sample_size)
+        return ()
+
+
+def import_fixture_file(
+    dsn: str,
+    fixture: str | Path,
+    mapping: Mapping,
+    *,
+    options: ImportOptions | None = None,
+    tables: dict[str, QualifiedName] | None = None,
+    progress: Progress | None = None,
+    hooks: Sequence[ImportHooks] = (),
+) -> ImportReport:
+    """Restore ``fixture`` into ``dsn`` in one transaction (``load.import_transaction``);
+    raise on any problem, having written nothing."""
+    opts = options or ImportOptions()
+    path = Path(fixture)
+    if not path.is_file():
+        raise FixtureError(f"{path}: no such fixture file; check the path")
+    started = time.monotonic()
+    report = ImportReport(str(path), "", describe_dsn(dsn), opts.dry_run)
+    source = _FixtureSource(path, mapping, tables)
+    try:
+        import_transaction(dsn, source, report, opts, progress, (source, *hooks))
     finally:
-        if spool is not None:
-            spool.close()
-        conn.close()
+        if source.spool is not None:
+            source.spool.close()
         report.seconds = time.monotonic() - started
     return report
 

@@ -41,39 +41,37 @@ from edms_pgdump.catalog.names import QualifiedName
 from edms_pgdump.db import Connection, server_error_message
 from edms_pgdump.errors import DatabaseError
 from edms_pgdump.export.subset import TableScope
-from edms_pgdump.load.prepare import prepare_import
 from edms_pgdump.load.subset_scope import TargetScope, archive_scopes, target_scope
-from edms_pgdump.load.transaction import import_archive
+from edms_pgdump.load.transaction import ImportHooks, ImportInput, load_archive
 from edms_pgdump.options import ImportOptions
-from edms_pgdump.program.steps import Execute, Program
-from edms_pgdump.results import ArchivesDiffResult, ArchivesTableDiff, DiffResult, TableDiff
+from edms_pgdump.program.steps import Execute, Program, Step
+from edms_pgdump.results import ArchivesDiffResult, ArchivesTableDiff, DiffResult, ImportReport, TableDiff
 
 
-class _Samples:
-    """Import hooks: before the program, a subset archive's scope tables are created
-    (the transaction is not READ ONLY yet); after the comparison ran, the scope is
-    filled and the sample keys read from staging."""
+class _Samples(ImportHooks):
+    """Hooks of the comparison's transaction: before the program, a subset archive's
+    scope tables are created (the transaction is not READ ONLY yet), from the plan the
+    transaction prepared; after the comparison ran, the scope is filled and the sample
+    keys read from staging. What they find stays here."""
 
-    def __init__(self, sample_size: int, manifest: Manifest | None = None, origin: str = "") -> None:
+    def __init__(self, sample_size: int, manifest: Manifest, origin: str) -> None:
         self.sample_size = sample_size
         self.manifest = manifest
         self.origin = origin
-        self.program: Program | None = None
-        self.catalog: Any = None
         self.samples: dict[str, dict[str, list[dict[str, Any]]]] = {}
         self.scopes: dict[QualifiedName, TableScope] = {}
         self.scope: TargetScope | None = None
         self.in_scope: dict[str, int] = {}  # where/owned/needed tables: absent rows in scope
 
-    def before_load(self, conn: Connection, report: Any) -> None:
-        if self.manifest is None:
-            return
-        prep = prepare_import(self.manifest, self.catalog, self.origin)
-        self.scopes = archive_scopes(self.manifest, prep.plan, self.catalog, prep.loaded, self.origin, "diff")
-        if self.scopes:
-            self.scope = target_scope(prep.plan, self.catalog, self.scopes, read_only=True)
-            for step in self.scope.creates:
-                conn.execute(step.statement)
+    def before_program(
+        self, conn: Connection, given: ImportInput, program: Program, report: ImportReport
+    ) -> Sequence[Step]:
+        plan, catalog = given.plan, given.catalog
+        self.scopes = archive_scopes(self.manifest, plan, catalog, given.loaded, self.origin, "diff")
+        if not self.scopes:
+            return ()
+        self.scope = target_scope(given.plan, given.catalog, self.scopes, read_only=True)
+        return tuple(self.scope.creates)
 
     def fill_scope(self, conn: Connection) -> None:
         assert self.scope is not None
@@ -87,9 +85,8 @@ class _Samples:
                     f"({step.step}): {server_error_message(exc)}; nothing was written (diff is read only)"
                 ) from None
 
-    def after_load(self, conn: Connection, report: Any) -> None:
-        program = self.program
-        assert program is not None and program.plan is not None
+    def after_program(self, conn: Connection, program: Program, report: ImportReport) -> Sequence[Step]:
+        assert program.plan is not None
         plan = program.plan
         n = self.sample_size
         if self.scope is not None:
@@ -123,6 +120,7 @@ class _Samples:
                 else []
                 for kind, q in queries.items()
             }
+        return ()
 
 
 def _plain(value: Any) -> Any:
@@ -150,7 +148,7 @@ def diff_database(
     )
     with _open(archive, identities, trusted_keys) as reader:
         hooks = _Samples(sample_size, reader.manifest, str(archive))
-        report = import_archive(dsn, reader=reader, options=options, hooks=hooks)
+        report = load_archive(dsn, reader=reader, options=options, hooks=(hooks,))
     result = DiffResult(str(archive), report.target)
     scopes = {str(t): s for t, s in hooks.scopes.items()}
     for t in report.tables:

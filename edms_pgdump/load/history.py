@@ -1,7 +1,7 @@
 """The import history table, ``edms_pgdump.history``, kept in the target database.
 
-It is written inside the import's own transaction (through ``load.import_archive``'s
-``hooks``), so a row exists if and only if that import committed: a dry run or a
+It is written inside the import's own transaction (a hook of ``load.import_transaction``),
+so a row exists if and only if that import committed: a dry run or a
 rolled-back import leaves nothing. It is also how an import knows the same archive
 was already applied to this database.
 
@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import json
 import socket
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -23,6 +24,9 @@ from psycopg import sql
 from edms_pgdump.catalog.read import HISTORY_TABLE, Catalog, read_history_access
 from edms_pgdump.db import Connection, server_error_message
 from edms_pgdump.load.audit import os_user
+from edms_pgdump.load.transaction import ImportHooks, ImportInput
+from edms_pgdump.program.steps import Execute, Program, Step
+from edms_pgdump.results import ImportReport
 
 SCHEMA = HISTORY_TABLE.schema
 TABLE = HISTORY_TABLE.name
@@ -59,38 +63,37 @@ _QUALIFIED = sql.SQL("{}.{}").format(sql.Identifier(SCHEMA), sql.Identifier(TABL
 
 
 @dataclass
-class HistoryHooks:
-    """``hooks`` for ``load.import_archive``: records who ran it and, if asked, history.
+class HistoryHooks(ImportHooks):
+    """Hooks of the import transaction: records who ran it and, if asked, history.
 
-    ``before_load`` runs after the archive was verified against the target catalog and
-    before any row is staged; ``after_load`` after every table loaded and balanced,
-    just before COMMIT (or the dry run's ROLLBACK). Set ``catalog`` to the catalog the
-    import read (same transaction) and ``before_load`` reads nothing more; without it,
-    it asks the catalog module for the history table's state alone.
+    ``before_program`` takes the role and the history table's state from the catalog
+    the import read (same transaction) and looks for earlier imports of the same archive
+    (or fixture); ``after_program`` returns the INSERT of this import's row, which the
+    program's interpreter runs just before COMMIT (or the dry run's ROLLBACK).
     """
 
-    archive_id: str
-    manifest_sha256: str
     tool_version: str
     source: dict[str, Any] = field(default_factory=dict)
     enabled: bool = True
+    archive_id: str = ""
+    manifest_sha256: str = ""
     db_role: str | None = None
     previous: list[dict[str, Any]] = field(default_factory=list)
     available: bool = False
     warning: str | None = None
-    catalog: Catalog | None = None
 
-    def before_load(self, conn: Connection, report: Any) -> None:
-        if self.catalog is not None:
-            self.db_role = self.catalog.current_user
-            exists, writable = self.catalog.history_table, self.catalog.history_writable
-        else:
-            row = conn.execute("SELECT current_user").fetchone()
-            self.db_role = str(row[0]) if row else None
-            exists, writable = read_history_access(conn) if self.enabled else (False, False)
+    def before_program(
+        self, conn: Connection, given: ImportInput, program: Program, report: ImportReport
+    ) -> Sequence[Step]:
+        self.archive_id, self.manifest_sha256 = given.archive_id, given.sha256
+        self.look_up(conn, given.catalog, report)
+        return ()
+
+    def look_up(self, conn: Connection, catalog: Catalog, report: ImportReport) -> None:
+        self.db_role = catalog.current_user
         if not self.enabled:
             return
-        self.available = self._ensure_table(conn, exists, writable)
+        self.available = self._ensure_table(conn, catalog.history_table, catalog.history_writable)
         if not self.available:
             if self.warning:
                 report.warnings.append(self.warning)
@@ -112,30 +115,28 @@ class HistoryHooks:
                 f"by {first['db_role']}); importing again only changes rows that differ"
             )
 
-    def after_load(self, conn: Connection, report: Any) -> None:
+    def after_program(self, conn: Connection, program: Program, report: ImportReport) -> Sequence[Step]:
         if not (self.enabled and self.available):
-            return
+            return ()
         tables = [t.to_dict() for t in report.tables]
-        conn.execute(
-            sql.SQL(
-                "INSERT INTO {} (archive_id, manifest_sha256, archive, os_user, client_host, "
-                "tool_version, source, inserted, updated, unchanged, tables) "
-                "VALUES (%s, %s, %s, %s, %s, %s, %s::jsonb, %s, %s, %s, %s::jsonb)"
-            ).format(_QUALIFIED),
-            (
-                self.archive_id,
-                self.manifest_sha256,
-                report.archive,
-                os_user(),
-                socket.gethostname(),
-                self.tool_version,
-                json.dumps(self.source, default=str),
-                report.inserted,
-                report.updated,
-                sum(t.unchanged for t in report.tables),
-                json.dumps(tables, default=str),
-            ),
+        values = (
+            self.archive_id,
+            self.manifest_sha256,
+            report.archive,
+            os_user(),
+            socket.gethostname(),
+            self.tool_version,
+            json.dumps(self.source, default=str),
+            report.inserted,
+            report.updated,
+            sum(t.unchanged for t in report.tables),
+            json.dumps(tables, default=str),
         )
+        insert = sql.SQL(
+            "INSERT INTO {} (archive_id, manifest_sha256, archive, os_user, client_host, "
+            "tool_version, source, inserted, updated, unchanged, tables) VALUES ({})"
+        ).format(_QUALIFIED, sql.SQL(", ").join(sql.Literal(v) for v in values))
+        return (Execute("history", None, insert),)
 
     def _ensure_table(self, conn: Connection, exists: bool, writable: bool) -> bool:
         """Create schema and table on first use, inside a savepoint so a refusal does not
@@ -164,17 +165,6 @@ class HistoryHooks:
             return False
         conn.execute("RELEASE SAVEPOINT edms_pgdump_history")
         return True
-
-
-def status(report: Any, enabled: bool) -> str:
-    """What happened to history for this import: recorded, already-applied..., off, skipped."""
-    if not enabled:
-        return "off"
-    if any(w.startswith(SKIPPED) for w in report.warnings):
-        return "skipped"
-    if not report.committed:
-        return "not recorded (rolled back)"
-    return "recorded"
 
 
 def read_history(conn: Connection) -> list[dict[str, Any]]:

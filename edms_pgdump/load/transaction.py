@@ -1,17 +1,27 @@
-"""Import: verify the archive, then run the import program in one transaction.
+"""The one import transaction: archive import, fixture import, ``verify --dsn`` and ``diff``.
 
 Named ``load`` because ``import`` is a Python keyword. The algorithm itself is
-``program.import_program`` (shared with the psql runbook); this module opens the
-archive and the connection, pins the session, and commits or rolls back.
+``program.import_program`` (shared with the psql runbook), transaction frame included:
+``import_transaction`` runs the program's opening (pinned session, BEGIN, settings),
+reads the target's catalog in that transaction, asks its source for the plan and the
+rows, builds and runs the program, then its closing (COMMIT, or ROLLBACK for a dry run).
+
+What differs between callers comes in two typed parts:
+- an ``ImportSource`` (an archive here, a Django fixture in ``django.fixture_import``)
+  turns the catalog into an ``ImportInput``: the plan and the COPY text per table;
+- ``ImportHooks`` (history, diff's samples, the fixture's kept ids) receive the catalog
+  and the program as arguments and return the steps they add, run by the same
+  interpreter; what a hook learns stays in its own fields.
 """
 
 from __future__ import annotations
 
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Sequence
 from contextlib import AbstractContextManager, contextmanager
+from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Any, Protocol
 
 import psycopg
 
@@ -29,10 +39,168 @@ from edms_pgdump.load.staging_area import StagingArea
 from edms_pgdump.load.subset_scope import archive_scopes
 from edms_pgdump.options import ImportOptions, NoProgress, Progress
 from edms_pgdump.plan.build import Plan
-from edms_pgdump.program.build import import_program
-from edms_pgdump.program.run import MemberSource, ProgramRunner
-from edms_pgdump.program.steps import Program, ProgramRefused
+from edms_pgdump.program.build import import_program, transaction_opening
+from edms_pgdump.program.run import MemberSource, ProgramRunner, run_frame
+from edms_pgdump.program.steps import Program, ProgramRefused, Step
 from edms_pgdump.results import ImportReport
+
+Members = Callable[[], AbstractContextManager[MemberSource]]
+
+
+@dataclass(frozen=True)
+class ImportInput:
+    """What a source brings to the transaction once the target's catalog is read."""
+
+    catalog: Catalog
+    plan: Plan
+    loaded: dict[QualifiedName, tuple[str, ...]]  # COPY field order per table
+    members: MemberSource
+    archive_id: str
+    sha256: str  # of the manifest, or of the fixture file
+    archive_types: dict[QualifiedName, dict[str, str]] = field(default_factory=dict)
+    # a subset archive's rules: --delete-missing deletes only within them
+    scopes: dict[QualifiedName, TableScope] = field(default_factory=dict)
+    reopen: Members | None = None  # each parallel loader's own reader; None: one connection
+
+
+class ImportSource(Protocol):
+    """An archive or a fixture, as the transaction reads it."""
+
+    # the key of the private schema a parallel import stages in (the archive id);
+    # None: always temporary tables on the import's connection
+    @property
+    def area_key(self) -> str | None: ...
+
+    # what failed, for the error: "import", "import of FILE"
+    @property
+    def what(self) -> str: ...
+
+    def prepare(
+        self, conn: Connection, catalog: Catalog, options: ImportOptions, report: ImportReport
+    ) -> ImportInput: ...
+
+
+class ImportHooks:
+    """What a caller adds to the transaction; by default nothing.
+
+    ``before_program`` runs once the program is built, before its first step (nothing
+    staged yet); ``after_program`` after its last (every table loaded and balanced),
+    before the closing COMMIT or ROLLBACK. Both return the steps they add."""
+
+    def before_program(
+        self, conn: Connection, given: ImportInput, program: Program, report: ImportReport
+    ) -> Sequence[Step]:
+        return ()
+
+    def after_program(self, conn: Connection, program: Program, report: ImportReport) -> Sequence[Step]:
+        return ()
+
+
+def import_transaction(
+    dsn: str,
+    source: ImportSource,
+    report: ImportReport,
+    options: ImportOptions,
+    progress: Progress | None = None,
+    hooks: Sequence[ImportHooks] = (),
+) -> ImportReport:
+    """Run the import of ``source`` into ``dsn`` in one transaction; raise on any problem,
+    having written nothing (``ImportRejected.report`` tells what was found)."""
+    progress = progress or NoProgress()
+    conn = connect(dsn)
+    area: StagingArea | None = None
+    try:
+        # verify and diff write nothing, not even a sweep
+        if source.area_key is not None and not options.compare_only:
+            area = StagingArea.open(conn, source.area_key, options.jobs, report)
+        # the opening depends on the options alone (import_program adds the same steps
+        # to the program), so the catalog is read inside the transaction
+        run_frame(conn, transaction_opening(options), options, report)
+        catalog = read_catalog(conn)
+        given = source.prepare(conn, catalog, options, report)
+        schema = area.schema if area is not None else None
+        program = _program_or_refusal(given, options, report, schema)
+        runner = ProgramRunner(conn, program, given.members, report, progress)
+        runner.run_more(tuple(s for h in hooks for s in h.before_program(conn, given, program, report)))
+        if area is not None and given.reopen is not None:
+            runner.staged = load_in_parallel(
+                dsn, program, given.reopen, options.jobs, progress, report, given.members.rows
+            )
+        runner.run()
+        _stale_views(program, report)
+        runner.run_more(tuple(s for h in hooks for s in h.after_program(conn, program, report)))
+        runner.run_more(program.closing)
+    except psycopg.Error as exc:
+        _rollback_quietly(conn)
+        msg = _failure_message(exc, report)
+        raise DatabaseError(
+            f"{source.what} into {describe_dsn(dsn)} failed and was rolled back: {msg}"
+        ) from None
+    except BaseException:
+        _rollback_quietly(conn)
+        raise
+    finally:
+        if area is not None:
+            area.close(report)
+        conn.close()
+    return report
+
+
+def _program_or_refusal(
+    given: ImportInput, options: ImportOptions, report: ImportReport, staging_schema: str | None
+) -> Program:
+    """The import program, or ImportRejected (with the report) when the options ask for
+    something this target does not allow."""
+    try:
+        return import_program(
+            given.plan,
+            given.catalog,
+            options,
+            given.loaded,
+            given.archive_types,
+            staging_schema,
+            given.scopes,
+        )
+    except ProgramRefused as exc:
+        report.problems.append(str(exc))
+        raise ImportRejected(str(exc), report) from None
+
+
+def _stale_views(program: Program, report: ImportReport) -> None:
+    if program.views and not program.options.refresh_materialized_views:
+        report.warnings.append(
+            "materialized views reading the imported tables were not refreshed and may be "
+            "stale: "
+            + ", ".join(str(v) for v in program.views)
+            + "; refresh them, or import with --refresh-materialized-views"
+        )
+
+
+def _failure_message(exc: psycopg.Error, report: ImportReport) -> str:
+    """A server error during the import: where it struck, PostgreSQL's own words and,
+    for the failures an operator can act on, what to do; recorded in the report."""
+    msg = server_error_message(exc)
+    if report.current_step:
+        msg = f"{report.current_step}: {msg}"
+    if isinstance(exc, psycopg.errors.LockNotAvailable):
+        msg += "; another session holds a lock on a target table: retry, or raise --lock-timeout"
+    elif isinstance(exc, psycopg.errors.ProgramLimitExceeded):
+        msg += "; a natural-key value is too long for the target's index: shorten it or index a hash of it"
+    elif isinstance(exc, psycopg.errors.DeadlockDetected):
+        msg += "; another session locked the same tables in another order: retry the import"
+    report.problems.append(msg)
+    return msg
+
+
+def _rollback_quietly(conn: Connection) -> None:
+    try:
+        if not conn.closed:
+            conn.execute(sqlgen.rollback())
+    except psycopg.Error:
+        pass
+
+
+# -- archives -----------------------------------------------------------------------
 
 
 class _ArchiveMembers:
@@ -50,7 +218,7 @@ class _ArchiveMembers:
         return self.reader.iter_entry(entry)
 
 
-def _reopened(reader: ArchiveReader, prep: Prepared) -> Callable[[], AbstractContextManager[MemberSource]]:
+def _reopened(reader: ArchiveReader, prep: Prepared) -> Members:
     """Each parallel loader's own reader of the archive."""
 
     @contextmanager
@@ -64,93 +232,75 @@ def _reopened(reader: ArchiveReader, prep: Prepared) -> Callable[[], AbstractCon
     return members
 
 
-def import_archive(
+class ArchiveSource:
+    """An open archive: checked against the target's catalog (schema drift, a subset's
+    scope), then streamed member by member."""
+
+    what = "import"
+
+    def __init__(self, reader: ArchiveReader) -> None:
+        self.reader = reader
+
+    @property
+    def area_key(self) -> str:
+        return self.reader.manifest.archive_id
+
+    def prepare(
+        self, conn: Connection, catalog: Catalog, options: ImportOptions, report: ImportReport
+    ) -> ImportInput:
+        manifest, origin = self.reader.manifest, str(self.reader.origin)
+        prep = prepare_import(manifest, catalog, origin, options.ignore_columns, options.skip_tables)
+        report.warnings += prep.warnings
+        loaded = {name: tuple(fields) for name, fields in prep.loaded.items()}
+        # a subset archive deletes only within its scope, checked here before any write
+        scopes = {}
+        if options.delete_missing:
+            scopes = archive_scopes(manifest, prep.plan, catalog, loaded, origin)
+        return ImportInput(
+            catalog,
+            prep.plan,
+            loaded,
+            _ArchiveMembers(self.reader, prep),
+            manifest.archive_id,
+            manifest.sha256,
+            prep.archive_types,
+            scopes,
+            _reopened(self.reader, prep),
+        )
+
+
+def load_archive(
     dsn: str,
     archive: str | Path | None = None,
     *,
     reader: ArchiveReader | None = None,
     options: ImportOptions | None = None,
     progress: Progress | None = None,
-    hooks: Any = None,
+    hooks: Sequence[ImportHooks] = (),
 ) -> ImportReport:
-    """Import an archive into ``dsn`` in one transaction; raise on any problem.
-
-    On success returns the report (committed, or rolled back for a dry run). On
-    failure raises an ``EdmsPgdumpError`` subclass; ``ImportRejected.report`` tells
-    what was found. Nothing is ever partially written.
-    """
+    """Verify an archive's members, then import it into ``dsn`` in one transaction; raise
+    on any problem. On success returns the report (committed, or rolled back for a dry
+    run). Nothing is ever partially written. ``api.import_archive`` adds history and the
+    audit line; ``verify --dsn`` and ``diff`` call this with a comparison's options."""
     opts = options or ImportOptions()
-    opts.validate()
-    progress = progress or NoProgress()
     started = time.monotonic()
     # The caller's open reader is used as it is (one open per import, so the history
     # records the archive that was read); otherwise the path is opened here.
     owned = reader is None
     if reader is None:
         if archive is None:
-            raise UsageError("import_archive needs an archive path or an open reader")
+            raise UsageError("load_archive needs an archive path or an open reader")
         reader = ArchiveReader(archive)
-    archive = reader.origin
-    report = ImportReport(str(archive), reader.manifest.archive_id, describe_dsn(dsn), opts.dry_run)
+    report = ImportReport(str(reader.origin), reader.manifest.archive_id, describe_dsn(dsn), opts.dry_run)
     try:
         t0 = time.perf_counter()
         integrity = check_integrity(reader)
         report.profile.append({"step": "verify archive", "seconds": round(time.perf_counter() - t0, 4)})
         if not integrity.ok:
-            raise ArchiveError(f"{archive}: {integrity.damages[0]}; nothing was imported", integrity.damages)
-        conn = connect(dsn)
-        area: StagingArea | None = None
-        try:
-            if not opts.compare_only:  # verify and diff write nothing, not even a sweep
-                area = StagingArea.open(conn, reader.manifest.archive_id, opts.jobs, report)
-            begin_import(conn, opts)
-            catalog = read_catalog(conn)
-            prep = prepare_import(
-                reader.manifest, catalog, str(archive), opts.ignore_columns, opts.skip_tables
+            raise ArchiveError(
+                f"{reader.origin}: {integrity.damages[0]}; nothing was imported", integrity.damages
             )
-            report.warnings += prep.warnings
-            if hooks is not None:
-                hooks.catalog = catalog
-                hooks.before_load(conn, report)
-            loaded = {name: tuple(fields) for name, fields in prep.loaded.items()}
-            schema = area.schema if area is not None else None
-            # a subset archive deletes only within its scope, checked here before any write
-            scopes = {}
-            if opts.delete_missing:
-                scopes = archive_scopes(reader.manifest, prep.plan, catalog, loaded, str(archive))
-            program = program_or_refusal(
-                prep.plan, catalog, opts, loaded, report, prep.archive_types, schema, scopes
-            )
-            if hooks is not None:
-                hooks.program = program
-            members = _ArchiveMembers(reader, prep)
-            staged = None
-            if area is not None:
-                loaders = _reopened(reader, prep)
-                staged = load_in_parallel(dsn, program, loaders, opts.jobs, progress, report, members.rows)
-            run_program(conn, program, members, report, progress, staged)
-            if hooks is not None:
-                hooks.after_load(conn, report)
-            if opts.dry_run:
-                conn.execute(sqlgen.rollback())
-            else:
-                t0 = time.perf_counter()
-                conn.execute(sqlgen.commit())
-                report.profile.append({"step": "commit", "seconds": round(time.perf_counter() - t0, 4)})
-                report.committed = True
-        except psycopg.Error as exc:
-            rollback_quietly(conn)
-            msg = failure_message(exc, report)
-            raise DatabaseError(
-                f"import into {describe_dsn(dsn)} failed and was rolled back: {msg}"
-            ) from None
-        except BaseException:
-            rollback_quietly(conn)
-            raise
-        finally:
-            if area is not None:
-                area.close(report)
-            conn.close()
+        import_transaction(dsn, ArchiveSource(reader), report, opts, progress, hooks)
     finally:
         if owned:
             reader.close()
@@ -158,88 +308,14 @@ def import_archive(
     return report
 
 
-# -- what every import transaction shares (archives here, Django fixtures in fixture_import)
-
-
-def begin_import(conn: Connection, opts: ImportOptions) -> None:
-    """BEGIN and the transaction's own settings."""
-    # a comparison reads one consistent snapshot, and turns read only once its staging
-    # tables exist
-    conn.execute(sqlgen.begin("REPEATABLE READ" if opts.compare_only else None))
-    # temp_buffers can only change before this session's first temporary table (a
-    # pooled connection may have had one): a bigger value is a nicety, so a refusal is
-    # ignored
-    conn.execute(sqlgen.savepoint("edms_temp_buffers"))
-    try:
-        conn.execute(sqlgen.set_local("temp_buffers", opts.temp_buffers))
-    except psycopg.errors.InvalidParameterValue:
-        conn.execute(sqlgen.rollback_to("edms_temp_buffers"))
-    conn.execute(sqlgen.release("edms_temp_buffers"))
-    for stmt in sqlgen.import_settings(opts.lock_timeout, opts.statement_timeout, opts.work_mem):
-        conn.execute(stmt)
-
-
-def program_or_refusal(
-    plan: Plan,
-    catalog: Catalog,
-    opts: ImportOptions,
-    loaded: dict[QualifiedName, tuple[str, ...]],
-    report: ImportReport,
-    archive_types: dict[QualifiedName, dict[str, str]] | None = None,
-    staging_schema: str | None = None,
-    scopes: dict[QualifiedName, TableScope] | None = None,
-) -> Program:
-    """The import program, or ImportRejected (with the report) when the options ask for
-    something this target does not allow."""
-    try:
-        return import_program(plan, catalog, opts, loaded, archive_types, staging_schema, scopes)
-    except ProgramRefused as exc:
-        report.problems.append(str(exc))
-        raise ImportRejected(str(exc), report) from None
-
-
-def run_program(
-    conn: Connection,
-    program: Program,
-    source: MemberSource,
-    report: ImportReport,
-    progress: Progress,
-    staged: dict[QualifiedName, int] | None = None,
-) -> None:
-    """Run the program (``staged``: its raw tables were loaded ahead, in parallel); then
-    name the materialized views it leaves stale."""
-    ProgramRunner(conn, program, source, report, progress, staged).run()
-    if program.views and not program.options.refresh_materialized_views:
-        report.warnings.append(
-            "materialized views reading the imported tables were not refreshed and may be "
-            "stale: "
-            + ", ".join(str(v) for v in program.views)
-            + "; refresh them, or import with --refresh-materialized-views"
-        )
-
-
-def failure_message(exc: psycopg.Error, report: ImportReport) -> str:
-    """A server error during the import: where it struck, PostgreSQL's own words and,
-    for the failures an operator can act on, what to do; recorded in the report."""
-    msg = server_error_message(exc)
-    if report.current_step:
-        msg = f"{report.current_step}: {msg}"
-    if isinstance(exc, psycopg.errors.LockNotAvailable):
-        msg += "; another session holds a lock on a target table: retry, or raise --lock-timeout"
-    elif isinstance(exc, psycopg.errors.ProgramLimitExceeded):
-        msg += "; a natural-key value is too long for the target's index: shorten it or index a hash of it"
-    elif isinstance(exc, psycopg.errors.DeadlockDetected):
-        msg += "; another session locked the same tables in another order: retry the import"
-    report.problems.append(msg)
-    return msg
-
-
-def rollback_quietly(conn: Connection) -> None:
-    try:
-        if not conn.closed:
-            conn.execute(sqlgen.rollback())
-    except psycopg.Error:
-        pass
-
-
-__all__ = ["EdmsPgdumpError", "ImportOptions", "ImportReport", "import_archive"]
+__all__ = [
+    "ArchiveSource",
+    "EdmsPgdumpError",
+    "ImportHooks",
+    "ImportInput",
+    "ImportOptions",
+    "ImportReport",
+    "ImportSource",
+    "import_transaction",
+    "load_archive",
+]

@@ -1,6 +1,6 @@
 """The import algorithm, written once: ``(Plan, Catalog, options) -> [typed steps]``.
 
-Two interpreters read the same list: ``run_program`` executes it with psycopg, and the
+Two interpreters read the same list: ``program.run`` executes it with psycopg, and the
 psql runbook renderer writes it as a script. Neither adds a statement of its own
 beyond plumbing (streaming COPY data, keeping counts), so what a DBA reviews is what
 the library runs.
@@ -14,6 +14,7 @@ renderer with ``\\gset`` and ``\\if``.
 from __future__ import annotations
 
 from collections.abc import Mapping as AbcMapping
+from dataclasses import replace
 
 from psycopg import sql
 
@@ -44,10 +45,12 @@ from edms_pgdump.program.steps import (
     CompareCounts,
     CopyIn,
     Derive,
+    End,
     Execute,
     Message,
     Program,
     Record,
+    Setting,
     Step,
     When,
     at_least,
@@ -548,10 +551,32 @@ def import_program(
     ``staging_schema``: stage in UNLOGGED tables of this (private, existing) schema
     instead of temporary tables."""
     opts = options or ImportOptions()
-    opts.validate()
     if loaded is None:
         loaded = {tp.table: tp.field_names for tp in plan.exported}
     builder = _Builder(plan, catalog, opts, loaded, staging_schema)
     builder.archive_types = archive_types or {}
     builder.scopes = dict(scopes or {})  # a subset archive's rules: --delete-missing within them
-    return builder.build()
+    program = builder.build()
+    return replace(program, opening=transaction_opening(opts), closing=transaction_closing(opts))
+
+
+def transaction_opening(opts: ImportOptions) -> tuple[Step, ...]:
+    """The pinned session, BEGIN and the transaction's settings. They depend on the
+    options alone, so the library runs them before it reads the target's catalog (in
+    the same transaction as the import) and then builds the rest of the program."""
+    return (
+        *(Execute("session", None, s) for s in sqlgen.session_statements()),
+        # a comparison reads one consistent snapshot, and turns read only once its
+        # staging tables exist (the program's "read only" step)
+        Execute("begin", None, sqlgen.begin("REPEATABLE READ" if opts.compare_only else None)),
+        Setting(sqlgen.set_local("temp_buffers", opts.temp_buffers), best_effort=True),
+        *(
+            Setting(s)
+            for s in sqlgen.import_settings(opts.lock_timeout, opts.statement_timeout, opts.work_mem)
+        ),
+    )
+
+
+def transaction_closing(opts: ImportOptions) -> tuple[Step, ...]:
+    """COMMIT, or ROLLBACK for a dry run (a comparison is one)."""
+    return (End(commit=not opts.dry_run),)

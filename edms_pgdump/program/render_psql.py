@@ -8,6 +8,7 @@ with up to ``sample_size`` offending rows as JSON, and ``COPY … FROM STDIN`` b
 
 from __future__ import annotations
 
+import string
 from dataclasses import dataclass
 from typing import Any
 
@@ -24,15 +25,18 @@ from edms_pgdump.program.steps import (
     Condition,
     CopyIn,
     Derive,
+    End,
     Execute,
     Message,
     Program,
     Record,
     Refuse,
+    Setting,
     Step,
     Term,
     When,
 )
+from edms_pgdump.results import BALANCE_REFUSAL, BALANCE_RULE
 
 COUNTS_FILE = "counts.copy"
 # each table's rule (where, owned, needed, whole) as JSON, written by export.sql beside
@@ -117,13 +121,7 @@ class _Renderer:
 
     # -- the script ----------------------------------------------------------------------
     def build(self) -> list[ScriptLine]:
-        opts = self.program.options
-        for s in sqlgen.session_statements():
-            self.add("session", None, render(s) + ";")
-        self.add("begin", None, render(sqlgen.begin()) + ";")
-        self.add("session", None, render(sqlgen.set_local("temp_buffers", opts.temp_buffers)) + ";")
-        for s in sqlgen.import_settings(opts.lock_timeout, opts.statement_timeout, opts.work_mem):
-            self.add("session", None, render(s) + ";")
+        self.steps(self.program.opening)
         self.expected_counts()
         self.steps(self.program.steps)
         self.add(
@@ -137,8 +135,7 @@ class _Renderer:
             )
             + " FROM edms_tables AS t ORDER BY t.idx;",
         )
-        end = sqlgen.rollback() if opts.dry_run else sqlgen.commit()
-        self.add("commit", None, render(end) + ";")
+        self.steps(self.program.closing)
         return self.lines
 
     def expected_counts(self) -> None:
@@ -261,6 +258,10 @@ class _Renderer:
             self.add("check", step.table, do_block("", body))
         elif isinstance(step, Balance):
             self.balance(step.table)
+        elif isinstance(step, Setting):
+            self.add("session", None, render(step.statement) + ";")
+        elif isinstance(step, End):
+            self.add("commit", None, render(sqlgen.commit() if step.commit else sqlgen.rollback()) + ";")
         else:  # pragma: no cover - exhaustive
             raise TypeError(step)
 
@@ -324,17 +325,20 @@ class _Renderer:
         )
 
     def balance(self, name: QualifiedName) -> None:
-        c = {
-            n: self.count_expr(Term(name, n))
-            for n in ("expected", "staged", "inserted", "updated", "unchanged", "skipped", "present")
-        }
+        """``results.BALANCE_RULE`` as a condition, ``BALANCE_REFUSAL`` as a format()."""
+        names = list(dict.fromkeys(n for pair in BALANCE_RULE for side in pair for n in side))
+        c = {n: self.count_expr(Term(name, n)) for n in names}
+        rule = " AND ".join(" = ".join(" + ".join(side) for side in pair) for pair in BALANCE_RULE)
+        text, args = "", []
+        for literal_text, field, _, _ in string.Formatter().parse(BALANCE_REFUSAL):
+            text += literal_text.replace("%", "%%")
+            if field is not None:
+                text += "%s"
+                args.append(literal(str(name)) if field == "table" else field)
         body = (
             "".join(f"  {n} := {expr};\n" for n, expr in c.items())
-            + "  IF NOT (expected = staged AND staged = inserted + updated + unchanged + skipped"
-            " AND present = staged) THEN\n"
-            "    RAISE EXCEPTION USING MESSAGE = format('%s: counts do not balance (expected %s, staged %s,"
-            f" inserted %s + updated %s + unchanged %s, present after %s)', {literal(str(name))}, expected,"
-            " staged, inserted, updated, unchanged, present);\n"
+            + f"  IF NOT ({rule}) THEN\n"
+            f"    RAISE EXCEPTION USING MESSAGE = format({literal(text)}, {', '.join(args)});\n"
             "  END IF;"
         )
         declare = "\n".join(f"  {n} bigint;" for n in c)

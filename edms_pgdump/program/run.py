@@ -19,7 +19,7 @@ from edms_pgdump import sqlgen
 from edms_pgdump.catalog.names import QualifiedName
 from edms_pgdump.db import Connection, server_error_message
 from edms_pgdump.errors import ImportRejected, sample_keys
-from edms_pgdump.options import Progress
+from edms_pgdump.options import ImportOptions, NoProgress, Progress
 from edms_pgdump.program.steps import (
     ABSENT,
     CREATE_RAW,
@@ -37,11 +37,13 @@ from edms_pgdump.program.steps import (
     Condition,
     CopyIn,
     Derive,
+    End,
     Execute,
     Message,
     Program,
     Record,
     Refuse,
+    Setting,
     Step,
     When,
 )
@@ -54,6 +56,26 @@ class MemberSource(Protocol):
     def rows(self, table: QualifiedName) -> int: ...
 
     def blocks(self, table: QualifiedName) -> Any: ...
+
+
+class _NoMembers:
+    """The source of a frame that copies nothing (the transaction's opening)."""
+
+    def rows(self, table: QualifiedName) -> int:
+        return 0
+
+    def blocks(self, table: QualifiedName) -> Any:
+        return iter(())
+
+
+def run_frame(
+    conn: Connection, steps: tuple[Step, ...], options: ImportOptions, report: ImportReport
+) -> None:
+    """Run steps that name no table before the program exists: the transaction's
+    opening, which must precede reading the catalog the program is built from."""
+    frame = Program((), {}, {}, steps, {}, options)
+    ProgramRunner(conn, frame, _NoMembers(), report, NoProgress()).run_more(steps)
+    report.current_step = ""  # a failure from here on is not the opening's
 
 
 class _SkipRest(Exception):
@@ -112,23 +134,19 @@ class ProgramRunner:
     def run(self) -> None:
         for name in self.program.tables:
             self.counts[name][EXPECTED] = self.source.rows(name)
-        self.steps(self.program.steps)
+        self.run_more(self.program.steps)
+
+    def run_more(self, steps: tuple[Step, ...]) -> None:
+        """Steps after (or around) the program's own: what hooks add, the closing."""
+        self.steps(steps)
         self.flush_gathered()
         self.sync_results()
-        problems = [
-            f"{r.table}: counts do not balance (expected {r.expected}, staged {r.staged}, "
-            f"inserted {r.inserted} + updated {r.updated} + unchanged {r.unchanged}, "
-            f"present after {r.present_after})"
-            for r in self.report.tables
-            if not r.balanced
-        ]
-        if problems:
-            self.fail(problems[0], problems)
 
     def steps(self, steps: tuple[Step, ...]) -> None:
         for step in steps:
-            # a gathering check (inside a When, too) adds to the failures reported together
-            if not ((isinstance(step, Check) and step.gather) or isinstance(step, When)):
+            # a gathering check (inside a When, too) and the tables' balances add to the
+            # failures reported together
+            if not ((isinstance(step, Check) and step.gather) or isinstance(step, (When, Balance))):
                 self.flush_gathered()
             self.step(step)
 
@@ -158,7 +176,11 @@ class ProgramRunner:
             value = self.counts[step.value.table][step.value.count]
             self.fail(f"{step.message.head}{value}{step.message.tail}")
         elif isinstance(step, Balance):
-            pass  # checked for every table at the end, so all of them are reported
+            self.balance(step)
+        elif isinstance(step, Setting):
+            self.setting(step)
+        elif isinstance(step, End):
+            self.end(step)
         else:  # pragma: no cover - exhaustive
             raise TypeError(step)
 
@@ -267,6 +289,31 @@ class ProgramRunner:
             self.gathered.append(message)
         else:
             self.fail(message)
+
+    def balance(self, step: Balance) -> None:
+        self.sync_results()
+        result = self.results[step.table]
+        if not result.balanced:
+            self.gathered.append(result.balance_refusal())
+
+    def setting(self, step: Setting) -> None:
+        if not step.best_effort:
+            self.conn.execute(step.statement)
+            return
+        self.conn.execute(sqlgen.savepoint("edms_setting"))
+        try:
+            self.conn.execute(step.statement)
+        except psycopg.errors.InvalidParameterValue:
+            self.conn.execute(sqlgen.rollback_to("edms_setting"))
+        self.conn.execute(sqlgen.release("edms_setting"))
+
+    def end(self, step: End) -> None:
+        self.begin_step("commit" if step.commit else "rollback", None)
+        t0 = time.perf_counter()
+        self.conn.execute(sqlgen.commit() if step.commit else sqlgen.rollback())
+        if step.commit:
+            self.timed("commit", None, t0)
+        self.report.committed = step.commit
 
     def sync_results(self) -> None:
         for name, r in self.results.items():

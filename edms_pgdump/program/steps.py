@@ -1,6 +1,6 @@
 """The import program's vocabulary: typed steps and the counts they record.
 
-Pure data, no SQL of its own: ``program`` builds a list of these, ``run_program``
+Pure data, no SQL of its own: ``build`` makes a list of these, ``run``
 executes it with psycopg and ``render_psql`` writes it as a psql script.
 """
 
@@ -163,9 +163,27 @@ class Refuse:
 
 @dataclass(frozen=True)
 class Balance:
-    """expected == staged == inserted + updated + unchanged + skipped, present == staged."""
+    """The table's counts must balance (``results.BALANCE_RULE``); else the import is
+    refused with ``results.BALANCE_REFUSAL``. Every table's are reported together."""
 
     table: QualifiedName
+
+
+@dataclass(frozen=True)
+class Setting:
+    """A ``SET LOCAL`` of the import transaction. ``best_effort``: a refusal keeps the
+    server's value (temp_buffers cannot change after the session's first temporary
+    table, which a pooled connection may have had; psql's session is new)."""
+
+    statement: sql.Composed
+    best_effort: bool = False
+
+
+@dataclass(frozen=True)
+class End:
+    """Close the import transaction: COMMIT, or ROLLBACK for a dry run or a comparison."""
+
+    commit: bool
 
 
 @dataclass(frozen=True)
@@ -175,7 +193,9 @@ class When:
     why: str = ""
 
 
-Step = Union[Execute, CopyIn, Record, Derive, Check, CompareCounts, Refuse, Balance, When]  # noqa: UP007 (runtime alias on 3.10)
+Step = Union[  # noqa: UP007 (runtime alias on 3.10)
+    Execute, CopyIn, Record, Derive, Check, CompareCounts, Refuse, Balance, Setting, End, When
+]
 
 
 @dataclass(frozen=True)
@@ -189,10 +209,14 @@ class Program:
     # materialized views reading the imported tables: refreshed when asked, else stale
     views: tuple[QualifiedName, ...] = ()
     plan: Plan | None = None
+    # the transaction's frame: the pinned session, BEGIN and its settings before
+    # ``steps``; COMMIT or ROLLBACK after them (``program.build.transaction_opening``)
+    opening: tuple[Step, ...] = ()
+    closing: tuple[Step, ...] = ()
 
     def walk(self) -> Iterator[Step]:
         """Every step, those inside ``When`` included, in order."""
-        yield from _walk(self.steps)
+        yield from _walk((*self.opening, *self.steps, *self.closing))
 
 
 def _walk(steps: tuple[Step, ...]) -> Iterator[Step]:

@@ -3,7 +3,7 @@
 Why scripts at all: change tickets want the exact SQL, reviewed before it runs, and
 some sites allow nothing but psql on production. Every statement below is the one
 ``export.py`` / ``load.py`` execute, taken from ``sqlgen`` and rendered, in the same
-order as ``load._Importer``; only the plumbing around them (``\\copy`` instead of the
+order as ``program.import_program``; only the plumbing around them (``\\copy`` instead of the
 driver's COPY streams, DO blocks instead of Python ``if``) is psql-specific.
 
 Counts: psql cannot count the lines of a file, so export.sql records each ``\\copy``'s
