@@ -185,6 +185,9 @@ def _where_pairs(where: object) -> WherePairs:
 def _strings(name: str, flag: str, values: object) -> tuple[str, ...]:
     if isinstance(values, str):
         values = (values,)
-    if not isinstance(values, Sequence) or not all(isinstance(v, str) for v in values):
+    if not isinstance(values, Sequence):
         raise UsageError(f"{name}={values!r} ({flag}): give a list of age recipients (age1…)")
+    for v in values:
+        if not isinstance(v, str):
+            raise UsageError(f"{name}: {v!r} is no age recipient ({flag}): give each as text, age1…")
     return tuple(values)
