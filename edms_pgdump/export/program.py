@@ -281,7 +281,7 @@ class SubsetClosure:
 
     @property
     def overflow(self) -> str:
-        return closure_overflow(self.phase, self.statements)
+        return closure_overflow(self.phase, self.statements) + NOTHING_EXPORTED
 
 
 @dataclass(frozen=True)
@@ -402,7 +402,7 @@ def export_program(
     options = options or ExportOptions()
     body: list[Step] = []
     refusals: list[Step | None] = [
-        _unmapped_types(plan, catalog, mapping),
+        unmapped_types_step(plan, catalog, mapping),
         _dangling(plan),
         RefusePlanWarnings(tuple(str(p) for p in plan.warnings))
         if not options.allow_warnings and plan.warnings
@@ -427,7 +427,7 @@ def export_program(
     return ExportProgram(export_opening(read_only=subset is None), tuple(body))
 
 
-def _unmapped_types(plan: Plan, catalog: Catalog, mapping: Mapping) -> RefuseUnmappedTypes | None:
+def unmapped_types_step(plan: Plan, catalog: Catalog, mapping: Mapping) -> RefuseUnmappedTypes | None:
     """``generic_probe.discover_targets`` as a refusal: rows whose type names a table
     that is no target (unless ignored). The query knows, per table name, whether the
     plan resolves it (target), could have (stale: a table only a newer type row names,

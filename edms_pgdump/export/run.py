@@ -204,6 +204,12 @@ def _closure(conn: Connection, subset: Subset, step: SubsetClosure) -> None:
 # -- the copies -------------------------------------------------------------------------
 
 
+def _export_snapshot(conn: Connection) -> str:
+    row = conn.execute("SELECT pg_export_snapshot()").fetchone()
+    assert row is not None
+    return str(row[0])
+
+
 class _Stopped(Exception):
     """A parallel export's table left off because another table failed (never reaches
     the caller: the other table's error does)."""
@@ -341,6 +347,8 @@ class Runner:
             assert not missing, missing
             self.result.scopes = {e.index: e.scope for e in step.entries}
         elif isinstance(step, Commit):
+            if not self.result.snapshot:  # no table to copy: the manifest still names it
+                self.result.snapshot = _export_snapshot(conn)
             conn.execute(step.statement)
         else:
             raise AssertionError(f"not a step of the export's body: {step!r}")
@@ -350,7 +358,7 @@ class Runner:
         connections on this one's snapshot (biggest tables first; a table reading a
         subset's temp tables stays on this connection)."""
         conn = self.conn
-        self.result.snapshot = str(conn.execute("SELECT pg_export_snapshot()").fetchone()[0])  # type: ignore[index]
+        self.result.snapshot = _export_snapshot(conn)
         for c in copies:
             self.progress.start(str(c.table), self.estimated_rows.get(str(c.table)) or None)
         infos = self.result.infos

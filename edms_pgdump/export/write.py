@@ -34,8 +34,14 @@ from edms_pgdump.catalog.names import parse_qualified_name
 from edms_pgdump.catalog.read import Catalog, read_catalog
 from edms_pgdump.db import connect, describe_dsn, server_error_message
 from edms_pgdump.errors import DatabaseError, UsageError
-from edms_pgdump.export.program import EXPORT_SETTINGS, EXPORT_WORK_MEM, export_opening, export_program
-from edms_pgdump.export.run import Runner, run_opening
+from edms_pgdump.export.program import (
+    EXPORT_SETTINGS,
+    EXPORT_WORK_MEM,
+    export_opening,
+    export_program,
+    unmapped_types_step,
+)
+from edms_pgdump.export.run import Runner, refuse_unmapped_types, run_opening
 from edms_pgdump.export.subset import Subset, WhereArgs, resolve_filters, subset_steps
 from edms_pgdump.mapping import Mapping
 from edms_pgdump.options import ExportOptions, NoProgress, Progress
@@ -149,8 +155,12 @@ def export_to_archive(
         # which tables the generic references name is data: found on this snapshot (a
         # type naming a table that is no target is the program's first refusal)
         plan, unmapped = plan_with_targets(conn, mapping, catalog, plan)
-        if not unmapped:  # else the program's first step refuses them, before any other error
-            plan.raise_for_errors()
+        if unmapped:
+            # named before any other problem of the plan, by the program's first refusal
+            step = unmapped_types_step(plan, catalog, mapping)
+            if step is not None:
+                refuse_unmapped_types(conn, step)
+        plan.raise_for_errors()
         subset = subset_steps(plan, catalog, filters) if filters else None
         program = export_program(plan, catalog, mapping, options, subset)
         version = conn.execute("SELECT current_setting('server_version')").fetchone()

@@ -207,7 +207,7 @@ def _closure_block(step: SubsetClosure) -> list[Step]:
         "    IF grown = 0 THEN\n      RETURN;\n    END IF;\n"
         f"{analyze}"
         "  END LOOP;\n"
-        f"  RAISE EXCEPTION USING MESSAGE = {literal(step.overflow + NOTHING_EXPORTED)};"
+        f"  RAISE EXCEPTION USING MESSAGE = {literal(step.overflow)};"
     )
     return [
         Step("subset closure", None, f"-- subset: {step.phase}, until nothing grows"),
