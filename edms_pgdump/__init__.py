@@ -42,7 +42,7 @@ if TYPE_CHECKING:
     from edms_pgdump.load.audit import read_lines as read_audit_log
     from edms_pgdump.load.history import read_history
     from edms_pgdump.mapping import Mapping, load_mapping, load_mapping_text
-    from edms_pgdump.options import ImportOptions
+    from edms_pgdump.options import ExportOptions, ImportOptions
     from edms_pgdump.plan.build import Plan, build_plan
     from edms_pgdump.results import (
         DatabaseComparison,
@@ -61,6 +61,7 @@ _WHERE: dict[str, tuple[str, str]] = {
     "DatabaseComparison": ("edms_pgdump.results", "DatabaseComparison"),
     "DatabaseError": ("edms_pgdump.errors", "DatabaseError"),
     "EdmsPgdumpError": ("edms_pgdump.errors", "EdmsPgdumpError"),
+    "ExportOptions": ("edms_pgdump.options", "ExportOptions"),
     "ExportResult": ("edms_pgdump.export.write", "ExportResult"),
     "FieldEntry": ("edms_pgdump.archive.manifest", "FieldEntry"),
     "ImportOptions": ("edms_pgdump.options", "ImportOptions"),
@@ -117,6 +118,7 @@ __all__ = [
     "DatabaseComparison",
     "DatabaseError",
     "EdmsPgdumpError",
+    "ExportOptions",
     "ExportResult",
     "FieldEntry",
     "ImportOptions",

@@ -25,7 +25,7 @@ from edms_pgdump.archive.signing import Signer, load_signer
 from edms_pgdump.db import connect, describe_dsn, server_error_message
 from edms_pgdump.errors import DatabaseError, ImportRejected, UsageError
 from edms_pgdump.export.subset import WhereArgs, describe_subset, resolve_filters, subset_rules
-from edms_pgdump.export.write import check_export_options, write_archive
+from edms_pgdump.export.write import export_to_archive
 from edms_pgdump.load import audit
 from edms_pgdump.load.audit import AuditRecord, AuditTarget
 from edms_pgdump.load.diff import diff_archives, diff_database
@@ -33,7 +33,7 @@ from edms_pgdump.load.history import HistoryHooks
 from edms_pgdump.load.staging_area import drop_leftovers
 from edms_pgdump.load.transaction import load_archive
 from edms_pgdump.mapping import Mapping, load_mapping
-from edms_pgdump.options import ImportOptions, Progress
+from edms_pgdump.options import ExportOptions, ImportOptions, Progress
 from edms_pgdump.plan.proposals import scaffold_from_database
 from edms_pgdump.results import (
     ArchivesDiffResult,
@@ -112,12 +112,15 @@ def export_archive(
     sign_key: str | Path | None = None,
     sign_password: str | None = None,
     where: WhereArgs = (),
+    options: ExportOptions | None = None,
 ) -> ExportResult:
     """Export every mapped table on one snapshot, and append the outcome to the audit log.
 
-    ``allow_warnings=False`` refuses a plan that has warnings. ``audit_log``: a path,
-    None for the default (``$EDMS_PGDUMP_AUDIT_LOG`` or the user's state directory), or
-    False for no audit line. A failed export is audited too.
+    The options come as keywords, or as one ``ExportOptions`` (``options``, which then
+    replaces them all; validated when it is made). ``allow_warnings=False`` refuses a
+    plan that has warnings. ``audit_log``: a path, None for the default
+    (``$EDMS_PGDUMP_AUDIT_LOG`` or the user's state directory), or False for no audit
+    line. A failed export is audited too.
 
     ``encrypt_to`` (age1… recipients) and ``recipients_file`` encrypt the archive with age;
     ``sign_key`` (a minisign secret key; its password from ``sign_password``,
@@ -128,32 +131,31 @@ def export_archive(
     replaces the mapping's ``where:`` for its table); the manifest records the filters
     and each table's ``scope``. Refused before connecting unless each is one condition.
     """
-    check_export_options(jobs, compression, level)
-    recipients = resolve_recipients(encrypt_to, recipients_file)
-    if recipients and directory:
-        raise UsageError("--encrypt-to writes one encrypted file; drop --format dir (directory=True)")
-    key_warnings: list[str] = []
-    signer: Signer | None = None
-    if sign_key is not None:
-        signer = load_signer(sign_key, key_warnings, sign_password)
-    m = _mapping(mapping)
-    record = AuditRecord("export", dsn, str(output), __version__)
-    started = time.monotonic()
-    try:
-        result = write_archive(
-            dsn,
-            m,
-            output,
+    if options is None:
+        options = ExportOptions(
             jobs=jobs,
             compression=compression,
             level=level,
             directory=directory,
             allow_warnings=allow_warnings,
-            progress=progress,
             sort_rows=sort_rows,
-            recipients=recipients,
-            signer=signer,
-            where=where,
+            where=where,  # type: ignore[arg-type]  # a dict or pairs, kept as pairs
+            encrypt_to=tuple(encrypt_to),
+            recipients_file=tuple(recipients_file),
+            sign_key=sign_key,
+            sign_password=sign_password,
+        )
+    recipients = resolve_recipients(options.encrypt_to, options.recipients_file)
+    key_warnings: list[str] = []
+    signer: Signer | None = None
+    if options.sign_key is not None:
+        signer = load_signer(options.sign_key, key_warnings, options.sign_password)
+    m = _mapping(mapping)
+    record = AuditRecord("export", dsn, str(output), __version__)
+    started = time.monotonic()
+    try:
+        result = export_to_archive(
+            dsn, m, output, options, progress=progress, recipients=recipients, signer=signer
         )
     except BaseException as exc:
         _failed(record, exc)

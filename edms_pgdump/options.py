@@ -1,10 +1,15 @@
-"""The options an import takes, validated once for the library, the CLI and the runbook."""
+"""The options an import and an export take, validated once for the library, the CLI
+and the runbook: an options object that exists holds values the stages can trust."""
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from collections.abc import Mapping as AbcMapping
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Literal, Protocol
 
+from edms_pgdump.archive.manifest import COMPRESSIONS
 from edms_pgdump.errors import UsageError
 from edms_pgdump.mapping import CONFLICT_POLICIES, ConflictPolicy
 
@@ -104,3 +109,95 @@ class ImportOptions:
         size = self.sample_size
         if isinstance(size, bool) or not isinstance(size, int) or size < 1:
             raise UsageError(f"sample_size={self.sample_size!r}: use a whole number of at least 1")
+
+
+WherePairs = tuple[tuple[str, str], ...]
+
+
+@dataclass(frozen=True)
+class ExportOptions:
+    """What ``export`` takes, the twin of ``ImportOptions``: checked when it is made (an
+    invalid one cannot exist), before any connection, key file or output is touched.
+    Each refusal names the option (and its command-line flag) and what is allowed."""
+
+    jobs: int = 1  # tables exported in parallel, each worker on the first connection's snapshot
+    compression: str = "zstd"
+    level: int = 3  # zstd level
+    directory: bool = False  # a folder instead of one tar file
+    # False: a plan with warnings (a natural key without a unique constraint…) is refused
+    allow_warnings: bool = True
+    sort_rows: bool = False  # rows in natural-key order: re-exports are byte-identical
+    # (table, SQL condition) pairs making it a subset export; each replaces the mapping's
+    # where: for its table (a dict is taken too, and kept as pairs)
+    where: WherePairs = ()
+    # age recipients (age1…) and files of them: the published file is encrypted
+    encrypt_to: tuple[str, ...] = ()
+    recipients_file: tuple[str | Path, ...] = ()
+    # a minisign secret key signing the manifest, and its password (else from
+    # $EDMS_PGDUMP_SIGN_PASSWORD or the terminal)
+    sign_key: str | Path | None = None
+    sign_password: str | None = field(default=None, repr=False)
+
+    def __post_init__(self) -> None:
+        # the sequences a caller may pass as lists or a dict become tuples: hashable, and
+        # not changed behind the options' back
+        object.__setattr__(self, "where", _where_pairs(self.where))
+        object.__setattr__(self, "encrypt_to", _strings("encrypt_to", "--encrypt-to", self.encrypt_to))
+        files = self.recipients_file
+        if isinstance(files, (str, Path)):
+            files = (files,)
+        object.__setattr__(self, "recipients_file", tuple(files))
+        self.validate()
+
+    @property
+    def encrypted(self) -> bool:
+        return bool(self.encrypt_to or self.recipients_file)
+
+    def validate(self) -> None:
+        """Refuse values the export would otherwise misread or fail on half way."""
+        jobs = self.jobs
+        if isinstance(jobs, bool) or not isinstance(jobs, int) or jobs < 1:
+            raise UsageError(f"jobs={jobs!r} (--jobs): use a whole number of at least 1")
+        if self.compression not in COMPRESSIONS:
+            allowed = ", ".join(COMPRESSIONS)
+            raise UsageError(f"compression={self.compression!r} (--compression): use one of {allowed}")
+        level = self.level
+        if isinstance(level, bool) or not isinstance(level, int) or not 1 <= level <= 19:
+            raise UsageError(f"level={level!r} (--level): use a zstd level from 1 to 19")
+        for name in ("directory", "allow_warnings", "sort_rows"):
+            if not isinstance(getattr(self, name), bool):
+                raise UsageError(f"{name}={getattr(self, name)!r}: use True or False")
+        if self.encrypted and self.directory:
+            raise UsageError("--encrypt-to writes one encrypted file; drop --format dir (directory=True)")
+        if self.sign_password is not None and self.sign_key is None:
+            raise UsageError(
+                "sign_password is the password of --sign-key: give sign_key too, or drop sign_password"
+            )
+
+
+def _where_pairs(where: object) -> WherePairs:
+    pairs = list(where.items()) if isinstance(where, AbcMapping) else where
+    if isinstance(pairs, str) or not isinstance(pairs, Sequence):
+        raise UsageError(f"where={where!r} (--where): give (table, condition) pairs or a dict")
+    out: list[tuple[str, str]] = []
+    for pair in pairs:
+        if (
+            isinstance(pair, str)
+            or not isinstance(pair, Sequence)
+            or len(pair) != 2
+            or not all(isinstance(p, str) for p in pair)
+        ):
+            raise UsageError(f"--where {pair!r}: give a table and an expression, --where TABLE EXPR")
+        out.append((pair[0], pair[1]))
+    return tuple(out)
+
+
+def _strings(name: str, flag: str, values: object) -> tuple[str, ...]:
+    if isinstance(values, str):
+        values = (values,)
+    if not isinstance(values, Sequence):
+        raise UsageError(f"{name}={values!r} ({flag}): give a list of age recipients (age1…)")
+    for v in values:
+        if not isinstance(v, str):
+            raise UsageError(f"{name}: {v!r} is no age recipient ({flag}): give each as text, age1…")
+    return tuple(values)

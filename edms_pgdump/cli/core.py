@@ -23,7 +23,7 @@ from edms_pgdump.cli.app import (
     verbose_option,
 )
 from edms_pgdump.mapping import CONFLICT_POLICIES, ConflictPolicy
-from edms_pgdump.options import ConstraintMode, ImportOptions
+from edms_pgdump.options import ConstraintMode, ExportOptions, ImportOptions
 from edms_pgdump.results import ExportResult, ImportReport, ImportResult
 
 
@@ -136,23 +136,19 @@ def export_cmd(
         raise typer.BadParameter("use file or dir", param_hint="--format")
 
     def go() -> ExportResult:
+        options = ExportOptions(
+            jobs=jobs,
+            compression=compression,
+            level=level,
+            directory=fmt == "dir",
+            sort_rows=sort_rows,
+            encrypt_to=tuple(encrypt_to or ()),
+            recipients_file=tuple(recipients_file or ()),
+            sign_key=sign_key,
+            where=tuple((str(a), str(b)) for a, b in where or ()),
+        )
         with progress_bars(not quiet and not json_out) as bars:
-            return export_archive(
-                dsn,
-                mapping,
-                output,
-                jobs=jobs,
-                compression=compression,
-                level=level,
-                directory=fmt == "dir",
-                progress=bars,
-                audit_log=audit_log,
-                sort_rows=sort_rows,
-                encrypt_to=encrypt_to or (),
-                recipients_file=recipients_file or (),
-                sign_key=sign_key,
-                where=[(str(a), str(b)) for a, b in where or ()],
-            )
+            return export_archive(dsn, mapping, output, options=options, progress=bars, audit_log=audit_log)
 
     result = run(go, json_output=json_out)
     if json_out:

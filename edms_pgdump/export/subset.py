@@ -28,13 +28,11 @@ from collections.abc import Mapping as AbcMapping
 from dataclasses import dataclass, field
 from typing import Any, Literal
 
-import psycopg
 from psycopg import sql
 
 from edms_pgdump.catalog.names import QualifiedName
 from edms_pgdump.catalog.read import Catalog
-from edms_pgdump.db import Connection, server_error_message
-from edms_pgdump.errors import DatabaseError, PlanError, UsageError
+from edms_pgdump.errors import PlanError, UsageError
 from edms_pgdump.mapping import Mapping
 from edms_pgdump.plan.build import Plan
 from edms_pgdump.sqlgen import subset as q
@@ -167,7 +165,8 @@ def _referenced(tp: Any, exported: set[QualifiedName]) -> list[QualifiedName]:
 
 @dataclass
 class Subset:
-    """The closure computed on the export's snapshot: temp tables of kept keys."""
+    """The closure computed on the export's snapshot (``export.run``): temp tables of
+    kept keys, and their counts."""
 
     rules: dict[QualifiedName, TableScope]
     kept: dict[QualifiedName, q.KeptTable] = field(default_factory=dict)
@@ -196,9 +195,9 @@ Step = tuple[sql.Composed, str]
 
 @dataclass(frozen=True)
 class SubsetSteps:
-    """The closure as statements, in the order every runner runs them: the library's
-    export (``compute_subset``) and the psql runbook's export.sql (``runbook.py``), so
-    both keep the same rows. Each step is (statement, what it does, for errors)."""
+    """The closure as statements, which the export program (``export.program``) runs in
+    one order for both its interpreters (the library's export and export.sql), so both
+    keep the same rows. Each step is (statement, what it does, for errors)."""
 
     rules: dict[QualifiedName, TableScope]
     kept: dict[QualifiedName, q.KeptTable]
@@ -254,59 +253,6 @@ def closure_overflow(phase: str, steps: Sequence[Step]) -> str:
         f"subset export: the {phase} still grow after {MAX_ROUNDS} rounds (a reference chain "
         f"alternating between {tables}); export those tables whole (no where: on them) or narrow the filter"
     )
-
-
-def compute_subset(
-    conn: Connection, plan: Plan, catalog: Catalog, filters: AbcMapping[QualifiedName, RowFilter]
-) -> Subset:
-    """Fill the kept-key temp tables in the open REPEATABLE READ transaction of ``conn``.
-
-    The temp tables are created first (the transaction must not be READ ONLY yet);
-    then the transaction turns READ ONLY, and only after that does user SQL run."""
-    steps = subset_steps(plan, catalog, filters)
-    subset = Subset(steps.rules, dict(steps.kept))
-    try:
-        for kept in subset.kept.values():
-            conn.execute(q.create_kept(kept))
-        conn.execute(q.read_only_from_now())
-    except psycopg.Error as exc:
-        raise DatabaseError(
-            f"subset export: cannot create its temp tables: {server_error_message(exc)}"
-        ) from None
-    for f, statement in steps.filters:
-        _run(conn, statement, filter_failed(f))
-    _closure(conn, subset, list(steps.owned), "owned rows")
-    for sql_text, what in steps.needed_from_whole:
-        _run(conn, sql_text, what)
-    _closure(conn, subset, list(steps.needed), "needed rows")
-    for t, kept in subset.kept.items():
-        conn.execute(q.analyze_kept(kept))
-        row = conn.execute(q.kept_counts(kept)).fetchone()
-        assert row is not None
-        subset.counts[t] = (int(row[0]), int(row[1]))
-    return subset
-
-
-def _run(conn: Connection, statement: sql.Composed, what: str) -> int:
-    try:
-        cur = conn.execute(statement)
-    except psycopg.Error as exc:
-        raise DatabaseError(f"{what}: {server_error_message(exc)}; nothing was exported") from None
-    return max(cur.rowcount, 0)
-
-
-def _closure(conn: Connection, subset: Subset, steps: list[Step], phase: str) -> None:
-    """Repeat ``steps`` until no kept set grows."""
-    if not steps:
-        return
-    for _ in range(MAX_ROUNDS):
-        subset.rounds += 1
-        grown = sum(_run(conn, s, what) for s, what in steps)
-        if not grown:
-            return
-        for kept in subset.kept.values():
-            conn.execute(q.analyze_kept(kept))
-    raise PlanError(closure_overflow(phase, steps))
 
 
 def _owned_steps(
@@ -393,7 +339,6 @@ __all__ = [
     "SubsetSteps",
     "TableScope",
     "closure_overflow",
-    "compute_subset",
     "describe_subset",
     "filter_failed",
     "resolve_filters",

@@ -1,88 +1,53 @@
-"""export.sql's refusals of the data: every check ``edms-pgdump export`` runs on the
-data, in the same order and the same snapshot, from the same queries (sqlgen, probes)
-and with the same messages (the library's problems, built with placeholders that each
-DO block fills in at run time): generic ids of unmapped types or naming nothing, tree
-parent chains that loop, natural keys not unique in the data, undecided likely
-references, references to a NULL natural key or to rows that do not exist, and
-multi-column references partly NULL. A failure RAISEs, psql stops, and no data file
-is written.
+"""export.sql's refusals of the data: the export program's refusal steps
+(``export.program``) rendered as DO blocks. Each runs the step's queries (EXECUTE of the
+rendered sqlgen statement, so no psql :variable and no PL/pgSQL name can touch them) and
+raises the step's message, its holes filled from the rows: generic ids of unmapped types
+or naming nothing, tree parent chains that loop, natural keys not unique in the data,
+undecided likely references, references to a NULL natural key or to rows that do not
+exist, and multi-column references partly NULL. A failure RAISEs, psql stops, and no
+data file is written.
 """
 
 from __future__ import annotations
 
-import re
 from collections.abc import Sequence
 
 from psycopg import sql
 
-from edms_pgdump.analysis.generic_probe import (
-    NO_SUCH_TABLE,
-    dangling_problem,
-    dangling_sample_names,
-    unmapped_type_problem,
-    why_not_a_target,
+from edms_pgdump.analysis.probes import unsafe_data_line
+from edms_pgdump.export.program import (
+    HOLES,
+    NOTHING_EXPORTED,
+    LikelyColumn,
+    RefuseDangling,
+    RefuseLoopingTrees,
+    RefusePlanWarnings,
+    RefuseUnmappedTypes,
+    RefuseUnsafeData,
+    Sampled,
+    Step,
+    hole,
 )
-from edms_pgdump.analysis.likely_refs import Candidate, likely_reference_candidates
-from edms_pgdump.analysis.probes import (
-    UNSAFE_DATA_HEADS,
-    duplicate_keys_query,
-    key_not_unique_problem,
-    likely_reference_problem,
-    match_counts_query,
-    missing_reference_problem,
-    needs_uniqueness_proof,
-    null_key_reference_problem,
-    null_key_sample_names,
-    partly_null_problem,
-    partly_null_sample_names,
-    partly_nullable_references,
-    unchecked_references,
-    unsafe_data_line,
-    unsafe_data_place,
-)
-from edms_pgdump.catalog.names import QualifiedName
-from edms_pgdump.catalog.read import Catalog
-from edms_pgdump.mapping import Mapping
-from edms_pgdump.plan.build import GenericPlan, Plan, TablePlan
-from edms_pgdump.plan.generic import target_of
-from edms_pgdump.program.render_psql import ScriptLine as Step
 from edms_pgdump.program.render_psql import (
+    ScriptLine,
     do_block,
     literal,
     render,
 )
-from edms_pgdump.sqlgen.export import (
-    all_null_key,
-    generic_dangling,
-    missing_references,
-    null_key_references,
-    partly_null_references,
-    tree_rows_off_path,
-)
-from edms_pgdump.sqlgen.generic import discover_types
 
-# Each is one DO block running the library's queries (EXECUTE of the rendered sqlgen
-# statement, so no psql :variable and no PL/pgSQL name can touch them) and raising the
-# library's message. The messages are the library's problems built with placeholders
-# ("holes") where the data goes; _text turns one into a SQL expression filling them.
-
-_HOLE = "\x1eedms-hole:{}\x1e"
-_HOLES = re.compile("\x1eedms-hole:([a-z_]+)\x1e")
 _THOUSANDS = "'FM999,999,999,999,999,999,990'"  # probes._n: 1,234,567
-NOTHING_EXPORTED = "; nothing was exported"
 _DECLARE = "  n1 numeric;\n  n2 numeric;\n  samples text;"
+# a sampled check's holes (export.program.SAMPLED_HOLES) as the DO block's expressions
+_SAMPLED = {"n": "n1::text", "values": f"to_char(n1, {_THOUSANDS})", "rows": f"to_char(n2, {_THOUSANDS})",
+            "s": "samples"}  # fmt: skip
 
 Block = tuple[str, str, str]  # comment, DECLARE, body
-
-
-def _hole(name: str) -> str:
-    return _HOLE.format(name)
 
 
 def _text(message: str, **values: str) -> str:
     """``message`` as a SQL text expression: its literal parts as they are, each hole
     replaced by the SQL expression ``values`` gives for it."""
-    parts = _HOLES.split(message)
+    parts = HOLES.split(message)
     out = [values[part] if i % 2 else literal(part) for i, part in enumerate(parts) if i % 2 or part]
     return " || ".join(out) or "''"
 
@@ -132,209 +97,112 @@ def _raise_first(array: str) -> str:
     )
 
 
-def refusal_steps(plan: Plan, catalog: Catalog, mapping: Mapping) -> list[Step]:
-    """``export.write_archive``'s refusals of the data, in its order, before any \\copy."""
-    steps: list[Step] = []
-    for block in (
-        _generic_types_block(plan, catalog, mapping),
-        _dangling_block(plan),
-        _looping_trees_block(plan),
-        _unsafe_data_block(plan, catalog),
-    ):
-        if block is not None:
-            steps += [Step("check", None, "\n" + block[0]), Step("check", None, do_block(block[1], block[2]))]
-    return steps
+def render_refusal(step: Step) -> list[ScriptLine]:
+    """One refusal step of the export program as a comment and a DO block (no lines for
+    a step that is not a refusal)."""
+    block: Block | None = None
+    if isinstance(step, RefuseUnmappedTypes):
+        block = _generic_types_block(step)
+    elif isinstance(step, RefuseDangling):
+        block = _dangling_block(step)
+    elif isinstance(step, RefusePlanWarnings):
+        block = _plan_warnings_block(step)
+    elif isinstance(step, RefuseLoopingTrees):
+        block = _looping_trees_block(step)
+    elif isinstance(step, RefuseUnsafeData):
+        block = _unsafe_data_block(step)
+    if block is None:
+        return []
+    return [
+        ScriptLine("check", None, "\n" + block[0]),
+        ScriptLine("check", None, do_block(block[1], block[2])),
+    ]
 
 
-def _generic_types_block(plan: Plan, catalog: Catalog, mapping: Mapping) -> Block | None:
-    """``generic_probe.discover_targets``: rows whose type names a table that is no target
-    (unless ignored). The tables this script resolves were those the type table named
-    when it was generated; a table only a newer type row names is refused with its own
-    advice (the library would have resolved it)."""
-    known = set(mapping.exclude) | set(mapping.tables) | set(catalog.tables)
+def _generic_types_block(step: RefuseUnmappedTypes) -> Block:
+    holes = {"count": "r.n::text", "label": "r.label", "named": "r.named", "why": "r.why"}
     body = "".join(
-        _generic_types_check(gp, catalog, mapping, known) for tp in plan.exported for gp in tp.generic
+        f"  -- {c.table} ({c.type_column}, {c.id_column})\n"
+        f"  FOR r IN EXECUTE {literal(render(c.query))} LOOP\n"
+        f"    found := array_append(found, CASE WHEN r.status = 'stale' THEN {_text(c.stale, **holes)} "
+        f"ELSE {_text(c.unmapped, **holes)} END);\n"
+        "  END LOOP;\n"
+        for c in step.checks
     )
-    if not body:
-        return None
     comment = "-- refused like edms-pgdump export: generic ids whose type names a table that is not mapped"
     return comment, "  r record;\n  found text[] := '{}';", body + _raise_first("found")
 
 
-def _generic_types_check(
-    gp: GenericPlan, catalog: Catalog, mapping: Mapping, known: set[QualifiedName]
-) -> str:
-    targets = {t.table for t in gp.targets}
-    facts: list[sql.Composable] = []
-    for name in sorted(known, key=str):
-        if name in targets:
-            status, why = "target", ""
-        elif target_of(catalog, mapping, name) is not None:
-            status, why = "stale", ""
-        else:
-            status, why = "refused", why_not_a_target(catalog, mapping, name)
-            if why == NO_SUCH_TABLE:
-                continue  # what a name the script does not know gets
-        values = (name.schema, name.name, str(name), status, why)
-        facts.append(sql.SQL("({})").format(sql.SQL(", ").join(map(sql.Literal, values))))
-    names: sql.Composable = (
-        sql.SQL("VALUES {}").format(sql.SQL(", ").join(facts))
-        if facts
-        else sql.SQL("SELECT NULL::text, NULL::text, NULL::text, NULL::text, NULL::text WHERE false")
-    )
-    type_pk = (catalog.tables[gp.type_table].primary_key or ("id",))[0]
-    query = sql.SQL(
-        "SELECT q.n, q.label, coalesce(w.named, quote_ident(q.s) || '.' || quote_ident(q.t)) AS named, "
-        "coalesce(w.status, 'refused') AS status, coalesce(w.why, {missing}) AS why "
-        "FROM ({discover}) AS q(s, t, label, n) LEFT JOIN ({names}) AS w(s, t, named, status, why) "
-        "ON w.s = q.s AND w.t = q.t "
-        "WHERE NOT (q.label = ANY({ignored}::text[])) AND coalesce(w.status, 'refused') <> 'target' "
-        "ORDER BY q.s, q.t, q.label"
-    ).format(
-        missing=sql.Literal(NO_SUCH_TABLE),
-        discover=discover_types(gp, type_pk),
-        names=names,
-        ignored=sql.Literal(list(gp.ignore_types)),
-    )
-    holes = {"count": "r.n::text", "label": "r.label", "named": "r.named", "why": "r.why"}
-    p = unmapped_type_problem(gp, _hole("count"), _hole("label"), _hole("named"), _hole("why"))
-    unmapped = _text(f"error: {p.table}: {p.message}; fix: {p.fix}", **holes)
-    stale = _text(
-        f"error: {gp.table}: {_hole('count')} row(s) have a {gp.type_column} of type {_hole('label')}, "
-        f"which names {_hole('named')}; no {gp.type_table} row named that table when this export.sql "
-        f"was generated, so it cannot write their {gp.id_column}; fix: generate export.sql again "
-        "(edms-pgdump sql export)",
-        **holes,
-    )
-    return (
-        f"  -- {gp.table} ({gp.type_column}, {gp.id_column})\n"
-        f"  FOR r IN EXECUTE {literal(render(query))} LOOP\n"
-        f"    found := array_append(found, CASE WHEN r.status = 'stale' THEN {stale} ELSE {unmapped} END);\n"
-        "  END LOOP;\n"
-    )
+def _query(c: Sampled) -> str:
+    return _sampled(c.query, c.lead, c.names, c.times)
 
 
-def _dangling_block(plan: Plan) -> Block | None:
-    """``export._refuse_dangling``: generic ids naming nothing are an error under
-    ``on_dangling: error`` (all gathered, the first shown), else a warning."""
+def _dangling_block(step: RefuseDangling) -> Block:
+    """Generic ids naming nothing are an error under ``on_dangling: error`` (all
+    gathered, the first shown), else a warning."""
     body = ""
-    for tp in plan.exported:
-        for gp in tp.generic:
-            query = _sampled(generic_dangling(plan, tp, gp), 1, dangling_sample_names(gp))
-            text = _text(str(dangling_problem(gp, _hole("n"), _hole("s"))), n="n1::text", s="samples")
-            act = (
-                f"found := array_append(found, {text});"
-                if gp.on_dangling == "error"
-                else f"RAISE WARNING USING MESSAGE = {text};"
-            )
-            body += (
-                f"  -- {tp.table} ({gp.type_column}, {gp.id_column}), on_dangling: {gp.on_dangling}\n"
-                f"  EXECUTE {query} INTO n1, samples;\n"
-                f"  IF samples IS NOT NULL THEN\n    {act}\n  END IF;\n"
-            )
-    if not body:
-        return None
+    for c in step.checks:
+        text = _text(str(c.problem), **_SAMPLED)
+        act = f"RAISE WARNING USING MESSAGE = {text};" if c.warn else f"found := array_append(found, {text});"
+        body += (
+            f"  -- {c.about}\n"
+            f"  EXECUTE {_query(c)} INTO n1, samples;\n"
+            f"  IF samples IS NOT NULL THEN\n    {act}\n  END IF;\n"
+        )
     comment = "-- refused like edms-pgdump export: generic ids that name no row"
     return comment, _DECLARE + "\n  found text[] := '{}';", body + _raise_first("found")
 
 
-def looping_tree_message(tp: TablePlan, count: str, samples: str) -> str:
-    """The message of ``export._refuse_looping_trees``, which raises it there."""
-    return (
-        f"{tp.table}: {count} row(s) have a parent but no path from a root (the parent "
-        f"chain loops), so their natural key cannot be written: {samples}; break the loop "
-        "in the data, nothing was exported"
-    )
+def _plan_warnings_block(step: RefusePlanWarnings) -> Block:
+    comment = "-- refused like edms-pgdump export: the plan has warnings and none are allowed"
+    return comment, "", f"  RAISE EXCEPTION USING MESSAGE = {literal(step.message)};"
 
 
-def _looping_trees_block(plan: Plan) -> Block | None:
-    """``export._refuse_looping_trees``: the first tree whose parent chains loop."""
+def _looping_trees_block(step: RefuseLoopingTrees) -> Block:
+    """The first tree whose parent chains loop."""
     body = ""
-    for tp in plan.exported:
-        query = tree_rows_off_path(tp)
-        exp = tp.tree_expansion
-        if query is None or exp is None:
-            continue
-        names = [*exp.fk.columns, *tp.tree_steps]
-        message = _text(looping_tree_message(tp, _hole("n"), _hole("s")), n="n1::text", s="samples")
+    for c in step.checks:
+        message = _text(c.problem.message, **_SAMPLED)
         body += (
-            f"  -- {tp.table}\n"
-            f"  EXECUTE {_sampled(query, 1, names)} INTO n1, samples;\n"
+            f"  -- {c.about}\n"
+            f"  EXECUTE {_query(c)} INTO n1, samples;\n"
             f"  IF samples IS NOT NULL THEN\n    RAISE EXCEPTION USING MESSAGE = {message};\n  END IF;\n"
         )
-    if not body:
-        return None
     comment = "-- refused like edms-pgdump export: tree keys whose parent chain loops"
     return comment, _DECLARE, body.rstrip("\n")
 
 
-def _found(code: str, place: str, line: str) -> str:
+def _found(step: RefuseUnsafeData, code: str, place: str, line: str) -> str:
     """Record one problem of kind ``code``: its place for the head, its line."""
-    i = [c for c, _ in UNSAFE_DATA_HEADS].index(code) + 1
+    i = [c for c, _ in step.heads].index(code) + 1
     return (
         f"places_{i} := array_append(places_{i}, {literal(place)});\n"
         f"    lines_{i} := array_append(lines_{i}, {line});"
     )
 
 
-def _sampled_check(comment: str, query: str, into: str, code: str, place: str, line: str) -> str:
-    return (
-        f"  -- {comment}\n"
-        f"  EXECUTE {query} INTO {into};\n"
-        f"  IF samples IS NOT NULL THEN\n    {_found(code, place, line)}\n  END IF;\n"
-    )
-
-
-def _unsafe_data_block(plan: Plan, catalog: Catalog) -> Block | None:
-    """``probes.refuse_unsafe_data``: every problem of every kind gathered, then one
-    message heading each kind with its places, and the first problem in full."""
-    parts: dict[str, str] = {code: "" for code, _ in UNSAFE_DATA_HEADS}
-    thousands = {"values": f"to_char(n1, {_THOUSANDS})", "rows": f"to_char(n2, {_THOUSANDS})"}
-    for tp in plan.exported:
-        if not needs_uniqueness_proof(tp):
+def _unsafe_data_block(step: RefuseUnsafeData) -> Block:
+    """Every problem of every kind gathered, then one message heading each kind with its
+    places, and the first problem in full."""
+    body = ""
+    for c in step.checks:
+        if isinstance(c, LikelyColumn):
+            body += _likely_column(step, c)
             continue
-        p = key_not_unique_problem(tp, _hole("s"), _hole("values"), _hole("rows"))
-        query = _sampled(duplicate_keys_query(plan, tp), 2, [kf.name for kf in tp.key_fields], times=True)
-        parts[p.code] += _sampled_check(
-            f"{tp.table}: natural key unique in the data?", query, "n1, n2, samples",
-            p.code, unsafe_data_place(p, plan), _text(unsafe_data_line(p), s="samples", **thousands),
-        )  # fmt: skip
-    parts["likely-reference"] = _likely_references(plan, catalog)
-    for tp in plan.exported:
-        for exp in tp.expansions:
-            if not all_null_key(plan, exp):
-                continue
-            p = null_key_reference_problem(plan, tp, exp, _hole("n"), _hole("s"))
-            query = _sampled(null_key_references(plan, tp, exp), 1, null_key_sample_names(tp, exp))
-            parts[p.code] += _sampled_check(
-                f"{tp.table} ({', '.join(exp.columns)}): references to a NULL natural key?", query,
-                "n1, samples", p.code, unsafe_data_place(p, plan),
-                _text(unsafe_data_line(p), n="n1::text", s="samples"),
-            )  # fmt: skip
-        for exp in unchecked_references(tp):
-            p = missing_reference_problem(tp, exp, _hole("n"), _hole("s"))
-            query = _sampled(missing_references(tp, exp), 1, list(exp.fk.columns))
-            parts[p.code] += _sampled_check(
-                f"{tp.table} ({', '.join(exp.columns)}): references to rows that do not exist?", query,
-                "n1, samples", p.code, unsafe_data_place(p, plan),
-                _text(unsafe_data_line(p), n="n1::text", s="samples"),
-            )  # fmt: skip
-        for exp in partly_nullable_references(tp, catalog):
-            p = partly_null_problem(tp, exp, _hole("n"), _hole("s"))
-            query = _sampled(partly_null_references(tp, exp), 1, partly_null_sample_names(tp, exp))
-            parts[p.code] += _sampled_check(
-                f"{tp.table} ({', '.join(exp.columns)}): references partly NULL?", query,
-                "n1, samples", p.code, unsafe_data_place(p, plan),
-                _text(unsafe_data_line(p), n="n1::text", s="samples"),
-            )  # fmt: skip
-    kinds = [(i, head) for i, (code, head) in enumerate(UNSAFE_DATA_HEADS, start=1) if parts[code]]
-    if not kinds:
-        return None
+        into = "n1, n2, samples" if c.lead == 2 else "n1, samples"
+        line = _text(unsafe_data_line(c.problem), **_SAMPLED)
+        body += (
+            f"  -- {c.about}\n"
+            f"  EXECUTE {_query(c)} INTO {into};\n"
+            f"  IF samples IS NOT NULL THEN\n    {_found(step, c.code, c.place, line)}\n  END IF;\n"
+        )
+    codes = step.codes
+    kinds = [(i, head) for i, (code, head) in enumerate(step.heads, start=1) if code in codes]
     heads = ", ".join(
         f"CASE WHEN cardinality(places_{i}) > 0 THEN {literal(head)} || array_to_string(places_{i}, ', ') END"
         for i, head in kinds
     )
-    body = "".join(parts.values()) + (
+    body += (
         f"  heads := array_remove(ARRAY[{heads}], NULL);\n"
         f"  lines := {' || '.join(f'lines_{i}' for i, _ in kinds)};\n"
         "  IF cardinality(lines) > 0 THEN\n"
@@ -352,34 +220,27 @@ def _unsafe_data_block(plan: Plan, catalog: Catalog) -> Block | None:
     return comment, declare, body
 
 
-def _likely_references(plan: Plan, catalog: Catalog) -> str:
-    """``probes.find_likely_references``: a column whose non-NULL values are all ids of a
-    table it is named after; the message names the first such table, the others after it."""
-    columns: dict[tuple[QualifiedName, str], list[Candidate]] = {}
-    for c in likely_reference_candidates(plan, catalog):
-        columns.setdefault((c.table, c.column), []).append(c)
-    body = ""
+def _likely_column(step: RefuseUnsafeData, c: LikelyColumn) -> str:
+    """The first candidate matched in full names the problem; the others follow it."""
     n = f"to_char(n2, {_THOUSANDS})"
-    for (table, column), candidates in columns.items():
-        body += f"  -- {table}.{column}: a likely reference?\n  hit := NULL;\n  also := NULL;\n"
-        for i, c in enumerate(candidates, start=1):
-            body += (
-                f"  EXECUTE {literal(render(match_counts_query(c)))} INTO n1, matched;\n"
-                "  IF n1 > 0 AND matched = n1 THEN\n"
-                f"    IF hit IS NULL THEN\n      hit := {i};\n      n2 := n1;\n"
-                f"    ELSE\n      also := concat_ws(', ', also, {literal(str(c.target))});\n    END IF;\n"
-                "  END IF;\n"
-            )
-        body += "  IF hit IS NOT NULL THEN\n"
-        for i, c in enumerate(candidates, start=1):
-            # find_likely_references passes the target's primary key: the candidate's column
-            alone = likely_reference_problem(c, _hole("n"), _hole("n"), (), c.target_column)
-            more = likely_reference_problem(c, _hole("n"), _hole("n"), [_hole("also")], c.target_column)
-            line = (
-                f"CASE WHEN also IS NULL THEN {_text(unsafe_data_line(alone), n=n)}"
-                f" ELSE {_text(unsafe_data_line(more), n=n, also='also')} END"
-            )
-            body += f"    {'IF' if i == 1 else 'ELSIF'} hit = {i} THEN\n      line := {line};\n"
-        place = unsafe_data_place(likely_reference_problem(candidates[0], 0, 0), plan)
-        body += f"    END IF;\n    {_found('likely-reference', place, 'line')}\n  END IF;\n"
+    body = f"  -- {c.table}.{c.column}: a likely reference?\n  hit := NULL;\n  also := NULL;\n"
+    for i, cand in enumerate(c.candidates, start=1):
+        body += (
+            f"  EXECUTE {literal(render(cand.query))} INTO n1, matched;\n"
+            "  IF n1 > 0 AND matched = n1 THEN\n"
+            f"    IF hit IS NULL THEN\n      hit := {i};\n      n2 := n1;\n"
+            f"    ELSE\n      also := concat_ws(', ', also, {literal(str(cand.target))});\n    END IF;\n"
+            "  END IF;\n"
+        )
+    body += "  IF hit IS NOT NULL THEN\n"
+    for i, cand in enumerate(c.candidates, start=1):
+        line = (
+            f"CASE WHEN also IS NULL THEN {_text(unsafe_data_line(cand.alone), n=n)}"
+            f" ELSE {_text(unsafe_data_line(cand.more), n=n, also='also')} END"
+        )
+        body += f"    {'IF' if i == 1 else 'ELSIF'} hit = {i} THEN\n      line := {line};\n"
+    body += f"    END IF;\n    {_found(step, c.code, c.place, 'line')}\n  END IF;\n"
     return body
+
+
+__all__ = ["hole", "render_refusal"]

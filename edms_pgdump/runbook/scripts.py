@@ -1,10 +1,10 @@
 """psql runbooks: export.sql and import.sql a DBA can review and run with plain psql.
 
 Why scripts at all: change tickets want the exact SQL, reviewed before it runs, and
-some sites allow nothing but psql on production. Every statement below is the one
-``export.py`` / ``load.py`` execute, taken from ``sqlgen`` and rendered, in the same
-order as ``program.import_program``; only the plumbing around them (``\\copy`` instead of the
-driver's COPY streams, DO blocks instead of Python ``if``) is psql-specific.
+some sites allow nothing but psql on production. Each script is a program the library
+runs (``export.program``, ``program``) rendered statement for statement; only the
+plumbing around them (``\\copy`` instead of the driver's COPY streams, DO blocks
+instead of Python ``if``) is psql-specific.
 
 Counts: psql cannot count the lines of a file, so export.sql records each ``\\copy``'s
 row count (psql's ``ROW_COUNT``) and writes them to ``counts.copy`` beside the data
@@ -12,20 +12,16 @@ files, inside the same snapshot. import.sql loads that file and enforces the sam
 invariants as the Python import: expected == staged == inserted + updated + unchanged,
 and every staged natural key present in the target afterwards.
 
-Refusals (``runbook_checks``): before any data file is written, export.sql runs every check
-``edms-pgdump export`` runs on the data, in the same order and the same snapshot, from
-the same queries (sqlgen, probes) and with the same messages (the library's problems,
-built with placeholders that the DO block fills in): generic ids of unmapped types or
-naming nothing, tree parent chains that loop, natural keys not unique in the data,
-undecided likely references, references to a NULL natural key or to rows that do not
-exist. A failure RAISEs, psql stops, nothing is written.
+export.sql is the export program (``export.program``, the steps the library's export
+runs) rendered for psql: the same snapshot and settings, the same refusals of the data
+with the same messages (``export_checks`` renders them as DO blocks; a failure RAISEs,
+psql stops, nothing is written), the same subset closure (its repeat-until-nothing-grows
+loops are DO blocks) and the same COPY per table.
 
-Subsets (the mapping's ``where:``): export.sql computes the same closure as
-``edms-pgdump export``, from the same statements (``subset.subset_steps``) in the same
-order inside its one snapshot; the closure's repeat-until-nothing-grows loops are DO
-blocks. It records each table's rule in ``scope.copy`` (the manifest's ``scope``),
-and an import.sql with ``--delete-missing`` refuses data whose scope is not the one it
-deletes in, so a slice is never mirrored as whole tables.
+Subsets (the mapping's ``where:``): export.sql records each table's rule in
+``scope.copy`` (the manifest's ``scope``), and an import.sql with ``--delete-missing``
+refuses data whose scope is not the one it deletes in, so a slice is never mirrored as
+whole tables.
 """
 
 from __future__ import annotations
@@ -35,27 +31,33 @@ from typing import Any, Literal
 
 from edms_pgdump import sqlgen as g
 from edms_pgdump.analysis.check import cycles_of
-from edms_pgdump.analysis.generic_probe import (
-    plan_for_runbook,
-)
+from edms_pgdump.analysis.generic_probe import plan_for_runbook
 from edms_pgdump.catalog.names import QualifiedName, parse_qualified_name
 from edms_pgdump.catalog.read import Catalog, read_catalog
 from edms_pgdump.db import connect
 from edms_pgdump.errors import UsageError
-from edms_pgdump.export.subset import (
-    MAX_ROUNDS,
-    SubsetSteps,
-    TableScope,
-    closure_overflow,
-    filter_failed,
-    resolve_filters,
-    subset_steps,
+from edms_pgdump.export.program import (
+    NOTHING_EXPORTED,
+    REFUSALS,
+    Commit,
+    CopyOut,
+    Counts,
+    ExportProgram,
+    PinSession,
+    Settings,
+    Snapshot,
+    SubsetClosure,
+    SubsetCounts,
+    SubsetFilter,
+    SubsetNeeded,
+    SubsetStart,
+    export_program,
 )
-from edms_pgdump.export.subset import Step as SubsetStep
-from edms_pgdump.export.write import EXPORT_SETTINGS
+from edms_pgdump.export.program import Step as ExportStep
+from edms_pgdump.export.subset import TableScope, resolve_filters, subset_steps
 from edms_pgdump.load.subset_scope import planned_scopes, scope_json
 from edms_pgdump.mapping import Mapping
-from edms_pgdump.options import ImportOptions
+from edms_pgdump.options import ExportOptions, ImportOptions
 from edms_pgdump.plan.build import Plan
 from edms_pgdump.program.build import import_program
 from edms_pgdump.program.render_psql import (
@@ -70,7 +72,7 @@ from edms_pgdump.program.render_psql import (
     render,
 )
 from edms_pgdump.program.render_psql import ScriptLine as Step
-from edms_pgdump.runbook.export_checks import refusal_steps
+from edms_pgdump.runbook.export_checks import render_refusal
 from edms_pgdump.sqlgen import subset as q
 from edms_pgdump.sqlgen.where import RowFilter
 
@@ -107,99 +109,108 @@ def export_steps(
     catalog: Catalog,
     mapping: Mapping,
     filters: dict[QualifiedName, RowFilter] | None = None,
+    options: ExportOptions | None = None,
 ) -> list[Step]:
-    """One snapshot, the export's refusals of the data, one ``\\copy`` per table, then the
-    row counts import.sql checks and each table's scope. With ``filters`` (a subset) the
-    snapshot is not READ ONLY until the closure's temp tables exist, as in the library's
-    export."""
-    subset = None
-    if filters:
-        subset = subset_steps(plan, catalog, filters)
-    steps = [Step("session", None, render(s) + ";") for s in g.session_statements()]
-    begin = g.begin("REPEATABLE READ", read_only=subset is None)
-    steps.append(Step("begin", None, render(begin) + ";"))
-    # the library export's settings: memory for the natural-key hash joins (at the
-    # default 4MB a skewed join, half the keys NULL, can grow past any limit in
-    # batches), and no timeout cutting the export short
-    steps += [Step("session", None, render(g.set_local(n, v)) + ";") for n, v in EXPORT_SETTINGS]
-    counts: list[str] = []
-    steps += refusal_steps(plan, catalog, mapping)
-    if subset is not None:
-        steps += subset_lines(plan, subset)
-    scopes: list[str] = []
-    for i, tp in enumerate(plan.exported, start=1):
-        keep = subset.keep(tp.table) if subset is not None else None
-        copy = psql_copy(g.copy_out(plan, tp, keep=keep), "STDOUT", data_file(i))
-        steps.append(Step("copy_out", str(tp.table), copy))
-        steps.append(Step("count", str(tp.table), f"\\set rows_{i:04d} :ROW_COUNT"))
-        fields = literal(field_list(tp.field_names))
-        counts.append(f"({i}, {literal(str(tp.table))}, :rows_{i:04d}, {fields})")
-        rule = subset.rules[tp.table] if subset is not None else TableScope(tp.table, "whole")
-        scope = literal(scope_json(rule))
-        in_scope = f":subset_{i:04d}_in_scope" if subset is not None and tp.table in subset.kept else "NULL"
-        scopes.append(f"({i}, {literal(str(tp.table))}, {scope}, {in_scope}::bigint)")
-    if counts:
-        values = "COPY (VALUES " + ", ".join(counts) + f") TO STDOUT \\g {literal(COUNTS_FILE)}"
-        steps.append(Step("counts", None, values))
-        values = "COPY (VALUES " + ", ".join(scopes) + f") TO STDOUT \\g {literal(SCOPE_FILE)}"
-        steps.append(Step("scope", None, values))
-    steps.append(Step("commit", None, render(g.commit()) + ";"))
-    return steps
+    """The export program (the one the library runs) rendered for psql: one snapshot,
+    the refusals of the data, a subset's closure, one ``\\copy`` per table, then the row
+    counts import.sql checks and each table's scope."""
+    subset = subset_steps(plan, catalog, filters) if filters else None
+    return export_script(export_program(plan, catalog, mapping, options, subset))
 
 
-def subset_lines(plan: Plan, subset: SubsetSteps) -> list[Step]:
-    """The closure of ``subset.compute_subset``, statement for statement: the kept-key
-    temp tables, READ ONLY from then on, each filter once, the owned rows until nothing
-    grows, the rows whole tables need, the rows kept rows need until nothing grows, then
-    ANALYZE and the counts. User SQL (the filters) runs inside a DO block, where psql
-    substitutes no ``:variable``."""
-    index = {tp.table: i for i, tp in enumerate(plan.exported, start=1)}
-    lines = [Step("subset", None, render(q.create_kept(k)) + ";") for k in subset.kept.values()]
-    lines.append(Step("subset", None, render(q.read_only_from_now()) + ";"))
-    for f, statement in subset.filters:
-        body = (
-            f"  EXECUTE {literal(render(statement))};\n"
-            "EXCEPTION WHEN OTHERS THEN\n"
-            f"  RAISE EXCEPTION USING ERRCODE = SQLSTATE, MESSAGE = {literal(filter_failed(f) + ': ')}"
-            f" || SQLERRM || {literal('; nothing was exported')};"
-        )
-        lines.append(Step("subset where", str(f.table), do_block("", body)))
-    lines += _closure_block(subset, subset.owned, "owned rows")
-    for statement, what in subset.needed_from_whole:
-        lines.append(Step("subset needed", None, f"-- {what}"))
-        lines.append(Step("subset needed", None, render(statement) + ";"))
-    lines += _closure_block(subset, subset.needed, "needed rows")
-    for t, k in subset.kept.items():
-        lines.append(Step("subset counts", str(t), render(q.analyze_kept(k)) + ";"))
-        counts = render(q.kept_counts(k))
-        gset = f"\\gset subset_{index[t]:04d}_"
-        lines.append(Step("subset counts", str(t), f"SELECT * FROM ({counts}) AS c(kept, in_scope) {gset}"))
+def export_script(program: ExportProgram) -> list[Step]:
+    """Each step of ``program`` as psql lines."""
+    lines: list[Step] = []
+    for step in program.steps:
+        lines += _export_lines(step)
     return lines
 
 
-def _closure_block(subset: SubsetSteps, steps: tuple[SubsetStep, ...], phase: str) -> list[Step]:
-    """``subset._closure`` as one DO block: run every step, stop when none added a row,
-    else ANALYZE the kept tables and go again, at most MAX_ROUNDS times."""
-    if not steps:
-        return []
+def _export_lines(step: ExportStep) -> list[Step]:
+    if isinstance(step, PinSession):
+        return [Step("session", None, render(s) + ";") for s in step.statements]
+    if isinstance(step, Snapshot):
+        return [Step("begin", None, render(step.statement) + ";")]
+    if isinstance(step, Settings):
+        return [Step("session", None, render(s) + ";") for s in step.statements]
+    if isinstance(step, REFUSALS):
+        return render_refusal(step)
+    if isinstance(step, SubsetStart):
+        lines = [Step("subset", None, render(q.create_kept(k)) + ";") for k in step.kept]
+        return [*lines, Step("subset", None, render(q.read_only_from_now()) + ";")]
+    if isinstance(step, SubsetFilter):
+        # user SQL runs inside a DO block, where psql substitutes no :variable
+        body = (
+            f"  EXECUTE {literal(render(step.statement))};\n"
+            "EXCEPTION WHEN OTHERS THEN\n"
+            f"  RAISE EXCEPTION USING ERRCODE = SQLSTATE, MESSAGE = {literal(step.failed + ': ')}"
+            f" || SQLERRM || {literal(NOTHING_EXPORTED)};"
+        )
+        return [Step("subset where", str(step.filter.table), do_block("", body))]
+    if isinstance(step, SubsetClosure):
+        return _closure_block(step)
+    if isinstance(step, SubsetNeeded):
+        return [
+            Step("subset needed", None, f"-- {step.what}"),
+            Step("subset needed", None, render(step.statement) + ";"),
+        ]
+    if isinstance(step, SubsetCounts):
+        t = str(step.table)
+        counts = render(q.kept_counts(step.kept))
+        gset = f"\\gset subset_{step.index:04d}_"
+        return [
+            Step("subset counts", t, render(q.analyze_kept(step.kept)) + ";"),
+            Step("subset counts", t, f"SELECT * FROM ({counts}) AS c(kept, in_scope) {gset}"),
+        ]
+    if isinstance(step, CopyOut):
+        i = step.index
+        copy = psql_copy(step.statement, "STDOUT", data_file(i))
+        return [
+            Step("copy_out", str(step.table), copy),
+            Step("count", str(step.table), f"\\set rows_{i:04d} :ROW_COUNT"),
+        ]
+    if isinstance(step, Counts):
+        return _counts_lines(step)
+    assert isinstance(step, Commit)
+    return [Step("commit", None, render(step.statement) + ";")]
+
+
+def _counts_lines(step: Counts) -> list[Step]:
+    """counts.copy (each \\copy's ROW_COUNT, psql's own count) and scope.copy, written
+    inside the snapshot."""
+    counts: list[str] = []
+    scopes: list[str] = []
+    for e in step.entries:
+        i, table = e.index, literal(str(e.table))
+        counts.append(f"({i}, {table}, :rows_{i:04d}, {literal(field_list(e.fields))})")
+        in_scope = f":subset_{i:04d}_in_scope" if e.kept else "NULL"
+        scopes.append(f"({i}, {table}, {literal(scope_json(e.scope))}, {in_scope}::bigint)")
+    return [
+        Step("counts", None, "COPY (VALUES " + ", ".join(counts) + f") TO STDOUT \\g {literal(COUNTS_FILE)}"),
+        Step("scope", None, "COPY (VALUES " + ", ".join(scopes) + f") TO STDOUT \\g {literal(SCOPE_FILE)}"),
+    ]
+
+
+def _closure_block(step: SubsetClosure) -> list[Step]:
+    """A closure as one DO block: run every statement, stop when none added a row, else
+    ANALYZE the kept tables and go again, at most ``step.rounds`` times."""
     run = "".join(
         f"    -- {what}\n    EXECUTE {literal(render(statement))};\n"
         "    GET DIAGNOSTICS n = ROW_COUNT;\n    grown := grown + n;\n"
-        for statement, what in steps
+        for statement, what in step.statements
     )
-    analyze = "".join(f"    EXECUTE {literal(render(q.analyze_kept(k)))};\n" for k in subset.kept.values())
-    overflow = closure_overflow(phase, steps) + "; nothing was exported"
+    analyze = "".join(f"    EXECUTE {literal(render(q.analyze_kept(k)))};\n" for k in step.kept)
     body = (
-        f"  FOR i IN 1..{MAX_ROUNDS} LOOP\n"
+        f"  FOR i IN 1..{step.rounds} LOOP\n"
         "    grown := 0;\n"
         f"{run}"
         "    IF grown = 0 THEN\n      RETURN;\n    END IF;\n"
         f"{analyze}"
         "  END LOOP;\n"
-        f"  RAISE EXCEPTION USING MESSAGE = {literal(overflow)};"
+        f"  RAISE EXCEPTION USING MESSAGE = {literal(step.overflow)};"
     )
     return [
-        Step("subset closure", None, f"-- subset: {phase}, until nothing grows"),
+        Step("subset closure", None, f"-- subset: {step.phase}, until nothing grows"),
         Step("subset closure", None, do_block("  grown bigint;\n  n bigint;", body)),
     ]
 
