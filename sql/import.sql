@@ -635,42 +635,6 @@ $edms$;
 
 -- all tables
 \endif
-SELECT (coalesce((SELECT value FROM edms_count WHERE idx = 1 AND name = 'existing'), 0)) >= 1 AS edms_when \gset
--- when rows already exist
-\if :edms_when
-
--- public.users
-INSERT INTO edms_count SELECT 1, v.name, v.value FROM (SELECT count(*) FROM "edms_001_users_final" AS f JOIN "public"."users" AS t ON "t"."id" = "f"."id" WHERE NOT f."#new" AND ("t"."username" IS DISTINCT FROM "f"."username" OR "t"."email" IS DISTINCT FROM "f"."email" OR "t"."full_name" IS DISTINCT FROM "f"."full_name" OR "t"."is_active" IS DISTINCT FROM "f"."is_active" OR "t"."created_at" IS DISTINCT FROM "f"."created_at")) AS q(c0) CROSS JOIN LATERAL (VALUES ('differing', q.c0)) AS v(name, value) ON CONFLICT (idx, name) DO UPDATE SET value = EXCLUDED.value;
-
--- all tables
-\endif
-SELECT (coalesce((SELECT value FROM edms_count WHERE idx = 2 AND name = 'existing'), 0)) >= 1 AS edms_when \gset
--- when rows already exist
-\if :edms_when
-
--- public.documents
-INSERT INTO edms_count SELECT 2, v.name, v.value FROM (SELECT count(*) FROM "edms_002_documents_final" AS f JOIN "public"."documents" AS t ON "t"."id" = "f"."id" WHERE NOT f."#new" AND ("t"."document_number" IS DISTINCT FROM "f"."document_number" OR "t"."title" IS DISTINCT FROM "f"."title" OR "t"."status" IS DISTINCT FROM "f"."status" OR "t"."created_at" IS DISTINCT FROM "f"."created_at" OR "t"."current_version_id" IS DISTINCT FROM "f"."current_version_id" OR "t"."owner_id" IS DISTINCT FROM "f"."owner_id" OR "t"."parent_id" IS DISTINCT FROM "f"."parent_id")) AS q(c0) CROSS JOIN LATERAL (VALUES ('differing', q.c0)) AS v(name, value) ON CONFLICT (idx, name) DO UPDATE SET value = EXCLUDED.value;
-
--- all tables
-\endif
-SELECT (coalesce((SELECT value FROM edms_count WHERE idx = 3 AND name = 'existing'), 0)) >= 1 AS edms_when \gset
--- when rows already exist
-\if :edms_when
-
--- public.document_versions
-INSERT INTO edms_count SELECT 3, v.name, v.value FROM (SELECT count(*) FROM "edms_003_document_versions_final" AS f JOIN "public"."document_versions" AS t ON "t"."id" = "f"."id" WHERE NOT f."#new" AND ("t"."version_number" IS DISTINCT FROM "f"."version_number" OR "t"."content_hash" IS DISTINCT FROM "f"."content_hash" OR "t"."size_bytes" IS DISTINCT FROM "f"."size_bytes" OR "t"."created_at" IS DISTINCT FROM "f"."created_at" OR "t"."created_by_id" IS DISTINCT FROM "f"."created_by_id" OR "t"."document_id" IS DISTINCT FROM "f"."document_id")) AS q(c0) CROSS JOIN LATERAL (VALUES ('differing', q.c0)) AS v(name, value) ON CONFLICT (idx, name) DO UPDATE SET value = EXCLUDED.value;
-
--- all tables
-\endif
-SELECT (coalesce((SELECT value FROM edms_count WHERE idx = 4 AND name = 'existing'), 0)) >= 1 AS edms_when \gset
--- when rows already exist
-\if :edms_when
-
--- public.document_workflows
-INSERT INTO edms_count SELECT 4, v.name, v.value FROM (SELECT count(*) FROM "edms_004_document_workflows_final" AS f JOIN "public"."document_workflows" AS t ON "t"."id" = "f"."id" WHERE NOT f."#new" AND ("t"."workflow_type" IS DISTINCT FROM "f"."workflow_type" OR "t"."state" IS DISTINCT FROM "f"."state" OR "t"."due_date" IS DISTINCT FROM "f"."due_date" OR "t"."assignee_id" IS DISTINCT FROM "f"."assignee_id" OR "t"."document_id" IS DISTINCT FROM "f"."document_id")) AS q(c0) CROSS JOIN LATERAL (VALUES ('differing', q.c0)) AS v(name, value) ON CONFLICT (idx, name) DO UPDATE SET value = EXCLUDED.value;
-
--- all tables
-\endif
 SELECT (coalesce((SELECT value FROM edms_count WHERE idx = 1 AND name = 'staged'), 0) + -1 * coalesce((SELECT value FROM edms_count WHERE idx = 1 AND name = 'existing'), 0)) >= 1 AS edms_when \gset
 -- when new rows to insert
 \if :edms_when
@@ -931,7 +895,7 @@ ALTER TABLE "public"."document_workflows" ADD CONSTRAINT "document_workflows_doc
 -- public.users
 INSERT INTO edms_count SELECT 1, v.name, v.value FROM (SELECT coalesce(sum(s."n_tup_ins" - coalesce(b."ins", 0)), 0), coalesce(sum(s."n_tup_upd" - coalesce(b."upd", 0)), 0), coalesce(sum(s."n_tup_del" - coalesce(b."del", 0)), 0) FROM pg_catalog.pg_stat_xact_user_tables AS s LEFT JOIN "edms_xact_before" AS b ON b.relid = s.relid WHERE s.relid = ANY(ARRAY['"public"."users"'::pg_catalog.regclass::oid])) AS q(c0, c1, c2) CROSS JOIN LATERAL (VALUES ('observed inserted', q.c0), ('observed updated', q.c1), ('observed deleted', q.c2)) AS v(name, value) ON CONFLICT (idx, name) DO UPDATE SET value = EXCLUDED.value;
 INSERT INTO edms_count VALUES (1, 'planned inserted', (coalesce((SELECT value FROM edms_count WHERE idx = 1 AND name = 'staged'), 0) + -1 * coalesce((SELECT value FROM edms_count WHERE idx = 1 AND name = 'existing'), 0))) ON CONFLICT (idx, name) DO UPDATE SET value = EXCLUDED.value;
-INSERT INTO edms_count VALUES (1, 'planned updated', (coalesce((SELECT value FROM edms_count WHERE idx = 1 AND name = 'second pass'), 0) + coalesce((SELECT value FROM edms_count WHERE idx = 1 AND name = 'differing'), 0))) ON CONFLICT (idx, name) DO UPDATE SET value = EXCLUDED.value;
+INSERT INTO edms_count VALUES (1, 'planned updated', (coalesce((SELECT value FROM edms_count WHERE idx = 1 AND name = 'second pass'), 0) + coalesce((SELECT value FROM edms_count WHERE idx = 1 AND name = 'updated'), 0))) ON CONFLICT (idx, name) DO UPDATE SET value = EXCLUDED.value;
 INSERT INTO edms_count VALUES (1, 'planned deleted', (0)) ON CONFLICT (idx, name) DO UPDATE SET value = EXCLUDED.value;
 DO $edms$
 DECLARE
@@ -973,7 +937,7 @@ $edms$;
 -- public.documents
 INSERT INTO edms_count SELECT 2, v.name, v.value FROM (SELECT coalesce(sum(s."n_tup_ins" - coalesce(b."ins", 0)), 0), coalesce(sum(s."n_tup_upd" - coalesce(b."upd", 0)), 0), coalesce(sum(s."n_tup_del" - coalesce(b."del", 0)), 0) FROM pg_catalog.pg_stat_xact_user_tables AS s LEFT JOIN "edms_xact_before" AS b ON b.relid = s.relid WHERE s.relid = ANY(ARRAY['"public"."documents"'::pg_catalog.regclass::oid])) AS q(c0, c1, c2) CROSS JOIN LATERAL (VALUES ('observed inserted', q.c0), ('observed updated', q.c1), ('observed deleted', q.c2)) AS v(name, value) ON CONFLICT (idx, name) DO UPDATE SET value = EXCLUDED.value;
 INSERT INTO edms_count VALUES (2, 'planned inserted', (coalesce((SELECT value FROM edms_count WHERE idx = 2 AND name = 'staged'), 0) + -1 * coalesce((SELECT value FROM edms_count WHERE idx = 2 AND name = 'existing'), 0))) ON CONFLICT (idx, name) DO UPDATE SET value = EXCLUDED.value;
-INSERT INTO edms_count VALUES (2, 'planned updated', (coalesce((SELECT value FROM edms_count WHERE idx = 2 AND name = 'second pass'), 0) + coalesce((SELECT value FROM edms_count WHERE idx = 2 AND name = 'differing'), 0))) ON CONFLICT (idx, name) DO UPDATE SET value = EXCLUDED.value;
+INSERT INTO edms_count VALUES (2, 'planned updated', (coalesce((SELECT value FROM edms_count WHERE idx = 2 AND name = 'second pass'), 0) + coalesce((SELECT value FROM edms_count WHERE idx = 2 AND name = 'updated'), 0))) ON CONFLICT (idx, name) DO UPDATE SET value = EXCLUDED.value;
 INSERT INTO edms_count VALUES (2, 'planned deleted', (0)) ON CONFLICT (idx, name) DO UPDATE SET value = EXCLUDED.value;
 DO $edms$
 DECLARE
@@ -1015,7 +979,7 @@ $edms$;
 -- public.document_versions
 INSERT INTO edms_count SELECT 3, v.name, v.value FROM (SELECT coalesce(sum(s."n_tup_ins" - coalesce(b."ins", 0)), 0), coalesce(sum(s."n_tup_upd" - coalesce(b."upd", 0)), 0), coalesce(sum(s."n_tup_del" - coalesce(b."del", 0)), 0) FROM pg_catalog.pg_stat_xact_user_tables AS s LEFT JOIN "edms_xact_before" AS b ON b.relid = s.relid WHERE s.relid = ANY(ARRAY['"public"."document_versions"'::pg_catalog.regclass::oid])) AS q(c0, c1, c2) CROSS JOIN LATERAL (VALUES ('observed inserted', q.c0), ('observed updated', q.c1), ('observed deleted', q.c2)) AS v(name, value) ON CONFLICT (idx, name) DO UPDATE SET value = EXCLUDED.value;
 INSERT INTO edms_count VALUES (3, 'planned inserted', (coalesce((SELECT value FROM edms_count WHERE idx = 3 AND name = 'staged'), 0) + -1 * coalesce((SELECT value FROM edms_count WHERE idx = 3 AND name = 'existing'), 0))) ON CONFLICT (idx, name) DO UPDATE SET value = EXCLUDED.value;
-INSERT INTO edms_count VALUES (3, 'planned updated', (coalesce((SELECT value FROM edms_count WHERE idx = 3 AND name = 'second pass'), 0) + coalesce((SELECT value FROM edms_count WHERE idx = 3 AND name = 'differing'), 0))) ON CONFLICT (idx, name) DO UPDATE SET value = EXCLUDED.value;
+INSERT INTO edms_count VALUES (3, 'planned updated', (coalesce((SELECT value FROM edms_count WHERE idx = 3 AND name = 'second pass'), 0) + coalesce((SELECT value FROM edms_count WHERE idx = 3 AND name = 'updated'), 0))) ON CONFLICT (idx, name) DO UPDATE SET value = EXCLUDED.value;
 INSERT INTO edms_count VALUES (3, 'planned deleted', (0)) ON CONFLICT (idx, name) DO UPDATE SET value = EXCLUDED.value;
 DO $edms$
 DECLARE
@@ -1057,7 +1021,7 @@ $edms$;
 -- public.document_workflows
 INSERT INTO edms_count SELECT 4, v.name, v.value FROM (SELECT coalesce(sum(s."n_tup_ins" - coalesce(b."ins", 0)), 0), coalesce(sum(s."n_tup_upd" - coalesce(b."upd", 0)), 0), coalesce(sum(s."n_tup_del" - coalesce(b."del", 0)), 0) FROM pg_catalog.pg_stat_xact_user_tables AS s LEFT JOIN "edms_xact_before" AS b ON b.relid = s.relid WHERE s.relid = ANY(ARRAY['"public"."document_workflows"'::pg_catalog.regclass::oid])) AS q(c0, c1, c2) CROSS JOIN LATERAL (VALUES ('observed inserted', q.c0), ('observed updated', q.c1), ('observed deleted', q.c2)) AS v(name, value) ON CONFLICT (idx, name) DO UPDATE SET value = EXCLUDED.value;
 INSERT INTO edms_count VALUES (4, 'planned inserted', (coalesce((SELECT value FROM edms_count WHERE idx = 4 AND name = 'staged'), 0) + -1 * coalesce((SELECT value FROM edms_count WHERE idx = 4 AND name = 'existing'), 0))) ON CONFLICT (idx, name) DO UPDATE SET value = EXCLUDED.value;
-INSERT INTO edms_count VALUES (4, 'planned updated', (coalesce((SELECT value FROM edms_count WHERE idx = 4 AND name = 'second pass'), 0) + coalesce((SELECT value FROM edms_count WHERE idx = 4 AND name = 'differing'), 0))) ON CONFLICT (idx, name) DO UPDATE SET value = EXCLUDED.value;
+INSERT INTO edms_count VALUES (4, 'planned updated', (coalesce((SELECT value FROM edms_count WHERE idx = 4 AND name = 'second pass'), 0) + coalesce((SELECT value FROM edms_count WHERE idx = 4 AND name = 'updated'), 0))) ON CONFLICT (idx, name) DO UPDATE SET value = EXCLUDED.value;
 INSERT INTO edms_count VALUES (4, 'planned deleted', (0)) ON CONFLICT (idx, name) DO UPDATE SET value = EXCLUDED.value;
 DO $edms$
 DECLARE
@@ -1123,8 +1087,7 @@ END
 $edms$;
 
 -- public.users
-INSERT INTO edms_count SELECT 1, v.name, v.value FROM (SELECT count(*) FROM "edms_001_users_final" AS f WHERE EXISTS (SELECT 1 FROM (SELECT "t"."username" AS "username", t."id", true AS "#hit" FROM "public"."users" AS t ) AS o WHERE "o"."username" = "f"."username")) AS q(c0) CROSS JOIN LATERAL (VALUES ('present', q.c0)) AS v(name, value) ON CONFLICT (idx, name) DO UPDATE SET value = EXCLUDED.value;
-INSERT INTO edms_count VALUES (1, 'unchanged', (coalesce((SELECT value FROM edms_count WHERE idx = 1 AND name = 'existing'), 0) + -1 * coalesce((SELECT value FROM edms_count WHERE idx = 1 AND name = 'differing'), 0))) ON CONFLICT (idx, name) DO UPDATE SET value = EXCLUDED.value;
+INSERT INTO edms_count VALUES (1, 'present', (coalesce((SELECT value FROM edms_count WHERE idx = 1 AND name = 'existing'), 0) + coalesce((SELECT value FROM edms_count WHERE idx = 1 AND name = 'observed inserted'), 0) + coalesce((SELECT value FROM edms_count WHERE idx = 1 AND name = 'planned deleted'), 0) + -1 * coalesce((SELECT value FROM edms_count WHERE idx = 1 AND name = 'observed deleted'), 0))) ON CONFLICT (idx, name) DO UPDATE SET value = EXCLUDED.value;
 DO $edms$
 DECLARE
   expected bigint;
@@ -1149,8 +1112,7 @@ END
 $edms$;
 
 -- public.documents
-INSERT INTO edms_count SELECT 2, v.name, v.value FROM (SELECT count(*) FROM "edms_002_documents_final" AS f WHERE EXISTS (SELECT 1 FROM (SELECT "t"."document_number" AS "document_number", t."id", true AS "#hit" FROM "public"."documents" AS t ) AS o WHERE "o"."document_number" = "f"."document_number")) AS q(c0) CROSS JOIN LATERAL (VALUES ('present', q.c0)) AS v(name, value) ON CONFLICT (idx, name) DO UPDATE SET value = EXCLUDED.value;
-INSERT INTO edms_count VALUES (2, 'unchanged', (coalesce((SELECT value FROM edms_count WHERE idx = 2 AND name = 'existing'), 0) + -1 * coalesce((SELECT value FROM edms_count WHERE idx = 2 AND name = 'differing'), 0))) ON CONFLICT (idx, name) DO UPDATE SET value = EXCLUDED.value;
+INSERT INTO edms_count VALUES (2, 'present', (coalesce((SELECT value FROM edms_count WHERE idx = 2 AND name = 'existing'), 0) + coalesce((SELECT value FROM edms_count WHERE idx = 2 AND name = 'observed inserted'), 0) + coalesce((SELECT value FROM edms_count WHERE idx = 2 AND name = 'planned deleted'), 0) + -1 * coalesce((SELECT value FROM edms_count WHERE idx = 2 AND name = 'observed deleted'), 0))) ON CONFLICT (idx, name) DO UPDATE SET value = EXCLUDED.value;
 DO $edms$
 DECLARE
   expected bigint;
@@ -1175,8 +1137,7 @@ END
 $edms$;
 
 -- public.document_versions
-INSERT INTO edms_count SELECT 3, v.name, v.value FROM (SELECT count(*) FROM "edms_003_document_versions_final" AS f WHERE EXISTS (SELECT 1 FROM (SELECT "k1"."document_number" AS "document_id.document_number", "t"."version_number" AS "version_number", t."id", true AS "#hit" FROM "public"."document_versions" AS t LEFT JOIN "public"."documents" AS "k1" ON "k1"."id" = "t"."document_id") AS o WHERE "o"."document_id.document_number" = "f"."document_id.document_number" AND "o"."version_number" = "f"."version_number")) AS q(c0) CROSS JOIN LATERAL (VALUES ('present', q.c0)) AS v(name, value) ON CONFLICT (idx, name) DO UPDATE SET value = EXCLUDED.value;
-INSERT INTO edms_count VALUES (3, 'unchanged', (coalesce((SELECT value FROM edms_count WHERE idx = 3 AND name = 'existing'), 0) + -1 * coalesce((SELECT value FROM edms_count WHERE idx = 3 AND name = 'differing'), 0))) ON CONFLICT (idx, name) DO UPDATE SET value = EXCLUDED.value;
+INSERT INTO edms_count VALUES (3, 'present', (coalesce((SELECT value FROM edms_count WHERE idx = 3 AND name = 'existing'), 0) + coalesce((SELECT value FROM edms_count WHERE idx = 3 AND name = 'observed inserted'), 0) + coalesce((SELECT value FROM edms_count WHERE idx = 3 AND name = 'planned deleted'), 0) + -1 * coalesce((SELECT value FROM edms_count WHERE idx = 3 AND name = 'observed deleted'), 0))) ON CONFLICT (idx, name) DO UPDATE SET value = EXCLUDED.value;
 DO $edms$
 DECLARE
   expected bigint;
@@ -1201,8 +1162,7 @@ END
 $edms$;
 
 -- public.document_workflows
-INSERT INTO edms_count SELECT 4, v.name, v.value FROM (SELECT count(*) FROM "edms_004_document_workflows_final" AS f WHERE EXISTS (SELECT 1 FROM (SELECT "k1"."document_number" AS "document_id.document_number", "t"."workflow_type" AS "workflow_type", t."id", true AS "#hit" FROM "public"."document_workflows" AS t LEFT JOIN "public"."documents" AS "k1" ON "k1"."id" = "t"."document_id") AS o WHERE "o"."document_id.document_number" = "f"."document_id.document_number" AND "o"."workflow_type" = "f"."workflow_type")) AS q(c0) CROSS JOIN LATERAL (VALUES ('present', q.c0)) AS v(name, value) ON CONFLICT (idx, name) DO UPDATE SET value = EXCLUDED.value;
-INSERT INTO edms_count VALUES (4, 'unchanged', (coalesce((SELECT value FROM edms_count WHERE idx = 4 AND name = 'existing'), 0) + -1 * coalesce((SELECT value FROM edms_count WHERE idx = 4 AND name = 'differing'), 0))) ON CONFLICT (idx, name) DO UPDATE SET value = EXCLUDED.value;
+INSERT INTO edms_count VALUES (4, 'present', (coalesce((SELECT value FROM edms_count WHERE idx = 4 AND name = 'existing'), 0) + coalesce((SELECT value FROM edms_count WHERE idx = 4 AND name = 'observed inserted'), 0) + coalesce((SELECT value FROM edms_count WHERE idx = 4 AND name = 'planned deleted'), 0) + -1 * coalesce((SELECT value FROM edms_count WHERE idx = 4 AND name = 'observed deleted'), 0))) ON CONFLICT (idx, name) DO UPDATE SET value = EXCLUDED.value;
 DO $edms$
 DECLARE
   expected bigint;

@@ -9,11 +9,16 @@ AFTER INSERT trigger that writes a second row). So the import reads what happene
   (``pg_stat_xact_user_tables``), compared with what the program planned before writing;
   other tables that lost or changed rows stop the import unless allowed by name, and
   their inserts (an audit log) are reported as side effects;
-* counted: "present after" and "unchanged" are queries against the target, and a
-  table whose key the target does not keep unique is searched for duplicate keys;
-* compared: where the target can change values (user triggers, rules, row-level
-  security, inheritance children, a nondeterministic collation in the key; every table
-  with ``--prove``), the written rows are compared with the staged rows.
+* compared: where the target can change what a statement wrote (user triggers, rules,
+  row-level security, inheritance children, a nondeterministic collation in the key, a
+  generated key column; every table with ``--prove``), "present after" and "unchanged"
+  are queries against the target, keys the target does not keep unique are searched for
+  duplicates, and the written rows are compared with the staged rows;
+* elsewhere only the import's statements can write the (locked) table, and every other
+  write would show in the counters: "present after" is the rows found before the writes
+  (a query) plus the inserts observed, and "unchanged" is what the UPDATE's own
+  comparison left alone, its count confirmed by the observation. Counting every table
+  row by row cost 17% of the benchmark's import; the observation costs well under 1%.
 
 Each check is an ordinary step (``Record``, ``CompareCounts``, ``Check``), so the psql
 runbook proves the same things as the library.
@@ -31,6 +36,7 @@ from edms_pgdump.program.steps import (
     PRESENT,
     STAGED,
     UNCHANGED,
+    UPDATED,
     Check,
     CompareCounts,
     Derive,
@@ -47,6 +53,7 @@ from edms_pgdump.sqlgen import proof as q
 
 DIFFERING = "differing"  # existing rows that differ from the archive, before any write
 SECOND_PASS = "second pass"
+WRITTEN_DIFFERING = "written differing"  # staged rows the target does not hold as staged
 OBSERVED = ("observed inserted", "observed updated", "observed deleted")
 PLANNED = ("planned inserted", "planned updated", "planned deleted")
 SIDE_EFFECTS = "side effects"  # Check.step of the report of other tables' inserts
@@ -96,10 +103,19 @@ class ProofSteps(BuilderBase):
         if self.tables and not self.compare:
             self.steps.append(Execute("observe start", None, q.xact_baseline()))
 
+    def compared(self, name: QualifiedName) -> bool:
+        """Counted and compared row by row after the writes (else observed): the target
+        can change what a statement wrote, or ``--prove`` asks for it."""
+        return self.changeable(name) or not self.derivable(name)
+
     def before_writes(self) -> None:
-        """Compare the rows that exist with the archive before writing: "unchanged" is
-        the count that compared equal, and the updates the program plans are the rest."""
+        """On a compared table, compare the rows that exist with the archive before
+        writing: "unchanged" is the count that compared equal, and the updates the
+        program plans are the rest. (Elsewhere the UPDATE's own comparison decides, and
+        the observation proves it changed exactly the rows it said.)"""
         for name in self.tables:
+            if not self.compared(name):
+                continue
             tp = self.plan.tables[name]
             query = sqlgen.count_changed(tp, self.staging[name], self.loaded(name))
             record = Record("compare existing", name, query, (DIFFERING,))
@@ -165,25 +181,41 @@ class ProofSteps(BuilderBase):
             if self.policy(tp) != "skip" and sqlgen.update_existing(
                 tp, self.staging[name], self.loaded(name)
             ):
-                updates.append(count_of(name, DIFFERING))
+                updates.append(count_of(name, DIFFERING if self.compared(name) else UPDATED))
             add(Derive(name, PLANNED[1], tuple(updates)))
             deletes = (count_of(name, ABSENT),) if self.opts.delete_missing else ()
             add(Derive(name, PLANNED[2], deletes))
-            cause = self.cause(name)
-            for observed, planned, verb in zip(OBSERVED, PLANNED, ("inserted", "updated", "deleted")):
-                add(
-                    CompareCounts(
-                        name,
-                        observed,
-                        planned,
-                        Message(
-                            f"{name}: the transaction {verb} ",
-                            f" (observed in pg_stat_xact_user_tables); {cause}; nothing was committed",
-                            " row(s) but the import planned ",
-                        ),
-                    )
-                )
+            self.compare_observed(name)
         self.unplanned()
+
+    def compare_observed(self, name: QualifiedName) -> None:
+        cause = self.cause(name)
+        pairs = list(zip(OBSERVED, PLANNED, ("inserted", "updated", "deleted")))
+        if self.table(name).is_partitioned:
+            # an UPDATE that moves a row to another partition counts as a delete and an
+            # insert there: compare inserted - deleted and updated + deleted instead
+            c = count_of
+            for side, names in (("observed", OBSERVED), ("planned", PLANNED)):
+                ins, upd, dele = names
+                self.steps.append(Derive(name, f"{side} net", (c(name, ins), c(name, dele, -1))))
+                self.steps.append(Derive(name, f"{side} touched", (c(name, upd), c(name, dele))))
+            pairs = [
+                ("observed net", "planned net", "inserted minus deleted"),
+                ("observed touched", "planned touched", "updated plus deleted"),
+            ]
+        for observed, planned, verb in pairs:
+            self.steps.append(
+                CompareCounts(
+                    name,
+                    observed,
+                    planned,
+                    Message(
+                        f"{name}: the transaction {verb} ",
+                        f" (observed in pg_stat_xact_user_tables); {cause}; nothing was committed",
+                        " row(s) but the import planned ",
+                    ),
+                )
+            )
 
     def unplanned(self) -> None:
         written = [r for n in self.tables for r in self.relations(n)]
@@ -266,15 +298,47 @@ class ProofSteps(BuilderBase):
 
     # -- the numbers the balance checks ---------------------------------------------------
     def proof(self, name: QualifiedName) -> list[Step]:
-        """Present after and unchanged, counted; duplicate keys searched where the target
-        does not keep the key unique; values compared where the target can change them."""
+        """On a compared table: present after and unchanged counted, duplicate keys
+        searched where the target does not keep the key unique, values compared.
+        Elsewhere present after follows from the observation."""
         tp = self.plan.tables[name]
         names = self.staging[name]
         keys = self.key_names(tp)
+        if not self.compared(name):
+            # Only the import's statements write this table (no trigger, rule, RLS,
+            # inheritance child or nondeterministic key; locked against other writers):
+            # present = the rows found before the writes (counted) + the inserts the
+            # transaction was observed to make, less any unplanned delete.
+            observed = (
+                count_of(name, EXISTING),
+                count_of(name, OBSERVED[0]),
+                count_of(name, PLANNED[2]),
+                count_of(name, OBSERVED[2], -1),
+            )
+            return [Derive(name, PRESENT, observed)]
+        new_only = self.policy(tp) == "skip"
+        summary = q.written_summary(tp, names, self.loaded(name), new_only)
         steps: list[Step] = [
-            Record("present", name, sqlgen.count_present(self.plan, tp, names), (PRESENT,)),
+            # present: the staged rows the target holds under the id the program wrote;
+            # with every compared value equal (the natural key's columns among them), that
+            # is each archive key present
+            Record("compare written", name, summary, (PRESENT, WRITTEN_DIFFERING)),
             Derive(name, UNCHANGED, (count_of(name, EXISTING), count_of(name, DIFFERING, -1))),
         ]
+        samples = Check(
+            "compare written",
+            name,
+            q.written_differs(tp, names, self.loaded(name), new_only, self.opts.sample_size),
+            (*keys, "problem"),
+            Message(
+                f"{name}: ",
+                f"; the target changed what the import wrote ({self.cause(name)}); nothing was committed",
+                " written row(s) do not read back as the archive holds them: ",
+            ),
+        )
+        steps.append(
+            When(at_least(1, count_of(name, WRITTEN_DIFFERING)), (samples,), "rows read back differ")
+        )
         if not self.unique_in_target(name, immediate=False):
             steps.append(
                 Check(
@@ -288,22 +352,6 @@ class ProofSteps(BuilderBase):
                         f"; {self.cause(name)}; nothing was committed",
                     ),
                     shape="count_last",
-                )
-            )
-        if self.changeable(name):
-            new_only = self.policy(tp) == "skip"
-            steps.append(
-                Check(
-                    "compare written",
-                    name,
-                    q.written_differs(tp, names, self.loaded(name), new_only, self.opts.sample_size),
-                    (*keys, "problem"),
-                    Message(
-                        f"{name}: ",
-                        f"; the target changed what the import wrote ({self.cause(name)}); "
-                        "nothing was committed",
-                        " written row(s) do not read back as the archive holds them: ",
-                    ),
                 )
             )
         return steps

@@ -145,6 +145,26 @@ def written_differs(
     )
 
 
+def written_summary(
+    tp: TablePlan, names: StagingNames, loaded_fields: set[str], new_only: bool
+) -> sql.Composed:
+    """One pass over the staged rows after the writes: how many the target holds under
+    the id the program wrote, and how many it does not hold as staged (missing or with
+    other values; only the inserted ones with ``new_only``)."""
+    cols = updatable_columns(tp, loaded_fields)
+    only_new = sql.SQL(" AND f.{}").format(ident(tp.new_marker)) if new_only else sql.SQL("")
+    return sql.SQL(
+        "SELECT count(t.edms_hit), count(*) FILTER (WHERE (t.edms_hit IS NULL OR {differs}){only_new}) "
+        "FROM {final} AS f LEFT JOIN (SELECT x.*, true AS edms_hit FROM {t} AS x) AS t ON {match}"
+    ).format(
+        differs=_differs(tp, cols, "t", "f"),
+        only_new=only_new,
+        final=names.final,
+        t=table_ident(tp.table),
+        match=_identity_match(tp, "t", "f"),
+    )
+
+
 def cascaded_rows(
     plan: Plan,
     tp: TablePlan,
