@@ -314,3 +314,44 @@ def test_a_nondeterministic_collation_key_is_refused(
     # INSERT, or, without one, the keys held twice after the writes are named
     assert "public.items" in message
     assert "ab" in message.lower() or "repeats a key" in message
+
+
+def test_the_cli_refuses_an_unplanned_delete_and_accepts_it_by_name(new_db: Any, tmp_path: Path) -> None:
+    """A trigger that deletes rows of a table outside the archive: refused with exit 1,
+    naming the table and the trigger; --allow-side-effects TABLE accepts it, and --json
+    lists it under side_effects."""
+    import json
+
+    from typer.testing import CliRunner
+
+    from edms_pgdump.cli import app
+
+    purge = (
+        "CREATE TABLE public.cache (id serial PRIMARY KEY, code text);"
+        "INSERT INTO public.cache (code) VALUES ('a'), ('z');"
+        "CREATE FUNCTION public.purge() RETURNS trigger LANGUAGE plpgsql AS $$BEGIN "
+        "DELETE FROM public.cache WHERE code = NEW.code; RETURN NULL; END$$;"
+        "CREATE TRIGGER purge AFTER UPDATE ON public.items FOR EACH ROW EXECUTE FUNCTION public.purge()"
+    )
+    src, dst = _swallowing(new_db, purge)
+    archive = _export(src, ITEMS_MAPPING, tmp_path)
+    runner = CliRunner()
+    base = [
+        "import",
+        str(archive),
+        "--dsn",
+        dst,
+        "--no-history",
+        "--audit-log",
+        str(tmp_path / "audit.jsonl"),
+    ]
+    refused = runner.invoke(app, base)
+    assert refused.exit_code == 1, refused.output
+    assert "public.cache" in refused.output and "trigger purge on public.items" in refused.output
+    assert fetch(dst, "SELECT count(*) FROM public.cache") == [(2,)]
+    assert fetch(dst, "SELECT title FROM public.items WHERE code = 'a'") == [("old",)]
+    accepted = runner.invoke(app, [*base, "--allow-side-effects", "public.cache", "--json"])
+    assert accepted.exit_code == 0, accepted.output
+    report = json.loads(accepted.stdout)
+    assert [(e["table"], e["deleted"]) for e in report["side_effects"]] == [("public.cache", 1)]
+    assert fetch(dst, "SELECT code FROM public.cache") == [("z",)]
