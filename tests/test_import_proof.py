@@ -355,3 +355,24 @@ def test_the_cli_refuses_an_unplanned_delete_and_accepts_it_by_name(new_db: Any,
     report = json.loads(accepted.stdout)
     assert [(e["table"], e["deleted"]) for e in report["side_effects"]] == [("public.cache", 1)]
     assert fetch(dst, "SELECT code FROM public.cache") == [("z",)]
+
+
+def test_prove_compares_every_table_and_a_plain_table_is_observed(new_db: Any, tmp_path: Path) -> None:
+    """A table nothing in the target can change is proven by observation alone; --prove
+    reads it back as well (and the result is the same)."""
+    src, dst = _swallowing(new_db, "SELECT 1")
+    archive = _export(src, ITEMS_MAPPING, tmp_path)
+    plain = api.import_archive(
+        dst, archive, options=ImportOptions(dry_run=True), audit_log=False, history=False
+    )
+    steps = {p["step"] for p in plain.profile}
+    assert "observe" in steps and "compare written" not in steps
+    proved = api.import_archive(
+        dst, archive, options=ImportOptions(prove=True), audit_log=False, history=False
+    )
+    assert "compare written" in {p["step"] for p in proved.profile}
+    for report in (plain, proved):
+        items = report.tables[0]
+        assert (items.inserted, items.updated, items.unchanged, items.present_after) == (0, 1, 1, 2)
+        assert items.observed == {"inserted": 0, "updated": 1, "deleted": 0}
+    assert fetch(dst, "SELECT code, title FROM public.items ORDER BY 1") == [("a", "new"), ("b", "same")]
