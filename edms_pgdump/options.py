@@ -10,6 +10,7 @@ from pathlib import Path
 from typing import Literal, Protocol
 
 from edms_pgdump.archive.manifest import COMPRESSIONS
+from edms_pgdump.catalog.names import parse_qualified_name
 from edms_pgdump.errors import UsageError
 from edms_pgdump.mapping import CONFLICT_POLICIES, ConflictPolicy
 
@@ -75,6 +76,15 @@ class ImportOptions:
     # one transaction that resolves and writes. A role that may not create a schema
     # stages as with 1.
     jobs: int = 1
+    # tables outside the archive whose changes (FK actions, triggers) the user expects:
+    # their updates and deletes are reported as side effects instead of refused
+    allow_side_effects: tuple[str, ...] = ()
+    # --delete-missing: accept ON DELETE CASCADE / SET NULL / SET DEFAULT from tables
+    # outside the archive (still observed and reported after the writes)
+    allow_cascade: bool = False
+    # compare every written table's rows with the staged rows before COMMIT (by default
+    # only tables whose triggers, rules, RLS, inheritance or collation can change values)
+    prove: bool = False
 
     def __post_init__(self) -> None:
         """Refuse values the import would otherwise misread (an unknown policy must not
@@ -106,6 +116,11 @@ class ImportOptions:
                 )
         if isinstance(self.jobs, bool) or not isinstance(self.jobs, int) or not 1 <= self.jobs <= 64:
             raise UsageError(f"jobs={self.jobs!r} (--jobs): use a whole number of connections from 1 to 64")
+        for item in self.allow_side_effects:
+            try:
+                parse_qualified_name(item)
+            except ValueError as exc:
+                raise UsageError(f"allow_side_effects={item!r} (--allow-side-effects): {exc}") from None
         size = self.sample_size
         if isinstance(size, bool) or not isinstance(size, int) or size < 1:
             raise UsageError(f"sample_size={self.sample_size!r}: use a whole number of at least 1")

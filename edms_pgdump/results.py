@@ -48,6 +48,9 @@ class TableResult:
     skipped: int = 0  # on_conflict skip: existing rows that differ and were left as they are
     deleted: int = 0  # --delete-missing: target rows the archive does not hold, removed
     absent: int = 0  # target rows whose natural key the archive does not hold
+    # what the transaction did to the table, read from pg_stat_xact_user_tables before
+    # COMMIT: {"inserted": …, "updated": …, "deleted": …} (empty when not observed)
+    observed: dict[str, int] = field(default_factory=dict)
 
     def counts(self) -> dict[str, int]:
         """The counts the balance rule names."""
@@ -79,6 +82,7 @@ class TableResult:
             "skipped": self.skipped,
             "deleted": self.deleted,
             "present_after": self.present_after,
+            "observed": self.observed,
             "ok": self.balanced,
         }
 
@@ -102,6 +106,10 @@ class ImportReport:
     # where the rows were staged: {"tables": "temporary"} on the import's own
     # connection, or {"tables": "unlogged", "schema": ..., "connections": N}
     staging: dict[str, Any] = field(default_factory=lambda: {"tables": "temporary", "connections": 1})
+    # tables outside the archive this transaction wrote to, allowed: inserts (an audit
+    # trigger's log) or tables named by --allow-side-effects; each {"table", "inserted",
+    # "updated", "deleted", "cause"}
+    side_effects: list[dict[str, Any]] = field(default_factory=list)
 
     @property
     def inserted(self) -> int:
@@ -132,6 +140,7 @@ class ImportReport:
             "seconds": round(self.seconds, 3),
             "profile": self.profile,
             "staging": self.staging,
+            "side_effects": self.side_effects,
         }
 
 

@@ -13,7 +13,8 @@ from __future__ import annotations
 TABLES = """
 SELECT c.oid, n.nspname, c.relname, c.relrowsecurity, c.relforcerowsecurity,
        pg_get_userbyid(c.relowner), greatest(c.reltuples, 0)::bigint, c.relkind,
-       pg_has_role(c.relowner, 'USAGE')
+       pg_has_role(c.relowner, 'USAGE'),
+       c.relkind = 'r' AND EXISTS (SELECT 1 FROM pg_inherits i WHERE i.inhparent = c.oid)
 FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace
 WHERE c.relkind IN ('r', 'p') AND NOT c.relispartition
   AND n.nspname <> ALL (%(system)s) AND n.nspname NOT LIKE 'pg\\_temp\\_%%'
@@ -85,7 +86,8 @@ SELECT con.conrelid, con.conname, con.contype,
              ORDER BY k.ord) AS ref_cols,
        con.condeferrable, con.condeferred, con.convalidated, con.conislocal,
        CASE WHEN con.contype = 'f' THEN pg_get_constraintdef(con.oid) END,
-       CASE WHEN con.contype = 'f' THEN obj_description(con.oid, 'pg_constraint') END
+       CASE WHEN con.contype = 'f' THEN obj_description(con.oid, 'pg_constraint') END,
+       con.confdeltype, con.confupdtype
 FROM pg_constraint con
 LEFT JOIN pg_class rc ON rc.oid = con.confrelid
 LEFT JOIN pg_namespace rn ON rn.oid = rc.relnamespace

@@ -70,6 +70,10 @@ class ForeignKey:
     on_partitions: tuple[QualifiedName, ...] = ()
     # leaf partitions of the table that lack this FK (their rows are not checked)
     missing_on: tuple[QualifiedName, ...] = ()
+    # pg_constraint.confdeltype / confupdtype: a no action, r restrict, c cascade,
+    # n set null, d set default (the last three change rows of this table by themselves)
+    on_delete: str = "a"
+    on_update: str = "a"
 
     @property
     def enforced(self) -> bool:
@@ -117,6 +121,8 @@ class Table:
     partitions: tuple[QualifiedName, ...] = ()  # every partition, at any depth
     triggers: tuple[str, ...] = ()  # user triggers; a partition's as "name on partition"
     has_rules: bool = False  # rules other than _RETURN, on the table or a partition
+    rules: tuple[str, ...] = ()  # their names (a partition's as "name on partition")
+    inheritance_children: bool = False  # classic INHERITS children (not partitions)
     owned: bool = False  # current_user is (a member of) the owner
     plain_indexes: tuple[IndexDef, ...] = ()
     matviews: tuple[QualifiedName, ...] = ()  # materialized views reading it
@@ -155,7 +161,6 @@ class Catalog:
 
     def get(self, name: QualifiedName) -> Table | None:
         return self.tables.get(name)
-
 
 
 HISTORY_TABLE = QualifiedName("edms_pgdump", "history")
@@ -209,7 +214,10 @@ def _strings(values: Any) -> tuple[str, ...]:
 
 
 def _fk_of(row: tuple[Any, ...], ref: QualifiedName, inherited: bool) -> ForeignKey:
-    (_, conname, _, cols, _, _, _, ref_cols, deferrable, deferred, validated, _, definition, comment) = row
+    (_, conname, _, cols, _, _, _, ref_cols, deferrable, deferred, validated, _, definition, comment) = row[
+        :14
+    ]
+    on_delete, on_update = (str(v or "a") for v in row[14:16])
     return ForeignKey(
         str(conname),
         _strings(cols),
@@ -221,6 +229,8 @@ def _fk_of(row: tuple[Any, ...], ref: QualifiedName, inherited: bool) -> Foreign
         definition=str(definition or ""),
         comment=None if comment is None else str(comment),
         inherited=inherited,
+        on_delete=on_delete,
+        on_update=on_update,
     )
 
 
@@ -355,19 +365,19 @@ def _read_keys(cur: Cursor, tables: dict[int, tuple[QualifiedName, str]], tree: 
 
 def _read_dependents(
     cur: Cursor, oids: list[int], tree: _Partitions
-) -> tuple[dict[int, list[str]], set[int], dict[int, set[QualifiedName]]]:
+) -> tuple[dict[int, list[str]], dict[int, list[str]], dict[int, set[QualifiedName]]]:
     """Triggers, rules and materialized views of the tables and their partitions,
     each credited to the table (the root)."""
     part_oids = [o for root in oids for o in tree.of_root.get(root, [])]
     root_of = {o: tree.parts[o].root for o in part_oids} | {o: o for o in oids}
     triggers: dict[int, list[str]] = defaultdict(list)
-    rules: set[int] = set()
+    rules: dict[int, list[str]] = defaultdict(list)
     cur.execute(q.GUARDS, {"oids": oids + part_oids})
     for relid, kind, name in cur.fetchall():
         relid = int(relid)
         root = root_of[relid]
         if kind == "rule":
-            rules.add(root)
+            rules[root].append(str(name) if relid == root else f"{name} on {tree.parts[relid].name}")
         elif relid == root:
             triggers[root].append(str(name))
         elif str(name) not in triggers[root]:  # same name: the clone of the root's trigger
@@ -417,7 +427,9 @@ def read_catalog(conn: Connection) -> Catalog:
             kind=kind,
             partitions=tuple(sorted(tree.parts[o].name for o in tree.of_root.get(oid, []))),
             triggers=tuple(triggers[oid]),
-            has_rules=oid in rules,
+            has_rules=bool(rules.get(oid)),
+            rules=tuple(rules.get(oid, ())),
+            inheritance_children=bool(r[9]),
             owned=bool(r[8]),
             plain_indexes=tuple(keys.plain[oid]),
             matviews=tuple(sorted(matviews[oid])),

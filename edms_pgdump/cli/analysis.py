@@ -240,6 +240,13 @@ def sql_cmd(
     refresh_views: bool = typer.Option(
         False, "--refresh-materialized-views", help="import.sql refreshes views over the imported tables."
     ),
+    allow_cascade: bool = typer.Option(
+        False, "--allow-cascade", help="import.sql: with --delete-missing, accept FK actions of other tables."
+    ),
+    allow_side_effects: list[str] = typer.Option(
+        None, "--allow-side-effects", help="import.sql: a TABLE outside the archive it may change (repeat)."
+    ),
+    prove: bool = typer.Option(False, "--prove", help="import.sql compares every written table's rows."),
     json_out: bool = json_option(),
 ) -> None:
     """Write a psql runbook (export.sql or import.sql) to review and run with psql -v ON_ERROR_STOP=1.
@@ -262,6 +269,9 @@ def sql_cmd(
             delete_missing=delete_missing,
             max_deletes=max_deletes,
             refresh_materialized_views=refresh_views,
+            allow_cascade=allow_cascade,
+            allow_side_effects=tuple(allow_side_effects or ()),
+            prove=prove,
         ),
         json_output=json_out,
     )

@@ -191,6 +191,12 @@ def print_import_report(
         t.add_row(*cells, "yes" if r.balanced else "NO")
     out.print(t)
     print_warnings(report.warnings, verbose)
+    for e in report.side_effects:
+        out.print(
+            f"side effect: {e['table']} +{e['inserted']} inserted, {e['updated']} updated, "
+            f"{e['deleted']} deleted ({e['cause']})",
+            markup=False,
+        )
     if report.inserted == 0 and report.updated == 0:
         out.print("nothing to change: the target already holds this archive's data")
     state = (
@@ -249,6 +255,24 @@ def import_cmd(
     max_deletes: int = typer.Option(
         None, "--max-deletes", help="With --delete-missing: refuse, writing nothing, if more rows would go."
     ),
+    allow_cascade: bool = typer.Option(
+        False,
+        "--allow-cascade",
+        help="With --delete-missing: accept ON DELETE CASCADE / SET NULL / SET DEFAULT from tables outside "
+        "the archive (otherwise refused before any write); their changes are reported as side effects.",
+    ),
+    allow_side_effects: list[str] = typer.Option(
+        None,
+        "--allow-side-effects",
+        help="A TABLE outside the archive whose updates and deletes by this transaction (FK actions, "
+        "triggers) are expected: reported as side effects instead of refused. Repeatable.",
+    ),
+    prove: bool = typer.Option(
+        False,
+        "--prove",
+        help="Before COMMIT, compare every written table's rows with the archive's (by default only tables "
+        "whose triggers, rules, RLS, inheritance or key collation can change what was written).",
+    ),
     ignore_column: list[str] = typer.Option(
         None, "--ignore-column", help="TABLE.COLUMN of the archive the target lacks: carried, not written."
     ),
@@ -289,6 +313,9 @@ def import_cmd(
             ignore_columns=tuple(ignore_column or ()),
             skip_tables=tuple(skip_table or ()),
             jobs=jobs,
+            allow_cascade=allow_cascade,
+            allow_side_effects=tuple(allow_side_effects or ()),
+            prove=prove,
         ),
         json_output=json_out,
     )

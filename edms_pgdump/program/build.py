@@ -27,6 +27,7 @@ from edms_pgdump.options import ImportOptions
 from edms_pgdump.plan.build import Plan
 from edms_pgdump.program.constraints import ConstraintSteps
 from edms_pgdump.program.ids import IdSteps
+from edms_pgdump.program.proof import ProofSteps
 from edms_pgdump.program.steps import (
     ABSENT,
     CREATE_RAW,
@@ -58,7 +59,7 @@ from edms_pgdump.program.steps import (
 )
 
 
-class _Builder(IdSteps, ConstraintSteps):
+class _Builder(IdSteps, ConstraintSteps, ProofSteps):
     scopes: dict[QualifiedName, TableScope] = {}  # noqa: RUF012 (set per build)
 
     # -- checks ------------------------------------------------------------------------
@@ -97,6 +98,7 @@ class _Builder(IdSteps, ConstraintSteps):
         add = self.steps.append
         if self.tables and not self.compare:
             add(Execute("lock", None, sqlgen.lock_tables(list(self.tables))))
+        self.observe_start()
         components = [[n for n in comp if n in self.fields] for comp in self.plan.components]
         components = [c for c in components if c]
         # Every table is staged and every reference resolved (new ids drawn or computed)
@@ -120,6 +122,7 @@ class _Builder(IdSteps, ConstraintSteps):
             )
         if self.opts.delete_missing:
             self.deletions_allowed()
+        self.before_writes()
         for members in components:
             self.write_component(members)
         if self.opts.delete_missing:
@@ -128,6 +131,7 @@ class _Builder(IdSteps, ConstraintSteps):
         views = self.views()
         if views and self.opts.refresh_materialized_views:
             self.steps += [Execute("refresh view", None, sqlgen.refresh_view(v)) for v in views]
+        self.observe()
         for name in self.tables:
             self.verify(name)
         return Program(
@@ -528,12 +532,8 @@ class _Builder(IdSteps, ConstraintSteps):
         )
 
     def verify(self, name: QualifiedName) -> None:
-        tp = self.plan.tables[name]
-        if self.derivable(name):
-            self.steps.append(Derive(name, PRESENT, (count_of(name, INSERTED), count_of(name, EXISTING))))
-        else:
-            query = sqlgen.count_present(self.plan, tp, self.staging[name])
-            self.steps.append(Record("present", name, query, (PRESENT,)))
+        # present after, unchanged and duplicates are counted on the target (proof.py)
+        self.steps.extend(self.proof(name))
         self.steps.append(Balance(name))
 
 

@@ -20,6 +20,7 @@ from edms_pgdump.catalog.names import QualifiedName
 from edms_pgdump.db import Connection, server_error_message
 from edms_pgdump.errors import ImportRejected, sample_keys
 from edms_pgdump.options import ImportOptions, NoProgress, Progress
+from edms_pgdump.program.proof import OBSERVED, SIDE_EFFECTS
 from edms_pgdump.program.steps import (
     ABSENT,
     CREATE_RAW,
@@ -281,6 +282,9 @@ class ProgramRunner:
             total = None
             samples = sample_keys((r[:-1] for r in rows), list(step.fields))
         message = _message(step.message, total, samples)
+        if step.step == SIDE_EFFECTS:
+            names = ("table", "inserted", "updated", "deleted", "cause")
+            self.report.side_effects += [dict(zip(names, r[1:])) for r in rows]
         if step.count is not None and step.table is not None:
             self.counts[step.table][step.count] = total if total is not None else len(rows)
         if step.warn:
@@ -322,6 +326,8 @@ class ProgramRunner:
             r.updated, r.skipped, r.unchanged = c[UPDATED], c[SKIPPED], c[UNCHANGED]
             r.present_after = c[PRESENT]
             r.deleted, r.absent = c[DELETED], c[ABSENT]
+            if OBSERVED[0] in c:
+                r.observed = {k.split()[1]: c[k] for k in OBSERVED}
 
 
 def _message(m: Message, total: int | None, samples: str) -> str:
