@@ -59,7 +59,7 @@ from edms_pgdump.export.program import (
     fill_problem,
     more,
 )
-from edms_pgdump.export.subset import Subset, TableScope
+from edms_pgdump.export.subset import Subset
 from edms_pgdump.options import ExportOptions, NoProgress, Progress
 from edms_pgdump.plan.build import Problem
 from edms_pgdump.sqlgen import subset as q
@@ -268,7 +268,6 @@ class ExportRun:
     warnings: list[str] = field(default_factory=list)
     subset: Subset | None = None
     infos: dict[int, MemberInfo] = field(default_factory=dict)  # by CopyOut.index
-    scopes: dict[int, TableScope] = field(default_factory=dict)
 
 
 @dataclass
@@ -342,10 +341,10 @@ class Runner:
             assert row is not None
             self.result.subset.counts[step.table] = (int(row[0]), int(row[1]))
         elif isinstance(step, Counts):
-            # the rows were counted from each member's own text as it was written
+            # each member counted its rows from its own text as it was written (the
+            # manifest's counts); every table of the program must have its member
             missing = [str(e.table) for e in step.entries if e.index not in self.result.infos]
             assert not missing, missing
-            self.result.scopes = {e.index: e.scope for e in step.entries}
         elif isinstance(step, Commit):
             if not self.result.snapshot:  # no table to copy: the manifest still names it
                 self.result.snapshot = _export_snapshot(conn)
