@@ -532,7 +532,7 @@ class _Builder(IdSteps, ConstraintSteps, ProofSteps):
         )
 
     def verify(self, name: QualifiedName) -> None:
-        # present after, unchanged and duplicates are counted on the target (proof.py)
+        # present after and unchanged: observed, or counted and compared on the target (proof.py)
         self.steps.extend(self.proof(name))
         self.steps.append(Balance(name))
 

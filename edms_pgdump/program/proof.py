@@ -247,7 +247,7 @@ class ProofSteps(BuilderBase):
         fields = ("table", "inserted", "updated", "deleted", "cause")
         self.steps.append(
             Check(
-                "side effects",
+                "unplanned writes",
                 None,
                 q.unplanned_writes(written, allowed, causes, default, refused=True, samples=n),
                 fields,

@@ -282,9 +282,11 @@ class ProgramRunner:
             total = None
             samples = sample_keys((r[:-1] for r in rows), list(step.fields))
         message = _message(step.message, total, samples)
-        if step.step == SIDE_EFFECTS:
+        if step.step == SIDE_EFFECTS and step.warn:
+            # listed on their own (the CLI prints them, --json has them), not as a warning
             names = ("table", "inserted", "updated", "deleted", "cause")
             self.report.side_effects += [dict(zip(names, r[1:])) for r in rows]
+            return
         if step.count is not None and step.table is not None:
             self.counts[step.table][step.count] = total if total is not None else len(rows)
         if step.warn:
