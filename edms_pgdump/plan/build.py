@@ -88,6 +88,10 @@ class _Planner(KeyResolver):
         if not self.check_field_names(table, fields):
             return None
         pk = table.primary_key or ()
+        # a primary-key column that travels as a value (PRIMARY KEY (id, region) keyed by
+        # [ref], a renamed text key) can change: rows are then addressed by natural key,
+        # and the primary key is updated like any other column
+        moving = tuple(c for c in pk if c not in tm.natural_key and c not in surrogate_names)
         markers = _markers({c.name for c in table.columns} | {f.name for f in fields})
         return TablePlan(
             table=name,
@@ -100,8 +104,8 @@ class _Planner(KeyResolver):
             expansions=tuple(expansions),
             surrogate=surrogate,
             ref_columns=self.ref_columns(name, pk, surrogate),
-            row_identity=tuple(pk if pk else tm.natural_key),
-            identity_is_pk=bool(pk),
+            row_identity=tuple(pk if pk and not moving else tm.natural_key),
+            identity_is_pk=bool(pk) and not moving,
             identity_always=any(c.identity == "a" for c in surrogate),
             on_conflict=tm.on_conflict,
             key_is_unique=unique,
@@ -112,6 +116,9 @@ class _Planner(KeyResolver):
             new_marker=markers["new_marker"],
             hit_marker=markers["hit_marker"],
             path_marker=markers["path_marker"],
+            primary_key=pk,
+            only=table.has_children,
+            moving_key=moving,
         )
 
     def check_key_columns(self, table: Table, tm: TableMapping) -> bool:

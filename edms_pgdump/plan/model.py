@@ -202,6 +202,14 @@ class TablePlan:
     hit_marker: str = "#hit"
     path_marker: str = TREE_PATH
     component: int = 0
+    # the target's primary key (deletes address rows by it, read from the target itself)
+    primary_key: tuple[str, ...] = ()
+    # some table INHERITS from this one: every statement names it with ONLY, so its
+    # children's rows are neither exported, compared, updated nor deleted as its own
+    only: bool = False
+    # primary-key columns that travel as values (outside the natural key, no default):
+    # rows are addressed by natural key and these columns are updated like any other
+    moving_key: tuple[str, ...] = ()
 
     @property
     def field_names(self) -> tuple[str, ...]:

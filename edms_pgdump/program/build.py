@@ -360,7 +360,7 @@ class _Builder(IdSteps, ConstraintSteps):
         tp = self.plan.tables[name]
         names = self.staging[name]
         add = self.steps.append
-        select = sqlgen.keyed_select(self.plan, tp, names, self.new_ids(name))
+        select = sqlgen.keyed_select(self.plan, tp, names, self.new_ids(name), name in self.keep_existing())
         self.table_from("keyed", name, names.keyed, select, KEYED)
         add(self.matched(name, KEYED))
         # other members' references resolve against this table: without statistics the
@@ -374,12 +374,21 @@ class _Builder(IdSteps, ConstraintSteps):
         add = self.steps.append
         if merged:
             select = sqlgen.merged_final_select(
-                self.plan, tp, names, self.staging, loaded, self.finalized, self.new_ids(name)
+                self.plan,
+                tp,
+                names,
+                self.staging,
+                loaded,
+                self.finalized,
+                self.new_ids(name),
+                self.keep_existing(),
             )
             self.table_from("keyed+final", name, names.final, select, KEYED)
             add(self.matched(name, KEYED))
         else:
-            select = sqlgen.final_select(self.plan, tp, names, self.staging, loaded, self.finalized)
+            select = sqlgen.final_select(
+                self.plan, tp, names, self.staging, loaded, self.finalized, self.keep_existing()
+            )
             self.table_from("final", name, names.final, select, None)
         self.finalized.add(name)
         exps = sqlgen.active_expansions(tp, loaded)

@@ -33,6 +33,14 @@ def table_ident(name: QualifiedName) -> sql.Identifier:
     return sql.Identifier(name.schema, name.name)
 
 
+def relation(name: QualifiedName, only: bool = False) -> sql.Composable:
+    """A table as a statement reads, updates or deletes it: ``ONLY`` for a table others
+    INHERIT from, whose plain name would reach its children's rows too."""
+    if only:
+        return sql.SQL("ONLY {}").format(table_ident(name))
+    return table_ident(name)
+
+
 def qualified_literal(name: QualifiedName) -> sql.Literal:
     """A fully quoted ``"schema"."table"`` string for regclass-taking functions."""
     text = '"' + name.schema.replace('"', '""') + '"."' + name.name.replace('"', '""') + '"'

@@ -8,8 +8,18 @@ from psycopg import sql
 
 from edms_pgdump.catalog.names import QualifiedName
 from edms_pgdump.plan.build import Expansion, GenericPlan, Plan, TablePlan
-from edms_pgdump.sqlgen.common import ident, table_ident
+from edms_pgdump.sqlgen.common import ident, relation, table_ident
 from edms_pgdump.sqlgen.generic import names_table, raw_id, type_key_columns, type_label
+
+
+def table_rel(plan: Plan, name: QualifiedName) -> sql.Composable:
+    """``name`` as the statements read it: with ONLY when tables inherit from it."""
+    tp = plan.tables.get(name)
+    return relation(name, tp is not None and tp.only)
+
+
+def own_rel(tp: TablePlan) -> sql.Composable:
+    return relation(tp.table, tp.only)
 
 
 class _Aliases:
@@ -77,7 +87,7 @@ def _tree_path(
             path=ident(tp.path_marker),
             tcols=sql.SQL(", ").join(sql.SQL("t.{}").format(ident(c)) for c in refs),
             tstep=tree_step(tp, "t"),
-            table=table_ident(tp.table),
+            table=own_rel(tp),
             roots=roots,
             ccols=sql.SQL(", ").join(sql.SQL("c.{}").format(ident(c)) for c in refs),
             cstep=tree_step(tp, "c"),
@@ -103,7 +113,7 @@ def _expand(
         sql.SQL("{}.{} = {}.{}").format(ident(b), ident(rc), ident(alias), ident(c))
         for c, rc in zip(exp.fk.columns, exp.fk.ref_columns)
     )
-    joins.append(sql.SQL("LEFT JOIN {} AS {} ON {}").format(table_ident(exp.ref_table), ident(b), cond))
+    joins.append(sql.SQL("LEFT JOIN {} AS {} ON {}").format(table_rel(plan, exp.ref_table), ident(b), cond))
     return _key_exprs(plan, ref, b, aliases, joins)
 
 
@@ -165,7 +175,7 @@ def export_query(
     if conditions:
         where = sql.SQL(" WHERE {}").format(sql.SQL(" AND ").join(conditions))
     return sql.SQL("{}SELECT {} FROM {} AS t{}{}{}").format(
-        aliases.with_clause(), sql.SQL(", ").join(select), table_ident(tp.table), joined, where, order
+        aliases.with_clause(), sql.SQL(", ").join(select), own_rel(tp), joined, where, order
     )
 
 
@@ -186,7 +196,7 @@ def generic_key(
     ty = aliases.next()
     joins.append(
         sql.SQL("LEFT JOIN {} AS {} ON {}.{} = {}.{}").format(
-            table_ident(gp.type_table),
+            table_rel(plan, gp.type_table),
             ident(ty),
             ident(ty),
             ident(type_exp.fk.ref_columns[0]),
@@ -250,7 +260,7 @@ def generic_dangling(plan: Plan, tp: TablePlan, gp: GenericPlan, samples: int = 
         aliases.with_clause(),
         found.label,
         ident(gp.id_column),
-        table_ident(tp.table),
+        own_rel(tp),
         sql.SQL("").join(sql.SQL(" {}").format(j) for j in joins),
         found.dangling,
         sql.Literal(samples),
@@ -270,7 +280,7 @@ def tree_rows_off_path(tp: TablePlan) -> sql.Composed | None:
     return sql.SQL("{}SELECT count(*) OVER (), {} FROM {} AS t{} WHERE {} AND {} IS NULL LIMIT 5").format(
         aliases.with_clause(),
         sql.SQL(", ").join(sql.SQL("t.{}").format(ident(c)) for c in (*exp.fk.columns, *tp.tree_steps)),
-        table_ident(tp.table),
+        own_rel(tp),
         sql.SQL("").join(sql.SQL(" {}").format(j) for j in joins),
         has_parent,
         path,
@@ -295,7 +305,7 @@ def key_relation(plan: Plan, tp: TablePlan) -> sql.Composed:
             cols.append(sql.SQL("t.{}").format(ident(c)))
     cols.append(sql.SQL("true AS {}").format(ident(tp.hit_marker)))
     return sql.SQL("{}SELECT {} FROM {} AS t {}").format(
-        aliases.with_clause(), sql.SQL(", ").join(cols), table_ident(tp.table), sql.SQL(" ").join(joins)
+        aliases.with_clause(), sql.SQL(", ").join(cols), own_rel(tp), sql.SQL(" ").join(joins)
     )
 
 
@@ -317,7 +327,7 @@ def null_key_references(plan: Plan, tp: TablePlan, exp: Expansion, samples: int 
     return sql.SQL("{}SELECT count(*) OVER (), {} FROM {} AS t{} WHERE {} AND {} LIMIT {}").format(
         aliases.with_clause(),
         sql.SQL(", ").join(sql.SQL("t.{}").format(ident(c)) for c in dict.fromkeys(shown)),
-        table_ident(tp.table),
+        own_rel(tp),
         sql.SQL("").join(sql.SQL(" {}").format(j) for j in joins),
         present,
         empty,
@@ -339,7 +349,7 @@ def missing_references(tp: TablePlan, exp: Expansion, samples: int = 5) -> sql.C
         "AND NOT EXISTS (SELECT 1 FROM {r} AS r WHERE {match}) LIMIT {n}"
     ).format(
         cols=sql.SQL(", ").join(sql.SQL("t.{}").format(ident(c)) for c in exp.fk.columns),
-        t=table_ident(tp.table),
+        t=own_rel(tp),
         present=present,
         r=table_ident(exp.ref_table),
         match=match,
@@ -358,7 +368,7 @@ def partly_null_references(tp: TablePlan, exp: Expansion, samples: int = 5) -> s
         "WHERE num_nulls({cols}) BETWEEN 1 AND {most} LIMIT {n}"
     ).format(
         shown=sql.SQL(", ").join(sql.SQL("t.{}").format(ident(c)) for c in shown),
-        t=table_ident(tp.table),
+        t=own_rel(tp),
         cols=cols,
         most=sql.Literal(len(exp.fk.columns) - 1),
         n=sql.Literal(samples),

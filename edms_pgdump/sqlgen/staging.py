@@ -153,11 +153,32 @@ def insert_select(name: sql.Composable, select: sql.Composable) -> sql.Composed:
     return sql.SQL("INSERT INTO {} {}").format(name, select)
 
 
+def kept_value(tp: TablePlan, column: str) -> str:
+    """The staging column holding what ``column`` will hold in the target after the import
+    when existing rows keep their values (on_conflict skip): the target's value for them,
+    the archive's for new rows."""
+    return f"{tp.hit_marker}:{column}"
+
+
+def kept_columns(tp: TablePlan) -> list[str]:
+    """Columns others reference that travel as values outside the natural key (a FK to a
+    UNIQUE column that is not the primary key): under on_conflict skip a reference must
+    take the target's value, which the skipped row keeps."""
+    key_names = {kf.name for kf in tp.key_fields}
+    fields = set(tp.field_names)
+    return [c for c in tp.ref_columns if c in fields and c not in key_names]
+
+
 def keyed_select(
-    plan: Plan, tp: TablePlan, names: StagingNames, ids: dict[str, sql.Composable] | None = None
+    plan: Plan,
+    tp: TablePlan,
+    names: StagingNames,
+    ids: dict[str, sql.Composable] | None = None,
+    keep_existing: bool = False,
 ) -> sql.Composed:
     """Staging rows with the target's ids: existing rows matched by natural key, new
-    rows given ids now, so every reference to them is known before any INSERT."""
+    rows given ids now, so every reference to them is known before any INSERT.
+    ``keep_existing`` (on_conflict skip): also the values existing rows keep."""
     field_names = set(tp.field_names)
     surrogate = {c.name: c for c in tp.surrogate}
     extra: list[sql.Composable] = []
@@ -171,6 +192,12 @@ def keyed_select(
         else:
             extra.append(sql.SQL("o.{c} AS {c}").format(c=ident(c)))
     extra.append(sql.SQL("o.{} IS NULL AS {}").format(ident(tp.hit_marker), ident(tp.new_marker)))
+    for c in kept_columns(tp) if keep_existing else ():
+        extra.append(
+            sql.SQL("CASE WHEN o.{hit} IS NULL THEN s.{c} ELSE o.{c} END AS {kept}").format(
+                hit=ident(tp.hit_marker), c=ident(c), kept=ident(kept_value(tp, c))
+            )
+        )
     tree = tp.tree_expansion
     if tree is not None:
         extra.append(
@@ -207,15 +234,22 @@ def final_select(
     staged: dict[QualifiedName, StagingNames],
     loaded_fields: set[str],
     finalized: set[QualifiedName],
+    keep_existing: frozenset[QualifiedName] = frozenset(),
 ) -> sql.Composed:
-    """The keyed rows with every foreign key resolved to the target's ids."""
+    """The keyed rows with every foreign key resolved to the target's ids.
+
+    ``keep_existing``: tables whose existing rows keep their values (on_conflict skip);
+    a reference to one of their unique columns takes the value the target keeps."""
     select: list[sql.Composable] = [sql.SQL("k.*")]
     joins: list[sql.Composable] = []
     for i, exp in enumerate(active_expansions(tp, loaded_fields)):
         a = f"f{i + 1}"
         ref = plan.tables[exp.ref_table]
+        staged_ref = (exp.ref_table in staged and ref.export) or exp.tree
+        kept = set(kept_columns(ref)) if staged_ref and exp.ref_table in keep_existing else set()
         for c, rc in zip(exp.fk.columns, exp.fk.ref_columns):
-            select.append(sql.SQL("{}.{} AS {}").format(ident(a), ident(rc), ident(c)))
+            source = kept_value(ref, rc) if rc in kept else rc
+            select.append(sql.SQL("{}.{} AS {}").format(ident(a), ident(source), ident(c)))
         if exp.tree:
             joins.append(
                 sql.SQL("LEFT JOIN {} AS {} ON {}.{} = k.{}").format(
@@ -356,6 +390,7 @@ def merged_final_select(
     loaded_fields: set[str],
     finalized: set[QualifiedName],
     ids: dict[str, sql.Composable] | None = None,
+    keep_existing: frozenset[QualifiedName] = frozenset(),
 ) -> sql.Composed:
     """``keyed_select`` and ``final_select`` as one statement (one pass over the
     staging rows instead of two), for a table nothing else in its component refers to.
@@ -363,9 +398,9 @@ def merged_final_select(
     The keyed rows become a subquery of the final statement, so both paths run the
     same joins.
     """
-    subquery = sql.SQL("({})").format(keyed_select(plan, tp, names, ids))
+    subquery = sql.SQL("({})").format(keyed_select(plan, tp, names, ids, tp.table in keep_existing))
     inlined = StagingNames(names.raw, subquery, names.final, names.label)  # type: ignore[arg-type]
-    return final_select(plan, tp, inlined, staged, loaded_fields, finalized)
+    return final_select(plan, tp, inlined, staged, loaded_fields, finalized, keep_existing)
 
 
 def repeated_identity(tp: TablePlan, names: StagingNames) -> sql.Composed:

@@ -9,7 +9,7 @@ from psycopg import sql
 from edms_pgdump.catalog.names import QualifiedName
 from edms_pgdump.plan.build import Expansion, Plan, TablePlan
 from edms_pgdump.sqlgen.common import ident, qualified_literal, table_ident
-from edms_pgdump.sqlgen.export import key_relation
+from edms_pgdump.sqlgen.export import key_relation, own_rel
 from edms_pgdump.sqlgen.staging import StagingNames, _match, active_expansions, equal_or_both_null
 
 
@@ -56,7 +56,7 @@ def second_pass(tp: TablePlan, names: StagingNames, exp: Expansion) -> sql.Compo
     return sql.SQL(
         "UPDATE {t} AS t SET {sets} FROM {final} AS f WHERE f.{new} AND {match} AND f.{first} IS NOT NULL"
     ).format(
-        t=table_ident(tp.table),
+        t=own_rel(tp),
         sets=sets,
         final=names.final,
         new=ident(tp.new_marker),
@@ -117,7 +117,7 @@ def changed_rows(
         n=sql.Literal(samples),
         keys=sql.SQL(", ").join(sql.SQL("f.{}").format(ident(k.name)) for k in tp.key_fields),
         final=names.final,
-        t=table_ident(tp.table),
+        t=own_rel(tp),
         match=_identity_match(tp, "t", "f"),
         new=ident(tp.new_marker),
         differs=_differs(tp, cols, "t", "f"),
@@ -131,7 +131,7 @@ def count_changed(tp: TablePlan, names: StagingNames, loaded_fields: set[str]) -
         "SELECT count(*) FROM {final} AS f JOIN {t} AS t ON {match} WHERE NOT f.{new} AND {differs}"
     ).format(
         final=names.final,
-        t=table_ident(tp.table),
+        t=own_rel(tp),
         match=_identity_match(tp, "t", "f"),
         new=ident(tp.new_marker),
         differs=_differs(tp, cols, "t", "f"),
@@ -146,7 +146,7 @@ def update_existing(tp: TablePlan, names: StagingNames, loaded_fields: set[str])
     return sql.SQL(
         "UPDATE {t} AS t SET {sets} FROM {final} AS f WHERE NOT f.{new} AND {match} AND {differs}"
     ).format(
-        t=table_ident(tp.table),
+        t=own_rel(tp),
         sets=sets,
         final=names.final,
         new=ident(tp.new_marker),
@@ -267,14 +267,15 @@ def delete_absent(
 ) -> sql.Composed:
     """--delete-missing: remove the target rows the archive does not hold (within
     ``scope`` for a subset archive)."""
+    # the rows come from the target itself: its primary key addresses them, even
+    # where updates go by natural key (a primary key outside it may have changed)
+    by_pk = bool(tp.primary_key)
     match = sql.SQL(" AND ").join(
-        equal_or_both_null(
-            sql.SQL("t.{}").format(ident(c)), sql.SQL("gone.{}").format(ident(c)), not tp.identity_is_pk
-        )
-        for c in tp.row_identity
+        equal_or_both_null(sql.SQL("t.{}").format(ident(c)), sql.SQL("gone.{}").format(ident(c)), not by_pk)
+        for c in (tp.primary_key or tp.row_identity)
     )
     return sql.SQL("DELETE FROM {} AS t USING ({}) AS gone WHERE {}").format(
-        table_ident(tp.table), _absent_from_archive(plan, tp, names, scope), match
+        own_rel(tp), _absent_from_archive(plan, tp, names, scope), match
     )
 
 
