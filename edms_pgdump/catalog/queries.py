@@ -55,18 +55,30 @@ WITH RECURSIVE chain(domain, base, typmod) AS (
     SELECT ch.domain, t.typbasetype, CASE WHEN ch.typmod = -1 THEN t.typtypmod ELSE ch.typmod END
     FROM chain ch JOIN pg_type t ON t.oid = ch.base AND t.typtype = 'd'
 ), domain_base AS (
-    SELECT ch.domain, format_type(ch.base, ch.typmod) AS base_type
+    SELECT ch.domain, format_type(ch.base, ch.typmod) AS base_type, ch.base AS base_oid
     FROM chain ch JOIN pg_type b ON b.oid = ch.base AND b.typtype <> 'd'
 )
 SELECT a.attrelid, a.attname, format_type(a.atttypid, a.atttypmod), a.attnotnull,
        pg_get_expr(d.adbin, d.adrelid), a.attidentity, a.attgenerated,
        coalesce(db.base_type, format_type(a.atttypid, a.atttypmod)),
        coalesce(coll.collisdeterministic, true),
-       seq.nspname, seq.relname, seq.data_type, seq.seqmin, seq.seqmax, seq.seqincrement
+       seq.nspname, seq.relname, seq.data_type, seq.seqmin, seq.seqmax, seq.seqincrement,
+       -- the schema of the type's own "=" (citext's, in the extension's schema): key
+       -- equality names it, OPERATOR(schema.=), instead of trusting the search_path
+       coalesce((SELECT on_.nspname FROM pg_operator o
+                 JOIN pg_type ty ON ty.oid = coalesce(db.base_oid, a.atttypid)
+                 JOIN pg_namespace on_ ON on_.oid = o.oprnamespace
+                 WHERE o.oprname = '=' AND o.oprleft = ty.oid AND o.oprright = ty.oid
+                   AND o.oprnamespace = ty.typnamespace
+                 LIMIT 1), 'pg_catalog'),
+       CASE WHEN a.attcollation <> 0 AND a.attcollation <> at.typcollation
+            THEN quote_ident(colln.nspname) || '.' || quote_ident(coll.collname) END
 FROM pg_attribute a
+JOIN pg_type at ON at.oid = a.atttypid
 LEFT JOIN pg_attrdef d ON d.adrelid = a.attrelid AND d.adnum = a.attnum
 LEFT JOIN domain_base db ON db.domain = a.atttypid
 LEFT JOIN pg_collation coll ON coll.oid = a.attcollation
+LEFT JOIN pg_namespace colln ON colln.oid = coll.collnamespace
 LEFT JOIN LATERAL (
     SELECT sn.nspname, s.relname, format_type(ps.seqtypid, NULL) AS data_type,
            ps.seqmin, ps.seqmax, ps.seqincrement,

@@ -42,6 +42,12 @@ class Column:
     base_type: str = ""
     # False for a nondeterministic (ICU) collation: equal is not byte-equal
     collation_deterministic: bool = True
+    # the schema of the "=" operator of the column's (base) type: pg_catalog, or the
+    # extension's schema for a type such as citext that brings its own
+    equality: str = "pg_catalog"
+    # the column's collation, schema-qualified ("pg_catalog"."C"), when it is not the
+    # type's default: staging columns take it so keys compare as in the target
+    collation: str | None = None
 
     @property
     def is_generated(self) -> bool:
@@ -293,7 +299,8 @@ def _read_columns(
     columns: dict[int, list[Column]] = {o: [] for o in oids}
     sequences: dict[QualifiedName, SequenceInfo] = {}
     cur.execute(q.COLUMNS, {"oids": oids})
-    for relid, name, typ, notnull, default, ident, gen, base, determ, *seq in cur.fetchall():
+    for relid, name, typ, notnull, default, ident, gen, base, determ, *rest in cur.fetchall():
+        seq, equality, collation = rest[:6], rest[6], rest[7]
         seq_name = None if seq[0] is None else QualifiedName(str(seq[0]), str(seq[1]))
         if seq_name is not None:
             sequences[seq_name] = SequenceInfo(seq_name, str(seq[2]), int(seq[3]), int(seq[4]), int(seq[5]))
@@ -308,6 +315,8 @@ def _read_columns(
                 sequence=seq_name,
                 base_type=str(base),
                 collation_deterministic=bool(determ),
+                equality=str(equality),
+                collation=_optional(collation),
             )
         )
     return columns, sequences

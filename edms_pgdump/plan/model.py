@@ -210,6 +210,9 @@ class TablePlan:
     # primary-key columns that travel as values (outside the natural key, no default):
     # rows are addressed by natural key and these columns are updated like any other
     moving_key: tuple[str, ...] = ()
+    # columns an UPDATE may not set (GENERATED ALWAYS AS IDENTITY): inserted with
+    # OVERRIDING SYSTEM VALUE, never updated
+    not_updatable: tuple[str, ...] = ()
 
     @property
     def field_names(self) -> tuple[str, ...]:

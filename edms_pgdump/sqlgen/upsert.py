@@ -102,7 +102,7 @@ def _differs(tp: TablePlan, cols: list[str], t: str, f: str) -> sql.Composable:
 
 
 def updatable_columns(tp: TablePlan, loaded_fields: set[str]) -> list[str]:
-    skip = set(tp.row_identity) | {c.name for c in tp.surrogate}
+    skip = set(tp.row_identity) | {c.name for c in tp.surrogate} | set(tp.not_updatable)
     return [c for c in insert_columns(tp, loaded_fields) if c not in skip]
 
 
