@@ -27,6 +27,7 @@ SET LOCAL "statement_timeout" = '0';
 SET LOCAL "work_mem" = '256MB';
 SET LOCAL "maintenance_work_mem" = '256MB';
 SET LOCAL "default_statistics_target" = '20';
+DO $edms_session$ BEGIN PERFORM pg_catalog.set_config('search_path', CASE WHEN s.reset_val OPERATOR(pg_catalog.=) '' THEN 'pg_catalog, pg_temp' ELSE 'pg_catalog, pg_temp, ' OPERATOR(pg_catalog.||) s.reset_val END, true) FROM pg_catalog.pg_settings AS s WHERE s.name OPERATOR(pg_catalog.=) 'search_path'; END $edms_session$;
 CREATE TEMP TABLE edms_expected (idx integer, table_name text, rows bigint, fields text) ON COMMIT DROP;
 \copy edms_expected FROM 'counts.copy'
 CREATE TEMP TABLE edms_tables (idx integer PRIMARY KEY, table_name text NOT NULL, fields text NOT NULL) ON COMMIT DROP;
@@ -122,7 +123,7 @@ END
 $edms$;
 
 -- public.users
-CREATE TEMP TABLE "edms_001_users_final" ON COMMIT DROP AS SELECT k.* FROM (SELECT s.*, COALESCE(o."id", nextval('"public"."users_id_seq"'::regclass)) AS "id", o."#hit" IS NULL AS "#new" FROM "edms_001_users_raw" AS s LEFT JOIN (SELECT "t"."username" AS "username", t."id", true AS "#hit" FROM "public"."users" AS t ) AS o ON "o"."username" = "s"."username") AS k ;
+CREATE TEMP TABLE "edms_001_users_final" ON COMMIT DROP AS SELECT k.* FROM (SELECT s.*, COALESCE(o."id", pg_catalog.nextval('"public"."users_id_seq"'::regclass)) AS "id", o."#hit" IS NULL AS "#new" FROM "edms_001_users_raw" AS s LEFT JOIN (SELECT "t"."username" AS "username", t."id", true AS "#hit" FROM "public"."users" AS t ) AS o ON "o"."username" OPERATOR("pg_catalog".=) "s"."username") AS k ;
 INSERT INTO edms_count VALUES (1, 'keyed', :ROW_COUNT) ON CONFLICT (idx, name) DO UPDATE SET value = EXCLUDED.value;
 SELECT coalesce((SELECT value FROM edms_count WHERE idx = 1 AND name = 'keyed'), 0) <> coalesce((SELECT value FROM edms_count WHERE idx = 1 AND name = 'staged'), 0) AS edms_failed \gset
 \if :edms_failed
@@ -132,7 +133,7 @@ DECLARE
   found text;
 BEGIN
   SELECT max(q."#count"), string_agg((to_jsonb(q) - '#count')::text || ' ' || q."#count" || ' times', ', ') INTO total, found
-    FROM (SELECT "username", count(*) FROM "edms_001_users_raw" AS d GROUP BY "username" HAVING count(*) > 1 ORDER BY count(*) DESC LIMIT 5) AS q("username", "#count");
+    FROM (SELECT "username", pg_catalog.count(*) FROM "edms_001_users_raw" AS d GROUP BY "username" HAVING pg_catalog.count(*) > 1 ORDER BY pg_catalog.count(*) DESC LIMIT 5) AS q("username", "#count");
   IF found IS NOT NULL THEN
     RAISE EXCEPTION USING MESSAGE = 'public.users: the archive holds duplicate natural keys (username): ' || found || '; fix the source data or choose a natural key that is unique';
   END IF;
@@ -151,7 +152,7 @@ BEGIN
 END
 $edms$;
 \endif
-INSERT INTO edms_count SELECT 1, v.name, v.value FROM (SELECT count(*) FILTER (WHERE NOT "#new") FROM "edms_001_users_final") AS q(c0) CROSS JOIN LATERAL (VALUES ('existing', q.c0)) AS v(name, value) ON CONFLICT (idx, name) DO UPDATE SET value = EXCLUDED.value;
+INSERT INTO edms_count SELECT 1, v.name, v.value FROM (SELECT pg_catalog.count(*) FILTER (WHERE NOT "#new") FROM "edms_001_users_final") AS q(c0) CROSS JOIN LATERAL (VALUES ('existing', q.c0)) AS v(name, value) ON CONFLICT (idx, name) DO UPDATE SET value = EXCLUDED.value;
 ANALYZE "edms_001_users_final" ("username", "id", "#new");
 
 -- all tables
@@ -160,7 +161,7 @@ SELECT (coalesce((SELECT value FROM edms_count WHERE idx = 1 AND name = 'existin
 \if :edms_when
 
 -- public.users
-SELECT EXISTS (SELECT 1 FROM "edms_001_users_final" WHERE NOT "#new" GROUP BY "id" HAVING count(*) > 1 LIMIT 1) AS edms_failed \gset
+SELECT EXISTS (SELECT 1 FROM "edms_001_users_final" WHERE NOT "#new" GROUP BY "id" HAVING pg_catalog.count(*) > 1 LIMIT 1) AS edms_failed \gset
 \if :edms_failed
 DO $edms$
 DECLARE
@@ -168,7 +169,7 @@ DECLARE
   found text;
 BEGIN
   SELECT max(q."#count"), string_agg((to_jsonb(q) - '#count')::text || ' ' || q."#count" || ' times', ', ') INTO total, found
-    FROM (SELECT "username", count(*) FROM "edms_001_users_raw" AS d GROUP BY "username" HAVING count(*) > 1 ORDER BY count(*) DESC LIMIT 5) AS q("username", "#count");
+    FROM (SELECT "username", pg_catalog.count(*) FROM "edms_001_users_raw" AS d GROUP BY "username" HAVING pg_catalog.count(*) > 1 ORDER BY pg_catalog.count(*) DESC LIMIT 5) AS q("username", "#count");
   IF found IS NOT NULL THEN
     RAISE EXCEPTION USING MESSAGE = 'public.users: the archive holds duplicate natural keys (username): ' || found || '; fix the source data or choose a natural key that is unique';
   END IF;
@@ -178,7 +179,7 @@ DO $edms$
 DECLARE
 
 BEGIN
-  IF EXISTS (SELECT 1 FROM "edms_001_users_final" WHERE NOT "#new" GROUP BY "id" HAVING count(*) > 1 LIMIT 1) THEN
+  IF EXISTS (SELECT 1 FROM "edms_001_users_final" WHERE NOT "#new" GROUP BY "id" HAVING pg_catalog.count(*) > 1 LIMIT 1) THEN
     RAISE EXCEPTION USING MESSAGE = 'public.users: one target row is matched by two archive rows; the archive repeats a key';
   END IF;
 END
@@ -189,7 +190,7 @@ $edms$;
 \endif
 
 -- public.documents
-CREATE TEMP TABLE "edms_002_documents_keyed" ON COMMIT DROP AS SELECT s.*, COALESCE(o."id", (nextval('public.documents_id_seq'::regclass))) AS "id", o."#hit" IS NULL AS "#new" FROM "edms_002_documents_raw" AS s LEFT JOIN (SELECT "t"."document_number" AS "document_number", t."id", true AS "#hit" FROM "public"."documents" AS t ) AS o ON "o"."document_number" = "s"."document_number";
+CREATE TEMP TABLE "edms_002_documents_keyed" ON COMMIT DROP AS SELECT s.*, COALESCE(o."id", (nextval('public.documents_id_seq'::regclass))) AS "id", o."#hit" IS NULL AS "#new" FROM "edms_002_documents_raw" AS s LEFT JOIN (SELECT "t"."document_number" AS "document_number", t."id", true AS "#hit" FROM "public"."documents" AS t ) AS o ON "o"."document_number" OPERATOR("pg_catalog".=) "s"."document_number";
 INSERT INTO edms_count VALUES (2, 'keyed', :ROW_COUNT) ON CONFLICT (idx, name) DO UPDATE SET value = EXCLUDED.value;
 SELECT coalesce((SELECT value FROM edms_count WHERE idx = 2 AND name = 'keyed'), 0) <> coalesce((SELECT value FROM edms_count WHERE idx = 2 AND name = 'staged'), 0) AS edms_failed \gset
 \if :edms_failed
@@ -201,7 +202,7 @@ DECLARE
   found text;
 BEGIN
   SELECT max(q."#count"), string_agg((to_jsonb(q) - '#count')::text || ' ' || q."#count" || ' times', ', ') INTO total, found
-    FROM (SELECT "username", count(*) FROM "edms_001_users_raw" AS d GROUP BY "username" HAVING count(*) > 1 ORDER BY count(*) DESC LIMIT 5) AS q("username", "#count");
+    FROM (SELECT "username", pg_catalog.count(*) FROM "edms_001_users_raw" AS d GROUP BY "username" HAVING pg_catalog.count(*) > 1 ORDER BY pg_catalog.count(*) DESC LIMIT 5) AS q("username", "#count");
   IF found IS NOT NULL THEN
     RAISE EXCEPTION USING MESSAGE = 'public.users: the archive holds duplicate natural keys (username): ' || found || '; fix the source data or choose a natural key that is unique';
   END IF;
@@ -215,7 +216,7 @@ DECLARE
   found text;
 BEGIN
   SELECT max(q."#count"), string_agg((to_jsonb(q) - '#count')::text || ' ' || q."#count" || ' times', ', ') INTO total, found
-    FROM (SELECT "document_number", count(*) FROM "edms_002_documents_raw" AS d GROUP BY "document_number" HAVING count(*) > 1 ORDER BY count(*) DESC LIMIT 5) AS q("document_number", "#count");
+    FROM (SELECT "document_number", pg_catalog.count(*) FROM "edms_002_documents_raw" AS d GROUP BY "document_number" HAVING pg_catalog.count(*) > 1 ORDER BY pg_catalog.count(*) DESC LIMIT 5) AS q("document_number", "#count");
   IF found IS NOT NULL THEN
     RAISE EXCEPTION USING MESSAGE = 'public.documents: the archive holds duplicate natural keys (document_number): ' || found || '; fix the source data or choose a natural key that is unique';
   END IF;
@@ -237,7 +238,7 @@ $edms$;
 ANALYZE "edms_002_documents_keyed" ("document_number", "id");
 
 -- public.document_versions
-CREATE TEMP TABLE "edms_003_document_versions_keyed" ON COMMIT DROP AS SELECT s.*, COALESCE(o."id", (nextval('public.document_versions_id_seq'::regclass))) AS "id", o."#hit" IS NULL AS "#new" FROM "edms_003_document_versions_raw" AS s LEFT JOIN (SELECT "k1"."document_number" AS "document_id.document_number", "t"."version_number" AS "version_number", t."id", true AS "#hit" FROM "public"."document_versions" AS t LEFT JOIN "public"."documents" AS "k1" ON "k1"."id" = "t"."document_id") AS o ON "o"."document_id.document_number" = "s"."document_id.document_number" AND "o"."version_number" = "s"."version_number";
+CREATE TEMP TABLE "edms_003_document_versions_keyed" ON COMMIT DROP AS SELECT s.*, COALESCE(o."id", (nextval('public.document_versions_id_seq'::regclass))) AS "id", o."#hit" IS NULL AS "#new" FROM "edms_003_document_versions_raw" AS s LEFT JOIN (SELECT "k1"."document_number" AS "document_id.document_number", "t"."version_number" AS "version_number", t."id", true AS "#hit" FROM "public"."document_versions" AS t LEFT JOIN "public"."documents" AS "k1" ON "k1"."id" OPERATOR("pg_catalog".=) "t"."document_id") AS o ON "o"."document_id.document_number" OPERATOR("pg_catalog".=) "s"."document_id.document_number" AND "o"."version_number" OPERATOR("pg_catalog".=) "s"."version_number";
 INSERT INTO edms_count VALUES (3, 'keyed', :ROW_COUNT) ON CONFLICT (idx, name) DO UPDATE SET value = EXCLUDED.value;
 SELECT coalesce((SELECT value FROM edms_count WHERE idx = 3 AND name = 'keyed'), 0) <> coalesce((SELECT value FROM edms_count WHERE idx = 3 AND name = 'staged'), 0) AS edms_failed \gset
 \if :edms_failed
@@ -249,7 +250,7 @@ DECLARE
   found text;
 BEGIN
   SELECT max(q."#count"), string_agg((to_jsonb(q) - '#count')::text || ' ' || q."#count" || ' times', ', ') INTO total, found
-    FROM (SELECT "username", count(*) FROM "edms_001_users_raw" AS d GROUP BY "username" HAVING count(*) > 1 ORDER BY count(*) DESC LIMIT 5) AS q("username", "#count");
+    FROM (SELECT "username", pg_catalog.count(*) FROM "edms_001_users_raw" AS d GROUP BY "username" HAVING pg_catalog.count(*) > 1 ORDER BY pg_catalog.count(*) DESC LIMIT 5) AS q("username", "#count");
   IF found IS NOT NULL THEN
     RAISE EXCEPTION USING MESSAGE = 'public.users: the archive holds duplicate natural keys (username): ' || found || '; fix the source data or choose a natural key that is unique';
   END IF;
@@ -263,7 +264,7 @@ DECLARE
   found text;
 BEGIN
   SELECT max(q."#count"), string_agg((to_jsonb(q) - '#count')::text || ' ' || q."#count" || ' times', ', ') INTO total, found
-    FROM (SELECT "document_number", count(*) FROM "edms_002_documents_raw" AS d GROUP BY "document_number" HAVING count(*) > 1 ORDER BY count(*) DESC LIMIT 5) AS q("document_number", "#count");
+    FROM (SELECT "document_number", pg_catalog.count(*) FROM "edms_002_documents_raw" AS d GROUP BY "document_number" HAVING pg_catalog.count(*) > 1 ORDER BY pg_catalog.count(*) DESC LIMIT 5) AS q("document_number", "#count");
   IF found IS NOT NULL THEN
     RAISE EXCEPTION USING MESSAGE = 'public.documents: the archive holds duplicate natural keys (document_number): ' || found || '; fix the source data or choose a natural key that is unique';
   END IF;
@@ -277,7 +278,7 @@ DECLARE
   found text;
 BEGIN
   SELECT max(q."#count"), string_agg((to_jsonb(q) - '#count')::text || ' ' || q."#count" || ' times', ', ') INTO total, found
-    FROM (SELECT "document_id.document_number", "version_number", count(*) FROM "edms_003_document_versions_raw" AS d GROUP BY "document_id.document_number", "version_number" HAVING count(*) > 1 ORDER BY count(*) DESC LIMIT 5) AS q("document_id.document_number", "version_number", "#count");
+    FROM (SELECT "document_id.document_number", "version_number", pg_catalog.count(*) FROM "edms_003_document_versions_raw" AS d GROUP BY "document_id.document_number", "version_number" HAVING pg_catalog.count(*) > 1 ORDER BY pg_catalog.count(*) DESC LIMIT 5) AS q("document_id.document_number", "version_number", "#count");
   IF found IS NOT NULL THEN
     RAISE EXCEPTION USING MESSAGE = 'public.document_versions: the archive holds duplicate natural keys (document_id.document_number, version_number): ' || found || '; fix the source data or choose a natural key that is unique';
   END IF;
@@ -299,8 +300,8 @@ $edms$;
 ANALYZE "edms_003_document_versions_keyed" ("document_id.document_number", "version_number", "id");
 
 -- public.documents
-CREATE TEMP TABLE "edms_002_documents_final" ON COMMIT DROP AS SELECT k.*, "f1"."id" AS "current_version_id", "f2"."id" AS "owner_id", "f3"."id" AS "parent_id" FROM "edms_002_documents_keyed" AS k LEFT JOIN "edms_003_document_versions_keyed" AS "f1" ON "f1"."document_id.document_number" = "k"."current_version_id.document_id.document_number" AND "f1"."version_number" = "k"."current_version_id.version_number" LEFT JOIN "edms_001_users_final" AS "f2" ON "f2"."username" = "k"."owner_id.username" LEFT JOIN "edms_002_documents_keyed" AS "f3" ON "f3"."document_number" = "k"."parent_id.document_number";
-INSERT INTO edms_count SELECT 2, v.name, v.value FROM (SELECT count(*) FILTER (WHERE NOT "#new"), count(*) FILTER (WHERE "current_version_id" IS NULL AND ("current_version_id.document_id.document_number" IS NOT NULL OR "current_version_id.version_number" IS NOT NULL)), count(*) FILTER (WHERE "owner_id" IS NULL AND ("owner_id.username" IS NOT NULL)), count(*) FILTER (WHERE "parent_id" IS NULL AND ("parent_id.document_number" IS NOT NULL)) FROM "edms_002_documents_final") AS q(c0, c1, c2, c3) CROSS JOIN LATERAL (VALUES ('existing', q.c0), ('unresolved:current_version_id', q.c1), ('unresolved:owner_id', q.c2), ('unresolved:parent_id', q.c3)) AS v(name, value) ON CONFLICT (idx, name) DO UPDATE SET value = EXCLUDED.value;
+CREATE TEMP TABLE "edms_002_documents_final" ON COMMIT DROP AS SELECT k.*, "f1"."id" AS "current_version_id", "f2"."id" AS "owner_id", "f3"."id" AS "parent_id" FROM "edms_002_documents_keyed" AS k LEFT JOIN "edms_003_document_versions_keyed" AS "f1" ON "f1"."document_id.document_number" OPERATOR("pg_catalog".=) "k"."current_version_id.document_id.document_number" AND "f1"."version_number" OPERATOR("pg_catalog".=) "k"."current_version_id.version_number" LEFT JOIN "edms_001_users_final" AS "f2" ON "f2"."username" OPERATOR("pg_catalog".=) "k"."owner_id.username" LEFT JOIN "edms_002_documents_keyed" AS "f3" ON "f3"."document_number" OPERATOR("pg_catalog".=) "k"."parent_id.document_number";
+INSERT INTO edms_count SELECT 2, v.name, v.value FROM (SELECT pg_catalog.count(*) FILTER (WHERE NOT "#new"), pg_catalog.count(*) FILTER (WHERE "current_version_id" IS NULL AND ("current_version_id.document_id.document_number" IS NOT NULL OR "current_version_id.version_number" IS NOT NULL)), pg_catalog.count(*) FILTER (WHERE "owner_id" IS NULL AND ("owner_id.username" IS NOT NULL)), pg_catalog.count(*) FILTER (WHERE "parent_id" IS NULL AND ("parent_id.document_number" IS NOT NULL)) FROM "edms_002_documents_final") AS q(c0, c1, c2, c3) CROSS JOIN LATERAL (VALUES ('existing', q.c0), ('unresolved:current_version_id', q.c1), ('unresolved:owner_id', q.c2), ('unresolved:parent_id', q.c3)) AS v(name, value) ON CONFLICT (idx, name) DO UPDATE SET value = EXCLUDED.value;
 ANALYZE "edms_002_documents_final" ("document_number", "id", "#new");
 
 -- all tables
@@ -309,7 +310,7 @@ SELECT (coalesce((SELECT value FROM edms_count WHERE idx = 2 AND name = 'existin
 \if :edms_when
 
 -- public.documents
-SELECT EXISTS (SELECT 1 FROM "edms_002_documents_final" WHERE NOT "#new" GROUP BY "id" HAVING count(*) > 1 LIMIT 1) AS edms_failed \gset
+SELECT EXISTS (SELECT 1 FROM "edms_002_documents_final" WHERE NOT "#new" GROUP BY "id" HAVING pg_catalog.count(*) > 1 LIMIT 1) AS edms_failed \gset
 \if :edms_failed
 DO $edms$
 DECLARE
@@ -317,7 +318,7 @@ DECLARE
   found text;
 BEGIN
   SELECT max(q."#count"), string_agg((to_jsonb(q) - '#count')::text || ' ' || q."#count" || ' times', ', ') INTO total, found
-    FROM (SELECT "document_number", count(*) FROM "edms_002_documents_raw" AS d GROUP BY "document_number" HAVING count(*) > 1 ORDER BY count(*) DESC LIMIT 5) AS q("document_number", "#count");
+    FROM (SELECT "document_number", pg_catalog.count(*) FROM "edms_002_documents_raw" AS d GROUP BY "document_number" HAVING pg_catalog.count(*) > 1 ORDER BY pg_catalog.count(*) DESC LIMIT 5) AS q("document_number", "#count");
   IF found IS NOT NULL THEN
     RAISE EXCEPTION USING MESSAGE = 'public.documents: the archive holds duplicate natural keys (document_number): ' || found || '; fix the source data or choose a natural key that is unique';
   END IF;
@@ -327,7 +328,7 @@ DO $edms$
 DECLARE
 
 BEGIN
-  IF EXISTS (SELECT 1 FROM "edms_002_documents_final" WHERE NOT "#new" GROUP BY "id" HAVING count(*) > 1 LIMIT 1) THEN
+  IF EXISTS (SELECT 1 FROM "edms_002_documents_final" WHERE NOT "#new" GROUP BY "id" HAVING pg_catalog.count(*) > 1 LIMIT 1) THEN
     RAISE EXCEPTION USING MESSAGE = 'public.documents: one target row is matched by two archive rows; the archive repeats a key';
   END IF;
 END
@@ -347,7 +348,7 @@ DECLARE
   found text;
 BEGIN
   SELECT max(q."#total"), string_agg((to_jsonb(q) - '#total')::text, ', ') INTO total, found
-    FROM (SELECT count(*) OVER (), "current_version_id.document_id.document_number", "current_version_id.version_number" FROM "edms_002_documents_final" WHERE "current_version_id" IS NULL AND ("current_version_id.document_id.document_number" IS NOT NULL OR "current_version_id.version_number" IS NOT NULL) LIMIT 5) AS q("#total", "current_version_id.document_id.document_number", "current_version_id.version_number");
+    FROM (SELECT pg_catalog.count(*) OVER (), "current_version_id.document_id.document_number", "current_version_id.version_number" FROM "edms_002_documents_final" WHERE "current_version_id" IS NULL AND ("current_version_id.document_id.document_number" IS NOT NULL OR "current_version_id.version_number" IS NOT NULL) LIMIT 5) AS q("#total", "current_version_id.document_id.document_number", "current_version_id.version_number");
   IF found IS NOT NULL THEN
     RAISE EXCEPTION USING MESSAGE = 'public.documents: ' || total || ' unresolved reference(s) through documents_current_version_fk (current_version_id -> public.document_versions): ' || found || '; those rows of public.document_versions are neither in the archive nor in the target';
   END IF;
@@ -367,7 +368,7 @@ DECLARE
   found text;
 BEGIN
   SELECT max(q."#total"), string_agg((to_jsonb(q) - '#total')::text, ', ') INTO total, found
-    FROM (SELECT count(*) OVER (), "owner_id.username" FROM "edms_002_documents_final" WHERE "owner_id" IS NULL AND ("owner_id.username" IS NOT NULL) LIMIT 5) AS q("#total", "owner_id.username");
+    FROM (SELECT pg_catalog.count(*) OVER (), "owner_id.username" FROM "edms_002_documents_final" WHERE "owner_id" IS NULL AND ("owner_id.username" IS NOT NULL) LIMIT 5) AS q("#total", "owner_id.username");
   IF found IS NOT NULL THEN
     RAISE EXCEPTION USING MESSAGE = 'public.documents: ' || total || ' unresolved reference(s) through documents_owner_id_fkey (owner_id -> public.users): ' || found || '; those rows of public.users are neither in the archive nor in the target';
   END IF;
@@ -387,7 +388,7 @@ DECLARE
   found text;
 BEGIN
   SELECT max(q."#total"), string_agg((to_jsonb(q) - '#total')::text, ', ') INTO total, found
-    FROM (SELECT count(*) OVER (), "parent_id.document_number" FROM "edms_002_documents_final" WHERE "parent_id" IS NULL AND ("parent_id.document_number" IS NOT NULL) LIMIT 5) AS q("#total", "parent_id.document_number");
+    FROM (SELECT pg_catalog.count(*) OVER (), "parent_id.document_number" FROM "edms_002_documents_final" WHERE "parent_id" IS NULL AND ("parent_id.document_number" IS NOT NULL) LIMIT 5) AS q("#total", "parent_id.document_number");
   IF found IS NOT NULL THEN
     RAISE EXCEPTION USING MESSAGE = 'public.documents: ' || total || ' unresolved reference(s) through documents_parent_id_fkey (parent_id -> public.documents): ' || found || '; those rows of public.documents are neither in the archive nor in the target';
   END IF;
@@ -398,8 +399,8 @@ $edms$;
 \endif
 
 -- public.document_versions
-CREATE TEMP TABLE "edms_003_document_versions_final" ON COMMIT DROP AS SELECT k.*, "f1"."id" AS "created_by_id", "f2"."id" AS "document_id" FROM "edms_003_document_versions_keyed" AS k LEFT JOIN "edms_001_users_final" AS "f1" ON "f1"."username" = "k"."created_by_id.username" LEFT JOIN "edms_002_documents_final" AS "f2" ON "f2"."document_number" = "k"."document_id.document_number";
-INSERT INTO edms_count SELECT 3, v.name, v.value FROM (SELECT count(*) FILTER (WHERE NOT "#new"), count(*) FILTER (WHERE "created_by_id" IS NULL AND ("created_by_id.username" IS NOT NULL)), count(*) FILTER (WHERE "document_id" IS NULL AND ("document_id.document_number" IS NOT NULL)) FROM "edms_003_document_versions_final") AS q(c0, c1, c2) CROSS JOIN LATERAL (VALUES ('existing', q.c0), ('unresolved:created_by_id', q.c1), ('unresolved:document_id', q.c2)) AS v(name, value) ON CONFLICT (idx, name) DO UPDATE SET value = EXCLUDED.value;
+CREATE TEMP TABLE "edms_003_document_versions_final" ON COMMIT DROP AS SELECT k.*, "f1"."id" AS "created_by_id", "f2"."id" AS "document_id" FROM "edms_003_document_versions_keyed" AS k LEFT JOIN "edms_001_users_final" AS "f1" ON "f1"."username" OPERATOR("pg_catalog".=) "k"."created_by_id.username" LEFT JOIN "edms_002_documents_final" AS "f2" ON "f2"."document_number" OPERATOR("pg_catalog".=) "k"."document_id.document_number";
+INSERT INTO edms_count SELECT 3, v.name, v.value FROM (SELECT pg_catalog.count(*) FILTER (WHERE NOT "#new"), pg_catalog.count(*) FILTER (WHERE "created_by_id" IS NULL AND ("created_by_id.username" IS NOT NULL)), pg_catalog.count(*) FILTER (WHERE "document_id" IS NULL AND ("document_id.document_number" IS NOT NULL)) FROM "edms_003_document_versions_final") AS q(c0, c1, c2) CROSS JOIN LATERAL (VALUES ('existing', q.c0), ('unresolved:created_by_id', q.c1), ('unresolved:document_id', q.c2)) AS v(name, value) ON CONFLICT (idx, name) DO UPDATE SET value = EXCLUDED.value;
 ANALYZE "edms_003_document_versions_final" ("document_id.document_number", "version_number", "id", "#new");
 
 -- all tables
@@ -408,7 +409,7 @@ SELECT (coalesce((SELECT value FROM edms_count WHERE idx = 3 AND name = 'existin
 \if :edms_when
 
 -- public.document_versions
-SELECT EXISTS (SELECT 1 FROM "edms_003_document_versions_final" WHERE NOT "#new" GROUP BY "id" HAVING count(*) > 1 LIMIT 1) AS edms_failed \gset
+SELECT EXISTS (SELECT 1 FROM "edms_003_document_versions_final" WHERE NOT "#new" GROUP BY "id" HAVING pg_catalog.count(*) > 1 LIMIT 1) AS edms_failed \gset
 \if :edms_failed
 DO $edms$
 DECLARE
@@ -416,7 +417,7 @@ DECLARE
   found text;
 BEGIN
   SELECT max(q."#count"), string_agg((to_jsonb(q) - '#count')::text || ' ' || q."#count" || ' times', ', ') INTO total, found
-    FROM (SELECT "document_id.document_number", "version_number", count(*) FROM "edms_003_document_versions_raw" AS d GROUP BY "document_id.document_number", "version_number" HAVING count(*) > 1 ORDER BY count(*) DESC LIMIT 5) AS q("document_id.document_number", "version_number", "#count");
+    FROM (SELECT "document_id.document_number", "version_number", pg_catalog.count(*) FROM "edms_003_document_versions_raw" AS d GROUP BY "document_id.document_number", "version_number" HAVING pg_catalog.count(*) > 1 ORDER BY pg_catalog.count(*) DESC LIMIT 5) AS q("document_id.document_number", "version_number", "#count");
   IF found IS NOT NULL THEN
     RAISE EXCEPTION USING MESSAGE = 'public.document_versions: the archive holds duplicate natural keys (document_id.document_number, version_number): ' || found || '; fix the source data or choose a natural key that is unique';
   END IF;
@@ -426,7 +427,7 @@ DO $edms$
 DECLARE
 
 BEGIN
-  IF EXISTS (SELECT 1 FROM "edms_003_document_versions_final" WHERE NOT "#new" GROUP BY "id" HAVING count(*) > 1 LIMIT 1) THEN
+  IF EXISTS (SELECT 1 FROM "edms_003_document_versions_final" WHERE NOT "#new" GROUP BY "id" HAVING pg_catalog.count(*) > 1 LIMIT 1) THEN
     RAISE EXCEPTION USING MESSAGE = 'public.document_versions: one target row is matched by two archive rows; the archive repeats a key';
   END IF;
 END
@@ -446,7 +447,7 @@ DECLARE
   found text;
 BEGIN
   SELECT max(q."#total"), string_agg((to_jsonb(q) - '#total')::text, ', ') INTO total, found
-    FROM (SELECT count(*) OVER (), "created_by_id.username" FROM "edms_003_document_versions_final" WHERE "created_by_id" IS NULL AND ("created_by_id.username" IS NOT NULL) LIMIT 5) AS q("#total", "created_by_id.username");
+    FROM (SELECT pg_catalog.count(*) OVER (), "created_by_id.username" FROM "edms_003_document_versions_final" WHERE "created_by_id" IS NULL AND ("created_by_id.username" IS NOT NULL) LIMIT 5) AS q("#total", "created_by_id.username");
   IF found IS NOT NULL THEN
     RAISE EXCEPTION USING MESSAGE = 'public.document_versions: ' || total || ' unresolved reference(s) through document_versions_created_by_id_fkey (created_by_id -> public.users): ' || found || '; those rows of public.users are neither in the archive nor in the target';
   END IF;
@@ -466,7 +467,7 @@ DECLARE
   found text;
 BEGIN
   SELECT max(q."#total"), string_agg((to_jsonb(q) - '#total')::text, ', ') INTO total, found
-    FROM (SELECT count(*) OVER (), "document_id.document_number" FROM "edms_003_document_versions_final" WHERE "document_id" IS NULL AND ("document_id.document_number" IS NOT NULL) LIMIT 5) AS q("#total", "document_id.document_number");
+    FROM (SELECT pg_catalog.count(*) OVER (), "document_id.document_number" FROM "edms_003_document_versions_final" WHERE "document_id" IS NULL AND ("document_id.document_number" IS NOT NULL) LIMIT 5) AS q("#total", "document_id.document_number");
   IF found IS NOT NULL THEN
     RAISE EXCEPTION USING MESSAGE = 'public.document_versions: ' || total || ' unresolved reference(s) through document_versions_document_id_fkey (document_id -> public.documents): ' || found || '; those rows of public.documents are neither in the archive nor in the target';
   END IF;
@@ -477,7 +478,7 @@ $edms$;
 \endif
 
 -- public.document_workflows
-CREATE TEMP TABLE "edms_004_document_workflows_final" ON COMMIT DROP AS SELECT k.*, "f1"."id" AS "assignee_id", "f2"."id" AS "document_id" FROM (SELECT s.*, COALESCE(o."id", (nextval('public.document_workflows_id_seq'::regclass))) AS "id", o."#hit" IS NULL AS "#new" FROM "edms_004_document_workflows_raw" AS s LEFT JOIN (SELECT "k1"."document_number" AS "document_id.document_number", "t"."workflow_type" AS "workflow_type", t."id", true AS "#hit" FROM "public"."document_workflows" AS t LEFT JOIN "public"."documents" AS "k1" ON "k1"."id" = "t"."document_id") AS o ON "o"."document_id.document_number" = "s"."document_id.document_number" AND "o"."workflow_type" = "s"."workflow_type") AS k LEFT JOIN "edms_001_users_final" AS "f1" ON "f1"."username" = "k"."assignee_id.username" LEFT JOIN "edms_002_documents_final" AS "f2" ON "f2"."document_number" = "k"."document_id.document_number";
+CREATE TEMP TABLE "edms_004_document_workflows_final" ON COMMIT DROP AS SELECT k.*, "f1"."id" AS "assignee_id", "f2"."id" AS "document_id" FROM (SELECT s.*, COALESCE(o."id", (nextval('public.document_workflows_id_seq'::regclass))) AS "id", o."#hit" IS NULL AS "#new" FROM "edms_004_document_workflows_raw" AS s LEFT JOIN (SELECT "k1"."document_number" AS "document_id.document_number", "t"."workflow_type" AS "workflow_type", t."id", true AS "#hit" FROM "public"."document_workflows" AS t LEFT JOIN "public"."documents" AS "k1" ON "k1"."id" OPERATOR("pg_catalog".=) "t"."document_id") AS o ON "o"."document_id.document_number" OPERATOR("pg_catalog".=) "s"."document_id.document_number" AND "o"."workflow_type" OPERATOR("pg_catalog".=) "s"."workflow_type") AS k LEFT JOIN "edms_001_users_final" AS "f1" ON "f1"."username" OPERATOR("pg_catalog".=) "k"."assignee_id.username" LEFT JOIN "edms_002_documents_final" AS "f2" ON "f2"."document_number" OPERATOR("pg_catalog".=) "k"."document_id.document_number";
 INSERT INTO edms_count VALUES (4, 'keyed', :ROW_COUNT) ON CONFLICT (idx, name) DO UPDATE SET value = EXCLUDED.value;
 SELECT coalesce((SELECT value FROM edms_count WHERE idx = 4 AND name = 'keyed'), 0) <> coalesce((SELECT value FROM edms_count WHERE idx = 4 AND name = 'staged'), 0) AS edms_failed \gset
 \if :edms_failed
@@ -489,7 +490,7 @@ DECLARE
   found text;
 BEGIN
   SELECT max(q."#count"), string_agg((to_jsonb(q) - '#count')::text || ' ' || q."#count" || ' times', ', ') INTO total, found
-    FROM (SELECT "username", count(*) FROM "edms_001_users_raw" AS d GROUP BY "username" HAVING count(*) > 1 ORDER BY count(*) DESC LIMIT 5) AS q("username", "#count");
+    FROM (SELECT "username", pg_catalog.count(*) FROM "edms_001_users_raw" AS d GROUP BY "username" HAVING pg_catalog.count(*) > 1 ORDER BY pg_catalog.count(*) DESC LIMIT 5) AS q("username", "#count");
   IF found IS NOT NULL THEN
     RAISE EXCEPTION USING MESSAGE = 'public.users: the archive holds duplicate natural keys (username): ' || found || '; fix the source data or choose a natural key that is unique';
   END IF;
@@ -503,7 +504,7 @@ DECLARE
   found text;
 BEGIN
   SELECT max(q."#count"), string_agg((to_jsonb(q) - '#count')::text || ' ' || q."#count" || ' times', ', ') INTO total, found
-    FROM (SELECT "document_number", count(*) FROM "edms_002_documents_raw" AS d GROUP BY "document_number" HAVING count(*) > 1 ORDER BY count(*) DESC LIMIT 5) AS q("document_number", "#count");
+    FROM (SELECT "document_number", pg_catalog.count(*) FROM "edms_002_documents_raw" AS d GROUP BY "document_number" HAVING pg_catalog.count(*) > 1 ORDER BY pg_catalog.count(*) DESC LIMIT 5) AS q("document_number", "#count");
   IF found IS NOT NULL THEN
     RAISE EXCEPTION USING MESSAGE = 'public.documents: the archive holds duplicate natural keys (document_number): ' || found || '; fix the source data or choose a natural key that is unique';
   END IF;
@@ -517,7 +518,7 @@ DECLARE
   found text;
 BEGIN
   SELECT max(q."#count"), string_agg((to_jsonb(q) - '#count')::text || ' ' || q."#count" || ' times', ', ') INTO total, found
-    FROM (SELECT "document_id.document_number", "version_number", count(*) FROM "edms_003_document_versions_raw" AS d GROUP BY "document_id.document_number", "version_number" HAVING count(*) > 1 ORDER BY count(*) DESC LIMIT 5) AS q("document_id.document_number", "version_number", "#count");
+    FROM (SELECT "document_id.document_number", "version_number", pg_catalog.count(*) FROM "edms_003_document_versions_raw" AS d GROUP BY "document_id.document_number", "version_number" HAVING pg_catalog.count(*) > 1 ORDER BY pg_catalog.count(*) DESC LIMIT 5) AS q("document_id.document_number", "version_number", "#count");
   IF found IS NOT NULL THEN
     RAISE EXCEPTION USING MESSAGE = 'public.document_versions: the archive holds duplicate natural keys (document_id.document_number, version_number): ' || found || '; fix the source data or choose a natural key that is unique';
   END IF;
@@ -531,7 +532,7 @@ DECLARE
   found text;
 BEGIN
   SELECT max(q."#count"), string_agg((to_jsonb(q) - '#count')::text || ' ' || q."#count" || ' times', ', ') INTO total, found
-    FROM (SELECT "document_id.document_number", "workflow_type", count(*) FROM "edms_004_document_workflows_raw" AS d GROUP BY "document_id.document_number", "workflow_type" HAVING count(*) > 1 ORDER BY count(*) DESC LIMIT 5) AS q("document_id.document_number", "workflow_type", "#count");
+    FROM (SELECT "document_id.document_number", "workflow_type", pg_catalog.count(*) FROM "edms_004_document_workflows_raw" AS d GROUP BY "document_id.document_number", "workflow_type" HAVING pg_catalog.count(*) > 1 ORDER BY pg_catalog.count(*) DESC LIMIT 5) AS q("document_id.document_number", "workflow_type", "#count");
   IF found IS NOT NULL THEN
     RAISE EXCEPTION USING MESSAGE = 'public.document_workflows: the archive holds duplicate natural keys (document_id.document_number, workflow_type): ' || found || '; fix the source data or choose a natural key that is unique';
   END IF;
@@ -550,7 +551,7 @@ BEGIN
 END
 $edms$;
 \endif
-INSERT INTO edms_count SELECT 4, v.name, v.value FROM (SELECT count(*) FILTER (WHERE NOT "#new"), count(*) FILTER (WHERE "assignee_id" IS NULL AND ("assignee_id.username" IS NOT NULL)), count(*) FILTER (WHERE "document_id" IS NULL AND ("document_id.document_number" IS NOT NULL)) FROM "edms_004_document_workflows_final") AS q(c0, c1, c2) CROSS JOIN LATERAL (VALUES ('existing', q.c0), ('unresolved:assignee_id', q.c1), ('unresolved:document_id', q.c2)) AS v(name, value) ON CONFLICT (idx, name) DO UPDATE SET value = EXCLUDED.value;
+INSERT INTO edms_count SELECT 4, v.name, v.value FROM (SELECT pg_catalog.count(*) FILTER (WHERE NOT "#new"), pg_catalog.count(*) FILTER (WHERE "assignee_id" IS NULL AND ("assignee_id.username" IS NOT NULL)), pg_catalog.count(*) FILTER (WHERE "document_id" IS NULL AND ("document_id.document_number" IS NOT NULL)) FROM "edms_004_document_workflows_final") AS q(c0, c1, c2) CROSS JOIN LATERAL (VALUES ('existing', q.c0), ('unresolved:assignee_id', q.c1), ('unresolved:document_id', q.c2)) AS v(name, value) ON CONFLICT (idx, name) DO UPDATE SET value = EXCLUDED.value;
 
 -- all tables
 SELECT (coalesce((SELECT value FROM edms_count WHERE idx = 4 AND name = 'existing'), 0)) >= 1 AS edms_when \gset
@@ -567,7 +568,7 @@ SELECT (coalesce((SELECT value FROM edms_count WHERE idx = 4 AND name = 'existin
 \if :edms_when
 
 -- public.document_workflows
-SELECT EXISTS (SELECT 1 FROM "edms_004_document_workflows_final" WHERE NOT "#new" GROUP BY "id" HAVING count(*) > 1 LIMIT 1) AS edms_failed \gset
+SELECT EXISTS (SELECT 1 FROM "edms_004_document_workflows_final" WHERE NOT "#new" GROUP BY "id" HAVING pg_catalog.count(*) > 1 LIMIT 1) AS edms_failed \gset
 \if :edms_failed
 DO $edms$
 DECLARE
@@ -575,7 +576,7 @@ DECLARE
   found text;
 BEGIN
   SELECT max(q."#count"), string_agg((to_jsonb(q) - '#count')::text || ' ' || q."#count" || ' times', ', ') INTO total, found
-    FROM (SELECT "document_id.document_number", "workflow_type", count(*) FROM "edms_004_document_workflows_raw" AS d GROUP BY "document_id.document_number", "workflow_type" HAVING count(*) > 1 ORDER BY count(*) DESC LIMIT 5) AS q("document_id.document_number", "workflow_type", "#count");
+    FROM (SELECT "document_id.document_number", "workflow_type", pg_catalog.count(*) FROM "edms_004_document_workflows_raw" AS d GROUP BY "document_id.document_number", "workflow_type" HAVING pg_catalog.count(*) > 1 ORDER BY pg_catalog.count(*) DESC LIMIT 5) AS q("document_id.document_number", "workflow_type", "#count");
   IF found IS NOT NULL THEN
     RAISE EXCEPTION USING MESSAGE = 'public.document_workflows: the archive holds duplicate natural keys (document_id.document_number, workflow_type): ' || found || '; fix the source data or choose a natural key that is unique';
   END IF;
@@ -585,7 +586,7 @@ DO $edms$
 DECLARE
 
 BEGIN
-  IF EXISTS (SELECT 1 FROM "edms_004_document_workflows_final" WHERE NOT "#new" GROUP BY "id" HAVING count(*) > 1 LIMIT 1) THEN
+  IF EXISTS (SELECT 1 FROM "edms_004_document_workflows_final" WHERE NOT "#new" GROUP BY "id" HAVING pg_catalog.count(*) > 1 LIMIT 1) THEN
     RAISE EXCEPTION USING MESSAGE = 'public.document_workflows: one target row is matched by two archive rows; the archive repeats a key';
   END IF;
 END
@@ -605,7 +606,7 @@ DECLARE
   found text;
 BEGIN
   SELECT max(q."#total"), string_agg((to_jsonb(q) - '#total')::text, ', ') INTO total, found
-    FROM (SELECT count(*) OVER (), "assignee_id.username" FROM "edms_004_document_workflows_final" WHERE "assignee_id" IS NULL AND ("assignee_id.username" IS NOT NULL) LIMIT 5) AS q("#total", "assignee_id.username");
+    FROM (SELECT pg_catalog.count(*) OVER (), "assignee_id.username" FROM "edms_004_document_workflows_final" WHERE "assignee_id" IS NULL AND ("assignee_id.username" IS NOT NULL) LIMIT 5) AS q("#total", "assignee_id.username");
   IF found IS NOT NULL THEN
     RAISE EXCEPTION USING MESSAGE = 'public.document_workflows: ' || total || ' unresolved reference(s) through document_workflows_assignee_id_fkey (assignee_id -> public.users): ' || found || '; those rows of public.users are neither in the archive nor in the target';
   END IF;
@@ -625,7 +626,7 @@ DECLARE
   found text;
 BEGIN
   SELECT max(q."#total"), string_agg((to_jsonb(q) - '#total')::text, ', ') INTO total, found
-    FROM (SELECT count(*) OVER (), "document_id.document_number" FROM "edms_004_document_workflows_final" WHERE "document_id" IS NULL AND ("document_id.document_number" IS NOT NULL) LIMIT 5) AS q("#total", "document_id.document_number");
+    FROM (SELECT pg_catalog.count(*) OVER (), "document_id.document_number" FROM "edms_004_document_workflows_final" WHERE "document_id" IS NULL AND ("document_id.document_number" IS NOT NULL) LIMIT 5) AS q("#total", "document_id.document_number");
   IF found IS NOT NULL THEN
     RAISE EXCEPTION USING MESSAGE = 'public.document_workflows: ' || total || ' unresolved reference(s) through document_workflows_document_id_fkey (document_id -> public.documents): ' || found || '; those rows of public.documents are neither in the archive nor in the target';
   END IF;
@@ -634,6 +635,7 @@ $edms$;
 
 -- all tables
 \endif
+DO $edms_session$ BEGIN PERFORM pg_catalog.set_config('TimeZone', s.reset_val, true) FROM pg_catalog.pg_settings AS s WHERE s.name OPERATOR(pg_catalog.=) 'TimeZone'; END $edms_session$;
 SELECT (coalesce((SELECT value FROM edms_count WHERE idx = 1 AND name = 'staged'), 0) + -1 * coalesce((SELECT value FROM edms_count WHERE idx = 1 AND name = 'existing'), 0)) >= 1 AS edms_when \gset
 -- when new rows to insert
 \if :edms_when
@@ -645,7 +647,7 @@ DECLARE
   found text;
 BEGIN
   SELECT max(q."#count"), string_agg((to_jsonb(q) - '#count')::text || ' ' || q."#count" || ' times', ', ') INTO total, found
-    FROM (SELECT "username", count(*) FROM "edms_001_users_raw" AS d GROUP BY "username" HAVING count(*) > 1 ORDER BY count(*) DESC LIMIT 5) AS q("username", "#count");
+    FROM (SELECT "username", pg_catalog.count(*) FROM "edms_001_users_raw" AS d GROUP BY "username" HAVING pg_catalog.count(*) > 1 ORDER BY pg_catalog.count(*) DESC LIMIT 5) AS q("username", "#count");
   IF found IS NOT NULL THEN
     RAISE EXCEPTION USING MESSAGE = 'public.users: the archive holds duplicate natural keys (username): ' || found || '; fix the source data or choose a natural key that is unique';
   END IF;
@@ -661,7 +663,7 @@ SELECT (coalesce((SELECT value FROM edms_count WHERE idx = 1 AND name = 'existin
 \if :edms_when
 
 -- public.users
-UPDATE "public"."users" AS t SET "username" = f."username", "email" = f."email", "full_name" = f."full_name", "is_active" = f."is_active", "created_at" = f."created_at" FROM "edms_001_users_final" AS f WHERE NOT f."#new" AND "t"."id" = "f"."id" AND ("t"."username" IS DISTINCT FROM "f"."username" OR "t"."email" IS DISTINCT FROM "f"."email" OR "t"."full_name" IS DISTINCT FROM "f"."full_name" OR "t"."is_active" IS DISTINCT FROM "f"."is_active" OR "t"."created_at" IS DISTINCT FROM "f"."created_at");
+UPDATE "public"."users" AS t SET "username" = f."username", "email" = f."email", "full_name" = f."full_name", "is_active" = f."is_active", "created_at" = f."created_at" FROM "edms_001_users_final" AS f WHERE NOT f."#new" AND "t"."id" OPERATOR("pg_catalog".=) "f"."id" AND ("t"."username" IS DISTINCT FROM "f"."username" OR "t"."email" IS DISTINCT FROM "f"."email" OR "t"."full_name" IS DISTINCT FROM "f"."full_name" OR "t"."is_active" IS DISTINCT FROM "f"."is_active" OR "t"."created_at" IS DISTINCT FROM "f"."created_at");
 INSERT INTO edms_count VALUES (1, 'updated', :ROW_COUNT) ON CONFLICT (idx, name) DO UPDATE SET value = EXCLUDED.value;
 
 -- all tables
@@ -711,7 +713,7 @@ DECLARE
   found text;
 BEGIN
   SELECT max(q."#count"), string_agg((to_jsonb(q) - '#count')::text || ' ' || q."#count" || ' times', ', ') INTO total, found
-    FROM (SELECT "document_number", count(*) FROM "edms_002_documents_raw" AS d GROUP BY "document_number" HAVING count(*) > 1 ORDER BY count(*) DESC LIMIT 5) AS q("document_number", "#count");
+    FROM (SELECT "document_number", pg_catalog.count(*) FROM "edms_002_documents_raw" AS d GROUP BY "document_number" HAVING pg_catalog.count(*) > 1 ORDER BY pg_catalog.count(*) DESC LIMIT 5) AS q("document_number", "#count");
   IF found IS NOT NULL THEN
     RAISE EXCEPTION USING MESSAGE = 'public.documents: the archive holds duplicate natural keys (document_number): ' || found || '; fix the source data or choose a natural key that is unique';
   END IF;
@@ -725,7 +727,7 @@ DECLARE
   found text;
 BEGIN
   SELECT max(q."#count"), string_agg((to_jsonb(q) - '#count')::text || ' ' || q."#count" || ' times', ', ') INTO total, found
-    FROM (SELECT "document_id.document_number", "version_number", count(*) FROM "edms_003_document_versions_raw" AS d GROUP BY "document_id.document_number", "version_number" HAVING count(*) > 1 ORDER BY count(*) DESC LIMIT 5) AS q("document_id.document_number", "version_number", "#count");
+    FROM (SELECT "document_id.document_number", "version_number", pg_catalog.count(*) FROM "edms_003_document_versions_raw" AS d GROUP BY "document_id.document_number", "version_number" HAVING pg_catalog.count(*) > 1 ORDER BY pg_catalog.count(*) DESC LIMIT 5) AS q("document_id.document_number", "version_number", "#count");
   IF found IS NOT NULL THEN
     RAISE EXCEPTION USING MESSAGE = 'public.document_versions: the archive holds duplicate natural keys (document_id.document_number, version_number): ' || found || '; fix the source data or choose a natural key that is unique';
   END IF;
@@ -749,7 +751,7 @@ DECLARE
   found text;
 BEGIN
   SELECT max(q."#count"), string_agg((to_jsonb(q) - '#count')::text || ' ' || q."#count" || ' times', ', ') INTO total, found
-    FROM (SELECT "document_number", count(*) FROM "edms_002_documents_raw" AS d GROUP BY "document_number" HAVING count(*) > 1 ORDER BY count(*) DESC LIMIT 5) AS q("document_number", "#count");
+    FROM (SELECT "document_number", pg_catalog.count(*) FROM "edms_002_documents_raw" AS d GROUP BY "document_number" HAVING pg_catalog.count(*) > 1 ORDER BY pg_catalog.count(*) DESC LIMIT 5) AS q("document_number", "#count");
   IF found IS NOT NULL THEN
     RAISE EXCEPTION USING MESSAGE = 'public.documents: the archive holds duplicate natural keys (document_number): ' || found || '; fix the source data or choose a natural key that is unique';
   END IF;
@@ -763,7 +765,7 @@ DECLARE
   found text;
 BEGIN
   SELECT max(q."#count"), string_agg((to_jsonb(q) - '#count')::text || ' ' || q."#count" || ' times', ', ') INTO total, found
-    FROM (SELECT "document_id.document_number", "version_number", count(*) FROM "edms_003_document_versions_raw" AS d GROUP BY "document_id.document_number", "version_number" HAVING count(*) > 1 ORDER BY count(*) DESC LIMIT 5) AS q("document_id.document_number", "version_number", "#count");
+    FROM (SELECT "document_id.document_number", "version_number", pg_catalog.count(*) FROM "edms_003_document_versions_raw" AS d GROUP BY "document_id.document_number", "version_number" HAVING pg_catalog.count(*) > 1 ORDER BY pg_catalog.count(*) DESC LIMIT 5) AS q("document_id.document_number", "version_number", "#count");
   IF found IS NOT NULL THEN
     RAISE EXCEPTION USING MESSAGE = 'public.document_versions: the archive holds duplicate natural keys (document_id.document_number, version_number): ' || found || '; fix the source data or choose a natural key that is unique';
   END IF;
@@ -779,7 +781,7 @@ SELECT (coalesce((SELECT value FROM edms_count WHERE idx = 2 AND name = 'existin
 \if :edms_when
 
 -- public.documents
-UPDATE "public"."documents" AS t SET "document_number" = f."document_number", "title" = f."title", "status" = f."status", "created_at" = f."created_at", "current_version_id" = f."current_version_id", "owner_id" = f."owner_id", "parent_id" = f."parent_id" FROM "edms_002_documents_final" AS f WHERE NOT f."#new" AND "t"."id" = "f"."id" AND ("t"."document_number" IS DISTINCT FROM "f"."document_number" OR "t"."title" IS DISTINCT FROM "f"."title" OR "t"."status" IS DISTINCT FROM "f"."status" OR "t"."created_at" IS DISTINCT FROM "f"."created_at" OR "t"."current_version_id" IS DISTINCT FROM "f"."current_version_id" OR "t"."owner_id" IS DISTINCT FROM "f"."owner_id" OR "t"."parent_id" IS DISTINCT FROM "f"."parent_id");
+UPDATE "public"."documents" AS t SET "document_number" = f."document_number", "title" = f."title", "status" = f."status", "created_at" = f."created_at", "current_version_id" = f."current_version_id", "owner_id" = f."owner_id", "parent_id" = f."parent_id" FROM "edms_002_documents_final" AS f WHERE NOT f."#new" AND "t"."id" OPERATOR("pg_catalog".=) "f"."id" AND ("t"."document_number" IS DISTINCT FROM "f"."document_number" OR "t"."title" IS DISTINCT FROM "f"."title" OR "t"."status" IS DISTINCT FROM "f"."status" OR "t"."created_at" IS DISTINCT FROM "f"."created_at" OR "t"."current_version_id" IS DISTINCT FROM "f"."current_version_id" OR "t"."owner_id" IS DISTINCT FROM "f"."owner_id" OR "t"."parent_id" IS DISTINCT FROM "f"."parent_id");
 INSERT INTO edms_count VALUES (2, 'updated', :ROW_COUNT) ON CONFLICT (idx, name) DO UPDATE SET value = EXCLUDED.value;
 
 -- all tables
@@ -794,7 +796,7 @@ SELECT (coalesce((SELECT value FROM edms_count WHERE idx = 3 AND name = 'existin
 \if :edms_when
 
 -- public.document_versions
-UPDATE "public"."document_versions" AS t SET "version_number" = f."version_number", "content_hash" = f."content_hash", "size_bytes" = f."size_bytes", "created_at" = f."created_at", "created_by_id" = f."created_by_id", "document_id" = f."document_id" FROM "edms_003_document_versions_final" AS f WHERE NOT f."#new" AND "t"."id" = "f"."id" AND ("t"."version_number" IS DISTINCT FROM "f"."version_number" OR "t"."content_hash" IS DISTINCT FROM "f"."content_hash" OR "t"."size_bytes" IS DISTINCT FROM "f"."size_bytes" OR "t"."created_at" IS DISTINCT FROM "f"."created_at" OR "t"."created_by_id" IS DISTINCT FROM "f"."created_by_id" OR "t"."document_id" IS DISTINCT FROM "f"."document_id");
+UPDATE "public"."document_versions" AS t SET "version_number" = f."version_number", "content_hash" = f."content_hash", "size_bytes" = f."size_bytes", "created_at" = f."created_at", "created_by_id" = f."created_by_id", "document_id" = f."document_id" FROM "edms_003_document_versions_final" AS f WHERE NOT f."#new" AND "t"."id" OPERATOR("pg_catalog".=) "f"."id" AND ("t"."version_number" IS DISTINCT FROM "f"."version_number" OR "t"."content_hash" IS DISTINCT FROM "f"."content_hash" OR "t"."size_bytes" IS DISTINCT FROM "f"."size_bytes" OR "t"."created_at" IS DISTINCT FROM "f"."created_at" OR "t"."created_by_id" IS DISTINCT FROM "f"."created_by_id" OR "t"."document_id" IS DISTINCT FROM "f"."document_id");
 INSERT INTO edms_count VALUES (3, 'updated', :ROW_COUNT) ON CONFLICT (idx, name) DO UPDATE SET value = EXCLUDED.value;
 
 -- all tables
@@ -829,7 +831,7 @@ DECLARE
   found text;
 BEGIN
   SELECT max(q."#count"), string_agg((to_jsonb(q) - '#count')::text || ' ' || q."#count" || ' times', ', ') INTO total, found
-    FROM (SELECT "document_id.document_number", "workflow_type", count(*) FROM "edms_004_document_workflows_raw" AS d GROUP BY "document_id.document_number", "workflow_type" HAVING count(*) > 1 ORDER BY count(*) DESC LIMIT 5) AS q("document_id.document_number", "workflow_type", "#count");
+    FROM (SELECT "document_id.document_number", "workflow_type", pg_catalog.count(*) FROM "edms_004_document_workflows_raw" AS d GROUP BY "document_id.document_number", "workflow_type" HAVING pg_catalog.count(*) > 1 ORDER BY pg_catalog.count(*) DESC LIMIT 5) AS q("document_id.document_number", "workflow_type", "#count");
   IF found IS NOT NULL THEN
     RAISE EXCEPTION USING MESSAGE = 'public.document_workflows: the archive holds duplicate natural keys (document_id.document_number, workflow_type): ' || found || '; fix the source data or choose a natural key that is unique';
   END IF;
@@ -845,7 +847,7 @@ SELECT (coalesce((SELECT value FROM edms_count WHERE idx = 4 AND name = 'existin
 \if :edms_when
 
 -- public.document_workflows
-UPDATE "public"."document_workflows" AS t SET "workflow_type" = f."workflow_type", "state" = f."state", "due_date" = f."due_date", "assignee_id" = f."assignee_id", "document_id" = f."document_id" FROM "edms_004_document_workflows_final" AS f WHERE NOT f."#new" AND "t"."id" = "f"."id" AND ("t"."workflow_type" IS DISTINCT FROM "f"."workflow_type" OR "t"."state" IS DISTINCT FROM "f"."state" OR "t"."due_date" IS DISTINCT FROM "f"."due_date" OR "t"."assignee_id" IS DISTINCT FROM "f"."assignee_id" OR "t"."document_id" IS DISTINCT FROM "f"."document_id");
+UPDATE "public"."document_workflows" AS t SET "workflow_type" = f."workflow_type", "state" = f."state", "due_date" = f."due_date", "assignee_id" = f."assignee_id", "document_id" = f."document_id" FROM "edms_004_document_workflows_final" AS f WHERE NOT f."#new" AND "t"."id" OPERATOR("pg_catalog".=) "f"."id" AND ("t"."workflow_type" IS DISTINCT FROM "f"."workflow_type" OR "t"."state" IS DISTINCT FROM "f"."state" OR "t"."due_date" IS DISTINCT FROM "f"."due_date" OR "t"."assignee_id" IS DISTINCT FROM "f"."assignee_id" OR "t"."document_id" IS DISTINCT FROM "f"."document_id");
 INSERT INTO edms_count VALUES (4, 'updated', :ROW_COUNT) ON CONFLICT (idx, name) DO UPDATE SET value = EXCLUDED.value;
 
 -- all tables
@@ -890,6 +892,7 @@ ALTER TABLE "public"."document_workflows" ADD CONSTRAINT "document_workflows_doc
 
 -- all tables
 \endif
+SET LOCAL "TimeZone" = 'UTC';
 
 -- public.users
 INSERT INTO edms_count VALUES (1, 'present', (coalesce((SELECT value FROM edms_count WHERE idx = 1 AND name = 'inserted'), 0) + coalesce((SELECT value FROM edms_count WHERE idx = 1 AND name = 'existing'), 0))) ON CONFLICT (idx, name) DO UPDATE SET value = EXCLUDED.value;

@@ -124,6 +124,7 @@ class _Planner(KeyResolver):
             moving_key=moving,
             # PostgreSQL refuses UPDATE ... SET of an ALWAYS identity column
             not_updatable=tuple(c.name for c in table.columns if c.identity == "a"),
+            equality=tuple((c.name, c.equality) for c in table.columns if c.equality != "pg_catalog"),
         )
 
     def check_key_columns(self, table: Table, tm: TableMapping) -> bool:

@@ -62,13 +62,16 @@ class KeyField:
     # The parent is then identified by its path from the root, a jsonb array of the
     # other key columns' values, root first (NULL for a root).
     tree: bool = False
+    # the schema of the type's own "=" (pg_catalog, or citext's extension schema): key
+    # equality is written OPERATOR(schema.=), whatever the session's search_path
+    equality: str = "pg_catalog"
 
     @property
     def name(self) -> str:
         return ".".join(self.path)
 
     def under(self, label: str, nullable: bool) -> KeyField:
-        return KeyField((label, *self.path), self.type, self.nullable or nullable, self.tree)
+        return KeyField((label, *self.path), self.type, self.nullable or nullable, self.tree, self.equality)
 
 
 TREE_PATH = "#path"
@@ -213,6 +216,12 @@ class TablePlan:
     # columns an UPDATE may not set (GENERATED ALWAYS AS IDENTITY): inserted with
     # OVERRIDING SYSTEM VALUE, never updated
     not_updatable: tuple[str, ...] = ()
+    # (column, schema of its type's "=") where that is not pg_catalog (citext)
+    equality: tuple[tuple[str, str], ...] = ()
+
+    def eq(self, column: str) -> str:
+        """The schema of ``column``'s equality operator."""
+        return dict(self.equality).get(column, "pg_catalog")
 
     @property
     def field_names(self) -> tuple[str, ...]:

@@ -117,11 +117,15 @@ class _Builder(IdSteps, ConstraintSteps):
             )
         if self.opts.delete_missing:
             self.deletions_allowed()
+        # the writes see the application's TimeZone (triggers); the checks after them
+        # compare keys built in UTC, as the archive's were
+        add(Execute("session", None, sqlgen.application_time_zone()))
         for members in components:
             self.write_component(members)
         if self.opts.delete_missing:
             self.delete_missing()
         self.steps.extend(self.rebuild_steps)
+        add(Execute("session", None, sqlgen.set_local("TimeZone", "UTC")))
         views = self.views()
         if views and self.opts.refresh_materialized_views:
             self.steps += [Execute("refresh view", None, sqlgen.refresh_view(v)) for v in views]

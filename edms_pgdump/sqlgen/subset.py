@@ -212,8 +212,10 @@ def row_writes() -> sql.Composed:
     tables (the server's per-transaction counters): taken before and after an archive's
     filter runs in the import's writing transaction, so a filter that writes is caught."""
     return sql.SQL(
-        "SELECT coalesce(sum(n_tup_ins + n_tup_upd + n_tup_del), 0) FROM pg_catalog.pg_stat_xact_all_tables "
-        "WHERE NOT (starts_with(schemaname, 'pg_temp') OR starts_with(schemaname, 'pg_toast_temp'))"
+        "SELECT coalesce(pg_catalog.sum(n_tup_ins + n_tup_upd + n_tup_del), 0) "
+        "FROM pg_catalog.pg_stat_xact_all_tables "
+        "WHERE NOT (pg_catalog.starts_with(schemaname, 'pg_temp') "
+        "OR pg_catalog.starts_with(schemaname, 'pg_toast_temp'))"
     ).format()
 
 
@@ -224,7 +226,9 @@ def in_scope(kept: KeptTable, alias: str) -> sql.Composed:
 
 def kept_counts(kept: KeptTable) -> sql.Composed:
     """(kept rows, rows in scope)."""
-    return sql.SQL("SELECT count(*), count(*) FILTER (WHERE {}) FROM {}").format(ident(SCOPE), kept.relation)
+    return sql.SQL("SELECT pg_catalog.count(*), pg_catalog.count(*) FILTER (WHERE {}) FROM {}").format(
+        ident(SCOPE), kept.relation
+    )
 
 
 def analyze_kept(kept: KeptTable) -> sql.Composed:

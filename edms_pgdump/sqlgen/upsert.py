@@ -46,6 +46,7 @@ def _identity_match(tp: TablePlan, t: str, f: str) -> sql.Composable:
             sql.SQL("{}.{}").format(ident(t), ident(c)),
             sql.SQL("{}.{}").format(ident(f), ident(c)),
             not tp.identity_is_pk,
+            tp.eq(c),
         )
         for c in tp.row_identity
     )
@@ -65,12 +66,14 @@ def second_pass(tp: TablePlan, names: StagingNames, exp: Expansion) -> sql.Compo
     )
 
 
-# Types whose '=' means "same text output"; everything else is compared as text so
-# that 1.0 vs 1.00, '1 day' vs '24:00:00' or citext case changes are not skipped.
+# Types whose '=' means "same text output" and has an operator of exactly that type in
+# pg_catalog (IS DISTINCT FROM cannot name its operator; pg_catalog comes first on the
+# import's search_path, so an exact match there is the one chosen). Everything else is
+# compared as text, so that 1.0 vs 1.00, '1 day' vs '24:00:00' or citext case changes
+# are not skipped, and a varchar or array '=' elsewhere on the path is never used.
 _EXACT_TYPES = re.compile(
-    r"^(smallint|integer|bigint|text|character varying(\(\d+\))?|character(\(\d+\))?|"
-    r"boolean|date|timestamp(\(\d\))? with(out)? time zone|uuid|bytea|\"char\"|name|oid)"
-    r"(\[\])*$"
+    r"^(smallint|integer|bigint|text|character(\(\d+\))?|"
+    r"boolean|date|timestamp(\(\d\))? with(out)? time zone|uuid|bytea|\"char\"|name|oid)$"
 )
 
 
@@ -82,7 +85,9 @@ def _differs(tp: TablePlan, cols: list[str], t: str, f: str) -> sql.Composable:
             # a nondeterministic collation calls 'A' and 'a' equal: compare the bytes, so
             # a case-only change is an update
             parts.append(
-                sql.SQL('{}.{}::text COLLATE "C" IS DISTINCT FROM {}.{}::text COLLATE "C"').format(
+                sql.SQL(
+                    '{}.{}::text COLLATE pg_catalog."C" IS DISTINCT FROM {}.{}::text COLLATE pg_catalog."C"'
+                ).format(
                     ident(t), ident(c), ident(f), ident(c)
                 )
             )
@@ -111,7 +116,7 @@ def changed_rows(
 ) -> sql.Composed:
     cols = updatable_columns(tp, loaded_fields)
     return sql.SQL(
-        "SELECT count(*) OVER (), {keys} FROM {final} AS f JOIN {t} AS t ON {match} "
+        "SELECT pg_catalog.count(*) OVER (), {keys} FROM {final} AS f JOIN {t} AS t ON {match} "
         "WHERE NOT f.{new} AND {differs} LIMIT {n}"
     ).format(
         n=sql.Literal(samples),
@@ -128,7 +133,8 @@ def count_changed(tp: TablePlan, names: StagingNames, loaded_fields: set[str]) -
     """How many archive rows exist in the target with other values (verify)."""
     cols = updatable_columns(tp, loaded_fields)
     return sql.SQL(
-        "SELECT count(*) FROM {final} AS f JOIN {t} AS t ON {match} WHERE NOT f.{new} AND {differs}"
+        "SELECT pg_catalog.count(*) FROM {final} AS f JOIN {t} AS t ON {match} "
+        "WHERE NOT f.{new} AND {differs}"
     ).format(
         final=names.final,
         t=own_rel(tp),
@@ -163,7 +169,7 @@ def lock_tables(tables: list[QualifiedName]) -> sql.Composed:
 
 def column_maxima(relation: sql.Composable, columns: list[str]) -> sql.Composed:
     return sql.SQL("SELECT {} FROM {}").format(
-        sql.SQL(", ").join(sql.SQL("max({})").format(ident(c)) for c in columns), relation
+        sql.SQL(", ").join(sql.SQL("pg_catalog.max({})").format(ident(c)) for c in columns), relation
     )
 
 
@@ -171,7 +177,7 @@ def advance_sequence(table: QualifiedName, column: str, sequence: QualifiedName,
     """``setval`` to the column's largest value when that is ahead of the sequence (or
     of its start, if it never handed out a value); never backwards."""
     return sql.SQL(
-        "SELECT pg_catalog.setval({seq}, m) FROM (SELECT max({col}) AS m, "
+        "SELECT pg_catalog.setval({seq}, m) FROM (SELECT pg_catalog.max({col}) AS m, "
         "pg_catalog.pg_sequence_last_value({seq}) AS last FROM {table}) AS x "
         "WHERE m > coalesce(last, {before_start})"
     ).format(
@@ -248,14 +254,16 @@ def _absent_from_archive(
 def count_absent(
     plan: Plan, tp: TablePlan, names: StagingNames, scope: sql.Composable | None = None
 ) -> sql.Composed:
-    return sql.SQL("SELECT count(*) FROM ({}) AS gone").format(_absent_from_archive(plan, tp, names, scope))
+    return sql.SQL("SELECT pg_catalog.count(*) FROM ({}) AS gone").format(
+        _absent_from_archive(plan, tp, names, scope)
+    )
 
 
 def absent_rows(
     plan: Plan, tp: TablePlan, names: StagingNames, samples: int = 5, scope: sql.Composable | None = None
 ) -> sql.Composed:
     """Samples (with the total first) of target rows the archive does not hold."""
-    return sql.SQL("SELECT count(*) OVER (), {} FROM ({}) AS gone LIMIT {}").format(
+    return sql.SQL("SELECT pg_catalog.count(*) OVER (), {} FROM ({}) AS gone LIMIT {}").format(
         sql.SQL(", ").join(ident(kf.name) for kf in tp.key_fields),
         _absent_from_archive(plan, tp, names, scope),
         sql.Literal(samples),
@@ -271,7 +279,9 @@ def delete_absent(
     # where updates go by natural key (a primary key outside it may have changed)
     by_pk = bool(tp.primary_key)
     match = sql.SQL(" AND ").join(
-        equal_or_both_null(sql.SQL("t.{}").format(ident(c)), sql.SQL("gone.{}").format(ident(c)), not by_pk)
+        equal_or_both_null(
+            sql.SQL("t.{}").format(ident(c)), sql.SQL("gone.{}").format(ident(c)), not by_pk, tp.eq(c)
+        )
         for c in (tp.primary_key or tp.row_identity)
     )
     return sql.SQL("DELETE FROM {} AS t USING ({}) AS gone WHERE {}").format(
@@ -281,7 +291,7 @@ def delete_absent(
 
 def new_rows(tp: TablePlan, names: StagingNames, samples: int = 5) -> sql.Composed:
     """Samples (total first) of archive rows the target does not hold."""
-    return sql.SQL("SELECT count(*) OVER (), {} FROM {} WHERE {} LIMIT {}").format(
+    return sql.SQL("SELECT pg_catalog.count(*) OVER (), {} FROM {} WHERE {} LIMIT {}").format(
         sql.SQL(", ").join(ident(kf.name) for kf in tp.key_fields),
         names.final,
         ident(tp.new_marker),
