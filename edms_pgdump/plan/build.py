@@ -405,12 +405,21 @@ class _Planner(KeyResolver):
                 emitted.add(label)
                 exp = next(e for e in expansions if e.label == label)
                 fields.extend(
-                    Field(kf.name, kf.type, "reference", reference=label, nullable=kf.nullable)
+                    Field(
+                        kf.name,
+                        kf.type,
+                        "reference",
+                        reference=label,
+                        nullable=kf.nullable,
+                        collation=kf.collation,
+                    )
                     for kf in exp.fields
                 )
                 continue
             plain.append(c.name)
-            fields.append(Field(c.name, c.type, "column", column=c.name, nullable=not c.not_null))
+            fields.append(
+                Field(c.name, c.type, "column", column=c.name, nullable=not c.not_null, collation=c.collation)
+            )
         return fields, plain
 
     def check_field_names(self, table: Table, fields: list[Field]) -> bool:

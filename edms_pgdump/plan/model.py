@@ -65,13 +65,23 @@ class KeyField:
     # the schema of the type's own "=" (pg_catalog, or citext's extension schema): key
     # equality is written OPERATOR(schema.=), whatever the session's search_path
     equality: str = "pg_catalog"
+    # the key column's collation when it is not its type's default (staged with it, so
+    # duplicates and matches follow the target's rules)
+    collation: str | None = None
 
     @property
     def name(self) -> str:
         return ".".join(self.path)
 
     def under(self, label: str, nullable: bool) -> KeyField:
-        return KeyField((label, *self.path), self.type, self.nullable or nullable, self.tree, self.equality)
+        return KeyField(
+            (label, *self.path),
+            self.type,
+            self.nullable or nullable,
+            self.tree,
+            self.equality,
+            self.collation,
+        )
 
 
 TREE_PATH = "#path"
@@ -174,6 +184,7 @@ class Field:
     column: str | None = None  # the table column for role 'column'
     reference: str | None = None  # the expansion label for role 'reference'
     nullable: bool = True
+    collation: str | None = None  # the target column's, when not its type's default
 
 
 @dataclass(frozen=True)

@@ -62,8 +62,17 @@ def field_types(
 def create_raw(
     tp: TablePlan, names: StagingNames, fields: list[str], extra: dict[str, str] | None = None
 ) -> sql.Composed:
+    """Raw staging columns typed like the target's, with the target column's collation:
+    the archive's duplicate check and the key match then agree (a nondeterministic
+    collation calls 'A' and 'a' one key in both)."""
+    collations = {f.name: f.collation for f in tp.fields if f.collation}
     cols = sql.SQL(", ").join(
-        sql.SQL("{} {}").format(ident(n), sql.SQL(t)) for n, t in field_types(tp, fields, extra)
+        sql.SQL("{} {}{}").format(
+            ident(n),
+            sql.SQL(t),
+            sql.SQL(" COLLATE {}").format(sql.SQL(collations[n])) if n in collations else sql.SQL(""),
+        )
+        for n, t in field_types(tp, fields, extra)
     )
     if names.schema is None:
         return sql.SQL("CREATE TEMP TABLE {} ({}) ON COMMIT DROP").format(names.raw, cols)

@@ -87,9 +87,7 @@ def _differs(tp: TablePlan, cols: list[str], t: str, f: str) -> sql.Composable:
             parts.append(
                 sql.SQL(
                     '{}.{}::text COLLATE pg_catalog."C" IS DISTINCT FROM {}.{}::text COLLATE pg_catalog."C"'
-                ).format(
-                    ident(t), ident(c), ident(f), ident(c)
-                )
+                ).format(ident(t), ident(c), ident(f), ident(c))
             )
         elif c in types and not _EXACT_TYPES.match(types[c]):
             parts.append(
@@ -107,7 +105,11 @@ def _differs(tp: TablePlan, cols: list[str], t: str, f: str) -> sql.Composable:
 
 
 def updatable_columns(tp: TablePlan, loaded_fields: set[str]) -> list[str]:
-    skip = set(tp.row_identity) | {c.name for c in tp.surrogate} | set(tp.not_updatable)
+    """Columns an UPDATE writes: not the row identity it matches on, except an identity
+    column whose equality is not byte equality (a nondeterministic collation, citext):
+    its case-only change is compared on the bytes and written."""
+    loose = set(tp.byte_compared) | {c for c, _ in tp.equality}
+    skip = (set(tp.row_identity) - loose) | {c.name for c in tp.surrogate} | set(tp.not_updatable)
     return [c for c in insert_columns(tp, loaded_fields) if c not in skip]
 
 
