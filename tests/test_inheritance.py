@@ -12,7 +12,7 @@ from typing import Any
 import psycopg
 
 from edms_pgdump import ImportOptions, export_archive, import_archive, load_mapping_text, verify_archive
-from edms_pgdump.api import diff
+from edms_pgdump.api import check_mapping, diff
 from edms_pgdump.archive.package import ArchiveReader
 from edms_pgdump.catalog.read import read_catalog
 from edms_pgdump.db import connect
@@ -67,6 +67,14 @@ def test_catalog_knows_the_inheritance_tree(new_db: NewDb) -> None:
     assert [c.name for c in city.children] == ["capital", "ghost_town"]
     assert city.has_children and not capital.has_children
     assert [p.name for p in capital.inherits] == ["city"]
+
+
+def test_check_names_a_child_left_out(new_db: NewDb) -> None:
+    dsn = make_db(new_db, SCHEMA)
+    mapping = load_mapping_text(MAPPING.replace("exclude: [public.ghost_town]", "exclude: []"))
+    report = check_mapping(dsn=dsn, mapping=mapping)
+    found = [str(p) for p in report.warnings if p.code == "inheritance-child-unmapped"]
+    assert len(found) == 1 and "public.ghost_town" in found[0] and "exclude:" in found[0], found
 
 
 def test_parent_travels_alone_and_children_keep_their_rows(new_db: NewDb, tmp_path: Path) -> None:

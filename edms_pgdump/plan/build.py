@@ -78,6 +78,7 @@ class _Planner(KeyResolver):
         unique = self.check_key_unique(table, tm)
         self.check_ids_kept(table, tm)
         self.check_partition_fks(table, tm)
+        self.check_inheritance(table, tm)
         expansions, fk_columns = self.expansions(table, tm)
         self.check_raw_columns(table, tm)
         generic = plan_generic(self, table, tm, expansions, self.generic_targets)
@@ -237,6 +238,23 @@ class _Planner(KeyResolver):
             fixes.unique_index(table.name, tm.natural_key, nullable, self.catalog.server_version),
         )
         return False
+
+    def check_inheritance(self, table: Table, tm: TableMapping) -> None:
+        """A parent's member holds its own rows only (every statement says ONLY): a child
+        neither mapped nor excluded would silently stay behind."""
+        if not tm.export or not table.has_children:
+            return
+        for child in table.children:
+            if child in self.mapping.tables or child in self.mapping.exclude:
+                continue
+            self.problem(
+                "warning",
+                "inheritance-child-unmapped",
+                table.name,
+                f"{child} INHERITS from {table.name}: its rows are not part of {table.name}'s member "
+                "(every statement reads the parent with ONLY), and it is not mapped",
+                f"map {child} with a natural_key to carry its rows, or list it under exclude:",
+            )
 
     def check_partition_fks(self, table: Table, tm: TableMapping) -> None:
         """An FK some partitions have and others lack applies to the whole table; the
