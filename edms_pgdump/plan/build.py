@@ -126,6 +126,7 @@ class _Planner(KeyResolver):
             # PostgreSQL refuses UPDATE ... SET of an ALWAYS identity column
             not_updatable=tuple(c.name for c in table.columns if c.identity == "a"),
             equality=tuple((c.name, c.equality) for c in table.columns if c.equality != "pg_catalog"),
+            column_types=tuple((c.name, c.base_type or c.type) for c in table.columns),
         )
 
     def check_key_columns(self, table: Table, tm: TableMapping) -> bool:

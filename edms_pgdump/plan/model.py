@@ -229,6 +229,8 @@ class TablePlan:
     not_updatable: tuple[str, ...] = ()
     # (column, schema of its type's "=") where that is not pg_catalog (citext)
     equality: tuple[tuple[str, str], ...] = ()
+    # (column, format_type()) of every column: how "changed" is decided for each
+    column_types: tuple[tuple[str, str], ...] = ()
 
     def eq(self, column: str) -> str:
         """The schema of ``column``'s equality operator."""

@@ -78,7 +78,9 @@ _EXACT_TYPES = re.compile(
 
 
 def _differs(tp: TablePlan, cols: list[str], t: str, f: str) -> sql.Composable:
-    types = {fl.column: fl.type for fl in tp.fields if fl.column}
+    # every column's type, references' id columns included (a varchar reference must not
+    # meet an '=' elsewhere on the path either); a domain by its base type
+    types = {**dict(tp.column_types), **{fl.column: fl.type for fl in tp.fields if fl.column}}
     parts = []
     for c in cols:
         if c in tp.byte_compared:
