@@ -30,15 +30,15 @@ SET LOCAL "idle_in_transaction_session_timeout" = '0';
 \set rows_0001 :ROW_COUNT
 
 -- public.documents
-\copy (SELECT t."document_number", t."title", "r1"."username", "r2"."document_number", "r4"."document_number", "r3"."version_number", t."status", t."created_at" FROM "public"."documents" AS t LEFT JOIN "public"."users" AS "r1" ON "r1"."id" = "t"."owner_id" LEFT JOIN "public"."documents" AS "r2" ON "r2"."id" = "t"."parent_id" LEFT JOIN "public"."document_versions" AS "r3" ON "r3"."id" = "t"."current_version_id" LEFT JOIN "public"."documents" AS "r4" ON "r4"."id" = "r3"."document_id") TO '0002.copy'
+\copy (SELECT t."document_number", t."title", "r1"."username", "r2"."document_number", "r4"."document_number", "r3"."version_number", t."status", t."created_at" FROM "public"."documents" AS t LEFT JOIN "public"."users" AS "r1" ON "r1"."id" OPERATOR("pg_catalog".=) "t"."owner_id" LEFT JOIN "public"."documents" AS "r2" ON "r2"."id" OPERATOR("pg_catalog".=) "t"."parent_id" LEFT JOIN "public"."document_versions" AS "r3" ON "r3"."id" OPERATOR("pg_catalog".=) "t"."current_version_id" LEFT JOIN "public"."documents" AS "r4" ON "r4"."id" OPERATOR("pg_catalog".=) "r3"."document_id") TO '0002.copy'
 \set rows_0002 :ROW_COUNT
 
 -- public.document_versions
-\copy (SELECT "r1"."document_number", t."version_number", t."content_hash", t."size_bytes", "r2"."username", t."created_at" FROM "public"."document_versions" AS t LEFT JOIN "public"."documents" AS "r1" ON "r1"."id" = "t"."document_id" LEFT JOIN "public"."users" AS "r2" ON "r2"."id" = "t"."created_by_id") TO '0003.copy'
+\copy (SELECT "r1"."document_number", t."version_number", t."content_hash", t."size_bytes", "r2"."username", t."created_at" FROM "public"."document_versions" AS t LEFT JOIN "public"."documents" AS "r1" ON "r1"."id" OPERATOR("pg_catalog".=) "t"."document_id" LEFT JOIN "public"."users" AS "r2" ON "r2"."id" OPERATOR("pg_catalog".=) "t"."created_by_id") TO '0003.copy'
 \set rows_0003 :ROW_COUNT
 
 -- public.document_workflows
-\copy (SELECT "r1"."document_number", t."workflow_type", t."state", "r2"."username", t."due_date" FROM "public"."document_workflows" AS t LEFT JOIN "public"."documents" AS "r1" ON "r1"."id" = "t"."document_id" LEFT JOIN "public"."users" AS "r2" ON "r2"."id" = "t"."assignee_id") TO '0004.copy'
+\copy (SELECT "r1"."document_number", t."workflow_type", t."state", "r2"."username", t."due_date" FROM "public"."document_workflows" AS t LEFT JOIN "public"."documents" AS "r1" ON "r1"."id" OPERATOR("pg_catalog".=) "t"."document_id" LEFT JOIN "public"."users" AS "r2" ON "r2"."id" OPERATOR("pg_catalog".=) "t"."assignee_id") TO '0004.copy'
 \set rows_0004 :ROW_COUNT
 
 -- all tables

@@ -27,6 +27,7 @@ SET LOCAL "statement_timeout" = '0';
 SET LOCAL "work_mem" = '256MB';
 SET LOCAL "maintenance_work_mem" = '256MB';
 SET LOCAL "default_statistics_target" = '20';
+DO $edms_session$ BEGIN PERFORM pg_catalog.set_config('search_path', CASE WHEN s.reset_val OPERATOR(pg_catalog.=) '' THEN 'pg_catalog, pg_temp' ELSE 'pg_catalog, pg_temp, ' OPERATOR(pg_catalog.||) s.reset_val END, true) FROM pg_catalog.pg_settings AS s WHERE s.name OPERATOR(pg_catalog.=) 'search_path'; END $edms_session$;
 CREATE TEMP TABLE edms_expected (idx integer, table_name text, rows bigint, fields text) ON COMMIT DROP;
 \copy edms_expected FROM 'counts.copy'
 CREATE TEMP TABLE edms_tables (idx integer PRIMARY KEY, table_name text NOT NULL, fields text NOT NULL) ON COMMIT DROP;
@@ -123,7 +124,7 @@ END
 $edms$;
 
 -- public.users
-CREATE TEMP TABLE "edms_001_users_final" ON COMMIT DROP AS SELECT k.* FROM (SELECT s.*, COALESCE(o."id", nextval('"public"."users_id_seq"'::regclass)) AS "id", o."#hit" IS NULL AS "#new" FROM "edms_001_users_raw" AS s LEFT JOIN (SELECT "t"."username" AS "username", t."id", true AS "#hit" FROM "public"."users" AS t ) AS o ON "o"."username" = "s"."username") AS k ;
+CREATE TEMP TABLE "edms_001_users_final" ON COMMIT DROP AS SELECT k.* FROM (SELECT s.*, COALESCE(o."id", pg_catalog.nextval('"public"."users_id_seq"'::regclass)) AS "id", o."#hit" IS NULL AS "#new" FROM "edms_001_users_raw" AS s LEFT JOIN (SELECT "t"."username" AS "username", t."id", true AS "#hit" FROM "public"."users" AS t ) AS o ON "o"."username" OPERATOR("pg_catalog".=) "s"."username") AS k ;
 INSERT INTO edms_count VALUES (1, 'keyed', :ROW_COUNT) ON CONFLICT (idx, name) DO UPDATE SET value = EXCLUDED.value;
 SELECT coalesce((SELECT value FROM edms_count WHERE idx = 1 AND name = 'keyed'), 0) <> coalesce((SELECT value FROM edms_count WHERE idx = 1 AND name = 'staged'), 0) AS edms_failed \gset
 \if :edms_failed
@@ -133,7 +134,7 @@ DECLARE
   found text;
 BEGIN
   SELECT max(q."#count"), string_agg((to_jsonb(q) - '#count')::text || ' ' || q."#count" || ' times', ', ') INTO total, found
-    FROM (SELECT "username", count(*) FROM "edms_001_users_raw" AS d GROUP BY "username" HAVING count(*) > 1 ORDER BY count(*) DESC LIMIT 5) AS q("username", "#count");
+    FROM (SELECT "username", pg_catalog.count(*) FROM "edms_001_users_raw" AS d GROUP BY "username" HAVING pg_catalog.count(*) > 1 ORDER BY pg_catalog.count(*) DESC LIMIT 5) AS q("username", "#count");
   IF found IS NOT NULL THEN
     RAISE EXCEPTION USING MESSAGE = 'public.users: the archive holds duplicate natural keys (username): ' || found || '; fix the source data or choose a natural key that is unique';
   END IF;
@@ -152,7 +153,7 @@ BEGIN
 END
 $edms$;
 \endif
-INSERT INTO edms_count SELECT 1, v.name, v.value FROM (SELECT count(*) FILTER (WHERE NOT "#new") FROM "edms_001_users_final") AS q(c0) CROSS JOIN LATERAL (VALUES ('existing', q.c0)) AS v(name, value) ON CONFLICT (idx, name) DO UPDATE SET value = EXCLUDED.value;
+INSERT INTO edms_count SELECT 1, v.name, v.value FROM (SELECT pg_catalog.count(*) FILTER (WHERE NOT "#new") FROM "edms_001_users_final") AS q(c0) CROSS JOIN LATERAL (VALUES ('existing', q.c0)) AS v(name, value) ON CONFLICT (idx, name) DO UPDATE SET value = EXCLUDED.value;
 ANALYZE "edms_001_users_final" ("username", "id", "#new");
 
 -- all tables
@@ -161,7 +162,7 @@ SELECT (coalesce((SELECT value FROM edms_count WHERE idx = 1 AND name = 'existin
 \if :edms_when
 
 -- public.users
-SELECT EXISTS (SELECT 1 FROM "edms_001_users_final" WHERE NOT "#new" GROUP BY "id" HAVING count(*) > 1 LIMIT 1) AS edms_failed \gset
+SELECT EXISTS (SELECT 1 FROM "edms_001_users_final" WHERE NOT "#new" GROUP BY "id" HAVING pg_catalog.count(*) > 1 LIMIT 1) AS edms_failed \gset
 \if :edms_failed
 DO $edms$
 DECLARE
@@ -169,7 +170,7 @@ DECLARE
   found text;
 BEGIN
   SELECT max(q."#count"), string_agg((to_jsonb(q) - '#count')::text || ' ' || q."#count" || ' times', ', ') INTO total, found
-    FROM (SELECT "username", count(*) FROM "edms_001_users_raw" AS d GROUP BY "username" HAVING count(*) > 1 ORDER BY count(*) DESC LIMIT 5) AS q("username", "#count");
+    FROM (SELECT "username", pg_catalog.count(*) FROM "edms_001_users_raw" AS d GROUP BY "username" HAVING pg_catalog.count(*) > 1 ORDER BY pg_catalog.count(*) DESC LIMIT 5) AS q("username", "#count");
   IF found IS NOT NULL THEN
     RAISE EXCEPTION USING MESSAGE = 'public.users: the archive holds duplicate natural keys (username): ' || found || '; fix the source data or choose a natural key that is unique';
   END IF;
@@ -179,7 +180,7 @@ DO $edms$
 DECLARE
 
 BEGIN
-  IF EXISTS (SELECT 1 FROM "edms_001_users_final" WHERE NOT "#new" GROUP BY "id" HAVING count(*) > 1 LIMIT 1) THEN
+  IF EXISTS (SELECT 1 FROM "edms_001_users_final" WHERE NOT "#new" GROUP BY "id" HAVING pg_catalog.count(*) > 1 LIMIT 1) THEN
     RAISE EXCEPTION USING MESSAGE = 'public.users: one target row is matched by two archive rows; the archive repeats a key';
   END IF;
 END
@@ -190,7 +191,7 @@ $edms$;
 \endif
 
 -- public.documents
-CREATE TEMP TABLE "edms_002_documents_keyed" ON COMMIT DROP AS SELECT s.*, COALESCE(o."id", (nextval('public.documents_id_seq'::regclass))) AS "id", o."#hit" IS NULL AS "#new" FROM "edms_002_documents_raw" AS s LEFT JOIN (SELECT "t"."document_number" AS "document_number", t."id", true AS "#hit" FROM "public"."documents" AS t ) AS o ON "o"."document_number" = "s"."document_number";
+CREATE TEMP TABLE "edms_002_documents_keyed" ON COMMIT DROP AS SELECT s.*, COALESCE(o."id", (nextval('public.documents_id_seq'::regclass))) AS "id", o."#hit" IS NULL AS "#new" FROM "edms_002_documents_raw" AS s LEFT JOIN (SELECT "t"."document_number" AS "document_number", t."id", true AS "#hit" FROM "public"."documents" AS t ) AS o ON "o"."document_number" OPERATOR("pg_catalog".=) "s"."document_number";
 INSERT INTO edms_count VALUES (2, 'keyed', :ROW_COUNT) ON CONFLICT (idx, name) DO UPDATE SET value = EXCLUDED.value;
 SELECT coalesce((SELECT value FROM edms_count WHERE idx = 2 AND name = 'keyed'), 0) <> coalesce((SELECT value FROM edms_count WHERE idx = 2 AND name = 'staged'), 0) AS edms_failed \gset
 \if :edms_failed
@@ -202,7 +203,7 @@ DECLARE
   found text;
 BEGIN
   SELECT max(q."#count"), string_agg((to_jsonb(q) - '#count')::text || ' ' || q."#count" || ' times', ', ') INTO total, found
-    FROM (SELECT "username", count(*) FROM "edms_001_users_raw" AS d GROUP BY "username" HAVING count(*) > 1 ORDER BY count(*) DESC LIMIT 5) AS q("username", "#count");
+    FROM (SELECT "username", pg_catalog.count(*) FROM "edms_001_users_raw" AS d GROUP BY "username" HAVING pg_catalog.count(*) > 1 ORDER BY pg_catalog.count(*) DESC LIMIT 5) AS q("username", "#count");
   IF found IS NOT NULL THEN
     RAISE EXCEPTION USING MESSAGE = 'public.users: the archive holds duplicate natural keys (username): ' || found || '; fix the source data or choose a natural key that is unique';
   END IF;
@@ -216,7 +217,7 @@ DECLARE
   found text;
 BEGIN
   SELECT max(q."#count"), string_agg((to_jsonb(q) - '#count')::text || ' ' || q."#count" || ' times', ', ') INTO total, found
-    FROM (SELECT "document_number", count(*) FROM "edms_002_documents_raw" AS d GROUP BY "document_number" HAVING count(*) > 1 ORDER BY count(*) DESC LIMIT 5) AS q("document_number", "#count");
+    FROM (SELECT "document_number", pg_catalog.count(*) FROM "edms_002_documents_raw" AS d GROUP BY "document_number" HAVING pg_catalog.count(*) > 1 ORDER BY pg_catalog.count(*) DESC LIMIT 5) AS q("document_number", "#count");
   IF found IS NOT NULL THEN
     RAISE EXCEPTION USING MESSAGE = 'public.documents: the archive holds duplicate natural keys (document_number): ' || found || '; fix the source data or choose a natural key that is unique';
   END IF;
@@ -238,7 +239,7 @@ $edms$;
 ANALYZE "edms_002_documents_keyed" ("document_number", "id");
 
 -- public.document_versions
-CREATE TEMP TABLE "edms_003_document_versions_keyed" ON COMMIT DROP AS SELECT s.*, COALESCE(o."id", (nextval('public.document_versions_id_seq'::regclass))) AS "id", o."#hit" IS NULL AS "#new" FROM "edms_003_document_versions_raw" AS s LEFT JOIN (SELECT "k1"."document_number" AS "document_id.document_number", "t"."version_number" AS "version_number", t."id", true AS "#hit" FROM "public"."document_versions" AS t LEFT JOIN "public"."documents" AS "k1" ON "k1"."id" = "t"."document_id") AS o ON "o"."document_id.document_number" = "s"."document_id.document_number" AND "o"."version_number" = "s"."version_number";
+CREATE TEMP TABLE "edms_003_document_versions_keyed" ON COMMIT DROP AS SELECT s.*, COALESCE(o."id", (nextval('public.document_versions_id_seq'::regclass))) AS "id", o."#hit" IS NULL AS "#new" FROM "edms_003_document_versions_raw" AS s LEFT JOIN (SELECT "k1"."document_number" AS "document_id.document_number", "t"."version_number" AS "version_number", t."id", true AS "#hit" FROM "public"."document_versions" AS t LEFT JOIN "public"."documents" AS "k1" ON "k1"."id" OPERATOR("pg_catalog".=) "t"."document_id") AS o ON "o"."document_id.document_number" OPERATOR("pg_catalog".=) "s"."document_id.document_number" AND "o"."version_number" OPERATOR("pg_catalog".=) "s"."version_number";
 INSERT INTO edms_count VALUES (3, 'keyed', :ROW_COUNT) ON CONFLICT (idx, name) DO UPDATE SET value = EXCLUDED.value;
 SELECT coalesce((SELECT value FROM edms_count WHERE idx = 3 AND name = 'keyed'), 0) <> coalesce((SELECT value FROM edms_count WHERE idx = 3 AND name = 'staged'), 0) AS edms_failed \gset
 \if :edms_failed
@@ -250,7 +251,7 @@ DECLARE
   found text;
 BEGIN
   SELECT max(q."#count"), string_agg((to_jsonb(q) - '#count')::text || ' ' || q."#count" || ' times', ', ') INTO total, found
-    FROM (SELECT "username", count(*) FROM "edms_001_users_raw" AS d GROUP BY "username" HAVING count(*) > 1 ORDER BY count(*) DESC LIMIT 5) AS q("username", "#count");
+    FROM (SELECT "username", pg_catalog.count(*) FROM "edms_001_users_raw" AS d GROUP BY "username" HAVING pg_catalog.count(*) > 1 ORDER BY pg_catalog.count(*) DESC LIMIT 5) AS q("username", "#count");
   IF found IS NOT NULL THEN
     RAISE EXCEPTION USING MESSAGE = 'public.users: the archive holds duplicate natural keys (username): ' || found || '; fix the source data or choose a natural key that is unique';
   END IF;
@@ -264,7 +265,7 @@ DECLARE
   found text;
 BEGIN
   SELECT max(q."#count"), string_agg((to_jsonb(q) - '#count')::text || ' ' || q."#count" || ' times', ', ') INTO total, found
-    FROM (SELECT "document_number", count(*) FROM "edms_002_documents_raw" AS d GROUP BY "document_number" HAVING count(*) > 1 ORDER BY count(*) DESC LIMIT 5) AS q("document_number", "#count");
+    FROM (SELECT "document_number", pg_catalog.count(*) FROM "edms_002_documents_raw" AS d GROUP BY "document_number" HAVING pg_catalog.count(*) > 1 ORDER BY pg_catalog.count(*) DESC LIMIT 5) AS q("document_number", "#count");
   IF found IS NOT NULL THEN
     RAISE EXCEPTION USING MESSAGE = 'public.documents: the archive holds duplicate natural keys (document_number): ' || found || '; fix the source data or choose a natural key that is unique';
   END IF;
@@ -278,7 +279,7 @@ DECLARE
   found text;
 BEGIN
   SELECT max(q."#count"), string_agg((to_jsonb(q) - '#count')::text || ' ' || q."#count" || ' times', ', ') INTO total, found
-    FROM (SELECT "document_id.document_number", "version_number", count(*) FROM "edms_003_document_versions_raw" AS d GROUP BY "document_id.document_number", "version_number" HAVING count(*) > 1 ORDER BY count(*) DESC LIMIT 5) AS q("document_id.document_number", "version_number", "#count");
+    FROM (SELECT "document_id.document_number", "version_number", pg_catalog.count(*) FROM "edms_003_document_versions_raw" AS d GROUP BY "document_id.document_number", "version_number" HAVING pg_catalog.count(*) > 1 ORDER BY pg_catalog.count(*) DESC LIMIT 5) AS q("document_id.document_number", "version_number", "#count");
   IF found IS NOT NULL THEN
     RAISE EXCEPTION USING MESSAGE = 'public.document_versions: the archive holds duplicate natural keys (document_id.document_number, version_number): ' || found || '; fix the source data or choose a natural key that is unique';
   END IF;
@@ -300,8 +301,8 @@ $edms$;
 ANALYZE "edms_003_document_versions_keyed" ("document_id.document_number", "version_number", "id");
 
 -- public.documents
-CREATE TEMP TABLE "edms_002_documents_final" ON COMMIT DROP AS SELECT k.*, "f1"."id" AS "current_version_id", "f2"."id" AS "owner_id", "f3"."id" AS "parent_id" FROM "edms_002_documents_keyed" AS k LEFT JOIN "edms_003_document_versions_keyed" AS "f1" ON "f1"."document_id.document_number" = "k"."current_version_id.document_id.document_number" AND "f1"."version_number" = "k"."current_version_id.version_number" LEFT JOIN "edms_001_users_final" AS "f2" ON "f2"."username" = "k"."owner_id.username" LEFT JOIN "edms_002_documents_keyed" AS "f3" ON "f3"."document_number" = "k"."parent_id.document_number";
-INSERT INTO edms_count SELECT 2, v.name, v.value FROM (SELECT count(*) FILTER (WHERE NOT "#new"), count(*) FILTER (WHERE "current_version_id" IS NULL AND ("current_version_id.document_id.document_number" IS NOT NULL OR "current_version_id.version_number" IS NOT NULL)), count(*) FILTER (WHERE "owner_id" IS NULL AND ("owner_id.username" IS NOT NULL)), count(*) FILTER (WHERE "parent_id" IS NULL AND ("parent_id.document_number" IS NOT NULL)) FROM "edms_002_documents_final") AS q(c0, c1, c2, c3) CROSS JOIN LATERAL (VALUES ('existing', q.c0), ('unresolved:current_version_id', q.c1), ('unresolved:owner_id', q.c2), ('unresolved:parent_id', q.c3)) AS v(name, value) ON CONFLICT (idx, name) DO UPDATE SET value = EXCLUDED.value;
+CREATE TEMP TABLE "edms_002_documents_final" ON COMMIT DROP AS SELECT k.*, "f1"."id" AS "current_version_id", "f2"."id" AS "owner_id", "f3"."id" AS "parent_id" FROM "edms_002_documents_keyed" AS k LEFT JOIN "edms_003_document_versions_keyed" AS "f1" ON "f1"."document_id.document_number" OPERATOR("pg_catalog".=) "k"."current_version_id.document_id.document_number" AND "f1"."version_number" OPERATOR("pg_catalog".=) "k"."current_version_id.version_number" LEFT JOIN "edms_001_users_final" AS "f2" ON "f2"."username" OPERATOR("pg_catalog".=) "k"."owner_id.username" LEFT JOIN "edms_002_documents_keyed" AS "f3" ON "f3"."document_number" OPERATOR("pg_catalog".=) "k"."parent_id.document_number";
+INSERT INTO edms_count SELECT 2, v.name, v.value FROM (SELECT pg_catalog.count(*) FILTER (WHERE NOT "#new"), pg_catalog.count(*) FILTER (WHERE "current_version_id" IS NULL AND ("current_version_id.document_id.document_number" IS NOT NULL OR "current_version_id.version_number" IS NOT NULL)), pg_catalog.count(*) FILTER (WHERE "owner_id" IS NULL AND ("owner_id.username" IS NOT NULL)), pg_catalog.count(*) FILTER (WHERE "parent_id" IS NULL AND ("parent_id.document_number" IS NOT NULL)) FROM "edms_002_documents_final") AS q(c0, c1, c2, c3) CROSS JOIN LATERAL (VALUES ('existing', q.c0), ('unresolved:current_version_id', q.c1), ('unresolved:owner_id', q.c2), ('unresolved:parent_id', q.c3)) AS v(name, value) ON CONFLICT (idx, name) DO UPDATE SET value = EXCLUDED.value;
 ANALYZE "edms_002_documents_final" ("document_number", "id", "#new");
 
 -- all tables
@@ -310,7 +311,7 @@ SELECT (coalesce((SELECT value FROM edms_count WHERE idx = 2 AND name = 'existin
 \if :edms_when
 
 -- public.documents
-SELECT EXISTS (SELECT 1 FROM "edms_002_documents_final" WHERE NOT "#new" GROUP BY "id" HAVING count(*) > 1 LIMIT 1) AS edms_failed \gset
+SELECT EXISTS (SELECT 1 FROM "edms_002_documents_final" WHERE NOT "#new" GROUP BY "id" HAVING pg_catalog.count(*) > 1 LIMIT 1) AS edms_failed \gset
 \if :edms_failed
 DO $edms$
 DECLARE
@@ -318,7 +319,7 @@ DECLARE
   found text;
 BEGIN
   SELECT max(q."#count"), string_agg((to_jsonb(q) - '#count')::text || ' ' || q."#count" || ' times', ', ') INTO total, found
-    FROM (SELECT "document_number", count(*) FROM "edms_002_documents_raw" AS d GROUP BY "document_number" HAVING count(*) > 1 ORDER BY count(*) DESC LIMIT 5) AS q("document_number", "#count");
+    FROM (SELECT "document_number", pg_catalog.count(*) FROM "edms_002_documents_raw" AS d GROUP BY "document_number" HAVING pg_catalog.count(*) > 1 ORDER BY pg_catalog.count(*) DESC LIMIT 5) AS q("document_number", "#count");
   IF found IS NOT NULL THEN
     RAISE EXCEPTION USING MESSAGE = 'public.documents: the archive holds duplicate natural keys (document_number): ' || found || '; fix the source data or choose a natural key that is unique';
   END IF;
@@ -328,7 +329,7 @@ DO $edms$
 DECLARE
 
 BEGIN
-  IF EXISTS (SELECT 1 FROM "edms_002_documents_final" WHERE NOT "#new" GROUP BY "id" HAVING count(*) > 1 LIMIT 1) THEN
+  IF EXISTS (SELECT 1 FROM "edms_002_documents_final" WHERE NOT "#new" GROUP BY "id" HAVING pg_catalog.count(*) > 1 LIMIT 1) THEN
     RAISE EXCEPTION USING MESSAGE = 'public.documents: one target row is matched by two archive rows; the archive repeats a key';
   END IF;
 END
@@ -348,7 +349,7 @@ DECLARE
   found text;
 BEGIN
   SELECT max(q."#total"), string_agg((to_jsonb(q) - '#total')::text, ', ') INTO total, found
-    FROM (SELECT count(*) OVER (), "current_version_id.document_id.document_number", "current_version_id.version_number" FROM "edms_002_documents_final" WHERE "current_version_id" IS NULL AND ("current_version_id.document_id.document_number" IS NOT NULL OR "current_version_id.version_number" IS NOT NULL) LIMIT 5) AS q("#total", "current_version_id.document_id.document_number", "current_version_id.version_number");
+    FROM (SELECT pg_catalog.count(*) OVER (), "current_version_id.document_id.document_number", "current_version_id.version_number" FROM "edms_002_documents_final" WHERE "current_version_id" IS NULL AND ("current_version_id.document_id.document_number" IS NOT NULL OR "current_version_id.version_number" IS NOT NULL) LIMIT 5) AS q("#total", "current_version_id.document_id.document_number", "current_version_id.version_number");
   IF found IS NOT NULL THEN
     RAISE EXCEPTION USING MESSAGE = 'public.documents: ' || total || ' unresolved reference(s) through documents_current_version_fk (current_version_id -> public.document_versions): ' || found || '; those rows of public.document_versions are neither in the archive nor in the target';
   END IF;
@@ -368,7 +369,7 @@ DECLARE
   found text;
 BEGIN
   SELECT max(q."#total"), string_agg((to_jsonb(q) - '#total')::text, ', ') INTO total, found
-    FROM (SELECT count(*) OVER (), "owner_id.username" FROM "edms_002_documents_final" WHERE "owner_id" IS NULL AND ("owner_id.username" IS NOT NULL) LIMIT 5) AS q("#total", "owner_id.username");
+    FROM (SELECT pg_catalog.count(*) OVER (), "owner_id.username" FROM "edms_002_documents_final" WHERE "owner_id" IS NULL AND ("owner_id.username" IS NOT NULL) LIMIT 5) AS q("#total", "owner_id.username");
   IF found IS NOT NULL THEN
     RAISE EXCEPTION USING MESSAGE = 'public.documents: ' || total || ' unresolved reference(s) through documents_owner_id_fkey (owner_id -> public.users): ' || found || '; those rows of public.users are neither in the archive nor in the target';
   END IF;
@@ -388,7 +389,7 @@ DECLARE
   found text;
 BEGIN
   SELECT max(q."#total"), string_agg((to_jsonb(q) - '#total')::text, ', ') INTO total, found
-    FROM (SELECT count(*) OVER (), "parent_id.document_number" FROM "edms_002_documents_final" WHERE "parent_id" IS NULL AND ("parent_id.document_number" IS NOT NULL) LIMIT 5) AS q("#total", "parent_id.document_number");
+    FROM (SELECT pg_catalog.count(*) OVER (), "parent_id.document_number" FROM "edms_002_documents_final" WHERE "parent_id" IS NULL AND ("parent_id.document_number" IS NOT NULL) LIMIT 5) AS q("#total", "parent_id.document_number");
   IF found IS NOT NULL THEN
     RAISE EXCEPTION USING MESSAGE = 'public.documents: ' || total || ' unresolved reference(s) through documents_parent_id_fkey (parent_id -> public.documents): ' || found || '; those rows of public.documents are neither in the archive nor in the target';
   END IF;
@@ -399,8 +400,8 @@ $edms$;
 \endif
 
 -- public.document_versions
-CREATE TEMP TABLE "edms_003_document_versions_final" ON COMMIT DROP AS SELECT k.*, "f1"."id" AS "created_by_id", "f2"."id" AS "document_id" FROM "edms_003_document_versions_keyed" AS k LEFT JOIN "edms_001_users_final" AS "f1" ON "f1"."username" = "k"."created_by_id.username" LEFT JOIN "edms_002_documents_final" AS "f2" ON "f2"."document_number" = "k"."document_id.document_number";
-INSERT INTO edms_count SELECT 3, v.name, v.value FROM (SELECT count(*) FILTER (WHERE NOT "#new"), count(*) FILTER (WHERE "created_by_id" IS NULL AND ("created_by_id.username" IS NOT NULL)), count(*) FILTER (WHERE "document_id" IS NULL AND ("document_id.document_number" IS NOT NULL)) FROM "edms_003_document_versions_final") AS q(c0, c1, c2) CROSS JOIN LATERAL (VALUES ('existing', q.c0), ('unresolved:created_by_id', q.c1), ('unresolved:document_id', q.c2)) AS v(name, value) ON CONFLICT (idx, name) DO UPDATE SET value = EXCLUDED.value;
+CREATE TEMP TABLE "edms_003_document_versions_final" ON COMMIT DROP AS SELECT k.*, "f1"."id" AS "created_by_id", "f2"."id" AS "document_id" FROM "edms_003_document_versions_keyed" AS k LEFT JOIN "edms_001_users_final" AS "f1" ON "f1"."username" OPERATOR("pg_catalog".=) "k"."created_by_id.username" LEFT JOIN "edms_002_documents_final" AS "f2" ON "f2"."document_number" OPERATOR("pg_catalog".=) "k"."document_id.document_number";
+INSERT INTO edms_count SELECT 3, v.name, v.value FROM (SELECT pg_catalog.count(*) FILTER (WHERE NOT "#new"), pg_catalog.count(*) FILTER (WHERE "created_by_id" IS NULL AND ("created_by_id.username" IS NOT NULL)), pg_catalog.count(*) FILTER (WHERE "document_id" IS NULL AND ("document_id.document_number" IS NOT NULL)) FROM "edms_003_document_versions_final") AS q(c0, c1, c2) CROSS JOIN LATERAL (VALUES ('existing', q.c0), ('unresolved:created_by_id', q.c1), ('unresolved:document_id', q.c2)) AS v(name, value) ON CONFLICT (idx, name) DO UPDATE SET value = EXCLUDED.value;
 ANALYZE "edms_003_document_versions_final" ("document_id.document_number", "version_number", "id", "#new");
 
 -- all tables
@@ -409,7 +410,7 @@ SELECT (coalesce((SELECT value FROM edms_count WHERE idx = 3 AND name = 'existin
 \if :edms_when
 
 -- public.document_versions
-SELECT EXISTS (SELECT 1 FROM "edms_003_document_versions_final" WHERE NOT "#new" GROUP BY "id" HAVING count(*) > 1 LIMIT 1) AS edms_failed \gset
+SELECT EXISTS (SELECT 1 FROM "edms_003_document_versions_final" WHERE NOT "#new" GROUP BY "id" HAVING pg_catalog.count(*) > 1 LIMIT 1) AS edms_failed \gset
 \if :edms_failed
 DO $edms$
 DECLARE
@@ -417,7 +418,7 @@ DECLARE
   found text;
 BEGIN
   SELECT max(q."#count"), string_agg((to_jsonb(q) - '#count')::text || ' ' || q."#count" || ' times', ', ') INTO total, found
-    FROM (SELECT "document_id.document_number", "version_number", count(*) FROM "edms_003_document_versions_raw" AS d GROUP BY "document_id.document_number", "version_number" HAVING count(*) > 1 ORDER BY count(*) DESC LIMIT 5) AS q("document_id.document_number", "version_number", "#count");
+    FROM (SELECT "document_id.document_number", "version_number", pg_catalog.count(*) FROM "edms_003_document_versions_raw" AS d GROUP BY "document_id.document_number", "version_number" HAVING pg_catalog.count(*) > 1 ORDER BY pg_catalog.count(*) DESC LIMIT 5) AS q("document_id.document_number", "version_number", "#count");
   IF found IS NOT NULL THEN
     RAISE EXCEPTION USING MESSAGE = 'public.document_versions: the archive holds duplicate natural keys (document_id.document_number, version_number): ' || found || '; fix the source data or choose a natural key that is unique';
   END IF;
@@ -427,7 +428,7 @@ DO $edms$
 DECLARE
 
 BEGIN
-  IF EXISTS (SELECT 1 FROM "edms_003_document_versions_final" WHERE NOT "#new" GROUP BY "id" HAVING count(*) > 1 LIMIT 1) THEN
+  IF EXISTS (SELECT 1 FROM "edms_003_document_versions_final" WHERE NOT "#new" GROUP BY "id" HAVING pg_catalog.count(*) > 1 LIMIT 1) THEN
     RAISE EXCEPTION USING MESSAGE = 'public.document_versions: one target row is matched by two archive rows; the archive repeats a key';
   END IF;
 END
@@ -447,7 +448,7 @@ DECLARE
   found text;
 BEGIN
   SELECT max(q."#total"), string_agg((to_jsonb(q) - '#total')::text, ', ') INTO total, found
-    FROM (SELECT count(*) OVER (), "created_by_id.username" FROM "edms_003_document_versions_final" WHERE "created_by_id" IS NULL AND ("created_by_id.username" IS NOT NULL) LIMIT 5) AS q("#total", "created_by_id.username");
+    FROM (SELECT pg_catalog.count(*) OVER (), "created_by_id.username" FROM "edms_003_document_versions_final" WHERE "created_by_id" IS NULL AND ("created_by_id.username" IS NOT NULL) LIMIT 5) AS q("#total", "created_by_id.username");
   IF found IS NOT NULL THEN
     RAISE EXCEPTION USING MESSAGE = 'public.document_versions: ' || total || ' unresolved reference(s) through document_versions_created_by_id_fkey (created_by_id -> public.users): ' || found || '; those rows of public.users are neither in the archive nor in the target';
   END IF;
@@ -467,7 +468,7 @@ DECLARE
   found text;
 BEGIN
   SELECT max(q."#total"), string_agg((to_jsonb(q) - '#total')::text, ', ') INTO total, found
-    FROM (SELECT count(*) OVER (), "document_id.document_number" FROM "edms_003_document_versions_final" WHERE "document_id" IS NULL AND ("document_id.document_number" IS NOT NULL) LIMIT 5) AS q("#total", "document_id.document_number");
+    FROM (SELECT pg_catalog.count(*) OVER (), "document_id.document_number" FROM "edms_003_document_versions_final" WHERE "document_id" IS NULL AND ("document_id.document_number" IS NOT NULL) LIMIT 5) AS q("#total", "document_id.document_number");
   IF found IS NOT NULL THEN
     RAISE EXCEPTION USING MESSAGE = 'public.document_versions: ' || total || ' unresolved reference(s) through document_versions_document_id_fkey (document_id -> public.documents): ' || found || '; those rows of public.documents are neither in the archive nor in the target';
   END IF;
@@ -478,7 +479,7 @@ $edms$;
 \endif
 
 -- public.document_workflows
-CREATE TEMP TABLE "edms_004_document_workflows_final" ON COMMIT DROP AS SELECT k.*, "f1"."id" AS "assignee_id", "f2"."id" AS "document_id" FROM (SELECT s.*, COALESCE(o."id", (nextval('public.document_workflows_id_seq'::regclass))) AS "id", o."#hit" IS NULL AS "#new" FROM "edms_004_document_workflows_raw" AS s LEFT JOIN (SELECT "k1"."document_number" AS "document_id.document_number", "t"."workflow_type" AS "workflow_type", t."id", true AS "#hit" FROM "public"."document_workflows" AS t LEFT JOIN "public"."documents" AS "k1" ON "k1"."id" = "t"."document_id") AS o ON "o"."document_id.document_number" = "s"."document_id.document_number" AND "o"."workflow_type" = "s"."workflow_type") AS k LEFT JOIN "edms_001_users_final" AS "f1" ON "f1"."username" = "k"."assignee_id.username" LEFT JOIN "edms_002_documents_final" AS "f2" ON "f2"."document_number" = "k"."document_id.document_number";
+CREATE TEMP TABLE "edms_004_document_workflows_final" ON COMMIT DROP AS SELECT k.*, "f1"."id" AS "assignee_id", "f2"."id" AS "document_id" FROM (SELECT s.*, COALESCE(o."id", (nextval('public.document_workflows_id_seq'::regclass))) AS "id", o."#hit" IS NULL AS "#new" FROM "edms_004_document_workflows_raw" AS s LEFT JOIN (SELECT "k1"."document_number" AS "document_id.document_number", "t"."workflow_type" AS "workflow_type", t."id", true AS "#hit" FROM "public"."document_workflows" AS t LEFT JOIN "public"."documents" AS "k1" ON "k1"."id" OPERATOR("pg_catalog".=) "t"."document_id") AS o ON "o"."document_id.document_number" OPERATOR("pg_catalog".=) "s"."document_id.document_number" AND "o"."workflow_type" OPERATOR("pg_catalog".=) "s"."workflow_type") AS k LEFT JOIN "edms_001_users_final" AS "f1" ON "f1"."username" OPERATOR("pg_catalog".=) "k"."assignee_id.username" LEFT JOIN "edms_002_documents_final" AS "f2" ON "f2"."document_number" OPERATOR("pg_catalog".=) "k"."document_id.document_number";
 INSERT INTO edms_count VALUES (4, 'keyed', :ROW_COUNT) ON CONFLICT (idx, name) DO UPDATE SET value = EXCLUDED.value;
 SELECT coalesce((SELECT value FROM edms_count WHERE idx = 4 AND name = 'keyed'), 0) <> coalesce((SELECT value FROM edms_count WHERE idx = 4 AND name = 'staged'), 0) AS edms_failed \gset
 \if :edms_failed
@@ -490,7 +491,7 @@ DECLARE
   found text;
 BEGIN
   SELECT max(q."#count"), string_agg((to_jsonb(q) - '#count')::text || ' ' || q."#count" || ' times', ', ') INTO total, found
-    FROM (SELECT "username", count(*) FROM "edms_001_users_raw" AS d GROUP BY "username" HAVING count(*) > 1 ORDER BY count(*) DESC LIMIT 5) AS q("username", "#count");
+    FROM (SELECT "username", pg_catalog.count(*) FROM "edms_001_users_raw" AS d GROUP BY "username" HAVING pg_catalog.count(*) > 1 ORDER BY pg_catalog.count(*) DESC LIMIT 5) AS q("username", "#count");
   IF found IS NOT NULL THEN
     RAISE EXCEPTION USING MESSAGE = 'public.users: the archive holds duplicate natural keys (username): ' || found || '; fix the source data or choose a natural key that is unique';
   END IF;
@@ -504,7 +505,7 @@ DECLARE
   found text;
 BEGIN
   SELECT max(q."#count"), string_agg((to_jsonb(q) - '#count')::text || ' ' || q."#count" || ' times', ', ') INTO total, found
-    FROM (SELECT "document_number", count(*) FROM "edms_002_documents_raw" AS d GROUP BY "document_number" HAVING count(*) > 1 ORDER BY count(*) DESC LIMIT 5) AS q("document_number", "#count");
+    FROM (SELECT "document_number", pg_catalog.count(*) FROM "edms_002_documents_raw" AS d GROUP BY "document_number" HAVING pg_catalog.count(*) > 1 ORDER BY pg_catalog.count(*) DESC LIMIT 5) AS q("document_number", "#count");
   IF found IS NOT NULL THEN
     RAISE EXCEPTION USING MESSAGE = 'public.documents: the archive holds duplicate natural keys (document_number): ' || found || '; fix the source data or choose a natural key that is unique';
   END IF;
@@ -518,7 +519,7 @@ DECLARE
   found text;
 BEGIN
   SELECT max(q."#count"), string_agg((to_jsonb(q) - '#count')::text || ' ' || q."#count" || ' times', ', ') INTO total, found
-    FROM (SELECT "document_id.document_number", "version_number", count(*) FROM "edms_003_document_versions_raw" AS d GROUP BY "document_id.document_number", "version_number" HAVING count(*) > 1 ORDER BY count(*) DESC LIMIT 5) AS q("document_id.document_number", "version_number", "#count");
+    FROM (SELECT "document_id.document_number", "version_number", pg_catalog.count(*) FROM "edms_003_document_versions_raw" AS d GROUP BY "document_id.document_number", "version_number" HAVING pg_catalog.count(*) > 1 ORDER BY pg_catalog.count(*) DESC LIMIT 5) AS q("document_id.document_number", "version_number", "#count");
   IF found IS NOT NULL THEN
     RAISE EXCEPTION USING MESSAGE = 'public.document_versions: the archive holds duplicate natural keys (document_id.document_number, version_number): ' || found || '; fix the source data or choose a natural key that is unique';
   END IF;
@@ -532,7 +533,7 @@ DECLARE
   found text;
 BEGIN
   SELECT max(q."#count"), string_agg((to_jsonb(q) - '#count')::text || ' ' || q."#count" || ' times', ', ') INTO total, found
-    FROM (SELECT "document_id.document_number", "workflow_type", count(*) FROM "edms_004_document_workflows_raw" AS d GROUP BY "document_id.document_number", "workflow_type" HAVING count(*) > 1 ORDER BY count(*) DESC LIMIT 5) AS q("document_id.document_number", "workflow_type", "#count");
+    FROM (SELECT "document_id.document_number", "workflow_type", pg_catalog.count(*) FROM "edms_004_document_workflows_raw" AS d GROUP BY "document_id.document_number", "workflow_type" HAVING pg_catalog.count(*) > 1 ORDER BY pg_catalog.count(*) DESC LIMIT 5) AS q("document_id.document_number", "workflow_type", "#count");
   IF found IS NOT NULL THEN
     RAISE EXCEPTION USING MESSAGE = 'public.document_workflows: the archive holds duplicate natural keys (document_id.document_number, workflow_type): ' || found || '; fix the source data or choose a natural key that is unique';
   END IF;
@@ -551,7 +552,7 @@ BEGIN
 END
 $edms$;
 \endif
-INSERT INTO edms_count SELECT 4, v.name, v.value FROM (SELECT count(*) FILTER (WHERE NOT "#new"), count(*) FILTER (WHERE "assignee_id" IS NULL AND ("assignee_id.username" IS NOT NULL)), count(*) FILTER (WHERE "document_id" IS NULL AND ("document_id.document_number" IS NOT NULL)) FROM "edms_004_document_workflows_final") AS q(c0, c1, c2) CROSS JOIN LATERAL (VALUES ('existing', q.c0), ('unresolved:assignee_id', q.c1), ('unresolved:document_id', q.c2)) AS v(name, value) ON CONFLICT (idx, name) DO UPDATE SET value = EXCLUDED.value;
+INSERT INTO edms_count SELECT 4, v.name, v.value FROM (SELECT pg_catalog.count(*) FILTER (WHERE NOT "#new"), pg_catalog.count(*) FILTER (WHERE "assignee_id" IS NULL AND ("assignee_id.username" IS NOT NULL)), pg_catalog.count(*) FILTER (WHERE "document_id" IS NULL AND ("document_id.document_number" IS NOT NULL)) FROM "edms_004_document_workflows_final") AS q(c0, c1, c2) CROSS JOIN LATERAL (VALUES ('existing', q.c0), ('unresolved:assignee_id', q.c1), ('unresolved:document_id', q.c2)) AS v(name, value) ON CONFLICT (idx, name) DO UPDATE SET value = EXCLUDED.value;
 
 -- all tables
 SELECT (coalesce((SELECT value FROM edms_count WHERE idx = 4 AND name = 'existing'), 0)) >= 1 AS edms_when \gset
@@ -568,7 +569,7 @@ SELECT (coalesce((SELECT value FROM edms_count WHERE idx = 4 AND name = 'existin
 \if :edms_when
 
 -- public.document_workflows
-SELECT EXISTS (SELECT 1 FROM "edms_004_document_workflows_final" WHERE NOT "#new" GROUP BY "id" HAVING count(*) > 1 LIMIT 1) AS edms_failed \gset
+SELECT EXISTS (SELECT 1 FROM "edms_004_document_workflows_final" WHERE NOT "#new" GROUP BY "id" HAVING pg_catalog.count(*) > 1 LIMIT 1) AS edms_failed \gset
 \if :edms_failed
 DO $edms$
 DECLARE
@@ -576,7 +577,7 @@ DECLARE
   found text;
 BEGIN
   SELECT max(q."#count"), string_agg((to_jsonb(q) - '#count')::text || ' ' || q."#count" || ' times', ', ') INTO total, found
-    FROM (SELECT "document_id.document_number", "workflow_type", count(*) FROM "edms_004_document_workflows_raw" AS d GROUP BY "document_id.document_number", "workflow_type" HAVING count(*) > 1 ORDER BY count(*) DESC LIMIT 5) AS q("document_id.document_number", "workflow_type", "#count");
+    FROM (SELECT "document_id.document_number", "workflow_type", pg_catalog.count(*) FROM "edms_004_document_workflows_raw" AS d GROUP BY "document_id.document_number", "workflow_type" HAVING pg_catalog.count(*) > 1 ORDER BY pg_catalog.count(*) DESC LIMIT 5) AS q("document_id.document_number", "workflow_type", "#count");
   IF found IS NOT NULL THEN
     RAISE EXCEPTION USING MESSAGE = 'public.document_workflows: the archive holds duplicate natural keys (document_id.document_number, workflow_type): ' || found || '; fix the source data or choose a natural key that is unique';
   END IF;
@@ -586,7 +587,7 @@ DO $edms$
 DECLARE
 
 BEGIN
-  IF EXISTS (SELECT 1 FROM "edms_004_document_workflows_final" WHERE NOT "#new" GROUP BY "id" HAVING count(*) > 1 LIMIT 1) THEN
+  IF EXISTS (SELECT 1 FROM "edms_004_document_workflows_final" WHERE NOT "#new" GROUP BY "id" HAVING pg_catalog.count(*) > 1 LIMIT 1) THEN
     RAISE EXCEPTION USING MESSAGE = 'public.document_workflows: one target row is matched by two archive rows; the archive repeats a key';
   END IF;
 END
@@ -606,7 +607,7 @@ DECLARE
   found text;
 BEGIN
   SELECT max(q."#total"), string_agg((to_jsonb(q) - '#total')::text, ', ') INTO total, found
-    FROM (SELECT count(*) OVER (), "assignee_id.username" FROM "edms_004_document_workflows_final" WHERE "assignee_id" IS NULL AND ("assignee_id.username" IS NOT NULL) LIMIT 5) AS q("#total", "assignee_id.username");
+    FROM (SELECT pg_catalog.count(*) OVER (), "assignee_id.username" FROM "edms_004_document_workflows_final" WHERE "assignee_id" IS NULL AND ("assignee_id.username" IS NOT NULL) LIMIT 5) AS q("#total", "assignee_id.username");
   IF found IS NOT NULL THEN
     RAISE EXCEPTION USING MESSAGE = 'public.document_workflows: ' || total || ' unresolved reference(s) through document_workflows_assignee_id_fkey (assignee_id -> public.users): ' || found || '; those rows of public.users are neither in the archive nor in the target';
   END IF;
@@ -626,7 +627,7 @@ DECLARE
   found text;
 BEGIN
   SELECT max(q."#total"), string_agg((to_jsonb(q) - '#total')::text, ', ') INTO total, found
-    FROM (SELECT count(*) OVER (), "document_id.document_number" FROM "edms_004_document_workflows_final" WHERE "document_id" IS NULL AND ("document_id.document_number" IS NOT NULL) LIMIT 5) AS q("#total", "document_id.document_number");
+    FROM (SELECT pg_catalog.count(*) OVER (), "document_id.document_number" FROM "edms_004_document_workflows_final" WHERE "document_id" IS NULL AND ("document_id.document_number" IS NOT NULL) LIMIT 5) AS q("#total", "document_id.document_number");
   IF found IS NOT NULL THEN
     RAISE EXCEPTION USING MESSAGE = 'public.document_workflows: ' || total || ' unresolved reference(s) through document_workflows_document_id_fkey (document_id -> public.documents): ' || found || '; those rows of public.documents are neither in the archive nor in the target';
   END IF;
@@ -635,6 +636,7 @@ $edms$;
 
 -- all tables
 \endif
+DO $edms_session$ BEGIN PERFORM pg_catalog.set_config('TimeZone', s.reset_val, true) FROM pg_catalog.pg_settings AS s WHERE s.name OPERATOR(pg_catalog.=) 'TimeZone'; END $edms_session$;
 SELECT (coalesce((SELECT value FROM edms_count WHERE idx = 1 AND name = 'staged'), 0) + -1 * coalesce((SELECT value FROM edms_count WHERE idx = 1 AND name = 'existing'), 0)) >= 1 AS edms_when \gset
 -- when new rows to insert
 \if :edms_when
@@ -646,7 +648,7 @@ DECLARE
   found text;
 BEGIN
   SELECT max(q."#count"), string_agg((to_jsonb(q) - '#count')::text || ' ' || q."#count" || ' times', ', ') INTO total, found
-    FROM (SELECT "username", count(*) FROM "edms_001_users_raw" AS d GROUP BY "username" HAVING count(*) > 1 ORDER BY count(*) DESC LIMIT 5) AS q("username", "#count");
+    FROM (SELECT "username", pg_catalog.count(*) FROM "edms_001_users_raw" AS d GROUP BY "username" HAVING pg_catalog.count(*) > 1 ORDER BY pg_catalog.count(*) DESC LIMIT 5) AS q("username", "#count");
   IF found IS NOT NULL THEN
     RAISE EXCEPTION USING MESSAGE = 'public.users: the archive holds duplicate natural keys (username): ' || found || '; fix the source data or choose a natural key that is unique';
   END IF;
@@ -662,7 +664,7 @@ SELECT (coalesce((SELECT value FROM edms_count WHERE idx = 1 AND name = 'existin
 \if :edms_when
 
 -- public.users
-UPDATE "public"."users" AS t SET "username" = f."username", "email" = f."email", "full_name" = f."full_name", "is_active" = f."is_active", "created_at" = f."created_at" FROM "edms_001_users_final" AS f WHERE NOT f."#new" AND "t"."id" = "f"."id" AND ("t"."username" IS DISTINCT FROM "f"."username" OR "t"."email" IS DISTINCT FROM "f"."email" OR "t"."full_name" IS DISTINCT FROM "f"."full_name" OR "t"."is_active" IS DISTINCT FROM "f"."is_active" OR "t"."created_at" IS DISTINCT FROM "f"."created_at");
+UPDATE "public"."users" AS t SET "username" = f."username", "email" = f."email", "full_name" = f."full_name", "is_active" = f."is_active", "created_at" = f."created_at" FROM "edms_001_users_final" AS f WHERE NOT f."#new" AND "t"."id" OPERATOR("pg_catalog".=) "f"."id" AND ("t"."username" IS DISTINCT FROM "f"."username" OR "t"."email" IS DISTINCT FROM "f"."email" OR "t"."full_name" IS DISTINCT FROM "f"."full_name" OR "t"."is_active" IS DISTINCT FROM "f"."is_active" OR "t"."created_at" IS DISTINCT FROM "f"."created_at");
 INSERT INTO edms_count VALUES (1, 'updated', :ROW_COUNT) ON CONFLICT (idx, name) DO UPDATE SET value = EXCLUDED.value;
 
 -- all tables
@@ -712,7 +714,7 @@ DECLARE
   found text;
 BEGIN
   SELECT max(q."#count"), string_agg((to_jsonb(q) - '#count')::text || ' ' || q."#count" || ' times', ', ') INTO total, found
-    FROM (SELECT "document_number", count(*) FROM "edms_002_documents_raw" AS d GROUP BY "document_number" HAVING count(*) > 1 ORDER BY count(*) DESC LIMIT 5) AS q("document_number", "#count");
+    FROM (SELECT "document_number", pg_catalog.count(*) FROM "edms_002_documents_raw" AS d GROUP BY "document_number" HAVING pg_catalog.count(*) > 1 ORDER BY pg_catalog.count(*) DESC LIMIT 5) AS q("document_number", "#count");
   IF found IS NOT NULL THEN
     RAISE EXCEPTION USING MESSAGE = 'public.documents: the archive holds duplicate natural keys (document_number): ' || found || '; fix the source data or choose a natural key that is unique';
   END IF;
@@ -726,7 +728,7 @@ DECLARE
   found text;
 BEGIN
   SELECT max(q."#count"), string_agg((to_jsonb(q) - '#count')::text || ' ' || q."#count" || ' times', ', ') INTO total, found
-    FROM (SELECT "document_id.document_number", "version_number", count(*) FROM "edms_003_document_versions_raw" AS d GROUP BY "document_id.document_number", "version_number" HAVING count(*) > 1 ORDER BY count(*) DESC LIMIT 5) AS q("document_id.document_number", "version_number", "#count");
+    FROM (SELECT "document_id.document_number", "version_number", pg_catalog.count(*) FROM "edms_003_document_versions_raw" AS d GROUP BY "document_id.document_number", "version_number" HAVING pg_catalog.count(*) > 1 ORDER BY pg_catalog.count(*) DESC LIMIT 5) AS q("document_id.document_number", "version_number", "#count");
   IF found IS NOT NULL THEN
     RAISE EXCEPTION USING MESSAGE = 'public.document_versions: the archive holds duplicate natural keys (document_id.document_number, version_number): ' || found || '; fix the source data or choose a natural key that is unique';
   END IF;
@@ -750,7 +752,7 @@ DECLARE
   found text;
 BEGIN
   SELECT max(q."#count"), string_agg((to_jsonb(q) - '#count')::text || ' ' || q."#count" || ' times', ', ') INTO total, found
-    FROM (SELECT "document_number", count(*) FROM "edms_002_documents_raw" AS d GROUP BY "document_number" HAVING count(*) > 1 ORDER BY count(*) DESC LIMIT 5) AS q("document_number", "#count");
+    FROM (SELECT "document_number", pg_catalog.count(*) FROM "edms_002_documents_raw" AS d GROUP BY "document_number" HAVING pg_catalog.count(*) > 1 ORDER BY pg_catalog.count(*) DESC LIMIT 5) AS q("document_number", "#count");
   IF found IS NOT NULL THEN
     RAISE EXCEPTION USING MESSAGE = 'public.documents: the archive holds duplicate natural keys (document_number): ' || found || '; fix the source data or choose a natural key that is unique';
   END IF;
@@ -764,7 +766,7 @@ DECLARE
   found text;
 BEGIN
   SELECT max(q."#count"), string_agg((to_jsonb(q) - '#count')::text || ' ' || q."#count" || ' times', ', ') INTO total, found
-    FROM (SELECT "document_id.document_number", "version_number", count(*) FROM "edms_003_document_versions_raw" AS d GROUP BY "document_id.document_number", "version_number" HAVING count(*) > 1 ORDER BY count(*) DESC LIMIT 5) AS q("document_id.document_number", "version_number", "#count");
+    FROM (SELECT "document_id.document_number", "version_number", pg_catalog.count(*) FROM "edms_003_document_versions_raw" AS d GROUP BY "document_id.document_number", "version_number" HAVING pg_catalog.count(*) > 1 ORDER BY pg_catalog.count(*) DESC LIMIT 5) AS q("document_id.document_number", "version_number", "#count");
   IF found IS NOT NULL THEN
     RAISE EXCEPTION USING MESSAGE = 'public.document_versions: the archive holds duplicate natural keys (document_id.document_number, version_number): ' || found || '; fix the source data or choose a natural key that is unique';
   END IF;
@@ -780,7 +782,7 @@ SELECT (coalesce((SELECT value FROM edms_count WHERE idx = 2 AND name = 'existin
 \if :edms_when
 
 -- public.documents
-UPDATE "public"."documents" AS t SET "document_number" = f."document_number", "title" = f."title", "status" = f."status", "created_at" = f."created_at", "current_version_id" = f."current_version_id", "owner_id" = f."owner_id", "parent_id" = f."parent_id" FROM "edms_002_documents_final" AS f WHERE NOT f."#new" AND "t"."id" = "f"."id" AND ("t"."document_number" IS DISTINCT FROM "f"."document_number" OR "t"."title" IS DISTINCT FROM "f"."title" OR "t"."status" IS DISTINCT FROM "f"."status" OR "t"."created_at" IS DISTINCT FROM "f"."created_at" OR "t"."current_version_id" IS DISTINCT FROM "f"."current_version_id" OR "t"."owner_id" IS DISTINCT FROM "f"."owner_id" OR "t"."parent_id" IS DISTINCT FROM "f"."parent_id");
+UPDATE "public"."documents" AS t SET "document_number" = f."document_number", "title" = f."title", "status" = f."status", "created_at" = f."created_at", "current_version_id" = f."current_version_id", "owner_id" = f."owner_id", "parent_id" = f."parent_id" FROM "edms_002_documents_final" AS f WHERE NOT f."#new" AND "t"."id" OPERATOR("pg_catalog".=) "f"."id" AND ("t"."document_number" IS DISTINCT FROM "f"."document_number" OR "t"."title" IS DISTINCT FROM "f"."title" OR "t"."status" IS DISTINCT FROM "f"."status" OR "t"."created_at" IS DISTINCT FROM "f"."created_at" OR "t"."current_version_id" IS DISTINCT FROM "f"."current_version_id" OR "t"."owner_id" IS DISTINCT FROM "f"."owner_id" OR "t"."parent_id" IS DISTINCT FROM "f"."parent_id");
 INSERT INTO edms_count VALUES (2, 'updated', :ROW_COUNT) ON CONFLICT (idx, name) DO UPDATE SET value = EXCLUDED.value;
 
 -- all tables
@@ -795,7 +797,7 @@ SELECT (coalesce((SELECT value FROM edms_count WHERE idx = 3 AND name = 'existin
 \if :edms_when
 
 -- public.document_versions
-UPDATE "public"."document_versions" AS t SET "version_number" = f."version_number", "content_hash" = f."content_hash", "size_bytes" = f."size_bytes", "created_at" = f."created_at", "created_by_id" = f."created_by_id", "document_id" = f."document_id" FROM "edms_003_document_versions_final" AS f WHERE NOT f."#new" AND "t"."id" = "f"."id" AND ("t"."version_number" IS DISTINCT FROM "f"."version_number" OR "t"."content_hash" IS DISTINCT FROM "f"."content_hash" OR "t"."size_bytes" IS DISTINCT FROM "f"."size_bytes" OR "t"."created_at" IS DISTINCT FROM "f"."created_at" OR "t"."created_by_id" IS DISTINCT FROM "f"."created_by_id" OR "t"."document_id" IS DISTINCT FROM "f"."document_id");
+UPDATE "public"."document_versions" AS t SET "version_number" = f."version_number", "content_hash" = f."content_hash", "size_bytes" = f."size_bytes", "created_at" = f."created_at", "created_by_id" = f."created_by_id", "document_id" = f."document_id" FROM "edms_003_document_versions_final" AS f WHERE NOT f."#new" AND "t"."id" OPERATOR("pg_catalog".=) "f"."id" AND ("t"."version_number" IS DISTINCT FROM "f"."version_number" OR "t"."content_hash" IS DISTINCT FROM "f"."content_hash" OR "t"."size_bytes" IS DISTINCT FROM "f"."size_bytes" OR "t"."created_at" IS DISTINCT FROM "f"."created_at" OR "t"."created_by_id" IS DISTINCT FROM "f"."created_by_id" OR "t"."document_id" IS DISTINCT FROM "f"."document_id");
 INSERT INTO edms_count VALUES (3, 'updated', :ROW_COUNT) ON CONFLICT (idx, name) DO UPDATE SET value = EXCLUDED.value;
 
 -- all tables
@@ -830,7 +832,7 @@ DECLARE
   found text;
 BEGIN
   SELECT max(q."#count"), string_agg((to_jsonb(q) - '#count')::text || ' ' || q."#count" || ' times', ', ') INTO total, found
-    FROM (SELECT "document_id.document_number", "workflow_type", count(*) FROM "edms_004_document_workflows_raw" AS d GROUP BY "document_id.document_number", "workflow_type" HAVING count(*) > 1 ORDER BY count(*) DESC LIMIT 5) AS q("document_id.document_number", "workflow_type", "#count");
+    FROM (SELECT "document_id.document_number", "workflow_type", pg_catalog.count(*) FROM "edms_004_document_workflows_raw" AS d GROUP BY "document_id.document_number", "workflow_type" HAVING pg_catalog.count(*) > 1 ORDER BY pg_catalog.count(*) DESC LIMIT 5) AS q("document_id.document_number", "workflow_type", "#count");
   IF found IS NOT NULL THEN
     RAISE EXCEPTION USING MESSAGE = 'public.document_workflows: the archive holds duplicate natural keys (document_id.document_number, workflow_type): ' || found || '; fix the source data or choose a natural key that is unique';
   END IF;
@@ -846,7 +848,7 @@ SELECT (coalesce((SELECT value FROM edms_count WHERE idx = 4 AND name = 'existin
 \if :edms_when
 
 -- public.document_workflows
-UPDATE "public"."document_workflows" AS t SET "workflow_type" = f."workflow_type", "state" = f."state", "due_date" = f."due_date", "assignee_id" = f."assignee_id", "document_id" = f."document_id" FROM "edms_004_document_workflows_final" AS f WHERE NOT f."#new" AND "t"."id" = "f"."id" AND ("t"."workflow_type" IS DISTINCT FROM "f"."workflow_type" OR "t"."state" IS DISTINCT FROM "f"."state" OR "t"."due_date" IS DISTINCT FROM "f"."due_date" OR "t"."assignee_id" IS DISTINCT FROM "f"."assignee_id" OR "t"."document_id" IS DISTINCT FROM "f"."document_id");
+UPDATE "public"."document_workflows" AS t SET "workflow_type" = f."workflow_type", "state" = f."state", "due_date" = f."due_date", "assignee_id" = f."assignee_id", "document_id" = f."document_id" FROM "edms_004_document_workflows_final" AS f WHERE NOT f."#new" AND "t"."id" OPERATOR("pg_catalog".=) "f"."id" AND ("t"."workflow_type" IS DISTINCT FROM "f"."workflow_type" OR "t"."state" IS DISTINCT FROM "f"."state" OR "t"."due_date" IS DISTINCT FROM "f"."due_date" OR "t"."assignee_id" IS DISTINCT FROM "f"."assignee_id" OR "t"."document_id" IS DISTINCT FROM "f"."document_id");
 INSERT INTO edms_count VALUES (4, 'updated', :ROW_COUNT) ON CONFLICT (idx, name) DO UPDATE SET value = EXCLUDED.value;
 
 -- all tables
@@ -891,6 +893,7 @@ ALTER TABLE "public"."document_workflows" ADD CONSTRAINT "document_workflows_doc
 
 -- all tables
 \endif
+SET LOCAL "TimeZone" = 'UTC';
 
 -- public.users
 INSERT INTO edms_count SELECT 1, v.name, v.value FROM (SELECT coalesce(sum(s."n_tup_ins" - coalesce(b."ins", 0)), 0), coalesce(sum(s."n_tup_upd" - coalesce(b."upd", 0)), 0), coalesce(sum(s."n_tup_del" - coalesce(b."del", 0)), 0) FROM pg_catalog.pg_stat_xact_user_tables AS s LEFT JOIN "edms_xact_before" AS b ON b.relid = s.relid WHERE s.relid = ANY(ARRAY['"public"."users"'::pg_catalog.regclass::oid])) AS q(c0, c1, c2) CROSS JOIN LATERAL (VALUES ('observed inserted', q.c0), ('observed updated', q.c1), ('observed deleted', q.c2)) AS v(name, value) ON CONFLICT (idx, name) DO UPDATE SET value = EXCLUDED.value;

@@ -35,8 +35,20 @@ WHERE c.relispartition
 ORDER BY n.nspname, c.relname
 """
 
+# Classic inheritance (INHERITS), not partitioning: each child with its direct parent.
+# A child is a table of its own (it can be mapped or excluded on its own); a parent's
+# rows are read and written with ONLY, so a child's rows never travel as the parent's.
+INHERITANCE = """
+SELECT i.inhrelid, cn.nspname, c.relname, i.inhparent, pn.nspname, p.relname
+FROM pg_inherits i
+JOIN pg_class c ON c.oid = i.inhrelid JOIN pg_namespace cn ON cn.oid = c.relnamespace
+JOIN pg_class p ON p.oid = i.inhparent JOIN pg_namespace pn ON pn.oid = p.relnamespace
+WHERE NOT c.relispartition AND p.relkind = 'r'
+ORDER BY cn.nspname, c.relname, i.inhseqno
+"""
+
 # Columns with the base type of a domain (through domains over domains), the
-# collation's determinism and the identity or owned (serial) sequence.
+# collation's determinism and the identity, owned (serial) or default's sequence.
 COLUMNS = """
 WITH RECURSIVE chain(domain, base, typmod) AS (
     SELECT t.oid, t.typbasetype, t.typtypmod FROM pg_type t WHERE t.typtype = 'd'
@@ -44,28 +56,53 @@ WITH RECURSIVE chain(domain, base, typmod) AS (
     SELECT ch.domain, t.typbasetype, CASE WHEN ch.typmod = -1 THEN t.typtypmod ELSE ch.typmod END
     FROM chain ch JOIN pg_type t ON t.oid = ch.base AND t.typtype = 'd'
 ), domain_base AS (
-    SELECT ch.domain, format_type(ch.base, ch.typmod) AS base_type
+    SELECT ch.domain, format_type(ch.base, ch.typmod) AS base_type, ch.base AS base_oid
     FROM chain ch JOIN pg_type b ON b.oid = ch.base AND b.typtype <> 'd'
 )
 SELECT a.attrelid, a.attname, format_type(a.atttypid, a.atttypmod), a.attnotnull,
        pg_get_expr(d.adbin, d.adrelid), a.attidentity, a.attgenerated,
        coalesce(db.base_type, format_type(a.atttypid, a.atttypmod)),
        coalesce(coll.collisdeterministic, true),
-       seq.nspname, seq.relname, seq.data_type, seq.seqmin, seq.seqmax, seq.seqincrement
+       seq.nspname, seq.relname, seq.data_type, seq.seqmin, seq.seqmax, seq.seqincrement,
+       -- the schema of the type's own "=" (citext's, in the extension's schema): key
+       -- equality names it, OPERATOR(schema.=), instead of trusting the search_path
+       coalesce((SELECT on_.nspname FROM pg_operator o
+                 JOIN pg_type ty ON ty.oid = coalesce(db.base_oid, a.atttypid)
+                 JOIN pg_namespace on_ ON on_.oid = o.oprnamespace
+                 WHERE o.oprname = '=' AND o.oprleft = ty.oid AND o.oprright = ty.oid
+                   AND o.oprnamespace = ty.typnamespace
+                 LIMIT 1), 'pg_catalog'),
+       CASE WHEN a.attcollation <> 0 AND a.attcollation <> at.typcollation
+            THEN quote_ident(colln.nspname) || '.' || quote_ident(coll.collname) END
 FROM pg_attribute a
+JOIN pg_type at ON at.oid = a.atttypid
 LEFT JOIN pg_attrdef d ON d.adrelid = a.attrelid AND d.adnum = a.attnum
 LEFT JOIN domain_base db ON db.domain = a.atttypid
 LEFT JOIN pg_collation coll ON coll.oid = a.attcollation
+LEFT JOIN pg_namespace colln ON colln.oid = coll.collnamespace
 LEFT JOIN LATERAL (
     SELECT sn.nspname, s.relname, format_type(ps.seqtypid, NULL) AS data_type,
-           ps.seqmin, ps.seqmax, ps.seqincrement
+           ps.seqmin, ps.seqmax, ps.seqincrement,
+           CASE dep.deptype WHEN 'i' THEN 'a' ELSE 'b' END AS rank, s.oid AS seq_oid
     FROM pg_depend dep
     JOIN pg_class s ON s.oid = dep.objid AND s.relkind = 'S'
     JOIN pg_namespace sn ON sn.oid = s.relnamespace
     JOIN pg_sequence ps ON ps.seqrelid = s.oid
     WHERE dep.classid = 'pg_class'::regclass AND dep.refclassid = 'pg_class'::regclass
       AND dep.refobjid = a.attrelid AND dep.refobjsubid = a.attnum AND dep.deptype IN ('a', 'i')
-    ORDER BY dep.deptype DESC, s.oid
+    UNION ALL
+    -- a sequence no column owns (DEFAULT nextval('x') without OWNED BY, as pg_dump
+    -- restores many schemas and Pagila publishes): the default's own dependency on it
+    SELECT sn.nspname, s.relname, format_type(ps.seqtypid, NULL), ps.seqmin, ps.seqmax, ps.seqincrement,
+           'z', s.oid
+    FROM pg_depend dep
+    JOIN pg_class s ON s.oid = dep.refobjid AND s.relkind = 'S'
+    JOIN pg_namespace sn ON sn.oid = s.relnamespace
+    JOIN pg_sequence ps ON ps.seqrelid = s.oid
+    WHERE d.oid IS NOT NULL AND dep.classid = 'pg_attrdef'::regclass AND dep.objid = d.oid
+      AND dep.refclassid = 'pg_class'::regclass
+      AND pg_get_expr(d.adbin, d.adrelid) LIKE 'nextval(%%'
+    ORDER BY 7, 8
     LIMIT 1
 ) seq ON true
 WHERE a.attrelid = ANY(%(oids)s) AND a.attnum > 0 AND NOT a.attisdropped

@@ -35,12 +35,19 @@ class Column:
     default: str | None
     identity: str  # '' | 'a' (ALWAYS) | 'd' (BY DEFAULT)
     generated: str  # '' | 's' (STORED) | 'v' (VIRTUAL, PostgreSQL 18)
-    # the identity sequence, or the sequence a serial column owns (OWNED BY)
+    # the identity sequence, the sequence a serial column owns (OWNED BY), or the one
+    # its default draws from (nextval without OWNED BY, found through pg_depend)
     sequence: QualifiedName | None = None
     # format_type() of the domain's base type for a domain column, else ``type``
     base_type: str = ""
     # False for a nondeterministic (ICU) collation: equal is not byte-equal
     collation_deterministic: bool = True
+    # the schema of the "=" operator of the column's (base) type: pg_catalog, or the
+    # extension's schema for a type such as citext that brings its own
+    equality: str = "pg_catalog"
+    # the column's collation, schema-qualified ("pg_catalog"."C"), when it is not the
+    # type's default: staging columns take it so keys compare as in the target
+    collation: str | None = None
 
     @property
     def is_generated(self) -> bool:
@@ -126,10 +133,20 @@ class Table:
     owned: bool = False  # current_user is (a member of) the owner
     plain_indexes: tuple[IndexDef, ...] = ()
     matviews: tuple[QualifiedName, ...] = ()  # materialized views reading it
+    # classic inheritance (INHERITS): the tables this one inherits from, and the tables
+    # inheriting from it (direct ones). A parent's own rows are read and written with
+    # ONLY: a plain SELECT or DELETE on it would reach its children's rows too.
+    inherits: tuple[QualifiedName, ...] = ()
+    children: tuple[QualifiedName, ...] = ()
 
     @property
     def is_partitioned(self) -> bool:
         return self.kind == "p"
+
+    @property
+    def has_children(self) -> bool:
+        """Some table INHERITS from this one: statements must name it with ONLY."""
+        return bool(self.children) and not self.is_partitioned
 
     def column(self, name: str) -> Column | None:
         for c in self.columns:
@@ -292,7 +309,8 @@ def _read_columns(
     columns: dict[int, list[Column]] = {o: [] for o in oids}
     sequences: dict[QualifiedName, SequenceInfo] = {}
     cur.execute(q.COLUMNS, {"oids": oids})
-    for relid, name, typ, notnull, default, ident, gen, base, determ, *seq in cur.fetchall():
+    for relid, name, typ, notnull, default, ident, gen, base, determ, *rest in cur.fetchall():
+        seq, equality, collation = rest[:6], rest[6], rest[7]
         seq_name = None if seq[0] is None else QualifiedName(str(seq[0]), str(seq[1]))
         if seq_name is not None:
             sequences[seq_name] = SequenceInfo(seq_name, str(seq[2]), int(seq[3]), int(seq[4]), int(seq[5]))
@@ -307,6 +325,8 @@ def _read_columns(
                 sequence=seq_name,
                 base_type=str(base),
                 collation_deterministic=bool(determ),
+                equality=str(equality),
+                collation=_optional(collation),
             )
         )
     return columns, sequences
@@ -402,6 +422,13 @@ def read_catalog(conn: Connection) -> Catalog:
         columns, sequences = _read_columns(cur, oids)
         keys = _read_keys(cur, tables, tree)
         triggers, rules, matviews = _read_dependents(cur, oids, tree)
+        cur.execute(q.INHERITANCE)
+        parents: dict[QualifiedName, list[QualifiedName]] = defaultdict(list)
+        children: dict[QualifiedName, list[QualifiedName]] = defaultdict(list)
+        for _, cs, cn, _, ps, pn in cur.fetchall():
+            child, parent = QualifiedName(str(cs), str(cn)), QualifiedName(str(ps), str(pn))
+            parents[child].append(parent)
+            children[parent].append(child)
         cur.execute(q.SERVER, {"schema": HISTORY_TABLE.schema, "table": HISTORY_TABLE.name})
         info = cur.fetchone()
         assert info is not None
@@ -433,6 +460,8 @@ def read_catalog(conn: Connection) -> Catalog:
             owned=bool(r[8]),
             plain_indexes=tuple(keys.plain[oid]),
             matviews=tuple(sorted(matviews[oid])),
+            inherits=tuple(parents.get(name, ())),
+            children=tuple(sorted(children.get(name, ()))),
         )
     return Catalog(
         result,

@@ -231,7 +231,7 @@ def subset_steps(plan: Plan, catalog: Catalog, filters: AbcMapping[QualifiedName
                 "--where/where: on the tables that reach it"
             )
         types = tuple(column_type(table, c) for c in table.primary_key)
-        kept[tp.table] = q.KeptTable(tp.table, f"edms_subset_{i}", table.primary_key, types)
+        kept[tp.table] = q.KeptTable(tp.table, f"edms_subset_{i}", table.primary_key, types, tp.only)
     return SubsetSteps(
         rules,
         kept,

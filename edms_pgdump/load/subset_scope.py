@@ -164,7 +164,7 @@ def target_scope(
         table = catalog.tables[name]
         pk = tuple(table.primary_key or ())
         k = kept[name] = q.KeptTable(
-            name, f"edms_scope_{index}", pk, tuple(column_type(table, c) for c in pk)
+            name, f"edms_scope_{index}", pk, tuple(column_type(table, c) for c in pk), table.has_children
         )
         (creates if read_only else fill).append(Execute("scope", name, q.create_kept(k)))
         scope = scopes[name]

@@ -78,6 +78,7 @@ class _Planner(KeyResolver):
         unique = self.check_key_unique(table, tm)
         self.check_ids_kept(table, tm)
         self.check_partition_fks(table, tm)
+        self.check_inheritance(table, tm)
         expansions, fk_columns = self.expansions(table, tm)
         self.check_raw_columns(table, tm)
         generic = plan_generic(self, table, tm, expansions, self.generic_targets)
@@ -88,6 +89,11 @@ class _Planner(KeyResolver):
         if not self.check_field_names(table, fields):
             return None
         pk = table.primary_key or ()
+        self.check_identity_values(table, tm, surrogate_names)
+        # a primary-key column that travels as a value (PRIMARY KEY (id, region) keyed by
+        # [ref], a renamed text key) can change: rows are then addressed by natural key,
+        # and the primary key is updated like any other column
+        moving = tuple(c for c in pk if c not in tm.natural_key and c not in surrogate_names)
         markers = _markers({c.name for c in table.columns} | {f.name for f in fields})
         return TablePlan(
             table=name,
@@ -100,9 +106,11 @@ class _Planner(KeyResolver):
             expansions=tuple(expansions),
             surrogate=surrogate,
             ref_columns=self.ref_columns(name, pk, surrogate),
-            row_identity=tuple(pk if pk else tm.natural_key),
-            identity_is_pk=bool(pk),
-            identity_always=any(c.identity == "a" for c in surrogate),
+            row_identity=tuple(pk if pk and not moving else tm.natural_key),
+            identity_is_pk=bool(pk) and not moving,
+            # an ALWAYS identity column written with explicit values (new ids drawn in
+            # staging, or the source's ids kept) needs OVERRIDING SYSTEM VALUE
+            identity_always=any(c.identity == "a" for c in table.columns),
             on_conflict=tm.on_conflict,
             key_is_unique=unique,
             tree_steps=self.tree_steps(name) if any(e.tree for e in expansions) else (),
@@ -112,6 +120,13 @@ class _Planner(KeyResolver):
             new_marker=markers["new_marker"],
             hit_marker=markers["hit_marker"],
             path_marker=markers["path_marker"],
+            primary_key=pk,
+            only=table.has_children,
+            moving_key=moving,
+            # PostgreSQL refuses UPDATE ... SET of an ALWAYS identity column
+            not_updatable=tuple(c.name for c in table.columns if c.identity == "a"),
+            equality=tuple((c.name, c.equality) for c in table.columns if c.equality != "pg_catalog"),
+            column_types=tuple((c.name, c.base_type or c.type) for c in table.columns),
         )
 
     def check_key_columns(self, table: Table, tm: TableMapping) -> bool:
@@ -172,17 +187,43 @@ class _Planner(KeyResolver):
             col = table.column(name)
             if col is None or not (col.identity or col.sequence is not None):
                 continue
+            always = (
+                f" ({name} is GENERATED ALWAYS AS IDENTITY: the import inserts it with OVERRIDING "
+                "SYSTEM VALUE)"
+                if col.identity == "a"
+                else ""
+            )
             self.problem(
                 "warning",
                 "ids-kept",
                 table.name,
                 f"natural key column {name!r} is the table's own generated id: the source's ids are kept "
-                f"as they are; a target row that already has the same {name} for another record is "
+                f"as they are{always}; a target row that already has the same {name} for another record is "
                 "updated with the archive's values (it is the same key), and the column's sequence is "
                 "advanced past the largest imported id",
                 "keep it if the ids are the same records in every database; otherwise choose columns "
                 "that identify the row",
                 name,
+            )
+
+    def check_identity_values(self, table: Table, tm: TableMapping, surrogate: set[str]) -> None:
+        """An ALWAYS identity column that travels as a value outside the natural key: new
+        rows get the archive's value (OVERRIDING SYSTEM VALUE); PostgreSQL refuses to
+        UPDATE it, so an existing row keeps its own, and says so."""
+        for c in table.columns:
+            if c.identity != "a" or c.name in tm.natural_key or c.name in surrogate:
+                continue
+            self.problem(
+                "warning",
+                "identity-not-updated",
+                table.name,
+                f"column {c.name!r} is GENERATED ALWAYS AS IDENTITY outside the natural key: new rows "
+                "are inserted with the archive's value (OVERRIDING SYSTEM VALUE), existing rows keep "
+                "their own (PostgreSQL allows no UPDATE of it) and it is not compared",
+                f"add {c.name} to the natural key if its values identify the row, or make it "
+                f"GENERATED BY DEFAULT: ALTER TABLE {table.name} ALTER COLUMN {fixes.ident(c.name)} "
+                "SET GENERATED BY DEFAULT;",
+                c.name,
             )
 
     def check_key_unique(self, table: Table, tm: TableMapping) -> bool:
@@ -198,6 +239,23 @@ class _Planner(KeyResolver):
             fixes.unique_index(table.name, tm.natural_key, nullable, self.catalog.server_version),
         )
         return False
+
+    def check_inheritance(self, table: Table, tm: TableMapping) -> None:
+        """A parent's member holds its own rows only (every statement says ONLY): a child
+        neither mapped nor excluded would silently stay behind."""
+        if not tm.export or not table.has_children:
+            return
+        for child in table.children:
+            if child in self.mapping.tables or child in self.mapping.exclude:
+                continue
+            self.problem(
+                "warning",
+                "inheritance-child-unmapped",
+                table.name,
+                f"{child} INHERITS from {table.name}: its rows are not part of {table.name}'s member "
+                "(every statement reads the parent with ONLY), and it is not mapped",
+                f"map {child} with a natural_key to carry its rows, or list it under exclude:",
+            )
 
     def check_partition_fks(self, table: Table, tm: TableMapping) -> None:
         """An FK some partitions have and others lack applies to the whole table; the
@@ -366,12 +424,21 @@ class _Planner(KeyResolver):
                 emitted.add(label)
                 exp = next(e for e in expansions if e.label == label)
                 fields.extend(
-                    Field(kf.name, kf.type, "reference", reference=label, nullable=kf.nullable)
+                    Field(
+                        kf.name,
+                        kf.type,
+                        "reference",
+                        reference=label,
+                        nullable=kf.nullable,
+                        collation=kf.collation,
+                    )
                     for kf in exp.fields
                 )
                 continue
             plain.append(c.name)
-            fields.append(Field(c.name, c.type, "column", column=c.name, nullable=not c.not_null))
+            fields.append(
+                Field(c.name, c.type, "column", column=c.name, nullable=not c.not_null, collation=c.collation)
+            )
         return fields, plain
 
     def check_field_names(self, table: Table, fields: list[Field]) -> bool:
@@ -466,5 +533,3 @@ def build_plan(mapping: Mapping, catalog: Catalog, generic_targets: GenericTarge
 def unmapped_tables(mapping: Mapping, catalog: Catalog) -> list[QualifiedName]:
     """Tables in the database that are neither mapped nor excluded."""
     return [n for n in sorted(catalog.tables) if n not in mapping.tables and n not in mapping.exclude]
-
-

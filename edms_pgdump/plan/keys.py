@@ -150,7 +150,15 @@ class KeyResolver:
             if col in self.generic_id_columns(name):
                 out.append(KeyField((col, GENERIC_KEY), "jsonb", not column.not_null))
                 continue
-            out.append(KeyField((col,), column.type, not column.not_null))
+            out.append(
+                KeyField(
+                    (col,),
+                    column.type,
+                    not column.not_null,
+                    equality=column.equality,
+                    collation=column.collation,
+                )
+            )
         result = tuple(out)
         self._key_cache[name] = result
         return result

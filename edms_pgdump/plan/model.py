@@ -62,13 +62,26 @@ class KeyField:
     # The parent is then identified by its path from the root, a jsonb array of the
     # other key columns' values, root first (NULL for a root).
     tree: bool = False
+    # the schema of the type's own "=" (pg_catalog, or citext's extension schema): key
+    # equality is written OPERATOR(schema.=), whatever the session's search_path
+    equality: str = "pg_catalog"
+    # the key column's collation when it is not its type's default (staged with it, so
+    # duplicates and matches follow the target's rules)
+    collation: str | None = None
 
     @property
     def name(self) -> str:
         return ".".join(self.path)
 
     def under(self, label: str, nullable: bool) -> KeyField:
-        return KeyField((label, *self.path), self.type, self.nullable or nullable, self.tree)
+        return KeyField(
+            (label, *self.path),
+            self.type,
+            self.nullable or nullable,
+            self.tree,
+            self.equality,
+            self.collation,
+        )
 
 
 TREE_PATH = "#path"
@@ -171,6 +184,7 @@ class Field:
     column: str | None = None  # the table column for role 'column'
     reference: str | None = None  # the expansion label for role 'reference'
     nullable: bool = True
+    collation: str | None = None  # the target column's, when not its type's default
 
 
 @dataclass(frozen=True)
@@ -202,6 +216,25 @@ class TablePlan:
     hit_marker: str = "#hit"
     path_marker: str = TREE_PATH
     component: int = 0
+    # the target's primary key (deletes address rows by it, read from the target itself)
+    primary_key: tuple[str, ...] = ()
+    # some table INHERITS from this one: every statement names it with ONLY, so its
+    # children's rows are neither exported, compared, updated nor deleted as its own
+    only: bool = False
+    # primary-key columns that travel as values (outside the natural key, no default):
+    # rows are addressed by natural key and these columns are updated like any other
+    moving_key: tuple[str, ...] = ()
+    # columns an UPDATE may not set (GENERATED ALWAYS AS IDENTITY): inserted with
+    # OVERRIDING SYSTEM VALUE, never updated
+    not_updatable: tuple[str, ...] = ()
+    # (column, schema of its type's "=") where that is not pg_catalog (citext)
+    equality: tuple[tuple[str, str], ...] = ()
+    # (column, format_type()) of every column: how "changed" is decided for each
+    column_types: tuple[tuple[str, str], ...] = ()
+
+    def eq(self, column: str) -> str:
+        """The schema of ``column``'s equality operator."""
+        return dict(self.equality).get(column, "pg_catalog")
 
     @property
     def field_names(self) -> tuple[str, ...]:

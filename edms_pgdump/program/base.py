@@ -52,6 +52,11 @@ class BuilderBase:
     def policy(self, tp: TablePlan) -> ConflictPolicy:
         return self.opts.on_conflict or tp.on_conflict
 
+    def keep_existing(self) -> frozenset[QualifiedName]:
+        """Tables whose existing rows keep their values (on_conflict skip): references to
+        their unique columns resolve to the values the target keeps."""
+        return frozenset(n for n in self.tables if self.policy(self.plan.tables[n]) == "skip")
+
     def derivable(self, name: QualifiedName) -> bool:
         """Whether "present after" follows from inserted + existing: nothing but our own
         statement decides what an inserted row holds (no user triggers, rules, row-level

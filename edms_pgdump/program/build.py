@@ -123,11 +123,15 @@ class _Builder(IdSteps, ConstraintSteps, ProofSteps):
         if self.opts.delete_missing:
             self.deletions_allowed()
         self.before_writes()
+        # the writes see the application's TimeZone (triggers); the checks after them
+        # compare keys built in UTC, as the archive's were
+        add(Execute("session", None, sqlgen.application_time_zone()))
         for members in components:
             self.write_component(members)
         if self.opts.delete_missing:
             self.delete_missing()
         self.steps.extend(self.rebuild_steps)
+        add(Execute("session", None, sqlgen.set_local("TimeZone", "UTC")))
         views = self.views()
         if views and self.opts.refresh_materialized_views:
             self.steps += [Execute("refresh view", None, sqlgen.refresh_view(v)) for v in views]
@@ -367,7 +371,7 @@ class _Builder(IdSteps, ConstraintSteps, ProofSteps):
         tp = self.plan.tables[name]
         names = self.staging[name]
         add = self.steps.append
-        select = sqlgen.keyed_select(self.plan, tp, names, self.new_ids(name))
+        select = sqlgen.keyed_select(self.plan, tp, names, self.new_ids(name), name in self.keep_existing())
         self.table_from("keyed", name, names.keyed, select, KEYED)
         add(self.matched(name, KEYED))
         # other members' references resolve against this table: without statistics the
@@ -381,12 +385,21 @@ class _Builder(IdSteps, ConstraintSteps, ProofSteps):
         add = self.steps.append
         if merged:
             select = sqlgen.merged_final_select(
-                self.plan, tp, names, self.staging, loaded, self.finalized, self.new_ids(name)
+                self.plan,
+                tp,
+                names,
+                self.staging,
+                loaded,
+                self.finalized,
+                self.new_ids(name),
+                self.keep_existing(),
             )
             self.table_from("keyed+final", name, names.final, select, KEYED)
             add(self.matched(name, KEYED))
         else:
-            select = sqlgen.final_select(self.plan, tp, names, self.staging, loaded, self.finalized)
+            select = sqlgen.final_select(
+                self.plan, tp, names, self.staging, loaded, self.finalized, self.keep_existing()
+            )
             self.table_from("final", name, names.final, select, None)
         self.finalized.add(name)
         exps = sqlgen.active_expansions(tp, loaded)

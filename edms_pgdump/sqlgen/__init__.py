@@ -17,6 +17,8 @@ if TYPE_CHECKING:
     from edms_pgdump.sqlgen.common import (
         SESSION_SETTINGS,
         analyze,
+        application_search_path,
+        application_time_zone,
         begin,
         commit,
         ident,
@@ -105,6 +107,8 @@ if TYPE_CHECKING:
 _WHERE: dict[str, str] = {
     "SESSION_SETTINGS": "common",
     "analyze": "common",
+    "application_search_path": "common",
+    "application_time_zone": "common",
     "begin": "common",
     "commit": "common",
     "ident": "common",
@@ -205,6 +209,8 @@ __all__ = [
     "advance_sequence",
     "all_null_key",
     "analyze",
+    "application_search_path",
+    "application_time_zone",
     "begin",
     "changed_rows",
     "column_maxima",

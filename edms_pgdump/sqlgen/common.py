@@ -33,6 +33,20 @@ def table_ident(name: QualifiedName) -> sql.Identifier:
     return sql.Identifier(name.schema, name.name)
 
 
+def equals(schema: str = "pg_catalog") -> sql.Composed:
+    """``=`` named with its schema: what it means cannot depend on the search_path (an
+    operator on it that matches the operands better would otherwise win)."""
+    return sql.SQL("OPERATOR({}.=)").format(sql.Identifier(schema))
+
+
+def relation(name: QualifiedName, only: bool = False) -> sql.Composable:
+    """A table as a statement reads, updates or deletes it: ``ONLY`` for a table others
+    INHERIT from, whose plain name would reach its children's rows too."""
+    if only:
+        return sql.SQL("ONLY {}").format(table_ident(name))
+    return table_ident(name)
+
+
 def qualified_literal(name: QualifiedName) -> sql.Literal:
     """A fully quoted ``"schema"."table"`` string for regclass-taking functions."""
     text = '"' + name.schema.replace('"', '""') + '"."' + name.name.replace('"', '""') + '"'
@@ -88,7 +102,40 @@ def import_settings(lock_timeout: str, statement_timeout: str, work_mem: str) ->
         set_local("work_mem", work_mem),
         set_local("maintenance_work_mem", work_mem),
         set_local("default_statistics_target", "20"),
+        application_search_path(),
     ]
+
+
+def _role_setting(name: str, value: str) -> sql.Composed:
+    """Set ``name`` for the rest of the transaction to ``value``, an expression over
+    ``s.reset_val``: the setting as this connection started (role, database, server or
+    connection options), not the value the tool pinned. A DO block so that psql prints
+    nothing; every name in it is qualified, as it runs with the pinned search_path."""
+    body = sql.SQL(
+        "BEGIN PERFORM pg_catalog.set_config({name}, {value}, true) FROM pg_catalog.pg_settings AS s "
+        "WHERE s.name OPERATOR(pg_catalog.=) {name}; END"
+    ).format(name=sql.Literal(name), value=sql.SQL(value))
+    return sql.SQL("DO $edms_session$ {} $edms_session$").format(body)
+
+
+def application_search_path() -> sql.Composed:
+    """The writes run under the target role's own search_path, so triggers, defaults and
+    extension operators resolve as they do for the application. pg_catalog and this
+    session's temporary schema come first: every name the tool writes is qualified or
+    a temporary staging table, and a function or operator elsewhere on the path can
+    never outrank pg_catalog's."""
+    return _role_setting(
+        "search_path",
+        "CASE WHEN s.reset_val OPERATOR(pg_catalog.=) '' THEN 'pg_catalog, pg_temp' "
+        "ELSE 'pg_catalog, pg_temp, ' OPERATOR(pg_catalog.||) s.reset_val END",
+    )
+
+
+def application_time_zone() -> sql.Composed:
+    """The role's own TimeZone for the writes: a trigger computing ``created_at::date``
+    writes the day the application would. Staging, key resolution and the checks after
+    the writes run in UTC, the zone the archive's keys were written in."""
+    return _role_setting("TimeZone", "s.reset_val")
 
 
 def savepoint(name: str) -> sql.Composed:

@@ -8,8 +8,18 @@ from psycopg import sql
 
 from edms_pgdump.catalog.names import QualifiedName
 from edms_pgdump.plan.build import Expansion, GenericPlan, Plan, TablePlan
-from edms_pgdump.sqlgen.common import ident, table_ident
+from edms_pgdump.sqlgen.common import equals, ident, relation, table_ident
 from edms_pgdump.sqlgen.generic import names_table, raw_id, type_key_columns, type_label
+
+
+def table_rel(plan: Plan, name: QualifiedName) -> sql.Composable:
+    """``name`` as the statements read it: with ONLY when tables inherit from it."""
+    tp = plan.tables.get(name)
+    return relation(name, tp is not None and tp.only)
+
+
+def own_rel(tp: TablePlan) -> sql.Composable:
+    return relation(tp.table, tp.only)
 
 
 class _Aliases:
@@ -51,7 +61,7 @@ def _key_exprs(
 
 def tree_step(tp: TablePlan, alias: str) -> sql.Composable:
     """One step of a tree path: the row's own key columns as a jsonb array."""
-    return sql.SQL("jsonb_build_array(jsonb_build_array({}))").format(
+    return sql.SQL("pg_catalog.jsonb_build_array(pg_catalog.jsonb_build_array({}))").format(
         sql.SQL(", ").join(sql.SQL("{}.{}").format(ident(alias), ident(c)) for c in tp.tree_steps)
     )
 
@@ -65,7 +75,7 @@ def _tree_path(
         refs = list(exp.fk.ref_columns)
         roots = sql.SQL(" AND ").join(sql.SQL("t.{} IS NULL").format(ident(c)) for c in exp.fk.columns)
         link = sql.SQL(" AND ").join(
-            sql.SQL("c.{} = p.{}").format(ident(c), ident(rc))
+            sql.SQL("c.{} {} p.{}").format(ident(c), equals(tp.eq(rc)), ident(rc))
             for c, rc in zip(exp.fk.columns, exp.fk.ref_columns)
         )
         body = sql.SQL(
@@ -77,7 +87,7 @@ def _tree_path(
             path=ident(tp.path_marker),
             tcols=sql.SQL(", ").join(sql.SQL("t.{}").format(ident(c)) for c in refs),
             tstep=tree_step(tp, "t"),
-            table=table_ident(tp.table),
+            table=own_rel(tp),
             roots=roots,
             ccols=sql.SQL(", ").join(sql.SQL("c.{}").format(ident(c)) for c in refs),
             cstep=tree_step(tp, "c"),
@@ -87,7 +97,7 @@ def _tree_path(
     cte = aliases.ctes[tp.table][0]
     b = aliases.next()
     cond = sql.SQL(" AND ").join(
-        sql.SQL("{}.{} = {}.{}").format(ident(b), ident(rc), ident(alias), ident(c))
+        sql.SQL("{}.{} {} {}.{}").format(ident(b), ident(rc), equals(tp.eq(rc)), ident(alias), ident(c))
         for c, rc in zip(exp.fk.columns, exp.fk.ref_columns)
     )
     joins.append(sql.SQL("LEFT JOIN {} AS {} ON {}").format(ident(cte), ident(b), cond))
@@ -100,10 +110,10 @@ def _expand(
     ref = plan.tables[exp.ref_table]
     b = aliases.next()
     cond = sql.SQL(" AND ").join(
-        sql.SQL("{}.{} = {}.{}").format(ident(b), ident(rc), ident(alias), ident(c))
+        sql.SQL("{}.{} {} {}.{}").format(ident(b), ident(rc), equals(ref.eq(rc)), ident(alias), ident(c))
         for c, rc in zip(exp.fk.columns, exp.fk.ref_columns)
     )
-    joins.append(sql.SQL("LEFT JOIN {} AS {} ON {}").format(table_ident(exp.ref_table), ident(b), cond))
+    joins.append(sql.SQL("LEFT JOIN {} AS {} ON {}").format(table_rel(plan, exp.ref_table), ident(b), cond))
     return _key_exprs(plan, ref, b, aliases, joins)
 
 
@@ -165,7 +175,7 @@ def export_query(
     if conditions:
         where = sql.SQL(" WHERE {}").format(sql.SQL(" AND ").join(conditions))
     return sql.SQL("{}SELECT {} FROM {} AS t{}{}{}").format(
-        aliases.with_clause(), sql.SQL(", ").join(select), table_ident(tp.table), joined, where, order
+        aliases.with_clause(), sql.SQL(", ").join(select), own_rel(tp), joined, where, order
     )
 
 
@@ -185,11 +195,12 @@ def generic_key(
     type_exp = next(e for e in tp.expansions if gp.type_column in e.columns)
     ty = aliases.next()
     joins.append(
-        sql.SQL("LEFT JOIN {} AS {} ON {}.{} = {}.{}").format(
-            table_ident(gp.type_table),
+        sql.SQL("LEFT JOIN {} AS {} ON {}.{} {} {}.{}").format(
+            table_rel(plan, gp.type_table),
             ident(ty),
             ident(ty),
             ident(type_exp.fk.ref_columns[0]),
+            equals(plan.tables[gp.type_table].eq(type_exp.fk.ref_columns[0])),
             ident(alias),
             ident(gp.type_column),
         )
@@ -201,12 +212,13 @@ def generic_key(
         ref = plan.tables[target.table]
         g = aliases.next()
         joins.append(
-            sql.SQL("LEFT JOIN ({}) AS {} ON {} AND {}.{} = {}::text").format(
+            sql.SQL("LEFT JOIN ({}) AS {} ON {} AND {}.{} {} {}::text").format(
                 target_keys(plan, ref, target.id_column, sql.SQL("({})").format(key_relation(plan, ref))),
                 ident(g),
                 names_table(gp, key, target.table),
                 ident(g),
                 ident(ID),
+                equals(),
                 id_expr,
             )
         )
@@ -216,8 +228,8 @@ def generic_key(
     )
     label = type_label(gp, key)
     if gp.ignore_types:
-        named = sql.SQL("CASE WHEN {} = ANY({}) THEN {} ELSE {} END").format(
-            label, sql.Literal(list(gp.ignore_types)), raw_id(gp, id_expr), named
+        named = sql.SQL("CASE WHEN {} {} ANY({}::text[]) THEN {} ELSE {} END").format(
+            label, equals(), sql.Literal(list(gp.ignore_types)), raw_id(gp, id_expr), named
         )
     value = sql.SQL("CASE WHEN {} IS NULL THEN NULL ELSE {} END").format(id_expr, named)
     dangling = sql.SQL("({} IS NOT NULL AND {} IS NULL)").format(id_expr, named)
@@ -231,7 +243,7 @@ KEY = "#key"
 def target_keys(plan: Plan, ref: TablePlan, id_column: str, relation: sql.Composable) -> sql.Composed:
     """A target table's rows as (id as text, natural key as jsonb), from ``relation``
     (the table's key relation, or its staging table on import)."""
-    return sql.SQL("SELECT x.{}::text AS {}, jsonb_build_array({}) AS {} FROM {} AS x").format(
+    return sql.SQL("SELECT x.{}::text AS {}, pg_catalog.jsonb_build_array({}) AS {} FROM {} AS x").format(
         ident(id_column),
         ident(ID),
         sql.SQL(", ").join(sql.SQL("x.{}").format(ident(kf.name)) for kf in ref.key_fields),
@@ -246,11 +258,13 @@ def generic_dangling(plan: Plan, tp: TablePlan, gp: GenericPlan, samples: int = 
     aliases = _Aliases("d")
     joins: list[sql.Composable] = []
     found = generic_key(plan, tp, "t", gp, aliases, joins)
-    return sql.SQL("{}SELECT count(*) OVER (), {}, t.{}::text FROM {} AS t{} WHERE {} LIMIT {}").format(
+    return sql.SQL(
+        "{}SELECT pg_catalog.count(*) OVER (), {}, t.{}::text FROM {} AS t{} WHERE {} LIMIT {}"
+    ).format(
         aliases.with_clause(),
         found.label,
         ident(gp.id_column),
-        table_ident(tp.table),
+        own_rel(tp),
         sql.SQL("").join(sql.SQL(" {}").format(j) for j in joins),
         found.dangling,
         sql.Literal(samples),
@@ -267,10 +281,12 @@ def tree_rows_off_path(tp: TablePlan) -> sql.Composed | None:
     joins: list[sql.Composable] = []
     path = _tree_path(tp, "t", exp, aliases, joins)
     has_parent = sql.SQL(" AND ").join(sql.SQL("t.{} IS NOT NULL").format(ident(c)) for c in exp.fk.columns)
-    return sql.SQL("{}SELECT count(*) OVER (), {} FROM {} AS t{} WHERE {} AND {} IS NULL LIMIT 5").format(
+    return sql.SQL(
+        "{}SELECT pg_catalog.count(*) OVER (), {} FROM {} AS t{} WHERE {} AND {} IS NULL LIMIT 5"
+    ).format(
         aliases.with_clause(),
         sql.SQL(", ").join(sql.SQL("t.{}").format(ident(c)) for c in (*exp.fk.columns, *tp.tree_steps)),
-        table_ident(tp.table),
+        own_rel(tp),
         sql.SQL("").join(sql.SQL(" {}").format(j) for j in joins),
         has_parent,
         path,
@@ -295,7 +311,7 @@ def key_relation(plan: Plan, tp: TablePlan) -> sql.Composed:
             cols.append(sql.SQL("t.{}").format(ident(c)))
     cols.append(sql.SQL("true AS {}").format(ident(tp.hit_marker)))
     return sql.SQL("{}SELECT {} FROM {} AS t {}").format(
-        aliases.with_clause(), sql.SQL(", ").join(cols), table_ident(tp.table), sql.SQL(" ").join(joins)
+        aliases.with_clause(), sql.SQL(", ").join(cols), own_rel(tp), sql.SQL(" ").join(joins)
     )
 
 
@@ -314,10 +330,10 @@ def null_key_references(plan: Plan, tp: TablePlan, exp: Expansion, samples: int 
     present = sql.SQL(" AND ").join(sql.SQL("t.{} IS NOT NULL").format(ident(c)) for c in exp.fk.columns)
     empty = sql.SQL(" AND ").join(sql.SQL("({}) IS NULL").format(e) for e in exprs)
     shown = [*tp.natural_key, *exp.fk.columns]
-    return sql.SQL("{}SELECT count(*) OVER (), {} FROM {} AS t{} WHERE {} AND {} LIMIT {}").format(
+    return sql.SQL("{}SELECT pg_catalog.count(*) OVER (), {} FROM {} AS t{} WHERE {} AND {} LIMIT {}").format(
         aliases.with_clause(),
         sql.SQL(", ").join(sql.SQL("t.{}").format(ident(c)) for c in dict.fromkeys(shown)),
-        table_ident(tp.table),
+        own_rel(tp),
         sql.SQL("").join(sql.SQL(" {}").format(j) for j in joins),
         present,
         empty,
@@ -335,11 +351,11 @@ def missing_references(tp: TablePlan, exp: Expansion, samples: int = 5) -> sql.C
         for c, rc in zip(exp.fk.columns, exp.fk.ref_columns)
     )
     return sql.SQL(
-        "SELECT count(*) OVER (), {cols} FROM {t} AS t WHERE {present} "
+        "SELECT pg_catalog.count(*) OVER (), {cols} FROM {t} AS t WHERE {present} "
         "AND NOT EXISTS (SELECT 1 FROM {r} AS r WHERE {match}) LIMIT {n}"
     ).format(
         cols=sql.SQL(", ").join(sql.SQL("t.{}").format(ident(c)) for c in exp.fk.columns),
-        t=table_ident(tp.table),
+        t=own_rel(tp),
         present=present,
         r=table_ident(exp.ref_table),
         match=match,
@@ -354,11 +370,11 @@ def partly_null_references(tp: TablePlan, exp: Expansion, samples: int = 5) -> s
     cols = sql.SQL(", ").join(sql.SQL("t.{}").format(ident(c)) for c in exp.fk.columns)
     shown = dict.fromkeys([*tp.natural_key, *exp.fk.columns])
     return sql.SQL(
-        "SELECT count(*) OVER (), {shown} FROM {t} AS t "
-        "WHERE num_nulls({cols}) BETWEEN 1 AND {most} LIMIT {n}"
+        "SELECT pg_catalog.count(*) OVER (), {shown} FROM {t} AS t "
+        "WHERE pg_catalog.num_nulls({cols}) BETWEEN 1 AND {most} LIMIT {n}"
     ).format(
         shown=sql.SQL(", ").join(sql.SQL("t.{}").format(ident(c)) for c in shown),
-        t=table_ident(tp.table),
+        t=own_rel(tp),
         cols=cols,
         most=sql.Literal(len(exp.fk.columns) - 1),
         n=sql.Literal(samples),

@@ -14,13 +14,13 @@ from psycopg import sql
 from edms_pgdump.catalog.names import QualifiedName
 from edms_pgdump.sqlgen.common import ident, table_ident
 
-_IDS = sql.SQL("unnest(%(ids)s::text[]) WITH ORDINALITY AS u(id, n)")
+_IDS = sql.SQL("pg_catalog.unnest(%(ids)s::text[]) WITH ORDINALITY AS u(id, n)")
 
 
 def kept_ids_missing(target: QualifiedName, id_column: str) -> sql.Composed:
     """(total, id) of the first ``%(samples)s`` kept ids no row of ``target`` has."""
     return sql.SQL(
-        "SELECT count(*) OVER (), u.id FROM {ids} "
+        "SELECT pg_catalog.count(*) OVER (), u.id FROM {ids} "
         "WHERE NOT EXISTS (SELECT 1 FROM {table} AS t WHERE t.{col}::text = u.id) "
         "ORDER BY u.n LIMIT %(samples)s"
     ).format(ids=_IDS, table=table_ident(target), col=ident(id_column))
@@ -29,10 +29,11 @@ def kept_ids_missing(target: QualifiedName, id_column: str) -> sql.Composed:
 def kept_ids_named(target: QualifiedName, id_column: str, key_columns: tuple[str, ...]) -> sql.Composed:
     """(total, id, the named row's natural-key columns joined by ', ') of the first
     ``%(samples)s`` kept ids that name a row of ``target``."""
-    key = sql.SQL("concat_ws(', ', {})").format(
+    key = sql.SQL("pg_catalog.concat_ws(', ', {})").format(
         sql.SQL(", ").join(sql.SQL("t.{}::text").format(ident(c)) for c in key_columns)
     )
     return sql.SQL(
-        "SELECT count(*) OVER (), u.id, {key} FROM {ids} JOIN {table} AS t ON t.{col}::text = u.id "
+        "SELECT pg_catalog.count(*) OVER (), u.id, {key} FROM {ids} "
+        "JOIN {table} AS t ON t.{col}::text = u.id "
         "ORDER BY u.n LIMIT %(samples)s"
     ).format(key=key, ids=_IDS, table=table_ident(target), col=ident(id_column))

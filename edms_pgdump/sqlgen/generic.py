@@ -16,7 +16,7 @@ from psycopg import sql
 
 from edms_pgdump.catalog.names import QualifiedName
 from edms_pgdump.plan.build import GenericPlan
-from edms_pgdump.sqlgen.common import ident, table_ident
+from edms_pgdump.sqlgen.common import equals, ident, table_ident
 
 RAW = "raw"
 
@@ -24,7 +24,7 @@ RAW = "raw"
 def type_label(gp: GenericPlan, key: dict[str, sql.Composable]) -> sql.Composable:
     """The type row's natural key joined by '.', as ``ignore_types`` and explicit
     ``tables:`` entries name it (``auth.user``)."""
-    return sql.SQL("concat_ws('.', {})").format(sql.SQL(", ").join(key[c] for c in gp.type_key))
+    return sql.SQL("pg_catalog.concat_ws('.', {})").format(sql.SQL(", ").join(key[c] for c in gp.type_key))
 
 
 def _template(gp: GenericPlan, key: dict[str, sql.Composable]) -> sql.Composable:
@@ -34,7 +34,7 @@ def _template(gp: GenericPlan, key: dict[str, sql.Composable]) -> sql.Composable
             parts.append(sql.SQL("{}::text").format(key[piece]))
         elif piece:
             parts.append(sql.Literal(piece))
-    return sql.SQL("concat({})").format(sql.SQL(", ").join(parts))
+    return sql.SQL("pg_catalog.concat({})").format(sql.SQL(", ").join(parts))
 
 
 def names_table(gp: GenericPlan, key: dict[str, sql.Composable], target: QualifiedName) -> sql.Composable:
@@ -44,12 +44,14 @@ def names_table(gp: GenericPlan, key: dict[str, sql.Composable], target: Qualifi
     label = type_label(gp, key)
     by_template: sql.Composable = sql.SQL("false")
     if target.schema == gp.naming.schema:
-        by_template = sql.SQL("{} = {}").format(_template(gp, key), sql.Literal(target.name))
+        by_template = sql.SQL("{} {} {}").format(_template(gp, key), equals(), sql.Literal(target.name))
         if others:  # an explicit entry wins over the template
-            by_template = sql.SQL("({} AND {} <> ALL({}))").format(by_template, label, sql.Literal(others))
+            by_template = sql.SQL("({} AND NOT ({} {} ANY({})))").format(
+                by_template, label, equals(), sql.Literal(others)
+            )
     if not explicit:
         return by_template
-    return sql.SQL("({} = ANY({}) OR {})").format(label, sql.Literal(explicit), by_template)
+    return sql.SQL("({} {} ANY({}) OR {})").format(label, equals(), sql.Literal(explicit), by_template)
 
 
 def named_table(gp: GenericPlan, key: dict[str, sql.Composable]) -> tuple[sql.Composable, sql.Composable]:
@@ -58,11 +60,11 @@ def named_table(gp: GenericPlan, key: dict[str, sql.Composable]) -> tuple[sql.Co
     schema: sql.Composable = sql.Literal(gp.naming.schema)
     name = _template(gp, key)
     for k, t in reversed(gp.naming.tables):
-        schema = sql.SQL("CASE WHEN {} = {} THEN {} ELSE {} END").format(
-            label, sql.Literal(k), sql.Literal(t.schema), schema
+        schema = sql.SQL("CASE WHEN {} {} {} THEN {} ELSE {} END").format(
+            label, equals(), sql.Literal(k), sql.Literal(t.schema), schema
         )
-        name = sql.SQL("CASE WHEN {} = {} THEN {} ELSE {} END").format(
-            label, sql.Literal(k), sql.Literal(t.name), name
+        name = sql.SQL("CASE WHEN {} {} {} THEN {} ELSE {} END").format(
+            label, equals(), sql.Literal(k), sql.Literal(t.name), name
         )
     return schema, name
 
@@ -81,7 +83,7 @@ def discover_types(gp: GenericPlan, type_pk: str) -> sql.Composed:
     key = type_key_columns(gp, "ty")
     schema, name = named_table(gp, key)
     return sql.SQL(
-        "SELECT {schema}, {name}, {label}, count(*) FROM {table} AS t "
+        "SELECT {schema}, {name}, {label}, pg_catalog.count(*) FROM {table} AS t "
         "JOIN {types} AS ty ON ty.{pk} = t.{type_col} WHERE t.{id_col} IS NOT NULL "
         "GROUP BY 1, 2, 3 ORDER BY 1, 2, 3"
     ).format(
@@ -97,11 +99,11 @@ def discover_types(gp: GenericPlan, type_pk: str) -> sql.Composed:
 
 
 def raw_id(gp: GenericPlan, id_expr: sql.Composable) -> sql.Composable:
-    return sql.SQL("jsonb_build_object({}, {}::text)").format(sql.Literal(RAW), id_expr)
+    return sql.SQL("pg_catalog.jsonb_build_object({}, {}::text)").format(sql.Literal(RAW), id_expr)
 
 
 def is_raw(expr: sql.Composable) -> sql.Composable:
-    return sql.SQL("jsonb_typeof({}) = 'object'").format(expr)
+    return sql.SQL("pg_catalog.jsonb_typeof({}) = 'object'").format(expr)
 
 
 def named_by_type_table(gp: GenericPlan) -> sql.Composed:

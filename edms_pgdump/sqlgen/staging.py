@@ -10,7 +10,7 @@ from psycopg import sql
 from edms_pgdump.catalog.names import QualifiedName
 from edms_pgdump.catalog.read import Column
 from edms_pgdump.plan.build import Expansion, GenericPlan, KeyField, Plan, TablePlan
-from edms_pgdump.sqlgen.common import ident, qualified_literal
+from edms_pgdump.sqlgen.common import equals, ident, qualified_literal
 from edms_pgdump.sqlgen.export import ID, KEY, all_null_key, key_relation, target_keys, tree_step
 from edms_pgdump.sqlgen.generic import RAW, is_raw, names_table, type_key_fields
 
@@ -62,8 +62,17 @@ def field_types(
 def create_raw(
     tp: TablePlan, names: StagingNames, fields: list[str], extra: dict[str, str] | None = None
 ) -> sql.Composed:
+    """Raw staging columns typed like the target's, with the target column's collation:
+    the archive's duplicate check and the key match then agree (a nondeterministic
+    collation calls 'A' and 'a' one key in both)."""
+    collations = {f.name: f.collation for f in tp.fields if f.collation}
     cols = sql.SQL(", ").join(
-        sql.SQL("{} {}").format(ident(n), sql.SQL(t)) for n, t in field_types(tp, fields, extra)
+        sql.SQL("{} {}{}").format(
+            ident(n),
+            sql.SQL(t),
+            sql.SQL(" COLLATE {}").format(sql.SQL(collations[n])) if n in collations else sql.SQL(""),
+        )
+        for n, t in field_types(tp, fields, extra)
     )
     if names.schema is None:
         return sql.SQL("CREATE TEMP TABLE {} ({}) ON COMMIT DROP").format(names.raw, cols)
@@ -83,25 +92,32 @@ def _match(
             sql.SQL("{}.{}").format(ident(left), ident(left_prefix + kf.name)),
             sql.SQL("{}.{}").format(ident(right), ident(right_prefix + kf.name)),
             kf.nullable,
+            kf.equality,
         )
         for kf in keys
     )
 
 
-def equal_or_both_null(a: sql.Composable, b: sql.Composable, nullable: bool) -> sql.Composable:
+def equal_or_both_null(
+    a: sql.Composable, b: sql.Composable, nullable: bool, equality: str = "pg_catalog"
+) -> sql.Composable:
     """Key equality where two NULLs match. ``IS NOT DISTINCT FROM`` would say the same,
     but PostgreSQL can only run it as a nested loop (quadratic); one-element arrays
-    compare NULLs as equal and hash, so the join stays a hash or merge join."""
+    compare NULLs as equal and hash, so the join stays a hash or merge join.
+
+    The operator is named with its schema (``equality``: the type's own, citext's in
+    its extension's schema), so the search_path cannot change what equal means; array
+    equality uses the element type's default operator class, the type's own too."""
     if not nullable:
-        return sql.SQL("{} = {}").format(a, b)
-    return sql.SQL("ARRAY[{}] = ARRAY[{}]").format(a, b)
+        return sql.SQL("{} {} {}").format(a, equals(equality), b)
+    return sql.SQL("ARRAY[{}] {} ARRAY[{}]").format(a, equals(), b)
 
 
 def duplicate_keys(tp: TablePlan, relation: sql.Composable, samples: int = 5) -> sql.Composed:
     keys = sql.SQL(", ").join(ident(kf.name) for kf in tp.key_fields)
     return sql.SQL(
-        "SELECT {keys}, count(*) FROM {rel} AS d GROUP BY {keys} HAVING count(*) > 1 "
-        "ORDER BY count(*) DESC LIMIT {n}"
+        "SELECT {keys}, pg_catalog.count(*) FROM {rel} AS d GROUP BY {keys} HAVING pg_catalog.count(*) > 1 "
+        "ORDER BY pg_catalog.count(*) DESC LIMIT {n}"
     ).format(keys=keys, rel=relation, n=sql.Literal(samples))
 
 
@@ -113,9 +129,9 @@ def default_expr(table: QualifiedName, col: Column) -> sql.Composable:
     """Allocate a new value the way the target would on INSERT."""
     if col.identity and col.sequence is not None:
         # the sequence as a constant: pg_get_serial_sequence() per row costs ~10 µs each
-        return sql.SQL("nextval({}::regclass)").format(qualified_literal(col.sequence))
+        return sql.SQL("pg_catalog.nextval({}::regclass)").format(qualified_literal(col.sequence))
     if col.identity:
-        return sql.SQL("nextval(pg_get_serial_sequence({}, {}))").format(
+        return sql.SQL("pg_catalog.nextval(pg_catalog.pg_get_serial_sequence({}, {}))").format(
             qualified_literal(table), sql.Literal(col.name)
         )
     assert col.default is not None
@@ -127,7 +143,7 @@ def default_expr(table: QualifiedName, col: Column) -> sql.Composable:
 def computed_id(sequence: QualifiedName, start: int, increment: int) -> sql.Composable:
     """New ids for a dry run or a comparison: the values ``nextval`` would hand out next,
     computed from the sequence's last value without drawing them (no sequence moves)."""
-    expr = "(coalesce(pg_catalog.pg_sequence_last_value({}), {}) + {} * row_number() OVER ())"
+    expr = "(coalesce(pg_catalog.pg_sequence_last_value({}), {}) + {} * pg_catalog.row_number() OVER ())"
     return sql.SQL(expr).format(
         qualified_literal(sequence), sql.Literal(start - increment), sql.Literal(increment)
     )
@@ -153,11 +169,32 @@ def insert_select(name: sql.Composable, select: sql.Composable) -> sql.Composed:
     return sql.SQL("INSERT INTO {} {}").format(name, select)
 
 
+def kept_value(tp: TablePlan, column: str) -> str:
+    """The staging column holding what ``column`` will hold in the target after the import
+    when existing rows keep their values (on_conflict skip): the target's value for them,
+    the archive's for new rows."""
+    return f"{tp.hit_marker}:{column}"
+
+
+def kept_columns(tp: TablePlan) -> list[str]:
+    """Columns others reference that travel as values outside the natural key (a FK to a
+    UNIQUE column that is not the primary key): under on_conflict skip a reference must
+    take the target's value, which the skipped row keeps."""
+    key_names = {kf.name for kf in tp.key_fields}
+    fields = set(tp.field_names)
+    return [c for c in tp.ref_columns if c in fields and c not in key_names]
+
+
 def keyed_select(
-    plan: Plan, tp: TablePlan, names: StagingNames, ids: dict[str, sql.Composable] | None = None
+    plan: Plan,
+    tp: TablePlan,
+    names: StagingNames,
+    ids: dict[str, sql.Composable] | None = None,
+    keep_existing: bool = False,
 ) -> sql.Composed:
     """Staging rows with the target's ids: existing rows matched by natural key, new
-    rows given ids now, so every reference to them is known before any INSERT."""
+    rows given ids now, so every reference to them is known before any INSERT.
+    ``keep_existing`` (on_conflict skip): also the values existing rows keep."""
     field_names = set(tp.field_names)
     surrogate = {c.name: c for c in tp.surrogate}
     extra: list[sql.Composable] = []
@@ -171,6 +208,12 @@ def keyed_select(
         else:
             extra.append(sql.SQL("o.{c} AS {c}").format(c=ident(c)))
     extra.append(sql.SQL("o.{} IS NULL AS {}").format(ident(tp.hit_marker), ident(tp.new_marker)))
+    for c in kept_columns(tp) if keep_existing else ():
+        extra.append(
+            sql.SQL("CASE WHEN o.{hit} IS NULL THEN s.{c} ELSE o.{c} END AS {kept}").format(
+                hit=ident(tp.hit_marker), c=ident(c), kept=ident(kept_value(tp, c))
+            )
+        )
     tree = tp.tree_expansion
     if tree is not None:
         extra.append(
@@ -207,19 +250,31 @@ def final_select(
     staged: dict[QualifiedName, StagingNames],
     loaded_fields: set[str],
     finalized: set[QualifiedName],
+    keep_existing: frozenset[QualifiedName] = frozenset(),
 ) -> sql.Composed:
-    """The keyed rows with every foreign key resolved to the target's ids."""
+    """The keyed rows with every foreign key resolved to the target's ids.
+
+    ``keep_existing``: tables whose existing rows keep their values (on_conflict skip);
+    a reference to one of their unique columns takes the value the target keeps."""
     select: list[sql.Composable] = [sql.SQL("k.*")]
     joins: list[sql.Composable] = []
     for i, exp in enumerate(active_expansions(tp, loaded_fields)):
         a = f"f{i + 1}"
         ref = plan.tables[exp.ref_table]
+        staged_ref = (exp.ref_table in staged and ref.export) or exp.tree
+        kept = set(kept_columns(ref)) if staged_ref and exp.ref_table in keep_existing else set()
         for c, rc in zip(exp.fk.columns, exp.fk.ref_columns):
-            select.append(sql.SQL("{}.{} AS {}").format(ident(a), ident(rc), ident(c)))
+            source = kept_value(ref, rc) if rc in kept else rc
+            select.append(sql.SQL("{}.{} AS {}").format(ident(a), ident(source), ident(c)))
         if exp.tree:
             joins.append(
-                sql.SQL("LEFT JOIN {} AS {} ON {}.{} = k.{}").format(
-                    names.keyed, ident(a), ident(a), ident(ref.path_marker), ident(exp.fields[0].name)
+                sql.SQL("LEFT JOIN {} AS {} ON {}.{} {} k.{}").format(
+                    names.keyed,
+                    ident(a),
+                    ident(a),
+                    ident(ref.path_marker),
+                    equals(),
+                    ident(exp.fields[0].name),
                 )
             )
             continue
@@ -271,12 +326,13 @@ def _resolve_generic(
             source = sql.SQL("({})").format(key_relation(plan, ref))
         a = f"{prefix}{j + 1}"
         joins.append(
-            sql.SQL("LEFT JOIN ({}) AS {} ON {} AND {}.{} = {}").format(
+            sql.SQL("LEFT JOIN ({}) AS {} ON {} AND {}.{} {} {}").format(
                 target_keys(plan, ref, target.id_column, source),
                 ident(a),
                 names_table(gp, key, target.table),
                 ident(a),
                 ident(KEY),
+                equals(),
                 carried,
             )
         )
@@ -300,7 +356,7 @@ def generic_unresolved_condition(gp: GenericPlan) -> sql.Composed:
 
 def generic_unresolved(tp: TablePlan, names: StagingNames, gp: GenericPlan, samples: int = 5) -> sql.Composed:
     fields = [gp.type_field(c) for c in gp.type_key] + [gp.field]
-    return sql.SQL("SELECT count(*) OVER (), {} FROM {} WHERE {} LIMIT {}").format(
+    return sql.SQL("SELECT pg_catalog.count(*) OVER (), {} FROM {} WHERE {} LIMIT {}").format(
         sql.SQL(", ").join(ident(f) for f in fields),
         names.final,
         generic_unresolved_condition(gp),
@@ -320,7 +376,7 @@ def unresolved_condition(exp: Expansion) -> sql.Composed:
 
 
 def unresolved(tp: TablePlan, names: StagingNames, exp: Expansion, samples: int = 5) -> sql.Composed:
-    return sql.SQL("SELECT count(*) OVER (), {} FROM {} WHERE {} LIMIT {}").format(
+    return sql.SQL("SELECT pg_catalog.count(*) OVER (), {} FROM {} WHERE {} LIMIT {}").format(
         sql.SQL(", ").join(ident(f.name) for f in exp.fields),
         names.final,
         unresolved_condition(exp),
@@ -331,7 +387,7 @@ def unresolved(tp: TablePlan, names: StagingNames, exp: Expansion, samples: int 
 def count_present(plan: Plan, tp: TablePlan, names: StagingNames) -> sql.Composed:
     """After loading: how many archive rows exist in the target by natural key."""
     return sql.SQL(
-        "SELECT count(*) FROM {final} AS f WHERE EXISTS (SELECT 1 FROM ({rel}) AS o WHERE {m})"
+        "SELECT pg_catalog.count(*) FROM {final} AS f WHERE EXISTS (SELECT 1 FROM ({rel}) AS o WHERE {m})"
     ).format(final=names.final, rel=key_relation(plan, tp), m=_match("o", "f", list(tp.key_fields)))
 
 
@@ -340,10 +396,15 @@ def final_summary(
 ) -> sql.Composed:
     """One scan of the final staging table: rows already in the target, and per
     reference the number left unresolved (samples are fetched only on error)."""
-    cols: list[sql.Composable] = [sql.SQL("count(*) FILTER (WHERE NOT {})").format(ident(tp.new_marker))]
-    cols += [sql.SQL("count(*) FILTER (WHERE {})").format(unresolved_condition(e)) for e in expansions]
+    cols: list[sql.Composable] = [
+        sql.SQL("pg_catalog.count(*) FILTER (WHERE NOT {})").format(ident(tp.new_marker))
+    ]
     cols += [
-        sql.SQL("count(*) FILTER (WHERE {})").format(generic_unresolved_condition(g)) for g in generic or []
+        sql.SQL("pg_catalog.count(*) FILTER (WHERE {})").format(unresolved_condition(e)) for e in expansions
+    ]
+    cols += [
+        sql.SQL("pg_catalog.count(*) FILTER (WHERE {})").format(generic_unresolved_condition(g))
+        for g in generic or []
     ]
     return sql.SQL("SELECT {} FROM {}").format(sql.SQL(", ").join(cols), names.final)
 
@@ -356,6 +417,7 @@ def merged_final_select(
     loaded_fields: set[str],
     finalized: set[QualifiedName],
     ids: dict[str, sql.Composable] | None = None,
+    keep_existing: frozenset[QualifiedName] = frozenset(),
 ) -> sql.Composed:
     """``keyed_select`` and ``final_select`` as one statement (one pass over the
     staging rows instead of two), for a table nothing else in its component refers to.
@@ -363,15 +425,15 @@ def merged_final_select(
     The keyed rows become a subquery of the final statement, so both paths run the
     same joins.
     """
-    subquery = sql.SQL("({})").format(keyed_select(plan, tp, names, ids))
+    subquery = sql.SQL("({})").format(keyed_select(plan, tp, names, ids, tp.table in keep_existing))
     inlined = StagingNames(names.raw, subquery, names.final, names.label)  # type: ignore[arg-type]
-    return final_select(plan, tp, inlined, staged, loaded_fields, finalized)
+    return final_select(plan, tp, inlined, staged, loaded_fields, finalized, keep_existing)
 
 
 def repeated_identity(tp: TablePlan, names: StagingNames) -> sql.Composed:
     """A target row matched by two archive rows (so the archive repeats its key)."""
     cols = sql.SQL(", ").join(ident(c) for c in tp.row_identity)
-    return sql.SQL("SELECT 1 FROM {} WHERE NOT {} GROUP BY {} HAVING count(*) > 1 LIMIT 1").format(
+    return sql.SQL("SELECT 1 FROM {} WHERE NOT {} GROUP BY {} HAVING pg_catalog.count(*) > 1 LIMIT 1").format(
         names.final, ident(tp.new_marker), cols
     )
 

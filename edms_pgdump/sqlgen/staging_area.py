@@ -23,13 +23,13 @@ def may_create_schema() -> sql.Composed:
 
 
 def try_lock_schema(schema: str) -> sql.Composed:
-    return sql.SQL("SELECT pg_try_advisory_lock({}, hashtext({}))").format(
+    return sql.SQL("SELECT pg_catalog.pg_try_advisory_lock({}, pg_catalog.hashtext({}))").format(
         sql.Literal(LOCK_CLASS), sql.Literal(schema)
     )
 
 
 def unlock_schema(schema: str) -> sql.Composed:
-    return sql.SQL("SELECT pg_advisory_unlock({}, hashtext({}))").format(
+    return sql.SQL("SELECT pg_catalog.pg_advisory_unlock({}, pg_catalog.hashtext({}))").format(
         sql.Literal(LOCK_CLASS), sql.Literal(schema)
     )
 

@@ -21,7 +21,7 @@ from psycopg import sql
 
 from edms_pgdump.catalog.names import QualifiedName
 from edms_pgdump.plan.build import GenericPlan, TablePlan
-from edms_pgdump.sqlgen.common import ident, table_ident
+from edms_pgdump.sqlgen.common import equals, ident, relation, table_ident
 from edms_pgdump.sqlgen.generic import names_table, type_key_columns
 
 SCOPE = "#scope"
@@ -35,10 +35,16 @@ class KeptTable:
     name: str  # in pg_temp
     pk: tuple[str, ...]
     pk_types: tuple[str, ...]
+    only: bool = False  # tables INHERIT from it: its own rows are read with ONLY
 
     @property
     def relation(self) -> sql.Composable:
         return sql.Identifier("pg_temp", self.name)
+
+    @property
+    def source(self) -> sql.Composable:
+        """The table itself, as the closure reads it."""
+        return relation(self.table, self.only)
 
 
 def _cols(alias: str, cols: Sequence[str]) -> sql.Composable:
@@ -47,7 +53,7 @@ def _cols(alias: str, cols: Sequence[str]) -> sql.Composable:
 
 def _match(a: str, a_cols: Sequence[str], b: str, b_cols: Sequence[str]) -> sql.Composable:
     return sql.SQL(" AND ").join(
-        sql.SQL("{}.{} = {}.{}").format(ident(a), ident(x), ident(b), ident(y))
+        sql.SQL("{}.{} {} {}.{}").format(ident(a), ident(x), equals(), ident(b), ident(y))
         for x, y in zip(a_cols, b_cols)
     )
 
@@ -85,7 +91,7 @@ def insert_where(kept: KeptTable, condition: str) -> sql.Composed:
     rel = table_ident(kept.table)
     select = sql.SQL("SELECT {} FROM {} WHERE ({})").format(
         sql.SQL(", ").join(sql.SQL("{}.{}").format(rel, ident(c)) for c in kept.pk),
-        rel,
+        kept.source,
         sql.SQL(condition),  # checked and rendered by where.parse_where
     )
     return _insert(kept, select, True)
@@ -99,8 +105,8 @@ def insert_owned(
         return _descendants(child, fk_columns, ref_columns)
     select = sql.SQL("SELECT {} FROM {} AS c JOIN {} AS o ON {} JOIN {} AS k ON {} AND k.{}").format(
         _cols("c", child.pk),
-        table_ident(child.table),
-        table_ident(owner.table),
+        child.source,
+        owner.source,
         _match("o", ref_columns, "c", fk_columns),
         owner.relation,
         _match("k", owner.pk, "o", owner.pk),
@@ -111,7 +117,7 @@ def insert_owned(
 
 def _descendants(kept: KeptTable, fk_columns: Sequence[str], ref_columns: Sequence[str]) -> sql.Composed:
     """A tree keyed by its parent: every descendant of a row in scope is in scope."""
-    rel = table_ident(kept.table)
+    rel = kept.source
     down = ident("#down")
     body = sql.SQL(
         "WITH RECURSIVE {down} ({pk}) AS ("
@@ -144,9 +150,9 @@ def insert_needed(
         return _ancestors(target, fk_columns, ref_columns)
     select = sql.SQL("SELECT {} FROM {} AS s{} JOIN {} AS r ON {}").format(
         _cols("r", target.pk),
-        table_ident(source.table),
+        relation(source.table, source.only),
         _kept_join(source_kept),
-        table_ident(target.table),
+        target.source,
         _match("r", ref_columns, "s", fk_columns),
     )
     return _insert(target, select, False)
@@ -159,7 +165,7 @@ def _kept_join(kept: KeptTable | None) -> sql.Composable:
 
 
 def _ancestors(kept: KeptTable, fk_columns: Sequence[str], ref_columns: Sequence[str]) -> sql.Composed:
-    rel = table_ident(kept.table)
+    rel = kept.source
     up = ident("#up")
     body = sql.SQL(
         "WITH RECURSIVE {up} ({pk}) AS ("
@@ -190,17 +196,19 @@ def insert_generic_needed(
     the type row names ``target`` and the id matches as text (as the export matches it,
     so ids of other types are never cast)."""
     select = sql.SQL(
-        "SELECT {} FROM {} AS s{} JOIN {} AS ty ON ty.{} = s.{} JOIN {} AS r ON r.{}::text = s.{}::text "
+        "SELECT {} FROM {} AS s{} JOIN {} AS ty ON ty.{} {} s.{} JOIN {} AS r ON r.{}::text {} s.{}::text "
         "WHERE {}"
     ).format(
         _cols("r", target.pk),
-        table_ident(source.table),
+        relation(source.table, source.only),
         _kept_join(source_kept),
         table_ident(gp.type_table),
         ident(type_ref_column),
+        equals(),
         ident(gp.type_column),
-        table_ident(target.table),
+        target.source,
         ident(id_column),
+        equals(),
         ident(gp.id_column),
         names_table(gp, type_key_columns(gp, "ty"), target.table),
     )
@@ -212,8 +220,10 @@ def row_writes() -> sql.Composed:
     tables (the server's per-transaction counters): taken before and after an archive's
     filter runs in the import's writing transaction, so a filter that writes is caught."""
     return sql.SQL(
-        "SELECT coalesce(sum(n_tup_ins + n_tup_upd + n_tup_del), 0) FROM pg_catalog.pg_stat_xact_all_tables "
-        "WHERE NOT (starts_with(schemaname, 'pg_temp') OR starts_with(schemaname, 'pg_toast_temp'))"
+        "SELECT coalesce(pg_catalog.sum(n_tup_ins + n_tup_upd + n_tup_del), 0) "
+        "FROM pg_catalog.pg_stat_xact_all_tables "
+        "WHERE NOT (pg_catalog.starts_with(schemaname, 'pg_temp') "
+        "OR pg_catalog.starts_with(schemaname, 'pg_toast_temp'))"
     ).format()
 
 
@@ -224,7 +234,9 @@ def in_scope(kept: KeptTable, alias: str) -> sql.Composed:
 
 def kept_counts(kept: KeptTable) -> sql.Composed:
     """(kept rows, rows in scope)."""
-    return sql.SQL("SELECT count(*), count(*) FILTER (WHERE {}) FROM {}").format(ident(SCOPE), kept.relation)
+    return sql.SQL("SELECT pg_catalog.count(*), pg_catalog.count(*) FILTER (WHERE {}) FROM {}").format(
+        ident(SCOPE), kept.relation
+    )
 
 
 def analyze_kept(kept: KeptTable) -> sql.Composed:

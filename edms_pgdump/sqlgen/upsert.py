@@ -9,7 +9,7 @@ from psycopg import sql
 from edms_pgdump.catalog.names import QualifiedName
 from edms_pgdump.plan.build import Expansion, Plan, TablePlan
 from edms_pgdump.sqlgen.common import ident, qualified_literal, table_ident
-from edms_pgdump.sqlgen.export import key_relation
+from edms_pgdump.sqlgen.export import key_relation, own_rel
 from edms_pgdump.sqlgen.staging import StagingNames, _match, active_expansions, equal_or_both_null
 
 
@@ -46,6 +46,7 @@ def _identity_match(tp: TablePlan, t: str, f: str) -> sql.Composable:
             sql.SQL("{}.{}").format(ident(t), ident(c)),
             sql.SQL("{}.{}").format(ident(f), ident(c)),
             not tp.identity_is_pk,
+            tp.eq(c),
         )
         for c in tp.row_identity
     )
@@ -56,7 +57,7 @@ def second_pass(tp: TablePlan, names: StagingNames, exp: Expansion) -> sql.Compo
     return sql.SQL(
         "UPDATE {t} AS t SET {sets} FROM {final} AS f WHERE f.{new} AND {match} AND f.{first} IS NOT NULL"
     ).format(
-        t=table_ident(tp.table),
+        t=own_rel(tp),
         sets=sets,
         final=names.final,
         new=ident(tp.new_marker),
@@ -65,26 +66,30 @@ def second_pass(tp: TablePlan, names: StagingNames, exp: Expansion) -> sql.Compo
     )
 
 
-# Types whose '=' means "same text output"; everything else is compared as text so
-# that 1.0 vs 1.00, '1 day' vs '24:00:00' or citext case changes are not skipped.
+# Types whose '=' means "same text output" and has an operator of exactly that type in
+# pg_catalog (IS DISTINCT FROM cannot name its operator; pg_catalog comes first on the
+# import's search_path, so an exact match there is the one chosen). Everything else is
+# compared as text, so that 1.0 vs 1.00, '1 day' vs '24:00:00' or citext case changes
+# are not skipped, and a varchar or array '=' elsewhere on the path is never used.
 _EXACT_TYPES = re.compile(
-    r"^(smallint|integer|bigint|text|character varying(\(\d+\))?|character(\(\d+\))?|"
-    r"boolean|date|timestamp(\(\d\))? with(out)? time zone|uuid|bytea|\"char\"|name|oid)"
-    r"(\[\])*$"
+    r"^(smallint|integer|bigint|text|character(\(\d+\))?|"
+    r"boolean|date|timestamp(\(\d\))? with(out)? time zone|uuid|bytea|\"char\"|name|oid)$"
 )
 
 
 def _differs(tp: TablePlan, cols: list[str], t: str, f: str) -> sql.Composable:
-    types = {fl.column: fl.type for fl in tp.fields if fl.column}
+    # every column's type, references' id columns included (a varchar reference must not
+    # meet an '=' elsewhere on the path either); a domain by its base type
+    types = {**dict(tp.column_types), **{fl.column: fl.type for fl in tp.fields if fl.column}}
     parts = []
     for c in cols:
         if c in tp.byte_compared:
             # a nondeterministic collation calls 'A' and 'a' equal: compare the bytes, so
             # a case-only change is an update
             parts.append(
-                sql.SQL('{}.{}::text COLLATE "C" IS DISTINCT FROM {}.{}::text COLLATE "C"').format(
-                    ident(t), ident(c), ident(f), ident(c)
-                )
+                sql.SQL(
+                    '{}.{}::text COLLATE pg_catalog."C" IS DISTINCT FROM {}.{}::text COLLATE pg_catalog."C"'
+                ).format(ident(t), ident(c), ident(f), ident(c))
             )
         elif c in types and not _EXACT_TYPES.match(types[c]):
             parts.append(
@@ -102,7 +107,11 @@ def _differs(tp: TablePlan, cols: list[str], t: str, f: str) -> sql.Composable:
 
 
 def updatable_columns(tp: TablePlan, loaded_fields: set[str]) -> list[str]:
-    skip = set(tp.row_identity) | {c.name for c in tp.surrogate}
+    """Columns an UPDATE writes: not the row identity it matches on, except an identity
+    column whose equality is not byte equality (a nondeterministic collation, citext):
+    its case-only change is compared on the bytes and written."""
+    loose = set(tp.byte_compared) | {c for c, _ in tp.equality}
+    skip = (set(tp.row_identity) - loose) | {c.name for c in tp.surrogate} | set(tp.not_updatable)
     return [c for c in insert_columns(tp, loaded_fields) if c not in skip]
 
 
@@ -111,13 +120,13 @@ def changed_rows(
 ) -> sql.Composed:
     cols = updatable_columns(tp, loaded_fields)
     return sql.SQL(
-        "SELECT count(*) OVER (), {keys} FROM {final} AS f JOIN {t} AS t ON {match} "
+        "SELECT pg_catalog.count(*) OVER (), {keys} FROM {final} AS f JOIN {t} AS t ON {match} "
         "WHERE NOT f.{new} AND {differs} LIMIT {n}"
     ).format(
         n=sql.Literal(samples),
         keys=sql.SQL(", ").join(sql.SQL("f.{}").format(ident(k.name)) for k in tp.key_fields),
         final=names.final,
-        t=table_ident(tp.table),
+        t=own_rel(tp),
         match=_identity_match(tp, "t", "f"),
         new=ident(tp.new_marker),
         differs=_differs(tp, cols, "t", "f"),
@@ -128,10 +137,11 @@ def count_changed(tp: TablePlan, names: StagingNames, loaded_fields: set[str]) -
     """How many archive rows exist in the target with other values (verify)."""
     cols = updatable_columns(tp, loaded_fields)
     return sql.SQL(
-        "SELECT count(*) FROM {final} AS f JOIN {t} AS t ON {match} WHERE NOT f.{new} AND {differs}"
+        "SELECT pg_catalog.count(*) FROM {final} AS f JOIN {t} AS t ON {match} "
+        "WHERE NOT f.{new} AND {differs}"
     ).format(
         final=names.final,
-        t=table_ident(tp.table),
+        t=own_rel(tp),
         match=_identity_match(tp, "t", "f"),
         new=ident(tp.new_marker),
         differs=_differs(tp, cols, "t", "f"),
@@ -146,7 +156,7 @@ def update_existing(tp: TablePlan, names: StagingNames, loaded_fields: set[str])
     return sql.SQL(
         "UPDATE {t} AS t SET {sets} FROM {final} AS f WHERE NOT f.{new} AND {match} AND {differs}"
     ).format(
-        t=table_ident(tp.table),
+        t=own_rel(tp),
         sets=sets,
         final=names.final,
         new=ident(tp.new_marker),
@@ -163,7 +173,7 @@ def lock_tables(tables: list[QualifiedName]) -> sql.Composed:
 
 def column_maxima(relation: sql.Composable, columns: list[str]) -> sql.Composed:
     return sql.SQL("SELECT {} FROM {}").format(
-        sql.SQL(", ").join(sql.SQL("max({})").format(ident(c)) for c in columns), relation
+        sql.SQL(", ").join(sql.SQL("pg_catalog.max({})").format(ident(c)) for c in columns), relation
     )
 
 
@@ -171,7 +181,7 @@ def advance_sequence(table: QualifiedName, column: str, sequence: QualifiedName,
     """``setval`` to the column's largest value when that is ahead of the sequence (or
     of its start, if it never handed out a value); never backwards."""
     return sql.SQL(
-        "SELECT pg_catalog.setval({seq}, m) FROM (SELECT max({col}) AS m, "
+        "SELECT pg_catalog.setval({seq}, m) FROM (SELECT pg_catalog.max({col}) AS m, "
         "pg_catalog.pg_sequence_last_value({seq}) AS last FROM {table}) AS x "
         "WHERE m > coalesce(last, {before_start})"
     ).format(
@@ -248,14 +258,16 @@ def _absent_from_archive(
 def count_absent(
     plan: Plan, tp: TablePlan, names: StagingNames, scope: sql.Composable | None = None
 ) -> sql.Composed:
-    return sql.SQL("SELECT count(*) FROM ({}) AS gone").format(_absent_from_archive(plan, tp, names, scope))
+    return sql.SQL("SELECT pg_catalog.count(*) FROM ({}) AS gone").format(
+        _absent_from_archive(plan, tp, names, scope)
+    )
 
 
 def absent_rows(
     plan: Plan, tp: TablePlan, names: StagingNames, samples: int = 5, scope: sql.Composable | None = None
 ) -> sql.Composed:
     """Samples (with the total first) of target rows the archive does not hold."""
-    return sql.SQL("SELECT count(*) OVER (), {} FROM ({}) AS gone LIMIT {}").format(
+    return sql.SQL("SELECT pg_catalog.count(*) OVER (), {} FROM ({}) AS gone LIMIT {}").format(
         sql.SQL(", ").join(ident(kf.name) for kf in tp.key_fields),
         _absent_from_archive(plan, tp, names, scope),
         sql.Literal(samples),
@@ -267,20 +279,23 @@ def delete_absent(
 ) -> sql.Composed:
     """--delete-missing: remove the target rows the archive does not hold (within
     ``scope`` for a subset archive)."""
+    # the rows come from the target itself: its primary key addresses them, even
+    # where updates go by natural key (a primary key outside it may have changed)
+    by_pk = bool(tp.primary_key)
     match = sql.SQL(" AND ").join(
         equal_or_both_null(
-            sql.SQL("t.{}").format(ident(c)), sql.SQL("gone.{}").format(ident(c)), not tp.identity_is_pk
+            sql.SQL("t.{}").format(ident(c)), sql.SQL("gone.{}").format(ident(c)), not by_pk, tp.eq(c)
         )
-        for c in tp.row_identity
+        for c in (tp.primary_key or tp.row_identity)
     )
     return sql.SQL("DELETE FROM {} AS t USING ({}) AS gone WHERE {}").format(
-        table_ident(tp.table), _absent_from_archive(plan, tp, names, scope), match
+        own_rel(tp), _absent_from_archive(plan, tp, names, scope), match
     )
 
 
 def new_rows(tp: TablePlan, names: StagingNames, samples: int = 5) -> sql.Composed:
     """Samples (total first) of archive rows the target does not hold."""
-    return sql.SQL("SELECT count(*) OVER (), {} FROM {} WHERE {} LIMIT {}").format(
+    return sql.SQL("SELECT pg_catalog.count(*) OVER (), {} FROM {} WHERE {} LIMIT {}").format(
         sql.SQL(", ").join(ident(kf.name) for kf in tp.key_fields),
         names.final,
         ident(tp.new_marker),

@@ -107,9 +107,7 @@ def parse_where(table: QualifiedName, text: str, origin: str, *, from_mapping: b
             )
     top = tree.unnest() if isinstance(tree, exp.Paren) else tree
     if isinstance(top, _QUERIES):
-        raise bad(
-            f"the filter of {table} is a query, not a condition; wrap it as EXISTS (…) or col IN (…)"
-        )
+        raise bad(f"the filter of {table} is a query, not a condition; wrap it as EXISTS (…) or col IN (…)")
     if isinstance(top, (exp.Literal, *_NOT_BOOLEAN)):
         raise bad(f"the filter of {table} is not a boolean expression ({top.sql('postgres')}); {fix}")
     if isinstance(top, exp.Cast) and top.to.this not in (exp.DataType.Type.BOOLEAN,):
