@@ -108,11 +108,16 @@ class KeyResolver:
 
     def key_fk(self, table: Table, nk: tuple[str, ...], column: str) -> ForeignKey | None:
         """The FK to a keyed table that a natural-key column belongs to, if any."""
-        for fk in self.foreign_keys(table):
-            if column in fk.columns and set(fk.columns) <= set(nk):
-                if fk.ref_table in self.mapping.tables and self.catalog.get(fk.ref_table):
-                    return fk
-        return None
+        found = [
+            fk
+            for fk in self.foreign_keys(table)
+            if column in fk.columns
+            and set(fk.columns) <= set(nk)
+            and fk.ref_table in self.mapping.tables
+            and self.catalog.get(fk.ref_table)
+        ]
+        # the narrowest one: two key FKs sharing a column agree with the planner's claim order
+        return min(found, key=lambda fk: len(fk.columns), default=None)
 
     def generic_id_columns(self, name: QualifiedName) -> set[str]:
         tm = self.mapping.tables.get(name)

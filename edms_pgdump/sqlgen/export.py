@@ -351,15 +351,20 @@ def partly_null_references(tp: TablePlan, exp: Expansion, samples: int = 5) -> s
     """Rows whose multi-column reference has some columns NULL and others not: PostgreSQL
     does not check it (MATCH SIMPLE), the export's join finds no row, and the archive
     would carry the whole reference as NULL, losing the parts that were set."""
-    cols = sql.SQL(", ").join(sql.SQL("t.{}").format(ident(c)) for c in exp.fk.columns)
-    shown = dict.fromkeys([*tp.natural_key, *exp.fk.columns])
+    def cols(names: tuple[str, ...]) -> sql.Composable:
+        return sql.SQL(", ").join(sql.SQL("t.{}").format(ident(c)) for c in names)
+
+    shown = tuple(dict.fromkeys([*tp.natural_key, *exp.fk.columns]))
+    # some column this reference writes is set, and some column of the FK is NULL
+    # (columns it shares with another reference or the key do not make it present)
     return sql.SQL(
         "SELECT count(*) OVER (), {shown} FROM {t} AS t "
-        "WHERE num_nulls({cols}) BETWEEN 1 AND {most} LIMIT {n}"
+        "WHERE num_nulls({written}) < {n_written} AND num_nulls({cols}) > 0 LIMIT {n}"
     ).format(
-        shown=sql.SQL(", ").join(sql.SQL("t.{}").format(ident(c)) for c in shown),
+        shown=cols(shown),
         t=table_ident(tp.table),
-        cols=cols,
-        most=sql.Literal(len(exp.fk.columns) - 1),
+        written=cols(exp.written),
+        n_written=sql.Literal(len(exp.written)),
+        cols=cols(exp.fk.columns),
         n=sql.Literal(samples),
     )

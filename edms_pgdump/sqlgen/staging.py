@@ -215,7 +215,8 @@ def final_select(
         a = f"f{i + 1}"
         ref = plan.tables[exp.ref_table]
         for c, rc in zip(exp.fk.columns, exp.fk.ref_columns):
-            select.append(sql.SQL("{}.{} AS {}").format(ident(a), ident(rc), ident(c)))
+            if c in exp.written:  # a shared column is written by its own reference or the key
+                select.append(sql.SQL("{}.{} AS {}").format(ident(a), ident(rc), ident(c)))
         if exp.tree:
             joins.append(
                 sql.SQL("LEFT JOIN {} AS {} ON {}.{} = k.{}").format(
@@ -316,7 +317,7 @@ def active_expansions(tp: TablePlan, loaded_fields: set[str]) -> list[Expansion]
 def unresolved_condition(exp: Expansion) -> sql.Composed:
     """A reference the archive carries (some key field set) that resolved to no row."""
     present = sql.SQL(" OR ").join(sql.SQL("{} IS NOT NULL").format(ident(f.name)) for f in exp.fields)
-    return sql.SQL("{} IS NULL AND ({})").format(ident(exp.fk.columns[0]), present)
+    return sql.SQL("{} IS NULL AND ({})").format(ident(exp.written[0]), present)
 
 
 def unresolved(tp: TablePlan, names: StagingNames, exp: Expansion, samples: int = 5) -> sql.Composed:

@@ -1,0 +1,128 @@
+"""Issue 23, key and reference shapes: each one round-trips through natural values (a
+re-import writes nothing) or is refused before any archive is written, naming the table,
+the column and the fix."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from edms_pgdump import check_mapping, import_archive
+from edms_pgdump.results import ImportReport
+from tests.support.real_schemas import (
+    NewDb,
+    assert_keyed_union,
+    export_and_import,
+    fetch,
+    keyed_rows,
+    make_db,
+    push_sequences,
+)
+
+
+def _file(tmp_path: Path, text: str) -> Path:
+    path = tmp_path / "m.yaml"
+    path.write_text(text)
+    return path
+
+
+def _round_trip(src: str, dst: str, mapping: str, tmp_path: Path) -> ImportReport:
+    """Export, import, then import the same archive again: the second writes nothing."""
+    before, source = keyed_rows(dst, mapping), keyed_rows(src, mapping)
+    report, _ = export_and_import(src, dst, mapping, tmp_path)
+    assert report.committed and report.ok, report.to_dict()
+    assert_keyed_union(before, source, keyed_rows(dst, mapping))
+    again = import_archive(dst, tmp_path / "a.edmsdump", audit_log=False)
+    assert again.committed and again.ok, again.to_dict()
+    assert all(t.inserted == 0 and t.updated == 0 for t in again.tables), again.to_dict()
+    return report
+
+
+# -- 1. two foreign keys sharing a column -------------------------------------------
+SHARED = """
+CREATE TABLE tenant (id serial PRIMARY KEY, code text NOT NULL UNIQUE);
+CREATE TABLE parent (tenant_id int NOT NULL REFERENCES tenant, id serial, name text NOT NULL,
+    PRIMARY KEY (tenant_id, id), UNIQUE (tenant_id, name));
+CREATE TABLE child (id serial PRIMARY KEY, tenant_id int NOT NULL REFERENCES tenant,
+    parent_id int, label text NOT NULL, UNIQUE (tenant_id, label),
+    CONSTRAINT {name} FOREIGN KEY (tenant_id, parent_id) REFERENCES parent (tenant_id, id));
+"""
+SHARED_SOURCE = """
+INSERT INTO tenant (id, code) VALUES (1, 'acme'), (2, 'umbrella');
+INSERT INTO parent (tenant_id, id, name) VALUES (1, 1, 'p1'), (1, 2, 'p2'), (2, 3, 'p1');
+INSERT INTO child (tenant_id, parent_id, label) VALUES (1, 1, 'c1'), (1, 2, 'c2'), (2, 3, 'c1'), (2, NULL, 'c9');
+"""
+SHARED_TARGET = """
+INSERT INTO tenant (id, code) VALUES (1, 'umbrella'), (2, 'other');
+INSERT INTO parent (tenant_id, id, name) VALUES (2, 7, 'x');
+"""
+SHARED_MAP = """
+version: 1
+tables:
+  public.tenant: {natural_key: [code]}
+  public.parent: {natural_key: [tenant_id, name]}
+  public.child: {natural_key: [tenant_id, label]}
+"""
+
+
+# the constraint's name decides whether the catalog lists it before or after tenant_id's
+@pytest.mark.parametrize("name", ["a_child_parent_fk", "z_child_parent_fk"])
+def test_two_fks_sharing_a_column_round_trip(new_db: NewDb, tmp_path: Path, name: str) -> None:
+    schema = SHARED.format(name=name)
+    src = make_db(new_db, schema, SHARED_SOURCE)
+    dst = make_db(new_db, schema, SHARED_TARGET)
+    push_sequences(dst)
+    check = check_mapping(dsn=src, mapping=_file(tmp_path, SHARED_MAP))
+    assert check.errors == [], [str(p) for p in check.errors]
+    _round_trip(src, dst, SHARED_MAP, tmp_path)
+    got = fetch(
+        dst,
+        "SELECT t.code, c.label, p.name FROM child c JOIN tenant t ON t.id = c.tenant_id"
+        " LEFT JOIN parent p ON (p.tenant_id, p.id) = (c.tenant_id, c.parent_id) ORDER BY 1, 2",
+    )
+    assert got == [("acme", "c1", "p1"), ("acme", "c2", "p2"), ("umbrella", "c1", "p1"), ("umbrella", "c9", None)]
+
+
+# -- 2. a natural-key column inside a composite FK (a partition key) ------------------
+REGIONS = """
+CREATE TABLE customer (id bigserial, region text NOT NULL, email text NOT NULL,
+    PRIMARY KEY (id, region), UNIQUE (region, email)) PARTITION BY LIST (region);
+CREATE TABLE customer_eu PARTITION OF customer FOR VALUES IN ('eu');
+CREATE TABLE customer_us PARTITION OF customer FOR VALUES IN ('us');
+CREATE TABLE orders (id bigserial, region text NOT NULL, number int NOT NULL, customer_id bigint,
+    total numeric(10, 2), PRIMARY KEY (id, region), UNIQUE (region, number),
+    FOREIGN KEY (customer_id, region) REFERENCES customer (id, region)) PARTITION BY LIST (region);
+CREATE TABLE orders_eu PARTITION OF orders FOR VALUES IN ('eu');
+CREATE TABLE orders_us PARTITION OF orders FOR VALUES IN ('us');
+"""
+REGIONS_SOURCE = """
+INSERT INTO customer (id, region, email) VALUES (1, 'eu', 'ann@x'), (2, 'us', 'bob@x'), (3, 'eu', 'bob@x');
+INSERT INTO orders (region, number, customer_id, total) VALUES
+    ('eu', 1, 1, 10), ('eu', 2, 3, 20), ('us', 1, 2, 30), ('us', 2, NULL, 40);
+"""
+REGIONS_TARGET = """
+INSERT INTO customer (id, region, email) VALUES (1, 'eu', 'bob@x'), (2, 'us', 'zed@x');
+INSERT INTO orders (region, number, customer_id, total) VALUES ('us', 7, 2, 1);
+"""
+REGIONS_MAP = """
+version: 1
+tables:
+  public.customer: {natural_key: [region, email]}
+  public.orders: {natural_key: [region, number]}
+"""
+
+
+def test_key_column_inside_a_composite_fk_round_trips(new_db: NewDb, tmp_path: Path) -> None:
+    src = make_db(new_db, REGIONS, REGIONS_SOURCE)
+    dst = make_db(new_db, REGIONS, REGIONS_TARGET)
+    push_sequences(dst)
+    check = check_mapping(dsn=src, mapping=_file(tmp_path, REGIONS_MAP))
+    assert check.errors == [], [str(p) for p in check.errors]
+    _round_trip(src, dst, REGIONS_MAP, tmp_path)
+    got = fetch(
+        dst,
+        "SELECT o.region, o.number, c.email FROM orders o"
+        " LEFT JOIN customer c ON (c.id, c.region) = (o.customer_id, o.region) ORDER BY 1, 2",
+    )
+    assert got == [("eu", 1, "ann@x"), ("eu", 2, "bob@x"), ("us", 1, "bob@x"), ("us", 2, None), ("us", 7, "zed@x")]
