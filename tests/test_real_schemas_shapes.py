@@ -126,3 +126,45 @@ def test_key_column_inside_a_composite_fk_round_trips(new_db: NewDb, tmp_path: P
         " LEFT JOIN customer c ON (c.id, c.region) = (o.customer_id, o.region) ORDER BY 1, 2",
     )
     assert got == [("eu", 1, "ann@x"), ("eu", 2, "bob@x"), ("us", 1, "bob@x"), ("us", 2, None), ("us", 7, "zed@x")]
+
+
+# -- 3. a generated column as the natural key -----------------------------------------
+GENERATED = """
+CREATE TABLE article (id serial PRIMARY KEY, title text NOT NULL,
+    slug text GENERATED ALWAYS AS (lower(replace(title, ' ', '-'))) STORED UNIQUE, body text);
+CREATE TABLE comment (id serial PRIMARY KEY, article_id int NOT NULL REFERENCES article,
+    n int NOT NULL, said text, UNIQUE (article_id, n));
+"""
+GENERATED_SOURCE = """
+INSERT INTO article (id, title, body) VALUES (1, 'Hello World', 'hi'), (2, 'Second Post', 'more');
+INSERT INTO comment (article_id, n, said) VALUES (1, 1, 'first'), (2, 1, 'yes'), (2, 2, 'no');
+"""
+GENERATED_TARGET = """
+INSERT INTO article (id, title, body) VALUES (1, 'Second Post', 'old'), (2, 'Other', 'x');
+"""
+GENERATED_MAP = """
+version: 1
+tables:
+  public.article: {natural_key: [slug]}
+  public.comment: {natural_key: [article_id, n]}
+"""
+
+
+def test_generated_natural_key_round_trips(new_db: NewDb, tmp_path: Path) -> None:
+    src = make_db(new_db, GENERATED, GENERATED_SOURCE)
+    dst = make_db(new_db, GENERATED, GENERATED_TARGET)
+    push_sequences(dst)
+    check = check_mapping(dsn=src, mapping=_file(tmp_path, GENERATED_MAP))
+    assert check.errors == [], [str(p) for p in check.errors]
+    report = _round_trip(src, dst, GENERATED_MAP, tmp_path)
+    assert [(t.table, t.inserted, t.updated) for t in report.tables] == [
+        ("public.article", 1, 1),
+        ("public.comment", 3, 0),
+    ]
+    got = fetch(dst, "SELECT a.slug, a.body, c.n, c.said FROM article a LEFT JOIN comment c ON c.article_id = a.id ORDER BY 1, 3")
+    assert got == [
+        ("hello-world", "hi", 1, "first"),
+        ("other", "x", None, None),
+        ("second-post", "more", 1, "yes"),
+        ("second-post", "more", 2, "no"),
+    ]

@@ -355,7 +355,13 @@ class _Planner(KeyResolver):
         plain: list[str] = []
         emitted: set[str] = set()
         by_id = {g.id_column: g for g in generic}
+        key = set(self.mapping.tables[table.name].natural_key)
         for c in table.columns:
+            if c.is_generated and c.name in key and c.name not in fk_columns:
+                # a generated key column travels as a key field, for matching, and is
+                # never written: the target computes it from the columns that travel
+                fields.append(Field(c.name, c.type, "column", column=c.name, nullable=not c.not_null))
+                continue
             if c.is_generated or c.name in surrogate_names:
                 continue
             if c.name in by_id:
