@@ -6,9 +6,11 @@ from __future__ import annotations
 
 from pathlib import Path
 
+import psycopg
 import pytest
 
-from edms_pgdump import check_mapping, import_archive
+from edms_pgdump import check_mapping, export_archive, import_archive, load_mapping_text
+from edms_pgdump.errors import DataRuleError, PlanError
 from edms_pgdump.results import ImportReport
 from tests.support.real_schemas import (
     NewDb,
@@ -168,3 +170,88 @@ def test_generated_natural_key_round_trips(new_db: NewDb, tmp_path: Path) -> Non
         ("second-post", "more", 1, "yes"),
         ("second-post", "more", 2, "no"),
     ]
+
+
+# -- 4. PostgreSQL 18: NOT ENFORCED and temporal (PERIOD) foreign keys -----------------
+def _pg18(admin: psycopg.Connection) -> None:
+    if admin.info.server_version < 180000:
+        pytest.skip("NOT ENFORCED and PERIOD foreign keys need PostgreSQL 18")
+
+
+UNENFORCED = """
+CREATE TABLE owner (id serial PRIMARY KEY, login text NOT NULL UNIQUE);
+CREATE TABLE item (id serial PRIMARY KEY, code text NOT NULL UNIQUE, owner_id int,
+    CONSTRAINT item_owner_fk FOREIGN KEY (owner_id) REFERENCES owner NOT ENFORCED);
+"""
+UNENFORCED_SOURCE = """
+INSERT INTO owner (id, login) VALUES (1, 'ann'), (2, 'bob');
+INSERT INTO item (code, owner_id) VALUES ('i1', 1), ('i2', 2), ('i3', NULL);
+"""
+UNENFORCED_MAP = """
+version: 1
+tables:
+  public.owner: {natural_key: [login]}
+  public.item: {natural_key: [code]}
+"""
+
+
+def test_not_enforced_fk_travels_like_a_declared_reference(
+    new_db: NewDb, admin: psycopg.Connection, tmp_path: Path
+) -> None:
+    _pg18(admin)
+    src = make_db(new_db, UNENFORCED, UNENFORCED_SOURCE)
+    dst = make_db(new_db, UNENFORCED, "INSERT INTO owner (id, login) VALUES (1, 'bob');")
+    push_sequences(dst)
+    _round_trip(src, dst, UNENFORCED_MAP, tmp_path)
+    got = fetch(dst, "SELECT i.code, o.login FROM item i LEFT JOIN owner o ON o.id = i.owner_id ORDER BY 1")
+    assert got == [("i1", "ann"), ("i2", "bob"), ("i3", None)]
+
+
+def test_not_enforced_fk_to_a_missing_row_is_refused_with_a_fitting_fix(
+    new_db: NewDb, admin: psycopg.Connection, tmp_path: Path
+) -> None:
+    _pg18(admin)
+    src = make_db(new_db, UNENFORCED, UNENFORCED_SOURCE, "INSERT INTO item (code, owner_id) VALUES ('i9', 99)")
+    check = check_mapping(dsn=src, mapping=_file(tmp_path, UNENFORCED_MAP))
+    (err,) = [p for p in check.errors if p.code == "reference-dangling"]
+    assert (err.table, err.column) == ("public.item", "owner_id")
+    assert "NOT ENFORCED" in err.message and "VALIDATE" not in err.fix
+    assert "ALTER TABLE public.item ALTER CONSTRAINT item_owner_fk ENFORCED" in err.fix
+    archive = tmp_path / "a.edmsdump"
+    with pytest.raises(DataRuleError) as exc:
+        export_archive(src, load_mapping_text(UNENFORCED_MAP), archive, audit_log=False)
+    assert "public.item.owner_id" in str(exc.value) and "nothing was exported" in str(exc.value)
+    assert not archive.exists()
+
+
+TEMPORAL = """
+CREATE EXTENSION IF NOT EXISTS btree_gist;
+CREATE TABLE room (id serial, code text NOT NULL, valid_at daterange NOT NULL,
+    PRIMARY KEY (id, valid_at WITHOUT OVERLAPS), UNIQUE (code, valid_at WITHOUT OVERLAPS));
+CREATE TABLE booking (id serial PRIMARY KEY, ref text NOT NULL UNIQUE, room_id int NOT NULL,
+    during daterange NOT NULL,
+    CONSTRAINT booking_room_fk FOREIGN KEY (room_id, PERIOD during) REFERENCES room (id, PERIOD valid_at));
+INSERT INTO room (id, code, valid_at) VALUES (1, 'r1', '[2025-01-01,2026-01-01)');
+INSERT INTO booking (ref, room_id, during) VALUES ('b1', 1, '[2025-03-01,2025-03-05)');
+"""
+TEMPORAL_MAP = """
+version: 1
+tables:
+  public.room: {natural_key: [code, valid_at]}
+  public.booking: {natural_key: [ref]}
+"""
+
+
+def test_temporal_fk_is_refused_before_export(new_db: NewDb, admin: psycopg.Connection, tmp_path: Path) -> None:
+    _pg18(admin)
+    src = make_db(new_db, TEMPORAL)
+    check = check_mapping(dsn=src, mapping=_file(tmp_path, TEMPORAL_MAP))
+    (err,) = [p for p in check.errors if p.code == "fk-temporal"]
+    assert (err.table, err.column) == ("public.booking", "room_id")
+    assert "booking_room_fk" in err.message and "PERIOD during" in err.message
+    assert "exclude:" in err.fix and "DROP CONSTRAINT \"booking_room_fk\"" in err.fix
+    archive = tmp_path / "a.edmsdump"
+    with pytest.raises(PlanError) as exc:
+        export_archive(src, load_mapping_text(TEMPORAL_MAP), archive, audit_log=False)
+    assert "public.booking.room_id" in str(exc.value) and "booking_room_fk" in str(exc.value)
+    assert not archive.exists()

@@ -376,8 +376,8 @@ def null_key_reference_problem(
 
 
 def unchecked_references(tp: TablePlan) -> list[Expansion]:
-    """References the database does not check (declared in the mapping, or a NOT VALID
-    foreign key): old rows may name rows that do not exist."""
+    """References the database does not check (declared in the mapping, a NOT VALID or a
+    NOT ENFORCED foreign key): old rows may name rows that do not exist."""
     return [e for e in tp.expansions if not e.fk.enforced]
 
 
@@ -403,16 +403,20 @@ def missing_rows_of(conn: Connection, tp: TablePlan, sample_size: int = 5) -> li
 
 
 def missing_reference_problem(tp: TablePlan, exp: Expansion, count: object, samples: str) -> Problem:
-    how = (
-        f"declared reference ({', '.join(exp.columns)})"
-        if exp.fk.declared
-        else f"foreign key {exp.fk.name} ({', '.join(exp.columns)}), which is NOT VALID"
-    )
-    fix = (
-        "delete or fix those rows, or remove the reference from the mapping"
-        if exp.fk.declared
-        else f"delete or fix those rows, then ALTER TABLE {tp.table} VALIDATE CONSTRAINT {exp.fk.name}"
-    )
+    cols = ", ".join(exp.columns)
+    if exp.fk.declared:
+        how = f"declared reference ({cols})"
+        fix = "delete or fix those rows, or remove the reference from the mapping"
+    elif exp.fk.not_enforced:
+        # PostgreSQL 18 NOT ENFORCED: the server never checks it, VALIDATE does not apply
+        how = f"foreign key {exp.fk.name} ({cols}), which is NOT ENFORCED (the database never checks it)"
+        fix = (
+            f"delete or fix those rows; to have the database check them from now on: "
+            f"ALTER TABLE {tp.table} ALTER CONSTRAINT {exp.fk.name} ENFORCED"
+        )
+    else:
+        how = f"foreign key {exp.fk.name} ({cols}), which is NOT VALID"
+        fix = f"delete or fix those rows, then ALTER TABLE {tp.table} VALIDATE CONSTRAINT {exp.fk.name}"
     return Problem(
         "error",
         "reference-dangling",
@@ -467,7 +471,7 @@ def partly_null_problem(tp: TablePlan, exp: Expansion, count: object, samples: s
     cols = ", ".join(exp.columns)
     how = f"declared reference ({cols})" if exp.fk.declared else f"foreign key {exp.fk.name} ({cols})"
     fix = f"in those rows set {cols} all NULL (no reference) or fill in the NULL ones"
-    if not exp.fk.declared:
+    if not exp.fk.declared and not exp.fk.not_enforced:
         fix += f"; re-create {exp.fk.name} with MATCH FULL so such rows cannot come back"
     return Problem(
         "error",

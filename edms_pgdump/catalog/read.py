@@ -70,11 +70,15 @@ class ForeignKey:
     on_partitions: tuple[QualifiedName, ...] = ()
     # leaf partitions of the table that lack this FK (their rows are not checked)
     missing_on: tuple[QualifiedName, ...] = ()
+    # PostgreSQL 18: NOT ENFORCED (the server checks nothing, like a declared reference)
+    not_enforced: bool = False
+    # PostgreSQL 18: a temporal FK (its last column is a PERIOD, matched by containment)
+    period: bool = False
 
     @property
     def enforced(self) -> bool:
         """The database guarantees every existing row's reference exists."""
-        return not self.declared and self.validated
+        return not self.declared and self.validated and not self.not_enforced
 
 
 @dataclass(frozen=True)
@@ -209,7 +213,10 @@ def _strings(values: Any) -> tuple[str, ...]:
 
 
 def _fk_of(row: tuple[Any, ...], ref: QualifiedName, inherited: bool) -> ForeignKey:
-    (_, conname, _, cols, _, _, _, ref_cols, deferrable, deferred, validated, _, definition, comment) = row
+    (_, conname, _, cols, _, _, _, ref_cols, deferrable, deferred, validated, _, definition, comment) = row[
+        :14
+    ]
+    enforced, period = row[14:16]
     return ForeignKey(
         str(conname),
         _strings(cols),
@@ -221,6 +228,8 @@ def _fk_of(row: tuple[Any, ...], ref: QualifiedName, inherited: bool) -> Foreign
         definition=str(definition or ""),
         comment=None if comment is None else str(comment),
         inherited=inherited,
+        not_enforced=not enforced,
+        period=bool(period),
     )
 
 

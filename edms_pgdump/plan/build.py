@@ -234,6 +234,10 @@ class _Planner(KeyResolver):
         claimed: dict[ForeignKey, Expansion] = {}
         for fk in self.claim_order(table, tm.natural_key):
             ref = self.catalog.get(fk.ref_table)
+            if fk.period:
+                if tm.export:
+                    self.temporal_fk(table, fk)
+                continue
             if fk.ref_table not in self.mapping.tables or ref is None:
                 if tm.export:
                     self.fk_to_unmapped(table, fk)
@@ -262,6 +266,23 @@ class _Planner(KeyResolver):
         # in the database's order, so unchanged schemas plan (and render) as before
         expansions = [claimed[fk] for fk in self.foreign_keys(table) if fk in claimed]
         return expansions, fk_columns
+
+    def temporal_fk(self, table: Table, fk: ForeignKey) -> None:
+        """A temporal FK (PostgreSQL 18, ``PERIOD``) matches its range by containment over
+        possibly several referenced rows; the export's equality join cannot carry that."""
+        period = fk.columns[-1]
+        self.problem(
+            "error",
+            "fk-temporal",
+            table.name,
+            f"foreign key {fk.name} ({', '.join(fk.columns)}) -> {fk.ref_table} is temporal "
+            f"(PERIOD {period}): it references the {fk.ref_table} rows whose "
+            f"{fk.ref_columns[-1]} contains each {period}, which cannot travel as one natural key yet",
+            f"leave {table.name} out (under exclude:, or export: false) and copy it another way, or replace "
+            f"the temporal constraint by a plain FK to a table keyed without a period: "
+            f"ALTER TABLE {table.name} DROP CONSTRAINT {fixes.ident(fk.name)};",
+            fk.columns[0],
+        )
 
     def claim_order(self, table: Table, nk: tuple[str, ...]) -> list[ForeignKey]:
         """FKs in the order they claim shared columns: those inside the natural key
