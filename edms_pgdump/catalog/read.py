@@ -213,10 +213,8 @@ def _strings(values: Any) -> tuple[str, ...]:
 
 
 def _fk_of(row: tuple[Any, ...], ref: QualifiedName, inherited: bool) -> ForeignKey:
-    (_, conname, _, cols, _, _, _, ref_cols, deferrable, deferred, validated, _, definition, comment) = row[
-        :14
-    ]
-    enforced, period = row[14:16]
+    head, (enforced, period) = row[:14], row[14:16]
+    (_, conname, _, cols, _, _, _, ref_cols, deferrable, deferred, validated, _, definition, comment) = head
     return ForeignKey(
         str(conname),
         _strings(cols),
