@@ -255,3 +255,39 @@ def test_temporal_fk_is_refused_before_export(new_db: NewDb, admin: psycopg.Conn
         export_archive(src, load_mapping_text(TEMPORAL_MAP), archive, audit_log=False)
     assert "public.booking.room_id" in str(exc.value) and "booking_room_fk" in str(exc.value)
     assert not archive.exists()
+
+
+# -- 5. a declared reference to columns that are not unique ---------------------------
+NOT_UNIQUE = """
+CREATE TABLE product (id serial PRIMARY KEY, name text NOT NULL UNIQUE, family text NOT NULL);
+CREATE TABLE line (id serial PRIMARY KEY, ref text NOT NULL UNIQUE, family text);
+INSERT INTO product (name, family) VALUES ('bolt', 'metal'), ('nut', 'metal'), ('gear', 'gear');
+INSERT INTO line (ref, family) VALUES ('l1', 'metal'), ('l2', 'gear');
+"""
+NOT_UNIQUE_MAP = """
+version: 1
+tables:
+  public.product: {natural_key: [name]}
+  public.line:
+    natural_key: [ref]
+    references: [{columns: [family], table: public.product, target_columns: [family]}]
+"""
+
+
+def test_declared_reference_to_non_unique_columns_is_refused(new_db: NewDb, tmp_path: Path) -> None:
+    src = make_db(new_db, NOT_UNIQUE)
+    check = check_mapping(dsn=src, mapping=_file(tmp_path, NOT_UNIQUE_MAP))
+    (err,) = [p for p in check.errors if p.code == "reference-target-not-unique"]
+    assert (err.table, err.column) == ("public.line", "family")
+    assert "not unique in public.product" in err.message
+    assert "target_columns at a unique key of public.product (id; name)" in err.fix
+    assert "CREATE UNIQUE INDEX ON public.product (\"family\");" in err.fix
+    archive = tmp_path / "a.edmsdump"
+    with pytest.raises(PlanError) as exc:
+        export_archive(src, load_mapping_text(NOT_UNIQUE_MAP), archive, audit_log=False)
+    assert "public.line.family" in str(exc.value)
+    assert not archive.exists()
+    # the same reference to a unique column is accepted
+    ok = NOT_UNIQUE_MAP.replace("target_columns: [family]", "target_columns: [name]")
+    check = check_mapping(dsn=src, mapping=_file(tmp_path, ok))
+    assert [p for p in check.errors if p.code.startswith("reference-target")] == []

@@ -14,6 +14,7 @@ from edms_pgdump.catalog.read import Catalog, Column, ForeignKey, Table
 from edms_pgdump.errors import PlanError
 from edms_pgdump.mapping import Mapping
 from edms_pgdump.plan.model import GENERIC_KEY, TREE_PATH, KeyField, Problem, Severity, fk_label
+from edms_pgdump.sqlgen import fixes
 
 
 class KeyCycle(Exception):
@@ -102,9 +103,32 @@ class KeyResolver:
                 columns[0],
             )
             return None
+        if not self.unique_target(target, cols):
+            keys = [k for k in (target.primary_key, *target.unique_keys) if k]
+            self.problem(
+                "error",
+                "reference-target-not-unique",
+                table.name,
+                f"declared reference ({', '.join(columns)}) -> {ref_table} ({', '.join(cols)}): "
+                f"those columns are not unique in {ref_table}, so one value may name several rows "
+                "(the export would write a row once per match)",
+                "point target_columns at a unique key of "
+                + str(ref_table)
+                + (f" ({'; '.join(', '.join(k) for k in keys)})" if keys else "")
+                + ", or make them unique: "
+                + fixes.unique_index(ref_table, cols, [], self.catalog.server_version),
+                columns[0],
+            )
+            return None
         return ForeignKey(
             f"declared:{','.join(columns)}", columns, ref_table, cols, False, False, declared=True
         )
+
+    def unique_target(self, target: Table, cols: tuple[str, ...]) -> bool:
+        """A declared reference's target columns name one row each: a unique key of the
+        table, or its natural key (proven unique on the data at export and import)."""
+        tm = self.mapping.tables.get(target.name)
+        return target.has_unique(cols) or (tm is not None and set(tm.natural_key) == set(cols))
 
     def key_fk(self, table: Table, nk: tuple[str, ...], column: str) -> ForeignKey | None:
         """The FK to a keyed table that a natural-key column belongs to, if any."""
