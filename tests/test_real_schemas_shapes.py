@@ -10,16 +10,18 @@ import psycopg
 import pytest
 
 from edms_pgdump import check_mapping, export_archive, import_archive, load_mapping_text
-from edms_pgdump.errors import DataRuleError, PlanError
+from edms_pgdump.errors import DataRuleError, PlanError, SchemaDriftError
 from edms_pgdump.results import ImportReport
 from tests.support.real_schemas import (
     NewDb,
     assert_keyed_union,
+    error_text,
     export_and_import,
     fetch,
     keyed_rows,
     make_db,
     push_sequences,
+    table_snapshot,
 )
 
 
@@ -291,3 +293,38 @@ def test_declared_reference_to_non_unique_columns_is_refused(new_db: NewDb, tmp_
     ok = NOT_UNIQUE_MAP.replace("target_columns: [family]", "target_columns: [name]")
     check = check_mapping(dsn=src, mapping=_file(tmp_path, ok))
     assert [p for p in check.errors if p.code.startswith("reference-target")] == []
+
+
+# -- 6. schema drift that retargets a foreign key --------------------------------------
+RETARGET = """
+CREATE TABLE users (id serial PRIMARY KEY, name text NOT NULL UNIQUE);
+CREATE TABLE groups (id serial PRIMARY KEY, name text NOT NULL UNIQUE);
+CREATE TABLE item (id serial PRIMARY KEY, code text NOT NULL UNIQUE, owner_id int REFERENCES {owner});
+"""
+RETARGET_MAP = """
+version: 1
+tables:
+  public.users: {natural_key: [name]}
+  public.groups: {natural_key: [name]}
+  public.item: {natural_key: [code]}
+"""
+
+
+def test_drift_that_retargets_a_reference_is_refused_by_name(new_db: NewDb, tmp_path: Path) -> None:
+    src = make_db(
+        new_db,
+        RETARGET.format(owner="users"),
+        "INSERT INTO users (name) VALUES ('ann'); INSERT INTO groups (name) VALUES ('ann');"
+        "INSERT INTO item (code, owner_id) VALUES ('i1', 1)",
+    )
+    dst = make_db(new_db, RETARGET.format(owner="groups"), "INSERT INTO groups (name) VALUES ('ann')")
+    archive = tmp_path / "a.edmsdump"
+    export_archive(src, load_mapping_text(RETARGET_MAP), archive, audit_log=False)
+    before = table_snapshot(dst, "users", "groups", "item")
+    with pytest.raises(SchemaDriftError) as exc:
+        import_archive(dst, archive, audit_log=False)
+    text = error_text(exc.value)
+    assert "public.item: reference owner_id points at public.users" in text
+    assert "but at public.groups" in text and "item_owner_id_fkey" in text
+    assert "migrate the target so owner_id references public.users again" in text
+    assert table_snapshot(dst, "users", "groups", "item") == before
