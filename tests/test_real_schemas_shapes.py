@@ -10,8 +10,10 @@ import psycopg
 import pytest
 
 from edms_pgdump import check_mapping, export_archive, import_archive, load_mapping_text
-from edms_pgdump.errors import DataRuleError, PlanError, SchemaDriftError
+from edms_pgdump.errors import ArchiveError, DataRuleError, PlanError, SchemaDriftError
+from edms_pgdump.options import ImportOptions
 from edms_pgdump.results import ImportReport
+from edms_pgdump.runbook.scripts import write_runbooks
 from tests.support.real_schemas import (
     NewDb,
     assert_keyed_union,
@@ -85,7 +87,12 @@ def test_two_fks_sharing_a_column_round_trip(new_db: NewDb, tmp_path: Path, name
         "SELECT t.code, c.label, p.name FROM child c JOIN tenant t ON t.id = c.tenant_id"
         " LEFT JOIN parent p ON (p.tenant_id, p.id) = (c.tenant_id, c.parent_id) ORDER BY 1, 2",
     )
-    assert got == [("acme", "c1", "p1"), ("acme", "c2", "p2"), ("umbrella", "c1", "p1"), ("umbrella", "c9", None)]
+    assert got == [
+        ("acme", "c1", "p1"),
+        ("acme", "c2", "p2"),
+        ("umbrella", "c1", "p1"),
+        ("umbrella", "c9", None),
+    ]
 
 
 # -- 2. a natural-key column inside a composite FK (a partition key) ------------------
@@ -129,7 +136,13 @@ def test_key_column_inside_a_composite_fk_round_trips(new_db: NewDb, tmp_path: P
         "SELECT o.region, o.number, c.email FROM orders o"
         " LEFT JOIN customer c ON (c.id, c.region) = (o.customer_id, o.region) ORDER BY 1, 2",
     )
-    assert got == [("eu", 1, "ann@x"), ("eu", 2, "bob@x"), ("us", 1, "bob@x"), ("us", 2, None), ("us", 7, "zed@x")]
+    assert got == [
+        ("eu", 1, "ann@x"),
+        ("eu", 2, "bob@x"),
+        ("us", 1, "bob@x"),
+        ("us", 2, None),
+        ("us", 7, "zed@x"),
+    ]
 
 
 # -- 3. a generated column as the natural key -----------------------------------------
@@ -165,7 +178,10 @@ def test_generated_natural_key_round_trips(new_db: NewDb, tmp_path: Path) -> Non
         ("public.article", 1, 1),
         ("public.comment", 3, 0),
     ]
-    got = fetch(dst, "SELECT a.slug, a.body, c.n, c.said FROM article a LEFT JOIN comment c ON c.article_id = a.id ORDER BY 1, 3")
+    got = fetch(
+        dst,
+        "SELECT a.slug, a.body, c.n, c.said FROM article a LEFT JOIN comment c ON c.article_id = a.id ORDER BY 1, 3",
+    )
     assert got == [
         ("hello-world", "hi", 1, "first"),
         ("other", "x", None, None),
@@ -213,7 +229,9 @@ def test_not_enforced_fk_to_a_missing_row_is_refused_with_a_fitting_fix(
     new_db: NewDb, admin: psycopg.Connection, tmp_path: Path
 ) -> None:
     _pg18(admin)
-    src = make_db(new_db, UNENFORCED, UNENFORCED_SOURCE, "INSERT INTO item (code, owner_id) VALUES ('i9', 99)")
+    src = make_db(
+        new_db, UNENFORCED, UNENFORCED_SOURCE, "INSERT INTO item (code, owner_id) VALUES ('i9', 99)"
+    )
     check = check_mapping(dsn=src, mapping=_file(tmp_path, UNENFORCED_MAP))
     (err,) = [p for p in check.errors if p.code == "reference-dangling"]
     assert (err.table, err.column) == ("public.item", "owner_id")
@@ -244,14 +262,16 @@ tables:
 """
 
 
-def test_temporal_fk_is_refused_before_export(new_db: NewDb, admin: psycopg.Connection, tmp_path: Path) -> None:
+def test_temporal_fk_is_refused_before_export(
+    new_db: NewDb, admin: psycopg.Connection, tmp_path: Path
+) -> None:
     _pg18(admin)
     src = make_db(new_db, TEMPORAL)
     check = check_mapping(dsn=src, mapping=_file(tmp_path, TEMPORAL_MAP))
     (err,) = [p for p in check.errors if p.code == "fk-temporal"]
     assert (err.table, err.column) == ("public.booking", "room_id")
     assert "booking_room_fk" in err.message and "PERIOD during" in err.message
-    assert "exclude:" in err.fix and "DROP CONSTRAINT \"booking_room_fk\"" in err.fix
+    assert "exclude:" in err.fix and 'DROP CONSTRAINT "booking_room_fk"' in err.fix
     archive = tmp_path / "a.edmsdump"
     with pytest.raises(PlanError) as exc:
         export_archive(src, load_mapping_text(TEMPORAL_MAP), archive, audit_log=False)
@@ -283,7 +303,7 @@ def test_declared_reference_to_non_unique_columns_is_refused(new_db: NewDb, tmp_
     assert (err.table, err.column) == ("public.line", "family")
     assert "not unique in public.product" in err.message
     assert "target_columns at a unique key of public.product (id; name)" in err.fix
-    assert "CREATE UNIQUE INDEX ON public.product (\"family\");" in err.fix
+    assert 'CREATE UNIQUE INDEX ON public.product ("family");' in err.fix
     archive = tmp_path / "a.edmsdump"
     with pytest.raises(PlanError) as exc:
         export_archive(src, load_mapping_text(NOT_UNIQUE_MAP), archive, audit_log=False)
@@ -328,3 +348,79 @@ def test_drift_that_retargets_a_reference_is_refused_by_name(new_db: NewDb, tmp_
     assert "but at public.groups" in text and "item_owner_id_fkey" in text
     assert "migrate the target so owner_id references public.users again" in text
     assert table_snapshot(dst, "users", "groups", "item") == before
+
+
+# -- 7. a subset filter on surrogate ids, imported as a mirror -------------------------
+SUBSET = """
+CREATE TABLE team (id serial PRIMARY KEY, name text NOT NULL UNIQUE);
+CREATE TABLE doc (id serial PRIMARY KEY, number text NOT NULL UNIQUE, team_id int REFERENCES team);
+INSERT INTO team (name) VALUES ('red'), ('blue');
+INSERT INTO doc (number, team_id) VALUES ('d1', 1), ('d2', 2), ('d3', 1), ('d4', NULL);
+"""
+SUBSET_MAP = """
+version: 1
+tables:
+  public.team: {natural_key: [name]}
+  public.doc: {natural_key: [number]}
+"""
+
+
+@pytest.mark.parametrize("where", ["id <= 2", "team_id = 1 AND number <> 'x'"])
+def test_mirror_import_of_a_filter_on_surrogate_ids_is_refused(
+    new_db: NewDb, tmp_path: Path, where: str
+) -> None:
+    src = make_db(new_db, SUBSET)
+    # the target's ids name other rows: d4 has id 1 there, d1 id 4
+    dst = make_db(
+        new_db,
+        SUBSET.split("INSERT")[0],
+        "INSERT INTO team (name) VALUES ('blue'), ('red');"
+        "INSERT INTO doc (number, team_id) VALUES ('d4', NULL), ('d3', 2), ('d2', 1), ('d1', 2), ('d9', 2)",
+    )
+    archive = tmp_path / "a.edmsdump"
+    export_archive(
+        src, load_mapping_text(SUBSET_MAP), archive, where=[("public.doc", where)], audit_log=False
+    )
+    before = table_snapshot(dst, "team", "doc")
+    with pytest.raises(ArchiveError) as exc:
+        import_archive(dst, archive, options=ImportOptions(delete_missing=True), audit_log=False)
+    msg = str(exc.value)
+    column = "id" if where.startswith("id") else "team_id"
+    assert f"public.doc: the subset's filter ({where}) names {column}, which holds surrogate ids" in msg
+    assert "Fix: filter public.doc on its natural-key or other plain columns (number)" in msg
+    assert table_snapshot(dst, "team", "doc") == before
+    # without --delete-missing the subset imports: only its rows, by natural key
+    report = import_archive(dst, archive, audit_log=False)
+    assert report.committed and report.ok
+
+
+def test_mirror_import_of_a_filter_on_natural_key_columns_deletes_in_scope(
+    new_db: NewDb, tmp_path: Path
+) -> None:
+    src = make_db(new_db, SUBSET)
+    dst = make_db(new_db, SUBSET.split("INSERT")[0], "INSERT INTO doc (number) VALUES ('d0'), ('d2'), ('d9')")
+    archive = tmp_path / "a.edmsdump"
+    export_archive(
+        src, load_mapping_text(SUBSET_MAP), archive, where=[("public.doc", "number <= 'd2'")], audit_log=False
+    )
+    report = import_archive(dst, archive, options=ImportOptions(delete_missing=True), audit_log=False)
+    assert report.committed and report.ok, report.to_dict()
+    assert fetch(dst, "SELECT number FROM doc ORDER BY 1") == [("d1",), ("d2",), ("d9",)]
+
+
+def test_import_sql_with_delete_missing_refuses_a_filter_on_surrogate_ids(
+    new_db: NewDb, tmp_path: Path
+) -> None:
+    dst = make_db(new_db, SUBSET)
+    mapping = load_mapping_text(
+        SUBSET_MAP.replace("{natural_key: [number]}", "{natural_key: [number], where: 'id <= 2'}")
+    )
+    with pytest.raises(PlanError) as exc:
+        write_runbooks(dst, mapping, ["import"], tmp_path / "rb", ImportOptions(delete_missing=True))
+    msg = str(exc.value)
+    assert "the subset's filter (id <= 2) names id, which holds surrogate ids" in msg
+    assert "filter public.doc on its natural-key or other plain columns (number)" in msg
+    assert not (tmp_path / "rb" / "import.sql").exists()
+    # without --delete-missing the runbook is written
+    write_runbooks(dst, mapping, ["import"], tmp_path / "rb")
+    assert (tmp_path / "rb" / "import.sql").exists()
