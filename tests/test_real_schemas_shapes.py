@@ -10,10 +10,12 @@ import psycopg
 import pytest
 
 from edms_pgdump import check_mapping, export_archive, import_archive, load_mapping_text
+from edms_pgdump.demo.servers import Server
 from edms_pgdump.errors import ArchiveError, DataRuleError, PlanError, SchemaDriftError
 from edms_pgdump.options import ImportOptions
 from edms_pgdump.results import ImportReport
 from edms_pgdump.runbook.scripts import write_runbooks
+from tests.support.psql import run_psql
 from tests.support.real_schemas import (
     NewDb,
     assert_keyed_union,
@@ -22,6 +24,7 @@ from tests.support.real_schemas import (
     fetch,
     keyed_rows,
     make_db,
+    natural_rows,
     push_sequences,
     table_snapshot,
 )
@@ -424,3 +427,97 @@ def test_import_sql_with_delete_missing_refuses_a_filter_on_surrogate_ids(
     # without --delete-missing the runbook is written
     write_runbooks(dst, mapping, ["import"], tmp_path / "rb")
     assert (tmp_path / "rb" / "import.sql").exists()
+
+
+# -- 8. arrays of ids ------------------------------------------------------------------
+ARRAYS = """
+CREATE TABLE tag (id serial PRIMARY KEY, name text UNIQUE);
+CREATE TABLE post (id serial PRIMARY KEY, slug text NOT NULL UNIQUE, tag_ids integer[]);
+"""
+ARRAYS_SOURCE = """
+INSERT INTO tag (id, name) VALUES (1, 'red'), (2, 'blue'), (3, 'green'), (4, NULL);
+INSERT INTO post (slug, tag_ids) VALUES
+    ('p1', '{1,2}'), ('p2', '{3,NULL,1}'), ('p3', '{}'), ('p4', NULL), ('p5', '{2,2,4}');
+"""
+# the target's ids 1..4 are other tags
+ARRAYS_TARGET = """
+INSERT INTO tag (id, name) VALUES (1, 'green'), (2, 'red'), (3, 'yellow');
+INSERT INTO post (slug, tag_ids) VALUES ('p1', '{3}');
+"""
+ARRAYS_MAP = """
+version: 1
+tables:
+  public.tag: {natural_key: [name]}
+  public.post: {natural_key: [slug]}
+"""
+ARRAYS_DECLARED = ARRAYS_MAP.replace(
+    "  public.post: {natural_key: [slug]}",
+    "  public.post:\n    natural_key: [slug]\n    references: [{columns: [tag_ids], table: public.tag}]",
+)
+POSTS = (
+    "SELECT p.slug, (SELECT array_agg(t.name ORDER BY e.o) FROM unnest(p.tag_ids) WITH ORDINALITY e(v, o)"
+    " LEFT JOIN tag t ON t.id = e.v), p.tag_ids IS NULL, cardinality(p.tag_ids) FROM post p ORDER BY 1"
+)
+
+
+def test_an_undeclared_array_of_ids_is_a_likely_reference(new_db: NewDb, tmp_path: Path) -> None:
+    src = make_db(new_db, ARRAYS, ARRAYS_SOURCE)
+    check = check_mapping(dsn=src, mapping=_file(tmp_path, ARRAYS_MAP))
+    (err,) = [p for p in check.errors if p.code == "likely-reference"]
+    assert (err.table, err.column) == ("public.post", "tag_ids")
+    assert "7 of 7 non-NULL array elements are ids of public.tag" in err.message
+    assert "references: [{columns: [tag_ids], table: public.tag}]" in err.fix
+    archive = tmp_path / "a.edmsdump"
+    with pytest.raises(DataRuleError) as exc:
+        export_archive(src, load_mapping_text(ARRAYS_MAP), archive, audit_log=False)
+    assert "public.post.tag_ids" in str(exc.value) and "nothing was exported" in str(exc.value)
+    assert not archive.exists()
+
+
+def test_a_declared_array_of_ids_travels_element_by_element(new_db: NewDb, tmp_path: Path) -> None:
+    src = make_db(new_db, ARRAYS, ARRAYS_SOURCE)
+    dst = make_db(new_db, ARRAYS, ARRAYS_TARGET)
+    push_sequences(dst)
+    check = check_mapping(dsn=src, mapping=_file(tmp_path, ARRAYS_DECLARED))
+    assert check.errors == [], [str(p) for p in check.errors]
+    _round_trip(src, dst, ARRAYS_DECLARED, tmp_path)
+    assert fetch(dst, POSTS) == [
+        ("p1", ["red", "blue"], False, 2),
+        ("p2", ["green", None, "red"], False, 3),
+        ("p3", None, False, 0),
+        ("p4", None, True, None),
+        ("p5", ["blue", "blue", None], False, 3),  # the tag whose name is NULL, not a NULL element
+    ]
+    assert fetch(dst, "SELECT tag_ids[3] IS NOT NULL FROM post WHERE slug = 'p5'") == [(True,)]
+    assert fetch(dst, "SELECT tag_ids[2] IS NULL FROM post WHERE slug = 'p2'") == [(True,)]
+
+
+def test_an_array_element_naming_no_row_is_refused_before_export(new_db: NewDb, tmp_path: Path) -> None:
+    src = make_db(new_db, ARRAYS, ARRAYS_SOURCE, "INSERT INTO post (slug, tag_ids) VALUES ('p9', '{1,99}')")
+    archive = tmp_path / "a.edmsdump"
+    with pytest.raises(DataRuleError) as exc:
+        export_archive(src, load_mapping_text(ARRAYS_DECLARED), archive, audit_log=False)
+    msg = str(exc.value)
+    assert "public.post.tag_ids" in msg and "do not exist" in msg and "nothing was exported" in msg
+    assert not archive.exists()
+
+
+def test_a_declared_array_of_ids_travels_through_the_psql_runbooks(
+    new_db: NewDb, pg_server: Server, tmp_path: Path
+) -> None:
+    src = make_db(new_db, ARRAYS, ARRAYS_SOURCE)
+    dst = make_db(new_db, ARRAYS, ARRAYS_TARGET)
+    push_sequences(dst)
+    mapping = load_mapping_text(ARRAYS_DECLARED)
+    write_runbooks(src, mapping, ["export"], tmp_path / "x")
+    write_runbooks(dst, mapping, ["import"], tmp_path / "i")
+    data = tmp_path / "data"
+    data.mkdir()
+    res = run_psql(pg_server, src, tmp_path / "x" / "export.sql", data)
+    assert res.returncode == 0, res.stderr
+    res = run_psql(pg_server, dst, tmp_path / "i" / "import.sql", data)
+    assert res.returncode == 0, res.stderr
+    assert natural_rows(dst, ARRAYS_DECLARED) == natural_rows(src, ARRAYS_DECLARED) | {
+        "public.tag": sorted(natural_rows(src, ARRAYS_DECLARED)["public.tag"] + [("yellow",)], key=repr)
+    }
+    assert fetch(dst, POSTS)[1] == ("p2", ["green", None, "red"], False, 3)

@@ -137,7 +137,14 @@ def _single_pk(catalog: Catalog, name: QualifiedName) -> Column | None:
 
 def match_counts_query(c: Candidate) -> sql.Composed:
     """(non-NULL values, values that are ids of the target); the target column is
-    unique, so the join does not multiply rows."""
+    unique, so the join does not multiply rows. An array column counts its elements."""
+    if c.array:
+        return sql.SQL(
+            "SELECT count(e.v), count(r.{rc}) FROM {t} AS t CROSS JOIN LATERAL unnest(t.{c}) AS e(v) "
+            "LEFT JOIN {r} AS r ON r.{rc} = e.v"
+        ).format(
+            c=sql.Identifier(c.column), rc=sql.Identifier(c.target_column), t=_tbl(c.table), r=_tbl(c.target)
+        )
     return sql.SQL(
         "SELECT count(t.{c}), count(r.{rc}) FROM {t} AS t LEFT JOIN {r} AS r ON r.{rc} = t.{c}"
     ).format(
@@ -165,12 +172,13 @@ def likely_reference_problem(
     reference defaults to it, so target_columns is only written when it differs)."""
     target_cols = f", target_columns: [{c.target_column}]" if target_pk != c.target_column else ""
     more = f" (they are also ids of {', '.join(str(a) for a in also)})" if also else ""
+    values = "array elements" if c.array else "values"
     return Problem(
         "error",
         "likely-reference",
         str(c.table),
         f"column {c.column!r} has no foreign key and no mapping decision, but its name matches "
-        f"{c.target}.{c.target_column} and {_n(matched)} of {_n(total)} non-NULL values are ids of "
+        f"{c.target}.{c.target_column} and {_n(matched)} of {_n(total)} non-NULL {values} are ids of "
         f"{c.target}{more}: it is likely a reference, and its raw ids would point at other rows "
         "(or none) after a re-initialisation",
         f"decide under {c.table} in the mapping: references: [{{columns: [{c.column}], "

@@ -21,6 +21,7 @@ from edms_pgdump.mapping import Mapping, TableMapping
 from edms_pgdump.plan.generic import GenericTargets, generic_candidates, plan_generic
 from edms_pgdump.plan.keys import KeyBroken, KeyCycle, KeyResolver, column_of
 from edms_pgdump.plan.model import (
+    ARRAY_KEYS,
     TREE_PATH,
     EdgeKind,
     Expansion,
@@ -253,14 +254,18 @@ class _Planner(KeyResolver):
             nullable = all(not column_of(table, c).not_null for c in written)
             label = fk_label(fk)
             tree = fk.ref_table == name and any(kf.tree and kf.path[0] == label for kf in ref_fields)
-            if tree:
-                exp_fields: tuple[KeyField, ...] = (KeyField((label, TREE_PATH), "jsonb", True, tree=True),)
+            array_type = self.array_type(table, fk)
+            if array_type:
+                exp_fields: tuple[KeyField, ...] = (KeyField((label, ARRAY_KEYS), "jsonb", nullable),)
+            elif tree:
+                exp_fields = (KeyField((label, TREE_PATH), "jsonb", True, tree=True),)
             else:
                 exp_fields = tuple(kf.under(label, nullable) for kf in ref_fields)
             edge: EdgeKind = "self" if fk.ref_table == name else "ordered"
             if self.mapping.tables[fk.ref_table].export is False:
                 edge = "lookup"
-            claimed[fk] = Expansion(fk, label, exp_fields, nullable, edge, tree, shared)
+            tree = tree and not array_type
+            claimed[fk] = Expansion(fk, label, exp_fields, nullable, edge, tree, shared, array_type)
             for fk_col in written:
                 fk_columns[fk_col] = fk
         # in the database's order, so unchanged schemas plan (and render) as before

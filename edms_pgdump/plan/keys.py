@@ -90,6 +90,18 @@ class KeyResolver:
             return None
         cols = target_columns or target.primary_key
         absent = [c for c in cols or () if target.column(c) is None]
+        array = self.array_type(table, columns)
+        if array and (len(columns) != 1 or columns[0] in self.mapping.tables[table.name].natural_key):
+            self.problem(
+                "error",
+                "reference-array",
+                table.name,
+                f"declared reference ({', '.join(columns)}) includes the array column {columns[0]!r}: an "
+                "array of ids travels only as a reference of its own, outside the natural key",
+                "declare it alone (columns: [" + columns[0] + "]), and key the table by other columns",
+                columns[0],
+            )
+            return None
         if not cols or len(cols) != len(columns) or absent:
             have = ", ".join(c.name for c in target.columns)
             self.problem(
@@ -123,6 +135,14 @@ class KeyResolver:
         return ForeignKey(
             f"declared:{','.join(columns)}", columns, ref_table, cols, False, False, declared=True
         )
+
+    def array_type(self, table: Table, fk: ForeignKey | tuple[str, ...]) -> str:
+        """The type of a declared reference's one-level array column (``integer[]``), else ''."""
+        columns = fk if isinstance(fk, tuple) else fk.columns
+        if isinstance(fk, ForeignKey) and not fk.declared:
+            return ""
+        arrays = [c.type for name in columns if (c := table.column(name)) is not None and _is_array(c)]
+        return arrays[0] if arrays else ""
 
     def unique_target(self, target: Table, cols: tuple[str, ...]) -> bool:
         """A declared reference's target columns name one row each: a unique key of the
@@ -219,6 +239,11 @@ class KeyResolver:
                 done.add(col)
                 parts.append(("column", col))
         return tuple(parts)
+
+
+def _is_array(column: Column) -> bool:
+    t = (column.base_type or column.type).strip()
+    return t.endswith("[]") and not t.endswith("[][]")
 
 
 def column_of(table: Table, name: str) -> Column:

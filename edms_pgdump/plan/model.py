@@ -72,6 +72,7 @@ class KeyField:
 
 
 TREE_PATH = "#path"
+ARRAY_KEYS = "#keys"  # the field of an array reference: [[key...] | null, ...]
 
 
 @dataclass(frozen=True)
@@ -88,6 +89,14 @@ class Expansion:
     # (two FKs sharing tenant_id; a partition key inside a composite FK): joined on at
     # export and resolved with the rest, but never written from this reference
     shared: tuple[str, ...] = ()
+    # a declared reference on an array column (tag_ids integer[]): its type; the array
+    # travels as one jsonb array of the referenced rows' keys, element by element, in
+    # order, a NULL element as JSON null
+    array_type: str = ""
+
+    @property
+    def array(self) -> bool:
+        return bool(self.array_type)
 
     @property
     def ref_table(self) -> QualifiedName:
@@ -112,6 +121,7 @@ class Expansion:
             "deferrable": self.fk.deferrable,
             "declared": self.fk.declared,
             **({"shared": list(self.shared)} if self.shared else {}),
+            **({"array": True} if self.array else {}),
         }
 
     @property
