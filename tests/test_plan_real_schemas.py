@@ -263,9 +263,17 @@ tables:
   public.member: {natural_key: [tenant_id, login]}
 """
     plan, _ = _plan(dsn, text)
-    (err,) = plan.errors
-    assert (err.code, err.table, err.column) == ("fk-column-raw", "public.member", "team_id")
-    assert "so team_id would travel as raw ids" in err.message
+    assert plan.errors == []
+    # issue 23: both travel; tenant_id is written by its own reference (the key's), the
+    # composite joins on it and writes team_id only
+    member = plan.tables[q("public", "member")]
+    got = {e.label: (e.shared, e.written) for e in member.expansions}
+    assert got == {"tenant_id": ((), ("tenant_id",)), "(tenant_id,team_id)": (("tenant_id",), ("team_id",))}
+    assert [f.name for f in member.fields if f.role == "reference"] == [
+        "tenant_id.slug",
+        "(tenant_id,team_id).tenant_id.slug",
+        "(tenant_id,team_id).name",
+    ]
 
 
 def test_not_null_cycle_closed_by_a_declared_reference_round_trips(new_db: Any, tmp_path: Any) -> None:

@@ -29,11 +29,23 @@ class Candidate:
     target: QualifiedName
     target_column: str
     rule: str  # 'primary-key-name' (productid = product.productid) or 'table-name' (product_id, productid)
+    array: bool = False  # an array of ids (tag_ids integer[]): each element is judged
 
 
 def id_family(column: Column) -> str | None:
     """'integer', 'uuid' or 'text' when the column's (base) type can hold ids, else None."""
+    return _family_of((column.base_type or column.type).strip())
+
+
+def array_family(column: Column) -> str | None:
+    """``id_family`` of the elements of a one-level array column (``integer[]``), else None."""
     t = (column.base_type or column.type).strip()
+    if not t.endswith("[]") or t.endswith("[][]"):
+        return None
+    return _family_of(t[:-2])
+
+
+def _family_of(t: str) -> str | None:
     if _INTEGER.match(t):
         return "integer"
     if t == "uuid":
@@ -82,7 +94,9 @@ def likely_reference_candidates(plan: Plan, catalog: Catalog) -> list[Candidate]
     A column matches a mapped table (never its own) when its name is that table's
     single-column primary key name (except the generic ``id``), or ``<table>_id`` /
     ``<table>id`` (singular or plural), and both hold the same kind of id (integer, uuid or
-    text). A column may match several tables; same-schema targets come first.
+    text). An array column matches in the plural (``<table>_ids``, ``<pk>s``) when its
+    elements hold that kind of id. A column may match several tables; same-schema targets
+    come first.
     """
     targets: list[tuple[TablePlan, Table, Column, str]] = []
     for name, tp in sorted(plan.tables.items()):
@@ -97,21 +111,25 @@ def likely_reference_candidates(plan: Plan, catalog: Catalog) -> list[Candidate]
         if table is None or not tp.export:
             continue
         for col in uncovered_columns(tp, table):
-            fam = id_family(col)
+            array = array_family(col) is not None
+            fam = array_family(col) or id_family(col)
             if fam is None:
                 continue
             cname = col.name.lower()
+            # an array of ids is named in the plural: tag_ids, tagids, productids
+            suffixes = ("_ids", "ids") if array else ("_id", "id")
             found: list[Candidate] = []
             for ttp, target, pk, tfam in targets:
                 if ttp.table == name or tfam != fam:
                     continue
                 rule = None
-                if cname == pk.name.lower() and cname != "id":
+                pk_name = pk.name.lower() + ("s" if array else "")
+                if cname == pk_name and pk.name.lower() != "id":
                     rule = "primary-key-name"
-                elif any(cname in (f + "_id", f + "id") for f in table_forms(target.name.name)):
+                elif any(cname in (f + s for s in suffixes) for f in table_forms(target.name.name)):
                     rule = "table-name"
                 if rule is not None:
-                    found.append(Candidate(name, col.name, target.name, pk.name, rule))
+                    found.append(Candidate(name, col.name, target.name, pk.name, rule, array))
             found.sort(key=lambda c: (c.target.schema != name.schema, c.rule != "primary-key-name", c.target))
             out.extend(found)
     return out

@@ -133,7 +133,14 @@ def _single_pk(catalog: Catalog, name: QualifiedName) -> Column | None:
 
 def match_counts_query(c: Candidate) -> sql.Composed:
     """(non-NULL values, values that are ids of the target); the target column is
-    unique, so the join does not multiply rows."""
+    unique, so the join does not multiply rows. An array column counts its elements."""
+    if c.array:
+        return sql.SQL(
+            "SELECT count(e.v), count(r.{rc}) FROM {t} AS t CROSS JOIN LATERAL unnest(t.{c}) AS e(v) "
+            "LEFT JOIN {r} AS r ON r.{rc} = e.v"
+        ).format(
+            c=sql.Identifier(c.column), rc=sql.Identifier(c.target_column), t=_tbl(c.table), r=_tbl(c.target)
+        )
     return sql.SQL(
         "SELECT count(t.{c}), count(r.{rc}) FROM {t} AS t LEFT JOIN {r} AS r ON r.{rc} = t.{c}"
     ).format(
@@ -161,12 +168,13 @@ def likely_reference_problem(
     reference defaults to it, so target_columns is only written when it differs)."""
     target_cols = f", target_columns: [{c.target_column}]" if target_pk != c.target_column else ""
     more = f" (they are also ids of {', '.join(str(a) for a in also)})" if also else ""
+    values = "array elements" if c.array else "values"
     return Problem(
         "error",
         "likely-reference",
         str(c.table),
         f"column {c.column!r} has no foreign key and no mapping decision, but its name matches "
-        f"{c.target}.{c.target_column} and {_n(matched)} of {_n(total)} non-NULL values are ids of "
+        f"{c.target}.{c.target_column} and {_n(matched)} of {_n(total)} non-NULL {values} are ids of "
         f"{c.target}{more}: it is likely a reference, and its raw ids would point at other rows "
         "(or none) after a re-initialisation",
         f"decide under {c.table} in the mapping: references: [{{columns: [{c.column}], "
@@ -372,8 +380,8 @@ def null_key_reference_problem(
 
 
 def unchecked_references(tp: TablePlan) -> list[Expansion]:
-    """References the database does not check (declared in the mapping, or a NOT VALID
-    foreign key): old rows may name rows that do not exist."""
+    """References the database does not check (declared in the mapping, a NOT VALID or a
+    NOT ENFORCED foreign key): old rows may name rows that do not exist."""
     return [e for e in tp.expansions if not e.fk.enforced]
 
 
@@ -399,16 +407,20 @@ def missing_rows_of(conn: Connection, tp: TablePlan, sample_size: int = 5) -> li
 
 
 def missing_reference_problem(tp: TablePlan, exp: Expansion, count: object, samples: str) -> Problem:
-    how = (
-        f"declared reference ({', '.join(exp.columns)})"
-        if exp.fk.declared
-        else f"foreign key {exp.fk.name} ({', '.join(exp.columns)}), which is NOT VALID"
-    )
-    fix = (
-        "delete or fix those rows, or remove the reference from the mapping"
-        if exp.fk.declared
-        else f"delete or fix those rows, then ALTER TABLE {tp.table} VALIDATE CONSTRAINT {exp.fk.name}"
-    )
+    cols = ", ".join(exp.columns)
+    if exp.fk.declared:
+        how = f"declared reference ({cols})"
+        fix = "delete or fix those rows, or remove the reference from the mapping"
+    elif exp.fk.not_enforced:
+        # PostgreSQL 18 NOT ENFORCED: the server never checks it, VALIDATE does not apply
+        how = f"foreign key {exp.fk.name} ({cols}), which is NOT ENFORCED (the database never checks it)"
+        fix = (
+            f"delete or fix those rows; to have the database check them from now on: "
+            f"ALTER TABLE {tp.table} ALTER CONSTRAINT {exp.fk.name} ENFORCED"
+        )
+    else:
+        how = f"foreign key {exp.fk.name} ({cols}), which is NOT VALID"
+        fix = f"delete or fix those rows, then ALTER TABLE {tp.table} VALIDATE CONSTRAINT {exp.fk.name}"
     return Problem(
         "error",
         "reference-dangling",
@@ -463,7 +475,7 @@ def partly_null_problem(tp: TablePlan, exp: Expansion, count: object, samples: s
     cols = ", ".join(exp.columns)
     how = f"declared reference ({cols})" if exp.fk.declared else f"foreign key {exp.fk.name} ({cols})"
     fix = f"in those rows set {cols} all NULL (no reference) or fill in the NULL ones"
-    if not exp.fk.declared:
+    if not exp.fk.declared and not exp.fk.not_enforced:
         fix += f"; re-create {exp.fk.name} with MATCH FULL so such rows cannot come back"
     return Problem(
         "error",

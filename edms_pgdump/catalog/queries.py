@@ -124,7 +124,10 @@ SELECT con.conrelid, con.conname, con.contype,
        con.condeferrable, con.condeferred, con.convalidated, con.conislocal,
        CASE WHEN con.contype = 'f' THEN pg_get_constraintdef(con.oid) END,
        CASE WHEN con.contype = 'f' THEN obj_description(con.oid, 'pg_constraint') END,
-       con.confdeltype, con.confupdtype
+       con.confdeltype, con.confupdtype,
+       -- PostgreSQL 18+ (NOT ENFORCED, temporal PERIOD); absent on older servers
+       coalesce((to_jsonb(con) ->> 'conenforced')::boolean, true) AS enforced,
+       coalesce((to_jsonb(con) ->> 'conperiod')::boolean, false) AS period
 FROM pg_constraint con
 LEFT JOIN pg_class rc ON rc.oid = con.confrelid
 LEFT JOIN pg_namespace rn ON rn.oid = rc.relnamespace

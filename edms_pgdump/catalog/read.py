@@ -81,11 +81,15 @@ class ForeignKey:
     # n set null, d set default (the last three change rows of this table by themselves)
     on_delete: str = "a"
     on_update: str = "a"
+    # PostgreSQL 18: NOT ENFORCED (the server checks nothing, like a declared reference)
+    not_enforced: bool = False
+    # PostgreSQL 18: a temporal FK (its last column is a PERIOD, matched by containment)
+    period: bool = False
 
     @property
     def enforced(self) -> bool:
         """The database guarantees every existing row's reference exists."""
-        return not self.declared and self.validated
+        return not self.declared and self.validated and not self.not_enforced
 
 
 @dataclass(frozen=True)
@@ -231,10 +235,9 @@ def _strings(values: Any) -> tuple[str, ...]:
 
 
 def _fk_of(row: tuple[Any, ...], ref: QualifiedName, inherited: bool) -> ForeignKey:
-    (_, conname, _, cols, _, _, _, ref_cols, deferrable, deferred, validated, _, definition, comment) = row[
-        :14
-    ]
-    on_delete, on_update = (str(v or "a") for v in row[14:16])
+    head, (on_delete_code, on_update_code, enforced, period) = row[:14], row[14:18]
+    (_, conname, _, cols, _, _, _, ref_cols, deferrable, deferred, validated, _, definition, comment) = head
+    on_delete, on_update = str(on_delete_code or "a"), str(on_update_code or "a")
     return ForeignKey(
         str(conname),
         _strings(cols),
@@ -248,6 +251,8 @@ def _fk_of(row: tuple[Any, ...], ref: QualifiedName, inherited: bool) -> Foreign
         inherited=inherited,
         on_delete=on_delete,
         on_update=on_update,
+        not_enforced=not enforced,
+        period=bool(period),
     )
 
 

@@ -295,6 +295,13 @@ def _needed_steps(
             target = kept.get(exp.ref_table)
             if target is None:
                 continue
+            if exp.array:
+                raise PlanError(
+                    f"{tp.table}.{exp.fk.columns[0]}: an array of ids (references: to {exp.ref_table}) "
+                    f"cannot be followed by a subset export yet, and {exp.ref_table} is filtered; "
+                    f"export {exp.ref_table} whole (no --where or where: on it or the tables it follows), "
+                    "nothing was exported"
+                )
             steps.append(
                 (
                     q.insert_needed(tp, source_kept, exp.fk.columns, target, exp.fk.ref_columns),

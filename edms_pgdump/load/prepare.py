@@ -10,7 +10,7 @@ from edms_pgdump.catalog.names import QualifiedName, parse_qualified_name
 from edms_pgdump.catalog.read import Catalog
 from edms_pgdump.errors import SchemaDriftError, UsageError
 from edms_pgdump.mapping import Mapping, load_mapping_text, mapping_from_dict
-from edms_pgdump.plan.build import Plan, build_plan
+from edms_pgdump.plan.build import Expansion, Plan, build_plan
 from edms_pgdump.plan.generic import GenericTargets
 
 
@@ -40,6 +40,29 @@ def generic_targets(manifest: Manifest) -> GenericTargets:
             if e.get("kind") == "generic":
                 names = tuple(parse_qualified_name(str(n)) for n in e.get("targets", []))
                 out[(parse_qualified_name(t.table), str(e["id_column"]))] = names
+    return out
+
+
+def retargeted(name: QualifiedName, entry: TableEntry, expansions: Sequence[Expansion]) -> list[str]:
+    """References whose target table or key changed between the archive and the target:
+    the same field names (``owner_id.login``) would resolve to rows of another table."""
+    out: list[str] = []
+    by_label = {e.label: e for e in expansions}
+    for e in entry.expansions:
+        if e.get("kind") == "generic" or str(e.get("label")) not in by_label:
+            continue  # a missing reference is reported by its fields
+        mine = by_label[str(e["label"])]
+        was_table, was_fields = str(e.get("ref_table")), [str(f) for f in e.get("fields", [])]
+        now_fields = [kf.name for kf in mine.fields]
+        if was_table == str(mine.ref_table) and was_fields == now_fields:
+            continue
+        out.append(
+            f"{name}: reference {mine.label} points at {was_table} (key fields "
+            f"{', '.join(was_fields)}) in the archive but at {mine.ref_table} (key fields "
+            f"{', '.join(now_fields)}) in the target, through {mine.fk.name}; its keys would resolve "
+            f"to other rows. Fix: migrate the target so {mine.label} references {was_table} again, "
+            "or re-export from a source whose schema matches the target"
+        )
     return out
 
 
@@ -127,6 +150,7 @@ def prepare_import(
                     f"{name}.{f.name}: type differs (archive {f.type}, target {tf.type}); "
                     "values are converted on COPY"
                 )
+        problems += retargeted(name, t, tp.expansions)
         table = catalog.tables[name]
         for tf in tp.fields:
             if tf.name in archive_fields:

@@ -24,10 +24,10 @@ from edms_pgdump.catalog.names import QualifiedName, parse_qualified_name
 from edms_pgdump.catalog.read import Catalog
 from edms_pgdump.errors import ArchiveError, EdmsPgdumpError, PlanError
 from edms_pgdump.export.subset import Rule, TableScope, column_type, subset_rules
-from edms_pgdump.plan.build import Plan
+from edms_pgdump.plan.build import Plan, TablePlan
 from edms_pgdump.program.steps import CompareCounts, Execute, Message, Record, Step
 from edms_pgdump.sqlgen import subset as q
-from edms_pgdump.sqlgen.where import RowFilter, check_columns, parse_where
+from edms_pgdump.sqlgen.where import RowFilter, check_columns, compared_by_value, parse_where
 
 RULES: tuple[Rule, ...] = ("where", "owned", "needed", "whole")
 # the rows the import's transaction has written, before and after an archive's filter ran
@@ -97,6 +97,9 @@ def archive_scopes(
                 check_columns(where, {c.name: str(c.type) for c in catalog.tables[name].columns})
             except EdmsPgdumpError as exc:
                 raise ArchiveError(f"{exc}; {unusable}") from None
+            ids = surrogate_filter_columns(plan.tables[name], where)
+            if ids:
+                raise refuse(name, surrogate_filter_problem(name, text, ids, plan.tables[name]))
         if rule in ("where", "owned") and not catalog.tables[name].primary_key:
             raise refuse(
                 name,
@@ -213,6 +216,29 @@ def target_scope(
     )
 
 
+def surrogate_filter_columns(tp: TablePlan, where: RowFilter) -> list[str]:
+    """The columns a filter judges by value that hold surrogate ids: the table's own
+    (dropped on export, allocated anew by the target) and the references' (resolved to
+    the target's ids). On the target such an id names another row than on the source, so
+    a mirror import would judge the subset's scope on the wrong rows. Ids compared with
+    what a subquery finds by natural key are the same rows in every database."""
+    ids = {c.name for c in tp.surrogate}
+    ids |= {c for e in tp.expansions for c in e.written}
+    ids |= {g.id_column for g in tp.generic} | {g.type_column for g in tp.generic}
+    return compared_by_value(where, [c for c in where.columns if c in ids])
+
+
+def surrogate_filter_problem(table: QualifiedName, text: str, ids: list[str], tp: TablePlan) -> str:
+    return (
+        f"the subset's filter ({text}) names {', '.join(ids)}, which hold{'s' if len(ids) == 1 else ''} "
+        f"surrogate ids: the target's ids name other rows than the source's, so the rows a mirror "
+        f"import (--delete-missing) would delete cannot be told by it. Fix: filter {table} on its "
+        f"natural-key or other plain columns ({', '.join(tp.natural_key)}), or compare ids only with "
+        "what a subquery finds by natural key (team_id IN (SELECT id FROM … WHERE name = …)), and "
+        "export again"
+    )
+
+
 def planned_scopes(
     plan: Plan, catalog: Catalog, filters: AbcMapping[QualifiedName, RowFilter]
 ) -> dict[QualifiedName, TableScope]:
@@ -225,6 +251,12 @@ def planned_scopes(
     rules = subset_rules(plan, filters)
     for f in filters.values():
         check_columns(f, {c.name: str(c.type) for c in catalog.tables[f.table].columns})
+        ids = surrogate_filter_columns(plan.tables[f.table], f)
+        if ids:
+            raise PlanError(
+                f"{f.origin}: {surrogate_filter_problem(f.table, f.text, ids, plan.tables[f.table])}; "
+                "generate import.sql without --delete-missing, or change the filter"
+            )
     for name, scope in rules.items():
         if scope.rule in ("where", "owned") and not catalog.tables[name].primary_key:
             raise PlanError(

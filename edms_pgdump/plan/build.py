@@ -21,6 +21,7 @@ from edms_pgdump.mapping import Mapping, TableMapping
 from edms_pgdump.plan.generic import GenericTargets, generic_candidates, plan_generic
 from edms_pgdump.plan.keys import KeyBroken, KeyCycle, KeyResolver, column_of
 from edms_pgdump.plan.model import (
+    ARRAY_KEYS,
     TREE_PATH,
     EdgeKind,
     Expansion,
@@ -277,52 +278,80 @@ class _Planner(KeyResolver):
                 )
 
     def expansions(self, table: Table, tm: TableMapping) -> tuple[list[Expansion], dict[str, ForeignKey]]:
-        """How each reference travels; every FK column must end up in one of them."""
+        """How each reference travels; every FK column ends up written by exactly one
+        of them, or by the natural key as a plain column.
+
+        FKs sharing a column (``tenant_id`` in ``tenant_id -> tenant`` and in
+        ``(tenant_id, parent_id) -> parent``) each travel as their own reference: the
+        column is written by the one the natural key uses (else the one with fewest
+        columns), and the others join on it but write only their remaining columns. A
+        plain natural-key column inside a composite FK (a partition key ``region`` in
+        ``(customer_id, region) -> customer``) travels as itself the same way."""
         name = table.name
+        plain_key = {c for kind, c in self.key_parts(table, tm.natural_key) if kind == "column"}
         fk_columns: dict[str, ForeignKey] = {}
-        expansions: list[Expansion] = []
-        uncovered: list[tuple[ForeignKey, list[str]]] = []
-        for fk in self.foreign_keys(table):
+        claimed: dict[ForeignKey, Expansion] = {}
+        for fk in self.claim_order(table, tm.natural_key):
             ref = self.catalog.get(fk.ref_table)
+            if fk.period:
+                if tm.export:
+                    self.temporal_fk(table, fk)
+                continue
             if fk.ref_table not in self.mapping.tables or ref is None:
                 if tm.export:
                     self.fk_to_unmapped(table, fk)
                 continue
-            if any(c in fk_columns for c in fk.columns):
-                rest = [c for c in fk.columns if c not in fk_columns]
-                if rest:
-                    uncovered.append((fk, rest))
-                continue  # overlapping FKs: the first one defines the values
+            shared = tuple(c for c in fk.columns if c in fk_columns or c in plain_key)
+            written = [c for c in fk.columns if c not in shared]
+            if not written:
+                continue  # every column is written by another reference or the key
             try:
                 ref_fields = self.key_fields(fk.ref_table)
             except (KeyCycle, KeyBroken):
                 continue  # reported on the referenced table
-            nullable = all(not column_of(table, c).not_null for c in fk.columns)
+            nullable = all(not column_of(table, c).not_null for c in written)
             label = fk_label(fk)
             tree = fk.ref_table == name and any(kf.tree and kf.path[0] == label for kf in ref_fields)
-            if tree:
-                exp_fields: tuple[KeyField, ...] = (KeyField((label, TREE_PATH), "jsonb", True, tree=True),)
+            array_type = self.array_type(table, fk)
+            if array_type:
+                exp_fields: tuple[KeyField, ...] = (KeyField((label, ARRAY_KEYS), "jsonb", nullable),)
+            elif tree:
+                exp_fields = (KeyField((label, TREE_PATH), "jsonb", True, tree=True),)
             else:
                 exp_fields = tuple(kf.under(label, nullable) for kf in ref_fields)
             edge: EdgeKind = "self" if fk.ref_table == name else "ordered"
             if self.mapping.tables[fk.ref_table].export is False:
                 edge = "lookup"
-            expansions.append(Expansion(fk, label, exp_fields, nullable, edge, tree))
-            for fk_col in fk.columns:
+            tree = tree and not array_type
+            claimed[fk] = Expansion(fk, label, exp_fields, nullable, edge, tree, shared, array_type)
+            for fk_col in written:
                 fk_columns[fk_col] = fk
-        for fk, rest in uncovered:
-            if tm.export and any(c not in fk_columns for c in rest):
-                self.problem(
-                    "error",
-                    "fk-column-raw",
-                    name,
-                    f"foreign key {fk.name} ({', '.join(fk.columns)}) -> {fk.ref_table} shares columns "
-                    f"with another reference, so {', '.join(rest)} would travel as raw ids",
-                    "declare the remaining columns as a reference of their own under references: "
-                    "(columns and target_columns forming a unique key of the referenced table)",
-                    rest[0],
-                )
+        # in the database's order, so unchanged schemas plan (and render) as before
+        expansions = [claimed[fk] for fk in self.foreign_keys(table) if fk in claimed]
         return expansions, fk_columns
+
+    def temporal_fk(self, table: Table, fk: ForeignKey) -> None:
+        """A temporal FK (PostgreSQL 18, ``PERIOD``) matches its range by containment over
+        possibly several referenced rows; the export's equality join cannot carry that."""
+        period = fk.columns[-1]
+        self.problem(
+            "error",
+            "fk-temporal",
+            table.name,
+            f"foreign key {fk.name} ({', '.join(fk.columns)}) -> {fk.ref_table} is temporal "
+            f"(PERIOD {period}): it references the {fk.ref_table} rows whose "
+            f"{fk.ref_columns[-1]} contains each {period}, which cannot travel as one natural key yet",
+            f"leave {table.name} out (under exclude:, or export: false) and copy it another way, or replace "
+            f"the temporal constraint by a plain FK to a table keyed without a period: "
+            f"ALTER TABLE {table.name} DROP CONSTRAINT {fixes.ident(fk.name)};",
+            fk.columns[0],
+        )
+
+    def claim_order(self, table: Table, nk: tuple[str, ...]) -> list[ForeignKey]:
+        """FKs in the order they claim shared columns: those inside the natural key
+        first (the key names them, ``key_fk``), then by number of columns."""
+        fks = self.foreign_keys(table)
+        return sorted(fks, key=lambda fk: (not set(fk.columns) <= set(nk), len(fk.columns)))
 
     def fk_to_unmapped(self, table: Table, fk: ForeignKey) -> None:
         ref = self.catalog.get(fk.ref_table)
@@ -410,7 +439,13 @@ class _Planner(KeyResolver):
         plain: list[str] = []
         emitted: set[str] = set()
         by_id = {g.id_column: g for g in generic}
+        key = set(self.mapping.tables[table.name].natural_key)
         for c in table.columns:
+            if c.is_generated and c.name in key and c.name not in fk_columns:
+                # a generated key column travels as a key field, for matching, and is
+                # never written: the target computes it from the columns that travel
+                fields.append(Field(c.name, c.type, "column", column=c.name, nullable=not c.not_null))
+                continue
             if c.is_generated or c.name in surrogate_names:
                 continue
             if c.name in by_id:

@@ -14,6 +14,7 @@ from edms_pgdump.catalog.read import Catalog, Column, ForeignKey, Table
 from edms_pgdump.errors import PlanError
 from edms_pgdump.mapping import Mapping
 from edms_pgdump.plan.model import GENERIC_KEY, TREE_PATH, KeyField, Problem, Severity, fk_label
+from edms_pgdump.sqlgen import fixes
 
 
 class KeyCycle(Exception):
@@ -89,6 +90,18 @@ class KeyResolver:
             return None
         cols = target_columns or target.primary_key
         absent = [c for c in cols or () if target.column(c) is None]
+        array = self.array_type(table, columns)
+        if array and (len(columns) != 1 or columns[0] in self.mapping.tables[table.name].natural_key):
+            self.problem(
+                "error",
+                "reference-array",
+                table.name,
+                f"declared reference ({', '.join(columns)}) includes the array column {columns[0]!r}: an "
+                "array of ids travels only as a reference of its own, outside the natural key",
+                "declare it alone (columns: [" + columns[0] + "]), and key the table by other columns",
+                columns[0],
+            )
+            return None
         if not cols or len(cols) != len(columns) or absent:
             have = ", ".join(c.name for c in target.columns)
             self.problem(
@@ -102,17 +115,53 @@ class KeyResolver:
                 columns[0],
             )
             return None
+        if not self.unique_target(target, cols):
+            keys = [k for k in (target.primary_key, *target.unique_keys) if k]
+            self.problem(
+                "error",
+                "reference-target-not-unique",
+                table.name,
+                f"declared reference ({', '.join(columns)}) -> {ref_table} ({', '.join(cols)}): "
+                f"those columns are not unique in {ref_table}, so one value may name several rows "
+                "(the export would write a row once per match)",
+                "point target_columns at a unique key of "
+                + str(ref_table)
+                + (f" ({'; '.join(', '.join(k) for k in keys)})" if keys else "")
+                + ", or make them unique: "
+                + fixes.unique_index(ref_table, cols, [], self.catalog.server_version),
+                columns[0],
+            )
+            return None
         return ForeignKey(
             f"declared:{','.join(columns)}", columns, ref_table, cols, False, False, declared=True
         )
 
+    def array_type(self, table: Table, fk: ForeignKey | tuple[str, ...]) -> str:
+        """The type of a declared reference's one-level array column (``integer[]``), else ''."""
+        columns = fk if isinstance(fk, tuple) else fk.columns
+        if isinstance(fk, ForeignKey) and not fk.declared:
+            return ""
+        arrays = [c.type for name in columns if (c := table.column(name)) is not None and _is_array(c)]
+        return arrays[0] if arrays else ""
+
+    def unique_target(self, target: Table, cols: tuple[str, ...]) -> bool:
+        """A declared reference's target columns name one row each: a unique key of the
+        table, or its natural key (proven unique on the data at export and import)."""
+        tm = self.mapping.tables.get(target.name)
+        return target.has_unique(cols) or (tm is not None and set(tm.natural_key) == set(cols))
+
     def key_fk(self, table: Table, nk: tuple[str, ...], column: str) -> ForeignKey | None:
         """The FK to a keyed table that a natural-key column belongs to, if any."""
-        for fk in self.foreign_keys(table):
-            if column in fk.columns and set(fk.columns) <= set(nk):
-                if fk.ref_table in self.mapping.tables and self.catalog.get(fk.ref_table):
-                    return fk
-        return None
+        found = [
+            fk
+            for fk in self.foreign_keys(table)
+            if column in fk.columns
+            and set(fk.columns) <= set(nk)
+            and fk.ref_table in self.mapping.tables
+            and self.catalog.get(fk.ref_table)
+        ]
+        # the narrowest one: two key FKs sharing a column agree with the planner's claim order
+        return min(found, key=lambda fk: len(fk.columns), default=None)
 
     def generic_id_columns(self, name: QualifiedName) -> set[str]:
         tm = self.mapping.tables.get(name)
@@ -198,6 +247,11 @@ class KeyResolver:
                 done.add(col)
                 parts.append(("column", col))
         return tuple(parts)
+
+
+def _is_array(column: Column) -> bool:
+    t = (column.base_type or column.type).strip()
+    return t.endswith("[]") and not t.endswith("[][]")
 
 
 def column_of(table: Table, name: str) -> Column:

@@ -85,6 +85,7 @@ class KeyField:
 
 
 TREE_PATH = "#path"
+ARRAY_KEYS = "#keys"  # the field of an array reference: [[key...] | null, ...]
 
 
 @dataclass(frozen=True)
@@ -97,10 +98,27 @@ class Expansion:
     nullable: bool  # every FK column nullable: the reference may be absent
     edge: EdgeKind = "ordered"
     tree: bool = False  # the self-reference inside a tree key: travels as a path
+    # FK columns whose value another reference or a plain natural-key column writes
+    # (two FKs sharing tenant_id; a partition key inside a composite FK): joined on at
+    # export and resolved with the rest, but never written from this reference
+    shared: tuple[str, ...] = ()
+    # a declared reference on an array column (tag_ids integer[]): its type; the array
+    # travels as one jsonb array of the referenced rows' keys, element by element, in
+    # order, a NULL element as JSON null
+    array_type: str = ""
+
+    @property
+    def array(self) -> bool:
+        return bool(self.array_type)
 
     @property
     def ref_table(self) -> QualifiedName:
         return self.fk.ref_table
+
+    @property
+    def written(self) -> tuple[str, ...]:
+        """The FK columns this reference writes on import (all but the shared ones)."""
+        return tuple(c for c in self.fk.columns if c not in self.shared)
 
     def to_dict(self) -> dict[str, object]:
         """How this foreign key travels; shown by ``plan`` and stored in manifests."""
@@ -115,6 +133,8 @@ class Expansion:
             "nullable": self.nullable,
             "deferrable": self.fk.deferrable,
             "declared": self.fk.declared,
+            **({"shared": list(self.shared)} if self.shared else {}),
+            **({"array": True} if self.array else {}),
         }
 
     @property

@@ -26,7 +26,7 @@ EXHAUSTIVE_LIMIT = 7  # components up to this size try every order
 
 def forward_kind(e: Expansion) -> EdgeKind:
     """How a reference to a table loaded later in the same cycle is satisfied."""
-    if e.fk.declared:
+    if e.fk.declared or e.fk.not_enforced:
         return "unenforced"
     if e.fk.deferrable:
         return "deferred"

@@ -121,7 +121,7 @@ class IdSteps(BuilderBase):
         table = self.table(name)
         out: list[tuple[str, str]] = []
         wanted = [c.name for c in tp.surrogate]
-        wanted += [c for e in sqlgen.active_expansions(tp, self.loaded(name)) for c in e.fk.columns]
+        wanted += [c for e in sqlgen.active_expansions(tp, self.loaded(name)) for c in e.written]
         for c in dict.fromkeys(wanted):
             col = table.column(c)
             base = (col.base_type or col.type) if col is not None else ""

@@ -117,6 +117,32 @@ def _expand(
     return _key_exprs(plan, ref, b, aliases, joins)
 
 
+def array_keys(plan: Plan, alias: str, exp: Expansion) -> sql.Composable:
+    """An array of ids as the jsonb array of the referenced rows' natural keys, element by
+    element in order (``[["red"], null, ["blue"]]``): a NULL element stays JSON null, an
+    empty array ``[]``, a NULL array NULL. A row whose key is all NULL is ``[null]``, so
+    it is told apart from a NULL element."""
+    ref = plan.tables[exp.ref_table]
+    aliases = _Aliases("a")
+    joins: list[sql.Composable] = []
+    r = aliases.next()
+    exprs = _key_exprs(plan, ref, r, aliases, joins)
+    column = sql.SQL("{}.{}").format(ident(alias), ident(exp.fk.columns[0]))
+    return sql.SQL(
+        "(CASE WHEN {col} IS NULL THEN NULL ELSE ({cte}SELECT COALESCE(jsonb_agg(CASE WHEN e.v IS NULL "
+        "THEN NULL ELSE jsonb_build_array({key}) END ORDER BY e.o), '[]'::jsonb) FROM unnest({col}) "
+        "WITH ORDINALITY AS e(v, o) LEFT JOIN {ref} AS {r} ON {r}.{rc} = e.v{joins}) END)"
+    ).format(
+        col=column,
+        cte=aliases.with_clause(),
+        key=sql.SQL(", ").join(exprs),
+        ref=table_ident(exp.ref_table),
+        r=ident(r),
+        rc=ident(exp.fk.ref_columns[0]),
+        joins=sql.SQL("").join(sql.SQL(" {}").format(j) for j in joins),
+    )
+
+
 def export_query(
     plan: Plan, tp: TablePlan, ordered: bool = False, keep: sql.Composable | None = None
 ) -> sql.Composed:
@@ -152,7 +178,9 @@ def export_query(
                 continue
             seen.add(f.reference)
             exp = tp.expansion(f.reference)
-            if exp.tree:
+            if exp.array:
+                select.append(array_keys(plan, "t", exp))
+            elif exp.tree:
                 select.append(_tree_path(tp, "t", exp, aliases, joins))
             else:
                 select.extend(_expand(plan, "t", exp, aliases, joins))
@@ -319,7 +347,8 @@ def all_null_key(plan: Plan, exp: Expansion) -> bool:
     """The referenced table's natural key can be NULL in every field: a reference to
     that row and no reference at all would look the same in the archive."""
     ref = plan.tables.get(exp.ref_table)
-    return ref is not None and not exp.tree and all(kf.nullable for kf in ref.key_fields)
+    # an array reference writes such a row's key as [null], a NULL element as null
+    return ref is not None and not exp.tree and not exp.array and all(kf.nullable for kf in ref.key_fields)
 
 
 def null_key_references(plan: Plan, tp: TablePlan, exp: Expansion, samples: int = 5) -> sql.Composed:
@@ -344,7 +373,19 @@ def null_key_references(plan: Plan, tp: TablePlan, exp: Expansion, samples: int 
 def missing_references(tp: TablePlan, exp: Expansion, samples: int = 5) -> sql.Composed:
     """Rows whose reference (all columns set) names no row of the referenced table:
     possible only where the database does not check it (a declared reference, a NOT
-    VALID foreign key); the export would write such a reference as NULL."""
+    VALID foreign key); the export would write such a reference as NULL. For an array
+    of ids: rows with an element (not NULL) that names no row."""
+    if exp.array:
+        return sql.SQL(
+            "SELECT count(*) OVER (), t.{c} FROM {t} AS t WHERE EXISTS (SELECT 1 FROM unnest(t.{c}) AS e(v) "
+            "WHERE e.v IS NOT NULL AND NOT EXISTS (SELECT 1 FROM {r} AS r WHERE r.{rc} = e.v)) LIMIT {n}"
+        ).format(
+            c=ident(exp.fk.columns[0]),
+            t=table_ident(tp.table),
+            r=table_ident(exp.ref_table),
+            rc=ident(exp.fk.ref_columns[0]),
+            n=sql.Literal(samples),
+        )
     present = sql.SQL(" AND ").join(sql.SQL("t.{} IS NOT NULL").format(ident(c)) for c in exp.fk.columns)
     match = sql.SQL(" AND ").join(
         sql.SQL("r.{} = t.{}").format(ident(rc), ident(c))
@@ -367,15 +408,20 @@ def partly_null_references(tp: TablePlan, exp: Expansion, samples: int = 5) -> s
     """Rows whose multi-column reference has some columns NULL and others not: PostgreSQL
     does not check it (MATCH SIMPLE), the export's join finds no row, and the archive
     would carry the whole reference as NULL, losing the parts that were set."""
-    cols = sql.SQL(", ").join(sql.SQL("t.{}").format(ident(c)) for c in exp.fk.columns)
-    shown = dict.fromkeys([*tp.natural_key, *exp.fk.columns])
+    def cols(names: tuple[str, ...]) -> sql.Composable:
+        return sql.SQL(", ").join(sql.SQL("t.{}").format(ident(c)) for c in names)
+
+    shown = tuple(dict.fromkeys([*tp.natural_key, *exp.fk.columns]))
+    # some column this reference writes is set, and some column of the FK is NULL
+    # (columns it shares with another reference or the key do not make it present)
     return sql.SQL(
         "SELECT pg_catalog.count(*) OVER (), {shown} FROM {t} AS t "
-        "WHERE pg_catalog.num_nulls({cols}) BETWEEN 1 AND {most} LIMIT {n}"
+        "WHERE pg_catalog.num_nulls({written}) < {n_written} AND pg_catalog.num_nulls({cols}) > 0 LIMIT {n}"
     ).format(
-        shown=sql.SQL(", ").join(sql.SQL("t.{}").format(ident(c)) for c in shown),
+        shown=cols(shown),
         t=own_rel(tp),
-        cols=cols,
-        most=sql.Literal(len(exp.fk.columns) - 1),
+        written=cols(exp.written),
+        n_written=sql.Literal(len(exp.written)),
+        cols=cols(exp.fk.columns),
         n=sql.Literal(samples),
     )

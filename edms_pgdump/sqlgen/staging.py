@@ -261,11 +261,15 @@ def final_select(
     for i, exp in enumerate(active_expansions(tp, loaded_fields)):
         a = f"f{i + 1}"
         ref = plan.tables[exp.ref_table]
+        if exp.array:
+            select.append(_resolve_array(plan, exp, staged, finalized))
+            continue
         staged_ref = (exp.ref_table in staged and ref.export) or exp.tree
         kept = set(kept_columns(ref)) if staged_ref and exp.ref_table in keep_existing else set()
         for c, rc in zip(exp.fk.columns, exp.fk.ref_columns):
-            source = kept_value(ref, rc) if rc in kept else rc
-            select.append(sql.SQL("{}.{} AS {}").format(ident(a), ident(source), ident(c)))
+            if c in exp.written:  # a shared column is written by its own reference or the key
+                source = kept_value(ref, rc) if rc in kept else rc
+                select.append(sql.SQL("{}.{} AS {}").format(ident(a), ident(source), ident(c)))
         if exp.tree:
             joins.append(
                 sql.SQL("LEFT JOIN {} AS {} ON {}.{} {} k.{}").format(
@@ -295,6 +299,41 @@ def final_select(
         select.append(_resolve_generic(plan, gp, staged, finalized, f"g{i + 1}_", joins))
     return sql.SQL("SELECT {} FROM {} AS k {}").format(
         sql.SQL(", ").join(select), names.keyed, sql.SQL(" ").join(joins)
+    )
+
+
+def _resolve_array(
+    plan: Plan,
+    exp: Expansion,
+    staged: dict[QualifiedName, StagingNames],
+    finalized: set[QualifiedName],
+) -> sql.Composable:
+    """An array reference resolved element by element, in order: each carried key
+    matched to the target's row (NULL-safe per key field), a JSON null element kept as
+    NULL; an unresolved element is NULL too, which ``unresolved_condition`` counts."""
+    ref = plan.tables[exp.ref_table]
+    field = sql.SQL("k.{}").format(ident(exp.fields[0].name))
+    match = sql.SQL(" AND ").join(
+        equal_or_both_null(
+            sql.SQL("r.{}").format(ident(kf.name)),
+            sql.SQL("(e.v -> {})").format(sql.Literal(i))
+            if kf.type == "jsonb"
+            else sql.SQL("(e.v ->> {})::{}").format(sql.Literal(i), sql.SQL(kf.type)),
+            kf.nullable,
+        )
+        for i, kf in enumerate(ref.key_fields)
+    )
+    return sql.SQL(
+        "(CASE WHEN {f} IS NULL THEN NULL ELSE (SELECT COALESCE(array_agg(r.{rc} ORDER BY e.o), '{{}}') "
+        "FROM jsonb_array_elements({f}) WITH ORDINALITY AS e(v, o) LEFT JOIN {src} AS r "
+        "ON e.v <> 'null'::jsonb AND {match}) END)::{type} AS {col}"
+    ).format(
+        f=field,
+        rc=ident(exp.fk.ref_columns[0]),
+        src=_resolve_source(plan, exp, staged, finalized),
+        match=match,
+        type=sql.SQL(exp.array_type),
+        col=ident(exp.fk.columns[0]),
     )
 
 
@@ -371,8 +410,13 @@ def active_expansions(tp: TablePlan, loaded_fields: set[str]) -> list[Expansion]
 
 def unresolved_condition(exp: Expansion) -> sql.Composed:
     """A reference the archive carries (some key field set) that resolved to no row."""
+    if exp.array:  # an element carried (not JSON null) whose resolved id is NULL
+        return sql.SQL(
+            "EXISTS (SELECT 1 FROM jsonb_array_elements({f}) WITH ORDINALITY AS e(v, o) "
+            "WHERE e.v <> 'null'::jsonb AND ({c})[e.o] IS NULL)"
+        ).format(f=ident(exp.fields[0].name), c=ident(exp.fk.columns[0]))
     present = sql.SQL(" OR ").join(sql.SQL("{} IS NOT NULL").format(ident(f.name)) for f in exp.fields)
-    return sql.SQL("{} IS NULL AND ({})").format(ident(exp.fk.columns[0]), present)
+    return sql.SQL("{} IS NULL AND ({})").format(ident(exp.written[0]), present)
 
 
 def unresolved(tp: TablePlan, names: StagingNames, exp: Expansion, samples: int = 5) -> sql.Composed:

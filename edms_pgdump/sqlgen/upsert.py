@@ -25,7 +25,7 @@ def insert_columns(tp: TablePlan, loaded_fields: set[str]) -> list[str]:
 def insert_new(tp: TablePlan, names: StagingNames, loaded_fields: set[str]) -> sql.Composed:
     cols = insert_columns(tp, loaded_fields)
     nulled = {
-        c for e in active_expansions(tp, loaded_fields) if e.edge == "second_pass" for c in e.fk.columns
+        c for e in active_expansions(tp, loaded_fields) if e.edge == "second_pass" for c in e.written
     }
     values = [sql.SQL("NULL") if c in nulled else ident(c) for c in cols]
     overriding = sql.SQL(" OVERRIDING SYSTEM VALUE") if tp.identity_always else sql.SQL("")
@@ -53,7 +53,7 @@ def _identity_match(tp: TablePlan, t: str, f: str) -> sql.Composable:
 
 
 def second_pass(tp: TablePlan, names: StagingNames, exp: Expansion) -> sql.Composed:
-    sets = sql.SQL(", ").join(sql.SQL("{c} = f.{c}").format(c=ident(c)) for c in exp.fk.columns)
+    sets = sql.SQL(", ").join(sql.SQL("{c} = f.{c}").format(c=ident(c)) for c in exp.written)
     return sql.SQL(
         "UPDATE {t} AS t SET {sets} FROM {final} AS f WHERE f.{new} AND {match} AND f.{first} IS NOT NULL"
     ).format(
@@ -62,7 +62,7 @@ def second_pass(tp: TablePlan, names: StagingNames, exp: Expansion) -> sql.Compo
         final=names.final,
         new=ident(tp.new_marker),
         match=_identity_match(tp, "t", "f"),
-        first=ident(exp.fk.columns[0]),
+        first=ident(exp.written[0]),
     )
 
 

@@ -183,3 +183,26 @@ def _first_line(exc: Exception) -> str:
 
 
 __all__ = ["RowFilter", "check_columns", "filter_table_name", "parse_where"]
+
+
+_COMPARISONS = (exp.Predicate, exp.In, exp.Between, exp.Is)
+
+
+def compared_by_value(f: RowFilter, columns: Iterable[str]) -> list[str]:
+    """Those of ``columns`` the filter judges by their values (``id <= 2``,
+    ``team_id = 1``, ``mod(id, 2) = 0``), not only against ids a subquery of the same
+    database finds (``parent_id IN (SELECT id FROM … WHERE name = 'root')``) or
+    against NULL. Surrogate ids judged by value name other rows in another database."""
+    wanted = set(columns)
+    tree = sqlglot.parse_one(f.sql, read="postgres")
+    found: list[str] = []
+    for col in tree.find_all(exp.Column):
+        if col.name not in wanted or col.name in found or col.find_ancestor(exp.Select) is not None:
+            continue
+        test = col.find_ancestor(*_COMPARISONS)
+        if isinstance(test, exp.Is):
+            continue  # IS [NOT] NULL: the same in every database
+        if test is not None and test.find(exp.Select) is not None:
+            continue  # compared with what a subquery finds in the same database
+        found.append(col.name)
+    return found
