@@ -346,7 +346,10 @@ class _Builder(IdSteps, ConstraintSteps):
             cols += [c for c in (*tp.ref_columns, *tp.row_identity) if c not in cols]
             cols.append(tp.new_marker)
         if stage != "raw":
-            cols += [c for c in tp.ref_columns if c not in cols]
+            # a referenced column that is itself a reference (a child keyed by its parent
+            # link) is resolved into the final table only: the keyed one lacks it
+            fk_columns = {c for e in tp.expansions for c in e.fk.columns} if stage == "keyed" else set()
+            cols += [c for c in tp.ref_columns if c not in cols and c not in fk_columns]
         return list(dict.fromkeys(cols))
 
     def duplicates_upstream(self, name: QualifiedName) -> tuple[Check, ...]:
