@@ -20,6 +20,7 @@ import psycopg
 from psycopg import sql
 
 from edms_pgdump import __version__
+from edms_pgdump.analysis.app_shapes import excluded_with_rows
 from edms_pgdump.analysis.generic_probe import dangling_problems, plan_with_targets
 from edms_pgdump.analysis.probes import refuse_unsafe_data
 from edms_pgdump.archive.keys import Recipient
@@ -263,6 +264,8 @@ def write_archive(
                 found,
             )
         _refuse_looping_trees(conn, plan)
+        # rows no archive carries: named with their counts in the summary
+        generic_warnings += [str(p) for p in excluded_with_rows(conn, mapping, catalog)]
         # natural keys unique, no likely reference left raw: proven on this snapshot
         refuse_unsafe_data(conn, plan, catalog)
         subset = compute_subset(conn, plan, catalog, filters) if filters else None
