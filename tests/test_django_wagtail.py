@@ -50,6 +50,9 @@ VIEWS = {
                 JOIN wagtailcore_page p ON p.id = l.page_id ORDER BY 1, 2""",
     "images": """SELECT i.title, c.name FROM wagtailimages_image i
                  JOIN wagtailcore_collection c ON c.id = i.collection_id ORDER BY 1""",
+    "image_tags": """SELECT i.title, t.name FROM taggit_taggeditem ti JOIN taggit_tag t ON t.id = ti.tag_id
+                     JOIN django_content_type ct ON ct.id = ti.content_type_id AND ct.model = 'image'
+                     JOIN wagtailimages_image i ON i.id = ti.object_id ORDER BY 1, 2""",
     "revisions": """SELECT p.url_path, r.object_str, r.created_at, p.latest_revision_id = r.id,
                            p.live_revision_id = r.id
                     FROM wagtailcore_revision r JOIN wagtailcore_page p ON p.id::text = r.object_id
@@ -91,8 +94,10 @@ def test_init_writes_the_keys_django_shapes_need(mapping_path: Path) -> None:
     # page types are keyed by their parent link, not the inherited natural_key() (url_path)
     assert key["public.site_app_blogpage"] == ["page_ptr_id"]
     assert key["public.site_app_blogindexpage"] == ["page_ptr_id"]
-    # taggit's natural_key_fields (object_id) is not unique; its unique constraint wins
-    assert key["public.taggit_taggeditem"] == ["content_type_id", "object_id", "tag_id"]
+    # taggit's natural_key_fields (object_id) is part of a unique constraint: the constraint wins
+    assert sorted(key["public.taggit_taggeditem"]) == ["content_type_id", "object_id", "tag_id"]
+    # Wagtail's natural_key() (url_path) names no part of a constraint: it stays
+    assert key["public.wagtailcore_page"] == ["url_path"]
     # a tree's positions are never a key
     positions = {"path", "depth", "numchild"}
     assert not positions & set(key["public.wagtailcore_page"])

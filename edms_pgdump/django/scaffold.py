@@ -290,11 +290,19 @@ def _natural_key_fields(model: Any) -> tuple[list[str] | None, str]:
     if result[0] is not None and positions & set(result[0]):
         result = (None, "")
     if result[0] is not None and not any(u <= set(result[0]) for u in _unique_sets(model)):
-        unique = _unique_fields(model, fields)
-        if unique[0] is not None and not unique[1].startswith("primary key"):
+        # natural_key() names part of a unique constraint (taggit's object_id of
+        # (content_type, object_id, tag)): the whole constraint identifies a row. Columns
+        # outside every constraint (Wagtail's url_path) stay, proven unique on the data.
+        allowed = {f.name for f in fields}
+        wider = sorted(
+            (u for u in _unique_sets(model) if set(result[0]) < u and u <= allowed), key=len
+        )
+        if wider:
+            ordered = [f.name for f in model._meta.concrete_fields if f.name in wider[0]]
             result = (
-                unique[0],
-                f"{unique[1]} (natural_key() gives {result[0]}, which the database does not keep unique)",
+                ordered,
+                f"unique constraint on {', '.join(ordered)} (natural_key() gives {result[0]}, "
+                "part of it, which the database does not keep unique)",
             )
     if result[0] is None:
         result = _unique_fields(model, fields)

@@ -1,7 +1,7 @@
 """Fill the test site: ``python seed.py source PAGES`` or ``python seed.py target``
 (settings from the environment).
 
-source: collections Photos and Downloads under the root, images in them, a blog index
+source: collections Photos and Downloads under the root, tagged images in them, a blog index
 under the home page with PAGES blog pages (StreamField bodies with an image block and
 rich text linking another page, a hero image, three tags, two related links), each
 published, every fifth with a newer draft revision.
@@ -14,11 +14,12 @@ from __future__ import annotations
 import datetime as dt
 import json
 import sys
+from typing import Any
 
 import django
 
 
-def _image(title: str, collection: object) -> object:
+def _image(title: str, collection: Any) -> Any:
     from wagtail.images.models import Image
 
     return Image.objects.create(
@@ -34,6 +35,8 @@ def source(pages: int) -> None:
     photos = root.add_child(name="Photos")
     downloads = root.add_child(name="Downloads")
     images = [_image(f"photo-{i:03d}", photos if i % 3 else downloads) for i in range(max(6, pages // 4))]
+    for i, image in enumerate(images):  # taggit's generic tagged items (content type + object id)
+        image.tags.add(f"shot-{i % 4}", "library")
     home = Page.objects.get(depth=2)
     blog = home.add_child(instance=BlogIndexPage(title="Blog", slug="blog", intro="<p>All posts</p>"))
     blog.save_revision().publish()
