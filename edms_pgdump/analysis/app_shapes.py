@@ -85,7 +85,7 @@ def tree_position_problems(plan: Plan, catalog: Catalog) -> list[Problem]:
                 "the source's values, so an inserted node takes the source's position in the target "
                 "(under whatever node holds its parent's position there, or refused by a unique "
                 "index when the target's own nodes are there) and ancestors' counters are not "
-                "recomputed",
+                "recomputed (a materialized path left inconsistent is refused by the import)",
                 "import such a tree only into a target whose own nodes are at other positions, then "
                 f"repair it with {repair}; list {', '.join(carried)} under raw_columns: to acknowledge",
                 carried[0],

@@ -19,7 +19,7 @@ from psycopg import sql
 
 from edms_pgdump import sqlgen
 from edms_pgdump.catalog.names import QualifiedName
-from edms_pgdump.catalog.read import Catalog
+from edms_pgdump.catalog.read import Catalog, Table
 from edms_pgdump.export.subset import TableScope
 from edms_pgdump.load.subset_scope import target_scope
 from edms_pgdump.options import ImportOptions
@@ -53,6 +53,7 @@ from edms_pgdump.program.steps import (
     at_least,
     count_of,
 )
+from edms_pgdump.sqlgen.shapes import materialized_path_counts
 
 
 class _Builder(IdSteps, ConstraintSteps):
@@ -127,6 +128,7 @@ class _Builder(IdSteps, ConstraintSteps):
             self.steps += [Execute("refresh view", None, sqlgen.refresh_view(v)) for v in views]
         for name in self.tables:
             self.verify(name)
+            self.tree_consistent(name)
         return Program(
             self.tables,
             self.staging,
@@ -527,6 +529,30 @@ class _Builder(IdSteps, ConstraintSteps):
             )
         )
 
+    def tree_consistent(self, name: QualifiedName) -> None:
+        """A materialized-path tree (treebeard) whose positions travelled as the source's
+        values: observe after the writes that every node's numchild counts its children
+        and every parent path holds a node, or roll back (issue 24: a shared ancestor's
+        numchild overwritten with the source's count, or a node under no parent)."""
+        if not is_materialized_path(self.table(name)):
+            return
+        self.steps.append(
+            Check(
+                "tree positions",
+                name,
+                materialized_path_counts(name, self.opts.sample_size),
+                ("path", "numchild", "children"),
+                Message(
+                    f"{name}: after the writes its materialized-path tree is inconsistent (a node's "
+                    "numchild is not its number of children, or its parent's path holds no node; "
+                    "children NULL): ",
+                    "; path, depth and numchild travel as the source's positions: import such a tree "
+                    "only into a target whose own nodes are at other positions, or repair the "
+                    "target's tree first (treebeard: fix_tree()); nothing was written",
+                ),
+            )
+        )
+
     def verify(self, name: QualifiedName) -> None:
         tp = self.plan.tables[name]
         if self.derivable(name):
@@ -535,6 +561,16 @@ class _Builder(IdSteps, ConstraintSteps):
             query = sqlgen.count_present(self.plan, tp, self.staging[name])
             self.steps.append(Record("present", name, query, (PRESENT,)))
         self.steps.append(Balance(name))
+
+
+def is_materialized_path(table: Table) -> bool:
+    """treebeard's MP_Node columns: a text ``path``, integer ``depth`` and ``numchild``."""
+    cols = {c.name: (c.base_type or c.type) for c in table.columns}
+    ints = ("integer", "smallint", "bigint")
+    path = cols.get("path", "")
+    return cols.get("depth") in ints and cols.get("numchild") in ints and (
+        path == "text" or path.startswith("character varying")
+    )
 
 
 def import_program(

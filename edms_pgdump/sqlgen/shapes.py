@@ -45,3 +45,21 @@ def embedded_ids(table: QualifiedName, column: str, sample: int = EMBEDDED_SAMPL
         t=table_ident(table),
         n=sql.Literal(sample),
     )
+
+
+def materialized_path_counts(table: QualifiedName, samples: int = 5) -> sql.Composed:
+    """Nodes of a materialized-path tree (treebeard ``path``/``depth``/``numchild``) whose
+    ``numchild`` is not their number of children, or whose parent's path holds no node:
+    (total, path, numchild, children). A node's parent path is its path minus one step
+    (``length(path) / depth`` characters)."""
+    parent = sql.SQL("substr(c.path, 1, length(c.path) - length(c.path) / NULLIF(c.depth, 0))")
+    return sql.SQL(
+        "SELECT count(*) OVER (), x.path, x.numchild, x.children FROM ("
+        "SELECT p.path::text AS path, p.numchild::bigint AS numchild, coalesce(k.n, 0) AS children "
+        "FROM {t} AS p LEFT JOIN (SELECT {parent} AS parent, count(*) AS n FROM {t} AS c "
+        "WHERE c.depth > 1 GROUP BY 1) AS k ON k.parent = p.path::text "
+        "WHERE p.numchild IS DISTINCT FROM coalesce(k.n, 0) "
+        "UNION ALL SELECT c.path::text, c.numchild::bigint, NULL FROM {t} AS c WHERE c.depth > 1 "
+        "AND NOT EXISTS (SELECT FROM {t} AS p WHERE p.path::text = {parent})"
+        ") AS x ORDER BY 2 LIMIT {n}"
+    ).format(t=table_ident(table), parent=parent, n=sql.Literal(samples))
