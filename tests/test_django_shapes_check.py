@@ -110,3 +110,36 @@ def test_page_id_is_seen_as_a_reference_to_an_app_prefixed_table(new_db: Any) ->
               if table == "public.wagtailcore_pagelogentry" and column == "page_id"]  # fmt: skip
     assert likely and likely[0].severity == "error"
     assert "public.wagtailcore_page" in likely[0].message
+
+
+def test_an_excluded_table_the_role_may_not_read_is_named_not_counted(new_db: Any, admin: Any) -> None:
+    """An export role needs no privilege on excluded tables: check says it could not count."""
+    import uuid
+
+    from psycopg import sql
+    from psycopg.conninfo import conninfo_to_dict, make_conninfo
+
+    dsn = make_db(new_db, SCHEMA)
+    role = f"edms_shapes_{uuid.uuid4().hex[:8]}"
+    admin.execute(sql.SQL("CREATE ROLE {} LOGIN").format(sql.Identifier(role)))
+    try:
+        tables = ["wagtailcore_page", "cms_category", "site_blogpage", "wagtailcore_pagelogentry", "search_index"]
+        with psycopg_connect(dsn) as c:
+            for t in tables:
+                c.execute(sql.SQL("GRANT SELECT ON {} TO {}").format(sql.Identifier(t), sql.Identifier(role)))
+        params = {**conninfo_to_dict(dsn), "user": role}
+        params.pop("password", None)
+        found = _found(make_conninfo(**params))
+        uncounted = found[("excluded-uncounted", "public.django_session", None)]
+        assert uncounted.severity == "warning" and "may not read" in uncounted.message
+        assert ("excluded-has-rows", "public.django_session", None) not in found
+    finally:
+        with psycopg_connect(dsn) as c:
+            c.execute(sql.SQL("DROP OWNED BY {}").format(sql.Identifier(role)))
+        admin.execute(sql.SQL("DROP ROLE IF EXISTS {}").format(sql.Identifier(role)))
+
+
+def psycopg_connect(dsn: str) -> Any:
+    import psycopg
+
+    return psycopg.connect(dsn, autocommit=True)

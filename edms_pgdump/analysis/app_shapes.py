@@ -22,7 +22,7 @@ from edms_pgdump.catalog.read import Catalog, Table
 from edms_pgdump.db import Connection
 from edms_pgdump.mapping import Mapping
 from edms_pgdump.plan.model import Plan, Problem, TablePlan
-from edms_pgdump.sqlgen.shapes import embedded_ids, row_count
+from edms_pgdump.sqlgen.shapes import can_select, embedded_ids, row_count
 
 # (library, the columns that store a node's position, how to repair the tree afterwards)
 TREES = (
@@ -39,6 +39,9 @@ def excluded_with_rows(conn: Connection, mapping: Mapping, catalog: Catalog) -> 
     for name in sorted(mapping.exclude):
         if catalog.get(name) is None:
             continue
+        if not conn.execute(can_select(name)).fetchone()[0]:  # type: ignore[index]
+            out.append(uncounted_problem(str(name)))
+            continue
         count = int(conn.execute(row_count(name)).fetchone()[0])  # type: ignore[index]
         if count:
             out.append(excluded_problem(str(name), count))
@@ -53,6 +56,17 @@ def excluded_problem(table: str, count: int) -> Problem:
         f"{count} row(s) are left out of every export: the table is listed under exclude:",
         "if they are content, map the table under tables: with a natural_key; keep it under "
         "exclude: only for state the target rebuilds or never needs (sessions, a search index)",
+    )
+
+
+def uncounted_problem(table: str) -> Problem:
+    return Problem(
+        "warning",
+        "excluded-uncounted",
+        table,
+        "this role may not read the excluded table, so whether it holds rows left out of every "
+        "export is not known",
+        f"check it as a role that may: SELECT count(*) FROM {table};",
     )
 
 

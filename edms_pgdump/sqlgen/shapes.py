@@ -6,7 +6,7 @@ from __future__ import annotations
 from psycopg import sql
 
 from edms_pgdump.catalog.names import QualifiedName
-from edms_pgdump.sqlgen.common import ident, table_ident
+from edms_pgdump.sqlgen.common import ident, qualified_literal, table_ident
 
 # how many rows of a column are read for ids inside it: a bounded look, not a scan
 EMBEDDED_SAMPLE = 10_000
@@ -25,6 +25,11 @@ EMBEDDED_ID_PATTERN = "|".join(
         r"id=" + _Q + r"[0-9]+" + _Q + r"[^>]*(linktype|embedtype)=",
     )
 )
+
+
+def can_select(table: QualifiedName) -> sql.Composed:
+    """Whether this role may read ``table`` (an export role need not read excluded tables)."""
+    return sql.SQL("SELECT has_table_privilege({}::regclass, 'SELECT')").format(qualified_literal(table))
 
 
 def row_count(table: QualifiedName) -> sql.Composed:
