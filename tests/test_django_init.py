@@ -54,7 +54,10 @@ def test_init_django_writes_the_keys_of_the_models(migrated: str, new_db: NewDb)
         "public.edms_app_scratchnote",
     }
     text = harness.run(source, "-m", "edms_pgdump", "init", "--django", "settings").stdout
-    assert "# edms_app.scratchnote: no natural_key() and no unique field: choose a natural key" in text
+    assert (
+        "# edms_app.scratchnote: no natural_key() and no unique field; it holds no rows: "
+        "choose a natural key before it does" in text
+    )
     assert "# edms_app.documentworkflow: natural_key(), matched on 20 stored row(s)" in text
 
 

@@ -21,6 +21,7 @@ import psycopg
 from psycopg import sql
 
 from edms_pgdump import sqlgen as g
+from edms_pgdump.analysis.app_shapes import embedded_id_problems, excluded_with_rows, tree_position_problems
 from edms_pgdump.analysis.generic_probe import dangling_problems, plan_with_targets
 from edms_pgdump.analysis.likely_refs import Candidate, likely_reference_candidates, uncovered_columns
 from edms_pgdump.analysis.probes import (
@@ -282,6 +283,8 @@ def check_database(dsn: str, mapping: Mapping) -> CheckReport:
         report = analyse(plan, catalog, mapping, describe_dsn(dsn))
         report.problems += generic + dangling_problems(conn, plan)
         report.problems += _data_problems(conn, plan, catalog)
+        report.problems += excluded_with_rows(conn, mapping, catalog) + tree_position_problems(plan, catalog)
+        report.problems += embedded_id_problems(conn, plan, catalog)
         conn.execute("COMMIT")
     except psycopg.Error as exc:
         raise DatabaseError(f"check of {describe_dsn(dsn)} failed: {server_error_message(exc)}") from None

@@ -28,7 +28,9 @@ class Candidate:
     column: str
     target: QualifiedName
     target_column: str
-    rule: str  # 'primary-key-name' (productid = product.productid) or 'table-name' (product_id, productid)
+    # 'primary-key-name' (productid = product.productid), 'table-name' (product_id, productid)
+    # or 'app-table-name' (page_id = wagtailcore_page.id)
+    rule: str
     array: bool = False  # an array of ids (tag_ids integer[]): each element is judged
 
 
@@ -68,6 +70,18 @@ def table_forms(name: str) -> set[str]:
     return forms
 
 
+def unprefixed_forms(name: str) -> set[str]:
+    """A table name without its application prefix, in its likely forms: Django names a
+    model's table ``<app_label>_<model>`` (``wagtailcore_page``), so a ``page_id`` column
+    means that table. The model part is the last segment (model names have no
+    underscore); an app label with underscores (``site_app_blogpage``) is covered too."""
+    n = name.lower()
+    if "_" not in n:
+        return set()
+    parts = {n.split("_", 1)[1], n.rsplit("_", 1)[1]}
+    return {f for p in parts if p for f in table_forms(p)}
+
+
 def _single_pk(table: Table) -> Column | None:
     pk = table.primary_key or ()
     return table.column(pk[0]) if len(pk) == 1 else None
@@ -93,7 +107,8 @@ def likely_reference_candidates(plan: Plan, catalog: Catalog) -> list[Candidate]
 
     A column matches a mapped table (never its own) when its name is that table's
     single-column primary key name (except the generic ``id``), or ``<table>_id`` /
-    ``<table>id`` (singular or plural), and both hold the same kind of id (integer, uuid or
+    ``<table>id`` (singular or plural), or ``<model>_id`` of an app-prefixed table
+    (``page_id``: ``wagtailcore_page``), and both hold the same kind of id (integer, uuid or
     text). An array column matches in the plural (``<table>_ids``, ``<pk>s``) when its
     elements hold that kind of id. A column may match several tables; same-schema targets
     come first.
@@ -128,8 +143,17 @@ def likely_reference_candidates(plan: Plan, catalog: Catalog) -> list[Candidate]
                     rule = "primary-key-name"
                 elif any(cname in (f + s for s in suffixes) for f in table_forms(target.name.name)):
                     rule = "table-name"
+                elif any(cname == f + "_id" for f in unprefixed_forms(target.name.name)):
+                    rule = "app-table-name"
                 if rule is not None:
                     found.append(Candidate(name, col.name, target.name, pk.name, rule, array))
-            found.sort(key=lambda c: (c.target.schema != name.schema, c.rule != "primary-key-name", c.target))
+            found.sort(
+                key=lambda c: (
+                    c.target.schema != name.schema,
+                    c.rule != "primary-key-name",
+                    c.rule == "app-table-name",
+                    c.target,
+                )
+            )
             out.extend(found)
     return out

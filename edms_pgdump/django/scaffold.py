@@ -29,7 +29,20 @@ SAMPLE_ROWS = 100
 # apps whose tables hold sessions, the admin's log and the migration ledger: state of one
 # installation, not data to carry to another (unless --include-app names them)
 DEFAULT_EXCLUDED_APPS = ("sessions", "admin")
+# tables an application rebuilds from the others (a search index, Wagtail's reference
+# index: ``rebuild_references_index``): carrying them would copy one installation's
+# derived state; ``check`` still names them with their row counts
+REBUILDABLE_TABLES = ("wagtailsearch_indexentry", "modelsearch_indexentry", "wagtailcore_referenceindex")
 CONTENT_TYPE = "contenttypes.contenttype"
+# columns a tree library computes from a node's place in the tree: they differ between
+# databases for the same node, so they never identify one (django-treebeard, django-mptt)
+TREE_POSITIONS = {
+    "MP_Node": ("path", "depth", "numchild"),
+    "NS_Node": ("lft", "rgt", "tree_id", "depth"),
+    "MPTTModel": ("lft", "rght", "tree_id", "level"),
+}
+# what names a node among its siblings, when the tree has no key of its own
+NAME_FIELDS = ("slug", "name", "title", "label")
 
 
 @dataclass
@@ -53,6 +66,10 @@ class _Entry:
     export: bool = True
     generic: list[dict[str, str]] = field(default_factory=list)
     excluded: str = ""  # why the table is left out
+    # ForeignKey(db_constraint=False): a reference the database does not enforce
+    references: list[dict[str, Any]] = field(default_factory=list)
+    empty: bool = False
+    targets: list[str] = field(default_factory=list)  # tables its foreign keys reference
 
 
 def setup_django(settings: str, dsn: str | None) -> Any:
@@ -205,11 +222,114 @@ def _from_signature(model: Any, fields: list[Any]) -> list[str] | None:
 _KEY_CACHE: dict[Any, tuple[list[str] | None, str]] = {}
 
 
+def tree_kind(model: Any) -> str | None:
+    """``MP_Node``, ``NS_Node`` or ``MPTTModel`` when the model stores its tree position."""
+    for base in model.__mro__:
+        if base.__name__ in TREE_POSITIONS and base.__module__.split(".")[0] in ("treebeard", "mptt"):
+            return str(base.__name__)
+    return None
+
+
+def positional_fields(model: Any) -> set[str]:
+    """The field names holding ``model``'s tree position (empty: not such a tree)."""
+    kind = tree_kind(model)
+    if kind is None:
+        return set()
+    names = set(TREE_POSITIONS[kind])
+    mptt = getattr(model, "_mptt_meta", None)
+    if mptt is not None:
+        names |= {str(getattr(mptt, a)) for a in ("left_attr", "right_attr", "tree_id_attr", "level_attr")}
+    return names
+
+
+def parent_link(model: Any) -> Any | None:
+    """The one-to-one field to a concrete parent model whose primary key this model
+    shares (multi-table inheritance), or None."""
+    pk = model._meta.pk
+    if pk is not None and getattr(pk.remote_field, "parent_link", False) and model._meta.parents:
+        return pk
+    return None
+
+
+def _unique_sets(model: Any) -> list[set[str]]:
+    """The field-name sets the database keeps unique (unconditional constraints)."""
+    from django.db.models import UniqueConstraint
+
+    meta = model._meta
+    sets = [{f.name} for f in meta.concrete_fields if f.unique and not f.primary_key]
+    sets += [set(t) for t in meta.unique_together]
+    sets += [
+        set(c.fields)
+        for c in meta.constraints
+        if isinstance(c, UniqueConstraint) and c.fields and c.condition is None and not c.expressions
+    ]
+    return sets
+
+
 def natural_key_fields(model: Any, stack: tuple[Any, ...] = ()) -> tuple[list[str] | None, str]:
     """(field names, how found) of ``model``'s natural key, or (None, why not)."""
     if model in _KEY_CACHE:
         return _KEY_CACHE[model]
-    fields = [f for f in model._meta.concrete_fields if not f.primary_key or not f.auto_created]
+    result = _natural_key_fields(model)
+    _KEY_CACHE[model] = result
+    return result
+
+
+def _natural_key_fields(model: Any) -> tuple[list[str] | None, str]:
+    link = parent_link(model)
+    if link is not None:  # the inherited natural_key() reads the parent's columns
+        parent = link.related_model._meta.label_lower
+        return [link.name], f"multi-table inheritance: keyed by its parent link to {parent}"
+    positions = positional_fields(model)
+    fields = [
+        f
+        for f in model._meta.concrete_fields
+        if (not f.primary_key or not f.auto_created) and f.name not in positions
+    ]
+    result = _declared_key(model, fields)
+    if result[0] is not None and positions & set(result[0]):
+        result = (None, "")
+    if result[0] is not None and not any(u <= set(result[0]) for u in _unique_sets(model)):
+        # natural_key() names part of a unique constraint (taggit's object_id of
+        # (content_type, object_id, tag)): the whole constraint identifies a row. Columns
+        # outside every constraint (Wagtail's url_path) stay, proven unique on the data.
+        allowed = {f.name for f in fields}
+        wider = sorted(
+            (u for u in _unique_sets(model) if set(result[0]) < u and u <= allowed), key=len
+        )
+        if wider:
+            ordered = [f.name for f in model._meta.concrete_fields if f.name in wider[0]]
+            result = (
+                ordered,
+                f"unique constraint on {', '.join(ordered)} (natural_key() gives {result[0]}, "
+                "part of it, which the database does not keep unique)",
+            )
+    if result[0] is None:
+        result = _unique_fields(model, fields)
+    if result[0] is None and positions:
+        result = _tree_key(model, fields, positions)
+    return result
+
+
+def _tree_key(model: Any, fields: list[Any], positions: set[str]) -> tuple[list[str] | None, str]:
+    """A tree without a key of its own: its parent plus what names a node, never its position."""
+    by_name = {f.name: f for f in fields}
+    name = next((n for n in NAME_FIELDS if n in by_name), None)
+    if name is None:
+        return None, f"a tree ({', '.join(sorted(positions))} are positions): no name or slug to key it by"
+    mptt = getattr(model, "_mptt_meta", None)
+    parent = str(getattr(mptt, "parent_attr", "parent")) if mptt is not None else None
+    if parent is not None and parent in by_name:
+        return [parent, name], f"tree: its parent plus {name} (proven unique on the data)"
+    return [name], (
+        f"tree: {name} (the tree stores no parent column; proven unique on the data; "
+        f"{', '.join(sorted(positions))} are positions, never keys)"
+    )
+
+
+def _declared_key(model: Any, fields: list[Any]) -> tuple[list[str] | None, str]:
+    """What the model's ``natural_key()`` returns, matched on stored rows or named by
+    the manager's ``get_by_natural_key()``."""
     result: tuple[list[str] | None, str] = (None, "")
     if callable(getattr(model, "natural_key", None)):
         rows: list[tuple[Any, list[Any]]] = []
@@ -227,23 +347,24 @@ def natural_key_fields(model: Any, stack: tuple[Any, ...] = ()) -> tuple[list[st
             key = _from_signature(model, fields)
             if key:
                 result = (key, "get_by_natural_key() parameters (no stored row to match)")
-    if result[0] is None:
-        result = _unique_fields(model, fields)
-    _KEY_CACHE[model] = result
     return result
 
 
 def _unique_fields(model: Any, fields: list[Any]) -> tuple[list[str] | None, str]:
+    """A key the database keeps unique, from ``fields`` only (a tree's positions are not there)."""
     from django.db.models import UniqueConstraint
 
+    allowed = {f.name for f in fields}
     for f in fields:
         if f.unique and not f.primary_key and not f.null:
             return [f.name], f"unique=True field {f.name}"
     for together in model._meta.unique_together:
-        return list(together), "unique_together"
+        if set(together) <= allowed:
+            return list(together), "unique_together"
     for c in model._meta.constraints:
         if isinstance(c, UniqueConstraint) and c.fields and c.condition is None and not c.expressions:
-            return list(c.fields), f"UniqueConstraint {c.name}"
+            if set(c.fields) <= allowed:
+                return list(c.fields), f"UniqueConstraint {c.name}"
     for f in fields:
         if f.unique and not f.primary_key:
             return [f.name], f"unique=True field {f.name} (nullable)"
@@ -251,6 +372,34 @@ def _unique_fields(model: Any, fields: list[Any]) -> tuple[list[str] | None, str
         pk = model._meta.pk
         return [pk.name], "primary key (not generated)"
     return None, "no natural_key() and no unique field"
+
+
+def _holds_rows(model: Any) -> bool:
+    try:
+        return bool(model._base_manager.exists())
+    except Exception:
+        return True  # unreadable: never assume empty (that would leave its rows out)
+
+
+# types a key of every column leaves out: no equality (json), or too big to compare
+_NOT_KEY_TYPES = ("JSONField", "BinaryField", "FileField", "ImageField")
+
+
+def _value_key(model: Any, why: str) -> tuple[list[str] | None, str]:
+    """A table with rows and nothing that identifies one: keyed by all its values (the
+    references as the referenced rows' keys), so its rows travel instead of being left
+    out; duplicates are refused at export with the keys, not merged."""
+    positions = positional_fields(model)
+    names = [
+        f.name
+        for f in model._meta.concrete_fields
+        if not (f.primary_key and (f.auto_created or _is_auto(f)))
+        and f.name not in positions
+        and f.get_internal_type() not in _NOT_KEY_TYPES
+    ]
+    if not names:
+        return None, why
+    return names, f"{why}: keyed by all its values (proven unique on the data at export); choose fewer"
 
 
 def _is_auto(f: Any) -> bool:
@@ -281,18 +430,31 @@ def build_entries(
             types[label] = table
         entry = _Entry(table, label)
         entries.append(entry)
+        entry.empty = not _holds_rows(model)
+        for f in meta.concrete_fields:
+            if not (f.is_relation and (f.many_to_one or f.one_to_one)) or f.related_model is None:
+                continue
+            target = _table(f.related_model, table_schemas)
+            entry.targets.append(target)
+            if not f.db_constraint:
+                entry.references.append({"columns": [f.column], "table": target})
         if meta.app_label in DEFAULT_EXCLUDED_APPS and meta.app_label not in include_apps:
             entry.excluded = (
                 f"{meta.app_label}: installation state (pass --include-app {meta.app_label} to map it)"
             )
+            continue
+        if meta.db_table in REBUILDABLE_TABLES:
+            entry.excluded = "rebuilt by the application from the other tables (an index)"
             continue
         if meta.auto_created:  # an M2M's through table: keyed by its two foreign keys
             fks = [f for f in meta.concrete_fields if f.is_relation]
             entry.key, entry.how = [f.column for f in fks], "many-to-many through table"
         else:
             names, how = natural_key_fields(model)
+            if names is None and not entry.empty:
+                names, how = _value_key(model, how)
             if names is None:
-                entry.excluded = f"{how}: choose a natural key (natural_key() or a unique constraint)"
+                entry.excluded = f"{how}; it holds no rows: choose a natural key before it does"
                 continue
             entry.key = [meta.get_field(n).column for n in names]
             entry.how = how
@@ -303,7 +465,26 @@ def build_entries(
                 entry.generic.append(
                     {"type": meta.get_field(gfk.ct_field).column, "id": meta.get_field(gfk.fk_field).column}
                 )
+    _exclude_empty_dependents(entries)
     return entries, types
+
+
+def _exclude_empty_dependents(entries: list[_Entry]) -> None:
+    """An empty table whose foreign key names an excluded table is excluded too (a view
+    restriction's groups when the restrictions are): mapped, its key could not travel.
+    A table with rows stays, and ``check`` names the reference to fix."""
+    excluded = {e.table: e for e in entries if e.excluded}
+    changed = True
+    while changed:
+        changed = False
+        for e in entries:
+            if e.excluded or not e.empty:
+                continue
+            gone = next((t for t in e.targets if t in excluded and t != e.table), None)
+            if gone is not None:
+                e.excluded = f"references {gone}, which is excluded; it holds no rows"
+                excluded[e.table] = e
+                changed = True
 
 
 def render_mapping(
@@ -326,6 +507,8 @@ def render_mapping(
             body["export"] = False
         if e.generic:
             body["generic_references"] = e.generic
+        if e.references:
+            body["references"] = e.references
         lines.append(f"  # {e.label}: {e.how}")
         lines.append(f"  {yaml_flow({e.table: body})[1:-1]}")
     excluded = sorted([e for e in entries if e.excluded], key=lambda e: e.table)

@@ -18,6 +18,7 @@ from pathlib import Path
 import psycopg
 
 from edms_pgdump import __version__
+from edms_pgdump.analysis.app_shapes import excluded_with_rows
 from edms_pgdump.analysis.generic_probe import plan_with_targets
 from edms_pgdump.archive.keys import Recipient
 from edms_pgdump.archive.manifest import (
@@ -161,6 +162,8 @@ def export_to_archive(
             if step is not None:
                 refuse_unmapped_types(conn, step)
         plan.raise_for_errors()
+        # rows no archive carries: named with their counts in the summary (on this snapshot)
+        excluded = [str(p) for p in excluded_with_rows(conn, mapping, catalog)]
         subset = subset_steps(plan, catalog, filters) if filters else None
         program = export_program(plan, catalog, mapping, options, subset)
         version = conn.execute("SELECT current_setting('server_version')").fetchone()
@@ -203,7 +206,7 @@ def export_to_archive(
             archive=str(out),
             manifest=published,
             seconds=time.monotonic() - started,
-            warnings=[str(p) for p in plan.warnings] + done.warnings,
+            warnings=[str(p) for p in plan.warnings] + done.warnings + excluded,
         )
     except psycopg.Error as exc:
         raise DatabaseError(f"export from {describe_dsn(dsn)} failed: {server_error_message(exc)}") from None

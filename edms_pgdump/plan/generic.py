@@ -12,7 +12,7 @@ from __future__ import annotations
 from typing import Protocol
 
 from edms_pgdump.catalog.names import QualifiedName
-from edms_pgdump.catalog.read import Catalog, Table
+from edms_pgdump.catalog.read import Catalog, ForeignKey, Table
 from edms_pgdump.mapping import Mapping, TableMapping
 from edms_pgdump.plan.model import Expansion, GenericPlan, GenericTarget, Severity
 
@@ -33,6 +33,8 @@ class _Reporter(Protocol):
         fix: str,
         column: str | None = None,
     ) -> None: ...
+
+    def key_fk(self, table: Table, nk: tuple[str, ...], column: str) -> ForeignKey | None: ...
 
 
 def target_of(catalog: Catalog, mapping: Mapping, name: QualifiedName) -> GenericTarget | None:
@@ -133,6 +135,18 @@ def plan_generic(
                     g.id_column,
                 )
                 continue
+            if g.id_column in tm.natural_key and _key_reaches(planner, targets, name, table.name):
+                planner.problem(
+                    "error",
+                    "generic-key-cycle",
+                    table.name,
+                    f"{where} is part of the natural key, and its data names {name}, whose own "
+                    f"natural key leads back to {table.name}: such a key would contain itself",
+                    f"take {g.id_column} out of the natural_key (choose columns that identify the row "
+                    f"without it), or list {name}'s type under ignore_types: to carry those ids as they are",
+                    g.id_column,
+                )
+                continue
             found.append(target)
         out.append(
             GenericPlan(
@@ -150,6 +164,34 @@ def plan_generic(
             )
         )
     return out
+
+
+def _key_reaches(
+    planner: _Reporter, targets: GenericTargets, start: QualifiedName, goal: QualifiedName
+) -> bool:
+    """Whether ``start``'s natural key, expanded through its references and the tables its
+    generic key columns name, reaches ``goal``: expanding it would never end."""
+    seen: set[QualifiedName] = set()
+    todo = [start]
+    while todo:
+        name = todo.pop()
+        if name == goal:
+            return True
+        if name in seen:
+            continue
+        seen.add(name)
+        tm = planner.mapping.tables.get(name)
+        table = planner.catalog.get(name)
+        if tm is None or table is None:
+            continue
+        for col in tm.natural_key:
+            fk = planner.key_fk(table, tm.natural_key, col)
+            if fk is not None and fk.ref_table != name:
+                todo.append(fk.ref_table)
+        generic_ids = {g.id_column for g in tm.generic_references}
+        for col in generic_ids & set(tm.natural_key):
+            todo.extend(targets.get((name, col), ()))
+    return False
 
 
 def generic_candidates(

@@ -38,9 +38,28 @@ def forward_kind(e: Expansion) -> EdgeKind:
 _COST = {"blocked": 1000, "second_pass": 10, "deferred": 1, "unenforced": 0}
 
 
+def late_generic_targets(
+    order: Sequence[QualifiedName], plans: dict[QualifiedName, TablePlan]
+) -> list[tuple[QualifiedName, str, QualifiedName]]:
+    """(table, generic id column, target) where the target is resolved after the table
+    in the cycle and its id column is a reference it only learns when resolved (a
+    multi-table-inheritance child keyed by its parent link): the id is not known yet."""
+    pos = {n: i for i, n in enumerate(order)}
+    out: list[tuple[QualifiedName, str, QualifiedName]] = []
+    for n in order:
+        for g in plans[n].generic:
+            for t in g.targets:
+                if t.table not in pos or pos[t.table] < pos[n]:
+                    continue
+                fk_columns = {c for e in plans[t.table].expansions for c in e.fk.columns}
+                if t.id_column in fk_columns:
+                    out.append((n, g.id_column, t.table))
+    return out
+
+
 def _cost(order: Sequence[QualifiedName], plans: dict[QualifiedName, TablePlan]) -> tuple[int, int]:
     pos = {n: i for i, n in enumerate(order)}
-    total = blocked = 0
+    total = blocked = len(late_generic_targets(order, plans))
     for n in order:
         for e in plans[n].expansions:
             if e.ref_table in pos and e.ref_table != n and pos[e.ref_table] > pos[n]:
@@ -92,6 +111,20 @@ def blocked_problems(
     """One error per edge no order satisfies, the mapping fix first, then the schema's."""
     out: list[Problem] = []
     cycle = " -> ".join(str(x) for x in ordered)
+    for n, column, target in late_generic_targets(ordered, plans):
+        out.append(
+            Problem(
+                "error",
+                "cycle-generic-late",
+                str(n),
+                f"generic reference {column} names {target}, whose ids come from its own reference "
+                f"({plans[target].table}'s parent link) and are known only after it, but no order of "
+                f"the cycle ({cycle}) resolves {target} first",
+                f"map {target} with export: false if the target already holds its rows, or list its "
+                "type under ignore_types: of this generic reference",
+                column,
+            )
+        )
     for n in ordered:
         for e in plans[n].expansions:
             if e.edge != "blocked":

@@ -20,7 +20,7 @@ from psycopg import sql
 
 from edms_pgdump import sqlgen
 from edms_pgdump.catalog.names import QualifiedName
-from edms_pgdump.catalog.read import Catalog
+from edms_pgdump.catalog.read import Catalog, Table
 from edms_pgdump.export.subset import TableScope
 from edms_pgdump.load.subset_scope import target_scope
 from edms_pgdump.options import ImportOptions
@@ -57,6 +57,7 @@ from edms_pgdump.program.steps import (
     at_least,
     count_of,
 )
+from edms_pgdump.sqlgen.shapes import materialized_path_counts
 
 
 class _Builder(IdSteps, ConstraintSteps, ProofSteps):
@@ -138,6 +139,7 @@ class _Builder(IdSteps, ConstraintSteps, ProofSteps):
         self.observe()
         for name in self.tables:
             self.verify(name)
+            self.tree_consistent(name)
         return Program(
             self.tables,
             self.staging,
@@ -357,7 +359,10 @@ class _Builder(IdSteps, ConstraintSteps, ProofSteps):
             cols += [c for c in (*tp.ref_columns, *tp.row_identity) if c not in cols]
             cols.append(tp.new_marker)
         if stage != "raw":
-            cols += [c for c in tp.ref_columns if c not in cols]
+            # a referenced column that is itself a reference (a child keyed by its parent
+            # link) is resolved into the final table only: the keyed one lacks it
+            fk_columns = {c for e in tp.expansions for c in e.fk.columns} if stage == "keyed" else set()
+            cols += [c for c in tp.ref_columns if c not in cols and c not in fk_columns]
         return list(dict.fromkeys(cols))
 
     def duplicates_upstream(self, name: QualifiedName) -> tuple[Check, ...]:
@@ -544,10 +549,44 @@ class _Builder(IdSteps, ConstraintSteps, ProofSteps):
             )
         )
 
+    def tree_consistent(self, name: QualifiedName) -> None:
+        """A materialized-path tree (treebeard) whose positions travelled as the source's
+        values: observe after the writes that every node's numchild counts its children
+        and every parent path holds a node, or roll back (issue 24: a shared ancestor's
+        numchild overwritten with the source's count, or a node under no parent)."""
+        if not is_materialized_path(self.table(name)):
+            return
+        self.steps.append(
+            Check(
+                "tree positions",
+                name,
+                materialized_path_counts(name, self.opts.sample_size),
+                ("path", "numchild", "children"),
+                Message(
+                    f"{name}: after the writes its materialized-path tree is inconsistent (a node's "
+                    "numchild is not its number of children, or its parent's path holds no node; "
+                    "children NULL): ",
+                    "; path, depth and numchild travel as the source's positions: import such a tree "
+                    "only into a target whose own nodes are at other positions, or repair the "
+                    "target's tree first (treebeard: fix_tree()); nothing was written",
+                ),
+            )
+        )
+
     def verify(self, name: QualifiedName) -> None:
         # present after and unchanged: observed, or counted and compared on the target (proof.py)
         self.steps.extend(self.proof(name))
         self.steps.append(Balance(name))
+
+
+def is_materialized_path(table: Table) -> bool:
+    """treebeard's MP_Node columns: a text ``path``, integer ``depth`` and ``numchild``."""
+    cols = {c.name: (c.base_type or c.type) for c in table.columns}
+    ints = ("integer", "smallint", "bigint")
+    path = cols.get("path", "")
+    return cols.get("depth") in ints and cols.get("numchild") in ints and (
+        path == "text" or path.startswith("character varying")
+    )
 
 
 def import_program(

@@ -44,3 +44,45 @@ def mapping_file(source: str, tmp_path_factory: pytest.TempPathFactory) -> Path:
     proc = harness.run(source, "-m", "edms_pgdump", "init", "--django", "settings", "-o", str(out))
     assert "passes check" in proc.stderr
     return out
+
+
+# -- the Wagtail site (issue 24): its own template, made once per module ----------------
+@pytest.fixture(scope="module")
+def wagtail_migrated(pg_server: Server, admin: psycopg.Connection) -> Iterator[str]:
+    """A database the Wagtail site was migrated into once (root page, home page, root
+    collection, default site): the template of source and target."""
+    pytest.importorskip("wagtail")
+    from tests.django_wagtail import harness as wagtail_harness
+
+    name = f"edms_wt_tpl_{uuid.uuid4().hex[:8]}"
+    admin.execute(f'CREATE DATABASE "{name}"')
+    wagtail_harness.migrate(pg_server.dsn(name))
+    yield name
+    admin.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+
+
+@pytest.fixture(scope="module")
+def wagtail_source(
+    request: pytest.FixtureRequest, pg_server: Server, admin: psycopg.Connection, wagtail_migrated: str
+) -> Iterator[str]:
+    from tests.django_wagtail import harness as wagtail_harness
+
+    name = f"edms_wt_src_{uuid.uuid4().hex[:8]}"
+    admin.execute(f'CREATE DATABASE "{name}" TEMPLATE "{wagtail_migrated}"')
+    dsn = pg_server.dsn(name)
+    wagtail_harness.seed_source(dsn, getattr(request.module, "WAGTAIL_PAGES", 120))
+    yield dsn
+    admin.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+
+
+@pytest.fixture(scope="module")
+def wagtail_target(pg_server: Server, admin: psycopg.Connection, wagtail_migrated: str) -> Iterator[str]:
+    """A migrated site with content of its own at the first tree positions."""
+    from tests.django_wagtail import harness as wagtail_harness
+
+    name = f"edms_wt_dst_{uuid.uuid4().hex[:8]}"
+    admin.execute(f'CREATE DATABASE "{name}" TEMPLATE "{wagtail_migrated}"')
+    dsn = pg_server.dsn(name)
+    wagtail_harness.seed_target(dsn)
+    yield dsn
+    admin.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')

@@ -1,0 +1,140 @@
+"""``check`` findings about what an application keeps where the plan cannot see it.
+
+Why: a Django CMS (Wagtail) stores data the mapping does not describe, and every
+command would say OK while it goes wrong:
+
+- tables under ``exclude:`` that hold rows (tags, page history, links left out of
+  ``init --django``'s mapping): their rows are in no archive;
+- tree positions (django-treebeard's ``path``/``depth``/``numchild``, django-mptt's
+  ``lft``/``rght``/``tree_id``/``level``): they travel as the source's values, so a node
+  lands at the source's position in the target, under whatever node holds it there, and
+  the ancestors' counters are not recomputed;
+- ids inside JSON or text (StreamField chooser blocks, rich-text links and embeds,
+  revision content): they travel raw and name other rows after a re-initialisation.
+
+Each is a warning naming the table, the column and what the user can do. A column the
+mapping lists under ``raw_columns:`` was acknowledged and is not reported again.
+"""
+
+from __future__ import annotations
+
+from edms_pgdump.catalog.read import Catalog, Table
+from edms_pgdump.db import Connection
+from edms_pgdump.mapping import Mapping
+from edms_pgdump.plan.model import Plan, Problem, TablePlan
+from edms_pgdump.sqlgen.shapes import can_select, embedded_ids, row_count
+
+# (library, the columns that store a node's position, how to repair the tree afterwards)
+TREES = (
+    ("django-treebeard (materialized path)", ("path", "depth", "numchild"), "Model.fix_tree()"),
+    ("django-treebeard (nested sets)", ("lft", "rgt", "tree_id", "depth"), "a rebuild of the tree"),
+    ("django-mptt", ("lft", "rght", "tree_id", "level"), "Model.objects.rebuild()"),
+)
+_TEXT_TYPES = ("json", "jsonb", "text")
+
+
+def excluded_with_rows(conn: Connection, mapping: Mapping, catalog: Catalog) -> list[Problem]:
+    """A warning, with its row count, for every excluded table that holds rows."""
+    out: list[Problem] = []
+    for name in sorted(mapping.exclude):
+        if catalog.get(name) is None:
+            continue
+        if not conn.execute(can_select(name)).fetchone()[0]:  # type: ignore[index]
+            out.append(uncounted_problem(str(name)))
+            continue
+        count = int(conn.execute(row_count(name)).fetchone()[0])  # type: ignore[index]
+        if count:
+            out.append(excluded_problem(str(name), count))
+    return out
+
+
+def excluded_problem(table: str, count: int) -> Problem:
+    return Problem(
+        "warning",
+        "excluded-has-rows",
+        table,
+        f"{count} row(s) are left out of every export: the table is listed under exclude:",
+        "if they are content, map the table under tables: with a natural_key; keep it under "
+        "exclude: only for state the target rebuilds or never needs (sessions, a search index)",
+    )
+
+
+def uncounted_problem(table: str) -> Problem:
+    return Problem(
+        "warning",
+        "excluded-uncounted",
+        table,
+        "this role may not read the excluded table, so whether it holds rows left out of every "
+        "export is not known",
+        f"check it as a role that may: SELECT count(*) FROM {table};",
+    )
+
+
+def tree_kind(table: Table) -> tuple[str, tuple[str, ...], str] | None:
+    names = {c.name for c in table.columns}
+    return next((t for t in TREES if set(t[1]) <= names), None)
+
+
+def _exported_columns(tp: TablePlan) -> set[str]:
+    return {f.column for f in tp.fields if f.role == "column" and f.column is not None} - set(tp.raw_columns)
+
+
+def tree_position_problems(plan: Plan, catalog: Catalog) -> list[Problem]:
+    out: list[Problem] = []
+    for tp in plan.exported:
+        table = catalog.get(tp.table)
+        kind = tree_kind(table) if table is not None else None
+        if kind is None:
+            continue
+        library, positions, repair = kind
+        carried = [c for c in positions if c in _exported_columns(tp)]
+        if not carried:
+            continue
+        out.append(
+            Problem(
+                "warning",
+                "tree-position",
+                str(tp.table),
+                f"{', '.join(carried)} store each node's position in a {library} tree: they travel as "
+                "the source's values, so an inserted node takes the source's position in the target "
+                "(under whatever node holds its parent's position there, or refused by a unique "
+                "index when the target's own nodes are there) and ancestors' counters are not "
+                "recomputed (a materialized path left inconsistent is refused by the import)",
+                "import such a tree only into a target whose own nodes are at other positions, then "
+                f"repair it with {repair}; list {', '.join(carried)} under raw_columns: to acknowledge",
+                carried[0],
+            )
+        )
+    return out
+
+
+def embedded_id_problems(conn: Connection, plan: Plan, catalog: Catalog) -> list[Problem]:
+    """Exported JSON and text columns whose values hold integers under keys like ``id``,
+    ``image``, ``page``, ``document``, or rich-text ``linktype``/``embedtype`` ids."""
+    out: list[Problem] = []
+    for tp in plan.exported:
+        table = catalog.get(tp.table)
+        if table is None:
+            continue
+        for name in sorted(_exported_columns(tp)):
+            col = table.column(name)
+            base = (col.base_type or col.type) if col is not None else ""
+            if base not in _TEXT_TYPES and not base.startswith("character varying"):
+                continue
+            read, hits, example = conn.execute(embedded_ids(tp.table, name)).fetchone()  # type: ignore[misc]
+            if hits:
+                out.append(embedded_problem(str(tp.table), name, int(hits), int(read), str(example)))
+    return out
+
+
+def embedded_problem(table: str, column: str, hits: int, read: int, example: str) -> Problem:
+    return Problem(
+        "warning",
+        "embedded-ids",
+        table,
+        f"{hits} of {read} row(s) read hold ids inside {column} (such as {example[:80]!r}): ids in "
+        "JSON or text travel as they are and name other rows (or none) after a re-initialisation",
+        f"rewrite them after the import, or keep the target's ids equal to the source's; list {column} "
+        "under raw_columns: to acknowledge (embedded_references: is not available yet)",
+        column,
+    )
