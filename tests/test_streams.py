@@ -9,6 +9,8 @@ from __future__ import annotations
 
 import os
 import pty
+import resource
+import signal
 import subprocess
 import sys
 import tarfile
@@ -18,7 +20,7 @@ import pytest
 
 from tests.support.db import subprocess_env
 from tests.support.real_schemas import fetch, make_db
-from tests.support.security import make_age_key
+from tests.support.security import forge_member, make_age_key, make_sign_key, read_tar, write_tar
 
 SCHEMA = (
     "CREATE TABLE owners (id serial PRIMARY KEY, username text UNIQUE NOT NULL)",
@@ -257,4 +259,76 @@ def test_empty_stream_terminal_and_folder_form_are_refused(
         os.close(leader)
     assert tty.returncode == 2
     assert "stdout is a terminal" in tty.stderr.decode()
+    _assert_tmpdir_empty(tmp_path)
+
+
+def test_forged_stream_is_refused_under_the_trusted_key_and_the_signed_one_imports(
+    dbs: tuple[str, str, Path], tmp_path: Path
+) -> None:
+    src, dst, mapping = dbs
+    key = make_sign_key(tmp_path, "release")
+    data = _export_bytes(tmp_path, src, mapping, "--sign-key", str(key.secret_file))
+    genuine = tmp_path / "genuine.edmsdump"
+    genuine.write_bytes(data)
+    forged = tmp_path / "forged.edmsdump"
+    # every size and checksum recomputed: only the signature can tell
+    write_tar(forged, forge_member(read_tar(genuine), "public.docs", b"title 7\n", b"FORGED!\n"))
+    trusted = ["--trusted-key", str(key.public_file)]
+
+    refused = _run(tmp_path, ["import", "-", "--dsn", dst, *trusted], forged.read_bytes())
+    err = refused.stderr.decode()
+    assert refused.returncode == 1, err
+    assert err.startswith("error: stdin: ")
+    assert f"manifest.json does not match its signature by key {key.key_id}" in err
+    assert fetch(dst, "SELECT count(*) FROM docs") == [(0,)]
+    _assert_tmpdir_empty(tmp_path)
+
+    imported = _run(tmp_path, ["import", "-", "--dsn", dst, *trusted], data)
+    assert imported.returncode == 0, imported.stderr.decode()
+    assert fetch(dst, "SELECT title FROM docs WHERE number = 'D7'") == [("title 7",)]
+    assert _target_rows(dst) == _target_rows(src)
+
+
+def _small_files(limit: int) -> None:
+    """In the child: files may not grow past ``limit`` bytes, as on a full TMPDIR (pipes are
+    not files, so stdout and stdin are not limited)."""
+    signal.signal(signal.SIGXFSZ, signal.SIG_IGN)
+    resource.setrlimit(resource.RLIMIT_FSIZE, (limit, limit))
+
+
+@pytest.mark.skipif(sys.platform != "linux", reason="RLIMIT_FSIZE and SIGXFSZ as on Linux")
+def test_a_full_tmpdir_is_named_with_the_fix_at_both_ends(dbs: tuple[str, str, Path], tmp_path: Path) -> None:
+    src, dst, mapping = dbs
+    data = _export_bytes(tmp_path, src, mapping, "--compression", "none")
+    env = {**_env(tmp_path), "EDMS_PGDUMP_AUDIT_LOG": "off", "PYTHONDONTWRITEBYTECODE": "1"}
+    tmpdir = env["TMPDIR"]
+
+    imported = subprocess.run(
+        _cli("import", "-", "--dsn", dst),
+        input=data,
+        capture_output=True,
+        env=env,
+        timeout=120,
+        preexec_fn=lambda: _small_files(len(data) // 2),
+    )
+    err = imported.stderr.decode()
+    assert imported.returncode == 1, err
+    assert f"error: stdin: the stream does not fit in {tmpdir} (File too large, after " in err
+    assert "needs temporary disk of the archive's size: point TMPDIR at a larger disk" in err
+    assert fetch(dst, "SELECT count(*) FROM docs") == [(0,)]
+    _assert_tmpdir_empty(tmp_path)
+
+    exported = subprocess.run(
+        _cli("export", "--dsn", src, "-m", str(mapping), "-o", "-", "--compression", "none"),
+        capture_output=True,
+        env=env,
+        timeout=120,
+        preexec_fn=lambda: _small_files(len(data) // 4),
+    )
+    err = exported.stderr.decode()
+    assert exported.returncode == 1, err
+    assert (
+        f"in {tmpdir} failed (File too large); free space in {tmpdir} or point TMPDIR at a larger disk" in err
+    )
+    assert exported.stdout == b""  # nothing half-written into the pipe
     _assert_tmpdir_empty(tmp_path)

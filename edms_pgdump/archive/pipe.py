@@ -88,9 +88,10 @@ def spool_stdin(source: BinaryIO | None = None) -> Path:
                 size += len(block)
     except OSError as exc:
         remove_spool(folder)
-        if exc.errno in (errno.ENOSPC, errno.EDQUOT):
+        if exc.errno in (errno.ENOSPC, errno.EDQUOT, errno.EFBIG):
             raise ArchiveError(
-                f"{STDIN}: no space left in {folder.parent} to hold the stream ({size} bytes read); "
+                f"{STDIN}: the stream does not fit in {folder.parent} ({exc.strerror}, after "
+                f"{size} bytes); "
                 "reading an archive from a pipe needs temporary disk of the archive's size: point "
                 "TMPDIR at a larger disk, or save the archive to a file and give its path"
             ) from None
