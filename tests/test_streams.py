@@ -108,13 +108,21 @@ def _target_rows(dst: str) -> list[tuple[object, ...]]:
     )
 
 
-def _flip(data: bytes, member: str, at: int) -> bytes:
-    """``data`` with one bit changed, ``at`` bytes into ``member``'s content."""
+def _flip(data: bytes, member: str, at: int | bytes) -> bytes:
+    """``data`` with one bit changed, ``at`` bytes into ``member``'s content (or in the first
+    byte of ``at`` there: a value the JSON keeps valid when it changes)."""
     path = Path("/dev/shm" if Path("/dev/shm").is_dir() else "/tmp") / f"flip-{os.getpid()}.tar"
     path.write_bytes(data)
     try:
         with tarfile.open(path) as tar:
-            offset = tar.getmember(member).offset_data + at
+            info = tar.getmember(member)
+            offset = info.offset_data
+            if isinstance(at, bytes):
+                content = data[offset : offset + info.size]
+                assert content.count(at) >= 1, f"{at!r} not in {member}"
+                offset += content.index(at)
+            else:
+                offset += at
     finally:
         path.unlink()
     changed = bytearray(data)
@@ -171,11 +179,11 @@ def test_stream_is_the_file_form_and_inspect_and_verify_read_stdin(
     ("member", "at", "expected"),
     [
         ("data/0002.copy.zst", 200, "member 'data/0002.copy.zst' SHA-256 mismatch"),
-        ("manifest.json", 300, "manifest.json checksum mismatch"),
+        ("manifest.json", b"username]", "manifest.json checksum mismatch"),
     ],
 )
 def test_one_byte_changed_in_the_stream_is_refused_with_nothing_written(
-    dbs: tuple[str, str, Path], tmp_path: Path, member: str, at: int, expected: str
+    dbs: tuple[str, str, Path], tmp_path: Path, member: str, at: int | bytes, expected: str
 ) -> None:
     src, dst, mapping = dbs
     data = _flip(_export_bytes(tmp_path, src, mapping), member, at)
