@@ -277,7 +277,7 @@ def inspect_archive(
     ``trusted_keys`` are given; ``$EDMS_PGDUMP_TRUSTED_KEYS`` is not read here)."""
     with ArchiveReader(archive, identities=list(identities), trusted_keys=list(trusted_keys)) as reader:
         return InspectResult(
-            str(archive), reader.manifest, reader.signature, reader.encrypted, list(reader.warnings)
+            reader.origin, reader.manifest, reader.signature, reader.encrypted, list(reader.warnings)
         )
 
 
@@ -301,7 +301,7 @@ def verify_archive(
         archive, identities=list(identities), trusted_keys=trusted_key_paths(trusted_keys)
     ) as reader:
         integrity = check_integrity(reader)
-        result = VerifyResult(str(archive), integrity.archive_id, integrity.tables, integrity.damages)
+        result = VerifyResult(reader.origin, integrity.archive_id, integrity.tables, integrity.damages)
         result.signature = reader.signature
         result.encrypted = reader.encrypted
         result.warnings = list(reader.warnings)

@@ -41,6 +41,15 @@ from edms_pgdump.archive.manifest import (
     check_member_name,
     manifest_checksum,
 )
+from edms_pgdump.archive.pipe import (
+    STDIN,
+    export_scratch,
+    is_stream,
+    remove_spool,
+    spool_stdin,
+    stdout_broken,
+    stdout_for_archive,
+)
 from edms_pgdump.archive.signing import (
     MAX_SIGNATURE_BYTES,
     SignatureInfo,
@@ -179,9 +188,17 @@ class ArchiveWriter:
         self.recipients = tuple(recipients)
         self.signer = signer
         self.token = f"{os.getpid()}-{uuid.uuid4().hex[:8]}"
-        self._remove_stale_scratch()
-        self.scratch = output.with_name(f"{output.name}.partial-{self.token}")
-        self.scratch.mkdir(mode=0o700, parents=True)
+        # ``-o -``: the same tar goes to stdout, built in a private folder of $TMPDIR
+        self.to_stdout = is_stream(output)
+        if self.to_stdout:
+            if directory:
+                raise UsageError("-o -: a pipe carries the single-file form; drop --format dir")
+            stdout_for_archive()  # a terminal is refused before the database is read
+            self.scratch = export_scratch()
+        else:
+            self._remove_stale_scratch()
+            self.scratch = output.with_name(f"{output.name}.partial-{self.token}")
+            self.scratch.mkdir(mode=0o700, parents=True)
         self.scratch.chmod(0o700)  # whatever the umask
         (self.scratch / "data").mkdir()
 
@@ -250,8 +267,11 @@ class ArchiveWriter:
                     else:
                         old.unlink(missing_ok=True)
             return manifest
-        tmp = self.output.with_name(f"{self.output.name}.tmp-{self.token}")
         names = head + [t.member for t in manifest.tables]
+        if self.to_stdout:
+            self._publish_stdout(names)
+            return manifest
+        tmp = self.output.with_name(f"{self.output.name}.tmp-{self.token}")
         try:
             if self.recipients:
                 with open(tmp, "wb") as fh:
@@ -270,6 +290,21 @@ class ArchiveWriter:
             tmp.unlink(missing_ok=True)
         shutil.rmtree(self.scratch)
         return manifest
+
+    def _publish_stdout(self, names: list[str]) -> None:
+        """The file form's bytes, written to stdout as a stream (tar "w|" never seeks)."""
+        fh = stdout_for_archive()
+        try:
+            sink: Any = AgeWriter(fh, self.recipients) if self.recipients else fh
+            with tarfile.open(fileobj=sink, mode="w|", format=tarfile.PAX_FORMAT) as tar:
+                self._add(tar, names)
+            if self.recipients:
+                sink.close()
+            fh.flush()
+        except BrokenPipeError as exc:
+            raise stdout_broken(exc) from None
+        finally:
+            shutil.rmtree(self.scratch, ignore_errors=True)
 
     def _add(self, tar: tarfile.TarFile, names: list[str]) -> None:
         for name in names:
@@ -301,6 +336,12 @@ class ArchiveReader:
     ) -> None:
         self.path = Path(path)
         self.origin = str(self.path)
+        self._spool: Path | None = None
+        if is_stream(path):
+            # ``-``: stdin, kept in a private temporary file until this reader closes
+            self._spool = spool_stdin()
+            self.path = self._spool / "stream"
+            self.origin = STDIN
         self._tar: tarfile.TarFile | None = None
         self._raw: IO[bytes] | None = None
         self._entries: dict[str, tarfile.TarInfo] = {}
@@ -484,6 +525,9 @@ class ArchiveReader:
             self._tar.close()
         if self._raw is not None:
             self._raw.close()
+        if self._spool is not None:
+            remove_spool(self._spool)
+            self._spool = None
 
     def __enter__(self) -> ArchiveReader:
         return self

@@ -113,15 +113,17 @@ def unprefixed(severity: str, message: str) -> str:
 SHOWN_WARNINGS = 3
 
 
-def print_warnings(warnings: list[str], verbose: bool) -> None:
+def print_warnings(warnings: list[str], verbose: bool, console: Console | None = None) -> None:
     """Warnings once per run, each with one prefix; beyond a few, a count and how to see
-    them all (the same plan warnings come back on every export and import)."""
+    them all (the same plan warnings come back on every export and import). ``console``:
+    stderr when stdout carries an archive (``export -o -``)."""
+    to = console or out
     unique = list(dict.fromkeys(warnings))
     shown = unique if verbose else unique[:SHOWN_WARNINGS]
     for w in shown:
-        out.print(prefixed("warning", w), markup=False)
+        to.print(prefixed("warning", w), markup=False)
     if len(unique) > len(shown):
-        out.print(
+        to.print(
             f"({len(unique) - len(shown)} more warnings; --verbose lists them all, "
             "edms-pgdump check explains each)",
             markup=False,

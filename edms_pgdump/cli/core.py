@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import json
+import sys
 from pathlib import Path
 from typing import Any, cast
 
@@ -14,6 +16,7 @@ from edms_pgdump.cli.app import (
     app,
     audit_option,
     emit_json,
+    err,
     json_option,
     out,
     print_warnings,
@@ -91,7 +94,7 @@ def where_option() -> Any:
 def export_cmd(
     dsn: str = typer.Option(..., "--dsn", help=DSN_HELP),
     mapping: Path = typer.Option(..., "--mapping", "-m", help="YAML mapping with natural keys."),
-    output: Path = typer.Option(..., "--output", "-o", help="Archive to write."),
+    output: Path = typer.Option(..., "--output", "-o", help="Archive to write; - for stdout (a pipe)."),
     jobs: int = typer.Option(1, "--jobs", "-j", help="Tables exported in parallel on one snapshot."),
     compression: str = typer.Option("zstd", "--compression", help="zstd or none."),
     level: int = typer.Option(3, "--level", help="zstd level (1-19)."),
@@ -151,24 +154,29 @@ def export_cmd(
             return export_archive(dsn, mapping, output, options=options, progress=bars, audit_log=audit_log)
 
     result = run(go, json_output=json_out)
+    # ``-o -``: stdout carries the archive, so the report goes to stderr
+    report_to = err if str(output) == "-" else out
     if json_out:
-        emit_json(result.to_dict())
+        if report_to is err:
+            sys.stderr.write(json.dumps(result.to_dict(), indent=2, default=str) + "\n")
+        else:
+            emit_json(result.to_dict())
         return
     subset = bool(result.manifest.filters)
     extra = ["rows chosen by"] if subset else []
     t = Table("table", "rows", "bytes", *extra, title=f"exported {result.archive}")
     for row in result.tables:
         t.add_row(row.table, str(row.rows), str(row.bytes), *([_scope_text(row.scope)] if subset else []))
-    out.print(t)
-    print_warnings(result.warnings, verbose)
-    out.print(f"{result.rows} rows in {result.seconds:.2f}s; archive id {result.archive_id}")
-    out.print(f"manifest sha256 {result.manifest_sha256}", markup=False)
+    report_to.print(t)
+    print_warnings(result.warnings, verbose, report_to)
+    report_to.print(f"{result.rows} rows in {result.seconds:.2f}s; archive id {result.archive_id}")
+    report_to.print(f"manifest sha256 {result.manifest_sha256}", markup=False)
     if sign_key is not None:
-        out.print(f"manifest signed with {sign_key} (member manifest.json.minisig)", markup=False)
+        report_to.print(f"manifest signed with {sign_key} (member manifest.json.minisig)", markup=False)
     if encrypt_to or recipients_file:
-        out.print("archive encrypted with age: decrypt with --identity FILE, or age -d", markup=False)
+        report_to.print("archive encrypted with age: decrypt with --identity FILE, or age -d", markup=False)
     if result.audit_log:
-        out.print(f"audit: {result.audit_log}", markup=False)
+        report_to.print(f"audit: {result.audit_log}", markup=False)
 
 
 def print_import_report(
@@ -220,7 +228,7 @@ def print_import_report(
 
 @app.command("import")
 def import_cmd(
-    archive: Path = typer.Argument(..., help="Archive written by edms-pgdump export."),
+    archive: Path = typer.Argument(..., help="Archive written by edms-pgdump export; - reads stdin."),
     dsn: str = typer.Option(..., "--dsn", help=DSN_HELP),
     dry_run: bool = typer.Option(False, "--dry-run", help="Do everything, then roll back."),
     on_conflict: str = typer.Option(
@@ -344,7 +352,7 @@ def import_cmd(
 
 @app.command("verify")
 def verify_cmd(
-    archive: Path = typer.Argument(..., help="Archive to check."),
+    archive: Path = typer.Argument(..., help="Archive to check; - reads stdin."),
     dsn: str = typer.Option(None, "--dsn", help="Also compare the archive's rows with this database."),
     identity: list[Path] = identity_option(),
     trusted_key: list[Path] = trusted_key_option(),
@@ -409,7 +417,7 @@ def cleanup_cmd(
 
 @app.command("inspect")
 def inspect_cmd(
-    archive: Path = typer.Argument(..., help="Archive to describe."),
+    archive: Path = typer.Argument(..., help="Archive to describe; - reads stdin."),
     identity: list[Path] = identity_option(),
     trusted_key: list[Path] = trusted_key_option(),
     json_out: bool = json_option(),

@@ -247,10 +247,11 @@ def copy_table(
         raise DatabaseError(f"{task}: export query failed: {msg}") from None
     except OSError as exc:
         member.abort()
-        folder = writer.output.parent
+        folder = writer.scratch.parent  # beside the output, or $TMPDIR for -o -
+        elsewhere = "point TMPDIR at a larger disk" if writer.to_stdout else "export to another --output"
         raise ArchiveError(
             f"{task}: writing its member {member.member.member} in {folder} failed "
-            f"({exc.strerror or exc}); free space in {folder} or export to another --output, "
+            f"({exc.strerror or exc}); free space in {folder} or {elsewhere}, "
             "nothing was published"
         ) from None
     except BaseException:
