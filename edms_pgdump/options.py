@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass
 from typing import Literal, Protocol
 
@@ -10,6 +11,17 @@ from edms_pgdump.mapping import CONFLICT_POLICIES, ConflictPolicy
 
 ConstraintMode = Literal["auto", "keep", "recreate"]
 CONSTRAINT_MODES: tuple[ConstraintMode, ...] = ("auto", "keep", "recreate")
+
+
+# PostgreSQL's own spellings of a duration and of an amount of memory (postgresql.conf
+# units): anything else would only fail at the server, as a data error instead of a usage one
+DURATION = re.compile(r"\d+(\.\d+)?\s*(us|ms|s|min|h|d)?")
+MEMORY = re.compile(r"\d+\s*(B|kB|MB|GB|TB)?")
+
+
+def _setting(option: str, value: object, pattern: re.Pattern[str], example: str) -> None:
+    if not isinstance(value, str) or not pattern.fullmatch(value.strip()):
+        raise UsageError(f"{option} {value!s}: not a PostgreSQL {example}")
 
 
 class Progress(Protocol):
@@ -78,6 +90,14 @@ class ImportOptions:
             raise UsageError(f"on_conflict={self.on_conflict!r}: use one of " + ", ".join(CONFLICT_POLICIES))
         if self.constraints not in CONSTRAINT_MODES:
             raise UsageError(f"constraints={self.constraints!r}: use one of " + ", ".join(CONSTRAINT_MODES))
+        _setting(
+            "--lock-timeout", self.lock_timeout, DURATION, "duration (e.g. 30s, 500ms, 2min; 0: no limit)"
+        )
+        _setting(
+            "--statement-timeout", self.statement_timeout, DURATION, "duration (e.g. 10min, 90s; 0: no limit)"
+        )
+        _setting("--work-mem", self.work_mem, MEMORY, "amount of memory (e.g. 256MB, 1GB, 65536 for kB)")
+        _setting("temp_buffers", self.temp_buffers, MEMORY, "amount of memory (e.g. 256MB)")
         if self.compare_only and not self.dry_run:
             raise UsageError("compare_only needs dry_run=True: a comparison never commits")
         if self.max_deletes is not None:
@@ -86,7 +106,9 @@ class ImportOptions:
                 or not isinstance(self.max_deletes, int)
                 or self.max_deletes < 0
             ):
-                raise UsageError(f"max_deletes={self.max_deletes!r}: use a whole number, 0 or more")
+                raise UsageError(
+                    f"--max-deletes {self.max_deletes!s}: use a whole number, 0 or more (or all: no limit)"
+                )
             if not self.delete_missing:
                 raise UsageError("--max-deletes limits --delete-missing: give both, or neither")
         if isinstance(self.jobs, bool) or not isinstance(self.jobs, int) or not 1 <= self.jobs <= 64:

@@ -12,7 +12,6 @@ import sys
 import threading
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
-from dataclasses import dataclass
 from importlib import metadata
 from typing import Any, TypeVar
 
@@ -31,6 +30,7 @@ from rich.progress import (
 )
 from rich.text import Text
 
+from edms_pgdump.cli.conventions import SETTINGS, EdmsGroup
 from edms_pgdump.errors import EdmsPgdumpError
 
 EXIT_OK = 0
@@ -40,20 +40,18 @@ EXIT_USAGE = 2
 app = typer.Typer(
     name="edms-pgdump",
     help="Natural-key logical export/import for PostgreSQL at COPY speed.\n\n"
-    "Exit codes: 0 ok, 1 data or validation problem reported, 2 usage error.",
+    "Exit codes: 0 ok, 1 data or validation problem reported, 2 usage error "
+    "(verify: 3 when the database lacks the archive's data; interrupted: 130).\n\n"
+    "Connecting commands take -d/--dbname (or --dsn), -h, -p, -U and the libpq environment "
+    "(PGHOST, PGPORT, PGUSER, PGDATABASE, PGSERVICE, PGPASSWORD, .pgpass), as psql does.",
     no_args_is_help=True,
+    cls=EdmsGroup,
     add_completion=False,
     pretty_exceptions_enable=False,
     rich_markup_mode=None,
 )
 
 
-@dataclass
-class Settings:
-    debug: bool = False
-
-
-SETTINGS = Settings()
 
 out = Console(highlight=False, soft_wrap=True, markup=False)
 err = Console(stderr=True, highlight=False, soft_wrap=True, markup=False)
@@ -79,7 +77,7 @@ def _print_version(value: bool) -> None:
 
 @app.callback()
 def _root(
-    debug: bool = typer.Option(False, "--debug", help="Show tracebacks for errors."),
+    debug: bool = typer.Option(False, "--debug", help="Show tracebacks for errors (anywhere on the line)."),
     version: bool = typer.Option(
         False,
         "--version",
@@ -88,7 +86,7 @@ def _root(
         is_eager=True,
     ),
 ) -> None:
-    SETTINGS.debug = debug
+    SETTINGS.debug = SETTINGS.debug or debug  # EdmsGroup takes --debug from anywhere on the line
 
 
 def emit_json(data: Any) -> None:
@@ -114,18 +112,25 @@ SHOWN_WARNINGS = 3
 
 
 def print_warnings(warnings: list[str], verbose: bool) -> None:
-    """Warnings once per run, each with one prefix; beyond a few, a count and how to see
-    them all (the same plan warnings come back on every export and import)."""
+    """Warnings once per run, each with one prefix, on stderr (stdout holds only the result);
+    beyond a few, a count and how to see them all (the same plan warnings come back on every
+    export and import)."""
     unique = list(dict.fromkeys(warnings))
     shown = unique if verbose else unique[:SHOWN_WARNINGS]
     for w in shown:
-        out.print(prefixed("warning", w), markup=False)
+        err.print(prefixed("warning", one_line(w)), markup=False)
     if len(unique) > len(shown):
-        out.print(
+        err.print(
             f"({len(unique) - len(shown)} more warnings; --verbose lists them all, "
             "edms-pgdump check explains each)",
             markup=False,
         )
+
+
+def one_line(text: str) -> str:
+    """A message on one line: a value holding a newline must not start a line of its own
+    (it would read as a second message)."""
+    return text.replace("\r\n", "\\n").replace("\n", "\\n").replace("\r", "\\r")
 
 
 def verbose_option() -> Any:
@@ -133,6 +138,12 @@ def verbose_option() -> Any:
 
 
 T = TypeVar("T")
+
+INTERRUPTED = (
+    "interrupted: nothing was committed, no row was written; but sequences are never rolled back, "
+    "so the sequences of tables that were to receive new rows may have moved ahead by up to that "
+    "many ids (new ids stay unique, with a gap; lower them with setval if that matters)"
+)
 
 
 def run(fn: Callable[[], T], *, json_output: bool = False, error_exit: int | None = None) -> T:
@@ -157,12 +168,12 @@ def run(fn: Callable[[], T], *, json_output: bool = False, error_exit: int | Non
         if json_output:
             emit_json(payload)
         else:
-            err.print(prefixed("error", message), markup=False)
+            err.print(prefixed("error", one_line(message)), markup=False)
             for p in payload.get("problems", payload.get("damages", []))[1:]:
-                err.print(f"  also: {unprefixed('error', str(p))}", markup=False)
+                err.print(f"  also: {one_line(unprefixed('error', str(p)))}", markup=False)
         raise typer.Exit(exc.exit_code if error_exit is None or exc.exit_code == 2 else error_exit) from None
     except KeyboardInterrupt:
-        err.print("interrupted; nothing was committed")
+        err.print(INTERRUPTED, markup=False)
         raise typer.Exit(130) from None
 
 

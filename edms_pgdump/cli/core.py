@@ -3,17 +3,17 @@
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Any, cast
+from typing import TYPE_CHECKING, Any, cast
 
 import typer
 from rich.table import Table
 from typer.core import TyperCommand
 
-from edms_pgdump.api import cleanup_staging, export_archive, import_archive, inspect_archive, verify_archive
 from edms_pgdump.cli.app import (
     app,
     audit_option,
     emit_json,
+    err,
     json_option,
     out,
     print_warnings,
@@ -22,9 +22,23 @@ from edms_pgdump.cli.app import (
     run,
     verbose_option,
 )
-from edms_pgdump.mapping import CONFLICT_POLICIES, ConflictPolicy
-from edms_pgdump.options import ConstraintMode, ImportOptions
-from edms_pgdump.results import ExportResult, ImportReport, ImportResult
+from edms_pgdump.cli.conventions import (
+    dbname_option,
+    host_option,
+    optional_dsn,
+    port_option,
+    target_dsn,
+    username_option,
+)
+
+if TYPE_CHECKING:  # the library is imported when a command runs: --help and --version stay fast
+    from edms_pgdump.mapping import ConflictPolicy
+    from edms_pgdump.options import ConstraintMode, ImportOptions
+    from edms_pgdump.results import ExportResult, ImportReport, ImportResult
+
+# mapping.CONFLICT_POLICIES, spelled here so the help needs no import (a test compares them)
+CONFLICT_POLICIES = ("update", "skip", "error")
+EXIT_DATABASE_DIFFERS = 3
 
 
 def _scope_text(scope: dict[str, Any] | None) -> str:
@@ -41,7 +55,16 @@ def _scope_text(scope: dict[str, Any] | None) -> str:
     return rule
 
 
-DSN_HELP = "Connection string, e.g. postgresql://user@host:5432/dbname (or set PGHOST etc.)."
+def table(*headers: str, title: str | None = None) -> Table:
+    """A result table whose first column (a table name) is never cut or wrapped: the
+    other columns give way, so the table fits 80 columns when the names do."""
+    t = Table(title=title)
+    for i, h in enumerate(headers):
+        if i == 0:
+            t.add_column(h, no_wrap=True, overflow="ignore")
+        else:
+            t.add_column(h, overflow="fold")
+    return t
 
 
 def identity_option() -> Any:
@@ -89,9 +112,15 @@ def where_option() -> Any:
 
 @app.command("export", cls=_PairedWhere)
 def export_cmd(
-    dsn: str = typer.Option(..., "--dsn", help=DSN_HELP),
+    dsn: str = dbname_option(),
+    host: str = host_option(),
+    port: str = port_option(),
+    username: str = username_option(),
     mapping: Path = typer.Option(..., "--mapping", "-m", help="YAML mapping with natural keys."),
-    output: Path = typer.Option(..., "--output", "-o", help="Archive to write."),
+    output: Path = typer.Option(
+        ..., "--output", "-o", help="Archive to write (- for stdout); an existing one only with --force."
+    ),
+    force: bool = typer.Option(False, "--force", help="Overwrite an existing archive."),
     jobs: int = typer.Option(1, "--jobs", "-j", help="Tables exported in parallel on one snapshot."),
     compression: str = typer.Option("zstd", "--compression", help="zstd or none."),
     level: int = typer.Option(3, "--level", help="zstd level (1-19)."),
@@ -134,11 +163,17 @@ def export_cmd(
     """
     if fmt not in ("file", "dir"):
         raise typer.BadParameter("use file or dir", param_hint="--format")
+    if str(output) != "-" and output.exists() and not force:
+        raise typer.BadParameter(f"{output} exists; give --force to overwrite it, or another -o FILE",
+                                 param_hint="-o/--output")
+    target = target_dsn(dsn, host, port, username)
 
     def go() -> ExportResult:
+        from edms_pgdump.api import export_archive
+
         with progress_bars(not quiet and not json_out) as bars:
             return export_archive(
-                dsn,
+                target,
                 mapping,
                 output,
                 jobs=jobs,
@@ -160,7 +195,7 @@ def export_cmd(
         return
     subset = bool(result.manifest.filters)
     extra = ["rows chosen by"] if subset else []
-    t = Table("table", "rows", "bytes", *extra, title=f"exported {result.archive}")
+    t = table("table", "rows", "bytes", *extra, title=f"exported {result.archive}")
     for row in result.tables:
         t.add_row(row.table, str(row.rows), str(row.bytes), *([_scope_text(row.scope)] if subset else []))
     out.print(t)
@@ -175,6 +210,12 @@ def export_cmd(
         out.print(f"audit: {result.audit_log}", markup=False)
 
 
+def nothing_to_change(report: ImportReport) -> bool:
+    """True only when the target holds every archive row as it is: nothing inserted,
+    updated or deleted, and no row skipped (a skipped row may differ from the archive's)."""
+    return not any(r.inserted or r.updated or r.deleted or r.skipped for r in report.tables)
+
+
 def print_import_report(
     report: ImportReport, history_status: str | None = None, verbose: bool = True
 ) -> None:
@@ -185,7 +226,7 @@ def print_import_report(
     deleted = any(r.deleted for r in report.tables)
     headers = ["table", "expected", "staged", "inserted", "updated", "unchanged"]
     extra = [*(["skipped"] if skipped else []), *(["deleted"] if deleted else [])]
-    t = Table(*headers, *extra, "ok", title=title)
+    t = table(*headers, *extra, "ok", title=title)
     for r in report.tables:
         cells = [r.table, str(r.expected), str(r.staged), str(r.inserted), str(r.updated), str(r.unchanged)]
         if skipped:
@@ -195,7 +236,7 @@ def print_import_report(
         t.add_row(*cells, "yes" if r.balanced else "NO")
     out.print(t)
     print_warnings(report.warnings, verbose)
-    if report.inserted == 0 and report.updated == 0:
+    if nothing_to_change(report):
         out.print("nothing to change: the target already holds this archive's data")
     state = (
         "committed" if report.committed else ("rolled back (dry run)" if report.dry_run else "not committed")
@@ -216,10 +257,30 @@ def print_import_report(
         out.print(f"history: {history_status}", markup=False)
 
 
+def max_deletes_value(text: str | None) -> int | None:
+    """``--max-deletes N``, or ``all`` for no limit; anything else is left for the library
+    to refuse (as a usage error naming the option)."""
+    if text is None or text == "all":
+        return None
+    try:
+        return int(text)
+    except ValueError:
+        return cast(int, text)  # ImportOptions.validate names it
+
+
+def checked(opts: ImportOptions, json_out: bool) -> ImportOptions:
+    """The options validated before anything runs: a bad value is a usage error (exit 2)."""
+    run(opts.validate, json_output=json_out)
+    return opts
+
+
 @app.command("import")
 def import_cmd(
     archive: Path = typer.Argument(..., help="Archive written by edms-pgdump export."),
-    dsn: str = typer.Option(..., "--dsn", help=DSN_HELP),
+    dsn: str = dbname_option(),
+    host: str = host_option(),
+    port: str = port_option(),
+    username: str = username_option(),
     dry_run: bool = typer.Option(False, "--dry-run", help="Do everything, then roll back."),
     on_conflict: str = typer.Option(
         None, "--on-conflict", help="Override every table's policy: " + ", ".join(CONFLICT_POLICIES) + "."
@@ -250,8 +311,11 @@ def import_cmd(
         help="Mirror: also delete the target rows of the archive's tables whose natural key the archive "
         "does not hold (children first; a row still referenced by a row that stays stops the import).",
     ),
-    max_deletes: int = typer.Option(
-        None, "--max-deletes", help="With --delete-missing: refuse, writing nothing, if more rows would go."
+    max_deletes: str = typer.Option(
+        None,
+        "--max-deletes",
+        help="With --delete-missing: refuse, writing nothing, if more rows would go in all. Default: "
+        "a guard of 10% of each table (see docs/commands.md); all: no limit.",
     ),
     ignore_column: list[str] = typer.Option(
         None, "--ignore-column", help="TABLE.COLUMN of the archive the target lacks: carried, not written."
@@ -278,6 +342,8 @@ def import_cmd(
 
     Example: edms-pgdump import prod.edmsdump --dsn postgresql://localhost/fresh --dry-run
     """
+    from edms_pgdump.options import ImportOptions
+
     # passed on as typed text: the library validates both and names the allowed values
     opts = ImportOptions(
         dry_run=dry_run,
@@ -288,16 +354,21 @@ def import_cmd(
         constraints=cast("ConstraintMode", constraints),
         refresh_materialized_views=refresh_views,
         delete_missing=delete_missing,
-        max_deletes=max_deletes,
+        max_deletes=max_deletes_value(max_deletes),
         ignore_columns=tuple(ignore_column or ()),
         skip_tables=tuple(skip_table or ()),
         jobs=jobs,
     )
 
+    target = target_dsn(dsn, host, port, username)
+    opts = checked(opts, json_out)
+
     def go() -> ImportResult:
+        from edms_pgdump.api import import_archive
+
         with progress_bars(not quiet and not json_out) as bars:
             return import_archive(
-                dsn,
+                target,
                 archive,
                 options=opts,
                 progress=bars,
@@ -316,20 +387,46 @@ def import_cmd(
             out.print(f"audit: {report.audit_log}", markup=False)
 
 
+def archive_damaged(result: Any) -> bool:
+    return bool(result.damages) or not all(t["ok"] for t in result.tables)
+
+
+def verify_verdict(result: Any) -> str:
+    """Blame what is at fault: a sound archive whose rows the database lacks is a database
+    that differs, not an archive that failed."""
+    if result.ok:
+        return "archive OK" + (" and the database matches it" if result.database is not None else "")
+    if archive_damaged(result):
+        return "archive FAILED verification"
+    db = result.database
+    if db is not None and db.error:
+        return f"archive OK; the comparison with {db.target} could not run"
+    return f"archive OK; the database {db.target if db else ''} does NOT hold the archive's data"
+
+
 @app.command("verify")
 def verify_cmd(
     archive: Path = typer.Argument(..., help="Archive to check."),
-    dsn: str = typer.Option(None, "--dsn", help="Also compare the archive's rows with this database."),
+    dsn: str = dbname_option("Also compare the archive's rows with this database (a name or a DSN)."),
+    host: str = host_option(),
+    port: str = port_option(),
+    username: str = username_option(),
     identity: list[Path] = identity_option(),
     trusted_key: list[Path] = trusted_key_option(),
     json_out: bool = json_option(),
 ) -> None:
     """Check an archive's integrity (sizes, SHA-256, row counts); with --dsn, compare with a database.
 
+    Exit codes: 0 ok, 1 the archive is damaged, 3 the archive is sound but the database
+    lacks some of its rows or holds them different.
+
     Example: edms-pgdump verify prod.edmsdump --dsn postgresql://localhost/fresh
     """
+    from edms_pgdump.api import verify_archive
+
+    target = optional_dsn(dsn, host, port, username)
     result = run(
-        lambda: verify_archive(archive, dsn, identities=identity or (), trusted_keys=trusted_key or ()),
+        lambda: verify_archive(archive, target, identities=identity or (), trusted_keys=trusted_key or ()),
         json_output=json_out,
     )
     if json_out:
@@ -351,14 +448,17 @@ def verify_cmd(
                 f"{db.different} different" + (" - matches the archive" if db.matches else ""),
                 markup=False,
             )
-        out.print("archive OK" if result.ok else "archive FAILED verification", markup=False)
+        out.print(verify_verdict(result), markup=False)
     if not result.ok:
-        raise typer.Exit(1)
+        raise typer.Exit(1 if archive_damaged(result) else EXIT_DATABASE_DIFFERS)
 
 
 @app.command("cleanup")
 def cleanup_cmd(
-    dsn: str = typer.Option(..., "--dsn", help=DSN_HELP),
+    dsn: str = dbname_option(),
+    host: str = host_option(),
+    port: str = port_option(),
+    username: str = username_option(),
     json_out: bool = json_option(),
 ) -> None:
     """Drop the staging schemas that killed parallel imports (-j N) left behind.
@@ -367,7 +467,10 @@ def cleanup_cmd(
 
     Example: edms-pgdump cleanup --dsn postgresql://localhost/prod
     """
-    found = run(lambda: cleanup_staging(dsn), json_output=json_out)
+    from edms_pgdump.api import cleanup_staging
+
+    target = target_dsn(dsn, host, port, username)
+    found = run(lambda: cleanup_staging(target), json_output=json_out)
     if json_out:
         emit_json(found.to_dict())
         return
@@ -376,7 +479,7 @@ def cleanup_cmd(
     for schema in found.in_use:
         out.print(f"in use  {schema} (an import is running)", markup=False)
     for note in found.not_owned_notes():
-        out.print(f"warning: {note}", markup=False)
+        err.print(f"warning: {note}", markup=False)
     if not (found.dropped or found.in_use or found.not_owned):
         out.print("no staging schemas left behind", markup=False)
 
@@ -392,6 +495,8 @@ def inspect_cmd(
 
     Example: edms-pgdump inspect prod.edmsdump
     """
+    from edms_pgdump.api import inspect_archive
+
     info = run(
         lambda: inspect_archive(archive, identities=identity or (), trusted_keys=trusted_key or ()),
         json_output=json_out,
@@ -415,7 +520,7 @@ def inspect_cmd(
         out.print(f"signed by minisign {info.signature.describe()}", markup=False)
     else:
         out.print("not signed", markup=False)
-    t = Table("table", "rows", "bytes", "natural key", "references")
+    t = table("table", "rows", "bytes", "natural key", "references")
     for row in m.tables:
         t.add_row(
             row.table,

@@ -3,21 +3,23 @@
 from __future__ import annotations
 
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import typer
-from rich.table import Table
 
-from edms_pgdump import api
-from edms_pgdump.cli.app import app, emit_json, json_option, out, run
-from edms_pgdump.cli.core import DSN_HELP, identity_option, trusted_key_option
-from edms_pgdump.results import ArchivesDiffResult, DiffResult
+from edms_pgdump.cli.app import app, emit_json, json_option, one_line, out, run
+from edms_pgdump.cli.conventions import dbname_option, host_option, optional_dsn, port_option, username_option
+from edms_pgdump.cli.core import identity_option, table, trusted_key_option
+
+if TYPE_CHECKING:
+    from edms_pgdump.results import ArchivesDiffResult, DiffResult
 
 
 def _print_database(result: DiffResult) -> None:
     # a subset archive speaks for the rows in its scope: the others are counted apart
     subset = any(row.scope.get("rule", "whole") != "whole" for row in result.tables)
     columns = ["table", "only in archive", "only in target", "different", "identical"]
-    t = Table(
+    t = table(
         *columns,
         *(["outside scope", "scope"] if subset else []),
         title=f"diff {result.archive} -> {result.target}",
@@ -38,12 +40,12 @@ def _print_database(result: DiffResult) -> None:
         for kind, samples in row.samples.items():
             if samples:
                 keys = "; ".join(", ".join(f"{k}={v!s}" for k, v in s.items()) for s in samples)
-                out.print(f"{row.table} {kind.replace('_', ' ')}: {keys}", markup=False)
+                out.print(one_line(f"{row.table} {kind.replace('_', ' ')}: {keys}"), markup=False)
     out.print("identical" if result.identical else "differences found", markup=False)
 
 
 def _print_archives(result: ArchivesDiffResult) -> None:
-    t = Table(
+    t = table(
         "table", "rows (a)", "rows (b)", "same content", title=f"diff {result.archive_a} {result.archive_b}"
     )
     for row in result.tables:
@@ -56,7 +58,10 @@ def _print_archives(result: ArchivesDiffResult) -> None:
 def diff_cmd(
     archive: Path = typer.Argument(..., help="Archive written by edms-pgdump export."),
     other: Path = typer.Argument(None, help="A second archive to compare with (no database needed)."),
-    dsn: str = typer.Option(None, "--dsn", help=DSN_HELP),
+    dsn: str = dbname_option(),
+    host: str = host_option(),
+    port: str = port_option(),
+    username: str = username_option(),
     identity: list[Path] = identity_option(),
     trusted_key: list[Path] = trusted_key_option(),
     json_out: bool = json_option(),
@@ -67,8 +72,14 @@ def diff_cmd(
 
     Example: edms-pgdump diff staging.edmsdump --dsn postgresql://localhost/prod
     """
+    from edms_pgdump import api
+    from edms_pgdump.results import DiffResult
+
+    target = optional_dsn(dsn, host, port, username, environment=other is None)
     result = run(
-        lambda: api.diff(archive, other, dsn=dsn, identities=identity or (), trusted_keys=trusted_key or ()),
+        lambda: api.diff(
+            archive, other, dsn=target, identities=identity or (), trusted_keys=trusted_key or ()
+        ),
         json_output=json_out,
         error_exit=2,  # 1 means "differences found"
     )
