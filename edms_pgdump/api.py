@@ -131,7 +131,7 @@ def export_archive(
     check_export_options(jobs, compression, level)
     recipients = resolve_recipients(encrypt_to, recipients_file)
     if recipients and directory:
-        raise UsageError("--encrypt-to writes one encrypted file; drop --format dir (directory=True)")
+        raise UsageError("--encrypt-to writes one encrypted file: drop --format dir")
     key_warnings: list[str] = []
     signer: Signer | None = None
     if sign_key is not None:
@@ -317,7 +317,7 @@ def verify_archive(
         try:
             imp = _load_archive(dsn, reader, opts, None, None)
         except ImportRejected as exc:
-            result.database = DatabaseComparison(dsn, matches=False, error=str(exc))
+            result.database = DatabaseComparison(describe_dsn(dsn), matches=False, error=str(exc))
             return result
     result.database = DatabaseComparison(
         target=imp.target,

@@ -37,6 +37,7 @@ from edms_pgdump.db import Connection, connect, describe_dsn, server_error_messa
 from edms_pgdump.errors import DatabaseError, sample_keys
 from edms_pgdump.mapping import Mapping
 from edms_pgdump.plan.build import KeyField, Plan, Problem, Severity, TablePlan, build_plan, unmapped_tables
+from edms_pgdump.plan.model import TREE_PATH
 from edms_pgdump.plan.proposals import suggestion
 from edms_pgdump.results import CheckReport, Cycle, CycleEdge
 from edms_pgdump.sqlgen import fixes
@@ -188,7 +189,7 @@ def _id_columns(plan: Plan, catalog: Catalog) -> list[Problem]:
 def _key_relation_nulls(plan: Plan, tp: TablePlan) -> sql.Composed:
     """Sample rows with a NULL key part: rows in all, then NULLs per nullable key field
     (so the message names the field that is NULL), then the key fields."""
-    nullable = [kf for kf in tp.key_fields if kf.nullable]
+    nullable = _nullable_key_fields(tp)
     keys = sql.SQL(", ").join(g.ident(kf.name) for kf in tp.key_fields)
     per_field = sql.SQL(", ").join(
         sql.SQL("count(*) FILTER (WHERE {} IS NULL) OVER ()").format(g.ident(kf.name)) for kf in nullable
@@ -207,11 +208,22 @@ def _key_column(tp: TablePlan, kf: KeyField) -> str:
     return kf.path[0]
 
 
+def _nullable_key_fields(tp: TablePlan) -> list[KeyField]:
+    """Key fields whose NULLs deserve a warning: not a tree's parent path, whose NULL is
+    every root's (a tree keyed by (parent, name) has roots by design)."""
+    return [kf for kf in tp.key_fields if kf.nullable and not kf.tree]
+
+
+def shown_field(name: str) -> str:
+    """A key field as the user wrote it: ``parent_id``, not the internal ``parent_id.#path``."""
+    return name.replace("." + TREE_PATH, "")
+
+
 def _key_nulls_problem(tp: TablePlan, rows: list[tuple[Any, ...]]) -> Problem:
-    key_names = [kf.name for kf in tp.key_fields]
-    nullable = [kf for kf in tp.key_fields if kf.nullable]
+    key_names = [shown_field(kf.name) for kf in tp.key_fields]
+    nullable = _nullable_key_fields(tp)
     counts = [(kf, int(n)) for kf, n in zip(nullable, rows[0][1 : 1 + len(nullable)]) if n]
-    where = ", ".join(f"{kf.name} in {n} row(s)" for kf, n in counts)
+    where = ", ".join(f"{shown_field(kf.name)} in {n} row(s)" for kf, n in counts)
     return Problem(
         "warning",
         "key-null-data",
@@ -244,7 +256,7 @@ def _data_problems(conn: Connection, plan: Plan, catalog: Catalog) -> list[Probl
         if not _plannable(plan, tp):
             continue  # a table it depends on failed planning; that problem is reported
         found += prove_unique_keys(conn, plan, SAMPLE, [tp])
-        if any(kf.nullable for kf in tp.key_fields):
+        if _nullable_key_fields(tp):
             rows = list(conn.execute(_key_relation_nulls(plan, tp)).fetchall())
             if rows:
                 found.append(_key_nulls_problem(tp, rows))

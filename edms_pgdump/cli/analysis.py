@@ -111,7 +111,9 @@ def init_cmd(
         show_default=False,
     ),
     include_app: list[str] = typer.Option(
-        None, "--include-app", help="With --django: also map this app (sessions, admin are left out).",
+        None,
+        "--include-app",
+        help="With --django: also map this app (sessions, admin are left out).",
         show_default=False,
     ),
     json_out: bool = json_option(),

@@ -8,6 +8,7 @@ messages (tracebacks only with --debug).
 from __future__ import annotations
 
 import json
+import re
 import sys
 import threading
 from collections.abc import Callable, Iterator
@@ -50,7 +51,6 @@ app = typer.Typer(
     pretty_exceptions_enable=False,
     rich_markup_mode=None,
 )
-
 
 
 out = Console(highlight=False, soft_wrap=True, markup=False)
@@ -165,16 +165,35 @@ def run(fn: Callable[[], T], *, json_output: bool = False, error_exit: int | Non
             payload["report"] = report.to_dict()
             if "problems" not in payload and getattr(report, "problems", None):
                 payload["problems"] = list(report.problems)  # an import names every table at once
+        total = deletions_total(payload.get("problems") or [message])
+        if total is not None:
+            payload["deletions_total"] = total
         if json_output:
             emit_json(payload)
         else:
             err.print(prefixed("error", one_line(message)), markup=False)
             for p in payload.get("problems", payload.get("damages", []))[1:]:
                 err.print(f"  also: {one_line(unprefixed('error', str(p)))}", markup=False)
+            if total is not None:
+                err.print(f"  in all: {total} row(s) would be deleted", markup=False)
         raise typer.Exit(exc.exit_code if error_exit is None or exc.exit_code == 2 else error_exit) from None
     except KeyboardInterrupt:
         err.print(INTERRUPTED, markup=False)
         raise typer.Exit(130) from None
+
+
+_WOULD_DELETE = re.compile(
+    r": (\d+) row\(s\)(?: in the subset's scope)? the archive does not hold would be deleted"
+)
+
+
+def deletions_total(problems: list[Any]) -> int | None:
+    """The --max-deletes refusal names each table's count; the total the limit is about is
+    their sum (None when this is not that refusal)."""
+    texts = [str(p) for p in problems]
+    if not any("over --max-deletes" in t for t in texts):
+        return None
+    return sum(int(m.group(1)) for t in texts for m in _WOULD_DELETE.finditer(t))
 
 
 class _RowsBytes(ProgressColumn):

@@ -165,8 +165,9 @@ def dbname_option(help: str = DSN_HELP) -> Any:
 
 
 def host_option() -> Any:
-    return typer.Option(None, "--host", "-h", help="Server host or socket directory (default $PGHOST).",
-                        show_default=False)
+    return typer.Option(
+        None, "--host", "-h", help="Server host or socket directory (default $PGHOST).", show_default=False
+    )
 
 
 def port_option() -> Any:
@@ -176,8 +177,9 @@ def port_option() -> Any:
 
 
 def username_option() -> Any:
-    return typer.Option(None, "--username", "-U", help="Role to connect as (default $PGUSER).",
-                        show_default=False)
+    return typer.Option(
+        None, "--username", "-U", help="Role to connect as (default $PGUSER).", show_default=False
+    )
 
 
 NO_DATABASE = (

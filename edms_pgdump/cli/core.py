@@ -55,6 +55,24 @@ def _scope_text(scope: dict[str, Any] | None) -> str:
     return rule
 
 
+def subset_notes(rows: list[tuple[str, int, dict[str, Any] | None]]) -> list[str]:
+    """A filter that did not narrow its table as asked, said plainly: the rows other
+    tables need come along, so ``--where`` on a table a whole table references can export
+    every row of it."""
+    notes: list[str] = []
+    for name, count, scope in rows:
+        if not scope or scope.get("rule") != "where" or "rows_in_scope" not in scope:
+            continue
+        matched = int(scope["rows_in_scope"])
+        if count > matched:
+            notes.append(
+                f"note: {name}: the filter matched {matched} row(s), but {count} were exported: the "
+                "others are needed by rows of other tables (a table exported whole keeps every row "
+                "it references); --delete-missing treats only the matched rows as the subset's"
+            )
+    return notes
+
+
 def table(*headers: str, title: str | None = None) -> Table:
     """A result table whose first column (a table name) is never cut or wrapped: the
     other columns give way, so the table fits 80 columns when the names do."""
@@ -164,8 +182,9 @@ def export_cmd(
     if fmt not in ("file", "dir"):
         raise typer.BadParameter("use file or dir", param_hint="--format")
     if str(output) != "-" and output.exists() and not force:
-        raise typer.BadParameter(f"{output} exists; give --force to overwrite it, or another -o FILE",
-                                 param_hint="-o/--output")
+        raise typer.BadParameter(
+            f"{output} exists; give --force to overwrite it, or another -o FILE", param_hint="-o/--output"
+        )
     target = target_dsn(dsn, host, port, username)
 
     def go() -> ExportResult:
@@ -200,6 +219,8 @@ def export_cmd(
         t.add_row(row.table, str(row.rows), str(row.bytes), *([_scope_text(row.scope)] if subset else []))
     out.print(t)
     print_warnings(result.warnings, verbose)
+    for line in subset_notes([(row.table, row.rows, row.scope) for row in result.tables]):
+        out.print(line, markup=False)
     out.print(f"{result.rows} rows in {result.seconds:.2f}s; archive id {result.archive_id}")
     out.print(f"manifest sha256 {result.manifest_sha256}", markup=False)
     if sign_key is not None:
@@ -520,13 +541,19 @@ def inspect_cmd(
         out.print(f"signed by minisign {info.signature.describe()}", markup=False)
     else:
         out.print("not signed", markup=False)
-    t = table("table", "rows", "bytes", "natural key", "references")
+    for name, expr in m.filters.items():
+        out.print(f"subset: {name} where {expr}", markup=False)
+    subset = bool(m.filters)
+    t = table("table", "rows", "bytes", "natural key", "references", *(["rows chosen by"] if subset else []))
     for row in m.tables:
         t.add_row(
             row.table,
             str(row.rows),
             str(row.bytes),
-            ", ".join(row.key_fields),
+            ", ".join(f.removesuffix(".#path") for f in row.key_fields),
             ", ".join(f"{e['label']} -> {e['ref_table']}" for e in row.expansions),
+            *([_scope_text(row.scope)] if subset else []),
         )
     out.print(t)
+    for line in subset_notes([(row.table, row.rows, row.scope) for row in m.tables]):
+        out.print(line, markup=False)

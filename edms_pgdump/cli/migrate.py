@@ -15,6 +15,24 @@ if TYPE_CHECKING:
     from edms_pgdump.results import ArchivesDiffResult, DiffResult
 
 
+def _field(name: str) -> str:
+    """A key field as the mapping names it (``parent_id``, not ``parent_id.#path``)."""
+    from edms_pgdump.plan.model import TREE_PATH
+
+    return name.replace("." + TREE_PATH, "")
+
+
+def _value(value: object) -> str:
+    """A key value as a person reads it: NULL, a tree's path as ``root / child``."""
+    if value is None:
+        return "NULL"
+    if isinstance(value, list):  # a tree path: one key (a list of parts) per ancestor
+        return " / ".join(
+            ", ".join(_value(p) for p in node) if isinstance(node, list) else _value(node) for node in value
+        )
+    return one_line(str(value))
+
+
 def _print_database(result: DiffResult) -> None:
     # a subset archive speaks for the rows in its scope: the others are counted apart
     subset = any(row.scope.get("rule", "whole") != "whole" for row in result.tables)
@@ -39,7 +57,7 @@ def _print_database(result: DiffResult) -> None:
     for row in result.tables:
         for kind, samples in row.samples.items():
             if samples:
-                keys = "; ".join(", ".join(f"{k}={v!s}" for k, v in s.items()) for s in samples)
+                keys = "; ".join(", ".join(f"{_field(k)}={_value(v)}" for k, v in s.items()) for s in samples)
                 out.print(one_line(f"{row.table} {kind.replace('_', ' ')}: {keys}"), markup=False)
     out.print("identical" if result.identical else "differences found", markup=False)
 

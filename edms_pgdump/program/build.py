@@ -283,8 +283,8 @@ class _Builder(IdSteps, ConstraintSteps):
                 self.key_names(tp),
                 Message(
                     f"{name}: ",
-                    f"; that is over --max-deletes {limit} in all, so nothing was written "
-                    "(raise --max-deletes, or import without --delete-missing)",
+                    f"; the tables named together are over --max-deletes {limit}, so nothing was written "
+                    "(raise --max-deletes, give --max-deletes all, or import without --delete-missing)",
                     f" row(s){scope} the archive does not hold would be deleted: ",
                 ),
                 gather=True,
