@@ -247,3 +247,25 @@ def test_an_interrupt_says_sequences_may_have_moved(capsys: pytest.CaptureFixtur
     assert exc.value.exit_code == 130
     assert "nothing was committed" in INTERRUPTED and "sequences" in INTERRUPTED
     assert capsys.readouterr().err.replace("\n", " ").startswith("interrupted: nothing was committed")
+
+
+def test_check_archive_honours_raw_columns(new_db, tmp_path: Path) -> None:
+    src = make_db(
+        new_db,
+        "CREATE TABLE users (id serial PRIMARY KEY, username text UNIQUE NOT NULL)",
+        "CREATE TABLE notes (id serial PRIMARY KEY, ref text UNIQUE NOT NULL, owner_id int)",
+        "INSERT INTO users (username) VALUES ('a')",
+        "INSERT INTO notes (ref, owner_id) VALUES ('n1', 1)",
+    )
+    found = {}
+    for raw in ("", ", raw_columns: [owner_id]"):
+        mapping = tmp_path / f"m{len(raw)}.yaml"
+        mapping.write_text(
+            "version: 1\ntables:\n  public.users: {natural_key: [username]}\n"
+            f"  public.notes: {{natural_key: [ref]{raw}}}\n"
+        )
+        archive = _export(src, tmp_path / f"a{len(raw)}.edms", mapping)
+        res = runner.invoke(app, ["check", str(archive), "--json"])
+        found[raw] = [p["code"] for p in json.loads(res.stdout)["problems"] if p.get("column") == "owner_id"]
+    assert found[""] == ["id-without-fk"]  # the check can fail: an undeclared id column is found
+    assert found[", raw_columns: [owner_id]"] == []

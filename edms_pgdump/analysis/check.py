@@ -34,8 +34,8 @@ from edms_pgdump.archive.package import ArchiveReader
 from edms_pgdump.catalog.names import QualifiedName, parse_qualified_name
 from edms_pgdump.catalog.read import Catalog, Table, read_catalog
 from edms_pgdump.db import Connection, connect, describe_dsn, server_error_message
-from edms_pgdump.errors import DatabaseError, sample_keys
-from edms_pgdump.mapping import Mapping
+from edms_pgdump.errors import DatabaseError, MappingError, sample_keys
+from edms_pgdump.mapping import Mapping, load_mapping_text, mapping_from_dict
 from edms_pgdump.plan.build import KeyField, Plan, Problem, Severity, TablePlan, build_plan, unmapped_tables
 from edms_pgdump.plan.model import TREE_PATH
 from edms_pgdump.plan.proposals import suggestion
@@ -318,6 +318,20 @@ def _problem_from_dict(d: dict[str, Any]) -> Problem:
     )
 
 
+def _archived_raw_columns(m: Any) -> dict[str, set[str]]:
+    """The columns the exporter's mapping carries as they are (``raw_columns:``): an id
+    declared raw on purpose is no ids-kept finding, in the archive as on the database."""
+    try:
+        mapping = (
+            load_mapping_text(m.mapping_text, "archive mapping")
+            if m.mapping_text.strip()
+            else mapping_from_dict(m.mapping)
+        )
+    except MappingError:  # an archive's mapping that no longer parses: no column is known raw
+        return {}
+    return {str(name): set(tm.raw_columns) for name, tm in mapping.tables.items()}
+
+
 def check_archive(path: str | Path, identities: Sequence[str | Path] = ()) -> CheckReport:
     """The same analysis from an archive's manifest (no database, no data scan);
     ``identities`` (age identity files) decrypt an encrypted archive."""
@@ -330,8 +344,9 @@ def check_archive(path: str | Path, identities: Sequence[str | Path] = ()) -> Ch
     report.load_order = list(m.load_order)
     tables = {t.table: t for t in m.tables}
     all_names = [parse_qualified_name(n) for n in tables]
+    raw = _archived_raw_columns(m)
     for t in tables.values():
-        refs = {c for e in t.expansions for c in e.get("columns", [])}
+        refs = {c for e in t.expansions for c in e.get("columns", [])} | raw.get(t.table, set())
         for f in t.fields:
             if f.role == "column" and f.name not in refs and _looks_like_id(f.name, f.type):
                 target = _guess_target(f.name, all_names, t.schema or "public")
