@@ -24,6 +24,13 @@ def _setting(option: str, value: object, pattern: re.Pattern[str], example: str)
         raise UsageError(f"{option} {value!s}: not a PostgreSQL {example}")
 
 
+# A task whose name starts with PHASE is a step of the work after staging (resolve, write,
+# re-add keys, verify: "phase: insert public.documents"), not a table's rows: a display
+# shows one line for the current phase, with the time it has run, so long work is never
+# silent after the bars reach 100%.
+PHASE = "phase: "
+
+
 class Progress(Protocol):
     def start(self, task: str, total: int | None) -> None: ...
     def advance(self, task: str, rows: int, nbytes: int) -> None: ...

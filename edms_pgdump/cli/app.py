@@ -200,6 +200,8 @@ class _RowsBytes(ProgressColumn):
     """``1,234/5,000 rows  1.2 MB``: rows against the expected count, bytes streamed."""
 
     def render(self, task: Task) -> Text:
+        if task.fields.get("kind") == "phase":
+            return Text(f"step {int(task.completed):,}")
         total = f"/{int(task.total):,}" if task.total is not None else ""
         nbytes = int(task.fields.get("nbytes", 0))
         return Text(f"{int(task.completed):,}{total} rows  {filesize.decimal(nbytes)}")
@@ -220,6 +222,7 @@ class RichProgress:
         self.totals: dict[str, int | None] = {}
         self.overall: TaskID | None = None
         self.nbytes: dict[TaskID, int] = {}
+        self.phase: TaskID | None = None
         self.lock = threading.Lock()
 
     def _sync_overall(self) -> None:
@@ -231,7 +234,23 @@ class RichProgress:
         else:
             self.progress.update(self.overall, total=sum(t or 0 for t in known))
 
+    def _phase(self, task: str) -> bool:
+        """A step after staging (options.PHASE): one line, relabelled at each step, whose
+        clock keeps running while the import resolves, writes, re-adds keys and verifies."""
+        from edms_pgdump.options import PHASE
+
+        if not task.startswith(PHASE):
+            return False
+        label = task[len(PHASE) :]
+        if self.phase is None:
+            self.phase = self.progress.add_task(label, total=None, nbytes=0, kind="phase")
+        else:
+            self.progress.update(self.phase, description=label, advance=1)
+        return True
+
     def start(self, task: str, total: int | None) -> None:
+        if self._phase(task):
+            return
         if task in self.tasks:
             return
         total = total if total is not None and total > 0 else None

@@ -435,6 +435,7 @@ def verify_cmd(
     identity: list[Path] = identity_option(),
     trusted_key: list[Path] = trusted_key_option(),
     json_out: bool = json_option(),
+    quiet: bool = quiet_option(),
 ) -> None:
     """Check an archive's integrity (sizes, SHA-256, row counts); with --dsn, compare with a database.
 
@@ -446,10 +447,14 @@ def verify_cmd(
     from edms_pgdump.api import verify_archive
 
     target = optional_dsn(dsn, host, port, username)
-    result = run(
-        lambda: verify_archive(archive, target, identities=identity or (), trusted_keys=trusted_key or ()),
-        json_output=json_out,
-    )
+
+    def go() -> Any:
+        with progress_bars(not quiet and not json_out and target is not None) as bars:
+            return verify_archive(
+                archive, target, identities=identity or (), trusted_keys=trusted_key or (), progress=bars
+            )
+
+    result = run(go, json_output=json_out)
     if json_out:
         emit_json(result.to_dict())
     else:

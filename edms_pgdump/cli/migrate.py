@@ -7,7 +7,7 @@ from typing import TYPE_CHECKING
 
 import typer
 
-from edms_pgdump.cli.app import app, emit_json, json_option, one_line, out, run
+from edms_pgdump.cli.app import app, emit_json, json_option, one_line, out, progress_bars, quiet_option, run
 from edms_pgdump.cli.conventions import dbname_option, host_option, optional_dsn, port_option, username_option
 from edms_pgdump.cli.core import identity_option, table, trusted_key_option
 
@@ -83,6 +83,7 @@ def diff_cmd(
     identity: list[Path] = identity_option(),
     trusted_key: list[Path] = trusted_key_option(),
     json_out: bool = json_option(),
+    quiet: bool = quiet_option(),
 ) -> None:
     """Compare an archive with a database by natural key (read only), or two archives.
 
@@ -94,10 +95,20 @@ def diff_cmd(
     from edms_pgdump.results import DiffResult
 
     target = optional_dsn(dsn, host, port, username, environment=other is None)
+
+    def go() -> DiffResult | ArchivesDiffResult:
+        with progress_bars(not quiet and not json_out and target is not None) as bars:
+            return api.diff(
+                archive,
+                other,
+                dsn=target,
+                identities=identity or (),
+                trusted_keys=trusted_key or (),
+                progress=bars,
+            )
+
     result = run(
-        lambda: api.diff(
-            archive, other, dsn=target, identities=identity or (), trusted_keys=trusted_key or ()
-        ),
+        go,
         json_output=json_out,
         error_exit=2,  # 1 means "differences found"
     )

@@ -44,7 +44,7 @@ from edms_pgdump.export.subset import TableScope
 from edms_pgdump.load.prepare import prepare_import
 from edms_pgdump.load.subset_scope import TargetScope, archive_scopes, target_scope
 from edms_pgdump.load.transaction import import_archive
-from edms_pgdump.options import ImportOptions
+from edms_pgdump.options import ImportOptions, Progress
 from edms_pgdump.program.steps import Execute, Program
 from edms_pgdump.results import ArchivesDiffResult, ArchivesTableDiff, DiffResult, TableDiff
 
@@ -142,6 +142,7 @@ def diff_database(
     identities: Sequence[str | Path] = (),
     trusted_keys: Sequence[str | Path] = (),
     sample_size: int = 5,
+    progress: Progress | None = None,
 ) -> DiffResult:
     """Compare ``archive`` with the database at ``dsn`` by natural key; read only.
     A subset archive is compared within its scope (see the module's docstring)."""
@@ -150,7 +151,7 @@ def diff_database(
     )
     with _open(archive, identities, trusted_keys) as reader:
         hooks = _Samples(sample_size, reader.manifest, str(archive))
-        report = import_archive(dsn, reader=reader, options=options, hooks=hooks)
+        report = import_archive(dsn, reader=reader, options=options, hooks=hooks, progress=progress)
     result = DiffResult(str(archive), report.target)
     scopes = {str(t): s for t, s in hooks.scopes.items()}
     for t in report.tables:
