@@ -34,7 +34,8 @@ def demo_cmd(
     json_out: bool = json_option(),
     quiet: bool = typer.Option(False, "--quiet", "-q", help="No step log on stderr."),
 ) -> None:
-    """Show an id-based restore losing rows and edms-pgdump's natural-key import not, side by side.
+    """Show an id-based restore losing rows and attaching others to the wrong owners, and
+    edms-pgdump's natural-key import doing neither, side by side.
 
     Runs on an embedded PostgreSQL (no installation needed) and leaves nothing behind.
     Exit code 0 only if the edms-pgdump side verified row by row.
@@ -71,7 +72,8 @@ def _cell(r: RestoreResult, table: str, via_archive: bool = False) -> Text:
 def print_demo(result: DemoResult) -> None:
     out.print(
         f"PostgreSQL {result.postgres_version} ({result.server}), {result.scale} documents. "
-        "Restoring production into a re-initialised copy (sequences ahead, unrelated rows):"
+        "Restoring production into a re-initialised copy that has been in use: its own accounts and "
+        "versions are numbered from 1 like production's, so ids overlap:"
     )
     if result.id_based_skipped:
         out.print(
