@@ -220,6 +220,10 @@ def plan_cmd(
                 continue
             cols, fields = ", ".join(e["columns"]), ", ".join(e["fields"])
             out.print(f"       {cols} -> {e['ref_table']} as {fields} [{e['edge']}]", markup=False)
+    if info.subset:  # the mapping has where: filters: which rows each table brings, and why
+        out.print("subset (rows chosen by):", markup=False)
+        for rule in info.subset:
+            out.print(f"  {rule['table']}: {rule['describe']}", markup=False)
     for c in info.cycles:
         for e in c["edges"]:
             if e["broken"]:
