@@ -31,6 +31,11 @@ def _setting(option: str, value: object, pattern: re.Pattern[str], example: str)
 PHASE = "phase: "
 
 
+# The CLI's guard for --delete-missing without --max-deletes: no table may lose more than
+# this percent of its rows in the target (--max-deletes all: no guard)
+DEFAULT_MAX_DELETES_PERCENT = 10
+
+
 class Progress(Protocol):
     def start(self, task: str, total: int | None) -> None: ...
     def advance(self, task: str, rows: int, nbytes: int) -> None: ...
@@ -80,6 +85,10 @@ class ImportOptions:
     # the archive does not hold (a mirror); at most max_deletes rows in all, if set
     delete_missing: bool = False
     max_deletes: int | None = None
+    # with delete_missing and no max_deletes: refuse when a table would lose more than
+    # this share (percent) of its target rows; the CLI's default guard
+    # (DEFAULT_MAX_DELETES_PERCENT), None here for the library (no guard unless asked)
+    max_deletes_percent: int | None = None
     # schema drift: archive fields (TABLE.COLUMN) the target lacks, carried but not
     # written; archive tables (TABLE) the target lacks, left out
     ignore_columns: tuple[str, ...] = ()
@@ -118,6 +127,11 @@ class ImportOptions:
                 )
             if not self.delete_missing:
                 raise UsageError("--max-deletes limits --delete-missing: give both, or neither")
+        share = self.max_deletes_percent
+        if share is not None and (
+            isinstance(share, bool) or not isinstance(share, int) or not 0 <= share <= 100
+        ):
+            raise UsageError(f"max_deletes_percent={share!r}: use a whole number from 0 to 100")
         if isinstance(self.jobs, bool) or not isinstance(self.jobs, int) or not 1 <= self.jobs <= 64:
             raise UsageError(f"jobs={self.jobs!r}: use a whole number of connections from 1 to 64")
         size = self.sample_size

@@ -37,6 +37,7 @@ SAMPLED: list[tuple[str, str]] = [
         "docs/commands.md",
         "edms-pgdump import prod.edmsdump --dsn $FRESH --delete-missing --max-deletes 10 --dry-run",
     ),
+    ("docs/commands.md", "edms-pgdump import prod.edmsdump --dsn $FRESH --delete-missing --dry-run"),
     ("docs/commands.md", "edms-pgdump import prod.edmsdump --dsn $FRESH --dry-run"),
     ("README.md", "edms-pgdump check --dsn $PROD -m edms.yaml"),
     ("README.md", "edms-pgdump import prod.edmsdump --dsn $FRESH"),

@@ -269,3 +269,51 @@ def test_check_archive_honours_raw_columns(new_db, tmp_path: Path) -> None:
         found[raw] = [p["code"] for p in json.loads(res.stdout)["problems"] if p.get("column") == "owner_id"]
     assert found[""] == ["id-without-fk"]  # the check can fail: an undeclared id column is found
     assert found[", raw_columns: [owner_id]"] == []
+
+
+def test_delete_missing_has_a_default_guard_per_table(sample_dbs: tuple[str, str], tmp_path: Path) -> None:
+    src, dst = sample_dbs
+    archive = _export(src, tmp_path / "a.edms")
+    # the re-initialised target holds 3 users of its own; with the archive's 10, 3 of 13 go: 23%
+    res = runner.invoke(app, ["import", str(archive), "-d", dst, "--delete-missing"])
+    assert res.exit_code == 1, res.output
+    first = res.stderr.splitlines()[0]
+    assert first.startswith("error: public.users: 3 row(s) the archive does not hold would be deleted: ")
+    assert "more than 10% of the table's rows in the target (the default guard of --delete-missing)" in first
+    with psycopg.connect(dst) as c:
+        assert c.execute("SELECT count(*) FROM public.users WHERE username LIKE 'legacy%'").fetchone() == (3,)
+        assert c.execute(
+            "SELECT count(*) FROM public.documents WHERE document_number NOT LIKE 'legacy%'"
+        ).fetchone() == (0,)
+    # --max-deletes all opts out; an explicit --max-deletes replaces the guard
+    assert (
+        runner.invoke(
+            app, ["import", str(archive), "-d", dst, "--delete-missing", "--max-deletes", "all"]
+        ).exit_code
+        == 0
+    )
+    with psycopg.connect(dst) as c:
+        assert c.execute("SELECT count(*) FROM public.users WHERE username LIKE 'legacy%'").fetchone() == (0,)
+
+
+def test_import_sql_has_the_same_default_guard(
+    sample_dbs: tuple[str, str], pg_server, tmp_path: Path
+) -> None:
+    from tests.support.psql import run_psql
+
+    src, dst = sample_dbs
+    scripts, data = tmp_path / "scripts", tmp_path / "data"
+    data.mkdir()
+    m = str(sample_mapping_path())
+    assert runner.invoke(app, ["sql", "export", "-d", src, "-m", m, "-o", str(scripts)]).exit_code == 0
+    res = runner.invoke(app, ["sql", "import", "-d", dst, "-m", m, "-o", str(scripts), "--delete-missing"])
+    assert res.exit_code == 0, res.output
+    assert run_psql(pg_server, src, scripts / "export.sql", data).returncode == 0
+    ran = run_psql(pg_server, dst, scripts / "import.sql", data)
+    assert ran.returncode == 3, ran.stdout + ran.stderr
+    assert "public.users: 3 row(s) the archive does not hold would be deleted" in ran.stderr
+    assert "more than 10% of the table's rows in the target" in ran.stderr
+    with psycopg.connect(dst) as c:  # nothing committed
+        assert c.execute(
+            "SELECT count(*) FROM public.documents WHERE document_number NOT LIKE 'legacy%'"
+        ).fetchone() == (0,)

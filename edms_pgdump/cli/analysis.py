@@ -18,7 +18,7 @@ from edms_pgdump.cli.conventions import (
     target_dsn,
     username_option,
 )
-from edms_pgdump.cli.core import checked, identity_option, max_deletes_value
+from edms_pgdump.cli.core import checked, default_guard, identity_option, max_deletes_value
 from edms_pgdump.cli.django import print_django_init
 
 if TYPE_CHECKING:
@@ -299,6 +299,7 @@ def sql_cmd(
         dry_run=dry_run,
         delete_missing=delete_missing,
         max_deletes=max_deletes_value(max_deletes),
+        max_deletes_percent=default_guard(delete_missing, max_deletes),
         refresh_materialized_views=refresh_views,
     )
     opts = checked(opts, json_out)

@@ -289,6 +289,14 @@ def max_deletes_value(text: str | None) -> int | None:
         return cast(int, text)  # ImportOptions.validate names it
 
 
+def default_guard(delete_missing: bool, max_deletes: str | None) -> int | None:
+    """--delete-missing without --max-deletes: no table may lose more than
+    options.DEFAULT_MAX_DELETES_PERCENT of its rows (``--max-deletes all``: no guard)."""
+    from edms_pgdump.options import DEFAULT_MAX_DELETES_PERCENT
+
+    return DEFAULT_MAX_DELETES_PERCENT if delete_missing and max_deletes is None else None
+
+
 def checked(opts: ImportOptions, json_out: bool) -> ImportOptions:
     """The options validated before anything runs: a bad value is a usage error (exit 2)."""
     run(opts.validate, json_output=json_out)
@@ -335,8 +343,8 @@ def import_cmd(
     max_deletes: str = typer.Option(
         None,
         "--max-deletes",
-        help="With --delete-missing: refuse, writing nothing, if more rows would go in all. Default: "
-        "a guard of 10% of each table (see docs/commands.md); all: no limit.",
+        help="With --delete-missing: refuse, writing nothing, if more rows would go in all. Without "
+        "it, a table may lose at most 10% of its rows; all: no limit.",
     ),
     ignore_column: list[str] = typer.Option(
         None, "--ignore-column", help="TABLE.COLUMN of the archive the target lacks: carried, not written."
@@ -376,6 +384,7 @@ def import_cmd(
         refresh_materialized_views=refresh_views,
         delete_missing=delete_missing,
         max_deletes=max_deletes_value(max_deletes),
+        max_deletes_percent=default_guard(delete_missing, max_deletes),
         ignore_columns=tuple(ignore_column or ()),
         skip_tables=tuple(skip_table or ()),
         jobs=jobs,
