@@ -287,6 +287,7 @@ def verify_archive(
     *,
     identities: KeyFiles = (),
     trusted_keys: KeyFiles = (),
+    progress: Progress | None = None,
 ) -> VerifyResult:
     """Integrity of every member; with ``dsn``, whether the database holds the same rows.
 
@@ -309,9 +310,9 @@ def verify_archive(
             return result
         opts = ImportOptions(dry_run=True, on_conflict="update", constraints="keep", compare_only=True)
         try:
-            imp = load_archive(dsn, reader=reader, options=opts)
+            imp = load_archive(dsn, reader=reader, options=opts, progress=progress)
         except ImportRejected as exc:
-            result.database = DatabaseComparison(dsn, matches=False, error=str(exc))
+            result.database = DatabaseComparison(describe_dsn(dsn), matches=False, error=str(exc))
             return result
     result.database = DatabaseComparison(
         target=imp.target,
@@ -509,6 +510,7 @@ def diff(
     identities: KeyFiles = (),
     trusted_keys: KeyFiles = (),
     sample_size: int = 5,
+    progress: Progress | None = None,
 ) -> DiffResult | ArchivesDiffResult:
     """``diff``: ``archive`` against the database at ``dsn`` (read only, by natural key,
     with sample keys), or against a second archive ``other`` (no database)."""
@@ -520,7 +522,12 @@ def diff(
         return diff_archives(archive, other, identities=identities, trusted_keys=trusted_keys)
     assert dsn is not None
     return diff_database(
-        dsn, archive, identities=identities, trusted_keys=trusted_keys, sample_size=sample_size
+        dsn,
+        archive,
+        identities=identities,
+        trusted_keys=trusted_keys,
+        sample_size=sample_size,
+        progress=progress,
     )
 
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 from typing import Any
 
 import psycopg
-from psycopg import conninfo
+from psycopg import conninfo, pq
 
 from edms_pgdump.errors import DatabaseError, UsageError
 from edms_pgdump.sqlgen import session_statements
@@ -13,7 +13,7 @@ from edms_pgdump.sqlgen import session_statements
 Connection = psycopg.Connection[tuple[Any, ...]]
 
 
-EMPTY_DSN = "--dsn is empty: give a connection string or a database name"
+EMPTY_DSN = "-d/--dbname is empty: give a connection string or a database name"
 
 
 def conninfo_for(dsn: str) -> str:
@@ -32,18 +32,45 @@ def conninfo_for(dsn: str) -> str:
     return dsn
 
 
+def _libpq_defaults() -> dict[str, str]:
+    """What libpq would fill in from the environment (PGHOST, PGPORT, PGUSER, PGDATABASE,
+    PGSERVICE) and its compiled defaults, so a label names the server really used."""
+    found: dict[str, str] = {}
+    for opt in pq.Conninfo.get_defaults():
+        value = opt.val if opt.val is not None else opt.compiled
+        if value is not None:
+            found[opt.keyword.decode()] = value.decode(errors="replace")
+    return found
+
+
 def describe_dsn(dsn: str) -> str:
-    """host:port/dbname of a DSN, never the password."""
+    """host:port/dbname of the server a DSN reaches, never the password.
+
+    Parts the DSN leaves out come from the libpq environment, as at connect time: a
+    bare ``mydb`` with PGHOST=db1 PGPORT=6432 is ``db1:6432/mydb``, not localhost.
+    A Unix-socket connection is ``[local]`` (psql's word for it); a service whose file
+    holds the host is ``service=NAME``.
+    """
     try:
         params = conninfo.conninfo_to_dict(conninfo_for(dsn))
     except UsageError:
         return "<empty dsn>"
     except psycopg.ProgrammingError:
         return "<unparsable dsn>"
-    host = str(params.get("host") or "localhost")
-    port = params.get("port")
-    db = params.get("dbname") or params.get("user") or ""
-    return f"{host}{':' + str(port) if port else ''}/{db}"
+    defaults = _libpq_defaults()
+
+    def part(key: str) -> str:
+        return str(params.get(key) or defaults.get(key) or "")
+
+    host = part("host") or part("hostaddr")
+    service = part("service")
+    if not host:
+        host = f"service={service}" if service and not params.get("host") else "[local]"
+    elif host.startswith("/"):
+        host = "[local]"
+    port = part("port")
+    db = part("dbname") or part("user")
+    return f"{host}{':' + port if port else ''}/{db}"
 
 
 def _one_line(text: str) -> str:
@@ -57,12 +84,13 @@ def connect(dsn: str, *, autocommit: bool = True, application: str = "edms-pgdum
         conn = psycopg.connect(target, autocommit=autocommit, application_name=application)
     except psycopg.OperationalError as exc:
         raise DatabaseError(
-            f"cannot connect to {describe_dsn(target)}: {_one_line(str(exc))}; check --dsn, that the "
+            f"cannot connect to {describe_dsn(target)}: {_one_line(str(exc))}; check -d/--dbname "
+            "(and -h, -p, -U or PGHOST, PGPORT, PGUSER), that the "
             "server runs and that the role may log in"
         ) from None
     except psycopg.ProgrammingError as exc:
         raise UsageError(
-            f"invalid --dsn ({_one_line(str(exc))}); use postgresql://user@host:port/dbname, "
+            f"invalid -d/--dbname ({_one_line(str(exc))}); use postgresql://user@host:port/dbname, "
             "host=... dbname=..., or a bare database name"
         ) from None
     pin_session(conn)

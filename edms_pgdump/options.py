@@ -3,6 +3,7 @@ and the runbook: an options object that exists holds values the stages can trust
 
 from __future__ import annotations
 
+import re
 from collections.abc import Mapping as AbcMapping
 from collections.abc import Sequence
 from dataclasses import dataclass, field
@@ -16,6 +17,29 @@ from edms_pgdump.mapping import CONFLICT_POLICIES, ConflictPolicy
 
 ConstraintMode = Literal["auto", "keep", "recreate"]
 CONSTRAINT_MODES: tuple[ConstraintMode, ...] = ("auto", "keep", "recreate")
+
+
+# PostgreSQL's own spellings of a duration and of an amount of memory (postgresql.conf
+# units): anything else would only fail at the server, as a data error instead of a usage one
+DURATION = re.compile(r"\d+(\.\d+)?\s*(us|ms|s|min|h|d)?")
+MEMORY = re.compile(r"\d+\s*(B|kB|MB|GB|TB)?")
+
+
+def _setting(option: str, value: object, pattern: re.Pattern[str], example: str) -> None:
+    if not isinstance(value, str) or not pattern.fullmatch(value.strip()):
+        raise UsageError(f"{option} {value!s}: not a PostgreSQL {example}")
+
+
+# A task whose name starts with PHASE is a step of the work after staging (resolve, write,
+# re-add keys, verify: "phase: insert public.documents"), not a table's rows: a display
+# shows one line for the current phase, with the time it has run, so long work is never
+# silent after the bars reach 100%.
+PHASE = "phase: "
+
+
+# The CLI's guard for --delete-missing without --max-deletes: no table may lose more than
+# this percent of its rows in the target (--max-deletes all: no guard)
+DEFAULT_MAX_DELETES_PERCENT = 10
 
 
 class Progress(Protocol):
@@ -67,6 +91,10 @@ class ImportOptions:
     # the archive does not hold (a mirror); at most max_deletes rows in all, if set
     delete_missing: bool = False
     max_deletes: int | None = None
+    # with delete_missing and no max_deletes: refuse when a table would lose more than
+    # this share (percent) of its target rows; the CLI's default guard
+    # (DEFAULT_MAX_DELETES_PERCENT), None here for the library (no guard unless asked)
+    max_deletes_percent: int | None = None
     # schema drift: archive fields (TABLE.COLUMN) the target lacks, carried but not
     # written; archive tables (TABLE) the target lacks, left out
     ignore_columns: tuple[str, ...] = ()
@@ -98,6 +126,14 @@ class ImportOptions:
             raise UsageError(
                 f"constraints={self.constraints!r} (--constraints): use one of " + ", ".join(CONSTRAINT_MODES)
             )
+        _setting(
+            "--lock-timeout", self.lock_timeout, DURATION, "duration (e.g. 30s, 500ms, 2min; 0: no limit)"
+        )
+        _setting(
+            "--statement-timeout", self.statement_timeout, DURATION, "duration (e.g. 10min, 90s; 0: no limit)"
+        )
+        _setting("--work-mem", self.work_mem, MEMORY, "amount of memory (e.g. 256MB, 1GB, 65536 for kB)")
+        _setting("temp_buffers", self.temp_buffers, MEMORY, "amount of memory (e.g. 256MB)")
         if self.compare_only and not self.dry_run:
             raise UsageError("compare_only=True needs dry_run=True: a comparison never commits; pass both")
         if self.max_deletes is not None:
@@ -107,13 +143,19 @@ class ImportOptions:
                 or self.max_deletes < 0
             ):
                 raise UsageError(
-                    f"max_deletes={self.max_deletes!r} (--max-deletes): use a whole number, 0 or more"
+                    f"max_deletes={self.max_deletes!r} (--max-deletes): use a whole number, 0 or more "
+                    "(or all: no limit)"
                 )
             if not self.delete_missing:
                 raise UsageError(
                     "max_deletes (--max-deletes) limits delete_missing (--delete-missing): "
                     "give both, or neither"
                 )
+        share = self.max_deletes_percent
+        if share is not None and (
+            isinstance(share, bool) or not isinstance(share, int) or not 0 <= share <= 100
+        ):
+            raise UsageError(f"max_deletes_percent={share!r}: use a whole number from 0 to 100")
         if isinstance(self.jobs, bool) or not isinstance(self.jobs, int) or not 1 <= self.jobs <= 64:
             raise UsageError(f"jobs={self.jobs!r} (--jobs): use a whole number of connections from 1 to 64")
         for item in self.allow_side_effects:
@@ -183,7 +225,7 @@ class ExportOptions:
             if not isinstance(getattr(self, name), bool):
                 raise UsageError(f"{name}={getattr(self, name)!r}: use True or False")
         if self.encrypted and self.directory:
-            raise UsageError("--encrypt-to writes one encrypted file; drop --format dir (directory=True)")
+            raise UsageError("--encrypt-to writes one encrypted file: drop --format dir")
         if self.sign_password is not None and self.sign_key is None:
             raise UsageError(
                 "sign_password is the password of --sign-key: give sign_key too, or drop sign_password"

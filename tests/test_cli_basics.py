@@ -116,14 +116,14 @@ def test_connection_errors_are_one_line_naming_the_database(
     res = runner.invoke(app, ["init", "--dsn", "dbname=x bogus=1"])
     assert res.exit_code == 2
     (line,) = res.stderr.splitlines()
-    assert line.startswith('error: invalid --dsn (invalid connection option "bogus")')
+    assert line.startswith('error: invalid -d/--dbname (invalid connection option "bogus")')
 
 
 @pytest.mark.parametrize("empty", ["", "  "])
 def test_an_empty_dsn_is_refused_wherever_a_database_is_needed(empty: str, tmp_path: Path) -> None:
     with pytest.raises(UsageError) as exc:
         connect(empty)
-    assert str(exc.value) == EMPTY_DSN == "--dsn is empty: give a connection string or a database name"
+    assert str(exc.value) == EMPTY_DSN == "-d/--dbname is empty: give a connection string or a database name"
     mapping = tmp_path / "m.yaml"
     mapping.write_text(REG_MAPPING)
     for args in (

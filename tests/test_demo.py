@@ -44,10 +44,15 @@ def test_demo_json_shows_the_loss_and_the_fix(pg_server: Server, admin: psycopg.
     ids = by_method["pg_dump/pg_restore (ids) one transaction"]
     assert ids["exit_code"] != 0 and ids["verified"] is False
     assert ids["rows_lost"] == 10 + 100 + 200 + 100  # the whole transaction rolled back
-    assert "foreign key" in ids["error"]
-    loose = by_method["pg_dump/pg_restore (ids)"]
-    docs = next(t for t in loose["tables"] if t["table"] == "public.documents")
-    assert docs["lost"] == 100 and docs["after"] == docs["before"]  # users restored, documents gone
+    assert "users_pkey" in ids["error"]  # the target's own accounts hold production's ids
+    loose = {t["table"]: t for t in by_method["pg_dump/pg_restore (ids)"]["tables"]}
+    # the worst failure: documents arrive, attached to the target's strangers (owner, version),
+    # next to users and versions refused for their duplicate ids
+    assert loose["public.users"]["lost"] == 10
+    docs = loose["public.documents"]
+    assert docs["wrong"] == 100 and docs["lost"] == 0 and docs["after"] == docs["before"] + 100
+    assert loose["public.document_versions"]["lost"] == 200
+    assert loose["public.document_workflows"]["wrong"] > 0
     ours = by_method["edms-pgdump"]
     assert ours["verified"] is True and ours["exit_code"] == 0
     for t in ours["tables"]:
@@ -65,7 +70,7 @@ def test_demo_human_output(pg_server: Server, admin: psycopg.Connection) -> None
     assert result.exit_code == 0, result.output
     out = result.stdout
     assert "pg_restore --single-transaction" in out and "edms-pgdump import" in out
-    assert "50 lost" in out  # documents lost by the id-based restore
+    assert "50 wrong" in out and "100 lost" in out  # documents misattached, versions refused
     assert "edms-pgdump import: exit 0, 0 rows lost, 0 wrong - VERIFIED" in out
     assert "already applied = True" in out
 

@@ -160,7 +160,7 @@ def test_schema_drift_is_reported_before_writing(new_db, tmp_path: Path) -> None
     with pytest.raises(SchemaDriftError) as exc:
         import_archive(dst, tmp_path / "a.edmsdump")
     problems = "\n".join(exc.value.problems)
-    assert "public.people: archive field 'score' has no matching column" in problems
+    assert "public.people: archive field score has no matching column" in problems
     assert "public.teams.region: NOT NULL column without default is not in the archive" in problems
     assert counts_of(dst) == {"teams": 0, "people": 0}
 

@@ -157,6 +157,8 @@ def test_subset_dry_run_and_json_count_the_deletes_and_history_records_them(
             "--dsn",
             dst,
             "--delete-missing",
+            "--max-deletes",
+            "all",  # small tables: 1 of 4 documents is over the default 10% guard
             "--dry-run",
             "--json",
             "--audit-log",
@@ -168,7 +170,18 @@ def test_subset_dry_run_and_json_count_the_deletes_and_history_records_them(
     assert {t["table"]: t["deleted"] for t in report["tables"]} == EXPECTED_DELETES
     assert db_digest(dst) == before
     text = CliRunner().invoke(
-        app, ["import", str(subset), "--dsn", dst, "--delete-missing", "--audit-log", str(audit)]
+        app,
+        [
+            "import",
+            str(subset),
+            "--dsn",
+            dst,
+            "--delete-missing",
+            "--max-deletes",
+            "all",
+            "--audit-log",
+            str(audit),
+        ],
     )
     assert text.exit_code == 0, text.output
     assert "7 deleted" in text.output

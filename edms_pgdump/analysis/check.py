@@ -35,9 +35,10 @@ from edms_pgdump.archive.package import ArchiveReader
 from edms_pgdump.catalog.names import QualifiedName, parse_qualified_name
 from edms_pgdump.catalog.read import Catalog, Table, read_catalog
 from edms_pgdump.db import Connection, connect, describe_dsn, server_error_message
-from edms_pgdump.errors import DatabaseError, sample_keys
-from edms_pgdump.mapping import Mapping
+from edms_pgdump.errors import DatabaseError, MappingError, sample_keys
+from edms_pgdump.mapping import Mapping, load_mapping_text, mapping_from_dict
 from edms_pgdump.plan.build import KeyField, Plan, Problem, Severity, TablePlan, build_plan, unmapped_tables
+from edms_pgdump.plan.model import TREE_PATH
 from edms_pgdump.plan.proposals import suggestion
 from edms_pgdump.results import CheckReport, Cycle, CycleEdge
 from edms_pgdump.sqlgen import fixes
@@ -189,7 +190,7 @@ def _id_columns(plan: Plan, catalog: Catalog) -> list[Problem]:
 def _key_relation_nulls(plan: Plan, tp: TablePlan) -> sql.Composed:
     """Sample rows with a NULL key part: rows in all, then NULLs per nullable key field
     (so the message names the field that is NULL), then the key fields."""
-    nullable = [kf for kf in tp.key_fields if kf.nullable]
+    nullable = _nullable_key_fields(tp)
     keys = sql.SQL(", ").join(g.ident(kf.name) for kf in tp.key_fields)
     per_field = sql.SQL(", ").join(
         sql.SQL("count(*) FILTER (WHERE {} IS NULL) OVER ()").format(g.ident(kf.name)) for kf in nullable
@@ -208,11 +209,22 @@ def _key_column(tp: TablePlan, kf: KeyField) -> str:
     return kf.path[0]
 
 
+def _nullable_key_fields(tp: TablePlan) -> list[KeyField]:
+    """Key fields whose NULLs deserve a warning: not a tree's parent path, whose NULL is
+    every root's (a tree keyed by (parent, name) has roots by design)."""
+    return [kf for kf in tp.key_fields if kf.nullable and not kf.tree]
+
+
+def shown_field(name: str) -> str:
+    """A key field as the user wrote it: ``parent_id``, not the internal ``parent_id.#path``."""
+    return name.replace("." + TREE_PATH, "")
+
+
 def _key_nulls_problem(tp: TablePlan, rows: list[tuple[Any, ...]]) -> Problem:
-    key_names = [kf.name for kf in tp.key_fields]
-    nullable = [kf for kf in tp.key_fields if kf.nullable]
+    key_names = [shown_field(kf.name) for kf in tp.key_fields]
+    nullable = _nullable_key_fields(tp)
     counts = [(kf, int(n)) for kf, n in zip(nullable, rows[0][1 : 1 + len(nullable)]) if n]
-    where = ", ".join(f"{kf.name} in {n} row(s)" for kf, n in counts)
+    where = ", ".join(f"{shown_field(kf.name)} in {n} row(s)" for kf, n in counts)
     return Problem(
         "warning",
         "key-null-data",
@@ -245,7 +257,7 @@ def _data_problems(conn: Connection, plan: Plan, catalog: Catalog) -> list[Probl
         if not _plannable(plan, tp):
             continue  # a table it depends on failed planning; that problem is reported
         found += prove_unique_keys(conn, plan, SAMPLE, [tp])
-        if any(kf.nullable for kf in tp.key_fields):
+        if _nullable_key_fields(tp):
             rows = list(conn.execute(_key_relation_nulls(plan, tp)).fetchall())
             if rows:
                 found.append(_key_nulls_problem(tp, rows))
@@ -309,6 +321,20 @@ def _problem_from_dict(d: dict[str, Any]) -> Problem:
     )
 
 
+def _archived_raw_columns(m: Any) -> dict[str, set[str]]:
+    """The columns the exporter's mapping carries as they are (``raw_columns:``): an id
+    declared raw on purpose is no ids-kept finding, in the archive as on the database."""
+    try:
+        mapping = (
+            load_mapping_text(m.mapping_text, "archive mapping")
+            if m.mapping_text.strip()
+            else mapping_from_dict(m.mapping)
+        )
+    except MappingError:  # an archive's mapping that no longer parses: no column is known raw
+        return {}
+    return {str(name): set(tm.raw_columns) for name, tm in mapping.tables.items()}
+
+
 def check_archive(path: str | Path, identities: Sequence[str | Path] = ()) -> CheckReport:
     """The same analysis from an archive's manifest (no database, no data scan);
     ``identities`` (age identity files) decrypt an encrypted archive."""
@@ -321,8 +347,9 @@ def check_archive(path: str | Path, identities: Sequence[str | Path] = ()) -> Ch
     report.load_order = list(m.load_order)
     tables = {t.table: t for t in m.tables}
     all_names = [parse_qualified_name(n) for n in tables]
+    raw = _archived_raw_columns(m)
     for t in tables.values():
-        refs = {c for e in t.expansions for c in e.get("columns", [])}
+        refs = {c for e in t.expansions for c in e.get("columns", [])} | raw.get(t.table, set())
         for f in t.fields:
             if f.role == "column" and f.name not in refs and _looks_like_id(f.name, f.type):
                 target = _guess_target(f.name, all_names, t.schema or "public")

@@ -4,17 +4,27 @@ from __future__ import annotations
 
 import sys
 from pathlib import Path
-from typing import Any, cast
+from typing import TYPE_CHECKING, Any, cast
 
 import typer
 
-from edms_pgdump.api import check_mapping, init_mapping, plan_archive, plan_mapping, sql_runbook
-from edms_pgdump.cli.app import EXIT_PROBLEM, app, emit_json, json_option, out, run
-from edms_pgdump.cli.core import DSN_HELP, identity_option
+from edms_pgdump.cli.app import EXIT_PROBLEM, app, emit_json, json_option, one_line, out, run
+from edms_pgdump.cli.conventions import (
+    DSN_HELP,
+    dbname_option,
+    host_option,
+    optional_dsn,
+    port_option,
+    target_dsn,
+    username_option,
+)
+from edms_pgdump.cli.core import checked, default_guard, identity_option, max_deletes_value
 from edms_pgdump.cli.django import print_django_init
-from edms_pgdump.mapping import ConflictPolicy
-from edms_pgdump.options import ConstraintMode, ImportOptions
-from edms_pgdump.results import CheckReport, PlanResult
+
+if TYPE_CHECKING:
+    from edms_pgdump.mapping import ConflictPolicy
+    from edms_pgdump.options import ConstraintMode
+    from edms_pgdump.results import CheckReport, PlanResult
 
 MAPPING_HELP = "YAML mapping with natural keys."
 
@@ -24,7 +34,10 @@ def check_cmd(
     archive: Path = typer.Argument(
         None, help="Check an archive's manifest instead of a live database.", show_default=False
     ),
-    dsn: str = typer.Option(None, "--dsn", help=DSN_HELP),
+    dsn: str = dbname_option(),
+    host: str = host_option(),
+    port: str = port_option(),
+    username: str = username_option(),
     mapping: Path = typer.Option(None, "--mapping", "-m", help=MAPPING_HELP),
     identity: list[Path] = identity_option(),
     json_out: bool = json_option(),
@@ -35,8 +48,11 @@ def check_cmd(
 
     Example: edms-pgdump check --dsn postgresql://localhost/prod -m config/edms.yaml
     """
+    from edms_pgdump.api import check_mapping
+
+    target = optional_dsn(dsn, host, port, username, environment=archive is None)
     report = run(
-        lambda: check_mapping(archive, dsn=dsn, mapping=mapping, identities=identity or ()),
+        lambda: check_mapping(archive, dsn=target, mapping=mapping, identities=identity or ()),
         json_output=json_out,
     )
     if json_out:
@@ -50,8 +66,8 @@ def check_cmd(
 def print_check_report(report: CheckReport) -> None:
     for p in report.problems:
         where = f"{p.table}.{p.column}" if p.column else p.table
-        out.print(f"{p.severity}: {where} [{p.code}]: {p.message}", markup=False)
-        out.print(f"    fix: {p.fix}", markup=False)
+        out.print(one_line(f"{p.severity}: {where} [{p.code}]: {p.message}"), markup=False)
+        out.print(one_line(f"    fix: {p.fix}"), markup=False)
     for c in report.cycles:
         kind = "self-reference" if len(c.tables) == 1 else "cycle"
         out.print(f"{kind}: {' <-> '.join(c.tables)}", markup=False)
@@ -79,9 +95,10 @@ def _yn(value: bool | None) -> str:
 
 @app.command("init")
 def init_cmd(
-    dsn: str = typer.Option(
-        None, "--dsn", help=DSN_HELP + " Its tables are mapped (with --django: default the project's)."
-    ),
+    dsn: str = dbname_option(DSN_HELP + " Its tables are mapped (with --django: default the project's)."),
+    host: str = host_option(),
+    port: str = port_option(),
+    username: str = username_option(),
     output: Path = typer.Option(
         None, "--output", "-o", help="Write the mapping here (default: print it).", show_default=False
     ),
@@ -94,7 +111,9 @@ def init_cmd(
         show_default=False,
     ),
     include_app: list[str] = typer.Option(
-        None, "--include-app", help="With --django: also map this app (sessions, admin are left out).",
+        None,
+        "--include-app",
+        help="With --django: also map this app (sessions, admin are left out).",
         show_default=False,
     ),
     json_out: bool = json_option(),
@@ -106,9 +125,12 @@ def init_cmd(
 
     Example: edms-pgdump init --dsn postgresql://localhost/prod -o mapping.yaml
     """
+    from edms_pgdump.api import init_mapping
+
+    target = optional_dsn(dsn, host, port, username, environment=django is None)
     result = run(
         lambda: init_mapping(
-            dsn, output=output, force=force, django=django, include_apps=tuple(include_app or ())
+            target, output=output, force=force, django=django, include_apps=tuple(include_app or ())
         ),
         json_output=json_out,
     )
@@ -137,7 +159,10 @@ def plan_cmd(
     archive: Path = typer.Argument(
         None, help="An archive: plan its import into --dsn, showing schema drift before any write."
     ),
-    dsn: str = typer.Option(..., "--dsn", help=DSN_HELP + " Its schema is planned against."),
+    dsn: str = dbname_option(DSN_HELP + " Its schema is planned against."),
+    host: str = host_option(),
+    port: str = port_option(),
+    username: str = username_option(),
     mapping: Path = typer.Option(None, "--mapping", "-m", help=MAPPING_HELP + " (not with an archive)"),
     show_sql: bool = typer.Option(True, "--sql/--no-sql", help="Print the SQL of every step."),
     ignore_column: list[str] = typer.Option(
@@ -160,16 +185,20 @@ def plan_cmd(
     if (archive is None) == (mapping is None):
         raise typer.BadParameter("give a mapping (-m) to plan an export, or an ARCHIVE to plan its import")
 
+    from edms_pgdump.api import plan_archive, plan_mapping
+
+    target = target_dsn(dsn, host, port, username)
+
     def go() -> PlanResult:
         if archive is not None:
             return plan_archive(
                 archive,
-                dsn,
+                target,
                 identities=identity or (),
                 ignore_columns=ignore_column or (),
                 skip_tables=skip_table or (),
             )
-        return plan_mapping(dsn, mapping)
+        return plan_mapping(target, mapping)
 
     info = run(go, json_output=json_out)
     if json_out:
@@ -191,6 +220,10 @@ def plan_cmd(
                 continue
             cols, fields = ", ".join(e["columns"]), ", ".join(e["fields"])
             out.print(f"       {cols} -> {e['ref_table']} as {fields} [{e['edge']}]", markup=False)
+    if info.subset:  # the mapping has where: filters: which rows each table brings, and why
+        out.print("subset (rows chosen by):", markup=False)
+        for rule in info.subset:
+            out.print(f"  {rule['table']}: {rule['describe']}", markup=False)
     for c in info.cycles:
         for e in c["edges"]:
             if e["broken"]:
@@ -201,7 +234,7 @@ def plan_cmd(
                 )
     for p in info.problems:
         fix = f"; fix: {p['fix']}" if p["fix"] else ""
-        out.print(f"{p['severity']}: {p['table']}: {p['message']}{fix}", markup=False)
+        out.print(one_line(f"{p['severity']}: {p['table']}: {p['message']}{fix}"), markup=False)
     if not show_sql:
         return
     out.print("\n-- export (one REPEATABLE READ snapshot)", markup=False)
@@ -220,7 +253,10 @@ def plan_cmd(
 @app.command("sql")
 def sql_cmd(
     kind: str = typer.Argument(..., help="export or import.", show_default=False),
-    dsn: str = typer.Option(..., "--dsn", help=DSN_HELP + " Source for export, target for import."),
+    dsn: str = dbname_option(DSN_HELP + " Source for export, target for import."),
+    host: str = host_option(),
+    port: str = port_option(),
+    username: str = username_option(),
     mapping: Path = typer.Option(..., "--mapping", "-m", help=MAPPING_HELP),
     output: Path = typer.Option(
         None, "--output", "-o", help="Folder to write export.sql / import.sql into; stdout if omitted."
@@ -234,8 +270,8 @@ def sql_cmd(
     constraints: str = typer.Option("auto", "--constraints", help="import.sql: auto, keep or recreate."),
     dry_run: bool = typer.Option(False, "--dry-run", help="import.sql ends with ROLLBACK instead of COMMIT."),
     delete_missing: bool = typer.Option(False, "--delete-missing", help="import.sql mirrors whole tables."),
-    max_deletes: int = typer.Option(
-        None, "--max-deletes", help="import.sql: with --delete-missing, a limit."
+    max_deletes: str = typer.Option(
+        None, "--max-deletes", help="import.sql: with --delete-missing, a limit in all (all: none)."
     ),
     refresh_views: bool = typer.Option(
         False, "--refresh-materialized-views", help="import.sql refreshes views over the imported tables."
@@ -257,8 +293,11 @@ def sql_cmd(
 
     Example: edms-pgdump sql import --dsn postgresql://localhost/fresh -m config/edms.yaml -o runbooks/
     """
+    from edms_pgdump.api import sql_runbook
+    from edms_pgdump.options import ImportOptions
+
     # the same options as import: the runbook is rendered from the same import program
-    opts = run(
+    opts = checked(
         lambda: ImportOptions(
             lock_timeout=lock_timeout,
             statement_timeout=statement_timeout,
@@ -267,15 +306,19 @@ def sql_cmd(
             constraints=cast("ConstraintMode", constraints),
             dry_run=dry_run,
             delete_missing=delete_missing,
-            max_deletes=max_deletes,
+            max_deletes=max_deletes_value(max_deletes),
+            max_deletes_percent=default_guard(delete_missing, max_deletes),
             refresh_materialized_views=refresh_views,
             allow_cascade=allow_cascade,
             allow_side_effects=tuple(allow_side_effects or ()),
             prove=prove,
         ),
-        json_output=json_out,
+        json_out,
     )
-    result = run(lambda: sql_runbook(kind, dsn, mapping, output=output, options=opts), json_output=json_out)
+    target = target_dsn(dsn, host, port, username)
+    result = run(
+        lambda: sql_runbook(kind, target, mapping, output=output, options=opts), json_output=json_out
+    )
     if json_out:
         emit_json(result.to_dict())
     elif result.script is not None:

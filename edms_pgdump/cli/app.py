@@ -8,11 +8,11 @@ messages (tracebacks only with --debug).
 from __future__ import annotations
 
 import json
+import re
 import sys
 import threading
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
-from dataclasses import dataclass
 from importlib import metadata
 from typing import Any, TypeVar
 
@@ -31,6 +31,7 @@ from rich.progress import (
 )
 from rich.text import Text
 
+from edms_pgdump.cli.conventions import SETTINGS, EdmsGroup
 from edms_pgdump.errors import EdmsPgdumpError
 
 EXIT_OK = 0
@@ -40,20 +41,17 @@ EXIT_USAGE = 2
 app = typer.Typer(
     name="edms-pgdump",
     help="Natural-key logical export/import for PostgreSQL at COPY speed.\n\n"
-    "Exit codes: 0 ok, 1 data or validation problem reported, 2 usage error.",
+    "Exit codes: 0 ok, 1 data or validation problem reported, 2 usage error "
+    "(verify: 3 when the database lacks the archive's data; interrupted: 130).\n\n"
+    "Connecting commands take -d/--dbname (or --dsn), -h, -p, -U and the libpq environment "
+    "(PGHOST, PGPORT, PGUSER, PGDATABASE, PGSERVICE, PGPASSWORD, .pgpass), as psql does.",
     no_args_is_help=True,
+    cls=EdmsGroup,
     add_completion=False,
     pretty_exceptions_enable=False,
     rich_markup_mode=None,
 )
 
-
-@dataclass
-class Settings:
-    debug: bool = False
-
-
-SETTINGS = Settings()
 
 out = Console(highlight=False, soft_wrap=True, markup=False)
 err = Console(stderr=True, highlight=False, soft_wrap=True, markup=False)
@@ -79,7 +77,7 @@ def _print_version(value: bool) -> None:
 
 @app.callback()
 def _root(
-    debug: bool = typer.Option(False, "--debug", help="Show tracebacks for errors."),
+    debug: bool = typer.Option(False, "--debug", help="Show tracebacks for errors (anywhere on the line)."),
     version: bool = typer.Option(
         False,
         "--version",
@@ -88,7 +86,7 @@ def _root(
         is_eager=True,
     ),
 ) -> None:
-    SETTINGS.debug = debug
+    SETTINGS.debug = SETTINGS.debug or debug  # EdmsGroup takes --debug from anywhere on the line
 
 
 def emit_json(data: Any) -> None:
@@ -113,21 +111,26 @@ def unprefixed(severity: str, message: str) -> str:
 SHOWN_WARNINGS = 3
 
 
-def print_warnings(warnings: list[str], verbose: bool, console: Console | None = None) -> None:
-    """Warnings once per run, each with one prefix; beyond a few, a count and how to see
-    them all (the same plan warnings come back on every export and import). ``console``:
-    stderr when stdout carries an archive (``export -o -``)."""
-    to = console or out
+def print_warnings(warnings: list[str], verbose: bool) -> None:
+    """Warnings once per run, each with one prefix, on stderr (stdout holds only the result);
+    beyond a few, a count and how to see them all (the same plan warnings come back on every
+    export and import)."""
     unique = list(dict.fromkeys(warnings))
     shown = unique if verbose else unique[:SHOWN_WARNINGS]
     for w in shown:
-        to.print(prefixed("warning", w), markup=False)
+        err.print(prefixed("warning", one_line(w)), markup=False)
     if len(unique) > len(shown):
-        to.print(
+        err.print(
             f"({len(unique) - len(shown)} more warnings; --verbose lists them all, "
             "edms-pgdump check explains each)",
             markup=False,
         )
+
+
+def one_line(text: str) -> str:
+    """A message on one line: a value holding a newline must not start a line of its own
+    (it would read as a second message)."""
+    return text.replace("\r\n", "\\n").replace("\n", "\\n").replace("\r", "\\r")
 
 
 def verbose_option() -> Any:
@@ -135,6 +138,12 @@ def verbose_option() -> Any:
 
 
 T = TypeVar("T")
+
+INTERRUPTED = (
+    "interrupted: nothing was committed, no row was written; but sequences are never rolled back, "
+    "so the sequences of tables that were to receive new rows may have moved ahead by up to that "
+    "many ids (new ids stay unique, with a gap; lower them with setval if that matters)"
+)
 
 
 def run(fn: Callable[[], T], *, json_output: bool = False, error_exit: int | None = None) -> T:
@@ -156,22 +165,43 @@ def run(fn: Callable[[], T], *, json_output: bool = False, error_exit: int | Non
             payload["report"] = report.to_dict()
             if "problems" not in payload and getattr(report, "problems", None):
                 payload["problems"] = list(report.problems)  # an import names every table at once
+        total = deletions_total(payload.get("problems") or [message])
+        if total is not None:
+            payload["deletions_total"] = total
         if json_output:
             emit_json(payload)
         else:
-            err.print(prefixed("error", message), markup=False)
+            err.print(prefixed("error", one_line(message)), markup=False)
             for p in payload.get("problems", payload.get("damages", []))[1:]:
-                err.print(f"  also: {unprefixed('error', str(p))}", markup=False)
+                err.print(f"  also: {one_line(unprefixed('error', str(p)))}", markup=False)
+            if total is not None:
+                err.print(f"  in all: {total} row(s) would be deleted", markup=False)
         raise typer.Exit(exc.exit_code if error_exit is None or exc.exit_code == 2 else error_exit) from None
     except KeyboardInterrupt:
-        err.print("interrupted; nothing was committed")
+        err.print(INTERRUPTED, markup=False)
         raise typer.Exit(130) from None
+
+
+_WOULD_DELETE = re.compile(
+    r": (\d+) row\(s\)(?: in the subset's scope)? the archive does not hold would be deleted"
+)
+
+
+def deletions_total(problems: list[Any]) -> int | None:
+    """The --max-deletes refusal names each table's count; the total the limit is about is
+    their sum (None when this is not that refusal)."""
+    texts = [str(p) for p in problems]
+    if not any("over --max-deletes" in t for t in texts):
+        return None
+    return sum(int(m.group(1)) for t in texts for m in _WOULD_DELETE.finditer(t))
 
 
 class _RowsBytes(ProgressColumn):
     """``1,234/5,000 rows  1.2 MB``: rows against the expected count, bytes streamed."""
 
     def render(self, task: Task) -> Text:
+        if task.fields.get("kind") == "phase":
+            return Text(f"step {int(task.completed):,}")
         total = f"/{int(task.total):,}" if task.total is not None else ""
         nbytes = int(task.fields.get("nbytes", 0))
         return Text(f"{int(task.completed):,}{total} rows  {filesize.decimal(nbytes)}")
@@ -192,6 +222,7 @@ class RichProgress:
         self.totals: dict[str, int | None] = {}
         self.overall: TaskID | None = None
         self.nbytes: dict[TaskID, int] = {}
+        self.phase: TaskID | None = None
         self.lock = threading.Lock()
 
     def _sync_overall(self) -> None:
@@ -203,7 +234,23 @@ class RichProgress:
         else:
             self.progress.update(self.overall, total=sum(t or 0 for t in known))
 
+    def _phase(self, task: str) -> bool:
+        """A step after staging (options.PHASE): one line, relabelled at each step, whose
+        clock keeps running while the import resolves, writes, re-adds keys and verifies."""
+        from edms_pgdump.options import PHASE
+
+        if not task.startswith(PHASE):
+            return False
+        label = task[len(PHASE) :]
+        if self.phase is None:
+            self.phase = self.progress.add_task(label, total=None, nbytes=0, kind="phase")
+        else:
+            self.progress.update(self.phase, description=label, advance=1)
+        return True
+
     def start(self, task: str, total: int | None) -> None:
+        if self._phase(task):
+            return
         if task in self.tasks:
             return
         total = total if total is not None and total > 0 else None

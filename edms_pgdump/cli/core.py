@@ -4,14 +4,14 @@ from __future__ import annotations
 
 import json
 import sys
+from collections.abc import Callable
 from pathlib import Path
-from typing import Any, cast
+from typing import TYPE_CHECKING, Any, cast
 
 import typer
 from rich.table import Table
 from typer.core import TyperCommand
 
-from edms_pgdump.api import cleanup_staging, export_archive, import_archive, inspect_archive, verify_archive
 from edms_pgdump.cli.app import (
     app,
     audit_option,
@@ -25,9 +25,23 @@ from edms_pgdump.cli.app import (
     run,
     verbose_option,
 )
-from edms_pgdump.mapping import CONFLICT_POLICIES, ConflictPolicy
-from edms_pgdump.options import ConstraintMode, ExportOptions, ImportOptions
-from edms_pgdump.results import ExportResult, ImportReport, ImportResult
+from edms_pgdump.cli.conventions import (
+    dbname_option,
+    host_option,
+    optional_dsn,
+    port_option,
+    target_dsn,
+    username_option,
+)
+
+if TYPE_CHECKING:  # the library is imported when a command runs: --help and --version stay fast
+    from edms_pgdump.mapping import ConflictPolicy
+    from edms_pgdump.options import ConstraintMode, ImportOptions
+    from edms_pgdump.results import ExportResult, ImportReport, ImportResult
+
+# mapping.CONFLICT_POLICIES, spelled here so the help needs no import (a test compares them)
+CONFLICT_POLICIES = ("update", "skip", "error")
+EXIT_DATABASE_DIFFERS = 3
 
 
 def _scope_text(scope: dict[str, Any] | None) -> str:
@@ -44,7 +58,34 @@ def _scope_text(scope: dict[str, Any] | None) -> str:
     return rule
 
 
-DSN_HELP = "Connection string, e.g. postgresql://user@host:5432/dbname (or set PGHOST etc.)."
+def subset_notes(rows: list[tuple[str, int, dict[str, Any] | None]]) -> list[str]:
+    """A filter that did not narrow its table as asked, said plainly: the rows other
+    tables need come along, so ``--where`` on a table a whole table references can export
+    every row of it."""
+    notes: list[str] = []
+    for name, count, scope in rows:
+        if not scope or scope.get("rule") != "where" or "rows_in_scope" not in scope:
+            continue
+        matched = int(scope["rows_in_scope"])
+        if count > matched:
+            notes.append(
+                f"note: {name}: the filter matched {matched} row(s), but {count} were exported: the "
+                "others are needed by rows of other tables (a table exported whole keeps every row "
+                "it references); --delete-missing treats only the matched rows as the subset's"
+            )
+    return notes
+
+
+def table(*headers: str, title: str | None = None) -> Table:
+    """A result table whose first column (a table name) is never cut or wrapped: the
+    other columns give way, so the table fits 80 columns when the names do."""
+    t = Table(title=title)
+    for i, h in enumerate(headers):
+        if i == 0:
+            t.add_column(h, no_wrap=True, overflow="ignore")
+        else:
+            t.add_column(h, overflow="fold")
+    return t
 
 
 def identity_option() -> Any:
@@ -92,9 +133,15 @@ def where_option() -> Any:
 
 @app.command("export", cls=_PairedWhere)
 def export_cmd(
-    dsn: str = typer.Option(..., "--dsn", help=DSN_HELP),
+    dsn: str = dbname_option(),
+    host: str = host_option(),
+    port: str = port_option(),
+    username: str = username_option(),
     mapping: Path = typer.Option(..., "--mapping", "-m", help="YAML mapping with natural keys."),
-    output: Path = typer.Option(..., "--output", "-o", help="Archive to write; - for stdout (a pipe)."),
+    output: Path = typer.Option(
+        ..., "--output", "-o", help="Archive to write (- for stdout); an existing one only with --force."
+    ),
+    force: bool = typer.Option(False, "--force", help="Overwrite an existing archive."),
     jobs: int = typer.Option(1, "--jobs", "-j", help="Tables exported in parallel on one snapshot."),
     compression: str = typer.Option("zstd", "--compression", help="zstd or none."),
     level: int = typer.Option(3, "--level", help="zstd level (1-19)."),
@@ -137,8 +184,16 @@ def export_cmd(
     """
     if fmt not in ("file", "dir"):
         raise typer.BadParameter("use file or dir", param_hint="--format")
+    if str(output) != "-" and output.exists() and not force:
+        raise typer.BadParameter(
+            f"{output} exists; give --force to overwrite it, or another -o FILE", param_hint="-o/--output"
+        )
+    target = target_dsn(dsn, host, port, username)
 
     def go() -> ExportResult:
+        from edms_pgdump.api import export_archive
+        from edms_pgdump.options import ExportOptions
+
         options = ExportOptions(
             jobs=jobs,
             compression=compression,
@@ -151,7 +206,9 @@ def export_cmd(
             where=tuple((str(a), str(b)) for a, b in where or ()),
         )
         with progress_bars(not quiet and not json_out) as bars:
-            return export_archive(dsn, mapping, output, options=options, progress=bars, audit_log=audit_log)
+            return export_archive(
+                target, mapping, output, options=options, progress=bars, audit_log=audit_log
+            )
 
     result = run(go, json_output=json_out)
     # ``-o -``: stdout carries the archive, so the report goes to stderr
@@ -164,11 +221,13 @@ def export_cmd(
         return
     subset = bool(result.manifest.filters)
     extra = ["rows chosen by"] if subset else []
-    t = Table("table", "rows", "bytes", *extra, title=f"exported {result.archive}")
+    t = table("table", "rows", "bytes", *extra, title=f"exported {result.archive}")
     for row in result.tables:
         t.add_row(row.table, str(row.rows), str(row.bytes), *([_scope_text(row.scope)] if subset else []))
     report_to.print(t)
-    print_warnings(result.warnings, verbose, report_to)
+    print_warnings(result.warnings, verbose)
+    for line in subset_notes([(row.table, row.rows, row.scope) for row in result.tables]):
+        report_to.print(line, markup=False)
     report_to.print(f"{result.rows} rows in {result.seconds:.2f}s; archive id {result.archive_id}")
     report_to.print(f"manifest sha256 {result.manifest_sha256}", markup=False)
     if sign_key is not None:
@@ -177,6 +236,12 @@ def export_cmd(
         report_to.print("archive encrypted with age: decrypt with --identity FILE, or age -d", markup=False)
     if result.audit_log:
         report_to.print(f"audit: {result.audit_log}", markup=False)
+
+
+def nothing_to_change(report: ImportReport) -> bool:
+    """True only when the target holds every archive row as it is: nothing inserted,
+    updated or deleted, and no row skipped (a skipped row may differ from the archive's)."""
+    return not any(r.inserted or r.updated or r.deleted or r.skipped for r in report.tables)
 
 
 def print_import_report(
@@ -189,7 +254,7 @@ def print_import_report(
     deleted = any(r.deleted for r in report.tables)
     headers = ["table", "expected", "staged", "inserted", "updated", "unchanged"]
     extra = [*(["skipped"] if skipped else []), *(["deleted"] if deleted else [])]
-    t = Table(*headers, *extra, "ok", title=title)
+    t = table(*headers, *extra, "ok", title=title)
     for r in report.tables:
         cells = [r.table, str(r.expected), str(r.staged), str(r.inserted), str(r.updated), str(r.unchanged)]
         if skipped:
@@ -205,7 +270,7 @@ def print_import_report(
             f"{e['deleted']} deleted ({e['cause']})",
             markup=False,
         )
-    if report.inserted == 0 and report.updated == 0:
+    if nothing_to_change(report):
         out.print("nothing to change: the target already holds this archive's data")
     state = (
         "committed" if report.committed else ("rolled back (dry run)" if report.dry_run else "not committed")
@@ -226,10 +291,38 @@ def print_import_report(
         out.print(f"history: {history_status}", markup=False)
 
 
+def max_deletes_value(text: str | None) -> int | None:
+    """``--max-deletes N``, or ``all`` for no limit; anything else is left for the library
+    to refuse (as a usage error naming the option)."""
+    if text is None or text == "all":
+        return None
+    try:
+        return int(text)
+    except ValueError:
+        return cast(int, text)  # ImportOptions.validate names it
+
+
+def default_guard(delete_missing: bool, max_deletes: str | None) -> int | None:
+    """--delete-missing without --max-deletes: no table may lose more than
+    options.DEFAULT_MAX_DELETES_PERCENT of its rows (``--max-deletes all``: no guard)."""
+    from edms_pgdump.options import DEFAULT_MAX_DELETES_PERCENT
+
+    return DEFAULT_MAX_DELETES_PERCENT if delete_missing and max_deletes is None else None
+
+
+def checked(make: Callable[[], ImportOptions], json_out: bool) -> ImportOptions:
+    """The options made (and so validated) before anything runs: a bad value is a usage
+    error (exit 2), one line or a JSON document."""
+    return run(make, json_output=json_out)
+
+
 @app.command("import")
 def import_cmd(
     archive: Path = typer.Argument(..., help="Archive written by edms-pgdump export; - reads stdin."),
-    dsn: str = typer.Option(..., "--dsn", help=DSN_HELP),
+    dsn: str = dbname_option(),
+    host: str = host_option(),
+    port: str = port_option(),
+    username: str = username_option(),
     dry_run: bool = typer.Option(False, "--dry-run", help="Do everything, then roll back."),
     on_conflict: str = typer.Option(
         None, "--on-conflict", help="Override every table's policy: " + ", ".join(CONFLICT_POLICIES) + "."
@@ -260,8 +353,11 @@ def import_cmd(
         help="Mirror: also delete the target rows of the archive's tables whose natural key the archive "
         "does not hold (children first; a row still referenced by a row that stays stops the import).",
     ),
-    max_deletes: int = typer.Option(
-        None, "--max-deletes", help="With --delete-missing: refuse, writing nothing, if more rows would go."
+    max_deletes: str = typer.Option(
+        None,
+        "--max-deletes",
+        help="With --delete-missing: refuse, writing nothing, if more rows would go in all. Without "
+        "it, a table may lose at most 10% of its rows; all: no limit.",
     ),
     allow_cascade: bool = typer.Option(
         False,
@@ -306,8 +402,10 @@ def import_cmd(
 
     Example: edms-pgdump import prod.edmsdump --dsn postgresql://localhost/fresh --dry-run
     """
+    from edms_pgdump.options import ImportOptions
+
     # passed on as typed text: the library validates both and names the allowed values
-    opts = run(
+    opts = checked(
         lambda: ImportOptions(
             dry_run=dry_run,
             on_conflict=cast("ConflictPolicy | None", on_conflict),
@@ -317,7 +415,8 @@ def import_cmd(
             constraints=cast("ConstraintMode", constraints),
             refresh_materialized_views=refresh_views,
             delete_missing=delete_missing,
-            max_deletes=max_deletes,
+            max_deletes=max_deletes_value(max_deletes),
+            max_deletes_percent=default_guard(delete_missing, max_deletes),
             ignore_columns=tuple(ignore_column or ()),
             skip_tables=tuple(skip_table or ()),
             jobs=jobs,
@@ -325,13 +424,16 @@ def import_cmd(
             allow_side_effects=tuple(allow_side_effects or ()),
             prove=prove,
         ),
-        json_output=json_out,
+        json_out,
     )
+    target = target_dsn(dsn, host, port, username)
 
     def go() -> ImportResult:
+        from edms_pgdump.api import import_archive
+
         with progress_bars(not quiet and not json_out) as bars:
             return import_archive(
-                dsn,
+                target,
                 archive,
                 options=opts,
                 progress=bars,
@@ -350,22 +452,53 @@ def import_cmd(
             out.print(f"audit: {report.audit_log}", markup=False)
 
 
+def archive_damaged(result: Any) -> bool:
+    return bool(result.damages) or not all(t["ok"] for t in result.tables)
+
+
+def verify_verdict(result: Any) -> str:
+    """Blame what is at fault: a sound archive whose rows the database lacks is a database
+    that differs, not an archive that failed."""
+    if result.ok:
+        return "archive OK" + (" and the database matches it" if result.database is not None else "")
+    if archive_damaged(result):
+        return "archive FAILED verification"
+    db = result.database
+    if db is not None and db.error:
+        return f"archive OK; the comparison with {db.target} could not run"
+    return f"archive OK; the database {db.target if db else ''} does NOT hold the archive's data"
+
+
 @app.command("verify")
 def verify_cmd(
     archive: Path = typer.Argument(..., help="Archive to check; - reads stdin."),
-    dsn: str = typer.Option(None, "--dsn", help="Also compare the archive's rows with this database."),
+    dsn: str = dbname_option("Also compare the archive's rows with this database (a name or a DSN)."),
+    host: str = host_option(),
+    port: str = port_option(),
+    username: str = username_option(),
     identity: list[Path] = identity_option(),
     trusted_key: list[Path] = trusted_key_option(),
     json_out: bool = json_option(),
+    quiet: bool = quiet_option(),
 ) -> None:
     """Check an archive's integrity (sizes, SHA-256, row counts); with --dsn, compare with a database.
 
+    Exit codes: 0 ok, 1 the archive is damaged, 3 the archive is sound but the database
+    lacks some of its rows or holds them different.
+
     Example: edms-pgdump verify prod.edmsdump --dsn postgresql://localhost/fresh
     """
-    result = run(
-        lambda: verify_archive(archive, dsn, identities=identity or (), trusted_keys=trusted_key or ()),
-        json_output=json_out,
-    )
+    from edms_pgdump.api import verify_archive
+
+    target = optional_dsn(dsn, host, port, username)
+
+    def go() -> Any:
+        with progress_bars(not quiet and not json_out and target is not None) as bars:
+            return verify_archive(
+                archive, target, identities=identity or (), trusted_keys=trusted_key or (), progress=bars
+            )
+
+    result = run(go, json_output=json_out)
     if json_out:
         emit_json(result.to_dict())
     else:
@@ -385,14 +518,17 @@ def verify_cmd(
                 f"{db.different} different" + (" - matches the archive" if db.matches else ""),
                 markup=False,
             )
-        out.print("archive OK" if result.ok else "archive FAILED verification", markup=False)
+        out.print(verify_verdict(result), markup=False)
     if not result.ok:
-        raise typer.Exit(1)
+        raise typer.Exit(1 if archive_damaged(result) else EXIT_DATABASE_DIFFERS)
 
 
 @app.command("cleanup")
 def cleanup_cmd(
-    dsn: str = typer.Option(..., "--dsn", help=DSN_HELP),
+    dsn: str = dbname_option(),
+    host: str = host_option(),
+    port: str = port_option(),
+    username: str = username_option(),
     json_out: bool = json_option(),
 ) -> None:
     """Drop the staging schemas that killed parallel imports (-j N) left behind.
@@ -401,7 +537,10 @@ def cleanup_cmd(
 
     Example: edms-pgdump cleanup --dsn postgresql://localhost/prod
     """
-    found = run(lambda: cleanup_staging(dsn), json_output=json_out)
+    from edms_pgdump.api import cleanup_staging
+
+    target = target_dsn(dsn, host, port, username)
+    found = run(lambda: cleanup_staging(target), json_output=json_out)
     if json_out:
         emit_json(found.to_dict())
         return
@@ -410,7 +549,7 @@ def cleanup_cmd(
     for schema in found.in_use:
         out.print(f"in use  {schema} (an import is running)", markup=False)
     for note in found.not_owned_notes():
-        out.print(f"warning: {note}", markup=False)
+        err.print(f"warning: {note}", markup=False)
     if not (found.dropped or found.in_use or found.not_owned):
         out.print("no staging schemas left behind", markup=False)
 
@@ -426,6 +565,8 @@ def inspect_cmd(
 
     Example: edms-pgdump inspect prod.edmsdump
     """
+    from edms_pgdump.api import inspect_archive
+
     info = run(
         lambda: inspect_archive(archive, identities=identity or (), trusted_keys=trusted_key or ()),
         json_output=json_out,
@@ -449,13 +590,19 @@ def inspect_cmd(
         out.print(f"signed by minisign {info.signature.describe()}", markup=False)
     else:
         out.print("not signed", markup=False)
-    t = Table("table", "rows", "bytes", "natural key", "references")
+    for name, expr in m.filters.items():
+        out.print(f"subset: {name} where {expr}", markup=False)
+    subset = bool(m.filters)
+    t = table("table", "rows", "bytes", "natural key", "references", *(["rows chosen by"] if subset else []))
     for row in m.tables:
         t.add_row(
             row.table,
             str(row.rows),
             str(row.bytes),
-            ", ".join(row.key_fields),
+            ", ".join(f.removesuffix(".#path") for f in row.key_fields),
             ", ".join(f"{e['label']} -> {e['ref_table']}" for e in row.expansions),
+            *([_scope_text(row.scope)] if subset else []),
         )
     out.print(t)
+    for line in subset_notes([(row.table, row.rows, row.scope) for row in m.tables]):
+        out.print(line, markup=False)

@@ -2,13 +2,19 @@
 
 from __future__ import annotations
 
+from typing import TYPE_CHECKING
+
 import typer
 from rich.table import Table
 from rich.text import Text
 
 from edms_pgdump.cli.app import app, emit_json, err, json_option, out, run
-from edms_pgdump.demo.story import DEFAULT_SCALE, RELATIONSHIPS, run_demo
-from edms_pgdump.results import DemoResult, RestoreResult
+
+if TYPE_CHECKING:
+    from edms_pgdump.results import DemoResult, RestoreResult
+
+# demo.story.DEFAULT_SCALE, spelled here so the help needs no import (a test compares them)
+DEFAULT_SCALE = 2000
 
 
 @app.command("demo")
@@ -28,13 +34,16 @@ def demo_cmd(
     json_out: bool = json_option(),
     quiet: bool = typer.Option(False, "--quiet", "-q", help="No step log on stderr."),
 ) -> None:
-    """Show an id-based restore losing rows and edms-pgdump's natural-key import not, side by side.
+    """Show an id-based restore losing rows and attaching others to the wrong owners, and
+    edms-pgdump's natural-key import doing neither, side by side.
 
     Runs on an embedded PostgreSQL (no installation needed) and leaves nothing behind.
     Exit code 0 only if the edms-pgdump side verified row by row.
 
     Example: edms-pgdump demo --scale 5000
     """
+
+    from edms_pgdump.demo.story import run_demo
 
     def log(msg: str) -> None:
         if not quiet and not json_out:
@@ -63,7 +72,8 @@ def _cell(r: RestoreResult, table: str, via_archive: bool = False) -> Text:
 def print_demo(result: DemoResult) -> None:
     out.print(
         f"PostgreSQL {result.postgres_version} ({result.server}), {result.scale} documents. "
-        "Restoring production into a re-initialised copy (sequences ahead, unrelated rows):"
+        "Restoring production into a re-initialised copy that has been in use: its own accounts and "
+        "versions are numbered from 1 like production's, so ids overlap:"
     )
     if result.id_based_skipped:
         out.print(
@@ -90,6 +100,8 @@ def print_demo(result: DemoResult) -> None:
     if not out.is_terminal:
         out.width = max(out.width, 120)  # logs and pipes: keep one line per table
     out.print(t)
+    from edms_pgdump.demo.story import RELATIONSHIPS
+
     rels = "; ".join(f"{k.removeprefix('public.')}: {v}" for k, v in RELATIONSHIPS.items() if v != "-")
     out.print(
         "Counts are rows before -> after (edms-pgdump: before -> archive -> after). Each source row was "

@@ -4,11 +4,10 @@ from __future__ import annotations
 
 import sys
 from pathlib import Path
-from typing import cast
+from typing import TYPE_CHECKING, cast
 
 import typer
 
-from edms_pgdump.api import import_fixture
 from edms_pgdump.cli.app import (
     EXIT_PROBLEM,
     app,
@@ -22,11 +21,13 @@ from edms_pgdump.cli.app import (
     run,
     verbose_option,
 )
-from edms_pgdump.cli.core import DSN_HELP, print_import_report
-from edms_pgdump.django.scaffold import DjangoInitResult
-from edms_pgdump.mapping import CONFLICT_POLICIES, ConflictPolicy
-from edms_pgdump.options import ConstraintMode, ImportOptions
-from edms_pgdump.results import ImportResult, InitResult
+from edms_pgdump.cli.conventions import dbname_option, host_option, port_option, target_dsn, username_option
+from edms_pgdump.cli.core import CONFLICT_POLICIES, checked, print_import_report
+
+if TYPE_CHECKING:
+    from edms_pgdump.mapping import ConflictPolicy
+    from edms_pgdump.options import ConstraintMode
+    from edms_pgdump.results import ImportResult, InitResult
 
 
 @app.command("import-fixture")
@@ -34,7 +35,10 @@ def import_fixture_cmd(
     fixture: Path = typer.Argument(
         ..., help="Django JSON fixture (dumpdata output; plain, .gz or .zst).", show_default=False
     ),
-    dsn: str = typer.Option(..., "--dsn", help=DSN_HELP),
+    dsn: str = dbname_option(),
+    host: str = host_option(),
+    port: str = port_option(),
+    username: str = username_option(),
     mapping: Path = typer.Option(
         ..., "--mapping", "-m", help="YAML mapping (edms-pgdump init --django writes one)."
     ),
@@ -65,20 +69,24 @@ def import_fixture_cmd(
 
     Example: edms-pgdump import-fixture backup.json.gz --dsn postgresql://localhost/fresh -m mapping.yaml
     """
-    opts = run(
+    from edms_pgdump.api import import_fixture
+    from edms_pgdump.options import ImportOptions
+
+    opts = checked(
         lambda: ImportOptions(
             dry_run=dry_run,
             on_conflict=cast("ConflictPolicy | None", on_conflict),
             constraints=cast("ConstraintMode", constraints),
         ),
-        json_output=json_out,
+        json_out,
     )
+    target = target_dsn(dsn, host, port, username)
     overrides = dict(item.partition("=")[::2] for item in table or [])
 
     def go() -> ImportResult:
         with progress_bars(not quiet and not json_out) as bars:
             return import_fixture(
-                dsn,
+                target,
                 fixture,
                 mapping,
                 options=opts,
@@ -99,6 +107,8 @@ def import_fixture_cmd(
 
 def print_django_init(result: InitResult) -> None:
     """The mapping (or where it went), then why check would refuse it; exit 1 if it would."""
+    from edms_pgdump.django.scaffold import DjangoInitResult
+
     problems = result.problems if isinstance(result, DjangoInitResult) else []
     if result.output is None:
         sys.stdout.write(result.mapping)

@@ -125,3 +125,19 @@ def reinitialise(conn: Connection) -> None:
     for seq in ("documents_id_seq", "document_versions_id_seq", "document_workflows_id_seq"):
         conn.execute(f"ALTER SEQUENCE public.{seq} RESTART WITH 7000000")
     populate(conn, SampleSize(users=3, documents=4), prefix="legacy-")
+
+
+def reinitialise_overlapping(conn: Connection, users: int, versions: int) -> None:
+    """A re-initialised database that has been in use: its own accounts and document
+    versions were numbered from 1, as production's were, so their ids overlap
+    production's (at least ``users`` and ``versions`` of them). A restore by id then
+    attaches production's documents to these strangers' accounts and versions: rows
+    that arrive "successfully" with the wrong relationships, next to rows refused for
+    a duplicate id. Documents and workflows are numbered far ahead, with a few rows."""
+    for seq in ("documents_id_seq", "document_workflows_id_seq"):
+        conn.execute(f"ALTER SEQUENCE public.{seq} RESTART WITH 7000000")
+    documents = 4
+    per_document = versions // documents + 1
+    populate(
+        conn, SampleSize(users=users, documents=documents, versions_per_document=per_document), prefix="new-"
+    )

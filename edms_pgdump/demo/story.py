@@ -1,7 +1,9 @@
 """``edms-pgdump demo``: the whole story on a private PostgreSQL, measured, not narrated.
 
 A "production" EDMS database is exported two ways and restored into "re-initialised"
-twins (same DDL, sequences far ahead, unrelated rows already present):
+twins that have been in use (same DDL; their own accounts and versions numbered from 1 like
+production's, so ids overlap; documents and workflows numbered far ahead): the id-based
+restore loses some rows and attaches others to the wrong owners, the worst failure.
 
 - id-based: ``pg_dump --data-only -Fc`` + ``pg_restore --data-only --single-transaction``,
   and the same restore without ``--single-transaction`` (what people do next);
@@ -155,7 +157,9 @@ class _Demo:
     def reinitialised_db(self, role: str) -> tuple[str, dict[str, int]]:
         dsn = self.create_db(role)
         with psycopg.connect(dsn, autocommit=True) as conn:
-            sample.reinitialise(conn)
+            # its own accounts and versions, from id 1 like production's: ids that overlap
+            size = sample.SampleSize.from_documents(self.scale)
+            sample.reinitialise_overlapping(conn, size.users + 2, size.documents * size.versions_per_document)
         return dsn, {t: _count(dsn, t) for t in sample.SAMPLE_TABLES}
 
     def drop_all(self) -> None:

@@ -43,7 +43,7 @@ from edms_pgdump.errors import DatabaseError
 from edms_pgdump.export.subset import TableScope
 from edms_pgdump.load.subset_scope import TargetScope, archive_scopes, target_scope
 from edms_pgdump.load.transaction import ImportHooks, ImportInput, load_archive
-from edms_pgdump.options import ImportOptions
+from edms_pgdump.options import ImportOptions, Progress
 from edms_pgdump.program.steps import Execute, Program, Step
 from edms_pgdump.results import ArchivesDiffResult, ArchivesTableDiff, DiffResult, ImportReport, TableDiff
 
@@ -140,6 +140,7 @@ def diff_database(
     identities: Sequence[str | Path] = (),
     trusted_keys: Sequence[str | Path] = (),
     sample_size: int = 5,
+    progress: Progress | None = None,
 ) -> DiffResult:
     """Compare ``archive`` with the database at ``dsn`` by natural key; read only.
     A subset archive is compared within its scope (see the module's docstring)."""
@@ -148,7 +149,7 @@ def diff_database(
     )
     with _open(archive, identities, trusted_keys) as reader:
         hooks = _Samples(sample_size, reader.manifest, str(archive))
-        report = load_archive(dsn, reader=reader, options=options, hooks=(hooks,))
+        report = load_archive(dsn, reader=reader, options=options, hooks=(hooks,), progress=progress)
     result = DiffResult(str(archive), report.target)
     scopes = {str(t): s for t, s in hooks.scopes.items()}
     for t in report.tables:

@@ -21,6 +21,7 @@ from typing import Any
 import psycopg
 from psycopg import sql
 
+from edms_pgdump.catalog.names import quote_identifier
 from edms_pgdump.catalog.read import HISTORY_TABLE, Catalog, read_history_access
 from edms_pgdump.db import Connection, server_error_message
 from edms_pgdump.load.audit import os_user
@@ -158,8 +159,10 @@ class HistoryHooks(ImportHooks):
             conn.execute("ROLLBACK TO SAVEPOINT edms_pgdump_history")
             self.warning = (
                 f"{SKIPPED}: cannot create {SCHEMA}.{TABLE} as role {self.db_role} "
-                f"({server_error_message(exc)}); GRANT CREATE ON DATABASE {conn.info.dbname} TO "
-                f"{self.db_role} once, or have the owner create the table (README: History table), "
+                f"({server_error_message(exc)}); run GRANT CREATE ON DATABASE "
+                f"{quote_identifier(conn.info.dbname)} TO "
+                f"{quote_identifier(self.db_role or conn.info.user)}; once, "
+                "or have the owner create the table (docs/audit-and-history.md, History table), "
                 "or pass --no-history"
             )
             return False

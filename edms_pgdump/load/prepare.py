@@ -112,7 +112,14 @@ def prepare_import(
             if not (p.code == "table-missing" and parse_qualified_name(p.table) in skipped)
         )
         plan = replace(plan, problems=kept)
-    problems = [str(p) for p in plan.errors]
+    # a mapped table the target lacks is said once, below, with the fix an importer can
+    # apply (--skip-table) before the one only the exporter can (the mapping)
+    in_archive = {parse_qualified_name(t.table) for t in manifest.tables}
+    problems = [
+        str(p).removeprefix("error: ")
+        for p in plan.errors
+        if not (p.code == "table-missing" and parse_qualified_name(p.table) in in_archive)
+    ]
     warnings: list[str] = []
     entries: dict[QualifiedName, TableEntry] = {}
     loaded: dict[QualifiedName, list[str]] = {}
@@ -126,8 +133,8 @@ def prepare_import(
         entries[name] = t
         if tp is None or not tp.export:
             problems.append(
-                f"{name}: table is in the archive but not in the target database; create it first, "
-                f"or leave it out with --skip-table {name}"
+                f"{name}: table is in the archive but not in the target database; leave it out with "
+                f"--skip-table {name} (the other tables are imported), or create it first"
             )
             continue
         target_fields = {f.name: f for f in tp.fields}
@@ -141,9 +148,9 @@ def prepare_import(
                 )
             elif tf is None:
                 problems.append(
-                    f"{name}: archive field {f.name!r} has no matching column or foreign key "
-                    "in the target; migrate the target schema to match the source, or leave it out "
-                    f"with --ignore-column {name}.{f.name.split('.')[0]}"
+                    f"{name}: archive field {f.name.split('.')[0]} has no matching column or foreign "
+                    f"key in the target; leave it out with --ignore-column {name}.{f.name.split('.')[0]} "
+                    "(carried, not written), or add the column to the target"
                 )
             elif tf.type != f.type:
                 warnings.append(

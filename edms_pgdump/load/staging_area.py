@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import psycopg
 
+from edms_pgdump.catalog.names import quote_identifier
 from edms_pgdump.db import Connection, server_error_message
 from edms_pgdump.errors import DatabaseError
 from edms_pgdump.results import ImportReport, Leftovers
@@ -54,8 +55,9 @@ class StagingArea:
         if not conn.execute(area_sql.may_create_schema()).fetchone()[0]:  # type: ignore[index]
             report.warnings.append(
                 f"-j {jobs}: this role may not create a schema in this database, so the archive is "
-                "staged in temporary tables on one connection; to stage in parallel, GRANT CREATE ON "
-                "DATABASE to the importing role"
+                "staged in temporary tables on one connection; to stage in parallel, run GRANT CREATE ON "
+                f"DATABASE {quote_identifier(conn.info.dbname)} TO {quote_identifier(conn.info.user)}; "
+                "once"
             )
             return None
         schema = area_sql.staging_schema_name(archive_id)

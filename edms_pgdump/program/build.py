@@ -282,6 +282,7 @@ class _Builder(IdSteps, ConstraintSteps, ProofSteps):
             self.steps.append(Record("rows to delete", name, query, (ABSENT,)))
         limit = self.opts.max_deletes
         if limit is None:
+            self.guard_share(names, within)
             return
         samples: list[Step] = []
         for name in names:
@@ -296,8 +297,8 @@ class _Builder(IdSteps, ConstraintSteps, ProofSteps):
                 self.key_names(tp),
                 Message(
                     f"{name}: ",
-                    f"; that is over --max-deletes {limit} in all, so nothing was written "
-                    "(raise --max-deletes, or import without --delete-missing)",
+                    f"; the tables named together are over --max-deletes {limit}, so nothing was written "
+                    "(raise --max-deletes, give --max-deletes all, or import without --delete-missing)",
                     f" row(s){scope} the archive does not hold would be deleted: ",
                 ),
                 gather=True,
@@ -305,6 +306,34 @@ class _Builder(IdSteps, ConstraintSteps, ProofSteps):
             samples.append(When(at_least(1, count_of(name, ABSENT)), (check,), "rows to delete"))
         total = tuple(count_of(n, ABSENT) for n in names)
         self.steps.append(When(at_least(limit + 1, *total), tuple(samples), "over --max-deletes"))
+
+    def guard_share(self, names: list[QualifiedName], within: dict[QualifiedName, sql.Composed]) -> None:
+        """No --max-deletes: with a share set (the CLI's default guard), a table that would
+        lose more than that percent of its target rows (absent / (absent + existing)) stops
+        the import, all such tables named together, before anything is written."""
+        share = self.opts.max_deletes_percent
+        if share is None:
+            return
+        for name in names:
+            tp = self.plan.tables[name]
+            check = Check(
+                "rows to delete",
+                name,
+                sqlgen.absent_rows(
+                    self.plan, tp, self.staging[name], self.opts.sample_size, within.get(name)
+                ),
+                self.key_names(tp),
+                Message(
+                    f"{name}: ",
+                    f"; that is more than {share}% of the table's rows in the target (the default guard "
+                    "of --delete-missing), so nothing was written (check the target, then give "
+                    "--max-deletes N, or --max-deletes all)",
+                    " row(s) the archive does not hold would be deleted: ",
+                ),
+                gather=True,
+            )
+            over = at_least(1, count_of(name, ABSENT, 100 - share), count_of(name, EXISTING, -share))
+            self.steps.append(When(over, (check,), f"over {share}% of the table"))
 
     def delete_missing(self) -> None:
         """Children before parents (reverse load order), after every insert and update

@@ -19,7 +19,7 @@ from edms_pgdump import sqlgen
 from edms_pgdump.catalog.names import QualifiedName
 from edms_pgdump.db import Connection, server_error_message
 from edms_pgdump.errors import ImportRejected, sample_keys
-from edms_pgdump.options import ImportOptions, NoProgress, Progress
+from edms_pgdump.options import PHASE, ImportOptions, NoProgress, Progress
 from edms_pgdump.program.proof import OBSERVED, SIDE_EFFECTS
 from edms_pgdump.program.steps import (
     ABSENT,
@@ -104,6 +104,7 @@ class ProgramRunner:
         self.counts: dict[QualifiedName, dict[str, int]] = defaultdict(lambda: defaultdict(int))
         self.gathered: list[str] = []
         self.results = {n: TableResult(str(n)) for n in program.tables}
+        self.phase: str | None = None  # the step shown as progress (options.PHASE)
         self.report.tables = [self.results[n] for n in program.tables]
 
     # -- plumbing --------------------------------------------------------------------
@@ -139,7 +140,10 @@ class ProgramRunner:
 
     def run_more(self, steps: tuple[Step, ...]) -> None:
         """Steps after (or around) the program's own: what hooks add, the closing."""
-        self.steps(steps)
+        try:
+            self.steps(steps)
+        finally:
+            self.show_phase(None)
         self.flush_gathered()
         self.sync_results()
 
@@ -188,6 +192,14 @@ class ProgramRunner:
     def begin_step(self, step: str, table: QualifiedName | None) -> None:
         # remembered so that a server error can name the table and the step
         self.report.current_step = f"{table}: {step}" if table is not None else step
+        self.show_phase(f"{PHASE}{step}" + (f" {table}" if table is not None else ""))
+
+    def show_phase(self, phase: str | None) -> None:
+        if self.phase is not None:
+            self.progress.finish(self.phase)
+        self.phase = phase
+        if phase is not None:
+            self.progress.start(phase, None)
 
     def execute(self, step: Execute) -> None:
         self.begin_step(step.step, step.table)
