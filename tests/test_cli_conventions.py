@@ -205,7 +205,7 @@ def test_export_refuses_to_overwrite_without_force(sample_dbs: tuple[str, str], 
         (
             "--max-deletes",
             "some",
-            "error: --max-deletes some: use a whole number, 0 or more (or all: no limit)",
+            "error: max_deletes='some' (--max-deletes): use a whole number, 0 or more (or all: no limit)",
         ),
     ],
 )

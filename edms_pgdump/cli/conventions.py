@@ -61,6 +61,7 @@ METAVARS: dict[str, str] = {
     "work_mem": "SIZE",
     "ignore_column": "TABLE.COLUMN",
     "skip_table": "TABLE",
+    "allow_side_effects": "TABLE",
     "table": "APP.MODEL=TABLE",
     "include_app": "APP",
     "django": "SETTINGS",
@@ -74,7 +75,7 @@ def _metavar(command: str, param: Any) -> str:
     found = COMMAND_METAVARS.get((command, name)) or METAVARS.get(name)
     if found:
         return found
-    kind = getattr(param.type, "name", "")
+    kind = getattr(getattr(param, "type", None), "name", "")
     return {"path": "FILE", "integer": "N", "float": "NUMBER"}.get(kind, "TEXT")
 
 
