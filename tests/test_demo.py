@@ -7,7 +7,6 @@ row by row, exit 0, and leave no database behind.
 from __future__ import annotations
 
 import json
-import shutil
 import uuid
 from pathlib import Path
 
@@ -21,6 +20,8 @@ from edms_pgdump.demo.servers import Server
 from edms_pgdump.demo.story import run_demo
 from edms_pgdump.errors import DatabaseError, UsageError
 from edms_pgdump.load.audit import ENV_VAR
+from edms_pgdump.results import DemoResult
+from tests.support.demo_runs import DEMO_SCALE
 
 runner = CliRunner()
 
@@ -36,18 +37,19 @@ def _demo_databases(admin: psycopg.Connection) -> list[str]:
 
 def test_demo_json_shows_the_loss_and_the_fix(pg_server: Server, admin: psycopg.Connection) -> None:
     before = _demo_databases(admin)
-    result = runner.invoke(app, ["demo", "--dsn", pg_server.admin_dsn, "--scale", "100", "--json"])
+    scale = DEMO_SCALE
+    result = runner.invoke(app, ["demo", "--dsn", pg_server.admin_dsn, "--scale", str(scale), "--json"])
     assert result.exit_code == 0, result.output
     doc = json.loads(result.stdout)
-    assert doc["ok"] is True and doc["scale"] == 100
+    assert doc["ok"] is True and doc["scale"] == scale
     by_method = {r["method"]: r for r in doc["restores"]}
     ids = by_method["pg_dump/pg_restore (ids) one transaction"]
     assert ids["exit_code"] != 0 and ids["verified"] is False
-    assert ids["rows_lost"] == 10 + 100 + 200 + 100  # the whole transaction rolled back
+    assert ids["rows_lost"] == 10 + scale + 2 * scale + scale  # the whole transaction rolled back
     assert "foreign key" in ids["error"]
     loose = by_method["pg_dump/pg_restore (ids)"]
     docs = next(t for t in loose["tables"] if t["table"] == "public.documents")
-    assert docs["lost"] == 100 and docs["after"] == docs["before"]  # users restored, documents gone
+    assert docs["lost"] == scale and docs["after"] == docs["before"]  # users restored, documents gone
     ours = by_method["edms-pgdump"]
     assert ours["verified"] is True and ours["exit_code"] == 0
     for t in ours["tables"]:
@@ -61,29 +63,24 @@ def test_demo_json_shows_the_loss_and_the_fix(pg_server: Server, admin: psycopg.
 
 
 def test_demo_human_output(pg_server: Server, admin: psycopg.Connection) -> None:
-    result = runner.invoke(app, ["demo", "--dsn", pg_server.admin_dsn, "--scale", "50", "--quiet"])
+    result = runner.invoke(app, ["demo", "--dsn", pg_server.admin_dsn, "--scale", "20", "--quiet"])
     assert result.exit_code == 0, result.output
     out = result.stdout
     assert "pg_restore --single-transaction" in out and "edms-pgdump import" in out
-    assert "50 lost" in out  # documents lost by the id-based restore
+    assert "20 lost" in out  # documents lost by the id-based restore
     assert "edms-pgdump import: exit 0, 0 rows lost, 0 wrong - VERIFIED" in out
     assert "already applied = True" in out
 
 
-def test_demo_keep_leaves_the_databases(pg_server: Server, admin: psycopg.Connection) -> None:
-    result = run_demo(scale=20, dsn=pg_server.admin_dsn, keep=True)
-    try:
-        assert result.ok
-        dbs = {k: v for k, v in result.kept.items() if k.startswith("edms_demo_")}
-        assert len(dbs) == 4  # production, two id-based targets, the import target
-        for dsn in dbs.values():
-            with psycopg.connect(dsn) as conn:
-                assert conn.execute("SELECT count(*) FROM public.users").fetchone() is not None
-        assert Path(result.kept["archive"]).exists()
-    finally:
-        for name in (k for k in result.kept if k.startswith("edms_demo_")):
-            admin.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'.encode())
-        shutil.rmtree(Path(result.kept["archive"]).parent, ignore_errors=True)
+def test_demo_keep_leaves_the_databases(kept_demo: DemoResult) -> None:
+    result = kept_demo  # one kept run per session, dropped by its fixture (tests/support/demo_runs.py)
+    assert result.ok
+    dbs = {k: v for k, v in result.kept.items() if k.startswith("edms_demo_")}
+    assert len(dbs) == 4  # production, two id-based targets, the import target
+    for dsn in dbs.values():
+        with psycopg.connect(dsn) as conn:
+            assert conn.execute("SELECT count(*) FROM public.users").fetchone() is not None
+    assert Path(result.kept["archive"]).exists()
 
 
 def test_demo_scale_too_small_is_a_usage_error() -> None:
@@ -112,8 +109,9 @@ def test_demo_with_a_role_without_createdb_says_so_and_leaves_nothing(
         admin.execute(f'DROP ROLE IF EXISTS "{role}"'.encode())
 
 
+@pytest.mark.db  # starts its own embedded server
 def test_embedded_demo_leaves_no_server_and_no_files() -> None:
-    result = run_demo(scale=20)
+    result = run_demo(scale=10)
     assert result.ok and result.server == "embedded" and result.kept == {}
     assert result.server_dir and result.workdir
     assert not Path(result.server_dir).exists()  # data directory and socket gone

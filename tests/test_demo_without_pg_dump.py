@@ -18,6 +18,7 @@ from edms_pgdump.cli import app
 from edms_pgdump.demo import story as demo
 from edms_pgdump.demo.servers import Server
 from edms_pgdump.load.audit import ENV_VAR
+from edms_pgdump.results import DemoResult
 
 runner = CliRunner()
 
@@ -40,7 +41,7 @@ def _drop_kept(admin: psycopg.Connection, kept: dict[str, str]) -> None:
 
 
 def test_json_says_the_id_side_did_not_run(no_pg_dump: None, pg_server: Server) -> None:
-    res = runner.invoke(app, ["demo", "--dsn", pg_server.admin_dsn, "--scale", "20", "--json"])
+    res = runner.invoke(app, ["demo", "--dsn", pg_server.admin_dsn, "--scale", "10", "--json"])
     assert res.exit_code == 0, res.output
     doc = json.loads(res.stdout)
     assert doc["id_based"] == {"ran": False, "skipped_because": "pg_dump/pg_restore not found"}
@@ -50,7 +51,7 @@ def test_json_says_the_id_side_did_not_run(no_pg_dump: None, pg_server: Server) 
 
 
 def test_text_says_so_before_the_table(no_pg_dump: None, pg_server: Server) -> None:
-    res = runner.invoke(app, ["demo", "--dsn", pg_server.admin_dsn, "--scale", "20", "--quiet"])
+    res = runner.invoke(app, ["demo", "--dsn", pg_server.admin_dsn, "--scale", "10", "--quiet"])
     assert res.exit_code == 0, res.output
     lines = res.stdout.splitlines()
     assert lines[1] == (
@@ -62,7 +63,7 @@ def test_text_says_so_before_the_table(no_pg_dump: None, pg_server: Server) -> N
 
 
 def test_keep_lists_only_files_that_exist(no_pg_dump: None, pg_server: Server, admin: psycopg.Connection) -> None:
-    result = demo.run_demo(scale=20, dsn=pg_server.admin_dsn, keep=True)
+    result = demo.run_demo(scale=10, dsn=pg_server.admin_dsn, keep=True)
     try:
         assert result.ok and result.id_based_skipped == "pg_dump/pg_restore not found"
         assert "id_dump" not in result.kept
@@ -77,11 +78,8 @@ def test_keep_lists_only_files_that_exist(no_pg_dump: None, pg_server: Server, a
         _drop_kept(admin, result.kept)
 
 
-def test_keep_with_pg_dump_keeps_the_dump_it_made(pg_server: Server, admin: psycopg.Connection) -> None:
-    result = demo.run_demo(scale=20, dsn=pg_server.admin_dsn, keep=True)
-    try:
-        assert result.id_based_skipped is None and result.to_dict()["id_based"]["ran"] is True
-        dump = Path(result.kept["id_dump"])
-        assert dump.is_file() and dump.read_bytes()[:5] == b"PGDMP"  # pg_dump's custom format
-    finally:
-        _drop_kept(admin, result.kept)
+def test_keep_with_pg_dump_keeps_the_dump_it_made(kept_demo: DemoResult) -> None:
+    result = kept_demo  # the session's kept run with pg_dump (tests/support/demo_runs.py)
+    assert result.id_based_skipped is None and result.to_dict()["id_based"]["ran"] is True
+    dump = Path(result.kept["id_dump"])
+    assert dump.is_file() and dump.read_bytes()[:5] == b"PGDMP"  # pg_dump's custom format
