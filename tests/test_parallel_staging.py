@@ -171,7 +171,7 @@ def _kill_during_staging(archive: Path, dsn: str) -> str:
 def test_killed_import_leaves_staging_that_cleanup_and_the_next_import_drop(
     new_db: NewDb, tmp_path: Path
 ) -> None:
-    src = _source(new_db, 600_000)
+    src = _source(new_db, 300_000)  # enough rows that the kill lands while it stages
     dst = _target(new_db)
     archive = _export(src, tmp_path)
     schema = _kill_during_staging(archive, dst)
@@ -192,7 +192,7 @@ def test_killed_import_leaves_staging_that_cleanup_and_the_next_import_drop(
     schema = _kill_during_staging(archive, dst)
     assert _staging_schemas(dst) == [schema]
     report = import_archive(dst, archive)
-    assert report.committed and report.inserted == 600_520
+    assert report.committed and report.inserted == 300_520
     assert any(w.startswith(f"dropped staging schema {schema}") for w in report.warnings)
     assert _staging_schemas(dst) == []
 
