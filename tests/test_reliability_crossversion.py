@@ -80,7 +80,7 @@ def sides(pg_server: Server) -> Iterator[dict[int, Side]]:
     here = server_version_num(pg_server.admin_dsn) // 10000
     started: Server | None = None
     if here == 15:
-        started = start_embedded()
+        started = start_embedded(durable=False)  # thrown away with the module
         other = Side(started.admin_dsn, started.dsn, "embedded")
     else:
         dsn = pg15_dsn()
