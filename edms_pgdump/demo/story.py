@@ -301,7 +301,7 @@ def run_demo(
         own_server = False
     else:
         say("starting an embedded PostgreSQL")
-        server = start_embedded(keep)
+        server = start_embedded(keep, durable=False)  # a demo's server is thrown away
         own_server = True
     workdir = Path(tempfile.mkdtemp(prefix="edms-pgdump-demo-"))
     demo = _Demo(server, scale, workdir, say)

@@ -369,7 +369,8 @@ def main(argv: list[str] | None = None) -> int:
     result: dict[str, Any] = {"documents": documents, "rows": 0, "tree_rows": tree_sizes, "ratios": {}}
     checks: list[str] = []
     zmethod = "gzip"
-    server: Server = start_embedded(keep=args.keep)
+    # --quick is CI's smoke run: its server does without fsync like the test servers' do
+    server: Server = start_embedded(keep=args.keep, durable=not args.quick)
     runner = Runner(args.timeout, server)
     try:
         with psycopg.connect(server.admin_dsn, autocommit=True) as admin:

@@ -1,7 +1,9 @@
-"""Module-scoped databases of the Django test project, shared by the Django test
-modules (import them into a module to use them there): the project migrated once, a
-source seeded with ``SEED_DOCUMENTS`` documents (a module-level constant of the test
-module, default 60), and the mapping ``init --django`` writes from it."""
+"""Databases of the Django test project, shared by the Django test modules (import them
+into a module to use them there): the project migrated once per test session (a pytest
+plugin, registered by tests/conftest.py: a session fixture imported into several modules
+would be made once per module), a source seeded with ``SEED_DOCUMENTS`` documents (a
+module-level constant of the test module, default 60), and the mapping ``init --django``
+writes from it."""
 
 from __future__ import annotations
 
@@ -16,14 +18,21 @@ from edms_pgdump.demo.servers import Server
 from tests.django_project import harness
 
 
-@pytest.fixture(scope="module")
-def migrated(pg_server: Server, admin: psycopg.Connection) -> Iterator[str]:
-    """A database the project was migrated into once: the template of re-initialised targets."""
+@pytest.fixture(scope="session")
+def django_migrated_template(pg_server: Server, admin: psycopg.Connection) -> Iterator[str]:
+    """A database the project was migrated into, once per session (``migrate`` takes seconds):
+    the template of re-initialised targets. Nobody connects to it but CREATE DATABASE."""
     name = f"edms_dj_tpl_{uuid.uuid4().hex[:8]}"
     admin.execute(f'CREATE DATABASE "{name}"')
     harness.migrate(pg_server.dsn(name))
     yield name
     admin.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+
+
+@pytest.fixture(scope="module")
+def migrated(django_migrated_template: str) -> str:
+    """The session's migrated template, under the name the test modules use."""
+    return django_migrated_template
 
 
 @pytest.fixture(scope="module")

@@ -1,4 +1,4 @@
-"""Schemas and rows shared by the real-schema round trips (tests/test_real_schemas_*.py):
+"""Schemas and rows shared by the real-schema round trips (tests/real_schemas/test_real_schemas_*.py):
 a nullable unique e-mail key, a smallint reference to an integer serial id, and two teams
 tables for the write-nothing checks (dry run, verify). One copy, imported by each suite."""
 
