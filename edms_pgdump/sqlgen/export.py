@@ -381,7 +381,7 @@ def missing_references(tp: TablePlan, exp: Expansion, samples: int = 5) -> sql.C
             "WHERE e.v IS NOT NULL AND NOT EXISTS (SELECT 1 FROM {r} AS r WHERE r.{rc} = e.v)) LIMIT {n}"
         ).format(
             c=ident(exp.fk.columns[0]),
-            t=table_ident(tp.table),
+            t=own_rel(tp),
             r=table_ident(exp.ref_table),
             rc=ident(exp.fk.ref_columns[0]),
             n=sql.Literal(samples),

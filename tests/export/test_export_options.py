@@ -41,11 +41,11 @@ ROOT = Path(__file__).resolve().parents[2]
         ({"encrypt_to": [1]}, "encrypt_to: 1 is no age recipient (--encrypt-to): give each as text, age1…"),
         (
             {"encrypt_to": ["age1xyz"], "directory": True},
-            "--encrypt-to writes one encrypted file; drop --format dir (directory=True)",
+            "--encrypt-to writes one encrypted file: drop --format dir",
         ),
         (
             {"recipients_file": "keys.txt", "directory": True},
-            "--encrypt-to writes one encrypted file; drop --format dir (directory=True)",
+            "--encrypt-to writes one encrypted file: drop --format dir",
         ),
         (
             {"sign_password": "secret"},
