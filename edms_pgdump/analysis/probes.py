@@ -6,7 +6,8 @@ with no foreign key holds product ids. Both are silent-loss paths (an import tha
 merges two people into one, ids that point at other rows after a re-initialisation),
 so they are proven on the data, in the same snapshot the archive is written from.
 Every probe is one aggregate query per table or column (no row-by-row work) and
-returns ``plan.Problem`` values; ``refuse_unsafe_data`` turns them into one error.
+returns ``plan.Problem`` values; the export program's ``RefuseUnsafeData`` step
+(export/program.py) turns them into one error.
 """
 
 from __future__ import annotations
@@ -26,9 +27,6 @@ from edms_pgdump.catalog.names import QualifiedName
 from edms_pgdump.catalog.read import Catalog, Column
 from edms_pgdump.db import Connection
 from edms_pgdump.errors import (
-    DataRuleError,
-    KeyNotUniqueError,
-    LikelyReferenceError,
     sample_keys,
     sql_literal,
 )
@@ -510,36 +508,3 @@ def unsafe_data_place(p: Problem, plan: Plan) -> str:
 
 def unsafe_data_line(p: Problem) -> str:
     return f"{_where(p)} [{p.code}]: {p.message}; fix: {p.fix}"
-
-
-def refuse_unsafe_data(conn: Connection, plan: Plan, catalog: Catalog) -> None:
-    """Raise one error naming every table whose natural key is not unique in the data,
-    every undecided likely reference and every reference the archive would lose (to a
-    NULL natural key, to a row that does not exist, or partly NULL), before any archive member is
-    written. Call inside the export's snapshot transaction."""
-    by_code = {
-        "key-not-unique-data": prove_unique_keys(conn, plan),
-        "likely-reference": find_likely_references(conn, plan, catalog),
-        "reference-to-null-key": references_to_null_keys(conn, plan),
-        "reference-dangling": references_to_missing_rows(conn, plan),
-        "reference-partly-null": references_partly_null(conn, plan, catalog),
-    }
-    found = [p for code, _ in UNSAFE_DATA_HEADS for p in by_code[code]]
-    if not found:
-        return
-    heads = [
-        head + ", ".join(unsafe_data_place(p, plan) for p in by_code[code])
-        for code, head in UNSAFE_DATA_HEADS
-        if by_code[code]
-    ]
-    lines = [unsafe_data_line(p) for p in found]
-    message = "; ".join(heads) + "; nothing was exported. " + lines[0]
-    if len(lines) > 1:
-        message += f" (and {len(lines) - 1} more)"
-    kinds = {code for code, problems in by_code.items() if problems}
-    cls = DataRuleError
-    if kinds == {"key-not-unique-data"}:
-        cls = KeyNotUniqueError
-    elif kinds == {"likely-reference"}:
-        cls = LikelyReferenceError
-    raise cls(message, lines, found)

@@ -408,7 +408,7 @@ def export_program(
         if not options.allow_warnings and plan.warnings
         else None,
         _looping_trees(plan),
-        _unsafe_data(plan, catalog),
+        unsafe_data_step(plan, catalog),
     ]
     body += [r for r in refusals if r is not None]
     if subset is not None:
@@ -528,8 +528,10 @@ def _looping_trees(plan: Plan) -> RefuseLoopingTrees | None:
     return RefuseLoopingTrees(tuple(checks)) if checks else None
 
 
-def _unsafe_data(plan: Plan, catalog: Catalog) -> RefuseUnsafeData | None:
-    """``probes.refuse_unsafe_data``'s probes, as queries with their problems."""
+def unsafe_data_step(plan: Plan, catalog: Catalog) -> RefuseUnsafeData | None:
+    """The probes of analysis/probes.py (keys unique, likely references, references the
+    archive would lose), as queries with their problems: one refusal step, run by
+    ``export.run.refuse_unsafe_data`` and rendered in export.sql."""
     parts: dict[str, list[Sampled | LikelyColumn]] = {code: [] for code, _ in UNSAFE_DATA_HEADS}
 
     def sampled(code: str, tp: TablePlan, about: str, query: sql.Composed, lead: int, names: list[str],

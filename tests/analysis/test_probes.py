@@ -18,7 +18,6 @@ from edms_pgdump.analysis.probes import (
     find_type_switched_ids,
     needs_uniqueness_proof,
     prove_unique_keys,
-    refuse_unsafe_data,
 )
 from edms_pgdump.catalog.read import Catalog, read_catalog
 from edms_pgdump.db import Connection, connect
@@ -29,11 +28,20 @@ from edms_pgdump.errors import (
     sample_keys,
     sql_literal,
 )
+from edms_pgdump.export.program import unsafe_data_step
+from edms_pgdump.export.run import refuse_unsafe_data as run_refusal
 from edms_pgdump.mapping import load_mapping_text
 from edms_pgdump.plan.build import Plan, build_plan
 
 NewDb = Callable[..., str]
 
+
+
+def refuse_unsafe_data(conn: Connection, plan: Plan, catalog: Catalog) -> None:
+    """The export's refusal of unsafe data, as its program builds and runs it."""
+    step = unsafe_data_step(plan, catalog)
+    if step is not None:
+        run_refusal(conn, step)
 
 def make_db(new_db: NewDb, schema: str) -> str:
     dsn: str = new_db()
