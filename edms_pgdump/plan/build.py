@@ -56,7 +56,9 @@ __all__ = [
 
 
 class _Planner(KeyResolver):
-    generic_targets: GenericTargets = {}  # noqa: RUF012 (set per plan by build_plan)
+    def __init__(self, mapping: Mapping, catalog: Catalog, generic_targets: GenericTargets) -> None:
+        super().__init__(mapping, catalog)
+        self.generic_targets = generic_targets
 
     # -- one table, step by step ---------------------------------------------------
     def plan_table(self, name: QualifiedName) -> TablePlan | None:
@@ -560,9 +562,7 @@ def build_plan(mapping: Mapping, catalog: Catalog, generic_targets: GenericTarge
     ``generic_targets``: per (table, id column) of a generic reference, the tables its
     data names (found at export on the snapshot, stored in the manifest for import).
     """
-    planner = _Planner(mapping, catalog)
-    planner.generic_targets = generic_targets or {}
-    return planner.run()
+    return _Planner(mapping, catalog, generic_targets or {}).run()
 
 
 def unmapped_tables(mapping: Mapping, catalog: Catalog) -> list[QualifiedName]:

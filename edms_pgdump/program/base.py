@@ -3,9 +3,12 @@ the options, the steps written so far, and facts about the tables."""
 
 from __future__ import annotations
 
+from collections.abc import Mapping as AbcMapping
+
 from edms_pgdump import sqlgen
 from edms_pgdump.catalog.names import QualifiedName
 from edms_pgdump.catalog.read import Catalog, Table
+from edms_pgdump.export.subset import TableScope
 from edms_pgdump.mapping import ConflictPolicy
 from edms_pgdump.options import ImportOptions
 from edms_pgdump.plan.build import Plan, TablePlan
@@ -15,9 +18,6 @@ from edms_pgdump.program.steps import (
 
 
 class BuilderBase:
-    # archive fields the target has no column for (--ignore-column): staged, never written
-    archive_types: dict[QualifiedName, dict[str, str]] = {}  # noqa: RUF012 (set per build)
-
     def __init__(
         self,
         plan: Plan,
@@ -25,7 +25,13 @@ class BuilderBase:
         options: ImportOptions,
         loaded: dict[QualifiedName, tuple[str, ...]],
         staging_schema: str | None = None,
+        archive_types: dict[QualifiedName, dict[str, str]] | None = None,
+        scopes: AbcMapping[QualifiedName, TableScope] | None = None,
     ) -> None:
+        # archive fields the target has no column for (--ignore-column): staged, never written
+        self.archive_types = dict(archive_types or {})
+        # a subset archive's rules: --delete-missing deletes within them
+        self.scopes: dict[QualifiedName, TableScope] = dict(scopes or {})
         self.plan = plan
         self.catalog = catalog
         self.opts = options

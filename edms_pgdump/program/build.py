@@ -61,8 +61,6 @@ from edms_pgdump.sqlgen.shapes import materialized_path_counts
 
 
 class _Builder(IdSteps, ConstraintSteps, ProofSteps):
-    scopes: dict[QualifiedName, TableScope] = {}  # noqa: RUF012 (set per build)
-
     # -- checks ------------------------------------------------------------------------
     def archive_duplicates(self, name: QualifiedName) -> Check:
         tp = self.plan.tables[name]
@@ -634,9 +632,7 @@ def import_program(
     opts = options or ImportOptions()
     if loaded is None:
         loaded = {tp.table: tp.field_names for tp in plan.exported}
-    builder = _Builder(plan, catalog, opts, loaded, staging_schema)
-    builder.archive_types = archive_types or {}
-    builder.scopes = dict(scopes or {})  # a subset archive's rules: --delete-missing within them
+    builder = _Builder(plan, catalog, opts, loaded, staging_schema, archive_types, scopes)
     program = builder.build()
     return replace(program, opening=transaction_opening(opts), closing=transaction_closing(opts))
 

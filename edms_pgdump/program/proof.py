@@ -131,7 +131,7 @@ class ProofSteps(BuilderBase):
             query = sqlgen.count_changed(tp, self.staging[name], self.loaded(name))
             record = Record("compare existing", name, query, (DIFFERING,))
             self.steps.append(When(at_least(1, count_of(name, EXISTING)), (record,), "rows already exist"))
-        if self.opts.delete_missing and not self.opts.allow_cascade and not getattr(self, "scopes", None):
+        if self.opts.delete_missing and not self.opts.allow_cascade and not self.scopes:
             self.cascades()
 
     def cascades(self) -> None:
