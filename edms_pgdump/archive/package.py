@@ -249,7 +249,10 @@ class ArchiveWriter:
             old: Path | None = None
             if self.output.exists() or self.output.is_symlink():
                 old = self.output.with_name(f"{self.output.name}.old-{self.token}")
-                os.replace(self.output, old)
+                try:
+                    os.replace(self.output, old)
+                except FileNotFoundError:
+                    old = None  # another export moved it aside first: nothing to put back
             try:
                 os.replace(self.scratch, self.output)
             except OSError as exc:

@@ -49,7 +49,12 @@ from edms_pgdump.program.steps import (
     When,
 )
 from edms_pgdump.results import ImportReport, TableResult
+from edms_pgdump.sqlgen.common import current_setting
 
+# How long an optional lock (ACCESS EXCLUSIVE before dropping foreign keys) may wait:
+# well below PostgreSQL's default deadlock_timeout (1 s), so in a lock-order cycle with a
+# reader it is this step that gives up (the keys stay, checked row by row), never the reader.
+OPTIONAL_LOCK_WAIT = "200ms"
 
 class MemberSource(Protocol):
     """Where CopyIn reads a table's COPY text from (an archive member)."""
@@ -215,10 +220,17 @@ class ProgramRunner:
                 raise
             self.conn.execute(sqlgen.release("edms_insert"))
         elif step.optional:
+            row = self.conn.execute(current_setting("lock_timeout")).fetchone()
             self.conn.execute(sqlgen.savepoint("edms_optional"))
+            # Wait only briefly: a reader that holds one of these tables while it waits for
+            # another this statement already locked would otherwise wait long enough for
+            # PostgreSQL's deadlock check (deadlock_timeout, 1 s by default) to cancel the
+            # reader's query, the application's, instead of this optional step.
+            self.conn.execute(sqlgen.set_local("lock_timeout", OPTIONAL_LOCK_WAIT))
             try:
                 cur = self.conn.execute(step.statement)
             except (psycopg.errors.DeadlockDetected, psycopg.errors.LockNotAvailable) as exc:
+                # also undoes the SET LOCAL above, and releases what the statement locked
                 self.conn.execute(sqlgen.rollback_to("edms_optional"))
                 self.report.warnings.append(
                     f"{step.step}: {server_error_message(exc)}; another session holds these tables, so "
@@ -226,6 +238,8 @@ class ProgramRunner:
                 )
                 raise _SkipRest() from None
             self.conn.execute(sqlgen.release("edms_optional"))
+            if row is not None:
+                self.conn.execute(sqlgen.set_local("lock_timeout", str(row[0])))
         elif step.refusal is not None:
             try:
                 cur = self.conn.execute(step.statement)

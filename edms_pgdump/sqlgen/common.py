@@ -83,6 +83,10 @@ def set_local(name: str, value: str) -> sql.Composed:
     return sql.SQL("SET LOCAL {} = {}").format(sql.Identifier(name), sql.Literal(value))
 
 
+def current_setting(name: str) -> sql.Composed:
+    return sql.SQL("SELECT pg_catalog.current_setting({})").format(sql.Literal(name))
+
+
 def commit() -> sql.Composed:
     return sql.SQL("COMMIT").format()
 
