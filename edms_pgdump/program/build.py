@@ -284,26 +284,32 @@ class _Builder(IdSteps, ConstraintSteps, ProofSteps):
             return
         samples: list[Step] = []
         for name in names:
-            tp = self.plan.tables[name]
             scope = " in the subset's scope" if name in within else ""
-            check = Check(
-                "rows to delete",
+            check = self.rows_to_delete(
                 name,
-                sqlgen.absent_rows(
-                    self.plan, tp, self.staging[name], self.opts.sample_size, within.get(name)
-                ),
-                self.key_names(tp),
-                Message(
-                    f"{name}: ",
-                    f"; the tables named together are over --max-deletes {limit}, so nothing was written "
-                    "(raise --max-deletes, give --max-deletes all, or import without --delete-missing)",
-                    f" row(s){scope} the archive does not hold would be deleted: ",
-                ),
-                gather=True,
+                within,
+                f"; the tables named together are over --max-deletes {limit}, so nothing was written "
+                "(raise --max-deletes, give --max-deletes all, or import without --delete-missing)",
+                f" row(s){scope} the archive does not hold would be deleted: ",
             )
             samples.append(When(at_least(1, count_of(name, ABSENT)), (check,), "rows to delete"))
         total = tuple(count_of(n, ABSENT) for n in names)
         self.steps.append(When(at_least(limit + 1, *total), tuple(samples), "over --max-deletes"))
+
+    def rows_to_delete(
+        self, name: QualifiedName, within: dict[QualifiedName, sql.Composed], why: str, what: str
+    ) -> Check:
+        """Samples of the target rows --delete-missing would delete from ``name``, gathered
+        into the refusal of a deletion guard (``why`` says which guard, ``what`` the rows)."""
+        tp = self.plan.tables[name]
+        return Check(
+            "rows to delete",
+            name,
+            sqlgen.absent_rows(self.plan, tp, self.staging[name], self.opts.sample_size, within.get(name)),
+            self.key_names(tp),
+            Message(f"{name}: ", why, what),
+            gather=True,
+        )
 
     def guard_share(self, names: list[QualifiedName], within: dict[QualifiedName, sql.Composed]) -> None:
         """No --max-deletes: with a share set (the CLI's default guard), a table that would
@@ -313,22 +319,13 @@ class _Builder(IdSteps, ConstraintSteps, ProofSteps):
         if share is None:
             return
         for name in names:
-            tp = self.plan.tables[name]
-            check = Check(
-                "rows to delete",
+            check = self.rows_to_delete(
                 name,
-                sqlgen.absent_rows(
-                    self.plan, tp, self.staging[name], self.opts.sample_size, within.get(name)
-                ),
-                self.key_names(tp),
-                Message(
-                    f"{name}: ",
-                    f"; that is more than {share}% of the table's rows in the target (the default guard "
-                    "of --delete-missing), so nothing was written (check the target, then give "
-                    "--max-deletes N, or --max-deletes all)",
-                    " row(s) the archive does not hold would be deleted: ",
-                ),
-                gather=True,
+                within,
+                f"; that is more than {share}% of the table's rows in the target (the default guard "
+                "of --delete-missing), so nothing was written (check the target, then give "
+                "--max-deletes N, or --max-deletes all)",
+                " row(s) the archive does not hold would be deleted: ",
             )
             over = at_least(1, count_of(name, ABSENT, 100 - share), count_of(name, EXISTING, -share))
             self.steps.append(When(over, (check,), f"over {share}% of the table"))
