@@ -11,6 +11,7 @@ from __future__ import annotations
 import os
 import time
 from collections.abc import Sequence
+from dataclasses import fields
 from pathlib import Path
 from typing import TYPE_CHECKING
 
@@ -28,16 +29,18 @@ from edms_pgdump.export.subset import WhereArgs, describe_subset, resolve_filter
 from edms_pgdump.export.write import export_to_archive
 from edms_pgdump.load import audit
 from edms_pgdump.load.audit import AuditRecord, AuditTarget
+from edms_pgdump.load.copy_source import TO_OPTION, CopySource
 from edms_pgdump.load.diff import diff_archives, diff_database
 from edms_pgdump.load.history import HistoryHooks
 from edms_pgdump.load.staging_area import drop_leftovers
-from edms_pgdump.load.transaction import load_archive
+from edms_pgdump.load.transaction import import_transaction, load_archive
 from edms_pgdump.mapping import Mapping, load_mapping
 from edms_pgdump.options import ExportOptions, ImportOptions, Progress
 from edms_pgdump.plan.proposals import scaffold_from_database
 from edms_pgdump.results import (
     ArchivesDiffResult,
     CheckReport,
+    CopyResult,
     DatabaseComparison,
     DiffResult,
     ExportResult,
@@ -253,6 +256,96 @@ def import_archive(
     )
     written = _finish_audit(record, audit_log, started, report.warnings)
     return ImportResult.of(report, _history_status(hooks, report), written)
+
+
+def copy_database(
+    source: str,
+    target: str,
+    mapping: MappingSource,
+    *,
+    options: ImportOptions | None = None,
+    where: WhereArgs = (),
+    allow_warnings: bool = True,
+    progress: Progress | None = None,
+    history: bool = True,
+    audit_log: AuditTarget = None,
+) -> CopyResult:
+    """``copy``: export ``source`` straight into ``target``'s import staging, with no archive.
+
+    The source is read on one snapshot (the export's refusals and a ``where`` subset
+    run there first); the target is written in one transaction with every check of an
+    import (``options``, whose ``jobs`` also sets the source connections). Each table's
+    count as the source sent it is the expected count the import proves. Two audit
+    lines, an ``export`` (the source) and an ``import`` (the target), share the copy's
+    id and result; the target records a history row as an import does.
+    """
+    opts = options or ImportOptions()
+    export_opts = ExportOptions(jobs=opts.jobs, allow_warnings=allow_warnings, where=where)  # type: ignore[arg-type]
+    m = _mapping(mapping)
+    started = time.monotonic()
+    sent = AuditRecord("export", source, f"copy to {describe_dsn(target)}", __version__)
+    got = AuditRecord("import", target, f"copy from {describe_dsn(source)}", __version__)
+    got.details = {"dry_run": opts.dry_run, "committed": False, "already_applied": False}
+    streams = CopySource(source, m, export_opts)
+    hooks: HistoryHooks | None = None
+    report: ImportReport | None = None
+    try:
+        # the target first: refused before the source's snapshot is opened
+        connect(target, option=TO_OPTION).close()
+        streams.open()
+        assert streams.record is not None
+        for record in (sent, got):
+            record.archive_id = streams.record.archive_id
+            record.manifest_sha256 = streams.record.sha256
+        sent.db_role = streams.record.source.role or None
+        sent.details = {"mapping_sha256": m.sha256, "snapshot": streams.run.snapshot}
+        if streams.record.filters:
+            sent.details["filters"] = streams.record.filters
+        hooks = HistoryHooks(__version__, {**streams.record.source.to_dict(), "copy": True}, enabled=history)
+        report = ImportReport(streams.origin, streams.record.archive_id, describe_dsn(target), opts.dry_run)
+        import_transaction(target, streams, report, opts, progress, (hooks,))
+    except BaseException as exc:
+        for record in (sent, got):
+            _failed(record, exc)
+        got.db_role = hooks.db_role if hooks else None
+        failed_report = getattr(exc, "report", None)
+        if isinstance(failed_report, ImportReport):
+            got.tables = [t.to_dict() for t in failed_report.tables]
+        sent.tables = _streamed(streams)
+        _finish_audit(sent, audit_log, started, [])
+        _finish_audit(got, audit_log, started, [])
+        raise
+    finally:
+        streams.close()
+    report.seconds = time.monotonic() - started
+    for record in (sent, got):
+        record.result = "ok"
+    sent.tables = _streamed(streams)
+    got.db_role = hooks.db_role
+    got.tables = [t.to_dict() for t in report.tables]
+    got.details.update(
+        committed=report.committed,
+        already_applied=report.already_applied,
+        inserted=report.inserted,
+        updated=report.updated,
+        history=hooks.available and report.committed,
+    )
+    _finish_audit(sent, audit_log, started, report.warnings)
+    written = _finish_audit(got, audit_log, started, report.warnings)
+    values = {f.name: getattr(report, f.name) for f in fields(ImportReport)}
+    return CopyResult(
+        **values,
+        history=_history_status(hooks, report),
+        audit_log=written,
+        source=describe_dsn(source),
+        snapshot=streams.run.snapshot,
+        streamed=_streamed(streams),
+        source_warnings=streams.warnings,
+    )
+
+
+def _streamed(streams: CopySource) -> list[dict[str, int | str]]:
+    return [{"table": str(t), "rows": s.rows, "bytes": s.bytes} for t, s in streams.streamed.items()]
 
 
 # -- archives -------------------------------------------------------------------------

@@ -77,20 +77,23 @@ def _one_line(text: str) -> str:
     return " ".join(text.split()) or "connection failed"
 
 
-def connect(dsn: str, *, autocommit: bool = True, application: str = "edms-pgdump") -> Connection:
-    """Open a connection with the session pinned; every failure is one line naming the fix."""
+def connect(
+    dsn: str, *, autocommit: bool = True, application: str = "edms-pgdump", option: str = "-d/--dbname"
+) -> Connection:
+    """Open a connection with the session pinned; every failure is one line naming the fix
+    (``option``: the command-line option that gave the DSN)."""
     target = conninfo_for(dsn)
     try:
         conn = psycopg.connect(target, autocommit=autocommit, application_name=application)
     except psycopg.OperationalError as exc:
         raise DatabaseError(
-            f"cannot connect to {describe_dsn(target)}: {_one_line(str(exc))}; check -d/--dbname "
-            "(and -h, -p, -U or PGHOST, PGPORT, PGUSER), that the "
+            f"cannot connect to {describe_dsn(target)}: {_one_line(str(exc))}; check {option} "
+            f"(and {'-h, -p, -U or ' if option == '-d/--dbname' else ''}PGHOST, PGPORT, PGUSER), that the "
             "server runs and that the role may log in"
         ) from None
     except psycopg.ProgrammingError as exc:
         raise UsageError(
-            f"invalid -d/--dbname ({_one_line(str(exc))}); use postgresql://user@host:port/dbname, "
+            f"invalid {option} ({_one_line(str(exc))}); use postgresql://user@host:port/dbname, "
             "host=... dbname=..., or a bare database name"
         ) from None
     pin_session(conn)

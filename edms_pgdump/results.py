@@ -161,6 +161,26 @@ class ImportResult(ImportReport):
 
 
 @dataclass
+class CopyResult(ImportResult):
+    """``copy``: the import report of the target (``archive`` is ``copy from SOURCE``,
+    ``archive_id`` the copy's id) plus what the source sent, on which snapshot."""
+
+    source: str = ""  # host:port/dbname, never a password
+    snapshot: str = ""  # the source's exported snapshot: every table was read on it
+    streamed: list[dict[str, Any]] = field(default_factory=list)  # table, rows, bytes as sent
+    source_warnings: list[str] = field(default_factory=list)  # the export's (plan, excluded rows)
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            **super().to_dict(),
+            "source": self.source,
+            "snapshot": self.snapshot,
+            "streamed": self.streamed,
+            "source_warnings": self.source_warnings,
+        }
+
+
+@dataclass
 class DatabaseComparison:
     """``verify --dsn``: archive rows missing from the database, and rows that differ."""
 

@@ -37,6 +37,8 @@ DEBUG_FLAG = "--debug"
 # metavars a person reads, by parameter name; anything else falls back on its type
 METAVARS: dict[str, str] = {
     "dsn": "DSN",
+    "source": "DSN",
+    "target": "DSN",
     "host": "HOST",
     "port": "PORT",
     "username": "USER",

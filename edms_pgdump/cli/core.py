@@ -245,9 +245,9 @@ def nothing_to_change(report: ImportReport) -> bool:
 
 
 def print_import_report(
-    report: ImportReport, history_status: str | None = None, verbose: bool = True
+    report: ImportReport, history_status: str | None = None, verbose: bool = True, title: str | None = None
 ) -> None:
-    title = f"import {report.archive} -> {report.target}" + (
+    title = (title or f"import {report.archive} -> {report.target}") + (
         " (dry run, rolled back)" if report.dry_run else ""
     )
     skipped = any(r.skipped for r in report.tables)

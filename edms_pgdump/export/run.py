@@ -281,7 +281,7 @@ class Runner:
     conn: Connection
     dsn: str  # for a parallel export's workers
     program: ExportProgram
-    writer: ArchiveWriter
+    writer: ArchiveWriter | None  # None: the body's refusals only (copy streams the rows)
     options: ExportOptions = field(default_factory=ExportOptions)
     progress: Progress = field(default_factory=NoProgress)
     estimated_rows: dict[str, int] = field(default_factory=dict)  # biggest tables start first
@@ -357,7 +357,8 @@ class Runner:
         """The COPY steps: on this connection one after the other, or over ``jobs``
         connections on this one's snapshot (biggest tables first; a table reading a
         subset's temp tables stays on this connection)."""
-        conn = self.conn
+        conn, writer = self.conn, self.writer
+        assert writer is not None, "an export that writes members needs its archive"
         self.result.snapshot = _export_snapshot(conn)
         for c in copies:
             self.progress.start(str(c.table), self.estimated_rows.get(str(c.table)) or None)
@@ -365,7 +366,7 @@ class Runner:
         jobs = self.options.jobs
         if jobs == 1 or len(copies) <= 1:
             for c in copies:
-                infos[c.index] = copy_table(conn, c, self.writer, self.options, self.progress)
+                infos[c.index] = copy_table(conn, c, writer, self.options, self.progress)
             return
         n = min(jobs, len(copies))
         for _ in range(n):
@@ -382,7 +383,7 @@ class Runner:
             with lock:
                 w = pool_conns.pop()
             try:
-                return copy_table(w, c, self.writer, self.options, self.progress, stop)
+                return copy_table(w, c, writer, self.options, self.progress, stop)
             finally:
                 with lock:
                     pool_conns.append(w)
@@ -393,7 +394,7 @@ class Runner:
             futures = {c.index: pool.submit(run, c) for c in order if not c.on_snapshot_connection}
             try:
                 for c in on_main:
-                    infos[c.index] = copy_table(conn, c, self.writer, self.options, self.progress, stop)
+                    infos[c.index] = copy_table(conn, c, writer, self.options, self.progress, stop)
                 # the first failure, as it happens (not in table order): the others stop
                 for fut in as_completed(futures.values()):
                     fut.result()

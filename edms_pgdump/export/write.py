@@ -11,8 +11,8 @@ from __future__ import annotations
 import datetime as dt
 import time
 import uuid
-from collections.abc import Sequence
-from dataclasses import fields, replace
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, fields, replace
 from pathlib import Path
 
 import psycopg
@@ -31,13 +31,15 @@ from edms_pgdump.archive.manifest import (
 )
 from edms_pgdump.archive.package import ArchiveWriter, MemberInfo
 from edms_pgdump.archive.signing import Signer
-from edms_pgdump.catalog.names import parse_qualified_name
+from edms_pgdump.catalog.names import QualifiedName, parse_qualified_name
 from edms_pgdump.catalog.read import Catalog, read_catalog
-from edms_pgdump.db import connect, describe_dsn, server_error_message
+from edms_pgdump.db import Connection, connect, describe_dsn, server_error_message
 from edms_pgdump.errors import DatabaseError, UsageError
 from edms_pgdump.export.program import (
     EXPORT_SETTINGS,
     EXPORT_WORK_MEM,
+    CopyOut,
+    ExportProgram,
     export_opening,
     export_program,
     unmapped_types_step,
@@ -46,9 +48,12 @@ from edms_pgdump.export.run import Runner, refuse_unmapped_types, run_opening
 from edms_pgdump.export.subset import Subset, WhereArgs, resolve_filters, subset_steps
 from edms_pgdump.mapping import Mapping
 from edms_pgdump.options import ExportOptions, NoProgress, Progress
-from edms_pgdump.plan.build import TablePlan, build_plan, unmapped_tables
+from edms_pgdump.plan.build import Plan, TablePlan, build_plan, unmapped_tables
 from edms_pgdump.results import ExportResult
 from edms_pgdump.sqlgen import SESSION_SETTINGS
+from edms_pgdump.sqlgen.where import RowFilter
+
+Filters = dict[QualifiedName, RowFilter]
 
 
 def table_shape(tp: TablePlan, catalog: Catalog) -> TableShape:
@@ -87,6 +92,89 @@ def with_scope(entry: TableEntry, subset: Subset | None) -> TableEntry:
     if subset is None:
         return entry
     return replace(entry, extra={**entry.extra, "scope": subset.scope(parse_qualified_name(entry.table))})
+
+
+@dataclass
+class OpenedExport:
+    """An export planned on its snapshot, its refusals not yet run: what the archive's
+    export and ``copy`` (load.copy_source) share before the first row moves."""
+
+    catalog: Catalog
+    plan: Plan
+    program: ExportProgram
+    excluded: list[str]  # rows no archive carries, with their counts (warnings)
+    server_version: str
+    estimated: dict[str, int]  # rows per table, from the statistics: biggest first
+
+    def copy_steps(self) -> dict[QualifiedName, CopyOut]:
+        return {c.table: c for c in self.program.copies()}
+
+
+def open_export(conn: Connection, mapping: Mapping, options: ExportOptions, filters: Filters) -> OpenedExport:
+    """Open the snapshot on ``conn`` (the program's opening), plan on it and build the
+    export program; raise on a plan error or an unmapped generic type."""
+    run_opening(conn, export_opening(read_only=not filters))
+    catalog = read_catalog(conn)
+    plan = build_plan(mapping, catalog)
+    plan.raise_for_errors()
+    # which tables the generic references name is data: found on this snapshot (a
+    # type naming a table that is no target is the program's first refusal)
+    plan, unmapped = plan_with_targets(conn, mapping, catalog, plan)
+    if unmapped:
+        # named before any other problem of the plan, by the program's first refusal
+        step = unmapped_types_step(plan, catalog, mapping)
+        if step is not None:
+            refuse_unmapped_types(conn, step)
+    plan.raise_for_errors()
+    # rows no archive carries: named with their counts in the summary (on this snapshot)
+    excluded = [str(p) for p in excluded_with_rows(conn, mapping, catalog)]
+    subset = subset_steps(plan, catalog, filters) if filters else None
+    program = export_program(plan, catalog, mapping, options, subset)
+    version = conn.execute("SELECT current_setting('server_version')").fetchone()
+    estimated = {str(t): catalog.tables[t].estimated_rows for t in plan.load_order}
+    return OpenedExport(catalog, plan, program, excluded, str(version[0]) if version else "", estimated)
+
+
+def export_manifest(
+    dsn: str,
+    mapping: Mapping,
+    options: ExportOptions,
+    opened: OpenedExport,
+    snapshot: str,
+    subset: Subset | None,
+    member: Callable[[int], MemberInfo],
+) -> Manifest:
+    """The manifest of an export run on ``opened``; ``member(i)`` is data file ``i``'s."""
+    plan, catalog = opened.plan, opened.catalog
+    return Manifest(
+        archive_id=str(uuid.uuid4()),
+        created_at=dt.datetime.now(dt.timezone.utc).isoformat(timespec="seconds"),
+        tables=tuple(
+            with_scope(table_entry(tp, catalog, member(i)), subset)
+            for i, tp in enumerate(plan.exported, start=1)
+        ),
+        mapping=mapping.to_dict(),
+        format_version=FORMAT_VERSION,
+        tool_version=__version__,
+        source=Source(
+            server=describe_dsn(dsn),
+            database=catalog.database,
+            server_version=opened.server_version,
+            server_version_num=catalog.server_version,
+            snapshot=snapshot,
+            role=catalog.current_user,
+        ),
+        settings=dict(SESSION_SETTINGS),
+        mapping_sha256=mapping.sha256,
+        sorted_rows=options.sort_rows,
+        mapping_text=mapping.source_text,
+        load_order=tuple(str(n) for n in plan.load_order),
+        components=tuple(tuple(str(n) for n in comp) for comp in plan.components),
+        unmapped_tables=tuple(str(n) for n in unmapped_tables(mapping, catalog)),
+        problems=tuple(p.to_dict() for p in plan.problems),
+        lookups=tuple(table_shape(tp, catalog) for tp in plan.tables.values() if not tp.export),
+        extra={"filters": subset.filters} if subset else {},
+    )
 
 
 def write_archive(
@@ -149,56 +237,11 @@ def export_to_archive(
     conn = connect(dsn)
     writer: ArchiveWriter | None = None
     try:
-        run_opening(conn, export_opening(read_only=not filters))
-        catalog = read_catalog(conn)
-        plan = build_plan(mapping, catalog)
-        plan.raise_for_errors()
-        # which tables the generic references name is data: found on this snapshot (a
-        # type naming a table that is no target is the program's first refusal)
-        plan, unmapped = plan_with_targets(conn, mapping, catalog, plan)
-        if unmapped:
-            # named before any other problem of the plan, by the program's first refusal
-            step = unmapped_types_step(plan, catalog, mapping)
-            if step is not None:
-                refuse_unmapped_types(conn, step)
-        plan.raise_for_errors()
-        # rows no archive carries: named with their counts in the summary (on this snapshot)
-        excluded = [str(p) for p in excluded_with_rows(conn, mapping, catalog)]
-        subset = subset_steps(plan, catalog, filters) if filters else None
-        program = export_program(plan, catalog, mapping, options, subset)
-        version = conn.execute("SELECT current_setting('server_version')").fetchone()
+        opened = open_export(conn, mapping, options, filters)
         writer = ArchiveWriter(out, directory=options.directory, recipients=recipients, signer=signer)
-        estimated = {str(t): catalog.tables[t].estimated_rows for t in plan.load_order}
-        done = Runner(conn, dsn, program, writer, options, progress, estimated).run()
-        tables = plan.exported
-        manifest = Manifest(
-            archive_id=str(uuid.uuid4()),
-            created_at=dt.datetime.now(dt.timezone.utc).isoformat(timespec="seconds"),
-            tables=tuple(
-                with_scope(table_entry(tp, catalog, done.infos[i]), done.subset)
-                for i, tp in enumerate(tables, start=1)
-            ),
-            mapping=mapping.to_dict(),
-            format_version=FORMAT_VERSION,
-            tool_version=__version__,
-            source=Source(
-                server=describe_dsn(dsn),
-                database=catalog.database,
-                server_version=str(version[0]) if version else "",
-                server_version_num=catalog.server_version,
-                snapshot=done.snapshot,
-                role=catalog.current_user,
-            ),
-            settings=dict(SESSION_SETTINGS),
-            mapping_sha256=mapping.sha256,
-            sorted_rows=options.sort_rows,
-            mapping_text=mapping.source_text,
-            load_order=tuple(str(n) for n in plan.load_order),
-            components=tuple(tuple(str(n) for n in comp) for comp in plan.components),
-            unmapped_tables=tuple(str(n) for n in unmapped_tables(mapping, catalog)),
-            problems=tuple(p.to_dict() for p in plan.problems),
-            lookups=tuple(table_shape(tp, catalog) for tp in plan.tables.values() if not tp.export),
-            extra={"filters": done.subset.filters} if done.subset else {},
+        done = Runner(conn, dsn, opened.program, writer, options, progress, opened.estimated).run()
+        manifest = export_manifest(
+            dsn, mapping, options, opened, done.snapshot, done.subset, lambda i: done.infos[i]
         )
         published = writer.publish(manifest)
         writer = None
@@ -206,7 +249,7 @@ def export_to_archive(
             archive=str(out),
             manifest=published,
             seconds=time.monotonic() - started,
-            warnings=[str(p) for p in plan.warnings] + done.warnings + excluded,
+            warnings=[str(p) for p in opened.plan.warnings] + done.warnings + opened.excluded,
         )
     except psycopg.Error as exc:
         raise DatabaseError(f"export from {describe_dsn(dsn)} failed: {server_error_message(exc)}") from None
@@ -220,7 +263,10 @@ __all__ = [
     "EXPORT_SETTINGS",
     "EXPORT_WORK_MEM",
     "ExportResult",
+    "OpenedExport",
+    "export_manifest",
     "export_to_archive",
+    "open_export",
     "table_shape",
     "write_archive",
 ]

@@ -7,7 +7,8 @@ reads the target's catalog in that transaction, asks its source for the plan and
 rows, builds and runs the program, then its closing (COMMIT, or ROLLBACK for a dry run).
 
 What differs between callers comes in two typed parts:
-- an ``ImportSource`` (an archive here, a Django fixture in ``django.fixture_import``)
+- an ``ImportSource`` (an archive here, a Django fixture in ``django.fixture_import``,
+  a source database streamed by ``load.copy_source``)
   turns the catalog into an ``ImportInput``: the plan and the COPY text per table;
 - ``ImportHooks`` (history, diff's samples, the fixture's kept ids) receive the catalog
   and the program as arguments and return the steps they add, run by the same
@@ -61,6 +62,9 @@ class ImportInput:
     # a subset archive's rules: --delete-missing deletes only within them
     scopes: dict[QualifiedName, TableScope] = field(default_factory=dict)
     reopen: Members | None = None  # each parallel loader's own reader; None: one connection
+    # rows per table to order parallel loaders by (largest first), when the source knows
+    # them only once streamed (copy); None: members.rows
+    sizes: Callable[[QualifiedName], int] | None = None
 
 
 class ImportSource(Protocol):
@@ -124,7 +128,7 @@ def import_transaction(
         runner.run_more(tuple(s for h in hooks for s in h.before_program(conn, given, program, report)))
         if area is not None and given.reopen is not None:
             runner.staged = load_in_parallel(
-                dsn, program, given.reopen, options.jobs, progress, report, given.members.rows
+                dsn, program, given.reopen, options.jobs, progress, report, given.sizes or given.members.rows
             )
         runner.run()
         _stale_views(program, report)

@@ -57,7 +57,9 @@ from edms_pgdump.sqlgen.common import current_setting
 OPTIONAL_LOCK_WAIT = "200ms"
 
 class MemberSource(Protocol):
-    """Where CopyIn reads a table's COPY text from (an archive member)."""
+    """Where CopyIn reads a table's COPY text from (an archive member, or a source
+    database's COPY for ``copy``). ``rows``: the count the source vouches for, read
+    again once ``blocks`` is exhausted (a stream counts while it runs)."""
 
     def rows(self, table: QualifiedName) -> int: ...
 
@@ -270,6 +272,8 @@ class ProgramRunner:
         self.timed("copy", name, t0, copied)
         self.progress.finish(task)
         self.counts[name][STAGED] = copied
+        # a streamed source (copy from a database) knows its count only at the end
+        self.counts[name][EXPECTED] = self.source.rows(name)
 
     def record(self, step: Record) -> None:
         self.begin_step(step.step, step.table)
