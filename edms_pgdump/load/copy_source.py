@@ -232,7 +232,8 @@ class _Streams:
         except psycopg.Error as exc:
             raise DatabaseError(
                 f"{step.table}: reading it from the source {describe_dsn(self.source.dsn)} failed "
-                f"after {counted.rows} row(s): {server_error_message(exc)}"
+                f"after {counted.rows} row(s): {server_error_message(exc)}; the copy was rolled back and "
+                "nothing was written to the target: copy again once the source answers"
             ) from None
         counted.done = True
 
