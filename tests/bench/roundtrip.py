@@ -15,6 +15,8 @@ step runs as its own process, in databases made for it: wall time, the child's p
   ``constraints="keep"`` and ``"recreate"``, each into a fresh re-initialised target (``sample.reinitialise``) vs
   ``pg_restore --data-only --disable-triggers --single-transaction`` into an empty schema;
 * the same archive again into the default import's target (must write 0 tuples);
+* ``copy`` (database to database, no archive; ``-j 1`` and ``-j N``, then again) vs the
+  export + import of the same data through a file, and vs ``pg_dump -Fc -Z0 | pg_restore``;
 * the tree case: ``tree.node`` keyed by ``[parent_id, label]`` (roots have a NULL parent)
   at N and 4N rows: export, import vs pg_restore of the same rows, and the growth 4N/N.
 
@@ -154,6 +156,12 @@ def child_main(spec: dict[str, Any]) -> int:
         if spec["op"] == "export":
             r: Any = api.export_archive(spec["dsn"], spec["mapping"], spec["output"], jobs=spec["jobs"],
                                         compression=spec["compression"], audit_log=False)
+        elif spec["op"] == "copy":  # database to database, no archive (run_copy_cases)
+            r = api.copy_database(spec["source"], spec["dsn"], spec["mapping"],
+                                  options=ImportOptions(**spec["options"]), audit_log=False)
+            if not r.committed or not r.ok:
+                print(f"error: copy did not commit: {r.problems}", file=sys.stderr)
+                return 1
         else:
             opts = ImportOptions(**spec["options"])
             r = api.import_archive(spec["dsn"], spec["archive"], options=opts, audit_log=False)
@@ -403,6 +411,7 @@ def main(argv: list[str] | None = None) -> int:
             run_export_cases(runner, server, src, work, args.jobs)
             zmethod = str(result.setdefault("pg_dump_compressed", pg_dump_compression(runner, bin_dir, src, work)))
             run_import_cases(runner, dbs, bin_dir, work, args.jobs, rows, checks)
+            run_copy_cases(runner, dbs, bin_dir, src, args.jobs, rows, checks)
             for n in tree_sizes:
                 if not run_tree_case(runner, dbs, bin_dir, work, n, args.tree_timeout, checks):
                     break
@@ -415,7 +424,7 @@ def main(argv: list[str] | None = None) -> int:
             shutil.rmtree(work, ignore_errors=True)
 
     result["machine"]["load_average_after"] = [round(x, 2) for x in os.getloadavg()]
-    print("\n" + render(runner, result, comparisons(args.jobs, zmethod, tree_sizes)))
+    print("\n" + render(runner, result, comparisons(args.jobs, zmethod, tree_sizes) + copy_comparisons(args.jobs)))
     result["steps"] = [asdict(s) for s in runner.steps.values()]
     result["checks_failed"] = checks
     if args.json_out:
@@ -540,6 +549,62 @@ def run_tree_case(runner: Runner, dbs: Databases, bin_dir: Path, work: Path, n: 
     if want != got:
         checks.append(f"tree import {n}: paths differ from the source (count, md5) {got} != {want}")
     return True
+
+
+# -- copy: database to database, no archive (issue 27) ---------------------------------
+
+
+def copy_comparisons(jobs: int) -> list[tuple[str, str, str, float | None]]:
+    return [
+        ("copy vs export + import through a file", "copy", "export + import (file)", None),
+        ("copy vs pg_dump piped to pg_restore", "copy", "pg_dump piped to pg_restore", None),
+        (f"copy -j {jobs} vs pg_dump piped to pg_restore", f"copy -j{jobs}", "pg_dump piped to pg_restore", None),
+        ("re-copy, nothing changed", "re-copy", "copy", None),
+    ]
+
+
+def run_copy_cases(runner: Runner, dbs: Databases, bin_dir: Path, src: str, jobs: int,
+                   rows: dict[str, int], checks: list[str]) -> None:
+    """``copy`` from the source into a re-initialised target (-j 1 and -j N, then again
+    into the first: must write 0 tuples), against the export (zstd) + import of the same
+    data through a file, and against ``pg_dump -Fc -Z0 | pg_restore --data-only`` into an
+    empty schema (the pg_restore baseline's options, through a pipe)."""
+    mapping = str(sample_mapping_path())
+    table_args = " ".join(f"-t {t}" for t in TABLES)
+    restored = dbs.fresh("bench_pipe_restore", "bench_schema")
+    pipe = (f"{bin_dir / 'pg_dump'} --data-only -Fc -Z0 {table_args} '{src}' | "
+            f"{bin_dir / 'pg_restore'} --data-only --disable-triggers --single-transaction -d '{restored}'")
+    runner.run("pg_dump piped to pg_restore", ["bash", "-o", "pipefail", "-c", pipe])
+    dbs.drop("bench_pipe_restore")
+    exported, imported = runner.steps.get("export zstd -j1"), runner.steps.get("import default")
+    if exported and imported and exported.seconds is not None and imported.seconds is not None:
+        # the same two library calls the archive path makes, added up
+        runner.steps["export + import (file)"] = Step(
+            "export + import (file)", exported.seconds + imported.seconds,
+            (exported.wall_seconds or 0) + (imported.wall_seconds or 0),
+            max(exported.peak_rss_mb or 0, imported.peak_rss_mb or 0), [])
+    for name, options in (("copy", {}), (f"copy -j{jobs}", {"jobs": jobs})):
+        db_name = "bench_" + "".join(ch if ch.isalnum() else "_" for ch in name)
+        target = dbs.fresh(db_name, "bench_reinit")
+        before = write_counts(target)
+        step = runner.run(name, child({"op": "copy", "source": src, "dsn": target, "mapping": mapping,
+                                       "options": options}))
+        if step.error:
+            continue
+        after = write_counts(target)
+        got = table_rows(target)
+        step.extra["tuples_written"] = {k: after[k] - before[k] for k in before}
+        if not all(got[t] >= rows[t] for t in TABLES):
+            checks.append(f"{name}: rows missing in the target ({got} for {rows})")
+        if name == "copy":
+            re = runner.run("re-copy", child({"op": "copy", "source": src, "dsn": target, "mapping": mapping,
+                                              "options": {}}))
+            if not re.error:
+                again = write_counts(target)
+                re.extra["tuples_written"] = {k: again[k] - after[k] for k in after}
+                if any(re.extra["tuples_written"].values()):
+                    checks.append(f"re-copy wrote tuples: {re.extra['tuples_written']}")
+        dbs.drop(db_name)
 
 
 if __name__ == "__main__":
