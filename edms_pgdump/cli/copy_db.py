@@ -136,7 +136,8 @@ def copy_cmd(
         emit_json(result.to_dict())
         return
     print_warnings(result.source_warnings, verbose)
-    print_import_report(result, result.history, verbose, title=f"copy {result.source} -> {result.target}")
+    title = f"copy {result.source} -> {result.target}"
+    print_import_report(result, result.history, verbose, title, holder="the source")
     sent = sum(int(t["rows"]) for t in result.streamed)
     size = sum(int(t["bytes"]) for t in result.streamed)
     out.print(

@@ -245,8 +245,13 @@ def nothing_to_change(report: ImportReport) -> bool:
 
 
 def print_import_report(
-    report: ImportReport, history_status: str | None = None, verbose: bool = True, title: str | None = None
+    report: ImportReport,
+    history_status: str | None = None,
+    verbose: bool = True,
+    title: str | None = None,
+    holder: str = "this archive",
 ) -> None:
+    """The import's table and summary; ``title`` and ``holder`` name another source (copy)."""
     title = (title or f"import {report.archive} -> {report.target}") + (
         " (dry run, rolled back)" if report.dry_run else ""
     )
@@ -271,7 +276,7 @@ def print_import_report(
             markup=False,
         )
     if nothing_to_change(report):
-        out.print("nothing to change: the target already holds this archive's data")
+        out.print(f"nothing to change: the target already holds {holder}'s data")
     state = (
         "committed" if report.committed else ("rolled back (dry run)" if report.dry_run else "not committed")
     )
