@@ -203,8 +203,9 @@ class _CutSource:
         pass
 
 
+@pytest.mark.parametrize("jobs", [1, 2])
 def test_the_source_lost_mid_stream_leaves_the_target_unchanged(
-    new_db: NewDb, admin: psycopg.Connection
+    new_db: NewDb, admin: psycopg.Connection, jobs: int
 ) -> None:
     # a sale table of several COPY blocks (1 MB each), so the cut falls inside it
     src, dst = _source(new_db, sales=40000), _target(new_db)
@@ -212,13 +213,21 @@ def test_the_source_lost_mid_stream_leaves_the_target_unchanged(
     before, seqs = table_snapshot(dst, *TABLES), sequence_values(dst)
     cut = _CutSource(admin.info.dsn, str(source_db), "public.sale")
     with pytest.raises(DatabaseError) as failed:
-        copy_database(src, dst, load_mapping_text(MAPPING), progress=cut, audit_log=False)
+        copy_database(
+            src,
+            dst,
+            load_mapping_text(MAPPING),
+            options=ImportOptions(jobs=jobs),
+            progress=cut,
+            audit_log=False,
+        )
     message = str(failed.value)
     assert cut.cut.is_set()
     assert message.startswith("public.sale: reading it from the source") and "failed after" in message
     assert "rolled back" in message and "Traceback" not in message
     assert table_snapshot(dst, *TABLES) == before and _history(dst) == []
     assert sequence_values(dst)["public.region_id_seq"] == seqs["public.region_id_seq"]  # nothing new drawn
+    assert not fetch(dst, "SELECT 1 FROM pg_namespace WHERE nspname LIKE 'edms\\_pgdump\\_stage\\_%'")
 
 
 def test_unreachable_databases_and_a_mismatched_target_are_clear(
@@ -337,6 +346,21 @@ def test_a_subset_copy_moves_what_a_subset_export_would(new_db: NewDb, tmp_path:
         "public.store": 99,  # the stores the 99 sales need; the regions are exported whole
         "public.sale": 99,
     }
+
+
+def test_a_subset_copy_deletes_only_within_its_scope(dbs: tuple[str, str]) -> None:
+    src, dst = dbs
+    _copy(src, dst)
+    run(src, "DELETE FROM public.sale WHERE ref IN ('S5', 'S500')")
+    where = (("public.sale", "amount < 1"),)  # S1 … S99
+    result = _copy(src, dst, where=where, delete_missing=True)
+    assert {t.table: t.deleted for t in result.tables} == {
+        "public.region": 0,
+        "public.store": 0,
+        "public.sale": 1,
+    }
+    refs = {r[0] for r in fetch(dst, "SELECT ref FROM public.sale")}
+    assert "S5" not in refs and "S500" in refs and len(refs) == SALES - 1
 
 
 def test_cli_json(dbs: tuple[str, str], tmp_path: Path) -> None:
