@@ -331,10 +331,13 @@ def test_jobs_2_reads_every_table_on_one_snapshot(new_db: NewDb) -> None:
         source.close()
 
 
-def test_a_subset_copy_moves_what_a_subset_export_would(new_db: NewDb, tmp_path: Path) -> None:
+@pytest.mark.parametrize("jobs", [1, 2])
+def test_a_subset_copy_moves_what_a_subset_export_would(new_db: NewDb, tmp_path: Path, jobs: int) -> None:
+    """With -j 2 too: the tables that read the subset's temp tables stream from the first
+    source connection, the only one that sees them."""
     src, dst, other = _source(new_db), _target(new_db), _target(new_db)
     where = (("public.sale", "amount < 1"),)
-    result = _copy(src, dst, where=where)
+    result = _copy(src, dst, where=where, jobs=jobs)
     assert result.committed
     archive = tmp_path / "subset.edmsdump"
     exported = export_archive(src, load_mapping_text(MAPPING), archive, where=where, audit_log=False)
