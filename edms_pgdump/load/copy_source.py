@@ -37,7 +37,7 @@ from edms_pgdump.catalog.read import Catalog
 from edms_pgdump.db import Connection, connect, describe_dsn, server_error_message
 from edms_pgdump.errors import DatabaseError
 from edms_pgdump.export.copy_blocks import copy_out_blocks
-from edms_pgdump.export.program import CopyOut, export_opening
+from edms_pgdump.export.program import Commit, CopyOut, Counts, export_opening
 from edms_pgdump.export.run import ExportRun, Runner, run_opening
 from edms_pgdump.export.subset import resolve_filters
 from edms_pgdump.export.write import OpenedExport, export_manifest, open_export
@@ -102,8 +102,8 @@ class CopySource:
             self.opened = open_export(self.conn, self.mapping, self.options, filters)
             runner = Runner(self.conn, self.dsn, self.opened.program, None, self.options)
             for step in self.opened.program.body:
-                if isinstance(step, CopyOut):
-                    break  # the rows move when the import's staging asks for them
+                if isinstance(step, (CopyOut, Counts, Commit)):
+                    break  # the rows move when the import's staging asks; the snapshot stays open
                 runner.step(step)
             self.run = runner.result
             self.run.snapshot = _export_snapshot(self.conn)
