@@ -171,7 +171,7 @@ def test_a_reference_to_a_null_natural_key_elsewhere_travels(
     export.sql: i2's presence says true, with the key field NULL."""
     dsn = _db(new_db, CATEGORIES)
     mapping = CATEGORIES_MAPPING.replace("[category_id, name]", "[name]")
-    _, res = _same_data(pg_server, dsn, mapping, tmp_path)
+    _same_data(pg_server, dsn, mapping, tmp_path)
     archive = tmp_path / "a.edms"
     with ArchiveReader(archive) as reader:
         item = reader.manifest.table("public.item")
