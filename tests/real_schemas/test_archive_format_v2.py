@@ -35,11 +35,10 @@ from tests.support.real_schemas import (
     table_snapshot,
 )
 
-# [email] is the key; NULL once (a unique index NULLS NOT DISTINCT would say so on 15+,
-# the uniqueness is proven on the data either way)
+# [email] is the key, NULL for one contact at most (NULLS NOT DISTINCT, PostgreSQL 15+)
 CONTACTS = """
 CREATE TABLE public.contact (id serial PRIMARY KEY, email text, name text NOT NULL);
-CREATE UNIQUE INDEX contact_email ON public.contact (email) WHERE email IS NOT NULL;
+CREATE UNIQUE INDEX contact_email ON public.contact (email) NULLS NOT DISTINCT;
 CREATE TABLE public.item (id serial PRIMARY KEY, code text NOT NULL UNIQUE,
   owner_id integer REFERENCES public.contact (id));
 """
