@@ -21,6 +21,7 @@ import psycopg
 import pytest
 
 from edms_pgdump import check_mapping, export_archive, import_archive, load_mapping_text
+from edms_pgdump.api import import_fixture
 from edms_pgdump.archive.manifest import MANIFEST_CHECKSUM, manifest_checksum
 from edms_pgdump.errors import ImportRejected, SchemaDriftError
 from tests.support.real_schemas import (
@@ -244,3 +245,34 @@ def test_a_format_2_field_in_a_version_1_manifest_is_refused(new_db: NewDb, tmp_
         info.value
     )
     assert fetch(dst, "SELECT count(*) FROM public.item") == [(0,)]
+
+
+def test_a_django_fixture_tells_null_from_a_reference_to_the_null_keyed_row(
+    new_db: NewDb, tmp_path: Path
+) -> None:
+    """Django's natural keys say it as well: ``[null]`` names the contact with no e-mail,
+    ``null`` no contact. import-fixture reads it into the same presence field."""
+    schema = CONTACTS.replace("public.contact", "public.app_contact").replace("public.item", "public.app_item")
+    dst = make_db(new_db, schema)
+    push_sequences(dst)
+    fixture = tmp_path / "backup.json"
+    fixture.write_text(
+        json.dumps(
+            [
+                {"model": "app.contact", "fields": {"email": "ann@x", "name": "Ann"}},
+                {"model": "app.contact", "fields": {"email": None, "name": "Nobody"}},
+                {"model": "app.item", "fields": {"code": "i1", "owner": ["ann@x"]}},
+                {"model": "app.item", "fields": {"code": "i2", "owner": [None]}},
+                {"model": "app.item", "fields": {"code": "i3", "owner": None}},
+            ]
+        )
+    )
+    mapping = CONTACTS_MAPPING.replace("public.contact", "public.app_contact").replace(
+        "public.item", "public.app_item"
+    )
+    result = import_fixture(dst, fixture, load_mapping_text(mapping), history=False, audit_log=False)
+    assert result.committed
+    items = ITEMS.replace("public.item", "public.app_item").replace("public.contact", "public.app_contact")
+    assert fetch(dst, items) == [("i1", "ann@x", "Ann"), ("i2", None, "Nobody"), ("i3", None, None)]
+    again = import_fixture(dst, fixture, load_mapping_text(mapping), history=False, audit_log=False)
+    assert (again.inserted, again.updated) == (0, 0)
