@@ -33,10 +33,11 @@ from edms_pgdump.errors import (
 from edms_pgdump.plan.build import Expansion, Plan, Problem, TablePlan
 from edms_pgdump.sqlgen import key_relation
 from edms_pgdump.sqlgen.export import (
-    all_null_key,
     missing_references,
+    null_key_ambiguous,
     null_key_references,
     partly_null_references,
+    uncarried,
 )
 
 SAMPLE = 5
@@ -340,12 +341,14 @@ def _where(p: Problem) -> str:
 
 
 def references_to_null_keys(conn: Connection, plan: Plan, sample_size: int = 5) -> list[Problem]:
-    """References to the row whose natural key is NULL in every field: the archive would
-    carry them as no reference at all, so export refuses them, naming the rows."""
+    """References to the row whose natural key is NULL in every field, from inside a
+    natural key (``null_key_ambiguous``): the archive carries the reference's presence
+    (format 2), but the key other rows are matched by would hold NULL either way, so
+    export refuses them, naming the rows. Elsewhere such references travel."""
     found: list[Problem] = []
     for tp in plan.exported:
         for exp in tp.expansions:
-            if not all_null_key(plan, exp):
+            if not null_key_ambiguous(plan, tp, exp):
                 continue
             rows = conn.execute(null_key_references(plan, tp, exp, sample_size)).fetchall()
             if not rows:
@@ -369,10 +372,10 @@ def null_key_reference_problem(
         "reference-to-null-key",
         str(tp.table),
         f"{count} row(s) reference the {exp.ref_table} row whose natural key "
-        f"({', '.join(plan.tables[exp.ref_table].natural_key)}) is NULL: the archive cannot "
-        "tell such a reference from none: " + samples,
-        f"give that {exp.ref_table} row a natural key value, or choose a natural key for "
-        f"{exp.ref_table} that is never NULL in every column",
+        f"({', '.join(plan.tables[exp.ref_table].natural_key)}) is NULL from {tp.table}'s natural key "
+        f"({', '.join(tp.natural_key)}): that key cannot tell such a reference from none: " + samples,
+        f"give that {exp.ref_table} row a natural key value, choose a natural key for "
+        f"{exp.ref_table} that is never NULL in every column, or declare {', '.join(exp.columns)} NOT NULL",
         exp.columns[0],
     )
 
@@ -431,14 +434,17 @@ def missing_reference_problem(tp: TablePlan, exp: Expansion, count: object, samp
 
 
 def partly_nullable_references(tp: TablePlan, catalog: Catalog) -> list[Expansion]:
-    """References of two or more columns that are not all NOT NULL: a row may set some
-    of them and leave others NULL, which PostgreSQL's default MATCH SIMPLE accepts
-    without checking anything."""
+    """References of two or more columns that are not all NOT NULL, and write an id
+    column: a row may set it and leave others NULL, which PostgreSQL's default MATCH
+    SIMPLE accepts without checking anything. (A partly NULL row whose set columns are
+    all carried as values, or resolved by references of their own, travels.)"""
     table = catalog.tables.get(tp.table)
     if table is None:
         return []
     nullable = {c.name for c in table.columns if not c.not_null}
-    return [e for e in tp.expansions if len(e.fk.columns) > 1 and nullable & set(e.fk.columns)]
+    return [
+        e for e in tp.expansions if len(e.fk.columns) > 1 and nullable & set(e.fk.columns) and uncarried(e)
+    ]
 
 
 def partly_null_sample_names(tp: TablePlan, exp: Expansion) -> list[str]:
@@ -449,9 +455,9 @@ def partly_null_sample_names(tp: TablePlan, exp: Expansion) -> list[str]:
 def references_partly_null(
     conn: Connection, plan: Plan, catalog: Catalog, sample_size: int = 5
 ) -> list[Problem]:
-    """Multi-column references with some columns NULL and others set: the export's join
-    finds no row, so the archive would carry the whole reference as NULL and the parts
-    that were set would be lost without a word; export refuses them instead."""
+    """Multi-column references with some columns NULL and an id column set: the export's
+    join finds no row whose key could carry that id, so it would be lost without a word
+    (or travel raw); export refuses them instead."""
     found: list[Problem] = []
     for tp in plan.exported:
         found += partly_null_of(conn, tp, catalog, sample_size)
@@ -471,8 +477,9 @@ def partly_null_of(conn: Connection, tp: TablePlan, catalog: Catalog, sample_siz
 
 def partly_null_problem(tp: TablePlan, exp: Expansion, count: object, samples: str) -> Problem:
     cols = ", ".join(exp.columns)
+    ids = ", ".join(uncarried(exp))
     how = f"declared reference ({cols})" if exp.fk.declared else f"foreign key {exp.fk.name} ({cols})"
-    fix = f"in those rows set {cols} all NULL (no reference) or fill in the NULL ones"
+    fix = f"in those rows set {ids} NULL (the other columns travel as values) or fill in the NULL ones"
     if not exp.fk.declared and not exp.fk.not_enforced:
         fix += f"; re-create {exp.fk.name} with MATCH FULL so such rows cannot come back"
     return Problem(
@@ -480,8 +487,8 @@ def partly_null_problem(tp: TablePlan, exp: Expansion, count: object, samples: s
         "reference-partly-null",
         str(tp.table),
         f"{count} row(s) have some but not all columns of the {how} NULL, which PostgreSQL "
-        f"does not check (MATCH SIMPLE): {samples}; the reference to {exp.ref_table} would be "
-        "exported as NULL in every column, so the non-NULL parts would be lost",
+        f"does not check (MATCH SIMPLE): {samples}; such a row references no {exp.ref_table} row, "
+        f"so {ids} (an id of {exp.ref_table}) has no natural key to travel as and would be lost",
         fix,
         exp.columns[0],
     )

@@ -18,7 +18,10 @@ from typing import Any
 from edms_pgdump.errors import ArchiveError
 
 FORMAT_NAME = "edms-pgdump"
-FORMAT_VERSION = 1
+# 2: a reference carries whether it is present (``<label>.#present``) and a partly NULL
+# composite reference its columns as values (``<label>.#value.<column>``), docs/archive-format.md
+FORMAT_VERSION = 2
+READ_VERSIONS = (1, 2)  # version 1 has neither field: a reference is present when a key field is set
 MANIFEST_NAME = "manifest.json"
 # minisign signature of the exact bytes of MANIFEST_NAME (signing.py); optional
 SIGNATURE_NAME = "manifest.json.minisig"
@@ -457,10 +460,12 @@ def _check_header(data: Any, origin: str) -> None:
     if not isinstance(data, dict) or data.get("format") != FORMAT_NAME:
         raise ArchiveError(f"{origin}: {MANIFEST_NAME} is not an edms-pgdump manifest")
     version = data.get("format_version")
-    if version != FORMAT_VERSION or isinstance(version, bool):
+    if version not in READ_VERSIONS or isinstance(version, bool):
+        read = " and ".join(str(v) for v in READ_VERSIONS)
         raise ArchiveError(
             f"{origin}: archive format version {version!r} is not supported by this "
-            f"edms-pgdump (reads version {FORMAT_VERSION}); upgrade edms-pgdump or re-export"
+            f"edms-pgdump (reads versions {read}); upgrade edms-pgdump to read it, or re-export "
+            "the archive with this one"
         )
     if MANIFEST_CHECKSUM in data and data[MANIFEST_CHECKSUM] != manifest_checksum(data):
         raise ArchiveError(
@@ -506,6 +511,7 @@ __all__ = [
     "FORMAT_VERSION",
     "MANIFEST_CHECKSUM",
     "MANIFEST_NAME",
+    "READ_VERSIONS",
     "FieldEntry",
     "Manifest",
     "Source",

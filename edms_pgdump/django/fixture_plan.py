@@ -283,6 +283,8 @@ class FixtureReader:
         loaded = {f.name for f in m.columns.values()}
         for e in m.refs.values():
             loaded.update(kf.name for kf in e.fields)
+            if e.present:  # Django says it too: [null] names the row whose key is NULL, null none
+                loaded.add(e.present_field)
         for g in m.generics.values():
             loaded.add(g.field)
         m.loaded = tuple(f for f in tp.fields if f.name in loaded)
@@ -395,6 +397,9 @@ class FixtureReader:
 
     def reference(self, exp: Expansion, raw: Any, where: str, stack: tuple[Any, ...] = ()) -> dict[str, Any]:
         names = [kf.name for kf in exp.fields]
+        if exp.present:  # archive format 2's presence field, read like Django's null vs [null]
+            key = self.reference(replace(exp, present=False), raw, where, stack)
+            return {**key, exp.present_field: raw is not None}
         if raw is None:
             return dict.fromkeys(names)
         if isinstance(raw, list):

@@ -61,9 +61,9 @@ from edms_pgdump.plan.build import GenericPlan, Plan, Problem, TablePlan
 from edms_pgdump.plan.generic import target_of
 from edms_pgdump.sqlgen import subset as q
 from edms_pgdump.sqlgen.export import (
-    all_null_key,
     generic_dangling,
     missing_references,
+    null_key_ambiguous,
     null_key_references,
     partly_null_references,
     tree_rows_off_path,
@@ -550,7 +550,7 @@ def unsafe_data_step(plan: Plan, catalog: Catalog) -> RefuseUnsafeData | None:
     parts["likely-reference"] += _likely_columns(plan, catalog)
     for tp in plan.exported:
         for exp in tp.expansions:
-            if not all_null_key(plan, exp):
+            if not null_key_ambiguous(plan, tp, exp):
                 continue
             p = null_key_reference_problem(plan, tp, exp, hole("n"), hole("s"))
             about = f"{tp.table} ({', '.join(exp.columns)}): references to a NULL natural key?"

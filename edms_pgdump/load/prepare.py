@@ -12,6 +12,7 @@ from edms_pgdump.errors import SchemaDriftError, UsageError
 from edms_pgdump.mapping import Mapping, load_mapping_text, mapping_from_dict
 from edms_pgdump.plan.build import Expansion, Plan, build_plan
 from edms_pgdump.plan.generic import GenericTargets
+from edms_pgdump.plan.model import carried_field, present_field
 
 
 def archive_mapping(manifest: Manifest) -> Mapping:
@@ -63,6 +64,18 @@ def retargeted(name: QualifiedName, entry: TableEntry, expansions: Sequence[Expa
             f"to other rows. Fix: migrate the target so {mine.label} references {was_table} again, "
             "or re-export from a source whose schema matches the target"
         )
+    return out
+
+
+def reference_extras(expansions: Sequence[Expansion]) -> set[str]:
+    """The names of every format-2 field the target's references could read: presence,
+    and each written column carried as a value."""
+    out: set[str] = set()
+    for e in expansions:
+        if e.array or e.tree:
+            continue
+        out.add(present_field(e.label))
+        out.update(carried_field(e.label, c) for c in e.written)
     return out
 
 
@@ -139,9 +152,19 @@ def prepare_import(
             continue
         target_fields = {f.name: f for f in tp.fields}
         archive_fields = t.field_names
+        extras = reference_extras(tp.expansions)
         for f in t.fields:
             tf = target_fields.get(f.name)
-            if tf is None and (name, f.name.split(".")[0]) in ignored:
+            if f.name in extras and manifest.format_version < 2:
+                problems.append(
+                    f"{name}: archive field {f.name} belongs to archive format 2, but the manifest says "
+                    f"format {manifest.format_version}; the manifest is damaged, re-export the archive"
+                )
+            elif tf is None and f.name in extras:
+                # the source needed it (a nullable key, a MATCH SIMPLE FK), the target's plan
+                # does not: staged as it is and still read, so the reference keeps its meaning
+                archive_types.setdefault(name, {})[f.name] = f.type
+            elif tf is None and (name, f.name.split(".")[0]) in ignored:
                 archive_types.setdefault(name, {})[f.name] = f.type
                 warnings.append(
                     f"{name}.{f.name}: not in the target; carried in staging, not written (--ignore-column)"
@@ -160,7 +183,9 @@ def prepare_import(
         problems += retargeted(name, t, tp.expansions)
         table = catalog.tables[name]
         for tf in tp.fields:
-            if tf.name in archive_fields:
+            if tf.name in archive_fields or tf.name in extras:
+                # a format-2 field the archive lacks (format 1, or a source that needed
+                # none): the reference is present when a key field is set, as format 1 says
                 continue
             col = table.column(tf.column or "") if tf.role == "column" else None
             if tf.role == "reference":

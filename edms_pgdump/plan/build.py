@@ -32,6 +32,7 @@ from edms_pgdump.plan.model import (
     Problem,
     Severity,
     TablePlan,
+    carried_field,
     fk_label,
 )
 from edms_pgdump.plan.order import assign_edges, blocked_problems, order_component, strongly_connected
@@ -325,12 +326,48 @@ class _Planner(KeyResolver):
             if self.mapping.tables[fk.ref_table].export is False:
                 edge = "lookup"
             tree = tree and not array_type
-            claimed[fk] = Expansion(fk, label, exp_fields, nullable, edge, tree, shared, array_type)
+            present, carried = False, tuple[str, ...]()
+            if not tree and not array_type:
+                present, carried = self.presence(table, fk, written, ref_fields)
+            claimed[fk] = Expansion(
+                fk, label, exp_fields, nullable, edge, tree, shared, array_type, present, carried
+            )
             for fk_col in written:
                 fk_columns[fk_col] = fk
         # in the database's order, so unchanged schemas plan (and render) as before
         expansions = [claimed[fk] for fk in self.foreign_keys(table) if fk in claimed]
         return expansions, fk_columns
+
+    def presence(
+        self, table: Table, fk: ForeignKey, written: list[str], ref_fields: tuple[KeyField, ...]
+    ) -> tuple[bool, tuple[str, ...]]:
+        """Archive format 2: whether the reference carries its presence apart from its key
+        fields, and which written columns also travel as values.
+
+        Presence is needed where the key fields cannot say it: the referenced key can be
+        NULL in every field (a contact with no e-mail), or the FK has two or more columns,
+        some nullable, so MATCH SIMPLE lets a row set some and leave others NULL. Such a
+        partly NULL row has no referenced row; its set columns travel as values when the
+        referenced column is a plain value there (a region, a tenant number), never an id
+        the target re-allocates or a reference of the referenced table's own."""
+        partial = len(fk.columns) > 1 and any(not column_of(table, c).not_null for c in fk.columns)
+        present = partial or all(kf.nullable for kf in ref_fields)
+        if not partial:
+            return present, ()
+        ref = self.catalog.get(fk.ref_table)
+        assert ref is not None
+        ref_nk = set(self.mapping.tables[fk.ref_table].natural_key)
+        ref_pk = set(ref.primary_key or ())
+        ref_fk_columns = {c for other in self.foreign_keys(ref) for c in other.columns}
+        carried: list[str] = []
+        for c, rc in zip(fk.columns, fk.ref_columns):
+            col = ref.column(rc)
+            if c not in written or col is None or rc in ref_fk_columns or col.is_generated:
+                continue
+            if rc in ref_pk and rc not in ref_nk and col.has_default:
+                continue  # a surrogate id: re-allocated on import, never carried raw
+            carried.append(c)
+        return present, tuple(carried)
 
     def temporal_fk(self, table: Table, fk: ForeignKey) -> None:
         """A temporal FK (PostgreSQL 18, ``PERIOD``) matches its range by containment over
@@ -471,6 +508,7 @@ class _Planner(KeyResolver):
                     )
                     for kf in exp.fields
                 )
+                fields.extend(reference_extras(table, exp))
                 continue
             plain.append(c.name)
             fields.append(
@@ -542,6 +580,26 @@ class _Planner(KeyResolver):
             comps.append(tuple(ordered))
             order.extend(ordered)
         return Plan(plans, tuple(order), tuple(comps), tuple(self.problems))
+
+
+def reference_extras(table: Table, exp: Expansion) -> list[Field]:
+    """The format-2 fields after a reference's key fields: its presence, then the
+    columns it carries as values, in FK order."""
+    out: list[Field] = []
+    if exp.present:
+        out.append(Field(exp.present_field, "boolean", "reference", reference=exp.label, nullable=False))
+    for c in exp.carried:
+        col = column_of(table, c)
+        out.append(
+            Field(
+                carried_field(exp.label, c),
+                col.type,
+                "reference",
+                reference=exp.label,
+                collation=col.collation,
+            )
+        )
+    return out
 
 
 def _markers(taken: set[str]) -> dict[str, str]:

@@ -86,6 +86,18 @@ class KeyField:
 
 TREE_PATH = "#path"
 ARRAY_KEYS = "#keys"  # the field of an array reference: [[key...] | null, ...]
+# archive format 2: whether a reference is present (``<label>.#present``, boolean), and
+# the columns of a partly NULL composite reference carried as values (``<label>.#value.<column>``)
+PRESENT = "#present"
+CARRIED = "#value"
+
+
+def present_field(label: str) -> str:
+    return f"{label}.{PRESENT}"
+
+
+def carried_field(label: str, column: str) -> str:
+    return f"{label}.{CARRIED}.{column}"
 
 
 @dataclass(frozen=True)
@@ -106,6 +118,17 @@ class Expansion:
     # travels as one jsonb array of the referenced rows' keys, element by element, in
     # order, a NULL element as JSON null
     array_type: str = ""
+    # archive format 2: the reference carries whether it is present (``present_field``),
+    # where its key fields alone cannot say: the referenced key can be NULL in every
+    # field, or the FK has two or more columns, some nullable (MATCH SIMPLE)
+    present: bool = False
+    # columns this reference writes that travel as values too (``carried_field``), for
+    # a partly NULL row: the referenced column is a plain value there, never an id
+    carried: tuple[str, ...] = ()
+
+    @property
+    def present_field(self) -> str:
+        return present_field(self.label)
 
     @property
     def array(self) -> bool:
@@ -135,6 +158,8 @@ class Expansion:
             "declared": self.fk.declared,
             **({"shared": list(self.shared)} if self.shared else {}),
             **({"array": True} if self.array else {}),
+            **({"present": self.present_field} if self.present else {}),
+            **({"carried": [carried_field(self.label, c) for c in self.carried]} if self.carried else {}),
         }
 
     @property

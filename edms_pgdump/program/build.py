@@ -435,8 +435,10 @@ class _Builder(IdSteps, ConstraintSteps, ProofSteps):
         labels = tuple(f"unresolved:{e.label}" for e in exps)
         generic = sqlgen.active_generic(tp, loaded)
         generic_labels = tuple(f"unresolved:{g.field}" for g in generic)
-        summary = sqlgen.final_summary(tp, names, exps, generic)
-        add(Record("summary", name, summary, (EXISTING, *labels, *generic_labels)))
+        presence = [(e, p) for e in exps if (p := sqlgen.loaded_presence(e, loaded)) is not None]
+        mismatch_labels = tuple(f"presence:{e.label}" for e, _ in presence)
+        summary = sqlgen.final_summary(tp, names, exps, generic, loaded)
+        add(Record("summary", name, summary, (EXISTING, *labels, *generic_labels, *mismatch_labels)))
         # Statistics matter only where the final rows are joined: other tables resolve
         # their references against them, existing rows are compared and updated, the
         # second pass, or the after-load key lookup. A plain INSERT just scans them.
@@ -464,11 +466,30 @@ class _Builder(IdSteps, ConstraintSteps, ProofSteps):
                 explain=(self.archive_duplicates(name),),
             )
             add(When(at_least(2, count_of(name, EXISTING)), (repeated,), "two or more rows already exist"))
+        for (exp, present), label in zip(presence, mismatch_labels):
+            check = Check(
+                "presence",
+                name,
+                sqlgen.presence_mismatch(exp, names, present, self.opts.sample_size),
+                (*(f.name for f in exp.fields), present),
+                Message(
+                    f"{name}: ",
+                    f"; {present} must be true where the reference is present and false only where "
+                    "every key field is NULL: the member was edited or not written by edms-pgdump, "
+                    "re-export it",
+                    f" row(s) whose {present} contradicts the key fields of the reference through "
+                    f"{exp.fk.name} ({', '.join(exp.columns)} -> {exp.ref_table}): ",
+                ),
+                gather=True,
+            )
+            add(
+                When(at_least(1, count_of(name, label)), (check,), "presence fields contradicting their keys")
+            )
         for exp, label in zip(exps, labels):
             check = Check(
                 "unresolved",
                 name,
-                sqlgen.unresolved(tp, names, exp, self.opts.sample_size),
+                sqlgen.unresolved(tp, names, exp, self.opts.sample_size, sqlgen.loaded_presence(exp, loaded)),
                 tuple(f.name for f in exp.fields),
                 Message(
                     f"{name}: ",

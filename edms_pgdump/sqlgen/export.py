@@ -8,6 +8,7 @@ from psycopg import sql
 
 from edms_pgdump.catalog.names import QualifiedName
 from edms_pgdump.plan.build import Expansion, GenericPlan, Plan, TablePlan
+from edms_pgdump.plan.model import carried_field
 from edms_pgdump.sqlgen.common import equals, ident, relation, table_ident
 from edms_pgdump.sqlgen.generic import names_table, raw_id, type_key_columns, type_label
 
@@ -117,6 +118,18 @@ def _expand(
     return _key_exprs(plan, ref, b, aliases, joins)
 
 
+def presence(exp: Expansion, alias: str) -> sql.Composable:
+    """Archive format 2: whether the row references a row through ``exp``. Every column
+    set: the database found the row (MATCH SIMPLE checks only then; an unchecked
+    reference to no row is refused at export); any NULL: no reference, whatever the
+    referenced row's key looks like."""
+    return sql.SQL("({})").format(
+        sql.SQL(" AND ").join(
+            sql.SQL("{}.{} IS NOT NULL").format(ident(alias), ident(c)) for c in exp.fk.columns
+        )
+    )
+
+
 def array_keys(plan: Plan, alias: str, exp: Expansion) -> sql.Composable:
     """An array of ids as the jsonb array of the referenced rows' natural keys, element by
     element in order (``[["red"], null, ["blue"]]``): a NULL element stays JSON null, an
@@ -185,6 +198,12 @@ def export_query(
             else:
                 select.extend(_expand(plan, "t", exp, aliases, joins))
             names.extend(kf.name for kf in exp.fields)
+            if exp.present:
+                select.append(presence(exp, "t"))
+                names.append(exp.present_field)
+            for c in exp.carried:
+                select.append(sql.SQL("t.{}").format(ident(c)))
+                names.append(carried_field(exp.label, c))
     order: sql.Composable = sql.SQL("")
     if ordered:
         by_name = dict(zip(names, select))
@@ -344,11 +363,20 @@ def key_relation(plan: Plan, tp: TablePlan) -> sql.Composed:
 
 
 def all_null_key(plan: Plan, exp: Expansion) -> bool:
-    """The referenced table's natural key can be NULL in every field: a reference to
-    that row and no reference at all would look the same in the archive."""
+    """The referenced table's natural key can be NULL in every field: in an archive of
+    format 1 a reference to that row and no reference at all look the same (format 2
+    carries the reference's presence, ``Expansion.present``)."""
     ref = plan.tables.get(exp.ref_table)
     # an array reference writes such a row's key as [null], a NULL element as null
     return ref is not None and not exp.tree and not exp.array and all(kf.nullable for kf in ref.key_fields)
+
+
+def null_key_ambiguous(plan: Plan, tp: TablePlan, exp: Expansion) -> bool:
+    """A nullable reference inside ``tp``'s natural key to a table whose key can be all
+    NULL: the reference travels with its presence, but the key that others match rows
+    by holds only the key fields, so "no reference" and "the row without a key" would
+    name the same ``tp`` row. Still refused at export when the data has such rows."""
+    return all_null_key(plan, exp) and exp.nullable and ("reference", exp.label) in tp.key_parts
 
 
 def null_key_references(plan: Plan, tp: TablePlan, exp: Expansion, samples: int = 5) -> sql.Composed:
@@ -404,24 +432,34 @@ def missing_references(tp: TablePlan, exp: Expansion, samples: int = 5) -> sql.C
     )
 
 
+def uncarried(exp: Expansion) -> tuple[str, ...]:
+    """The columns a reference writes that cannot travel as values (ids of the
+    referenced row, re-allocated on import): a partly NULL row that sets one of them
+    names no row whose key could carry it."""
+    return tuple(c for c in exp.written if c not in exp.carried)
+
+
 def partly_null_references(tp: TablePlan, exp: Expansion, samples: int = 5) -> sql.Composed:
-    """Rows whose multi-column reference has some columns NULL and others not: PostgreSQL
-    does not check it (MATCH SIMPLE), the export's join finds no row, and the archive
-    would carry the whole reference as NULL, losing the parts that were set."""
+    """Rows whose multi-column reference has some columns NULL and an id column set:
+    PostgreSQL does not check it (MATCH SIMPLE), the export's join finds no row, and the
+    id could only travel raw. (The columns archive format 2 carries as values travel.)"""
+
     def cols(names: tuple[str, ...]) -> sql.Composable:
         return sql.SQL(", ").join(sql.SQL("t.{}").format(ident(c)) for c in names)
 
     shown = tuple(dict.fromkeys([*tp.natural_key, *exp.fk.columns]))
-    # some column this reference writes is set, and some column of the FK is NULL
-    # (columns it shares with another reference or the key do not make it present)
+    # some id column this reference writes is set, and some column of the FK is NULL
+    # (columns it shares with another reference or the key, or carries as values, do
+    # not make it an id)
+    ids = uncarried(exp)
     return sql.SQL(
         "SELECT pg_catalog.count(*) OVER (), {shown} FROM {t} AS t "
         "WHERE pg_catalog.num_nulls({written}) < {n_written} AND pg_catalog.num_nulls({cols}) > 0 LIMIT {n}"
     ).format(
         shown=cols(shown),
         t=own_rel(tp),
-        written=cols(exp.written),
-        n_written=sql.Literal(len(exp.written)),
+        written=cols(ids),
+        n_written=sql.Literal(len(ids)),
         cols=cols(exp.fk.columns),
         n=sql.Literal(samples),
     )

@@ -10,6 +10,7 @@ from psycopg import sql
 from edms_pgdump.catalog.names import QualifiedName
 from edms_pgdump.catalog.read import Column
 from edms_pgdump.plan.build import Expansion, GenericPlan, KeyField, Plan, TablePlan
+from edms_pgdump.plan.model import carried_field, present_field
 from edms_pgdump.sqlgen.common import equals, ident, qualified_literal
 from edms_pgdump.sqlgen.export import ID, KEY, all_null_key, key_relation, target_keys, tree_step
 from edms_pgdump.sqlgen.generic import RAW, is_raw, names_table, type_key_fields
@@ -266,10 +267,18 @@ def final_select(
             continue
         staged_ref = (exp.ref_table in staged and ref.export) or exp.tree
         kept = set(kept_columns(ref)) if staged_ref and exp.ref_table in keep_existing else set()
+        present = loaded_presence(exp, loaded_fields)
         for c, rc in zip(exp.fk.columns, exp.fk.ref_columns):
             if c in exp.written:  # a shared column is written by its own reference or the key
                 source = kept_value(ref, rc) if rc in kept else rc
-                select.append(sql.SQL("{}.{} AS {}").format(ident(a), ident(source), ident(c)))
+                value: sql.Composable = sql.SQL("{}.{}").format(ident(a), ident(source))
+                carried = carried_field(exp.label, c)
+                if present is not None and carried in loaded_fields:
+                    # a partly NULL reference (format 2): no row, its set columns as values
+                    value = sql.SQL("CASE WHEN k.{} THEN {} ELSE k.{} END").format(
+                        ident(present), value, ident(carried)
+                    )
+                select.append(sql.SQL("{} AS {}").format(value, ident(c)))
         if exp.tree:
             joins.append(
                 sql.SQL("LEFT JOIN {} AS {} ON {}.{} {} k.{}").format(
@@ -283,9 +292,13 @@ def final_select(
             )
             continue
         match = _match(a, "k", list(ref.key_fields), right_prefix=exp.label + ".")
-        if all_null_key(plan, exp):
-            # an all-NULL carried key means "no reference" (export refuses a reference to
-            # the one row whose key is all NULL), never a match with that row
+        if present is not None:
+            # format 2: the reference says whether it is present; a key that is NULL in
+            # every field then names the row whose key is all NULL
+            match = sql.SQL("k.{} AND {}").format(ident(present), match)
+        elif all_null_key(plan, exp):
+            # format 1: an all-NULL carried key means "no reference" (that export refused a
+            # reference to the one row whose key is all NULL), never a match with that row
             match = sql.SQL("{} AND ({})").format(
                 match,
                 sql.SQL(" OR ").join(sql.SQL("k.{} IS NOT NULL").format(ident(f.name)) for f in exp.fields),
@@ -403,27 +416,57 @@ def generic_unresolved(tp: TablePlan, names: StagingNames, gp: GenericPlan, samp
     )
 
 
+def loaded_presence(exp: Expansion, loaded_fields: set[str]) -> str | None:
+    """The field saying whether ``exp`` is present, when the archive carries it (format 2;
+    decided by the archive, so a target whose plan needs no such field still reads it)."""
+    name = present_field(exp.label)
+    return name if name in loaded_fields and not exp.array and not exp.tree else None
+
+
+def presence_mismatch_condition(exp: Expansion, present: str) -> sql.Composed:
+    """A presence field that contradicts the key fields: NULL, or false while a key field
+    is set (an edited or foreign member); the import refuses it instead of guessing."""
+    return sql.SQL("{p} IS NULL OR (NOT {p} AND ({keys}))").format(
+        p=ident(present),
+        keys=sql.SQL(" OR ").join(sql.SQL("{} IS NOT NULL").format(ident(f.name)) for f in exp.fields),
+    )
+
+
+def presence_mismatch(exp: Expansion, names: StagingNames, present: str, samples: int = 5) -> sql.Composed:
+    return sql.SQL("SELECT pg_catalog.count(*) OVER (), {} FROM {} WHERE {} LIMIT {}").format(
+        sql.SQL(", ").join(ident(f) for f in (*(f.name for f in exp.fields), present)),
+        names.final,
+        presence_mismatch_condition(exp, present),
+        sql.Literal(samples),
+    )
+
+
 def active_expansions(tp: TablePlan, loaded_fields: set[str]) -> list[Expansion]:
     """Expansions whose fields are in the archive (a target-only FK stays NULL)."""
     return [e for e in tp.expansions if all(f.name in loaded_fields for f in e.fields)]
 
 
-def unresolved_condition(exp: Expansion) -> sql.Composed:
-    """A reference the archive carries (some key field set) that resolved to no row."""
+def unresolved_condition(exp: Expansion, present: str | None = None) -> sql.Composed:
+    """A reference the archive carries (its presence field true; in format 1, some key
+    field set) that resolved to no row."""
     if exp.array:  # an element carried (not JSON null) whose resolved id is NULL
         return sql.SQL(
             "EXISTS (SELECT 1 FROM jsonb_array_elements({f}) WITH ORDINALITY AS e(v, o) "
             "WHERE e.v <> 'null'::jsonb AND ({c})[e.o] IS NULL)"
         ).format(f=ident(exp.fields[0].name), c=ident(exp.fk.columns[0]))
-    present = sql.SQL(" OR ").join(sql.SQL("{} IS NOT NULL").format(ident(f.name)) for f in exp.fields)
-    return sql.SQL("{} IS NULL AND ({})").format(ident(exp.written[0]), present)
+    if present is not None:
+        return sql.SQL("{} IS NULL AND {} IS TRUE").format(ident(exp.written[0]), ident(present))
+    carried = sql.SQL(" OR ").join(sql.SQL("{} IS NOT NULL").format(ident(f.name)) for f in exp.fields)
+    return sql.SQL("{} IS NULL AND ({})").format(ident(exp.written[0]), carried)
 
 
-def unresolved(tp: TablePlan, names: StagingNames, exp: Expansion, samples: int = 5) -> sql.Composed:
+def unresolved(
+    tp: TablePlan, names: StagingNames, exp: Expansion, samples: int = 5, present: str | None = None
+) -> sql.Composed:
     return sql.SQL("SELECT pg_catalog.count(*) OVER (), {} FROM {} WHERE {} LIMIT {}").format(
         sql.SQL(", ").join(ident(f.name) for f in exp.fields),
         names.final,
-        unresolved_condition(exp),
+        unresolved_condition(exp, present),
         sql.Literal(samples),
     )
 
@@ -436,20 +479,37 @@ def count_present(plan: Plan, tp: TablePlan, names: StagingNames) -> sql.Compose
 
 
 def final_summary(
-    tp: TablePlan, names: StagingNames, expansions: list[Expansion], generic: list[GenericPlan] | None = None
+    tp: TablePlan,
+    names: StagingNames,
+    expansions: list[Expansion],
+    generic: list[GenericPlan] | None = None,
+    loaded_fields: set[str] | None = None,
 ) -> sql.Composed:
-    """One scan of the final staging table: rows already in the target, and per
-    reference the number left unresolved (samples are fetched only on error)."""
+    """One scan of the final staging table: rows already in the target, per reference
+    the number left unresolved, then per reference with a presence field (format 2) the
+    number whose presence contradicts its key (samples are fetched only on error)."""
+    loaded = loaded_fields or set()
     cols: list[sql.Composable] = [
         sql.SQL("pg_catalog.count(*) FILTER (WHERE NOT {})").format(ident(tp.new_marker))
     ]
     cols += [
-        sql.SQL("pg_catalog.count(*) FILTER (WHERE {})").format(unresolved_condition(e)) for e in expansions
+        sql.SQL("pg_catalog.count(*) FILTER (WHERE {})").format(
+            unresolved_condition(e, loaded_presence(e, loaded))
+        )
+        for e in expansions
     ]
     cols += [
         sql.SQL("pg_catalog.count(*) FILTER (WHERE {})").format(generic_unresolved_condition(g))
         for g in generic or []
     ]
+    for e in expansions:
+        present = loaded_presence(e, loaded)
+        if present is not None:
+            cols.append(
+                sql.SQL("pg_catalog.count(*) FILTER (WHERE {})").format(
+                    presence_mismatch_condition(e, present)
+                )
+            )
     return sql.SQL("SELECT {} FROM {}").format(sql.SQL(", ").join(cols), names.final)
 
 

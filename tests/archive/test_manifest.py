@@ -141,7 +141,8 @@ def _damaged(edit: Any) -> dict[str, Any]:
 @pytest.mark.parametrize(
     ("edit", "message"),
     [
-        (lambda d: d.update(format_version=2), r"archive format version 2 is not supported"),
+        (lambda d: d.update(format_version=3), r"archive format version 3 is not supported .*reads versions 1 and 2"),
+        (lambda d: d.update(format_version=0), r"archive format version 0 is not supported"),
         (lambda d: d.update(format="zip"), r"is not an edms-pgdump manifest"),
         (lambda d: d.pop("tables"), r"has no tables list"),
         (lambda d: d["tables"].append(7), r"tables\[1\] is not an object"),

@@ -4,8 +4,8 @@ program so neither can drift.
 
 The schema trips every kind of refusal step the program has: generic references (types
 not mapped, ids naming nothing), a tree (loops), a natural key without a unique
-constraint, a likely reference, a reference to a NULL-keyed row, declared and NOT VALID
-references, and a two-column reference that may be partly NULL.
+constraint, a likely reference, a reference to a NULL-keyed row from a natural key, declared and NOT VALID
+references, and a two-column reference that may be partly NULL with its id column set.
 """
 
 from __future__ import annotations
@@ -75,9 +75,10 @@ CREATE TABLE public.party (id serial PRIMARY KEY, code text UNIQUE NOT NULL);
 CREATE TABLE public.note (id serial PRIMARY KEY, ref text UNIQUE NOT NULL, party_id integer);
 CREATE TABLE public.doc (id serial PRIMARY KEY, ref text UNIQUE NOT NULL, party_id integer);
 ALTER TABLE public.doc ADD CONSTRAINT doc_party_fk FOREIGN KEY (party_id) REFERENCES public.party (id) NOT VALID;
-CREATE TABLE public.shelf (id serial PRIMARY KEY, room text NOT NULL, pos integer NOT NULL, UNIQUE (room, pos));
-CREATE TABLE public.book (id serial PRIMARY KEY, isbn text NOT NULL UNIQUE, room text, pos integer,
-  FOREIGN KEY (room, pos) REFERENCES public.shelf (room, pos));
+CREATE TABLE public.shelf (id serial PRIMARY KEY, room text NOT NULL, pos integer NOT NULL, UNIQUE (room, pos),
+  UNIQUE (room, id));
+CREATE TABLE public.book (id serial PRIMARY KEY, isbn text NOT NULL UNIQUE, room text, shelf_id integer,
+  FOREIGN KEY (room, shelf_id) REFERENCES public.shelf (room, id));
 """
 MAPPING = (
     GENERIC_MAPPING
@@ -87,7 +88,7 @@ MAPPING = (
   public.product: {natural_key: [sku]}
   public.sale: {natural_key: [ref]}
   public.category: {natural_key: [code]}
-  public.item: {natural_key: [name]}
+  public.item: {natural_key: [category_id, name]}
   public.party: {natural_key: [code]}
   public.note: {natural_key: [ref], references: [{columns: [party_id], table: public.party}]}
   public.doc: {natural_key: [ref]}
@@ -96,7 +97,8 @@ MAPPING = (
 """
 )
 # rows that trip every refusal: a loop, a duplicated key, ids of products, a reference to
-# the NULL-keyed category, references to rows that do not exist, a reference partly NULL,
+# the NULL-keyed category from item's natural key, references to rows that do not exist, a
+# reference partly NULL with its id set (b3; b2's room travels as a value),
 # generic ids naming nothing and of a type not mapped
 BAD_DATA = """
 INSERT INTO public.node (id, parent_id, label) VALUES (1, NULL, 'root'), (2, 1, 'a'), (3, NULL, 'b'), (4, 3, 'c');
@@ -109,7 +111,7 @@ INSERT INTO public.item (name, category_id) SELECT 'i' || id, id FROM public.cat
 INSERT INTO public.party (code) VALUES ('a');
 INSERT INTO public.note (ref, party_id) VALUES ('n1', 1), ('n2', 4242);
 INSERT INTO public.shelf (room, pos) VALUES ('r1', 1);
-INSERT INTO public.book (isbn, room, pos) VALUES ('b1', 'r1', 1), ('b2', 'r1', NULL);
+INSERT INTO public.book (isbn, room, shelf_id) VALUES ('b1', 'r1', 1), ('b2', 'r1', NULL), ('b3', NULL, 1);
 INSERT INTO public.app_comment (content_type_id, object_id, body)
   SELECT id, '9999', 'gone' FROM public.django_content_type WHERE model = 'document';
 INSERT INTO public.app_comment (content_type_id, object_id, body)

@@ -172,7 +172,7 @@ def _rows_plus_one(m: dict) -> None:
 
 
 def _future_version(m: dict) -> None:
-    m["format_version"] = 2
+    m["format_version"] = 3
 
 
 def _table_twice(m: dict) -> None:
@@ -256,7 +256,7 @@ DAMAGES: dict[str, tuple[Callable[[Layout, Path], None], tuple[str, ...], str]] 
     "unknown format version": (
         _edit_manifest(_future_version),
         ("file", "dir"),
-        r"archive format version 2 is not supported",
+        r"archive format version 3 is not supported by this edms-pgdump \(reads versions 1 and 2\); upgrade edms-pgdump",
     ),
     "manifest member with '..'": (
         _edit_manifest(_member_dotdot),

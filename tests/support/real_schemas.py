@@ -73,7 +73,9 @@ def _field_names(tp: TablePlan) -> list[str]:
             names.append(f.name)
         elif f.reference is not None and f.reference not in seen:
             seen.add(f.reference)
-            names.extend(kf.name for kf in tp.expansion(f.reference).fields)
+            exp = tp.expansion(f.reference)
+            names.extend(kf.name for kf in exp.fields)
+            names.extend(n.name for n in tp.fields if n.reference == f.reference and n.name not in names)
     return names
 
 
