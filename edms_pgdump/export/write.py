@@ -167,7 +167,7 @@ def export_to_archive(
         subset = subset_steps(plan, catalog, filters) if filters else None
         program = export_program(plan, catalog, mapping, options, subset)
         version = conn.execute("SELECT current_setting('server_version')").fetchone()
-        writer = ArchiveWriter(out, directory=options.directory, recipients=recipients, signer=signer)
+        writer = ArchiveWriter(output, directory=options.directory, recipients=recipients, signer=signer)
         estimated = {str(t): catalog.tables[t].estimated_rows for t in plan.load_order}
         done = Runner(conn, dsn, program, writer, options, progress, estimated).run()
         tables = plan.exported
@@ -203,7 +203,7 @@ def export_to_archive(
         published = writer.publish(manifest)
         writer = None
         return ExportResult(
-            archive=str(out),
+            archive=str(output),
             manifest=published,
             seconds=time.monotonic() - started,
             warnings=[str(p) for p in plan.warnings] + done.warnings + excluded,
