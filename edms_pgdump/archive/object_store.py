@@ -80,7 +80,8 @@ def make_client(url: str) -> Any:
         # AWS_ENDPOINT_URL(_S3) and AWS_MAX_ATTEMPTS are read by botocore itself; retries in
         # standard mode (backoff, throttling) unless AWS_RETRY_MODE says otherwise
         retries = {} if os.environ.get("AWS_RETRY_MODE") else {"mode": "standard"}
-        return session.client("s3", config=Config(retries=retries))
+        # read_timeout: CompleteMultipartUpload of a large object may take minutes to answer
+        return session.client("s3", config=Config(retries=retries, read_timeout=300))
 
 
 def _code(exc: Any) -> str:
@@ -310,7 +311,8 @@ class MultipartUpload:
         self._buf += data
         self.size += len(data)
         while len(self._buf) >= self.part_size:
-            part = bytes(self._buf[: self.part_size])
+            with memoryview(self._buf) as view:
+                part = bytes(view[: self.part_size])  # one copy, not two
             del self._buf[: self.part_size]
             self._upload(part)
         return len(data)

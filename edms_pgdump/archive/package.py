@@ -197,7 +197,7 @@ class ArchiveWriter:
             if directory:
                 where = "a pipe" if self.to_stdout else "an object"
                 raise UsageError(f"-o {output}: {where} carries the single-file form; drop --format dir")
-            # refused before the database is read: a terminal, a missing bucket, no credentials
+            # refused before any table is copied: a terminal, a missing bucket, no credentials
             if self.remote is not None:
                 check_bucket(self.remote)
             else:

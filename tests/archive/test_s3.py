@@ -274,7 +274,7 @@ def test_missing_key_missing_bucket_bad_credentials_and_missing_extra(
     got = _run(tmp_path, endpoint, "import", nowhere, "--dsn", dst)
     assert got.returncode == 1
     assert f"error: {nowhere}: bucket 'no-such-bucket-edms' does not exist at {endpoint}" in got.stderr
-    # the export finds out before it reads the database, and leaves nothing behind
+    # the export finds out before it copies a table, and leaves nothing behind
     got = _run(tmp_path, endpoint, "export", "--dsn", src, "-m", str(mapping), "-o", nowhere, "--force")
     assert got.returncode == 1
     assert f"error: {nowhere}: bucket 'no-such-bucket-edms' does not exist" in got.stderr
@@ -414,3 +414,39 @@ def test_an_interrupted_upload_leaves_no_object(
         assert "interrupted" in err and "Traceback" not in err
         assert left == []  # Ctrl-C aborts the upload: no parts left either
         _assert_tmpdir_empty(tmp_path)
+
+
+@pytest.mark.parametrize(
+    ("code", "expected"),
+    [
+        ("AccessDenied", "access denied (AccessDenied): these credentials may not read it; check the bucket policy"),
+        ("403", "access denied (403): these credentials may not read it"),
+        ("InvalidAccessKeyId", "refused the credentials (InvalidAccessKeyId); check AWS_PROFILE"),
+        ("ExpiredToken", "refused the credentials (ExpiredToken)"),
+        ("PreconditionFailed", "the object was replaced while it was being read (its ETag changed)"),
+    ],
+)
+def test_refusals_the_local_server_cannot_give_are_named(code: str, expected: str) -> None:
+    """moto's server lets any key do anything: a forbidden key and refused credentials are
+    S3's answers, given here as botocore raises them (no server involved)."""
+    from botocore.exceptions import ClientError
+
+    from edms_pgdump.archive.object_store import storage_error
+
+    url = "s3://backups/prod.edmsdump"
+    exc = ClientError({"Error": {"Code": code, "Message": "as S3 says it"}}, "GetObject")
+    message = str(storage_error(url, exc, "read"))
+    assert message.startswith(f"{url}: ") and expected in message
+
+
+def test_part_size_fits_ten_thousand_parts() -> None:
+    from edms_pgdump.archive.object_store import MAX_PARTS, MIN_PART, MultipartUpload
+
+    class NoClient:
+        def create_multipart_upload(self, **_: object) -> dict[str, str]:
+            return {"UploadId": "u"}
+
+    small = MultipartUpload("s3://b/k", 10 << 30, client=NoClient())
+    assert small.part_size == MIN_PART  # 10 GB: 1,280 parts of 8 MiB
+    huge = MultipartUpload("s3://b/k", 5 << 40, client=NoClient())  # 5 TB, S3's largest object
+    assert huge.part_size * (MAX_PARTS - 100) >= (5 << 40) and huge.part_size % (1 << 20) == 0
