@@ -32,6 +32,7 @@ import io
 import os
 from collections.abc import Iterator
 from contextlib import contextmanager, suppress
+from functools import lru_cache
 from typing import Any
 
 from edms_pgdump.errors import ArchiveError, UsageError
@@ -42,6 +43,7 @@ MIN_PART = 8 * 1024 * 1024  # S3's minimum is 5 MiB for every part but the last
 MAX_PARTS = 10_000
 FIRST_WINDOW = 64 * 1024  # after a seek: a tar header, a manifest
 MAX_WINDOW = 4 * 1024 * 1024  # while reading on: one GET per window, one window in memory
+COMPLETE_TIMEOUT = 900  # seconds
 
 
 def is_s3(path: object) -> bool:
@@ -70,18 +72,24 @@ def _boto() -> Any:
     return boto3
 
 
-def make_client(url: str) -> Any:
+@lru_cache(maxsize=1)
+def _session() -> Any:
+    """One session per process: it reads the configuration once, and its clients share the
+    service model it loads (about 10 MB of JSON per session)."""
+    return _boto().session.Session()  # AWS_PROFILE, AWS_DEFAULT_REGION, AWS_CONFIG_FILE …
+
+
+def make_client(url: str, read_timeout: int = 60) -> Any:
     """An S3 client configured the standard AWS way (environment, profile, config files)."""
-    boto3 = _boto()
+    _boto()
     from botocore.config import Config
 
     with _calls(url, "reach", None):
-        session = boto3.session.Session()  # AWS_PROFILE, AWS_DEFAULT_REGION, AWS_CONFIG_FILE …
+        session = _session()
         # AWS_ENDPOINT_URL(_S3) and AWS_MAX_ATTEMPTS are read by botocore itself; retries in
         # standard mode (backoff, throttling) unless AWS_RETRY_MODE says otherwise
         retries = {} if os.environ.get("AWS_RETRY_MODE") else {"mode": "standard"}
-        # read_timeout: CompleteMultipartUpload of a large object may take minutes to answer
-        return session.client("s3", config=Config(retries=retries, read_timeout=300))
+        return session.client("s3", config=Config(retries=retries, read_timeout=read_timeout))
 
 
 def _code(exc: Any) -> str:
@@ -295,7 +303,9 @@ class MultipartUpload:
         # 10,000 parts at most: a part size that fits the expected size with room to spare
         need = -(-expected_size * 5 // 4 // (MAX_PARTS - 100)) if expected_size else 0
         self.part_size = max(MIN_PART, -(-need // (1 << 20)) << 20)
-        self._buf = bytearray()
+        # one part's buffer, allocated once and sent as it is: no copy, no reallocation
+        self._buf = bytearray(self.part_size)
+        self._fill = 0
         self._parts: list[dict[str, Any]] = []
         self.size = 0
         self._id: str | None = None
@@ -308,16 +318,20 @@ class MultipartUpload:
         return self._id
 
     def write(self, data: bytes | bytearray | memoryview) -> int:
-        self._buf += data
-        self.size += len(data)
-        while len(self._buf) >= self.part_size:
-            with memoryview(self._buf) as view:
-                part = bytes(view[: self.part_size])  # one copy, not two
-            del self._buf[: self.part_size]
-            self._upload(part)
-        return len(data)
+        view = memoryview(data).cast("B")
+        size = len(view)
+        self.size += size
+        while view:
+            take = min(len(view), self.part_size - self._fill)
+            self._buf[self._fill : self._fill + take] = view[:take]
+            self._fill += take
+            view = view[take:]
+            if self._fill == self.part_size:
+                self._upload(self._buf)  # botocore takes a bytearray; it is reused once sent
+                self._fill = 0
+        return size
 
-    def _upload(self, part: bytes) -> None:
+    def _upload(self, part: bytes | bytearray) -> None:
         number = len(self._parts) + 1
         if number > MAX_PARTS:
             raise ArchiveError(
@@ -338,12 +352,15 @@ class MultipartUpload:
 
     def complete(self) -> None:
         """Send the last part and make the object exist."""
-        if self._buf or not self._parts:
-            part = bytes(self._buf)
-            self._buf = bytearray()
-            self._upload(part)
+        if self._fill or not self._parts:
+            with memoryview(self._buf) as view:
+                self._upload(bytes(view[: self._fill]))
+        self._buf, self._fill = bytearray(), 0
+        # its own client: CompleteMultipartUpload of a large object may take minutes to answer
+        # (moto took 87 s for 1 GB), and a retry after botocore's 60 s read timeout would fail
+        # an upload that did complete
         with _calls(self.url, "write", self.client):
-            self.client.complete_multipart_upload(
+            make_client(self.url, read_timeout=COMPLETE_TIMEOUT).complete_multipart_upload(
                 Bucket=self.bucket,
                 Key=self.key,
                 UploadId=self._id,
@@ -354,7 +371,7 @@ class MultipartUpload:
     def abort(self) -> None:
         """Remove the parts uploaded so far; the key keeps what it held before."""
         upload, self._id = self._id, None
-        self._buf = bytearray()
+        self._buf, self._fill = bytearray(), 0
         if upload is None:
             return
         # the failure being reported matters more than this one: the parts are not an
