@@ -450,3 +450,32 @@ def test_part_size_fits_ten_thousand_parts() -> None:
     assert small.part_size == MIN_PART  # 10 GB: 1,280 parts of 8 MiB
     huge = MultipartUpload("s3://b/k", 5 << 40, client=NoClient())  # 5 TB, S3's largest object
     assert huge.part_size * (MAX_PARTS - 100) >= (5 << 40) and huge.part_size % (1 << 20) == 0
+
+
+def test_an_object_replaced_while_it_is_read_is_refused(
+    endpoint: str, bucket: str, monkeypatch: pytest.MonkeyPatch, tmp_path: Path
+) -> None:
+    """Every ranged GET is pinned to the ETag the first HEAD saw: the new object's bytes are
+    never mixed with the old one's, and an -j reader opened after the swap is refused too."""
+    from edms_pgdump.archive import object_store
+    from edms_pgdump.errors import ArchiveError
+
+    for name, value in _env(tmp_path, endpoint).items():
+        if name.startswith("AWS_"):
+            monkeypatch.setenv(name, value)
+    object_store._session.cache_clear()
+    s3 = _client(endpoint)
+    s3.put_object(Bucket=bucket, Key="a.edmsdump", Body=b"A" * 200_000)
+    url = f"s3://{bucket}/a.edmsdump"
+    remote = object_store.RemoteObject(url)
+    try:
+        assert remote.read(10) == b"A" * 10
+        s3.put_object(Bucket=bucket, Key="a.edmsdump", Body=b"B" * 200_000)
+        remote.seek(150_000)  # outside the first window: a new GET
+        with pytest.raises(ArchiveError, match=r"the object was replaced while it was being read"):
+            remote.read(10)
+        with pytest.raises(ArchiveError, match=r"the object was replaced while it was being read"):
+            remote.reopened()
+    finally:
+        remote.close()
+        object_store._session.cache_clear()
