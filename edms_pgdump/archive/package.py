@@ -28,7 +28,7 @@ from typing import IO, Any, cast
 
 import zstandard
 
-from edms_pgdump.archive.encryption import AgeReader, AgeWriter, is_encrypted
+from edms_pgdump.archive.encryption import MAGIC, AgeReader, AgeWriter, is_encrypted
 from edms_pgdump.archive.keys import Identity, Recipient, read_identities
 from edms_pgdump.archive.manifest import (
     FORMAT_NAME,
@@ -41,6 +41,7 @@ from edms_pgdump.archive.manifest import (
     check_member_name,
     manifest_checksum,
 )
+from edms_pgdump.archive.object_store import MultipartUpload, RemoteObject, check_bucket, is_s3
 from edms_pgdump.archive.pipe import (
     STDIN,
     export_scratch,
@@ -172,7 +173,7 @@ class ArchiveWriter:
 
     def __init__(
         self,
-        output: Path,
+        output: str | Path,
         *,
         directory: bool = False,
         recipients: Sequence[Recipient] = (),
@@ -183,21 +184,28 @@ class ArchiveWriter:
                 f"{output}: encryption (--encrypt-to) writes one file; drop --format dir, or encrypt "
                 "the folder's files yourself"
             )
-        self.output = output
+        self.output = Path(output)
         self.directory = directory
         self.recipients = tuple(recipients)
         self.signer = signer
         self.token = f"{os.getpid()}-{uuid.uuid4().hex[:8]}"
-        # ``-o -``: the same tar goes to stdout, built in a private folder of $TMPDIR
+        # ``-o -``: the same tar goes to stdout, built in a private folder of $TMPDIR;
+        # ``-o s3://bucket/key``: into a multipart upload (object_store.py), likewise
         self.to_stdout = is_stream(output)
-        if self.to_stdout:
+        self.remote = output if isinstance(output, str) and is_s3(output) else None
+        if self.to_stdout or self.remote is not None:
             if directory:
-                raise UsageError("-o -: a pipe carries the single-file form; drop --format dir")
-            stdout_for_archive()  # a terminal is refused before the database is read
+                where = "a pipe" if self.to_stdout else "an object"
+                raise UsageError(f"-o {output}: {where} carries the single-file form; drop --format dir")
+            # refused before any table is copied: a terminal, a missing bucket, no credentials
+            if self.remote is not None:
+                check_bucket(self.remote)
+            else:
+                stdout_for_archive()
             self.scratch = export_scratch()
         else:
             self._remove_stale_scratch()
-            self.scratch = output.with_name(f"{output.name}.partial-{self.token}")
+            self.scratch = self.output.with_name(f"{self.output.name}.partial-{self.token}")
             self.scratch.mkdir(mode=0o700, parents=True)
         self.scratch.chmod(0o700)  # whatever the umask
         (self.scratch / "data").mkdir()
@@ -274,6 +282,9 @@ class ArchiveWriter:
         if self.to_stdout:
             self._publish_stdout(names)
             return manifest
+        if self.remote is not None:
+            self._publish_remote(self.remote, names)
+            return manifest
         tmp = self.output.with_name(f"{self.output.name}.tmp-{self.token}")
         try:
             if self.recipients:
@@ -309,6 +320,24 @@ class ArchiveWriter:
         finally:
             shutil.rmtree(self.scratch, ignore_errors=True)
 
+    def _publish_remote(self, url: str, names: list[str]) -> None:
+        """The file form's bytes, streamed into a multipart upload that is completed only
+        once the last byte is in: any failure (or Ctrl-C) aborts it, leaving no object."""
+        try:
+            size = sum((self.scratch / n).stat().st_size + 3 * tarfile.BLOCKSIZE for n in names)
+            upload = MultipartUpload(url, size)
+            try:
+                sink: Any = AgeWriter(upload, self.recipients) if self.recipients else upload  # type: ignore[arg-type]
+                with tarfile.open(fileobj=sink, mode="w|", format=tarfile.PAX_FORMAT) as tar:
+                    self._add(tar, names)
+                if self.recipients:
+                    sink.close()
+                upload.complete()
+            finally:
+                upload.abort()  # a no-op once completed
+        finally:
+            shutil.rmtree(self.scratch, ignore_errors=True)
+
     def _add(self, tar: tarfile.TarFile, names: list[str]) -> None:
         for name in names:
             tar.add(self.scratch / name, arcname=name, recursive=False)
@@ -332,15 +361,22 @@ class ArchiveReader:
 
     def __init__(
         self,
-        path: str | Path,
+        path: str | Path | RemoteObject,
         *,
         identities: Sequence[str | Path | Identity] = (),
         trusted_keys: Sequence[str | Path] = (),
     ) -> None:
-        self.path = Path(path)
-        self.origin = str(self.path)
         self._spool: Path | None = None
-        if is_stream(path):
+        # ``s3://bucket/key``: read by ranged GETs pinned to one ETag (object_store.py)
+        self._remote: RemoteObject | None = None
+        if isinstance(path, RemoteObject):
+            self._remote = path
+        elif isinstance(path, str) and is_s3(path):
+            self._remote = RemoteObject(path)
+        name: str | Path = self._remote.url if self._remote is not None else cast("str | Path", path)
+        self.path = Path(name)
+        self.origin = str(name)
+        if is_stream(name):
             # ``-``: stdin, kept in a private temporary file until this reader closes
             self._spool = spool_stdin()
             self.path = self._spool / "stream"
@@ -353,10 +389,12 @@ class ArchiveReader:
         self.signature: SignatureInfo | None = None
         self._identities = list(identities)
         self._trusted = load_trusted_keys(trusted_keys)
-        if not self.path.exists():
+        if self._remote is None and not self.path.exists():
             raise ArchiveError(f"{self.origin}: archive not found; check the path")
         try:
-            if self.path.is_dir():
+            if self._remote is not None:
+                self._load_remote(self._remote)
+            elif self.path.is_dir():
                 self._load_dir()
             else:
                 self._load_tar()
@@ -391,7 +429,7 @@ class ArchiveReader:
                 self._entries[rel] = tarfile.TarInfo(rel)
                 self._entries[rel].size = full.stat().st_size
 
-    def _open_encrypted(self) -> IO[bytes]:
+    def _open_encrypted(self, raw: IO[bytes] | None = None) -> IO[bytes]:
         if not self._identities:
             raise ArchiveError(
                 f"{self.origin}: the archive is encrypted with age; pass --identity FILE (the age "
@@ -400,12 +438,18 @@ class ArchiveReader:
         identities: list[Identity] = []
         for i in self._identities:
             identities += [i] if isinstance(i, Identity) else read_identities(i, self.warnings)
-        self._raw = open(self.path, "rb")
+        self._raw = raw if raw is not None else open(self.path, "rb")
         self.encrypted = True
         return cast("IO[bytes]", AgeReader(self._raw, identities, self.origin))
 
-    def _load_tar(self) -> None:
-        plain = self._open_encrypted() if is_encrypted(self.path) else None
+    def _load_remote(self, remote: RemoteObject) -> None:
+        raw = cast("IO[bytes]", remote)
+        self._load_tar(self._open_encrypted(raw) if remote.starts_with(MAGIC) else raw)
+
+    def _load_tar(self, fileobj: IO[bytes] | None = None) -> None:
+        plain = fileobj
+        if plain is None and is_encrypted(self.path):
+            plain = self._open_encrypted()
         try:
             if plain is not None:
                 self._tar = tarfile.open(fileobj=plain, mode="r:")
@@ -517,7 +561,8 @@ class ArchiveReader:
         """Another reader of the same archive (one per thread: a reader is not shared),
         which checks every member against this reader's manifest, already verified: an
         archive replaced in between fails its members' SHA-256 there."""
-        other = ArchiveReader(self.path, identities=self._identities)
+        source = self._remote.reopened() if self._remote is not None else self.path
+        other = ArchiveReader(source, identities=self._identities)
         other.manifest = self.manifest
         other.signature = self.signature
         other.origin = self.origin
@@ -528,6 +573,8 @@ class ArchiveReader:
             self._tar.close()
         if self._raw is not None:
             self._raw.close()
+        if self._remote is not None:
+            self._remote.close()
         if self._spool is not None:
             remove_spool(self._spool)
             self._spool = None

@@ -31,7 +31,7 @@ MAPPING_HELP = "YAML mapping with natural keys."
 
 @app.command("check")
 def check_cmd(
-    archive: Path = typer.Argument(
+    archive: str = typer.Argument(
         None, help="Check an archive's manifest instead of a live database.", show_default=False
     ),
     dsn: str = dbname_option(),
@@ -156,7 +156,7 @@ def init_cmd(
 
 @app.command("plan")
 def plan_cmd(
-    archive: Path = typer.Argument(
+    archive: str = typer.Argument(
         None, help="An archive: plan its import into --dsn, showing schema drift before any write."
     ),
     dsn: str = dbname_option(DSN_HELP + " Its schema is planned against."),

@@ -131,6 +131,17 @@ def where_option() -> Any:
     )
 
 
+def _archive_exists(output: str) -> bool:
+    """Whether -o names an archive already there (a file, a folder, an object in a bucket)."""
+    if output == "-":
+        return False
+    if output.startswith("s3://"):
+        from edms_pgdump.archive.object_store import object_exists
+
+        return run(lambda: object_exists(output))
+    return Path(output).exists()
+
+
 @app.command("export", cls=_PairedWhere)
 def export_cmd(
     dsn: str = dbname_option(),
@@ -138,8 +149,12 @@ def export_cmd(
     port: str = port_option(),
     username: str = username_option(),
     mapping: Path = typer.Option(..., "--mapping", "-m", help="YAML mapping with natural keys."),
-    output: Path = typer.Option(
-        ..., "--output", "-o", help="Archive to write (- for stdout); an existing one only with --force."
+    output: str = typer.Option(
+        ...,
+        "--output",
+        "-o",
+        help="Archive to write (- for stdout, s3://BUCKET/KEY for object storage); an existing one only "
+        "with --force.",
     ),
     force: bool = typer.Option(False, "--force", help="Overwrite an existing archive."),
     jobs: int = typer.Option(1, "--jobs", "-j", help="Tables exported in parallel on one snapshot."),
@@ -184,7 +199,7 @@ def export_cmd(
     """
     if fmt not in ("file", "dir"):
         raise typer.BadParameter("use file or dir", param_hint="--format")
-    if str(output) != "-" and output.exists() and not force:
+    if not force and _archive_exists(output):
         raise typer.BadParameter(
             f"{output} exists; give --force to overwrite it, or another -o FILE", param_hint="-o/--output"
         )
@@ -323,7 +338,9 @@ def checked(make: Callable[[], ImportOptions], json_out: bool) -> ImportOptions:
 
 @app.command("import")
 def import_cmd(
-    archive: Path = typer.Argument(..., help="Archive written by edms-pgdump export; - reads stdin."),
+    archive: str = typer.Argument(
+        ..., help="Archive written by edms-pgdump export; - reads stdin; s3://BUCKET/KEY an object."
+    ),
     dsn: str = dbname_option(),
     host: str = host_option(),
     port: str = port_option(),
@@ -476,7 +493,7 @@ def verify_verdict(result: Any) -> str:
 
 @app.command("verify")
 def verify_cmd(
-    archive: Path = typer.Argument(..., help="Archive to check; - reads stdin."),
+    archive: str = typer.Argument(..., help="Archive to check; - reads stdin; s3://BUCKET/KEY an object."),
     dsn: str = dbname_option("Also compare the archive's rows with this database (a name or a DSN)."),
     host: str = host_option(),
     port: str = port_option(),
@@ -561,7 +578,7 @@ def cleanup_cmd(
 
 @app.command("inspect")
 def inspect_cmd(
-    archive: Path = typer.Argument(..., help="Archive to describe; - reads stdin."),
+    archive: str = typer.Argument(..., help="Archive to describe; - reads stdin; s3://BUCKET/KEY an object."),
     identity: list[Path] = identity_option(),
     trusted_key: list[Path] = trusted_key_option(),
     json_out: bool = json_option(),

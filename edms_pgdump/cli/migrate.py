@@ -74,8 +74,8 @@ def _print_archives(result: ArchivesDiffResult) -> None:
 
 @app.command("diff")
 def diff_cmd(
-    archive: Path = typer.Argument(..., help="Archive written by edms-pgdump export."),
-    other: Path = typer.Argument(None, help="A second archive to compare with (no database needed)."),
+    archive: str = typer.Argument(..., help="Archive written by edms-pgdump export (a path or s3://BUCKET/KEY)."),
+    other: str = typer.Argument(None, help="A second archive to compare with (no database needed)."),
     dsn: str = dbname_option(),
     host: str = host_option(),
     port: str = port_option(),

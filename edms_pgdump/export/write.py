@@ -238,7 +238,7 @@ def export_to_archive(
     writer: ArchiveWriter | None = None
     try:
         opened = open_export(conn, mapping, options, filters)
-        writer = ArchiveWriter(out, directory=options.directory, recipients=recipients, signer=signer)
+        writer = ArchiveWriter(output, directory=options.directory, recipients=recipients, signer=signer)
         done = Runner(conn, dsn, opened.program, writer, options, progress, opened.estimated).run()
         manifest = export_manifest(
             dsn, mapping, options, opened, done.snapshot, done.subset, lambda i: done.infos[i]
@@ -246,7 +246,7 @@ def export_to_archive(
         published = writer.publish(manifest)
         writer = None
         return ExportResult(
-            archive=str(out),
+            archive=str(output),
             manifest=published,
             seconds=time.monotonic() - started,
             warnings=[str(p) for p in opened.plan.warnings] + done.warnings + opened.excluded,
