@@ -189,6 +189,20 @@ class FixtureReader:
         public = [n for n in found if n.schema == "public"]
         return (public or found)[0] if found else None
 
+    def label_of(self, table: QualifiedName) -> str:
+        """The ``app.model`` of ``table``, also when the fixture holds none of its objects
+        (from --table and the mapping's ``types:`` entries), else the table's name."""
+        if table in self.by_table:
+            return self.by_table[table]
+        for label, named in self.explicit.items():
+            if named == table:
+                return label
+        for type_table in self.types:
+            for label, named in type_table.tables:
+                if named == table:
+                    return label
+        return str(table)
+
     def model(self, label: str, position: int) -> _Model | None:
         """The model's shape, or None when its table is excluded by the mapping."""
         m = self.models.get(label)
@@ -373,10 +387,13 @@ class FixtureReader:
         raw = self.index.get(table, {}).get(id_text(pk))
         label = self.by_table.get(table, str(table))
         if raw is None and label in self.models and table not in self.index:
+            holder = where.split(" ", 1)[0]
             raise FixtureError(
                 f"{self.path}: {where} holds pk {pk!r} of {label}, but the fixture's {label} objects "
                 "carry no pk (dumped with --natural-primary), so the object cannot be identified; "
-                "dump with --natural-foreign alone (pks are kept, references still travel as natural keys)"
+                "dump with --natural-foreign alone (pks are kept, references still travel as natural keys), "
+                f"or leave {holder} out of this dump (dumpdata -e {holder}) when the target already has "
+                "those rows"
             )
         if raw is None:
             raise FixtureError(
@@ -437,7 +454,7 @@ class FixtureReader:
         cached = self.by_path.get((table, tuple(values)))
         if cached is not None:
             return cached
-        label = self.by_table.get(table, str(table))
+        label = self.label_of(table)
         keyed = f"{table} is keyed by {len(exp.fields)} ({', '.join(kf.name for kf in exp.fields)})"
         head = f"{self.path}: {where}: natural key {values!r} has {len(values)} value(s) but {keyed}"
         if label not in self.models:
