@@ -24,9 +24,10 @@ from edms_pgdump.mapping import Mapping
 from edms_pgdump.options import ImportOptions, Progress
 from edms_pgdump.plan.build import build_plan
 from edms_pgdump.plan.generic import target_of
+from edms_pgdump.plan.model import Plan
 from edms_pgdump.program.steps import Program, Step
 from edms_pgdump.results import ImportReport
-from edms_pgdump.sqlgen.fixture import kept_ids_missing, kept_ids_named
+from edms_pgdump.sqlgen.fixture import kept_ids_elsewhere, kept_ids_missing, kept_ids_named
 
 
 def parse_table_overrides(items: list[str] | tuple[str, ...] | None) -> dict[str, QualifiedName]:
@@ -89,7 +90,8 @@ class _FixtureSource(ImportHooks):
     def after_program(self, conn: Connection, program: Program, report: ImportReport) -> Sequence[Step]:
         assert self.checked is not None
         reader, catalog, run_mapping = self.checked
-        check_kept_ids(conn, reader, catalog, run_mapping, report, program.options.sample_size)
+        assert program.plan is not None
+        check_kept_ids(conn, reader, catalog, run_mapping, program.plan, report, program.options.sample_size)
         return ()
 
 
@@ -126,12 +128,15 @@ def check_kept_ids(
     reader: FixtureReader,
     catalog: Catalog,
     mapping: Mapping,
+    plan: Plan,
     report: ImportReport,
     samples: int,
 ) -> None:
     """After the load, before COMMIT: the generic ids kept as they are (``KeptIds``). Ids
     that name no row of their table are refused, each group named (loaddata would write
-    them, pointing at nothing); the others are named in a warning with the row each one
+    them, pointing at nothing), and so are ids that name a row whose natural key is none of
+    the fixture's objects of that type (a row of the target's own: certainly not the one
+    the id named in the source); the others are named in a warning with the row each one
     names now, since the file cannot show that it is the row it named in the source."""
     problems: list[str] = []
     refused: list[str] = []
@@ -153,6 +158,17 @@ def check_kept_ids(
             problems.append(
                 f"{missing[0][0]} of the {_what(kept)} name no row of {kept.target} after the "
                 f"import: {shown}{more}"
+            )
+            refused.append(kept.type_name)
+            continue
+        keyed = {**params, "keys": reader.kept_keys.get(kept.target, [])}
+        elsewhere = conn.execute(kept_ids_elsewhere(plan, kept.target, target.id_column), keyed).fetchall()
+        if elsewhere:
+            shown = ", ".join(f"{r[1]} (in {kept.ids[r[1]]}) names {r[2]}" for r in elsewhere)
+            more = f" and {elsewhere[0][0] - len(elsewhere)} more" if elsewhere[0][0] > len(elsewhere) else ""
+            problems.append(
+                f"{elsewhere[0][0]} of the {_what(kept)} name a row of {kept.target} that is none of the "
+                f"fixture's {kept.type_name} objects (the target's own) after the import: {shown}{more}"
             )
             refused.append(kept.type_name)
             continue

@@ -18,6 +18,7 @@ many-to-many list goes to the auto-created through table ``<table>_<field>``; a 
 
 from __future__ import annotations
 
+import json
 import tempfile
 from collections.abc import Iterator
 from dataclasses import dataclass, field, replace
@@ -168,6 +169,8 @@ class FixtureReader:
         self.type_raws: dict[tuple[QualifiedName, str], set[Any]] = {}
         # per generic reference, the types whose ids are kept as they are (see KeptIds)
         self.kept: dict[tuple[QualifiedName, str, str], KeptIds] = {}
+        # per table the kept ids name, its objects' natural keys (jsonb text), written in pass 2
+        self.kept_keys: dict[QualifiedName, list[str]] = {}
         self.sha256 = ""
         self.warnings: list[str] = []
 
@@ -557,6 +560,7 @@ class FixtureReader:
             ):
                 kept = KeptIds(g.table, g.id_column, name, target)
                 self.kept.setdefault((g.table, g.id_column, name), kept)
+                self.kept_keys.setdefault(target, [])
 
     def mapping_keeping_ids(self, mapping: Mapping) -> Mapping:
         """``mapping`` with the kept types added to their generic reference's
@@ -646,6 +650,10 @@ class FixtureReader:
                 )
         spool.write(m.tp.table, values, where)
         own_key = [values[kf.name] for kf in m.tp.key_fields]
+        if m.tp.table in self.kept_keys:
+            self.kept_keys[m.tp.table].append(
+                json.dumps([jsonb_key_value(v, kf.type) for v, kf in zip(own_key, m.tp.key_fields)])
+            )
         for name, mm in m.m2m.items():
             base = {kf.name: v for kf, v in zip(mm.own.fields, own_key)}
             for item in fields[name]:

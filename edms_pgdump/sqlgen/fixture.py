@@ -12,7 +12,9 @@ from __future__ import annotations
 from psycopg import sql
 
 from edms_pgdump.catalog.names import QualifiedName
+from edms_pgdump.plan.model import Plan
 from edms_pgdump.sqlgen.common import ident, table_ident
+from edms_pgdump.sqlgen.export import ID, KEY, key_relation, target_keys
 
 _IDS = sql.SQL("pg_catalog.unnest(%(ids)s::text[]) WITH ORDINALITY AS u(id, n)")
 
@@ -37,3 +39,21 @@ def kept_ids_named(target: QualifiedName, id_column: str, key_columns: tuple[str
         "JOIN {table} AS t ON t.{col}::text = u.id "
         "ORDER BY u.n LIMIT %(samples)s"
     ).format(key=key, ids=_IDS, table=table_ident(target), col=ident(id_column))
+
+
+def kept_ids_elsewhere(plan: Plan, target: QualifiedName, id_column: str) -> sql.Composed:
+    """(total, id, the named row's natural key as jsonb text) of the first ``%(samples)s``
+    kept ids that name a row of ``target`` whose natural key is none of ``%(keys)s`` (a
+    jsonb array per object of that type in the fixture, built as ``target_keys`` builds
+    the row's): a row of the target's own, never the object the id named in the source."""
+    tp = plan.tables[target]
+    return sql.SQL(
+        "SELECT pg_catalog.count(*) OVER (), u.id, k.{key}::text FROM {ids} "
+        "JOIN ({keys}) AS k ON k.{id} = u.id "
+        "WHERE NOT (k.{key} = ANY(%(keys)s::jsonb[])) ORDER BY u.n LIMIT %(samples)s"
+    ).format(
+        key=ident(KEY),
+        ids=_IDS,
+        keys=target_keys(plan, tp, id_column, sql.SQL("({})").format(key_relation(plan, tp))),
+        id=ident(ID),
+    )
