@@ -172,8 +172,8 @@ def check_kept_ids(
             )
             refused.append(kept.type_name)
             continue
-        key = mapping.tables[kept.target].natural_key
-        named = conn.execute(kept_ids_named(kept.target, target.id_column, key), params).fetchall()
+        key = tuple(kf.name for kf in plan.tables[kept.target].key_fields)
+        named = conn.execute(kept_ids_named(plan, kept.target, target.id_column), params).fetchall()
         shown = ", ".join(f"{r[1]} -> {r[2] if len(key) == 1 else f'({r[2]})'}" for r in named)
         more = f" and {len(kept.ids) - len(named)} more" if len(kept.ids) > len(named) else ""
         report.warnings.append(

@@ -28,17 +28,20 @@ def kept_ids_missing(target: QualifiedName, id_column: str) -> sql.Composed:
     ).format(ids=_IDS, table=table_ident(target), col=ident(id_column))
 
 
-def kept_ids_named(target: QualifiedName, id_column: str, key_columns: tuple[str, ...]) -> sql.Composed:
-    """(total, id, the named row's natural-key columns joined by ', ') of the first
-    ``%(samples)s`` kept ids that name a row of ``target``."""
+def kept_ids_named(plan: Plan, target: QualifiedName, id_column: str) -> sql.Composed:
+    """(total, id, the named row's natural-key fields joined by ', ') of the first
+    ``%(samples)s`` kept ids that name a row of ``target``; a key through a reference is
+    shown as the referenced row's key (a page type's ``page_ptr_id`` as the page's
+    ``url_path``), as ``key_relation`` expands it."""
+    tp = plan.tables[target]
     key = sql.SQL("pg_catalog.concat_ws(', ', {})").format(
-        sql.SQL(", ").join(sql.SQL("t.{}::text").format(ident(c)) for c in key_columns)
+        sql.SQL(", ").join(sql.SQL("k.{}::text").format(ident(kf.name)) for kf in tp.key_fields)
     )
     return sql.SQL(
         "SELECT pg_catalog.count(*) OVER (), u.id, {key} FROM {ids} "
-        "JOIN {table} AS t ON t.{col}::text = u.id "
+        "JOIN ({keys}) AS k ON k.{col}::text = u.id "
         "ORDER BY u.n LIMIT %(samples)s"
-    ).format(key=key, ids=_IDS, table=table_ident(target), col=ident(id_column))
+    ).format(key=key, ids=_IDS, keys=key_relation(plan, tp), col=ident(id_column))
 
 
 def kept_ids_elsewhere(plan: Plan, target: QualifiedName, id_column: str) -> sql.Composed:
