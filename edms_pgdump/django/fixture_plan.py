@@ -269,9 +269,10 @@ class FixtureReader:
                 if raw_type is not None:
                     hashable = tuple(_flatten(raw_type)) if isinstance(raw_type, list) else raw_type
                     self.type_raws.setdefault((m.tp.table, g.id_column), set()).add(hashable)
-            self.paths.add(m.tp.table, {**fields, "pk": obj.get("pk")})
+            stored = {**fields, "pk": obj.get("pk")}  # one dict for both (a large fixture is held once)
+            self.paths.add(m.tp.table, stored)
             if "pk" in obj and obj["pk"] is not None:
-                self.index.setdefault(m.tp.table, {})[id_text(obj["pk"])] = {**fields, "pk": obj["pk"]}
+                self.index.setdefault(m.tp.table, {})[id_text(obj["pk"])] = stored
         self.sha256 = digest[0] if digest else ""
         for label, count in self.skipped.items():
             table = self.table_of(label)
