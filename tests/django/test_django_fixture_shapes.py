@@ -243,3 +243,48 @@ def test_a_natural_primary_pk_naming_an_object_without_pk_is_refused_and_both_fi
     without = _write(tmp_path / "np2.json", _natural_primary([*COLLECTIONS_NF, *PAGES_NF, *IMAGES]))
     assert api.import_fixture(other, without, MAPPING, audit_log=False).committed
     assert _view(other) == EXPECTED
+
+
+GENERIC_SCHEMA = """
+CREATE TABLE django_content_type (id serial PRIMARY KEY, app_label text NOT NULL, model text NOT NULL,
+  UNIQUE (app_label, model));
+CREATE TABLE media_photo (id serial PRIMARY KEY, title text NOT NULL, taken_at timestamptz NOT NULL,
+  price numeric(8, 2) NOT NULL, UNIQUE (title, taken_at, price));
+CREATE TABLE core_note (id serial PRIMARY KEY, label text NOT NULL UNIQUE,
+  content_type_id integer NOT NULL REFERENCES django_content_type (id), object_id integer NOT NULL);
+INSERT INTO django_content_type (app_label, model) VALUES ('other', 'thing'), ('media', 'photo'), ('core', 'note');
+"""
+
+GENERIC_MAPPING = load_mapping_text("""
+version: 1
+types:
+  public.django_content_type: {table_name: "{app_label}_{model}"}
+tables:
+  public.django_content_type: {natural_key: [app_label, model], export: false}
+  public.media_photo: {natural_key: [title, taken_at, price]}
+  public.core_note: {natural_key: [label], generic_references: [{type: content_type_id, id: object_id}]}
+""")
+
+
+def test_a_generic_id_naming_a_row_keyed_by_a_timestamp_and_a_decimal(new_db: Any, tmp_path: Path) -> None:
+    """Django dumps a DateTimeField as ``...T09:30:00.125Z`` and a DecimalField as a
+    string; the generic id's key is compared with the one the target builds from its
+    typed columns (``...T09:30:00.125+00:00``, ``12.50``): both spellings must meet."""
+    objects = [
+        {"model": "media.photo", "pk": 7, "fields": {"title": "a", "taken_at": "2024-05-01T09:30:00.125Z", "price": "12.50"}},
+        {"model": "media.photo", "pk": 8, "fields": {"title": "a", "taken_at": "2024-05-01T11:30:00+02:00", "price": "3.00"}},
+        {"model": "core.note", "pk": 1, "fields": {"label": "n1", "content_type": ["media", "photo"], "object_id": 7}},
+        {"model": "core.note", "pk": 2, "fields": {"label": "n2", "content_type": ["media", "photo"], "object_id": 8}},
+    ]  # fmt: skip
+    fixture = _write(tmp_path / "generic.json", objects)
+    dst = make_db(new_db, GENERIC_SCHEMA, "SELECT setval('media_photo_id_seq', 500)")
+    assert api.import_fixture(dst, fixture, GENERIC_MAPPING, audit_log=False).committed
+    named = fetch(dst, "SELECT n.label, p.id, p.taken_at::text, p.price::text FROM core_note n "
+                  "JOIN media_photo p ON p.id = n.object_id ORDER BY 1")  # fmt: skip
+    assert [(label, taken, price) for label, _, taken, price in named] == [
+        ("n1", "2024-05-01 09:30:00.125+00", "12.50"),
+        ("n2", "2024-05-01 09:30:00+00", "3.00"),
+    ]
+    assert all(pk > 500 for _, pk, _, _ in named)
+    again = api.import_fixture(dst, fixture, GENERIC_MAPPING, audit_log=False)
+    assert again.inserted == 0 and again.updated == 0
