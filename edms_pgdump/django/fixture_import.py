@@ -12,10 +12,12 @@ from __future__ import annotations
 import time
 from collections.abc import Sequence
 from pathlib import Path
+from typing import Any
 
 from edms_pgdump.catalog.names import QualifiedName, parse_qualified_name
 from edms_pgdump.catalog.read import Catalog
 from edms_pgdump.db import Connection, describe_dsn
+from edms_pgdump.django.fixture_paths import KEY, NAME_FIELDS
 from edms_pgdump.django.fixture_plan import FixtureReader, FixtureSpool, KeptIds
 from edms_pgdump.django.fixture_read import FixtureError
 from edms_pgdump.errors import UsageError
@@ -27,7 +29,7 @@ from edms_pgdump.plan.generic import target_of
 from edms_pgdump.plan.model import Plan
 from edms_pgdump.program.steps import Program, Step
 from edms_pgdump.results import ImportReport
-from edms_pgdump.sqlgen.fixture import kept_ids_elsewhere, kept_ids_missing, kept_ids_named
+from edms_pgdump.sqlgen.fixture import kept_ids_elsewhere, kept_ids_missing, kept_ids_named, tree_nodes
 
 
 def parse_table_overrides(items: list[str] | tuple[str, ...] | None) -> dict[str, QualifiedName]:
@@ -76,6 +78,7 @@ class _FixtureSource(ImportHooks):
         plan = build_plan(run_mapping, catalog, reader.generic_targets())
         plan.raise_for_errors()
         reader.rebind(plan)
+        reader.target_tree = lambda table: target_tree(conn, catalog, reader.plan, table)
         reader.shape_all()
         report.profile.append({"step": "read fixture", "seconds": round(time.perf_counter() - t0, 4)})
         report.archive_id = f"fixture:{reader.sha256}"
@@ -121,6 +124,33 @@ def import_fixture_file(
             source.spool.close()
         report.seconds = time.monotonic() - started
     return report
+
+
+def target_tree(
+    conn: Connection, catalog: Catalog, plan: Plan, table: QualifiedName
+) -> list[dict[str, Any]] | None:
+    """The target's nodes of ``table`` when it is a materialized-path tree (``path`` and
+    ``depth`` columns, a one-column primary key), for paths of ancestors' names the fixture
+    does not resolve (``FixtureReader.in_target_tree``); None otherwise."""
+    t = catalog.tables.get(table)
+    if t is None or table not in plan.tables or not t.primary_key or len(t.primary_key) != 1:
+        return None
+    if t.column("path") is None or t.column("depth") is None:
+        return None
+    names = tuple(n for n in NAME_FIELDS if t.column(n) is not None)
+    if not names:
+        return None
+    key = len(plan.tables[table].key_fields)
+    rows = conn.execute(tree_nodes(plan, table, t.primary_key[0], ("path", "depth"), names)).fetchall()
+    return [
+        {
+            "path": r[0],
+            "depth": r[1],
+            **dict(zip(names, r[2 : 2 + len(names)])),
+            KEY: r[2 + len(names) : 2 + len(names) + key],
+        }
+        for r in rows
+    ]
 
 
 def check_kept_ids(

@@ -8,16 +8,25 @@ objects carry ``path`` and ``depth``, and each ancestor's path is a prefix of it
 descendants' (``depth`` steps of equal length). Each path of names is looked up among
 the fixture's objects of that model, by the first of ``name``, ``title``, ``slug``,
 ``label`` that the objects have and that names exactly one object; that object's own
-natural key (the mapping's) is what the reference travels as.
+natural key (the mapping's) is what the reference travels as. A path the fixture does
+not hold is looked up the same way among the target's nodes (``TargetTree``), as
+loaddata's ``get_by_natural_key()`` walks the target's tree.
 """
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from typing import Any
 
 from edms_pgdump.catalog.names import QualifiedName
 
 NAME_FIELDS = ("name", "title", "slug", "label")
+KEY = "#key"  # a target node's natural key (the mapping's), as text values
+
+# the target's nodes of a table (path, depth, name fields, KEY), or None when it has no
+# tree position to follow: a path the fixture cannot resolve is looked up there, as
+# loaddata's get_by_natural_key() walks the target's tree
+TargetTree = Callable[[QualifiedName], list[dict[str, Any]] | None]
 
 
 class TreePaths:

@@ -27,7 +27,7 @@ from typing import IO, Any
 
 from edms_pgdump.catalog.names import QualifiedName
 from edms_pgdump.catalog.read import Catalog
-from edms_pgdump.django.fixture_paths import TreePaths
+from edms_pgdump.django.fixture_paths import KEY, TargetTree, TreePaths
 from edms_pgdump.django.fixture_read import FixtureError, copy_value, iter_objects, jsonb_key_value
 from edms_pgdump.mapping import Mapping, TypeTable
 from edms_pgdump.plan.model import Expansion, Field, GenericPlan, Plan, TablePlan
@@ -165,6 +165,9 @@ class FixtureReader:
         # treebeard models' objects by position: keys that are a path of ancestors' names
         self.paths = TreePaths()
         self.by_path: dict[tuple[QualifiedName, tuple[Any, ...]], tuple[Any, ...]] = {}
+        # the target's trees, read when a path is not in the fixture (set by import-fixture)
+        self.target_tree: TargetTree | None = None
+        self.target_paths: dict[QualifiedName, TreePaths | None] = {}
         # per generic reference, the raw type values its objects hold
         self.type_raws: dict[tuple[QualifiedName, str], set[Any]] = {}
         # per generic reference, the types whose ids are kept as they are (see KeptIds)
@@ -453,17 +456,32 @@ class FixtureReader:
     ) -> tuple[Any, ...]:
         """The mapping's natural key of the object a natural key of another length names:
         a path of ancestors' names (Wagtail's ``Collection.natural_key()``), found in the
-        fixture's own tree (``fixture_paths``), else refused with what would work."""
+        fixture's own tree (``fixture_paths``), else in the target's (as loaddata's
+        ``get_by_natural_key()`` finds it), else refused with what would work."""
         table = exp.ref_table
         cached = self.by_path.get((table, tuple(values)))
         if cached is not None:
             return cached
         label = self.label_of(table)
+        why = ""
+        if label in self.models and self.paths.is_tree(table):
+            node, why = self.paths.find(table, values)
+            if node is not None:
+                m = self.models[label]
+                key = self.key_values(m, node, f"{label} {'/'.join(map(str, values))}", stack)
+                result = tuple(key[kf.name] for kf in m.tp.key_fields)
+                self.by_path[(table, tuple(values))] = result
+                return result
+        target = self.in_target_tree(table, values)
+        if target is not None:
+            self.by_path[(table, tuple(values))] = target
+            return target
         keyed = f"{table} is keyed by {len(exp.fields)} ({', '.join(kf.name for kf in exp.fields)})"
         head = f"{self.path}: {where}: natural key {values!r} has {len(values)} value(s) but {keyed}"
+        nowhere = f"and no {table} row of the target has that path of names either"
         if label not in self.models:
             raise FixtureError(
-                f"{head}, and the fixture holds no {label} objects to find it among. If {label}'s "
+                f"{head}; the fixture holds no {label} objects to find it among, {nowhere}. If {label}'s "
                 "natural_key() is a path of ancestors' names (Wagtail's Collection), include "
                 f"{label} in the dump (its objects' tree positions resolve each path); else make the "
                 "mapping's natural_key follow the model's natural_key(). Or move these tables with "
@@ -472,21 +490,32 @@ class FixtureReader:
         if not self.paths.is_tree(table):
             raise FixtureError(
                 f"{head}; the fixture's {label} objects have no tree position (path, depth) to read it "
-                "as a path of ancestors' names: make the mapping's natural_key follow the model's "
-                "natural_key(), or move this table with edms-pgdump export and import"
+                f"as a path of ancestors' names, {nowhere}: make the mapping's natural_key follow the "
+                "model's natural_key(), or move this table with edms-pgdump export and import"
             )
-        node, why = self.paths.find(table, values)
-        if node is None:
-            raise FixtureError(
-                f"{head}, read as a path of ancestors' names in the fixture's {label} tree: {why}; "
-                f"dump {label} whole with the data that refers to it, or move these tables with "
-                "edms-pgdump export and import"
-            )
-        m = self.models[label]
-        key = self.key_values(m, node, f"{label} {'/'.join(map(str, values))}", stack)
-        result = tuple(key[kf.name] for kf in m.tp.key_fields)
-        self.by_path[(table, tuple(values))] = result
-        return result
+        raise FixtureError(
+            f"{head}, read as a path of ancestors' names in the fixture's {label} tree: {why}, {nowhere}; "
+            f"dump {label} whole with the data that refers to it, or move these tables with "
+            "edms-pgdump export and import"
+        )
+
+    def in_target_tree(self, table: QualifiedName, values: list[Any]) -> tuple[Any, ...] | None:
+        """The natural key of the target's node at that path of names, if it has one."""
+        if self.target_tree is None:
+            return None
+        if table not in self.target_paths:
+            nodes = self.target_tree(table)
+            paths: TreePaths | None = None
+            if nodes is not None:
+                paths = TreePaths()
+                for one in nodes:
+                    paths.add(table, one)
+            self.target_paths[table] = paths
+        paths = self.target_paths[table]
+        if paths is None or not paths.is_tree(table):
+            return None
+        found, _ = paths.find(table, [str(v) for v in values])
+        return None if found is None else tuple(found[KEY])
 
     def type_values(self, m: _Model, g: GenericPlan, fields: dict[str, Any], where: str) -> dict[str, Any]:
         exp = next(e for e in m.tp.expansions if e.columns == (g.type_column,))

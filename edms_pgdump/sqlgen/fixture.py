@@ -60,3 +60,25 @@ def kept_ids_elsewhere(plan: Plan, target: QualifiedName, id_column: str) -> sql
         keys=target_keys(plan, tp, id_column, sql.SQL("({})").format(key_relation(plan, tp))),
         id=ident(ID),
     )
+
+
+def tree_nodes(
+    plan: Plan, table: QualifiedName, pk: str, position: tuple[str, str], names: tuple[str, ...]
+) -> sql.Composed:
+    """The target's nodes of a materialized-path tree: its ``path`` and ``depth`` columns,
+    the ``names`` columns a path of names may follow, then the natural-key fields as text
+    (``key_relation``'s, references expanded), for ``import-fixture`` to find a path of
+    ancestors' names that the fixture's own objects do not hold."""
+    tp = plan.tables[table]
+    return sql.SQL(
+        "SELECT t.{path}::text, t.{depth}::integer, {names}, {keys} FROM {table} AS t "
+        "JOIN ({rel}) AS k ON k.{pk} = t.{pk}"
+    ).format(
+        path=ident(position[0]),
+        depth=ident(position[1]),
+        names=sql.SQL(", ").join(sql.SQL("t.{}::text").format(ident(n)) for n in names),
+        keys=sql.SQL(", ").join(sql.SQL("k.{}::text").format(ident(kf.name)) for kf in tp.key_fields),
+        table=table_ident(table),
+        rel=key_relation(plan, tp),
+        pk=ident(pk),
+    )

@@ -185,12 +185,24 @@ def test_a_path_of_names_without_the_tree_in_the_fixture_is_refused_and_the_fix_
     message = str(exc.value)
     assert "natural key ['Root', 'Photos'] has 2 value(s) but public.core_collection is keyed by 1" in message
     assert "the fixture holds no core.collection objects" in message
+    assert "no public.core_collection row of the target has that path of names either" in message
     assert "include core.collection in the dump" in message
     assert db_digest(dst) == before
     # the fix the message names: the collections in the same dump
     with_tree = _write(tmp_path / "with_tree.json", [*COLLECTIONS_NF, *PAGES_NF, *IMAGES])
     assert api.import_fixture(dst, with_tree, MAPPING, audit_log=False).committed
     assert _view(dst) == EXPECTED
+    # now the target holds the collections: the paths are found in its tree, as loaddata's
+    # get_by_natural_key() finds them
+    changed = [
+        {**o, "fields": {**o["fields"], "post": None}} if o["model"] == "media.image" else o for o in IMAGES
+    ]
+    again = api.import_fixture(
+        dst, _write(tmp_path / "again.json", [*PAGES_NF, *changed]), MAPPING, audit_log=False
+    )
+    assert again.committed and again.updated == 3
+    assert [r[:3] for r in _view(dst)["images"]] == [r[:3] for r in EXPECTED["images"]]
+    assert fetch(dst, "SELECT count(*) FROM media_image WHERE post_id IS NOT NULL") == [(0,)]
 
 
 def test_a_path_that_names_no_collection_is_refused(new_db: Any, tmp_path: Path) -> None:

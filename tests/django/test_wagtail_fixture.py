@@ -251,7 +251,8 @@ def test_images_without_their_collections_are_refused_and_the_fix_works(
     databases: Any, wagtail_source: str, mapping_path: Path, tmp_path: Path
 ) -> None:
     """Images name their collection by its path of names; without the collections in the
-    dump there is no tree to find the path in: refused, naming the fix, which works."""
+    dump, into a site that lacks them, there is no tree to find the path in: refused,
+    naming the fix, which works. Once the target has them, their paths are found there."""
     mapping = load_mapping(mapping_path)
     target = databases("images")
     before = db_digest(target)
@@ -270,4 +271,7 @@ def test_images_without_their_collections_are_refused_and_the_fix_works(
     assert api.import_fixture(target, fixed, mapping, audit_log=False).committed
     source_images = [(t, c) for t, c, _ in fetch(wagtail_source, VIEWS["images"])]
     assert [(t, c) for t, c, _ in fetch(target, VIEWS["images"])] == source_images
+    # the target holds the collections now: the first dump finds the paths in its tree
+    again = api.import_fixture(target, images, mapping, audit_log=False)
+    assert again.committed and again.inserted == 0 and again.updated == 0
     assert harness.tree_problems(target) == (0, 0)
