@@ -12,10 +12,12 @@ from __future__ import annotations
 import time
 from collections.abc import Sequence
 from pathlib import Path
+from typing import Any
 
 from edms_pgdump.catalog.names import QualifiedName, parse_qualified_name
 from edms_pgdump.catalog.read import Catalog
 from edms_pgdump.db import Connection, describe_dsn
+from edms_pgdump.django.fixture_paths import KEY, NAME_FIELDS
 from edms_pgdump.django.fixture_plan import FixtureReader, FixtureSpool, KeptIds
 from edms_pgdump.django.fixture_read import FixtureError
 from edms_pgdump.errors import UsageError
@@ -24,9 +26,10 @@ from edms_pgdump.mapping import Mapping
 from edms_pgdump.options import ImportOptions, Progress
 from edms_pgdump.plan.build import build_plan
 from edms_pgdump.plan.generic import target_of
+from edms_pgdump.plan.model import Plan
 from edms_pgdump.program.steps import Program, Step
 from edms_pgdump.results import ImportReport
-from edms_pgdump.sqlgen.fixture import kept_ids_missing, kept_ids_named
+from edms_pgdump.sqlgen.fixture import kept_ids_elsewhere, kept_ids_missing, kept_ids_named, tree_nodes
 
 
 def parse_table_overrides(items: list[str] | tuple[str, ...] | None) -> dict[str, QualifiedName]:
@@ -75,6 +78,7 @@ class _FixtureSource(ImportHooks):
         plan = build_plan(run_mapping, catalog, reader.generic_targets())
         plan.raise_for_errors()
         reader.rebind(plan)
+        reader.target_tree = lambda table: target_tree(conn, catalog, reader.plan, table)
         reader.shape_all()
         report.profile.append({"step": "read fixture", "seconds": round(time.perf_counter() - t0, 4)})
         report.archive_id = f"fixture:{reader.sha256}"
@@ -89,7 +93,8 @@ class _FixtureSource(ImportHooks):
     def after_program(self, conn: Connection, program: Program, report: ImportReport) -> Sequence[Step]:
         assert self.checked is not None
         reader, catalog, run_mapping = self.checked
-        check_kept_ids(conn, reader, catalog, run_mapping, report, program.options.sample_size)
+        assert program.plan is not None
+        check_kept_ids(conn, reader, catalog, run_mapping, program.plan, report, program.options.sample_size)
         return ()
 
 
@@ -121,17 +126,47 @@ def import_fixture_file(
     return report
 
 
+def target_tree(
+    conn: Connection, catalog: Catalog, plan: Plan, table: QualifiedName
+) -> list[dict[str, Any]] | None:
+    """The target's nodes of ``table`` when it is a materialized-path tree (``path`` and
+    ``depth`` columns, a one-column primary key), for paths of ancestors' names the fixture
+    does not resolve (``FixtureReader.in_target_tree``); None otherwise."""
+    t = catalog.tables.get(table)
+    if t is None or table not in plan.tables or not t.primary_key or len(t.primary_key) != 1:
+        return None
+    if t.column("path") is None or t.column("depth") is None:
+        return None
+    names = tuple(n for n in NAME_FIELDS if t.column(n) is not None)
+    if not names:
+        return None
+    key = len(plan.tables[table].key_fields)
+    rows = conn.execute(tree_nodes(plan, table, t.primary_key[0], ("path", "depth"), names)).fetchall()
+    return [
+        {
+            "path": r[0],
+            "depth": r[1],
+            **dict(zip(names, r[2 : 2 + len(names)])),
+            KEY: r[2 + len(names) : 2 + len(names) + key],
+        }
+        for r in rows
+    ]
+
+
 def check_kept_ids(
     conn: Connection,
     reader: FixtureReader,
     catalog: Catalog,
     mapping: Mapping,
+    plan: Plan,
     report: ImportReport,
     samples: int,
 ) -> None:
     """After the load, before COMMIT: the generic ids kept as they are (``KeptIds``). Ids
     that name no row of their table are refused, each group named (loaddata would write
-    them, pointing at nothing); the others are named in a warning with the row each one
+    them, pointing at nothing), and so are ids that name a row whose natural key is none of
+    the fixture's objects of that type (a row of the target's own: certainly not the one
+    the id named in the source); the others are named in a warning with the row each one
     names now, since the file cannot show that it is the row it named in the source."""
     problems: list[str] = []
     refused: list[str] = []
@@ -156,8 +191,19 @@ def check_kept_ids(
             )
             refused.append(kept.type_name)
             continue
-        key = mapping.tables[kept.target].natural_key
-        named = conn.execute(kept_ids_named(kept.target, target.id_column, key), params).fetchall()
+        keyed = {**params, "keys": reader.kept_keys.get(kept.target, [])}
+        elsewhere = conn.execute(kept_ids_elsewhere(plan, kept.target, target.id_column), keyed).fetchall()
+        if elsewhere:
+            shown = ", ".join(f"{r[1]} (in {kept.ids[r[1]]}) names {r[2]}" for r in elsewhere)
+            more = f" and {elsewhere[0][0] - len(elsewhere)} more" if elsewhere[0][0] > len(elsewhere) else ""
+            problems.append(
+                f"{elsewhere[0][0]} of the {_what(kept)} name a row of {kept.target} that is none of the "
+                f"fixture's {kept.type_name} objects (the target's own) after the import: {shown}{more}"
+            )
+            refused.append(kept.type_name)
+            continue
+        key = tuple(kf.name for kf in plan.tables[kept.target].key_fields)
+        named = conn.execute(kept_ids_named(plan, kept.target, target.id_column), params).fetchall()
         shown = ", ".join(f"{r[1]} -> {r[2] if len(key) == 1 else f'({r[2]})'}" for r in named)
         more = f" and {len(kept.ids) - len(named)} more" if len(kept.ids) > len(named) else ""
         report.warnings.append(

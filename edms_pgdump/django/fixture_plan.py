@@ -18,6 +18,7 @@ many-to-many list goes to the auto-created through table ``<table>_<field>``; a 
 
 from __future__ import annotations
 
+import json
 import tempfile
 from collections.abc import Iterator
 from dataclasses import dataclass, field, replace
@@ -26,7 +27,8 @@ from typing import IO, Any
 
 from edms_pgdump.catalog.names import QualifiedName
 from edms_pgdump.catalog.read import Catalog
-from edms_pgdump.django.fixture_read import FixtureError, copy_value, iter_objects
+from edms_pgdump.django.fixture_paths import KEY, TargetTree, TreePaths
+from edms_pgdump.django.fixture_read import FixtureError, copy_value, iter_objects, jsonb_key_value
 from edms_pgdump.mapping import Mapping, TypeTable
 from edms_pgdump.plan.model import Expansion, Field, GenericPlan, Plan, TablePlan
 
@@ -160,10 +162,18 @@ class FixtureReader:
         # table -> pk (as text) -> the raw values of that object's natural-key fields
         self.index: dict[QualifiedName, dict[str, dict[str, Any]]] = {}
         self.resolved: dict[tuple[QualifiedName, str], tuple[Any, ...]] = {}
+        # treebeard models' objects by position: keys that are a path of ancestors' names
+        self.paths = TreePaths()
+        self.by_path: dict[tuple[QualifiedName, tuple[Any, ...]], tuple[Any, ...]] = {}
+        # the target's trees, read when a path is not in the fixture (set by import-fixture)
+        self.target_tree: TargetTree | None = None
+        self.target_paths: dict[QualifiedName, TreePaths | None] = {}
         # per generic reference, the raw type values its objects hold
         self.type_raws: dict[tuple[QualifiedName, str], set[Any]] = {}
         # per generic reference, the types whose ids are kept as they are (see KeptIds)
         self.kept: dict[tuple[QualifiedName, str, str], KeptIds] = {}
+        # per table the kept ids name, its objects' natural keys (jsonb text), written in pass 2
+        self.kept_keys: dict[QualifiedName, list[str]] = {}
         self.sha256 = ""
         self.warnings: list[str] = []
 
@@ -184,6 +194,20 @@ class FixtureReader:
         found = [n for n in (*self.plan.tables, *self.excluded) if n.name == name]
         public = [n for n in found if n.schema == "public"]
         return (public or found)[0] if found else None
+
+    def label_of(self, table: QualifiedName) -> str:
+        """The ``app.model`` of ``table``, also when the fixture holds none of its objects
+        (from --table and the mapping's ``types:`` entries), else the table's name."""
+        if table in self.by_table:
+            return self.by_table[table]
+        for label, named in self.explicit.items():
+            if named == table:
+                return label
+        for type_table in self.types:
+            for label, named in type_table.tables:
+                if named == table:
+                    return label
+        return str(table)
 
     def model(self, label: str, position: int) -> _Model | None:
         """The model's shape, or None when its table is excluded by the mapping."""
@@ -218,6 +242,19 @@ class FixtureReader:
         col = exp.columns[0]
         return col[:-3] if col.endswith("_id") and col not in m.seen else col
 
+    def ref_value(self, m: _Model, exp: Expansion, fields: dict[str, Any]) -> Any:
+        """The raw value of reference ``exp`` in an object's fields. A primary key that is
+        a reference (a multi-table-inheritance child's parent link ``page_ptr``, a one-to-one
+        primary key) is not a field of a ``--natural-foreign`` dump: the object's ``pk`` is
+        the parent object's pk. With ``--natural-primary`` Django writes the parent link
+        as a field (the parent's natural key) and leaves the pk out."""
+        name = self.ref_field(m, exp)
+        if name in fields:
+            return fields[name]
+        if self.catalog.tables[m.tp.table].primary_key == exp.columns:
+            return fields.get("pk")
+        return None
+
     # -- pass 1 --------------------------------------------------------------------
     def survey(self) -> None:
         digest: list[str] = []
@@ -235,8 +272,10 @@ class FixtureReader:
                 if raw_type is not None:
                     hashable = tuple(_flatten(raw_type)) if isinstance(raw_type, list) else raw_type
                     self.type_raws.setdefault((m.tp.table, g.id_column), set()).add(hashable)
+            stored = {**fields, "pk": obj.get("pk")}  # one dict for both (a large fixture is held once)
+            self.paths.add(m.tp.table, stored)
             if "pk" in obj and obj["pk"] is not None:
-                self.index.setdefault(m.tp.table, {})[id_text(obj["pk"])] = {**fields, "pk": obj["pk"]}
+                self.index.setdefault(m.tp.table, {})[id_text(obj["pk"])] = stored
         self.sha256 = digest[0] if digest else ""
         for label, count in self.skipped.items():
             table = self.table_of(label)
@@ -262,8 +301,13 @@ class FixtureReader:
         table = self.catalog.tables[tp.table]
         for name in sorted(m.seen | ({"pk"} if tp.table in self.index else set())):
             if name == "pk":
-                if table.primary_key and len(table.primary_key) == 1 and table.primary_key[0] in columns:
-                    m.columns["pk"] = columns[table.primary_key[0]]
+                pk = table.primary_key[0] if table.primary_key and len(table.primary_key) == 1 else None
+                if pk in columns:
+                    m.columns["pk"] = columns[pk]
+                elif pk in by_column and pk not in m.seen and pk.removesuffix("_id") not in m.seen:
+                    # the pk is a reference (a multi-table-inheritance child's parent link, a
+                    # one-to-one primary key): its value is the parent object's pk
+                    m.refs["pk"] = by_column[pk]
                 continue
             if name in columns:
                 m.columns[name] = columns[name]
@@ -352,10 +396,13 @@ class FixtureReader:
         raw = self.index.get(table, {}).get(id_text(pk))
         label = self.by_table.get(table, str(table))
         if raw is None and label in self.models and table not in self.index:
+            holder = where.split(" ", 1)[0]
             raise FixtureError(
                 f"{self.path}: {where} holds pk {pk!r} of {label}, but the fixture's {label} objects "
                 "carry no pk (dumped with --natural-primary), so the object cannot be identified; "
-                "dump with --natural-foreign alone (pks are kept, references still travel as natural keys)"
+                "dump with --natural-foreign alone (pks are kept, references still travel as natural keys), "
+                f"or leave {holder} out of this dump (dumpdata -e {holder}) when the target already has "
+                "those rows"
             )
         if raw is None:
             raise FixtureError(
@@ -391,7 +438,7 @@ class FixtureReader:
                 out[g.field] = self.generic(m, g, fields, where, stack)
             else:
                 exp = m.tp.expansion(part)
-                raw = fields.get(self.ref_field(m, exp))
+                raw = self.ref_value(m, exp, fields)
                 out.update(self.reference(exp, raw, f"{where}.{exp.label}", stack))
         return out
 
@@ -405,13 +452,75 @@ class FixtureReader:
         if isinstance(raw, list):
             values = _flatten(raw)
             if len(values) != len(names):
-                raise FixtureError(
-                    f"{self.path}: {where}: natural key {raw!r} has {len(values)} value(s) but "
-                    f"{exp.ref_table} is keyed by {len(names)} ({', '.join(kf.name for kf in exp.fields)}); "
-                    "make the mapping's natural_key follow the model's natural_key()"
-                )
+                return dict(zip(names, self.by_tree_path(exp, values, where, stack)))
             return dict(zip(names, values))
         return dict(zip(names, self.natural(exp.ref_table, raw, where, stack)))
+
+    def by_tree_path(
+        self, exp: Expansion, values: list[Any], where: str, stack: tuple[Any, ...]
+    ) -> tuple[Any, ...]:
+        """The mapping's natural key of the object a natural key of another length names:
+        a path of ancestors' names (Wagtail's ``Collection.natural_key()``), found in the
+        fixture's own tree (``fixture_paths``), else in the target's (as loaddata's
+        ``get_by_natural_key()`` finds it), else refused with what would work."""
+        table = exp.ref_table
+        cached = self.by_path.get((table, tuple(values)))
+        if cached is not None:
+            return cached
+        label = self.label_of(table)
+        why = ""
+        if label in self.models and self.paths.is_tree(table):
+            node, why = self.paths.find(table, values)
+            if node is not None:
+                m = self.models[label]
+                key = self.key_values(m, node, f"{label} {'/'.join(map(str, values))}", stack)
+                result = tuple(key[kf.name] for kf in m.tp.key_fields)
+                self.by_path[(table, tuple(values))] = result
+                return result
+        target = self.in_target_tree(table, values)
+        if target is not None:
+            self.by_path[(table, tuple(values))] = target
+            return target
+        keyed = f"{table} is keyed by {len(exp.fields)} ({', '.join(kf.name for kf in exp.fields)})"
+        head = f"{self.path}: {where}: natural key {values!r} has {len(values)} value(s) but {keyed}"
+        nowhere = f"and no {table} row of the target has that path of names either"
+        if label not in self.models:
+            raise FixtureError(
+                f"{head}; the fixture holds no {label} objects to find it among, {nowhere}. If {label}'s "
+                "natural_key() is a path of ancestors' names (Wagtail's Collection), include "
+                f"{label} in the dump (its objects' tree positions resolve each path); else make the "
+                "mapping's natural_key follow the model's natural_key(). Or move these tables with "
+                "edms-pgdump export and import, which carry the mapping's keys"
+            )
+        if not self.paths.is_tree(table):
+            raise FixtureError(
+                f"{head}; the fixture's {label} objects have no tree position (path, depth) to read it "
+                f"as a path of ancestors' names, {nowhere}: make the mapping's natural_key follow the "
+                "model's natural_key(), or move this table with edms-pgdump export and import"
+            )
+        raise FixtureError(
+            f"{head}, read as a path of ancestors' names in the fixture's {label} tree: {why}, {nowhere}; "
+            f"dump {label} whole with the data that refers to it, or move these tables with "
+            "edms-pgdump export and import"
+        )
+
+    def in_target_tree(self, table: QualifiedName, values: list[Any]) -> tuple[Any, ...] | None:
+        """The natural key of the target's node at that path of names, if it has one."""
+        if self.target_tree is None:
+            return None
+        if table not in self.target_paths:
+            nodes = self.target_tree(table)
+            paths: TreePaths | None = None
+            if nodes is not None:
+                paths = TreePaths()
+                for one in nodes:
+                    paths.add(table, one)
+            self.target_paths[table] = paths
+        paths = self.target_paths[table]
+        if paths is None or not paths.is_tree(table):
+            return None
+        found, _ = paths.find(table, [str(v) for v in values])
+        return None if found is None else tuple(found[KEY])
 
     def type_values(self, m: _Model, g: GenericPlan, fields: dict[str, Any], where: str) -> dict[str, Any]:
         exp = next(e for e in m.tp.expansions if e.columns == (g.type_column,))
@@ -454,7 +563,9 @@ class FixtureReader:
                 f"{self.path}: {where}.{g.id_column} names type {type_name!r}, whose table {target} is "
                 f"not mapped; map it, or list {type_name!r} under ignore_types of that generic reference"
             )
-        return list(self.natural(target, object_id, f"{where}.{g.id_column} ({type_name})", stack))
+        key = self.natural(target, object_id, f"{where}.{g.id_column} ({type_name})", stack)
+        # as the target side builds it from typed columns (timestamps in UTC, numbers)
+        return [jsonb_key_value(v, kf.type) for v, kf in zip(key, self.plan.tables[target].key_fields)]
 
     def named_types(self) -> Iterator[tuple[GenericPlan, str, QualifiedName]]:
         """(generic reference, type name, table it names) for every type the fixture's
@@ -484,6 +595,7 @@ class FixtureReader:
             ):
                 kept = KeptIds(g.table, g.id_column, name, target)
                 self.kept.setdefault((g.table, g.id_column, name), kept)
+                self.kept_keys.setdefault(target, [])
 
     def mapping_keeping_ids(self, mapping: Mapping) -> Mapping:
         """``mapping`` with the kept types added to their generic reference's
@@ -557,6 +669,11 @@ class FixtureReader:
         for name, f in m.columns.items():
             values[f.name] = fields.get(name)
         for name, exp in m.refs.items():
+            if name == "pk" and fields.get("pk") is None:
+                raise FixtureError(
+                    f"{self.path}: {where} has no pk and no {self.ref_field(m, exp)!r} field, so its "
+                    f"{exp.ref_table} row is not named; dump the fixture again with dumpdata"
+                )
             values.update(self.reference(exp, fields[name], f"{where}.{name}"))
         for g in m.generics.values():
             values[g.field] = self.generic(m, g, fields, where)
@@ -568,6 +685,10 @@ class FixtureReader:
                 )
         spool.write(m.tp.table, values, where)
         own_key = [values[kf.name] for kf in m.tp.key_fields]
+        if m.tp.table in self.kept_keys:
+            self.kept_keys[m.tp.table].append(
+                json.dumps([jsonb_key_value(v, kf.type) for v, kf in zip(own_key, m.tp.key_fields)])
+            )
         for name, mm in m.m2m.items():
             base = {kf.name: v for kf, v in zip(mm.own.fields, own_key)}
             for item in fields[name]:

@@ -27,6 +27,7 @@ from edms_pgdump.load.history import read_history
 from edms_pgdump.options import ImportOptions
 from tests.conftest import NewDb
 from tests.django_project import harness
+from tests.support.db import db_digest
 from tests.support.django_dbs import mapping_file, migrated, source  # fixtures
 
 # documents of the seeded source: the ids 1..N a freshly migrated target would give
@@ -134,6 +135,39 @@ def test_ids_naming_no_row_are_refused_where_loaddata_leaves_them_dangling(
     assert _empty(by_us)
     with pytest.raises(EdmsPgdumpError, match=r"name no row of public\.edms_app_document"):  # a dry run too
         api.import_fixture(by_us, fixture, mapping_file, options=ImportOptions(dry_run=True), audit_log=False)
+
+
+def test_ids_naming_the_targets_own_rows_are_refused(
+    source: str, migrated: str, new_db: NewDb, mapping_file: Path, tmp_path: Path
+) -> None:
+    """A target with documents of its own at the first ids: the source's ids 1-20 name
+    them after the load, rows that are none of the fixture's documents, so certainly not
+    the ones the comments named. loaddata commits that silently (a warning would not do):
+    refused, naming the rows, with nothing written; the fix it names works."""
+    fixture = harness.dumpdata(source, tmp_path / "np.json", *NATURAL_PRIMARY)
+    target = new_db(migrated)
+    with psycopg.connect(target) as conn:
+        conn.execute(
+            "INSERT INTO auth_user (username, password, is_superuser, first_name, last_name, email, "
+            "is_staff, is_active, date_joined) VALUES ('own', '', false, '', '', '', false, true, now())"
+        )
+        conn.execute("INSERT INTO edms_app_document (document_number, title, owner_id, created_at, size_bytes, "
+                     "metadata) SELECT 'OWN-' || i, 'own', 1, now(), 0, '{}' FROM generate_series(1, 40) AS i")  # fmt: skip
+    before = db_digest(target)
+    with pytest.raises(EdmsPgdumpError) as exc:
+        api.import_fixture(target, fixture, mapping_file, audit_log=False)
+    message = str(exc.value)
+    assert (
+        "20 of the 20 generic id(s) in public.edms_app_comment.object_id of type edms_app.document name a row "
+        "of public.edms_app_document that is none of the fixture's edms_app.document objects (the target's "
+        "own) after the import: 1 (in edms_app.comment (object"
+    ) in message
+    assert 'names ["OWN-1"]' in message and "Dump with --natural-foreign alone" in message
+    assert db_digest(target) == before
+    nf = harness.dumpdata(source, tmp_path / "nf.json", "--natural-foreign", *harness.EXCLUDE_STATE)
+    assert api.import_fixture(target, nf, mapping_file, audit_log=False).committed
+    view = harness.natural_view(target)
+    assert view["comments"] == harness.natural_view(source)["comments"]
 
 
 def _delete_first_document(dsn: str) -> None:
