@@ -91,8 +91,10 @@ class _Samples(ImportHooks):
         n = self.sample_size
         if self.scope is not None:
             self.fill_scope(conn)
+        counted = {t.table: t for t in report.tables}
         for name in program.tables:
             tp = plan.tables[name]
+            found = counted[str(name)]
             names = program.staging[name]
             loaded = set(program.fields[name])
             keys = [kf.name for kf in tp.key_fields]
@@ -114,6 +116,16 @@ class _Samples(ImportHooks):
                     queries["only_in_target"] = sqlgen.absent_rows(plan, tp, names, n, within)
                     outside = sql.SQL("NOT ({})").format(within)
                     queries["outside_scope"] = sqlgen.absent_rows(plan, tp, names, n, outside)
+            # a kind the comparison counted none of has no sample to find: its query (a
+            # LIMIT that never fills) would scan both sides again for nothing
+            in_scope = self.in_scope.get(str(name), found.absent)
+            none = {
+                "only_in_archive": found.inserted == 0,
+                "only_in_target": in_scope == 0,
+                "different": found.updated == 0,
+                "outside_scope": found.absent - in_scope == 0,
+            }
+            queries = {kind: None if none[kind] else q for kind, q in queries.items()}
             self.samples[str(name)] = {
                 kind: [dict(zip(keys, (_plain(v) for v in row[1:]))) for row in conn.execute(q).fetchall()]
                 if q is not None
