@@ -8,13 +8,18 @@ from __future__ import annotations
 import re
 import sys
 import uuid
+from collections import Counter
 from io import StringIO
+from pathlib import Path
+from typing import Any
 
 import pytest
 from rich.console import Console
 from typer.testing import CliRunner
 
 from edms_pgdump import api
+from edms_pgdump.archive.manifest import MANIFEST_NAME, SIGNATURE_NAME
+from edms_pgdump.archive.package import ArchiveReader
 from edms_pgdump.cli import app
 from edms_pgdump.demo.resources import sample_mapping_path
 from edms_pgdump.demo.sample import SAMPLE_TABLES
@@ -43,12 +48,13 @@ class Recorder:
         self.events.append(("finish", task))
 
     def phases(self) -> list[str]:
-        return [t[len(PHASE) :] for e, t in self.events if e == "start"]
+        return [t[len(PHASE) :] for e, t in self.events if e == "start" and t.startswith(PHASE)]
 
     def balanced(self) -> bool:
-        """Every phase finished, before the next one started."""
+        """Every phase finished, before the next one started (a table's rows, staged
+        during a phase, are a task of their own)."""
         open_: str | None = None
-        for event, task in self.events:
+        for event, task in ((e, t) for e, t in self.events if t.startswith(PHASE)):
             if event == "start":
                 if open_ is not None:
                     return False
@@ -176,3 +182,43 @@ def test_cli_on_a_terminal_draws_on_stderr_only(
     monkeypatch.setattr(APP, "err", Console(file=quiet, force_terminal=True, width=100))
     res = runner.invoke(app, [*args, "--quiet"])
     assert res.exit_code == 0 and quiet.getvalue() == ""
+
+
+def test_verify_and_diff_read_each_member_once_as_a_phase(
+    sample_dbs: tuple[str, str], tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Reading a large archive's members takes a while: a phase per member, and verify
+    --dsn reads them once (not once to verify and again before comparing)."""
+    src, dst = sample_dbs
+    archive = tmp_path / "a.edms"
+    api.export_archive(src, sample_mapping_path(), archive, audit_log=False)
+    opened: list[str] = []
+    real = ArchiveReader.open_stored
+
+    def counted(self: ArchiveReader, name: str) -> Any:
+        opened.append(name)
+        return real(self, name)
+
+    monkeypatch.setattr(ArchiveReader, "open_stored", counted)
+    for last, call in (
+        (False, lambda rec: api.verify_archive(archive, dst, progress=rec)),
+        (False, lambda rec: api.diff(archive, dsn=dst, progress=rec)),
+        (True, lambda rec: api.verify_archive(archive, progress=rec)),
+    ):
+        opened.clear()
+        rec = Recorder()
+        call(rec)
+        members = manifest_tables(archive)
+        checked = [p for p in rec.phases() if p.startswith("verify archive ")]
+        n = len(members)
+        assert checked == [f"verify archive {t} ({i}/{n})" for i, t in enumerate(members, 1)]
+        assert rec.balanced()
+        # each member's stored bytes read once to check it, and once more to stage it
+        # when a database is compared (before: twice to check, and again before comparing)
+        members_read = Counter(m for m in opened if m != MANIFEST_NAME and m != SIGNATURE_NAME)
+        assert len(members_read) == n and set(members_read.values()) == {1 if last else 2}, opened
+
+
+def manifest_tables(archive: Path) -> list[str]:
+    with ArchiveReader(archive) as r:
+        return [t.table for t in r.manifest.tables]
