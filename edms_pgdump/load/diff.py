@@ -98,10 +98,11 @@ class _Samples(ImportHooks):
             names = program.staging[name]
             loaded = set(program.fields[name])
             keys = [kf.name for kf in tp.key_fields]
+            # the totals are the comparison's counts: the queries read samples only
             queries: dict[str, sql.Composed | None] = {
-                "only_in_archive": sqlgen.new_rows(tp, names, n),
-                "only_in_target": sqlgen.absent_rows(plan, tp, names, n),
-                "different": sqlgen.changed_rows(tp, names, loaded, n),
+                "only_in_archive": sqlgen.new_rows(tp, names, n, total=False),
+                "only_in_target": sqlgen.absent_rows(plan, tp, names, n, total=False),
+                "different": sqlgen.changed_rows(tp, names, loaded, n, total=False),
             }
             rule = self.scopes[name].rule if name in self.scopes else "whole"
             if rule != "whole":
@@ -109,13 +110,13 @@ class _Samples(ImportHooks):
                 if within is None:  # needed: the archive holds only the rows kept rows need
                     self.in_scope[str(name)] = 0
                     queries["only_in_target"] = None
-                    queries["outside_scope"] = sqlgen.absent_rows(plan, tp, names, n)
+                    queries["outside_scope"] = sqlgen.absent_rows(plan, tp, names, n, total=False)
                 else:
                     row = conn.execute(sqlgen.count_absent(plan, tp, names, within)).fetchone()
                     self.in_scope[str(name)] = int(row[0]) if row else 0
-                    queries["only_in_target"] = sqlgen.absent_rows(plan, tp, names, n, within)
+                    queries["only_in_target"] = sqlgen.absent_rows(plan, tp, names, n, within, total=False)
                     outside = sql.SQL("NOT ({})").format(within)
-                    queries["outside_scope"] = sqlgen.absent_rows(plan, tp, names, n, outside)
+                    queries["outside_scope"] = sqlgen.absent_rows(plan, tp, names, n, outside, total=False)
             # a kind the comparison counted none of has no sample to find: its query (a
             # LIMIT that never fills) would scan both sides again for nothing
             in_scope = self.in_scope.get(str(name), found.absent)
