@@ -9,6 +9,7 @@ import re
 import sys
 import uuid
 from collections import Counter
+from collections.abc import Callable
 from io import StringIO
 from pathlib import Path
 from typing import Any
@@ -200,11 +201,12 @@ def test_verify_and_diff_read_each_member_once_as_a_phase(
         return real(self, name)
 
     monkeypatch.setattr(ArchiveReader, "open_stored", counted)
-    for last, call in (
-        (False, lambda rec: api.verify_archive(archive, dst, progress=rec)),
-        (False, lambda rec: api.diff(archive, dsn=dst, progress=rec)),
-        (True, lambda rec: api.verify_archive(archive, progress=rec)),
-    ):
+    calls: list[Callable[[Recorder], object]] = [
+        lambda rec: api.verify_archive(archive, dst, progress=rec),
+        lambda rec: api.diff(archive, dsn=dst, progress=rec),
+        lambda rec: api.verify_archive(archive, progress=rec),
+    ]
+    for last, call in zip((False, False, True), calls):
         opened.clear()
         rec = Recorder()
         call(rec)
@@ -212,6 +214,13 @@ def test_verify_and_diff_read_each_member_once_as_a_phase(
         checked = [p for p in rec.phases() if p.startswith("verify archive ")]
         n = len(members)
         assert checked == [f"verify archive {t} ({i}/{n})" for i, t in enumerate(members, 1)]
+        # diff reads its samples (and counts the target rows the archive lacks) per table
+        sampled = [p for p in rec.phases() if p.startswith("samples ")]
+        if call is calls[1]:
+            assert sorted(p.split()[1] for p in sampled) == sorted(members)
+            assert [p.rsplit(" ", 1)[1] for p in sampled] == [f"({i}/{n})" for i in range(1, n + 1)]
+        else:
+            assert sampled == []
         assert rec.balanced()
         # each member's stored bytes read once to check it, and once more to stage it
         # when a database is compared (before: twice to check, and again before comparing)
