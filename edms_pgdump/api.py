@@ -19,7 +19,6 @@ import psycopg
 
 from edms_pgdump import __version__
 from edms_pgdump.analysis.check import check_archive, check_database
-from edms_pgdump.archive.integrity import check_integrity
 from edms_pgdump.archive.keys import resolve_recipients, trusted_key_paths
 from edms_pgdump.archive.package import ArchiveReader
 from edms_pgdump.archive.signing import Signer, load_signer
@@ -33,7 +32,7 @@ from edms_pgdump.load.copy_source import TO_OPTION, CopySource
 from edms_pgdump.load.diff import diff_archives, diff_database
 from edms_pgdump.load.history import HistoryHooks
 from edms_pgdump.load.staging_area import drop_leftovers
-from edms_pgdump.load.transaction import import_transaction, load_archive
+from edms_pgdump.load.transaction import import_transaction, load_archive, verify_members
 from edms_pgdump.mapping import Mapping, load_mapping
 from edms_pgdump.options import ExportOptions, ImportOptions, Progress
 from edms_pgdump.plan.proposals import scaffold_from_database
@@ -351,12 +350,13 @@ def _streamed(streams: CopySource) -> list[dict[str, int | str]]:
 # -- archives -------------------------------------------------------------------------
 
 
-def cleanup_staging(dsn: str) -> Leftovers:
+def cleanup_staging(dsn: str, *, progress: Progress | None = None) -> Leftovers:
     """Drop the staging schemas (``edms_pgdump_stage_*``) that parallel imports killed
-    during staging left behind; those of imports running now are left alone."""
+    during staging left behind; those of imports running now are left alone.
+    ``progress`` hears of each table dropped."""
     conn = connect(dsn)
     try:
-        return drop_leftovers(conn)
+        return drop_leftovers(conn, progress)
     except psycopg.Error as exc:
         raise DatabaseError(f"cleanup of {describe_dsn(dsn)} failed: {server_error_message(exc)}") from None
     finally:
@@ -394,7 +394,7 @@ def verify_archive(
     with ArchiveReader(
         archive, identities=list(identities), trusted_keys=trusted_key_paths(trusted_keys)
     ) as reader:
-        integrity = check_integrity(reader)
+        integrity = verify_members(reader, progress)
         result = VerifyResult(reader.origin, integrity.archive_id, integrity.tables, integrity.damages)
         result.signature = reader.signature
         result.encrypted = reader.encrypted
@@ -403,7 +403,8 @@ def verify_archive(
             return result
         opts = ImportOptions(dry_run=True, on_conflict="update", constraints="keep", compare_only=True)
         try:
-            imp = load_archive(dsn, reader=reader, options=opts, progress=progress)
+            # the members were just checked on this open reader: not read a second time
+            imp = load_archive(dsn, reader=reader, options=opts, progress=progress, verified=integrity)
         except ImportRejected as exc:
             result.database = DatabaseComparison(describe_dsn(dsn), matches=False, error=str(exc))
             return result
@@ -426,17 +427,19 @@ def check_mapping(
     dsn: str | None = None,
     mapping: MappingSource | None = None,
     identities: KeyFiles = (),
+    progress: Progress | None = None,
 ) -> CheckReport:
     """``check``: foreign-key problems of ``mapping`` against a live database, or the same
     analysis from an archive's manifest (then give neither ``dsn`` nor ``mapping``;
-    ``identities`` decrypt an encrypted archive)."""
+    ``identities`` decrypt an encrypted archive). ``progress`` hears of each phase of the
+    database analysis (the manifest's is instant)."""
     if archive is not None:
         if dsn or mapping:
             raise UsageError("check ARCHIVE reads the manifest; drop --dsn and --mapping")
         return check_archive(archive, identities=list(identities))
     if not dsn or mapping is None:
         raise UsageError("check needs --dsn and --mapping (or an ARCHIVE to check its manifest)")
-    return check_database(dsn, _mapping(mapping))
+    return check_database(dsn, _mapping(mapping), progress)
 
 
 def plan_mapping(dsn: str, mapping: MappingSource, *, where: WhereArgs = ()) -> PlanResult:

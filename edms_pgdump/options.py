@@ -59,6 +59,32 @@ class NoProgress:
         pass
 
 
+class Steps:
+    """A command's phases reported one at a time as PHASE tasks, for work that has no rows
+    to count (``check``'s probes, ``cleanup``'s drops): each step finishes the one before,
+    and its label says how far the command is ("public.documents (3/12)")."""
+
+    def __init__(self, progress: Progress | None) -> None:
+        self.progress = progress or NoProgress()
+        self.current: str | None = None
+
+    def step(self, label: str, done: int | None = None, total: int | None = None) -> None:
+        self.end()
+        self.current = PHASE + label + (f" ({done}/{total})" if total else "")
+        self.progress.start(self.current, None)
+
+    def end(self) -> None:
+        if self.current is not None:
+            self.progress.finish(self.current)
+            self.current = None
+
+    def __enter__(self) -> Steps:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.end()
+
+
 @dataclass(frozen=True)
 class ImportOptions:
     dry_run: bool = False

@@ -37,6 +37,7 @@ from edms_pgdump.catalog.read import Catalog, Table, read_catalog
 from edms_pgdump.db import Connection, connect, describe_dsn, server_error_message
 from edms_pgdump.errors import DatabaseError, MappingError, sample_keys
 from edms_pgdump.mapping import Mapping, load_mapping_text, mapping_from_dict
+from edms_pgdump.options import Progress, Steps
 from edms_pgdump.plan.build import KeyField, Plan, Problem, Severity, TablePlan, build_plan, unmapped_tables
 from edms_pgdump.plan.model import TREE_PATH
 from edms_pgdump.plan.proposals import suggestion
@@ -248,12 +249,14 @@ def _plannable(plan: Plan, tp: TablePlan, seen: frozenset[QualifiedName] = froze
     return True
 
 
-def _data_problems(conn: Connection, plan: Plan, catalog: Catalog) -> list[Problem]:
+def _data_problems(conn: Connection, plan: Plan, catalog: Catalog, steps: Steps) -> list[Problem]:
     """Duplicate and NULL natural keys, references pointing at nothing (declared in the
     mapping, or NOT VALID constraints), multi-column references partly NULL, and ids that
     travel raw although the data says they are references (likely references, type-switched ids)."""
     found: list[Problem] = []
-    for tp in plan.tables.values():
+    tables = list(plan.tables.values())
+    for i, tp in enumerate(tables, 1):
+        steps.step(f"keys and references {tp.table}", i, len(tables))
         if not _plannable(plan, tp):
             continue  # a table it depends on failed planning; that problem is reported
         found += prove_unique_keys(conn, plan, SAMPLE, [tp])
@@ -263,8 +266,12 @@ def _data_problems(conn: Connection, plan: Plan, catalog: Catalog) -> list[Probl
                 found.append(_key_nulls_problem(tp, rows))
         found += missing_rows_of(conn, tp, SAMPLE)
         found += partly_null_of(conn, tp, catalog, SAMPLE)
-    found += find_likely_references(conn, plan, catalog)
-    found += find_type_switched_ids(conn, plan, catalog)
+    found += find_likely_references(
+        conn, plan, catalog, each=lambda what, i, n: steps.step(f"likely reference {what}", i, n)
+    )
+    found += find_type_switched_ids(
+        conn, plan, catalog, each=lambda what, i, n: steps.step(f"ids chosen by a type column {what}", i, n)
+    )
     return found
 
 
@@ -283,24 +290,32 @@ def analyse(plan: Plan, catalog: Catalog, mapping: Mapping, source: str) -> Chec
     )
 
 
-def check_database(dsn: str, mapping: Mapping) -> CheckReport:
-    """Catalog and data analysis of a live database; reads only, in one snapshot."""
+def check_database(dsn: str, mapping: Mapping, progress: Progress | None = None) -> CheckReport:
+    """Catalog and data analysis of a live database; reads only, in one snapshot.
+    ``progress`` hears of each phase and table as it starts (options.PHASE tasks)."""
+    steps = Steps(progress)
     conn = connect(dsn)
     try:
         conn.execute("BEGIN ISOLATION LEVEL REPEATABLE READ READ ONLY")
+        steps.step("read catalog")
         catalog = read_catalog(conn)
+        steps.step("plan")
         plan = build_plan(mapping, catalog)
         # generic references: which tables the data names, and ids that name nothing
+        steps.step("generic references")
         plan, generic = plan_with_targets(conn, mapping, catalog, plan)
         report = analyse(plan, catalog, mapping, describe_dsn(dsn))
         report.problems += generic + dangling_problems(conn, plan)
-        report.problems += _data_problems(conn, plan, catalog)
+        report.problems += _data_problems(conn, plan, catalog, steps)
+        steps.step("excluded tables with rows")
         report.problems += excluded_with_rows(conn, mapping, catalog) + tree_position_problems(plan, catalog)
+        steps.step("ids inside JSON and text")
         report.problems += embedded_id_problems(conn, plan, catalog)
         conn.execute("COMMIT")
     except psycopg.Error as exc:
         raise DatabaseError(f"check of {describe_dsn(dsn)} failed: {server_error_message(exc)}") from None
     finally:
+        steps.end()
         conn.close()
     report.problems.sort(key=lambda p: (p.severity != "error", p.table, p.column or "", p.code))
     return report

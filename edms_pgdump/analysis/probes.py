@@ -12,7 +12,7 @@ returns ``plan.Problem`` values; the export program's ``RefuseUnsafeData`` step
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from typing import Any
 
 from psycopg import sql
@@ -46,6 +46,9 @@ MAX_TYPE_VALUES = 10
 
 # "char" is the classic one-letter type column; likely_refs' text family lacks it.
 _CHAR = '"char"'
+
+# told of each item a long probe reaches: (what, its number, how many), for progress
+Each = Callable[[str, int, int], None]
 
 
 def _family(column: Column) -> str | None:
@@ -184,15 +187,20 @@ def likely_reference_problem(
 
 
 def find_likely_references(
-    conn: Connection, plan: Plan, catalog: Catalog, candidates: Iterable[Candidate] | None = None
+    conn: Connection,
+    plan: Plan,
+    catalog: Catalog,
+    candidates: Iterable[Candidate] | None = None,
+    each: Each | None = None,
 ) -> list[Problem]:
     """``likely-reference`` errors: candidates (by name, from ``likely_refs``) whose
     non-NULL values ALL exist as ids of the table they are named after (a partial match
-    is a coincidence, not a reference)."""
-    if candidates is None:
-        candidates = likely_reference_candidates(plan, catalog)
+    is a coincidence, not a reference). ``each`` hears of every column probed (progress)."""
+    todo = list(likely_reference_candidates(plan, catalog) if candidates is None else candidates)
     by_column: dict[tuple[QualifiedName, str], list[tuple[Candidate, int]]] = {}
-    for c in candidates:
+    for i, c in enumerate(todo, 1):
+        if each is not None:
+            each(f"{c.table}.{c.column}", i, len(todo))
         matched, total = _match_counts(conn, c)
         if total and matched == total:
             by_column.setdefault((c.table, c.column), []).append((c, total))
@@ -307,13 +315,19 @@ def _switched(
     )
 
 
-def find_type_switched_ids(conn: Connection, plan: Plan, catalog: Catalog) -> list[Problem]:
+def find_type_switched_ids(
+    conn: Connection, plan: Plan, catalog: Catalog, each: Each | None = None
+) -> list[Problem]:
     """``generic-without-type-table`` warnings (check only): an undecided integer ``*id``
     column whose values are ids of one table for one value of a low-cardinality text
-    column and of another table for another value, with no single table holding all."""
+    column and of another table for another value, with no single table holding all.
+    ``each`` hears of every table probed (progress)."""
     targets = _int_targets(conn, plan, catalog)
     found: list[Problem] = []
-    for tp in plan.exported:
+    exported = list(plan.exported)
+    for i, tp in enumerate(exported, 1):
+        if each is not None:
+            each(str(tp.table), i, len(exported))
         table = catalog.tables[tp.table]
         own = set(table.primary_key or ())
         ids = [

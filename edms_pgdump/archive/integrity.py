@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import hashlib
 import io
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -17,6 +18,9 @@ from edms_pgdump.archive.manifest import MANIFEST_NAME, SIGNATURE_NAME, TableEnt
 from edms_pgdump.archive.package import ArchiveReader
 from edms_pgdump.archive.streams import CHUNK, HashingReader, decompressed_blocks
 from edms_pgdump.errors import ArchiveError
+
+# told of each member before it is read: (table, its number, how many), for progress
+Each = Callable[[str, int, int], None]
 
 
 @dataclass
@@ -50,19 +54,22 @@ def check_layout(reader: ArchiveReader) -> IntegrityReport:
     return _check(reader, read_data=False)
 
 
-def check_integrity(reader: ArchiveReader, progress: Any = None) -> IntegrityReport:
-    """Recompute sizes, hashes and row counts of every member; name each damage."""
-    return _check(reader, read_data=True, progress=progress)
+def check_integrity(reader: ArchiveReader, each: Each | None = None) -> IntegrityReport:
+    """Recompute sizes, hashes and row counts of every member; name each damage.
+    ``each`` hears of every member before it is read (table, its number, how many)."""
+    return _check(reader, read_data=True, each=each)
 
 
-def _check(reader: ArchiveReader, *, read_data: bool, progress: Any = None) -> IntegrityReport:
+def _check(reader: ArchiveReader, *, read_data: bool, each: Each | None = None) -> IntegrityReport:
     m = reader.manifest
     report = IntegrityReport(reader.origin, m.archive_id)
     listed = {t.member for t in m.tables}
     for extra in sorted(set(reader.member_names) - listed - {MANIFEST_NAME, SIGNATURE_NAME}):
         report.damages.append(f"member {extra!r} is not listed in the manifest (extra member)")
-    for t in m.tables:
+    for i, t in enumerate(m.tables, 1):
         name, table = t.member, t.table
+        if each is not None and read_data:
+            each(table, i, len(m.tables))
         entry: dict[str, Any] = {"table": table, "member": name, "rows": t.rows, "ok": False}
         report.tables.append(entry)
         if name not in reader.member_names:
@@ -79,8 +86,6 @@ def _check(reader: ArchiveReader, *, read_data: bool, progress: Any = None) -> I
                 report.damages.append(f"{table}: {damage}")
                 continue
         entry["ok"] = True
-        if progress is not None:
-            progress(table, t.rows)
     return report
 
 

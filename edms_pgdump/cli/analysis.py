@@ -8,7 +8,17 @@ from typing import TYPE_CHECKING, Any, cast
 
 import typer
 
-from edms_pgdump.cli.app import EXIT_PROBLEM, app, emit_json, json_option, one_line, out, run
+from edms_pgdump.cli.app import (
+    EXIT_PROBLEM,
+    app,
+    emit_json,
+    json_option,
+    one_line,
+    out,
+    progress_bars,
+    quiet_option,
+    run,
+)
 from edms_pgdump.cli.conventions import (
     DSN_HELP,
     dbname_option,
@@ -41,6 +51,7 @@ def check_cmd(
     mapping: Path = typer.Option(None, "--mapping", "-m", help=MAPPING_HELP),
     identity: list[Path] = identity_option(),
     json_out: bool = json_option(),
+    quiet: bool = quiet_option(),
 ) -> None:
     """Find foreign-key problems that would leak ids or lose rows, with the mapping fix for each.
 
@@ -51,10 +62,14 @@ def check_cmd(
     from edms_pgdump.api import check_mapping
 
     target = optional_dsn(dsn, host, port, username, environment=archive is None)
-    report = run(
-        lambda: check_mapping(archive, dsn=target, mapping=mapping, identities=identity or ()),
-        json_output=json_out,
-    )
+
+    def go() -> CheckReport:
+        with progress_bars(not quiet and not json_out and archive is None) as bars:
+            return check_mapping(
+                archive, dsn=target, mapping=mapping, identities=identity or (), progress=bars
+            )
+
+    report = run(go, json_output=json_out)
     if json_out:
         emit_json(report.to_dict())
     else:

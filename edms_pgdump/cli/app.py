@@ -13,7 +13,6 @@ import sys
 import threading
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
-from importlib import metadata
 from typing import Any, TypeVar
 
 import typer
@@ -60,7 +59,11 @@ if not out.is_terminal:  # logs and pipes: keep table names whole rather than 80
 
 
 def installed_version() -> str:
-    """The installed distribution's version (what pip shows), else the package's own."""
+    """The installed distribution's version (what pip shows), else the package's own.
+    importlib.metadata is imported here: with the email package it pulls in, it was a
+    third of the start-up of every command, --help included."""
+    from importlib import metadata
+
     try:
         return metadata.version("edms-pgdump")
     except metadata.PackageNotFoundError:  # running from a source tree that is not installed

@@ -515,7 +515,7 @@ def verify_cmd(
     target = optional_dsn(dsn, host, port, username)
 
     def go() -> Any:
-        with progress_bars(not quiet and not json_out and target is not None) as bars:
+        with progress_bars(not quiet and not json_out) as bars:  # the members' check too
             return verify_archive(
                 archive, target, identities=identity or (), trusted_keys=trusted_key or (), progress=bars
             )
@@ -552,6 +552,7 @@ def cleanup_cmd(
     port: str = port_option(),
     username: str = username_option(),
     json_out: bool = json_option(),
+    quiet: bool = quiet_option(),
 ) -> None:
     """Drop the staging schemas that killed parallel imports (-j N) left behind.
 
@@ -562,7 +563,12 @@ def cleanup_cmd(
     from edms_pgdump.api import cleanup_staging
 
     target = target_dsn(dsn, host, port, username)
-    found = run(lambda: cleanup_staging(target), json_output=json_out)
+
+    def go() -> Any:
+        with progress_bars(not quiet and not json_out) as bars:
+            return cleanup_staging(target, progress=bars)
+
+    found = run(go, json_output=json_out)
     if json_out:
         emit_json(found.to_dict())
         return

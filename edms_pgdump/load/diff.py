@@ -43,9 +43,16 @@ from edms_pgdump.errors import DatabaseError
 from edms_pgdump.export.subset import TableScope
 from edms_pgdump.load.subset_scope import TargetScope, archive_scopes, target_scope
 from edms_pgdump.load.transaction import ImportHooks, ImportInput, load_archive
-from edms_pgdump.options import ImportOptions, Progress
+from edms_pgdump.options import ImportOptions, Progress, Steps
 from edms_pgdump.program.steps import Execute, Program, Step
-from edms_pgdump.results import ArchivesDiffResult, ArchivesTableDiff, DiffResult, ImportReport, TableDiff
+from edms_pgdump.results import (
+    ArchivesDiffResult,
+    ArchivesTableDiff,
+    DiffResult,
+    ImportReport,
+    TableDiff,
+    TableResult,
+)
 
 
 class _Samples(ImportHooks):
@@ -54,14 +61,16 @@ class _Samples(ImportHooks):
     transaction prepared; after the comparison ran, the scope is filled and the sample
     keys read from staging. What they find stays here."""
 
-    def __init__(self, sample_size: int, manifest: Manifest, origin: str) -> None:
+    def __init__(self, sample_size: int, manifest: Manifest, origin: str, progress: Progress | None) -> None:
         self.sample_size = sample_size
         self.manifest = manifest
         self.origin = origin
         self.samples: dict[str, dict[str, list[dict[str, Any]]]] = {}
         self.scopes: dict[QualifiedName, TableScope] = {}
         self.scope: TargetScope | None = None
-        self.in_scope: dict[str, int] = {}  # where/owned/needed tables: absent rows in scope
+        self.in_scope: dict[str, int] = {}  # target rows the archive lacks, in its scope
+        self.absent: dict[str, int] = {}  # target rows the archive lacks, in all
+        self.progress = progress
 
     def before_program(
         self, conn: Connection, given: ImportInput, program: Program, report: ImportReport
@@ -86,41 +95,54 @@ class _Samples(ImportHooks):
                 ) from None
 
     def after_program(self, conn: Connection, program: Program, report: ImportReport) -> Sequence[Step]:
-        assert program.plan is not None
-        plan = program.plan
-        n = self.sample_size
         if self.scope is not None:
             self.fill_scope(conn)
-        for name in program.tables:
-            tp = plan.tables[name]
-            names = program.staging[name]
-            loaded = set(program.fields[name])
-            keys = [kf.name for kf in tp.key_fields]
-            queries: dict[str, sql.Composed | None] = {
-                "only_in_archive": sqlgen.new_rows(tp, names, n),
-                "only_in_target": sqlgen.absent_rows(plan, tp, names, n),
-                "different": sqlgen.changed_rows(tp, names, loaded, n),
-            }
-            rule = self.scopes[name].rule if name in self.scopes else "whole"
-            if rule != "whole":
-                within = self.scope.conditions.get(name) if self.scope is not None else None
-                if within is None:  # needed: the archive holds only the rows kept rows need
-                    self.in_scope[str(name)] = 0
-                    queries["only_in_target"] = None
-                    queries["outside_scope"] = sqlgen.absent_rows(plan, tp, names, n)
-                else:
-                    row = conn.execute(sqlgen.count_absent(plan, tp, names, within)).fetchone()
-                    self.in_scope[str(name)] = int(row[0]) if row else 0
-                    queries["only_in_target"] = sqlgen.absent_rows(plan, tp, names, n, within)
-                    outside = sql.SQL("NOT ({})").format(within)
-                    queries["outside_scope"] = sqlgen.absent_rows(plan, tp, names, n, outside)
-            self.samples[str(name)] = {
-                kind: [dict(zip(keys, (_plain(v) for v in row[1:]))) for row in conn.execute(q).fetchall()]
-                if q is not None
-                else []
-                for kind, q in queries.items()
-            }
+        counted = {t.table: t for t in report.tables}
+        with Steps(self.progress) as steps:
+            for i, name in enumerate(program.tables, 1):
+                steps.step(f"samples {name}", i, len(program.tables))
+                self.table_samples(conn, program, name, counted[str(name)])
         return ()
+
+    def table_samples(
+        self, conn: Connection, program: Program, name: QualifiedName, found: TableResult
+    ) -> None:
+        """Sample keys of each kind of difference, and the target rows the archive lacks:
+        counted here, with their samples, by one query per kind (the comparison itself
+        does not count them, so that verify, which does not report them, does not pay
+        for them). A kind the comparison counted none of is not queried: a LIMIT that
+        never fills would read both sides again for nothing."""
+        assert program.plan is not None
+        plan, n = program.plan, self.sample_size
+        tp, names = plan.tables[name], program.staging[name]
+        # totals of the archive's own kinds are the comparison's: these read samples only
+        queries: dict[str, sql.Composed | None] = {
+            "only_in_archive": sqlgen.new_rows(tp, names, n, total=False) if found.inserted else None,
+            "only_in_target": sqlgen.absent_rows(plan, tp, names, n),
+            "different": sqlgen.changed_rows(tp, names, set(program.fields[name]), n, total=False)
+            if found.updated
+            else None,
+        }
+        rule = self.scopes[name].rule if name in self.scopes else "whole"
+        if rule != "whole":
+            within = self.scope.conditions.get(name) if self.scope is not None else None
+            if within is None:  # needed: the archive holds only the rows kept rows need
+                queries["only_in_target"] = None
+                queries["outside_scope"] = sqlgen.absent_rows(plan, tp, names, n)
+            else:
+                queries["only_in_target"] = sqlgen.absent_rows(plan, tp, names, n, within)
+                outside = sql.SQL("({}) IS NOT TRUE").format(within)
+                queries["outside_scope"] = sqlgen.absent_rows(plan, tp, names, n, outside)
+        keys = [kf.name for kf in tp.key_fields]
+        totals: dict[str, int] = {}
+        samples: dict[str, list[dict[str, Any]]] = {}
+        for kind, q in queries.items():
+            rows = conn.execute(q).fetchall() if q is not None else []
+            totals[kind] = int(rows[0][0] or 0) if rows else 0  # absent kinds: the total
+            samples[kind] = [dict(zip(keys, (_plain(v) for v in row[1:]))) for row in rows]
+        self.samples[str(name)] = samples
+        self.in_scope[str(name)] = totals["only_in_target"]
+        self.absent[str(name)] = totals["only_in_target"] + totals.get("outside_scope", 0)
 
 
 def _plain(value: Any) -> Any:
@@ -148,12 +170,12 @@ def diff_database(
         dry_run=True, compare_only=True, constraints="keep", on_conflict="update", sample_size=sample_size
     )
     with _open(archive, identities, trusted_keys) as reader:
-        hooks = _Samples(sample_size, reader.manifest, str(archive))
+        hooks = _Samples(sample_size, reader.manifest, str(archive), progress)
         report = load_archive(dsn, reader=reader, options=options, hooks=(hooks,), progress=progress)
     result = DiffResult(str(archive), report.target)
     scopes = {str(t): s for t, s in hooks.scopes.items()}
     for t in report.tables:
-        in_scope = hooks.in_scope.get(t.table, t.absent)
+        in_scope, absent = hooks.in_scope[t.table], hooks.absent[t.table]
         result.tables.append(
             TableDiff(
                 t.table,
@@ -162,7 +184,7 @@ def diff_database(
                 different=t.updated,
                 identical=t.unchanged,
                 samples=hooks.samples.get(t.table, {}),
-                outside_scope=t.absent - in_scope,
+                outside_scope=absent - in_scope,
                 scope=scopes[t.table].to_dict() if t.table in scopes else {"rule": "whole"},
             )
         )

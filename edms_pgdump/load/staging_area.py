@@ -16,25 +16,37 @@ import psycopg
 from edms_pgdump.catalog.names import quote_identifier
 from edms_pgdump.db import Connection, server_error_message
 from edms_pgdump.errors import DatabaseError
+from edms_pgdump.options import Progress, Steps
 from edms_pgdump.results import ImportReport, Leftovers
 from edms_pgdump.sqlgen import staging_area as area_sql
 
 
-def drop_leftovers(conn: Connection) -> Leftovers:
-    """Drop every staging schema no running import holds (autocommit connection)."""
+def drop_leftovers(conn: Connection, progress: Progress | None = None) -> Leftovers:
+    """Drop every staging schema no running import holds (autocommit connection).
+    Table by table, so that ``progress`` can say how far it is: a leftover holds a
+    whole archive, and dropping it is not instant."""
     found = Leftovers()
-    for schema, owner, may_drop in conn.execute(area_sql.staging_schemas()).fetchall():
-        if not may_drop:
-            found.not_owned.append((schema, owner))
-            continue
-        if not conn.execute(area_sql.try_lock_schema(schema)).fetchone()[0]:  # type: ignore[index]
-            found.in_use.append(schema)
-            continue
-        try:
-            conn.execute(area_sql.drop_schema(schema))
-        finally:
-            conn.execute(area_sql.unlock_schema(schema))
-        found.dropped.append(schema)
+    with Steps(progress) as steps:
+        steps.step("find staging schemas")
+        schemas = conn.execute(area_sql.staging_schemas()).fetchall()
+        for n, (schema, owner, may_drop) in enumerate(schemas, 1):
+            if not may_drop:
+                found.not_owned.append((schema, owner))
+                continue
+            steps.step(f"lock {schema}", n, len(schemas))
+            if not conn.execute(area_sql.try_lock_schema(schema)).fetchone()[0]:  # type: ignore[index]
+                found.in_use.append(schema)
+                continue
+            try:
+                tables = [r[0] for r in conn.execute(area_sql.schema_tables(schema)).fetchall()]
+                for i, table in enumerate(tables, 1):
+                    steps.step(f"drop {schema}.{table}", i, len(tables))
+                    conn.execute(area_sql.drop_table(schema, table))
+                steps.step(f"drop schema {schema}", n, len(schemas))
+                conn.execute(area_sql.drop_schema(schema))
+            finally:
+                conn.execute(area_sql.unlock_schema(schema))
+            found.dropped.append(schema)
     return found
 
 

@@ -27,7 +27,7 @@ from typing import Any, Protocol
 import psycopg
 
 from edms_pgdump import sqlgen
-from edms_pgdump.archive.integrity import check_integrity
+from edms_pgdump.archive.integrity import IntegrityReport, check_integrity
 from edms_pgdump.archive.package import ArchiveReader
 from edms_pgdump.catalog.names import QualifiedName
 from edms_pgdump.catalog.read import Catalog, read_catalog
@@ -38,7 +38,7 @@ from edms_pgdump.load.parallel_staging import load_in_parallel
 from edms_pgdump.load.prepare import Prepared, prepare_import
 from edms_pgdump.load.staging_area import StagingArea
 from edms_pgdump.load.subset_scope import archive_scopes
-from edms_pgdump.options import ImportOptions, NoProgress, Progress
+from edms_pgdump.options import ImportOptions, NoProgress, Progress, Steps
 from edms_pgdump.plan.build import Plan
 from edms_pgdump.program.build import import_program, transaction_opening
 from edms_pgdump.program.run import MemberSource, ProgramRunner, run_frame
@@ -273,6 +273,12 @@ class ArchiveSource:
         )
 
 
+def verify_members(reader: ArchiveReader, progress: Progress | None) -> IntegrityReport:
+    """``check_integrity``, each member a phase (reading a large archive takes a while)."""
+    with Steps(progress) as steps:
+        return check_integrity(reader, lambda table, i, n: steps.step(f"verify archive {table}", i, n))
+
+
 def load_archive(
     dsn: str,
     archive: str | Path | None = None,
@@ -281,6 +287,7 @@ def load_archive(
     options: ImportOptions | None = None,
     progress: Progress | None = None,
     hooks: Sequence[ImportHooks] = (),
+    verified: IntegrityReport | None = None,
 ) -> ImportReport:
     """Verify an archive's members, then import it into ``dsn`` in one transaction; raise
     on any problem. On success returns the report (committed, or rolled back for a dry
@@ -298,7 +305,8 @@ def load_archive(
     report = ImportReport(str(reader.origin), reader.manifest.archive_id, describe_dsn(dsn), opts.dry_run)
     try:
         t0 = time.perf_counter()
-        integrity = check_integrity(reader)
+        # ``verified``: the caller (verify) has just checked this open reader's members
+        integrity = verified or verify_members(reader, progress)
         report.profile.append({"step": "verify archive", "seconds": round(time.perf_counter() - t0, 4)})
         if not integrity.ok:
             raise ArchiveError(

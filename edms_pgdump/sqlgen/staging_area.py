@@ -48,3 +48,16 @@ def create_schema(schema: str) -> sql.Composed:
 
 def drop_schema(schema: str) -> sql.Composed:
     return sql.SQL("DROP SCHEMA IF EXISTS {} CASCADE").format(sql.Identifier(schema))
+
+
+def schema_tables(schema: str) -> sql.Composed:
+    """The tables of a staging schema, to drop them one at a time (progress)."""
+    return sql.SQL(
+        "SELECT c.relname FROM pg_catalog.pg_class c "
+        "JOIN pg_catalog.pg_namespace n ON n.oid = c.relnamespace "
+        "WHERE n.nspname = {} AND c.relkind IN ('r', 'p') ORDER BY 1"
+    ).format(sql.Literal(schema))
+
+
+def drop_table(schema: str, table: str) -> sql.Composed:
+    return sql.SQL("DROP TABLE IF EXISTS {} CASCADE").format(sql.Identifier(schema, table))

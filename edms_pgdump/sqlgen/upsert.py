@@ -115,14 +115,21 @@ def updatable_columns(tp: TablePlan, loaded_fields: set[str]) -> list[str]:
     return [c for c in insert_columns(tp, loaded_fields) if c not in skip]
 
 
+def _total(total: bool) -> sql.SQL:
+    """A sample query's first column: the total of its rows, or NULL for a caller that
+    knows it already (diff), so that the LIMIT can stop the scan at the last sample."""
+    return sql.SQL("pg_catalog.count(*) OVER ()" if total else "NULL")
+
+
 def changed_rows(
-    tp: TablePlan, names: StagingNames, loaded_fields: set[str], samples: int = 5
+    tp: TablePlan, names: StagingNames, loaded_fields: set[str], samples: int = 5, total: bool = True
 ) -> sql.Composed:
     cols = updatable_columns(tp, loaded_fields)
     return sql.SQL(
-        "SELECT pg_catalog.count(*) OVER (), {keys} FROM {final} AS f JOIN {t} AS t ON {match} "
+        "SELECT {total}, {keys} FROM {final} AS f JOIN {t} AS t ON {match} "
         "WHERE NOT f.{new} AND {differs} LIMIT {n}"
     ).format(
+        total=_total(total),
         n=sql.Literal(samples),
         keys=sql.SQL(", ").join(sql.SQL("f.{}").format(ident(k.name)) for k in tp.key_fields),
         final=names.final,
@@ -264,10 +271,16 @@ def count_absent(
 
 
 def absent_rows(
-    plan: Plan, tp: TablePlan, names: StagingNames, samples: int = 5, scope: sql.Composable | None = None
+    plan: Plan,
+    tp: TablePlan,
+    names: StagingNames,
+    samples: int = 5,
+    scope: sql.Composable | None = None,
+    total: bool = True,
 ) -> sql.Composed:
     """Samples (with the total first) of target rows the archive does not hold."""
-    return sql.SQL("SELECT pg_catalog.count(*) OVER (), {} FROM ({}) AS gone LIMIT {}").format(
+    return sql.SQL("SELECT {}, {} FROM ({}) AS gone LIMIT {}").format(
+        _total(total),
         sql.SQL(", ").join(ident(kf.name) for kf in tp.key_fields),
         _absent_from_archive(plan, tp, names, scope),
         sql.Literal(samples),
@@ -293,9 +306,10 @@ def delete_absent(
     )
 
 
-def new_rows(tp: TablePlan, names: StagingNames, samples: int = 5) -> sql.Composed:
+def new_rows(tp: TablePlan, names: StagingNames, samples: int = 5, total: bool = True) -> sql.Composed:
     """Samples (total first) of archive rows the target does not hold."""
-    return sql.SQL("SELECT pg_catalog.count(*) OVER (), {} FROM {} WHERE {} LIMIT {}").format(
+    return sql.SQL("SELECT {}, {} FROM {} WHERE {} LIMIT {}").format(
+        _total(total),
         sql.SQL(", ").join(ident(kf.name) for kf in tp.key_fields),
         names.final,
         ident(tp.new_marker),

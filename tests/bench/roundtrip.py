@@ -151,6 +151,8 @@ def child_main(spec: dict[str, Any]) -> int:
     from edms_pgdump.errors import EdmsPgdumpError
     from edms_pgdump.options import ImportOptions
 
+    if spec["op"] in ("verify", "diff"):
+        return child_compare(spec)
     try:
         started = time.monotonic()
         if spec["op"] == "export":
@@ -174,6 +176,57 @@ def child_main(spec: dict[str, Any]) -> int:
         return 1
     print(json.dumps({"seconds": seconds, "result": r.to_dict()}, default=str))
     return 0
+
+
+# -- verify --dsn and diff --dsn against the import they check (issue 25) --------------
+
+
+def child_compare(spec: dict[str, Any]) -> int:
+    """``verify ARCHIVE --dsn`` or ``diff ARCHIVE --dsn``, timed in the child like an import.
+    A database that does not hold the archive's rows is an expected outcome here (the
+    comparison against the re-initialised target), not a failed step."""
+    from edms_pgdump import api
+    from edms_pgdump.errors import EdmsPgdumpError
+
+    try:
+        started = time.monotonic()
+        if spec["op"] == "verify":
+            r: Any = api.verify_archive(spec["archive"], spec["dsn"])
+            if r.database is None or r.database.error:
+                print(f"error: verify did not compare: {r.database}", file=sys.stderr)
+                return 1
+        else:
+            r = api.diff(spec["archive"], dsn=spec["dsn"])
+        seconds = time.monotonic() - started
+    except EdmsPgdumpError as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 1
+    print(json.dumps({"seconds": seconds, "result": r.to_dict()}, default=str))
+    return 0
+
+
+def run_compare_cases(runner: Runner, dbs: Databases, work: Path) -> None:
+    """verify -d and diff -d against a re-initialised target (every archive row missing),
+    then the import into that target, then verify -d and diff -d again (every row there):
+    the goal is that neither comparison is slower than the import it checks."""
+    archive = str(work / "export-zstd-j1.edmsdump")
+    if runner.steps["export zstd -j1"].error:
+        return
+    target = dbs.fresh("bench_compare", "bench_reinit")
+    for op in ("verify", "diff"):
+        runner.run(f"{op} -d, rows missing", child({"op": op, "dsn": target, "archive": archive}))
+    runner.run("import (compared)", child({"op": "import", "dsn": target, "archive": archive, "options": {}}))
+    for op in ("verify", "diff"):
+        runner.run(f"{op} -d, rows present", child({"op": op, "dsn": target, "archive": archive}))
+    dbs.drop("bench_compare")
+
+
+def compare_comparisons() -> list[tuple[str, str, str, float | None]]:
+    return [
+        (f"{op} -d vs the import, rows {state}", f"{op} -d, rows {state}", "import (compared)", 1.0)
+        for op in ("verify", "diff")
+        for state in ("missing", "present")
+    ]
 
 
 def child(spec: dict[str, Any]) -> list[str]:
@@ -412,6 +465,7 @@ def main(argv: list[str] | None = None) -> int:
             zmethod = str(result.setdefault("pg_dump_compressed", pg_dump_compression(runner, bin_dir, src, work)))
             run_import_cases(runner, dbs, bin_dir, work, args.jobs, rows, checks)
             run_copy_cases(runner, dbs, bin_dir, src, args.jobs, rows, checks)
+            run_compare_cases(runner, dbs, work)
             for n in tree_sizes:
                 if not run_tree_case(runner, dbs, bin_dir, work, n, args.tree_timeout, checks):
                     break
@@ -424,7 +478,14 @@ def main(argv: list[str] | None = None) -> int:
             shutil.rmtree(work, ignore_errors=True)
 
     result["machine"]["load_average_after"] = [round(x, 2) for x in os.getloadavg()]
-    print("\n" + render(runner, result, comparisons(args.jobs, zmethod, tree_sizes) + copy_comparisons(args.jobs)))
+    print(
+        "\n"
+        + render(
+            runner,
+            result,
+            comparisons(args.jobs, zmethod, tree_sizes) + copy_comparisons(args.jobs) + compare_comparisons(),
+        )
+    )
     result["steps"] = [asdict(s) for s in runner.steps.values()]
     result["checks_failed"] = checks
     if args.json_out:

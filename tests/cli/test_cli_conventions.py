@@ -302,3 +302,19 @@ def test_constants_spelled_in_the_cli_match_the_library() -> None:
     from edms_pgdump.mapping import CONFLICT_POLICIES as MAPPING_POLICIES
 
     assert CONFLICT_POLICIES == MAPPING_POLICIES and DEFAULT_SCALE == STORY_SCALE
+
+
+def test_help_imports_no_package_metadata_reader() -> None:
+    """importlib.metadata (and the email package it pulls in) is only read by --version:
+    it was a third of the start-up of every command."""
+    code = (
+        "import sys\n"
+        "from edms_pgdump.cli import main\n"
+        "sys.argv = ['edms-pgdump', '--help']\n"
+        "try:\n    main()\nexcept SystemExit:\n    pass\n"
+        "heavy = sorted(m for m in ('importlib.metadata', 'email.message', 'psycopg') if m in sys.modules)\n"
+        "print('HEAVY', heavy)\n"
+    )
+    proc = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, env=subprocess_env())
+    assert proc.returncode == 0, proc.stderr
+    assert "HEAVY []" in proc.stdout, proc.stdout
