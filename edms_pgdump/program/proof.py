@@ -49,6 +49,7 @@ from edms_pgdump.program.steps import (
     at_least,
     count_of,
 )
+from edms_pgdump.program.tree import TREE_UPDATED
 from edms_pgdump.sqlgen import proof as q
 
 DIFFERING = "differing"  # existing rows that differ from the archive, before any write
@@ -188,7 +189,7 @@ class ProofSteps(BuilderBase):
                         (Record("planned", name, query, (SECOND_PASS,)),),
                     )
                 )
-            updates = [count_of(name, SECOND_PASS)]
+            updates = [count_of(name, SECOND_PASS), count_of(name, TREE_UPDATED)]
             if self.policy(tp) != "skip" and sqlgen.update_existing(
                 tp, self.staging[name], self.loaded(name)
             ):
