@@ -45,7 +45,9 @@ def _quoted(text: str) -> str:
 def sample_keys(rows: Iterable[Sequence[Any]], names: Sequence[str]) -> str:
     """Sample rows as ``(name=value, ...)`` groups with SQL literals, for messages that
     name the keys."""
-    return ", ".join("(" + ", ".join(f"{n}={sql_literal(v)}" for n, v in zip(names, r)) + ")" for r in rows)
+    return ", ".join(
+        "(" + ", ".join(f"{n}={sql_literal(v)}" for n, v in zip(names, r)) + ")" for r in rows
+    )
 
 
 class EdmsPgdumpError(Exception):

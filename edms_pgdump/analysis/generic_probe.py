@@ -128,7 +128,8 @@ def dangling_problem(gp: GenericPlan, total: object, samples: str) -> Problem:
         str(gp.table),
         f"{total} row(s) name an object that does not exist through ({gp.type_column}, "
         f"{gp.id_column}): {samples}; {outcome}",
-        "delete or fix those rows, or set on_dangling: null (nullable id) or skip on this generic reference",
+        "delete or fix those rows, or set on_dangling: null (nullable id) or skip on this "
+        "generic reference",
         gp.id_column,
     )
 

@@ -503,7 +503,7 @@ class FixtureReader:
     def generic_targets(self) -> dict[tuple[QualifiedName, str], tuple[QualifiedName, ...]]:
         """Per generic reference, the tables the fixture's objects name (the plan loads them first)."""
         out: dict[tuple[QualifiedName, str], set[QualifiedName]] = {}
-        for table, id_column in self.type_raws:
+        for (table, id_column) in self.type_raws:
             out[(table, id_column)] = set()
         for g, name, target in self.named_types():
             kept = (g.table, g.id_column, name) in self.kept
@@ -568,3 +568,6 @@ class FixtureReader:
             for item in fields[name]:
                 row = {**base, **self.reference(mm.other, item, f"{where}.{name}")}
                 spool.write(mm.through.table, row, f"{where}.{name}")
+
+
+

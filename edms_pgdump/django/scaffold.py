@@ -332,7 +332,9 @@ def _natural_key_fields(model: Any) -> tuple[list[str] | None, str]:
         # (content_type, object_id, tag)): the whole constraint identifies a row. Columns
         # outside every constraint (Wagtail's url_path) stay, proven unique on the data.
         allowed = {f.name for f in fields}
-        wider = sorted((u for u in _unique_sets(model) if set(result[0]) < u and u <= allowed), key=len)
+        wider = sorted(
+            (u for u in _unique_sets(model) if set(result[0]) < u and u <= allowed), key=len
+        )
         if wider:
             ordered = [f.name for f in model._meta.concrete_fields if f.name in wider[0]]
             result = (
@@ -524,7 +526,9 @@ def _exclude_empty_dependents(entries: list[_Entry]) -> None:
                 changed = True
 
 
-def render_mapping(entries: list[_Entry], types: dict[str, str], settings: str, unmodelled: list[str]) -> str:
+def render_mapping(
+    entries: list[_Entry], types: dict[str, str], settings: str, unmodelled: list[str]
+) -> str:
     lines = [
         f"# written by edms-pgdump init --django {settings}: review the keys, then run check",
         "version: 1",

@@ -90,7 +90,9 @@ def order_component(comp: list[QualifiedName], plans: dict[QualifiedName, TableP
     return best
 
 
-def assign_edges(ordered: list[QualifiedName], plans: dict[QualifiedName, TablePlan], component: int) -> None:
+def assign_edges(
+    ordered: list[QualifiedName], plans: dict[QualifiedName, TablePlan], component: int
+) -> None:
     """Mark each forward edge of a component with how it is satisfied (in ``plans``)."""
     position = {n: i for i, n in enumerate(ordered)}
     for n in ordered:

@@ -189,7 +189,9 @@ class ProofSteps(BuilderBase):
                         (Record("planned", name, query, (SECOND_PASS,)),),
                     )
                 )
-            updates = [count_of(name, SECOND_PASS), count_of(name, TREE_UPDATED)]
+            updates = [count_of(name, SECOND_PASS)]
+            if tp.tree is not None:  # nodes outside the archive recounted, trees renumbered
+                updates.append(count_of(name, TREE_UPDATED))
             if self.policy(tp) != "skip" and sqlgen.update_existing(
                 tp, self.staging[name], self.loaded(name)
             ):

@@ -336,7 +336,8 @@ class _Renderer:
                 text += "%s"
                 args.append(literal(str(name)) if field == "table" else field)
         body = (
-            "".join(f"  {n} := {expr};\n" for n, expr in c.items()) + f"  IF NOT ({rule}) THEN\n"
+            "".join(f"  {n} := {expr};\n" for n, expr in c.items())
+            + f"  IF NOT ({rule}) THEN\n"
             f"    RAISE EXCEPTION USING MESSAGE = format({literal(text)}, {', '.join(args)});\n"
             "  END IF;"
         )

@@ -56,7 +56,6 @@ from edms_pgdump.sqlgen.common import current_setting
 # reader it is this step that gives up (the keys stay, checked row by row), never the reader.
 OPTIONAL_LOCK_WAIT = "200ms"
 
-
 class MemberSource(Protocol):
     """Where CopyIn reads a table's COPY text from (an archive member)."""
 

@@ -19,18 +19,8 @@ _Q = r'\\?"'
 EMBEDDED_ID_PATTERN = "|".join(
     (
         _Q + r"(id|pk|image|page|document|snippet|image_id|page_id|document_id)" + _Q + r": ?[0-9]+",
-        _Q
-        + r"type"
-        + _Q
-        + r": ?"
-        + _Q
-        + r"[a-z_]*(image|page|document|snippet)[a-z_]*"
-        + _Q
-        + r", ?"
-        + _Q
-        + r"value"
-        + _Q
-        + r": ?[0-9]+",
+        _Q + r"type" + _Q + r": ?" + _Q + r"[a-z_]*(image|page|document|snippet)[a-z_]*" + _Q
+        + r", ?" + _Q + r"value" + _Q + r": ?[0-9]+",
         r"(linktype|embedtype)=" + _Q + r"[a-z_]+" + _Q + r"[^>]*id=" + _Q + r"[0-9]+",
         r"id=" + _Q + r"[0-9]+" + _Q + r"[^>]*(linktype|embedtype)=",
     )

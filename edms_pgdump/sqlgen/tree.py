@@ -264,3 +264,16 @@ def ns_sync_staged(tp: TablePlan, names: StagingNames) -> sql.Composed:
         pk=pk,
         eq=equals(),
     )
+
+
+def mp_orphans(tp: TablePlan) -> sql.Composed:
+    """At export: nodes below the top level whose parent's path holds no row (a broken
+    tree). Their parent's key would travel as NULL and the import would make them roots,
+    so the export refuses them. (total, path)."""
+    path, step = ident(_setting(tp, "path")), sql.Literal(int(_setting(tp, "steplen")))
+    return sql.SQL(
+        "SELECT pg_catalog.count(*) OVER (), t.{path}::text FROM {table} AS t "
+        "WHERE pg_catalog.length(t.{path}) > {step} AND NOT EXISTS (SELECT FROM {table} AS p "
+        "WHERE p.{path} {eq} pg_catalog.substr(t.{path}, 1, pg_catalog.length(t.{path}) - {step})) "
+        "ORDER BY 2 LIMIT 5"
+    ).format(path=path, table=own_rel(tp), step=step, eq=equals())

@@ -24,7 +24,9 @@ def insert_columns(tp: TablePlan, loaded_fields: set[str]) -> list[str]:
 
 def insert_new(tp: TablePlan, names: StagingNames, loaded_fields: set[str]) -> sql.Composed:
     cols = insert_columns(tp, loaded_fields)
-    nulled = {c for e in active_expansions(tp, loaded_fields) if e.edge == "second_pass" for c in e.written}
+    nulled = {
+        c for e in active_expansions(tp, loaded_fields) if e.edge == "second_pass" for c in e.written
+    }
     values = [sql.SQL("NULL") if c in nulled else ident(c) for c in cols]
     overriding = sql.SQL(" OVERRIDING SYSTEM VALUE") if tp.identity_always else sql.SQL("")
     return sql.SQL("INSERT INTO {} ({}){} SELECT {} FROM {} WHERE {}").format(

@@ -96,9 +96,7 @@ def test_check_names_a_generic_target_whose_own_key_is_broken(new_db: Any) -> No
     assert any(p.severity == "error" for p in report.problems)
 
 
-def test_cli_check_and_plan_on_a_broken_generic_target_exit_with_a_report(
-    new_db: Any, tmp_path: Path
-) -> None:
+def test_cli_check_and_plan_on_a_broken_generic_target_exit_with_a_report(new_db: Any, tmp_path: Path) -> None:
     src = make_db(new_db, SCHEMA, SOURCE)
     run(src, "DELETE FROM core_revision WHERE content_type_id = 3")
     path = tmp_path / "m.yaml"
@@ -114,10 +112,7 @@ def test_a_generic_key_that_names_its_own_table_is_refused_not_recursed(new_db: 
     """A revision of a revision: the key would contain itself. Before: RecursionError in
     plan and check; now an error naming the column and the way out."""
     src = make_db(new_db, SCHEMA, SOURCE)
-    run(
-        src,
-        "INSERT INTO core_revision (content_type_id, object_id, created_at) VALUES (3, '1', '2024-02-01')",
-    )
+    run(src, "INSERT INTO core_revision (content_type_id, object_id, created_at) VALUES (3, '1', '2024-02-01')")
     report = check_database(src, load_mapping_text(_mapping("page_ptr_id")))
     [cycle] = _codes(report)["generic-key-cycle"]
     assert "public.core_revision" in cycle and "would contain itself" in cycle
@@ -132,9 +127,7 @@ def test_a_generic_key_that_names_its_own_table_is_refused_not_recursed(new_db: 
     assert not (tmp_path / "x.edms").exists() and db_digest(src) == before
 
 
-def test_child_keyed_by_its_parent_link_is_a_generic_target_inside_a_cycle(
-    new_db: Any, tmp_path: Path
-) -> None:
+def test_child_keyed_by_its_parent_link_is_a_generic_target_inside_a_cycle(new_db: Any, tmp_path: Path) -> None:
     """Before: ``analyze keyed: column "page_ptr_id" ... does not exist``. The child's id
     is its parent's, known once its reference is resolved: the cycle resolves it first."""
     src = make_db(new_db, SCHEMA, SOURCE)
@@ -148,19 +141,12 @@ def test_child_keyed_by_its_parent_link_is_a_generic_target_inside_a_cycle(
     assert report.committed
     assert fetch(dst, REVISIONS_BY_NAME) == fetch(src, REVISIONS_BY_NAME)
     assert len(fetch(dst, REVISIONS_BY_NAME)) == 4
-    assert fetch(dst, "SELECT slug FROM core_page ORDER BY 1") == [
-        ("blog1",),
-        ("blog2",),
-        ("home",),
-        ("own",),
-    ]
+    assert fetch(dst, "SELECT slug FROM core_page ORDER BY 1") == [("blog1",), ("blog2",), ("home",), ("own",)]
     again = api.import_archive(dst, archive, audit_log=False)
     assert sum(t.inserted + t.updated for t in again.tables) == 0
 
 
-def test_psql_runbooks_resolve_the_child_like_the_library(
-    new_db: Any, tmp_path: Path, pg_server: Any
-) -> None:
+def test_psql_runbooks_resolve_the_child_like_the_library(new_db: Any, tmp_path: Path, pg_server: Any) -> None:
     from tests.support.psql import run_psql
 
     src = make_db(new_db, SCHEMA, SOURCE)

@@ -47,9 +47,7 @@ def _import_refused(dst: str, archive: Path) -> str:
 
 def test_a_free_target_takes_the_tree_consistent(new_db: Any, tmp_path: Path) -> None:
     src = make_db(new_db, SCHEMA, SOURCE)
-    dst = make_db(
-        new_db, SCHEMA, "INSERT INTO coll (path, depth, numchild, name) VALUES ('0001', 1, 0, 'Root')"
-    )
+    dst = make_db(new_db, SCHEMA, "INSERT INTO coll (path, depth, numchild, name) VALUES ('0001', 1, 0, 'Root')")
     push_sequences(dst)
     archive = tmp_path / "t.edms"
     api.export_archive(src, load_mapping_text(MAPPING), archive, audit_log=False)
@@ -79,14 +77,9 @@ def test_a_node_under_no_parent_is_refused(new_db: Any, tmp_path: Path) -> None:
     """A node whose parent path holds nothing in the target after the writes (here the
     source's own tree was broken: Lost's parent 0005 does not exist)."""
     src = make_db(
-        new_db,
-        SCHEMA,
-        SOURCE,
-        "INSERT INTO coll (path, depth, numchild, name) VALUES ('00050001', 2, 0, 'Lost')",
+        new_db, SCHEMA, SOURCE, "INSERT INTO coll (path, depth, numchild, name) VALUES ('00050001', 2, 0, 'Lost')"
     )
-    dst = make_db(
-        new_db, SCHEMA, "INSERT INTO coll (path, depth, numchild, name) VALUES ('0001', 1, 0, 'Root')"
-    )
+    dst = make_db(new_db, SCHEMA, "INSERT INTO coll (path, depth, numchild, name) VALUES ('0001', 1, 0, 'Root')")
     archive = tmp_path / "t.edms"
     api.export_archive(src, load_mapping_text(MAPPING), archive, audit_log=False)
     message = _import_refused(dst, archive)

@@ -103,9 +103,7 @@ def test_duplicate_natural_keys_in_target_are_rejected(new_db, tmp_path: Path) -
     src = _db(new_db, SOURCE_ROWS)
     dst = _db(new_db, "INSERT INTO public.people (email) VALUES ('q@x'), ('q@x');")
     export_archive(src, load_mapping_text(MAPPING), tmp_path / "a.edmsdump")
-    with pytest.raises(
-        ImportRejected, match=r"the target holds duplicate natural keys \(email\): \(email='q@x'"
-    ):
+    with pytest.raises(ImportRejected, match=r"the target holds duplicate natural keys \(email\): \(email='q@x'"):
         import_archive(dst, tmp_path / "a.edmsdump")
     assert counts_of(dst) == {"teams": 0, "people": 2}
 
@@ -122,9 +120,7 @@ def test_unresolved_reference_to_lookup_table_names_the_keys(new_db, tmp_path: P
     """teams are managed elsewhere (export: false); a missing team is named, nothing written."""
     src = _db(new_db, SOURCE_ROWS)
     dst = _db(new_db, "INSERT INTO public.teams (code) VALUES ('red');")
-    mapping = load_mapping_text(
-        MAPPING.replace("{natural_key: [code]}", "{natural_key: [code], export: false}")
-    )
+    mapping = load_mapping_text(MAPPING.replace("{natural_key: [code]}", "{natural_key: [code], export: false}"))
     export_archive(src, mapping, tmp_path / "a.edmsdump")
     with pytest.raises(ImportRejected) as exc:
         import_archive(dst, tmp_path / "a.edmsdump")
@@ -172,10 +168,7 @@ def test_schema_drift_is_reported_before_writing(new_db, tmp_path: Path) -> None
 def test_fk_to_unmapped_table_is_refused_at_export(new_db, tmp_path: Path) -> None:  # type: ignore[no-untyped-def]
     src = _db(new_db, SOURCE_ROWS)
     mapping = load_mapping_text("version: 1\ntables:\n  public.people: {natural_key: [email]}\n")
-    with pytest.raises(
-        PlanError,
-        match=r"public.people.team_id: foreign key people_team_id_fkey .* references public.teams, which has no natural key",
-    ):
+    with pytest.raises(PlanError, match=r"public.people.team_id: foreign key people_team_id_fkey .* references public.teams, which has no natural key"):
         export_archive(src, mapping, tmp_path / "a.edmsdump")
     assert not (tmp_path / "a.edmsdump").exists()
 

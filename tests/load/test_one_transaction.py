@@ -143,9 +143,7 @@ def test_diff_of_a_subset_prepares_the_archive_once(
     src = make_db(new_db, SCHEMA, DATA)
     dst = make_db(new_db, SCHEMA, "INSERT INTO public.shop_item (sku) VALUES ('other')")
     archive = tmp_path / "subset.edms"
-    api.export_archive(
-        src, WHOLE, archive, where=[("public.shop_item", "tag_id IS NOT NULL")], audit_log=False
-    )
+    api.export_archive(src, WHOLE, archive, where=[("public.shop_item", "tag_id IS NOT NULL")], audit_log=False)
     spy = _Spy(monkeypatch, prepare, "build_plan")
     diff = api.diff(archive, dsn=dst)
     assert spy.calls == 1
@@ -194,9 +192,7 @@ def test_library_and_runbook_refuse_a_rewriting_trigger_with_the_same_message(
     res = run_psql(pg_server, dst_psql, scripts / "import.sql", data)
     assert res.returncode != 0
     # the same message; psql shows the sample rows as JSON, the library as SQL literals
-    head, samples, tail = expected.partition(
-        "(code='a', problem='differs'), (code='b', problem='differs'), (code='c', problem='differs')"
-    )
+    head, samples, tail = expected.partition("(code='a', problem='differs'), (code='b', problem='differs'), (code='c', problem='differs')")
     assert samples
     runbook_samples = '{"code": "a", "problem": "differs"}, {"code": "b", "problem": "differs"}, {"code": "c", "problem": "differs"}'
     assert f"ERROR:  {head}{runbook_samples}{tail}" in res.stderr

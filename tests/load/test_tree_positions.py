@@ -266,3 +266,50 @@ def test_twenty_thousand_nodes_are_placed_set_based(new_db: Any, tmp_path: Path)
     assert again.committed and sum(t.inserted + t.updated for t in again.tables) == 0
     assert took < 10, took
     print(f"20,220 nodes: import {took:.2f} s, re-import {again_took:.2f} s")
+
+
+def test_a_node_without_parent_is_refused_at_export(new_db: Any, tmp_path: Path) -> None:
+    """A broken source tree: its parent's key would travel as NULL and the node arrive
+    as a root, so the export refuses it, naming the path (library and export.sql alike)."""
+    src = make_db(
+        new_db, MP_SCHEMA, MP_SOURCE, "INSERT INTO coll (path, depth, name) VALUES ('00050001', 2, 'Lost')"
+    )
+    with pytest.raises(EdmsPgdumpError) as err:
+        _export(src, MP_MAPPING, tmp_path)
+    message = str(err.value)
+    assert "public.coll: 1 node(s) of the path tree have no parent" in message
+    assert "00050001" in message and "nothing was exported" in message
+    assert not (tmp_path / "tree.edms").exists()
+
+
+@pytest.mark.parametrize("kind", ["materialized_path", "nested_set"])
+def test_the_psql_runbook_places_the_same_nodes(
+    new_db: Any, tmp_path: Path, pg_server: Any, kind: str
+) -> None:
+    from edms_pgdump.runbook.scripts import write_runbooks
+    from tests.support.psql import run_psql
+
+    if kind == "materialized_path":
+        schema, source, target, text, view = MP_SCHEMA, MP_SOURCE, MP_TARGET, MP_MAPPING, MP_VIEW
+        problems = MP_PROBLEMS
+    else:
+        schema, source, target, text, view = NS_SCHEMA, NS_SOURCE, NS_TARGET, NS_MAPPING, NS_VIEW
+        problems = NS_PROBLEMS
+    src = make_db(new_db, schema, source)
+    by_library = make_db(new_db, schema, target)
+    by_psql = make_db(new_db, schema, target)
+    mapping = load_mapping_text(text)
+    scripts, data = tmp_path / "scripts", tmp_path / "data"
+    data.mkdir()
+    write_runbooks(src, mapping, ["export"], scripts)
+    write_runbooks(by_psql, mapping, ["import"], scripts)
+    assert run_psql(pg_server, src, scripts / "export.sql", data).returncode == 0
+    res = run_psql(pg_server, by_psql, scripts / "import.sql", data)
+    assert res.returncode == 0, res.stderr
+    assert api.import_archive(by_library, _export(src, text, tmp_path), audit_log=False).committed
+    assert fetch(by_psql, problems) == []
+    assert set(fetch(src, view)) <= set(fetch(by_psql, view))
+    positions = (
+        "SELECT * FROM coll ORDER BY path" if kind == "materialized_path" else "SELECT * FROM cat ORDER BY 1"
+    )
+    assert fetch(by_psql, positions) == fetch(by_library, positions)
