@@ -2,10 +2,11 @@
 
 Before the writes, each staged node's position is decided in staging (existing nodes keep
 the target's, new ones are placed under their parent, after its existing children), so
-the INSERT never takes a position the target's own nodes use. After the inserts the
-counters of nodes outside the archive (materialized path) or the touched trees' numbers
-(nested sets) are recomputed; those updates are counted as planned, so the observation of
-the transaction still proves every write."""
+the INSERT never takes a position the target's own nodes use, and the UPDATE of changed
+rows never sees a position as a change. After the inserts the counters of the parents of
+new nodes (materialized path) or the touched trees' numbers (nested sets) are recomputed;
+those updates are counted as planned, so the observation of the transaction still proves
+every write, and the staged rows take the written positions for the comparison after."""
 
 from __future__ import annotations
 
@@ -64,8 +65,9 @@ class TreeSteps(BuilderBase):
         inserted = at_least(1, count_of(name, INSERTED))
         if kind == "materialized_path":
             recount = Execute("tree counters", name, q.mp_recount_parents(tp, names), count=TREE_UPDATED)
-            self.steps.append(When(inserted, (recount,), "nodes were inserted"))
+            sync = Execute("tree counters", name, q.sync_staged(tp, names))
+            self.steps.append(When(inserted, (recount, sync), "nodes were inserted"))
         elif kind == "nested_set":
             renumber = Execute("tree counters", name, q.ns_renumber(tp, names), count=TREE_UPDATED)
-            sync = Execute("tree counters", name, q.ns_sync_staged(tp, names))
+            sync = Execute("tree counters", name, q.sync_staged(tp, names))
             self.steps.append(When(inserted, (renumber, sync), "nodes were inserted"))

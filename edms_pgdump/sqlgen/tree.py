@@ -129,7 +129,8 @@ def mp_unplaced(plan: Plan, tp: TablePlan, names: StagingNames, samples: int = 5
 
 
 def mp_positions(plan: Plan, tp: TablePlan, names: StagingNames) -> sql.Composed:
-    """Every staged node's path, depth and numchild as the target will hold them."""
+    """Every staged node's path, depth and numchild: the target's for the nodes it holds
+    (their numchild is recounted after the inserts), new ones for the nodes to insert."""
     path, depth, numchild = (ident(_setting(tp, c)) for c in ("path", "depth", "numchild"))
     pk, new = ident(_pk(tp)), ident(tp.new_marker)
     return sql.SQL(
@@ -138,11 +139,10 @@ def mp_positions(plan: Plan, tp: TablePlan, names: StagingNames) -> sql.Composed
         "WHERE k.parent IS NOT NULL GROUP BY 1), "
         "pos AS (SELECT s.{pk} AS id, coalesce(t.{path}::text, pl.path) AS path, "
         "CASE WHEN s.{new} THEN pg_catalog.length(pl.path) / {step} ELSE t.{depth} END AS depth, "
-        "CASE WHEN s.{new} THEN 0 ELSE coalesce(l.children, 0) END + coalesce(nk.n, 0) AS numchild "
+        "CASE WHEN s.{new} THEN coalesce(nk.n, 0) ELSE t.{numchild} END AS numchild "
         "FROM {final} AS s LEFT JOIN {table} AS t ON NOT s.{new} AND t.{pk} {eq} s.{pk} "
         "LEFT JOIN placed AS pl ON s.{new} AND pl.id {eq} s.{pk} "
-        "LEFT JOIN last AS l ON l.path {eq} t.{path}::text "
-        "LEFT JOIN newkids AS nk ON nk.parent {eq} {skey}) "
+        "LEFT JOIN newkids AS nk ON s.{new} AND nk.parent {eq} {skey}) "
         "UPDATE {final} AS s SET {path} = pos.path, {depth} = pos.depth, {numchild} = pos.numchild "
         "FROM pos WHERE pos.id {eq} s.{pk}"
     ).format(
@@ -161,8 +161,9 @@ def mp_positions(plan: Plan, tp: TablePlan, names: StagingNames) -> sql.Composed
 
 
 def mp_recount_parents(tp: TablePlan, names: StagingNames) -> sql.Composed:
-    """After the inserts: target nodes the archive does not hold that received new
-    children get their numchild recounted (the staged ones were counted in staging)."""
+    """After the inserts: the target nodes that received new children (held by the
+    archive or not) get their numchild recounted. Apart from the UPDATE of changed rows,
+    so ``on_conflict: skip`` or ``error`` never sees a counter as a change."""
     path, numchild = ident(_setting(tp, "path")), ident(_setting(tp, "numchild"))
     pk, step = ident(_pk(tp)), sql.Literal(int(_setting(tp, "steplen")))
     return sql.SQL(
@@ -171,7 +172,6 @@ def mp_recount_parents(tp: TablePlan, names: StagingNames) -> sql.Composed:
         "GROUP BY 1) AS c WHERE c.path {eq} t.{path}::text "
         "AND t.{path}::text IN (SELECT pg_catalog.substr(s.{path}, 1, pg_catalog.length(s.{path}) - {step}) "
         "FROM {final} AS s WHERE s.{new}) "
-        "AND NOT EXISTS (SELECT FROM {final} AS s WHERE s.{pk} {eq} t.{pk}) "
         "AND t.{numchild} IS DISTINCT FROM c.n"
     ).format(
         table=own_rel(tp),
@@ -252,10 +252,11 @@ def ns_renumber(tp: TablePlan, names: StagingNames) -> sql.Composed:
     )
 
 
-def ns_sync_staged(tp: TablePlan, names: StagingNames) -> sql.Composed:
-    """After the renumbering: the staged rows take the positions the target now holds,
-    so comparing written rows with staged ones sees what was written."""
-    cols = [ident(_setting(tp, c)) for c in ("left", "right", "tree_id", "level")]
+def sync_staged(tp: TablePlan, names: StagingNames) -> sql.Composed:
+    """After the recount or renumbering: the staged rows take the positions the target
+    now holds, so comparing written rows with staged ones sees what was written."""
+    assert tp.tree is not None
+    cols = [ident(c) for c in tp.tree.position_columns]
     pk = ident(_pk(tp))
     return sql.SQL("UPDATE {final} AS s SET {sets} FROM {table} AS t WHERE t.{pk} {eq} s.{pk}").format(
         final=names.final,

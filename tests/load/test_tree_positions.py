@@ -18,6 +18,7 @@ import pytest
 from edms_pgdump import api
 from edms_pgdump.errors import EdmsPgdumpError, MappingError
 from edms_pgdump.mapping import load_mapping_text
+from edms_pgdump.options import ImportOptions
 from tests.support.db import db_digest
 from tests.support.real_schemas import fetch, make_db, push_sequences
 
@@ -96,6 +97,19 @@ def test_materialized_path_nodes_get_new_positions_under_their_parent(new_db: An
     again = api.import_archive(dst, archive, audit_log=False, history=False)
     assert again.committed and sum(t.inserted + t.updated for t in again.tables) == 0
     assert db_digest(dst) == before
+
+
+@pytest.mark.parametrize("policy", ["skip", "error"])
+def test_counters_are_no_conflict(new_db: Any, tmp_path: Path, policy: str) -> None:
+    """A shared parent's numchild grows with the new children: recounted apart from the
+    UPDATE of changed rows, so on_conflict skip or error neither skips nor refuses it."""
+    src = make_db(new_db, MP_SCHEMA, MP_SOURCE)
+    dst = make_db(new_db, MP_SCHEMA, MP_TARGET)
+    archive = _export(src, MP_MAPPING, tmp_path)
+    report = api.import_archive(dst, archive, audit_log=False, options=ImportOptions(on_conflict=policy))
+    assert report.committed and not report.warnings
+    assert fetch(dst, MP_PROBLEMS) == []
+    assert dict(fetch(dst, "SELECT name, numchild FROM coll"))["Root"] == 4
 
 
 def test_a_target_node_outside_the_archive_gets_its_children_counted(new_db: Any, tmp_path: Path) -> None:
