@@ -134,6 +134,8 @@ class _Builder(IdSteps, ConstraintSteps, ProofSteps, TreeSteps):
             self.tree_counters(name)
         if self.opts.delete_missing:
             self.delete_missing()
+            for name in self.tables:
+                self.tree_after_deletes(name)
         self.steps.extend(self.rebuild_steps)
         add(Execute("session", None, sqlgen.set_local("TimeZone", "UTC")))
         views = self.views()

@@ -13,10 +13,20 @@ from __future__ import annotations
 from edms_pgdump.catalog.names import QualifiedName
 from edms_pgdump.plan.tree import parent_field_name
 from edms_pgdump.program.base import BuilderBase
-from edms_pgdump.program.steps import INSERTED, Check, Execute, Message, When, at_least, count_of
+from edms_pgdump.program.steps import (
+    DELETED,
+    INSERTED,
+    Check,
+    Execute,
+    Message,
+    When,
+    at_least,
+    count_of,
+)
 from edms_pgdump.sqlgen import tree as q
 
 TREE_UPDATED = "tree positions updated"  # target rows the renumbering or recount changed
+TREE_RECOUNTED = "tree counters after deletes"  # parents recounted after --delete-missing
 
 
 class TreeSteps(BuilderBase):
@@ -71,3 +81,12 @@ class TreeSteps(BuilderBase):
             renumber = Execute("tree counters", name, q.ns_renumber(tp, names), count=TREE_UPDATED)
             sync = Execute("tree counters", name, q.sync_staged(tp, names))
             self.steps.append(When(inserted, (renumber, sync), "nodes were inserted"))
+
+    def tree_after_deletes(self, name: QualifiedName) -> None:
+        """After ``--delete-missing``: a materialized path's parents that lost children
+        are recounted (counted as planned updates, like the recount after inserts)."""
+        if self.tree_kind(name) != "materialized_path":
+            return
+        tp = self.plan.tables[name]
+        recount = Execute("tree counters", name, q.mp_recount_all(tp), count=TREE_RECOUNTED)
+        self.steps.append(When(at_least(1, count_of(name, DELETED)), (recount,), "nodes were deleted"))

@@ -185,6 +185,19 @@ def mp_recount_parents(tp: TablePlan, names: StagingNames) -> sql.Composed:
     )
 
 
+def mp_recount_all(tp: TablePlan) -> sql.Composed:
+    """After ``--delete-missing`` removed nodes: every node whose numchild is not its
+    number of children is recounted (a parent that lost children)."""
+    path, numchild = ident(_setting(tp, "path")), ident(_setting(tp, "numchild"))
+    step = sql.Literal(int(_setting(tp, "steplen")))
+    return sql.SQL(
+        "UPDATE {table} AS t SET {numchild} = coalesce(c.n, 0) FROM {table} AS t2 LEFT JOIN "
+        "(SELECT pg_catalog.substr(x.{path}, 1, pg_catalog.length(x.{path}) - {step})::text AS path, "
+        "pg_catalog.count(*) AS n FROM {table} AS x GROUP BY 1) AS c ON c.path {eq} t2.{path}::text "
+        "WHERE t2.ctid {eq} t.ctid AND t.{numchild} IS DISTINCT FROM coalesce(c.n, 0)"
+    ).format(table=own_rel(tp), numchild=numchild, path=path, step=step, eq=equals())
+
+
 # -- nested sets -------------------------------------------------------------------------
 def ns_keep_positions(tp: TablePlan, names: StagingNames) -> sql.Composed:
     """Before the writes: staged nodes the target holds keep its lft, rght, tree_id and

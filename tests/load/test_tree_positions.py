@@ -112,6 +112,21 @@ def test_counters_are_no_conflict(new_db: Any, tmp_path: Path, policy: str) -> N
     assert dict(fetch(dst, "SELECT name, numchild FROM coll"))["Root"] == 4
 
 
+def test_a_mirror_import_recounts_the_parents_that_lost_children(new_db: Any, tmp_path: Path) -> None:
+    """--delete-missing removes the target's own nodes; the parents that lost them are
+    recounted (planned, so the observation balances) and the tree stays consistent."""
+    src = make_db(new_db, MP_SCHEMA, MP_SOURCE)
+    dst = make_db(new_db, MP_SCHEMA, MP_TARGET)
+    archive = _export(src, MP_MAPPING, tmp_path)
+    options = ImportOptions(delete_missing=True, max_deletes=10)
+    report = api.import_archive(dst, archive, audit_log=False, options=options)
+    assert report.committed
+    assert fetch(dst, MP_PROBLEMS) == []
+    assert sorted(fetch(dst, "SELECT name FROM coll")) == sorted(fetch(src, "SELECT name FROM coll"))
+    assert dict(fetch(dst, "SELECT name, numchild FROM coll"))["Root"] == 2
+    assert set(fetch(src, MP_VIEW)) == set(fetch(dst, MP_VIEW))
+
+
 def test_a_target_node_outside_the_archive_gets_its_children_counted(new_db: Any, tmp_path: Path) -> None:
     """A subset of the source whose parent the target holds but the archive does not:
     the parent is found by key, its numchild recounted after the insert (planned, so the
