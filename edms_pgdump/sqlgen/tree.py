@@ -4,12 +4,13 @@ Materialized path (django-treebeard ``MP_Node``): before the writes, in the tabl
 staging table, a node the target already holds (matched by natural key) keeps the target's
 ``path`` and ``depth``; a node to insert gets the next free step under its parent in the
 target (after the last existing child: ``max(path)`` of the parent's children, read in
-"C" order, plus its rank among its new siblings in the source's order), parents before
-children by one recursive query, level after level. ``numchild`` of every staged node is
-its children in the target plus its new children. Target nodes outside the archive that
-receive new children get their ``numchild`` recounted after the inserts.
+"C" order, plus its rank among its new siblings in the source's order); a node below a
+new node keeps the rest of its source path under its new ancestor, all in one statement
+without recursion. The nodes the target holds keep their ``numchild`` in
+staging; after the inserts every parent of new nodes is recounted.
 
-Nested sets (django-mptt): inserted nodes get placeholders, then after the writes each
+Nested sets (django-mptt): inserted nodes keep the source's numbers as placeholders, then
+after the writes each
 tree touched (the trees of the existing parents of inserted nodes, and new roots) is
 renumbered from its ``parent_id`` links: ``lft = 2*pre - level - 1`` and
 ``rght = 2*post + level`` from each node's pre-order and post-order rank (siblings in
@@ -73,7 +74,15 @@ def _number(tp: TablePlan, segment: sql.Composable) -> sql.Composable:
 def _mp_ctes(plan: Plan, tp: TablePlan, names: StagingNames) -> sql.Composed:
     """known: the target's nodes by key; kids: the staged nodes to insert, ranked among
     their new siblings; last: per target path, its last child step and its children;
-    placed: each node to insert with its new path (recursive: parents first)."""
+    anchor: the nodes to insert whose parent the target holds (or roots), each given the
+    next free step under it; placed: each node to insert with its new path.
+
+    Below an anchor every node is new (its parent is in the archive, not in the target),
+    so its path is the anchor's new path followed by the rest of its source path: the
+    parent-prefix relation is kept, and nothing of the target's lies under a free step.
+    Each node's anchor is the deepest anchor whose source path prefixes its own, found by
+    one hash join over the node's prefixes (depth times the nodes): no recursion, no
+    level-by-level loop."""
     path, step = ident(_setting(tp, "path")), sql.Literal(int(_setting(tp, "steplen")))
     pk = ident(_pk(tp))
     parent = ident(parent_field_name(tp.tree)) if tp.tree is not None else ident("")
@@ -81,19 +90,22 @@ def _mp_ctes(plan: Plan, tp: TablePlan, names: StagingNames) -> sql.Composed:
     return sql.SQL(
         "known AS (SELECT {tkey} AS key, t.{path}::text AS path FROM ({keys}) AS k "
         "JOIN {table} AS t ON t.{pk} {eq} k.{pk}), "
-        "kids AS (SELECT s.{pk} AS id, {skey} AS key, s.{parent} AS parent, pg_catalog.row_number() OVER "
+        "kids AS (SELECT s.{pk} AS id, {skey} AS key, s.{parent} AS parent, s.{path}::text AS src, "
+        "pg_catalog.row_number() OVER "
         '(PARTITION BY s.{parent} ORDER BY s.{path}::text COLLATE "C") AS n '
         "FROM {final} AS s WHERE s.{new}), "
         "last AS (SELECT pg_catalog.substr(c.{path}, 1, pg_catalog.length(c.{path}) - {step})::text AS path, "
         "pg_catalog.max(pg_catalog.substr(c.{path}, pg_catalog.length(c.{path}) - {step} + 1)::text "
         'COLLATE "C") AS seg, pg_catalog.count(*) AS children FROM {table} AS c GROUP BY 1), '
-        "anchor AS (SELECT k.id, k.key, coalesce(p.path, '') AS ppath, {last} + k.n AS number "
+        "anchor AS (SELECT k.id, k.src, coalesce(p.path, '') AS ppath, {last} + k.n AS number "
         "FROM kids AS k LEFT JOIN known AS p ON p.key {eq} k.parent "
         "LEFT JOIN last AS l ON l.path {eq} coalesce(p.path, '') "
         "WHERE k.parent IS NULL OR p.path IS NOT NULL), "
-        "placed (id, key, path) AS (SELECT a.id, a.key, (a.ppath || {aseg})::text FROM anchor AS a "
-        "UNION ALL SELECT k.id, k.key, (p.path || {kseg})::text FROM kids AS k "
-        "JOIN placed AS p ON p.key {eq} k.parent)"
+        "placed AS (SELECT DISTINCT ON (k.id) k.id, (a.ppath || {aseg} || "
+        "pg_catalog.substr(k.src, pg_catalog.length(a.src) + 1))::text AS path FROM kids AS k "
+        "CROSS JOIN LATERAL pg_catalog.generate_series(1, pg_catalog.length(k.src) / {step}) AS d(n) "
+        "JOIN anchor AS a ON a.src {eq} pg_catalog.substr(k.src, 1, d.n * {step}) "
+        "ORDER BY k.id, d.n DESC)"
     ).format(
         tkey=_key(tp, "k"),
         keys=key_relation(plan, tp),
@@ -108,7 +120,6 @@ def _mp_ctes(plan: Plan, tp: TablePlan, names: StagingNames) -> sql.Composed:
         step=step,
         last=_number(tp, sql.SQL("l.seg")),
         aseg=_segment(tp, sql.SQL("a.number")),
-        kseg=_segment(tp, sql.SQL("k.n")),
     )
 
 
@@ -118,12 +129,12 @@ def mp_unplaced(plan: Plan, tp: TablePlan, names: StagingNames, samples: int = 5
     (total, node key, parent key, problem)."""
     base = len(_setting(tp, "alphabet")) ** int(_setting(tp, "steplen"))
     return sql.SQL(
-        "WITH RECURSIVE {ctes} SELECT pg_catalog.count(*) OVER (), x.key::text, x.parent::text, x.problem "
+        "WITH {ctes} SELECT pg_catalog.count(*) OVER (), x.key::text, x.parent::text, x.problem "
         "FROM (SELECT k.key, k.parent, 'parent not found' AS problem FROM kids AS k "
         "WHERE k.parent IS NOT NULL AND NOT EXISTS (SELECT FROM known AS p WHERE p.key {eq} k.parent) "
         "AND NOT EXISTS (SELECT FROM kids AS o WHERE o.key {eq} k.parent) "
         "UNION ALL SELECT k.key, k.parent, 'no free position under the parent' FROM kids AS k "
-        "LEFT JOIN anchor AS a ON a.id {eq} k.id WHERE coalesce(a.number, k.n) >= {base}) AS x "
+        "JOIN anchor AS a ON a.id {eq} k.id WHERE a.number >= {base}) AS x "
         "ORDER BY 2 LIMIT {n}"
     ).format(ctes=_mp_ctes(plan, tp, names), eq=equals(), base=sql.Literal(base), n=sql.Literal(samples))
 
@@ -134,7 +145,7 @@ def mp_positions(plan: Plan, tp: TablePlan, names: StagingNames) -> sql.Composed
     path, depth, numchild = (ident(_setting(tp, c)) for c in ("path", "depth", "numchild"))
     pk, new = ident(_pk(tp)), ident(tp.new_marker)
     return sql.SQL(
-        "WITH RECURSIVE {ctes}, "
+        "WITH {ctes}, "
         "newkids AS (SELECT k.parent, pg_catalog.count(*) AS n FROM kids AS k "
         "WHERE k.parent IS NOT NULL GROUP BY 1), "
         "pos AS (SELECT s.{pk} AS id, coalesce(t.{path}::text, pl.path) AS path, "
@@ -201,8 +212,9 @@ def mp_recount_all(tp: TablePlan) -> sql.Composed:
 # -- nested sets -------------------------------------------------------------------------
 def ns_keep_positions(tp: TablePlan, names: StagingNames) -> sql.Composed:
     """Before the writes: staged nodes the target holds keep its lft, rght, tree_id and
-    level (so the UPDATE leaves them alone); nodes to insert get placeholders (0), which
-    the renumbering after the writes replaces."""
+    level (so the UPDATE leaves them alone); nodes to insert keep the source's values as
+    placeholders (their lft orders new siblings as in the source), which the renumbering
+    after the writes replaces."""
     cols = [ident(_setting(tp, c)) for c in ("left", "right", "tree_id", "level")]
     pk, new = ident(_pk(tp)), ident(tp.new_marker)
     return sql.SQL(
@@ -211,7 +223,7 @@ def ns_keep_positions(tp: TablePlan, names: StagingNames) -> sql.Composed:
     ).format(
         final=names.final,
         sets=sql.SQL(", ").join(sql.SQL("{c} = x.{c}").format(c=c) for c in cols),
-        values=sql.SQL(", ").join(sql.SQL("coalesce(t.{c}, 0) AS {c}").format(c=c) for c in cols),
+        values=sql.SQL(", ").join(sql.SQL("coalesce(t.{c}, f.{c}) AS {c}").format(c=c) for c in cols),
         table=own_rel(tp),
         new=new,
         pk=pk,
@@ -239,7 +251,7 @@ def ns_renumber(tp: TablePlan, names: StagingNames) -> sql.Composed:
         "OR r.{tree_id} IN (SELECT tree FROM touched))), "
         "numbered AS (SELECT r.id, CASE WHEN r.new THEN (SELECT coalesce(pg_catalog.max(x.{tree_id}), 0) "
         "FROM {table} AS x WHERE x.{parent} IS NULL AND NOT EXISTS (SELECT FROM news AS o "
-        "WHERE o.id {eq} x.{pk})) + pg_catalog.row_number() OVER (PARTITION BY r.new ORDER BY r.id) "
+        "WHERE o.id {eq} x.{pk})) + pg_catalog.row_number() OVER (PARTITION BY r.new ORDER BY r.tree, r.id) "
         "ELSE r.tree END AS tree FROM roots AS r), "
         "walk (id, tree, level, sort) AS (SELECT n.id, n.tree, 0, ARRAY[]::bigint[] FROM numbered AS n "
         "UNION ALL SELECT o.id, w.tree, w.level + 1, w.sort || o.o FROM ordinal AS o "
