@@ -118,7 +118,7 @@ VERSION_SENSITIVE = frozenset(
         # transactions on 15), FK actions, triggers, rules; both interpreters
         "test_import_proof",
         "test_one_transaction",
-        # tree positions: recursive queries, "C" ordering of steps, planned updates observed
+        # tree positions: "C" ordering of path steps, planned updates observed, both interpreters
         "test_tree_positions",
         "test_export_program",
         "test_honest_messages",

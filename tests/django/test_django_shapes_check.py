@@ -127,13 +127,7 @@ def test_an_excluded_table_the_role_may_not_read_is_named_not_counted(new_db: An
     role = f"edms_shapes_{uuid.uuid4().hex[:8]}"
     admin.execute(sql.SQL("CREATE ROLE {} LOGIN").format(sql.Identifier(role)))
     try:
-        tables = [
-            "wagtailcore_page",
-            "cms_category",
-            "site_blogpage",
-            "wagtailcore_pagelogentry",
-            "search_index",
-        ]
+        tables = ["wagtailcore_page", "cms_category", "site_blogpage", "wagtailcore_pagelogentry", "search_index"]
         with psycopg_connect(dsn) as c:
             for t in tables:
                 c.execute(sql.SQL("GRANT SELECT ON {} TO {}").format(sql.Identifier(t), sql.Identifier(role)))
