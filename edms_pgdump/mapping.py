@@ -28,6 +28,7 @@ MAX_MAPPING_BYTES = 5 * 1024 * 1024
 
 _TABLE_KEYS = {
     "natural_key", "export", "on_conflict", "references", "raw_columns", "generic_references", "where",
+    "tree",
 }  # fmt: skip
 _TOP_KEYS = {"version", "tables", "exclude", "types"}
 _REFERENCE_KEYS = {"columns", "table", "target_columns"}
@@ -73,6 +74,43 @@ class TypeTable:
         return tuple(_PLACEHOLDER.findall(self.table_name))
 
 
+TreeKind = Literal["materialized_path", "nested_set"]
+TREE_KINDS: tuple[TreeKind, ...] = ("materialized_path", "nested_set")
+# each kind's settings and their defaults (django-treebeard's MP_Node, django-mptt's MPTTModel)
+TREE_DEFAULTS: dict[str, dict[str, Any]] = {
+    "materialized_path": {
+        "path": "path", "depth": "depth", "numchild": "numchild",
+        "steplen": 4, "alphabet": "0123456789ABCDEFGHIJKLMNOPQRSTUVWXYZ",
+    },
+    "nested_set": {
+        "left": "lft", "right": "rght", "tree_id": "tree_id", "level": "level", "parent": "parent_id",
+    },
+}  # fmt: skip
+
+
+@dataclass(frozen=True)
+class TreeDeclaration:
+    """A tree that stores each node's position (``tree:``): positions are never carried
+    as values; the importer places inserted nodes under their parent and recomputes the
+    counters. ``settings`` holds the column names (and steplen, alphabet) of the kind."""
+
+    kind: TreeKind
+    settings: tuple[tuple[str, Any], ...]
+
+    def get(self, name: str) -> Any:
+        return dict(self.settings)[name]
+
+    @property
+    def position_columns(self) -> tuple[str, ...]:
+        """The columns the importer computes (never taken from the archive)."""
+        if self.kind == "materialized_path":
+            return (self.get("path"), self.get("depth"), self.get("numchild"))
+        return (self.get("left"), self.get("right"), self.get("tree_id"), self.get("level"))
+
+    def to_dict(self) -> dict[str, Any]:
+        return {"kind": self.kind, **dict(self.settings)}
+
+
 @dataclass(frozen=True)
 class TableMapping:
     table: QualifiedName
@@ -86,6 +124,7 @@ class TableMapping:
     generic_references: tuple[GenericReference, ...] = ()
     # a subset export keeps the rows matching this SQL condition (checked by where.py)
     where: str | None = None
+    tree: TreeDeclaration | None = None
 
 
 @dataclass(frozen=True)
@@ -132,6 +171,8 @@ class Mapping:
                 ]
             if tm.where is not None:
                 entry["where"] = tm.where
+            if tm.tree is not None:
+                entry["tree"] = tm.tree.to_dict()
             tables[str(name)] = entry
         out: dict[str, Any] = {
             "version": self.version,
@@ -273,6 +314,39 @@ def _parse_types(value: Any) -> dict[QualifiedName, TypeTable]:
     return out
 
 
+def _parse_tree(value: Any, where: str) -> TreeDeclaration:
+    if not isinstance(value, dict) or value.get("kind") not in TREE_KINDS:
+        raise MappingError(
+            f"{where}.kind: required, one of "
+            + ", ".join(TREE_KINDS)
+            + " (e.g. tree: {kind: materialized_path})"
+        )
+    defaults = TREE_DEFAULTS[value["kind"]]
+    unknown = set(value) - set(defaults) - {"kind"}
+    if unknown:
+        raise MappingError(
+            f"{where}: unknown key {sorted(map(str, unknown))[0]!r} for kind {value['kind']}; allowed: "
+            + ", ".join(["kind", *defaults])
+        )
+    settings: list[tuple[str, Any]] = []
+    for key, default in defaults.items():
+        item = value.get(key, default)
+        if key == "steplen":
+            if not isinstance(item, int) or isinstance(item, bool) or not 1 <= item <= 12:
+                raise MappingError(f"{where}.steplen: expected an integer from 1 to 12, got {item!r}")
+        elif key == "alphabet":
+            if not isinstance(item, str) or len(item) < 2 or len(set(item)) != len(item):
+                raise MappingError(f"{where}.alphabet: expected at least 2 distinct characters, got {item!r}")
+            if list(item) != sorted(item):
+                raise MappingError(
+                    f"{where}.alphabet: its characters must be in ascending (C collation) order"
+                )
+        elif not isinstance(item, str) or not item:
+            raise MappingError(f"{where}.{key}: expected a column name, got {item!r}")
+        settings.append((key, item))
+    return TreeDeclaration(cast(TreeKind, value["kind"]), tuple(settings))
+
+
 def _parse_table(name: QualifiedName, value: Any, where: str) -> TableMapping:
     if not isinstance(value, dict):
         raise MappingError(f"{where}: expected a mapping like {{natural_key: [col]}}")
@@ -303,7 +377,8 @@ def _parse_table(name: QualifiedName, value: Any, where: str) -> TableMapping:
         if not export:
             raise MappingError(f"{where}.where: the table is not exported (export: false); drop where")
         parse_where(name, row_filter, f"{where}.where", from_mapping=True)
-    return TableMapping(name, nk, export, cast(ConflictPolicy, policy), refs, raw, generic, row_filter)
+    tree = _parse_tree(value["tree"], f"{where}.tree") if "tree" in value else None
+    return TableMapping(name, nk, export, cast(ConflictPolicy, policy), refs, raw, generic, row_filter, tree)
 
 
 def parse_mapping(data: Any, source_text: str = "") -> Mapping:

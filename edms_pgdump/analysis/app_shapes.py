@@ -24,11 +24,24 @@ from edms_pgdump.mapping import Mapping
 from edms_pgdump.plan.model import Plan, Problem, TablePlan
 from edms_pgdump.sqlgen.shapes import can_select, embedded_ids, row_count
 
-# (library, the columns that store a node's position, how to repair the tree afterwards)
+# (library, the columns that store a node's position, the mapping's tree: declaration for
+# it, or how to repair the tree afterwards when there is none)
 TREES = (
-    ("django-treebeard (materialized path)", ("path", "depth", "numchild"), "Model.fix_tree()"),
-    ("django-treebeard (nested sets)", ("lft", "rgt", "tree_id", "depth"), "a rebuild of the tree"),
-    ("django-mptt", ("lft", "rght", "tree_id", "level"), "Model.objects.rebuild()"),
+    (
+        "django-treebeard (materialized path)",
+        ("path", "depth", "numchild"),
+        "declare tree: {kind: materialized_path} (the importer then places new nodes and counts)",
+    ),
+    (
+        "django-treebeard (nested sets)",
+        ("lft", "rgt", "tree_id", "depth"),
+        "repair it with a rebuild of the tree",
+    ),
+    (
+        "django-mptt",
+        ("lft", "rght", "tree_id", "level"),
+        "declare tree: {kind: nested_set} (the importer then renumbers the trees it touches)",
+    ),
 )
 _TEXT_TYPES = ("json", "jsonb", "text")
 
@@ -84,7 +97,7 @@ def tree_position_problems(plan: Plan, catalog: Catalog) -> list[Problem]:
     for tp in plan.exported:
         table = catalog.get(tp.table)
         kind = tree_kind(table) if table is not None else None
-        if kind is None:
+        if kind is None or tp.tree is not None:
             continue
         library, positions, repair = kind
         carried = [c for c in positions if c in _exported_columns(tp)]
@@ -100,8 +113,8 @@ def tree_position_problems(plan: Plan, catalog: Catalog) -> list[Problem]:
                 "(under whatever node holds its parent's position there, or refused by a unique "
                 "index when the target's own nodes are there) and ancestors' counters are not "
                 "recomputed (a materialized path left inconsistent is refused by the import)",
-                "import such a tree only into a target whose own nodes are at other positions, then "
-                f"repair it with {repair}; list {', '.join(carried)} under raw_columns: to acknowledge",
+                f"{repair}; or import such a tree only into a target whose own nodes are at other "
+                f"positions and list {', '.join(carried)} under raw_columns: to acknowledge",
                 carried[0],
             )
         )

@@ -70,6 +70,7 @@ class _Entry:
     references: list[dict[str, Any]] = field(default_factory=list)
     empty: bool = False
     targets: list[str] = field(default_factory=list)  # tables its foreign keys reference
+    tree: dict[str, Any] | None = None  # tree: the declaration of a tree that stores positions
 
 
 def setup_django(settings: str, dsn: str | None) -> Any:
@@ -240,6 +241,43 @@ def positional_fields(model: Any) -> set[str]:
     if mptt is not None:
         names |= {str(getattr(mptt, a)) for a in ("left_attr", "right_attr", "tree_id_attr", "level_attr")}
     return names
+
+
+def tree_declaration(model: Any) -> dict[str, Any] | None:
+    """The mapping's ``tree:`` for a model whose own table stores its tree position
+    (treebeard's ``MP_Node``, django-mptt's ``MPTTModel``); None for other models, for a
+    multi-table child (its parent's table holds the tree) and for treebeard's nested sets
+    (no parent column to carry a node by)."""
+    kind = tree_kind(model)
+    if kind is None or parent_link(model) is not None:
+        return None
+    meta = model._meta
+
+    def column(name: str) -> str:
+        return str(meta.get_field(name).column)
+
+    if kind == "MP_Node":
+        out: dict[str, Any] = {"kind": "materialized_path"}
+        for key in ("path", "depth", "numchild"):
+            if column(key) != key:
+                out[key] = column(key)
+        if int(model.steplen) != 4:
+            out["steplen"] = int(model.steplen)
+        if str(model.alphabet) != "0123456789ABCDEFGHIJKLMNOPQRSTUVWXYZ":
+            out["alphabet"] = str(model.alphabet)
+        return out
+    mptt = getattr(model, "_mptt_meta", None)
+    if kind != "MPTTModel" or mptt is None:
+        return None
+    found = {
+        "left": column(mptt.left_attr),
+        "right": column(mptt.right_attr),
+        "tree_id": column(mptt.tree_id_attr),
+        "level": column(mptt.level_attr),
+        "parent": column(mptt.parent_attr),
+    }
+    defaults = {"left": "lft", "right": "rght", "tree_id": "tree_id", "level": "level", "parent": "parent_id"}
+    return {"kind": "nested_set", **{k: v for k, v in found.items() if defaults[k] != v}}
 
 
 def parent_link(model: Any) -> Any | None:
@@ -458,6 +496,7 @@ def build_entries(
                 continue
             entry.key = [meta.get_field(n).column for n in names]
             entry.how = how
+            entry.tree = tree_declaration(model)
         if label == CONTENT_TYPE:
             entry.export = False  # created by migrate in every database: looked up, not copied
         for gfk in meta.private_fields:
@@ -509,6 +548,8 @@ def render_mapping(
             body["generic_references"] = e.generic
         if e.references:
             body["references"] = e.references
+        if e.tree is not None:
+            body["tree"] = e.tree
         lines.append(f"  # {e.label}: {e.how}")
         lines.append(f"  {yaml_flow({e.table: body})[1:-1]}")
     excluded = sorted([e for e in entries if e.excluded], key=lambda e: e.table)

@@ -69,6 +69,7 @@ from edms_pgdump.sqlgen.export import (
     tree_rows_off_path,
 )
 from edms_pgdump.sqlgen.generic import discover_types
+from edms_pgdump.sqlgen.tree import mp_orphans
 from edms_pgdump.sqlgen.where import RowFilter
 
 # The natural-key joins of the export queries are hash joins over whole tables; with
@@ -525,7 +526,27 @@ def _looping_trees(plan: Plan) -> RefuseLoopingTrees | None:
         names = (*exp.fk.columns, *tp.tree_steps)
         p = looping_tree_problem(tp)
         checks.append(Sampled(p.code, tp.table, str(tp.table), query, 1, names, p))
+    for tp in plan.exported:
+        if tp.tree is not None and tp.tree.kind == "materialized_path":
+            p = orphan_node_problem(tp)
+            about = f"{tp.table}: every node's parent path holds a node?"
+            checks.append(Sampled(p.code, tp.table, about, mp_orphans(tp), 1, (tp.tree.get("path"),), p))
     return RefuseLoopingTrees(tuple(checks)) if checks else None
+
+
+def orphan_node_problem(tp: TablePlan) -> Problem:
+    assert tp.tree is not None
+    path = tp.tree.get("path")
+    return Problem(
+        "error",
+        "tree-orphan",
+        str(tp.table),
+        f"{tp.table}: {hole('n')} node(s) of the {path} tree have no parent (no row holds their "
+        f"path less its last step): {hole('s')}; their parent's key cannot be written, so they "
+        "would arrive as roots; repair the tree (treebeard: Model.fix_tree()), nothing was exported",
+        "repair the tree",
+        path,
+    )
 
 
 def unsafe_data_step(plan: Plan, catalog: Catalog) -> RefuseUnsafeData | None:

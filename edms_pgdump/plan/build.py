@@ -37,6 +37,7 @@ from edms_pgdump.plan.model import (
 )
 from edms_pgdump.plan.order import assign_edges, blocked_problems, order_component, strongly_connected
 from edms_pgdump.plan.proposals import guess_natural_key
+from edms_pgdump.plan.tree import check_tree, tree_fields
 from edms_pgdump.sqlgen import fixes
 
 __all__ = [
@@ -90,6 +91,9 @@ class _Planner(KeyResolver):
         surrogate = self.surrogates(table, tm, fk_columns)
         surrogate_names = {c.name for c in surrogate}
         fields, plain = self.fields(table, expansions, fk_columns, surrogate_names, generic)
+        if not check_tree(table, tm, lambda *p: self.problem("error", p[0], name, p[1], p[2], p[3])):
+            return None
+        fields += tree_fields(tm.tree)
         if not self.check_field_names(table, fields):
             return None
         pk = table.primary_key or ()
@@ -131,6 +135,7 @@ class _Planner(KeyResolver):
             not_updatable=tuple(c.name for c in table.columns if c.identity == "a"),
             equality=tuple((c.name, c.equality) for c in table.columns if c.equality != "pg_catalog"),
             column_types=tuple((c.name, c.base_type or c.type) for c in table.columns),
+            tree=tm.tree,
         )
 
     def check_key_columns(self, table: Table, tm: TableMapping) -> bool:

@@ -12,7 +12,7 @@ from typing import Literal
 from edms_pgdump.catalog.names import QualifiedName
 from edms_pgdump.catalog.read import Column, ForeignKey
 from edms_pgdump.errors import PlanError
-from edms_pgdump.mapping import ConflictPolicy, OnDangling, TypeTable
+from edms_pgdump.mapping import ConflictPolicy, OnDangling, TreeDeclaration, TypeTable
 
 Severity = Literal["error", "warning"]
 # How the import satisfies one reference:
@@ -225,7 +225,8 @@ class Field:
 
     name: str
     type: str
-    role: Literal["column", "reference", "generic"]
+    # parent: a materialized-path node's parent's natural key (``tree:``), never a column
+    role: Literal["column", "reference", "generic", "parent"]
     column: str | None = None  # the table column for role 'column'
     reference: str | None = None  # the expansion label for role 'reference'
     nullable: bool = True
@@ -276,6 +277,8 @@ class TablePlan:
     equality: tuple[tuple[str, str], ...] = ()
     # (column, format_type()) of every column: how "changed" is decided for each
     column_types: tuple[tuple[str, str], ...] = ()
+    # a tree that stores positions (tree:): the importer computes them (sqlgen/tree.py)
+    tree: TreeDeclaration | None = None
 
     def eq(self, column: str) -> str:
         """The schema of ``column``'s equality operator."""

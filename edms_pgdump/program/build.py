@@ -57,10 +57,11 @@ from edms_pgdump.program.steps import (
     at_least,
     count_of,
 )
+from edms_pgdump.program.tree import TreeSteps
 from edms_pgdump.sqlgen.shapes import materialized_path_counts
 
 
-class _Builder(IdSteps, ConstraintSteps, ProofSteps):
+class _Builder(IdSteps, ConstraintSteps, ProofSteps, TreeSteps):
     # -- checks ------------------------------------------------------------------------
     def archive_duplicates(self, name: QualifiedName) -> Check:
         tp = self.plan.tables[name]
@@ -109,6 +110,8 @@ class _Builder(IdSteps, ConstraintSteps, ProofSteps):
             self.forecast_ids(name)
         for members in components:
             self.resolve_component(members)
+        for name in self.tables:
+            self.tree_positions(name)
         if self.compare:
             # verify: the staging tables exist (empty) before the transaction turns read
             # only; they are filled and compared, and nothing else is written
@@ -127,8 +130,12 @@ class _Builder(IdSteps, ConstraintSteps, ProofSteps):
         add(Execute("session", None, sqlgen.application_time_zone()))
         for members in components:
             self.write_component(members)
+        for name in self.tables:
+            self.tree_counters(name)
         if self.opts.delete_missing:
             self.delete_missing()
+            for name in self.tables:
+                self.tree_after_deletes(name)
         self.steps.extend(self.rebuild_steps)
         add(Execute("session", None, sqlgen.set_local("TimeZone", "UTC")))
         views = self.views()
@@ -628,8 +635,10 @@ def is_materialized_path(table: Table) -> bool:
     cols = {c.name: (c.base_type or c.type) for c in table.columns}
     ints = ("integer", "smallint", "bigint")
     path = cols.get("path", "")
-    return cols.get("depth") in ints and cols.get("numchild") in ints and (
-        path == "text" or path.startswith("character varying")
+    return (
+        cols.get("depth") in ints
+        and cols.get("numchild") in ints
+        and (path == "text" or path.startswith("character varying"))
     )
 
 

@@ -49,6 +49,7 @@ from edms_pgdump.program.steps import (
     at_least,
     count_of,
 )
+from edms_pgdump.program.tree import TREE_RECOUNTED, TREE_UPDATED
 from edms_pgdump.sqlgen import proof as q
 
 DIFFERING = "differing"  # existing rows that differ from the archive, before any write
@@ -189,6 +190,8 @@ class ProofSteps(BuilderBase):
                     )
                 )
             updates = [count_of(name, SECOND_PASS)]
+            if tp.tree is not None:  # nodes outside the archive recounted, trees renumbered
+                updates += [count_of(name, TREE_UPDATED), count_of(name, TREE_RECOUNTED)]
             if self.policy(tp) != "skip" and sqlgen.update_existing(
                 tp, self.staging[name], self.loaded(name)
             ):

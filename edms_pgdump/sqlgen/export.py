@@ -177,6 +177,9 @@ def export_query(
             assert f.column is not None
             select.append(sql.SQL("t.{}").format(ident(f.column)))
             names.append(f.name)
+        elif f.role == "parent":
+            select.append(_parent_key(plan, tp, aliases, joins))
+            names.append(f.name)
         elif f.role == "generic":
             assert f.column is not None
             gp = tp.generic_for(f.column)
@@ -223,6 +226,26 @@ def export_query(
         where = sql.SQL(" WHERE {}").format(sql.SQL(" AND ").join(conditions))
     return sql.SQL("{}SELECT {} FROM {} AS t{}{}{}").format(
         aliases.with_clause(), sql.SQL(", ").join(select), own_rel(tp), joined, where, order
+    )
+
+
+def _parent_key(plan: Plan, tp: TablePlan, aliases: _Aliases, joins: list[sql.Composable]) -> sql.Composable:
+    """A materialized-path node's parent's natural key (jsonb array of its key fields):
+    the row whose path is this row's path less one step; NULL for a root."""
+    assert tp.tree is not None
+    path, step = tp.tree.get("path"), int(tp.tree.get("steplen"))
+    p = aliases.next()
+    joins.append(
+        sql.SQL(
+            "LEFT JOIN {rel} AS {p} ON pg_catalog.length(t.{path}) > {step} "
+            "AND {p}.{path} {eq} pg_catalog.substr(t.{path}, 1, pg_catalog.length(t.{path}) - {step})"
+        ).format(
+            rel=own_rel(tp), p=ident(p), path=ident(path), step=sql.Literal(step), eq=equals(tp.eq(path))
+        )
+    )
+    exprs = _key_exprs(plan, tp, p, aliases, joins)
+    return sql.SQL("CASE WHEN {}.{} IS NULL THEN NULL ELSE pg_catalog.jsonb_build_array({}) END").format(
+        ident(p), ident(path), sql.SQL(", ").join(exprs)
     )
 
 

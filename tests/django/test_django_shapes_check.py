@@ -71,9 +71,13 @@ def test_tree_positions_are_warned_about_until_acknowledged(new_db: Any) -> None
     found = _found(dsn)
     page = found[("tree-position", "public.wagtailcore_page", "path")]
     assert "path, depth, numchild" in page.message and "treebeard" in page.message
-    assert "fix_tree()" in page.fix
+    assert "tree: {kind: materialized_path}" in page.fix
     category = found[("tree-position", "public.cms_category", "lft")]
-    assert "django-mptt" in category.message and "rebuild()" in category.fix
+    assert "django-mptt" in category.message and "tree: {kind: nested_set}" in category.fix
+    declared = MAPPING.replace(
+        "{natural_key: [slug]}", "{natural_key: [slug], tree: {kind: materialized_path}}"
+    )
+    assert ("tree-position", "public.wagtailcore_page", "path") not in _found(dsn, declared)
     acknowledged = MAPPING.replace(
         "{natural_key: [slug]}", "{natural_key: [slug], raw_columns: [path, depth, numchild]}"
     )

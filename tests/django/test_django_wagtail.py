@@ -2,9 +2,10 @@
 multi-table inheritance, revisions and drafts, tags, related links, images in
 collections) through ``init --django`` -> ``check`` -> ``export`` -> ``import``.
 
-What works is asserted as working; what does not yet (trees keyed by position, ids
-inside StreamField and rich text) is asserted to be warned about by ``check`` or
-refused by ``import``, never an OK with wrong data. Wagtail is a test-only dependency;
+What works is asserted as working; what does not yet (ids inside StreamField and rich
+text) is asserted to be warned about by ``check``, never an OK with wrong data. The
+trees (pages, collections) are declared by ``init`` and placed by the import: see
+``test_wagtail_tree``. Wagtail is a test-only dependency;
 this module runs once per CI, on the embedded PostgreSQL 18.
 """
 
@@ -122,8 +123,8 @@ def test_check_warns_about_positions_embedded_ids_and_excluded_rows(
                        "--dsn", wagtail_source, check=False)  # fmt: skip
     assert proc.returncode == 0, proc.stdout + proc.stderr  # warnings only
     found = {(p["code"], p["table"], p.get("column")): p for p in json.loads(proc.stdout)["problems"]}
-    assert ("tree-position", "public.wagtailcore_page", "path") in found
-    assert ("tree-position", "public.wagtailcore_collection", "path") in found
+    # the trees are declared (tree: materialized_path): their positions are not carried
+    assert ("tree-position", "public.wagtailcore_page", "path") not in found
     assert ("embedded-ids", "public.site_app_blogpage", "body") in found
     assert ("embedded-ids", "public.wagtailcore_revision", "content") in found
     [(count,)] = fetch(wagtail_source, "SELECT count(*) FROM wagtailcore_referenceindex")
@@ -136,22 +137,6 @@ def test_export_names_the_rows_it_leaves_out(archive: Path, wagtail_source: str,
     out = archive.parent / "again.edms"
     result = api.export_archive(wagtail_source, load_mapping(mapping_path), out, audit_log=False)
     assert any("wagtailcore_referenceindex" in w and "left out of every export" in w for w in result.warnings)
-
-
-def test_a_target_with_its_own_tree_refuses_and_writes_nothing(
-    archive: Path,
-    wagtail_target: str,
-) -> None:
-    """The target's own collection and page hold the first positions under the roots:
-    the source's nodes would take them. Refused by the unique path, never merged."""
-    before = db_digest(wagtail_target)
-    proc = harness.run(wagtail_target, "-m", "edms_pgdump", "import", "--dsn", wagtail_target, str(archive),
-                       check=False)  # fmt: skip
-    assert proc.returncode == 1
-    assert "rolled back" in proc.stderr and "path" in proc.stderr
-    assert "Traceback" not in proc.stderr
-    assert db_digest(wagtail_target) == before
-    assert fetch(wagtail_target, "SELECT name FROM wagtailcore_collection WHERE depth = 2") == [("Target assets",)]
 
 
 def test_a_freshly_migrated_target_gets_the_site(
