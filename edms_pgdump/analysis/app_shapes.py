@@ -13,7 +13,8 @@ command would say OK while it goes wrong:
   revision content): they travel raw and name other rows after a re-initialisation.
 
 Each is a warning naming the table, the column and what the user can do. A column the
-mapping lists under ``raw_columns:`` was acknowledged and is not reported again.
+mapping lists under ``raw_columns:`` was acknowledged, and one declared under
+``embedded_references:`` travels by natural key: neither is reported again.
 """
 
 from __future__ import annotations
@@ -116,7 +117,8 @@ def embedded_id_problems(conn: Connection, plan: Plan, catalog: Catalog) -> list
         table = catalog.get(tp.table)
         if table is None:
             continue
-        for name in sorted(_exported_columns(tp)):
+        declared = {ep.column for ep in tp.embedded}
+        for name in sorted(_exported_columns(tp) - declared):
             col = table.column(name)
             base = (col.base_type or col.type) if col is not None else ""
             if base not in _TEXT_TYPES and not base.startswith("character varying"):
@@ -134,7 +136,10 @@ def embedded_problem(table: str, column: str, hits: int, read: int, example: str
         table,
         f"{hits} of {read} row(s) read hold ids inside {column} (such as {example[:80]!r}): ids in "
         "JSON or text travel as they are and name other rows (or none) after a re-initialisation",
-        f"rewrite them after the import, or keep the target's ids equal to the source's; list {column} "
-        "under raw_columns: to acknowledge (embedded_references: is not available yet)",
+        f"declare them under embedded_references: of {table} (for each kind of id: column: {column}, "
+        "json: a path to the ids such as '$[*] ? (@.type == \"image\").value', or pattern: a regular "
+        "expression with one group such as '<a linktype=\"page\" id=\"(\\d+)\"', and table: the table "
+        f"they name; see docs/mapping.md), or list {column} under raw_columns: to acknowledge that they "
+        "travel as they are",
         column,
     )

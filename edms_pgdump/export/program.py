@@ -59,9 +59,11 @@ from edms_pgdump.mapping import Mapping
 from edms_pgdump.options import ExportOptions
 from edms_pgdump.plan.build import GenericPlan, Plan, Problem, TablePlan
 from edms_pgdump.plan.generic import target_of
+from edms_pgdump.plan.model import EmbeddedPlan
 from edms_pgdump.sqlgen import subset as q
 from edms_pgdump.sqlgen.export import (
     all_null_key,
+    embedded_dangling,
     generic_dangling,
     missing_references,
     null_key_references,
@@ -182,6 +184,8 @@ class Sampled:
     times: bool = False
     place: str = ""  # how the unsafe-data refusal's head names it
     warn: bool = False  # a warning, not a refusal (on_dangling: null or skip)
+    # the refusal when the query fails on the data (a value declared JSON is not JSON)
+    failed: str = ""
 
 
 @dataclass(frozen=True)
@@ -565,8 +569,37 @@ def unsafe_data_step(plan: Plan, catalog: Catalog) -> RefuseUnsafeData | None:
             about = f"{tp.table} ({', '.join(exp.columns)}): references partly NULL?"
             query = partly_null_references(tp, exp)
             sampled(p.code, tp, about, query, 1, partly_null_sample_names(tp, exp), p)
+        for ep in tp.embedded:
+            parts[EMBEDDED_DANGLING].append(embedded_check(plan, tp, ep))
     checks = tuple(c for code, _ in UNSAFE_DATA_HEADS for c in parts[code])
     return RefuseUnsafeData(checks, UNSAFE_DATA_HEADS) if checks else None
+
+
+EMBEDDED_DANGLING = "embedded-dangling"
+
+
+def embedded_check(plan: Plan, tp: TablePlan, ep: EmbeddedPlan) -> Sampled:
+    """Ids inside a JSON or text column that name no row of the table they are declared
+    to name; a value the path cannot parse as JSON is refused by the column's name."""
+    place = f"{tp.table}.{ep.column}"
+    p = Problem(
+        "error",
+        EMBEDDED_DANGLING,
+        str(tp.table),
+        f"{hole('n')} id(s) inside {ep.column} ({ep.ref.label}) name no row of {ep.ref_table}: "
+        f"{hole('s')}; they would travel as they are and name another row, or none, in the target",
+        f"fix or remove those ids in the rows named (or restore the {ep.ref_table} rows they name)",
+        ep.column,
+    )
+    failed = (
+        f"{place}: a value is not JSON, so the ids declared inside it (embedded_references: "
+        f"{ep.ref.label}) cannot be read; fix the value, or correct the json: path of {tp.table}, "
+        "nothing was exported"
+    )
+    names = (*(kf.name for kf in tp.key_fields), "id")
+    about = f"{place}: ids inside naming no row of {ep.ref_table}?"
+    query = embedded_dangling(plan, tp, ep)
+    return Sampled(EMBEDDED_DANGLING, tp.table, about, query, 1, names, p, place=place, failed=failed)
 
 
 def _likely_columns(plan: Plan, catalog: Catalog) -> list[LikelyColumn]:
