@@ -50,6 +50,11 @@ RECIPE: dict[str, list[dict[str, str]]] = {
         {"column": "content", "json": "$.body.json()" + PARAGRAPHS, "pattern": LINK, "table": PAGES},
         {"column": "content", "json": "$.body.json()" + PARAGRAPHS, "pattern": EMBED, "table": IMAGES},
         {"column": "content", "json": "$.hero", "table": IMAGES},
+        # what publishing a draft restores from content: its locale, its tags, its links' page
+        {"column": "content", "json": "$.locale", "table": "public.wagtailcore_locale"},
+        {"column": "content", "json": "$.tagged_items[*].tag", "table": "public.taggit_tag"},
+        {"column": "content", "json": "$.tagged_items[*].content_object", "table": PAGES},
+        {"column": "content", "json": "$.related_links[*].page", "table": PAGES},
     ],
 }
 
@@ -77,6 +82,18 @@ UNION ALL SELECT b.page, b.src, 'image embed', i.title FROM bodies b
 UNION ALL SELECT p.url_path || ' @ ' || r.created_at, 'revision', 'hero', i.title
   FROM wagtailcore_revision r JOIN wagtailcore_page p ON p.id::text = r.object_id
   LEFT JOIN wagtailimages_image i ON i.id = (r.content ->> 'hero')::int WHERE r.content ? 'hero'
+UNION ALL SELECT p.url_path || ' @ ' || r.created_at, 'revision', 'locale', l.language_code
+  FROM wagtailcore_revision r JOIN wagtailcore_page p ON p.id::text = r.object_id
+  LEFT JOIN wagtailcore_locale l ON l.id = (r.content ->> 'locale')::int
+UNION ALL SELECT p.url_path || ' @ ' || r.created_at, 'revision', 'tag', t.name || ' on ' || tp.url_path
+  FROM wagtailcore_revision r JOIN wagtailcore_page p ON p.id::text = r.object_id
+  CROSS JOIN LATERAL jsonb_array_elements(r.content -> 'tagged_items') AS ti
+  LEFT JOIN taggit_tag t ON t.id = (ti ->> 'tag')::int
+  LEFT JOIN wagtailcore_page tp ON tp.id = (ti ->> 'content_object')::int
+UNION ALL SELECT p.url_path || ' @ ' || r.created_at, 'revision', 'link', lp.url_path || ' ' || (li ->> 'url')
+  FROM wagtailcore_revision r JOIN wagtailcore_page p ON p.id::text = r.object_id
+  CROSS JOIN LATERAL jsonb_array_elements(r.content -> 'related_links') AS li
+  LEFT JOIN wagtailcore_page lp ON lp.id = (li ->> 'page')::int
 ORDER BY 1, 2, 3, 4
 """
 
@@ -127,9 +144,8 @@ def test_images_and_pages_inside_json_and_text_land_on_the_same_rows(
     assert report.committed
     named = fetch(wagtail_source, NAMED)
     kinds = {(src, what) for _, src, what, _ in named}
-    assert kinds == {(s, w) for s in ("body", "revision") for w in ("image block", "page link", "image embed")} | {
-        ("revision", "hero")
-    }
+    blocks = {(s, w) for s in ("body", "revision") for w in ("image block", "page link", "image embed")}
+    assert kinds == blocks | {("revision", w) for w in ("hero", "locale", "tag", "link")}
     assert len(named) > 4 * WAGTAIL_PAGES and all(value is not None for *_, value in named)
     assert fetch(target, NAMED) == named
     # the ids really changed: no block names the image that had its id in the source
