@@ -31,6 +31,7 @@ from edms_pgdump.sqlgen.common import equals, ident
 from edms_pgdump.sqlgen.embedded_syntax import Condition, Step, TextPattern
 
 TOKEN = "nk:"
+MARK = "\x01"  # never in a key token; a text holding it is rewritten the slower way
 TOKEN_PATTERN = "nk:[^[:space:]\"'<>&]*"
 # percent-encoded inside a token ('%' first when encoding, last when decoding)
 _ENCODED = (("%", "%25"), ('"', "%22"), ("'", "%27"), ("<", "%3C"), (">", "%3E"), ("&", "%26"),
@@ -172,15 +173,32 @@ def _text_rewrite(
 
     def body(s: sql.Composable) -> sql.Composable:
         a, m = names.next(), names.next()
-        return sql.SQL(
-            "CASE WHEN {s} ~ {r} THEN (SELECT pg_catalog.string_agg({a}.piece || COALESCE({m}.g[1] || "
+        # One regexp pass marks each capture with \x01 on both sides; the pieces between the
+        # marks then alternate text, id, text, id, …, text. A text that holds \x01 itself
+        # takes the slower way: the texts between matches and the matches, side by side.
+        marked = sql.SQL(
+            "(SELECT pg_catalog.string_agg(CASE WHEN {a}.o % 2 = 0 THEN COALESCE({found}, {a}.piece) "
+            "ELSE {a}.piece END, '' ORDER BY {a}.o) FROM pg_catalog.unnest(pg_catalog.string_to_array("
+            "pg_catalog.regexp_replace({s}, {r}, {marks}, 'g'), {mark})) WITH ORDINALITY AS {a}(piece, o))"
+        ).format(
+            s=s,
+            r=regex,
+            a=a,
+            marks=_lit("\\1" + MARK + "\\2" + MARK + "\\3"),
+            mark=_lit(MARK),
+            found=lookup(sql.SQL("{}.piece").format(a)),
+        )
+        side_by_side = sql.SQL(
+            "(SELECT pg_catalog.string_agg({a}.piece || COALESCE({m}.g[1] || "
             "COALESCE({found}, {m}.g[2]) || {m}.g[3], ''), '' ORDER BY {a}.o) "
             "FROM pg_catalog.unnest(pg_catalog.regexp_split_to_array({s}, {r})) "
             "WITH ORDINALITY AS {a}(piece, o) "
             "LEFT JOIN pg_catalog.regexp_matches({s}, {r}, 'g') "
-            "WITH ORDINALITY AS {m}(g, o) ON {m}.o = {a}.o) "
-            "ELSE {s} END"
+            "WITH ORDINALITY AS {m}(g, o) ON {m}.o = {a}.o)"
         ).format(s=s, r=regex, a=a, m=m, found=lookup(sql.SQL("{}.g[2]").format(m)))
+        return sql.SQL("CASE WHEN pg_catalog.strpos({s}, {mark}) = 0 THEN {marked} ELSE {side} END").format(
+            s=s, mark=_lit(MARK), marked=marked, side=side_by_side
+        )
 
     return _bind(text, body, names)
 

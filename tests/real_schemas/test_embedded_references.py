@@ -51,6 +51,8 @@ def source_sql() -> str:
         body = _body(img, page, (n % 2) + 1)
         revision = {"pk": n, "title": f"page {n}", "body": json.dumps(body)}
         intro = f'<p><a linktype="document" id="{(n % 2) + 1}">read</a> then <a linktype="page" id="{page}">go</a></p>'
+        if n == 3:  # a control character the rewrite uses as a mark: the other way is taken
+            intro += '\x01 <a linktype="page" id="1">first</a>'
         rows.append(f"({n}, 'p{n}', '{json.dumps(body)}'::jsonb, '{intro}', '{json.dumps(revision)}'::jsonb)")
     return (
         "INSERT INTO public.image (id, title) VALUES (1, 'sunset'), (2, 'forest'), (3, 'harbour');"
@@ -119,6 +121,9 @@ UNION ALL SELECT p.slug, 'embed', i.title FROM public.page p
 UNION ALL SELECT p.slug, 'intro-doc', d.name FROM public.page p
   CROSS JOIN LATERAL regexp_matches(p.intro, 'linktype="document" id="(\\d+)"', 'g') AS m
   LEFT JOIN public.doc d ON d.id = m[1]::int
+UNION ALL SELECT p.slug, 'intro-page', lp.slug FROM public.page p
+  CROSS JOIN LATERAL regexp_matches(p.intro, 'linktype="page" id="(\\d+)"', 'g') AS m
+  LEFT JOIN public.page lp ON lp.id = m[1]::int
 UNION ALL SELECT p.slug, 'revision-image', i.title FROM public.page p
   CROSS JOIN LATERAL jsonb_path_query((p.revision ->> 'body')::jsonb, '$[*] ? (@.type == "image").value') AS v
   LEFT JOIN public.image i ON i.id = (v #>> '{}')::int WHERE v <> 'null'
