@@ -146,17 +146,23 @@ def _one_step(e: sql.Composable, step: Step | None, rest: Walk, names: _Names) -
     )
 
 
+def _char(char: str) -> sql.Composable:
+    """A character as SQL: control characters as ``chr(n)``, so every statement stays on one
+    line (psql's ``\\copy`` takes one)."""
+    return _lit(char) if char.isprintable() else sql.SQL("pg_catalog.chr({})").format(sql.Literal(ord(char)))
+
+
 def _encode(text: sql.Composable) -> sql.Composable:
     out = text
     for char, code in _ENCODED:
-        out = sql.SQL("pg_catalog.replace({}, {}, {})").format(out, _lit(char), _lit(code))
+        out = sql.SQL("pg_catalog.replace({}, {}, {})").format(out, _char(char), _lit(code))
     return out
 
 
 def _decode(text: sql.Composable) -> sql.Composable:
     out = text
     for char, code in reversed(_ENCODED):
-        out = sql.SQL("pg_catalog.replace({}, {}, {})").format(out, _lit(code), _lit(char))
+        out = sql.SQL("pg_catalog.replace({}, {}, {})").format(out, _lit(code), _char(char))
     return out
 
 
@@ -184,8 +190,8 @@ def _text_rewrite(
             s=s,
             r=regex,
             a=a,
-            marks=_lit("\\1" + MARK + "\\2" + MARK + "\\3"),
-            mark=_lit(MARK),
+            marks=sql.SQL(" || ").join([_lit("\\1"), _char(MARK), _lit("\\2"), _char(MARK), _lit("\\3")]),
+            mark=_char(MARK),
             found=lookup(sql.SQL("{}.piece").format(a)),
         )
         side_by_side = sql.SQL(
@@ -197,7 +203,7 @@ def _text_rewrite(
             "WITH ORDINALITY AS {m}(g, o) ON {m}.o = {a}.o)"
         ).format(s=s, r=regex, a=a, m=m, found=lookup(sql.SQL("{}.g[2]").format(m)))
         return sql.SQL("CASE WHEN pg_catalog.strpos({s}, {mark}) = 0 THEN {marked} ELSE {side} END").format(
-            s=s, mark=_lit(MARK), marked=marked, side=side_by_side
+            s=s, mark=_char(MARK), marked=marked, side=side_by_side
         )
 
     return _bind(text, body, names)

@@ -15,8 +15,11 @@ import pytest
 
 from edms_pgdump import export_archive, import_archive, load_mapping_text
 from edms_pgdump.api import check_mapping
+from edms_pgdump.demo.servers import Server
 from edms_pgdump.errors import EdmsPgdumpError, MappingError
+from edms_pgdump.runbook.scripts import write_runbooks
 from tests.support.db import db_digest, member_texts
+from tests.support.psql import run_psql
 from tests.support.real_schemas import NewDb, fetch, make_db, natural_rows, push_sequences, run
 
 SCHEMA = """
@@ -277,3 +280,19 @@ def test_twenty_thousand_rows(new_db: NewDb, tmp_path: Path) -> None:
     assert report.committed
     assert [r for r in fetch(dst, NAMED) if r[0].startswith("p")] == fetch(src, NAMED)
     print(f"export {t1 - t0:.2f} s, import {t2 - t1:.2f} s for {SCALE} pages")
+
+
+def test_psql_runbooks_do_the_same(new_db: NewDb, pg_server: Server, tmp_path: Path) -> None:
+    """export.sql and import.sql (psql, no Python in between) rewrite the same way."""
+    src = make_db(new_db, SCHEMA, source_sql())
+    dst = make_db(new_db, SCHEMA, TARGET)
+    mapping = load_mapping_text(MAPPING)
+    data = tmp_path / "data"
+    data.mkdir()
+    write_runbooks(src, mapping, ["export"], tmp_path / "out")
+    res = run_psql(pg_server, src, tmp_path / "out" / "export.sql", data)
+    assert res.returncode == 0, res.stderr
+    write_runbooks(dst, mapping, ["import"], tmp_path / "in")
+    res = run_psql(pg_server, dst, tmp_path / "in" / "import.sql", data)
+    assert res.returncode == 0, res.stderr
+    assert [r for r in fetch(dst, NAMED) if r[0].startswith("p")] == fetch(src, NAMED)
