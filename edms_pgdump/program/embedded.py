@@ -14,6 +14,7 @@ from psycopg import sql
 from edms_pgdump.catalog.names import QualifiedName
 from edms_pgdump.plan.model import Plan, TablePlan
 from edms_pgdump.program.steps import Check, Execute, Message, Step
+from edms_pgdump.sqlgen.common import ident
 from edms_pgdump.sqlgen.embedded import by_column, import_rewrite, import_unresolved
 from edms_pgdump.sqlgen.export import key_relation
 from edms_pgdump.sqlgen.staging import StagingNames
@@ -26,6 +27,10 @@ def embedded_steps(
     loaded: set[str],
     samples: int,
 ) -> list[Step]:
+    """A key is looked up in the referenced table's staged rows (with the ids they get) and
+    in the target's rows: a subset archive holds the rows its filters and references need,
+    not every row named inside JSON or text. A key found in both names the same row (an
+    existing row keeps its id)."""
     steps: list[Step] = []
     final = staging[tp.table].final
     for column, eps in by_column(tp).items():
@@ -34,11 +39,15 @@ def embedded_steps(
         sources: list[sql.Composable] = []
         for ep in eps:
             ref = plan.tables[ep.ref_table]
-            source: sql.Composable = (
-                staging[ep.ref_table].final
-                if ep.ref_table in staging and ref.export
-                else sql.SQL("({})").format(key_relation(plan, ref))
-            )
+            in_target = sql.SQL("({})").format(key_relation(plan, ref))
+            source: sql.Composable = in_target
+            if ep.ref_table in staging and ref.export:
+                cols = sql.SQL(", ").join(
+                    ident(c) for c in (*(kf.name for kf in ref.key_fields), ep.target_column)
+                )
+                source = sql.SQL("(SELECT {c} FROM {f} UNION ALL SELECT {c} FROM {t} AS k)").format(
+                    c=cols, f=staging[ep.ref_table].final, t=in_target
+                )
             sources.append(source)
             steps.append(
                 Check(

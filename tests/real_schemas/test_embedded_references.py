@@ -296,3 +296,29 @@ def test_psql_runbooks_do_the_same(new_db: NewDb, pg_server: Server, tmp_path: P
     res = run_psql(pg_server, dst, tmp_path / "in" / "import.sql", data)
     assert res.returncode == 0, res.stderr
     assert [r for r in fetch(dst, NAMED) if r[0].startswith("p")] == fetch(src, NAMED)
+
+
+def test_a_subset_resolves_keys_the_target_has(new_db: NewDb, tmp_path: Path) -> None:
+    """A subset carries what its filter and references need, not the pages named only inside
+    JSON or text: those keys are found in the target, or refused when it lacks them."""
+    src = make_db(new_db, SCHEMA, source_sql())
+    subset = tmp_path / "p1.edms"
+    export_archive(
+        src, load_mapping_text(MAPPING), subset, audit_log=False, where=(("public.page", "slug = 'p1'"),)
+    )
+    empty = make_db(new_db, SCHEMA)
+    before = db_digest(empty)
+    with pytest.raises(EdmsPgdumpError, match=r"name no row of public.page: \(slug='p1', key='\[\"p2\"\]'\)"):
+        import_archive(empty, subset, audit_log=False)
+    assert db_digest(empty) == before
+    dst = make_db(new_db, SCHEMA, TARGET)
+    full = tmp_path / "all.edms"
+    export_archive(src, load_mapping_text(MAPPING), full, audit_log=False)
+    import_archive(dst, full, audit_log=False)
+    run(src, "UPDATE public.page SET body = body - 0 WHERE slug = 'p1'")  # the heading block goes
+    export_archive(
+        src, load_mapping_text(MAPPING), subset, audit_log=False, where=(("public.page", "slug = 'p1'"),)
+    )
+    report = import_archive(dst, subset, audit_log=False)
+    assert report.committed
+    assert [r for r in fetch(dst, NAMED) if r[0].startswith("p")] == fetch(src, NAMED)
