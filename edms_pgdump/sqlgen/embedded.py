@@ -94,6 +94,18 @@ def rewrite(e: sql.Composable, walks: Walk, names: _Names) -> sql.Composable:
     groups: dict[Step | None, Walk] = {}
     for steps, leaf in walks:
         groups.setdefault(steps[0] if steps else None, []).append((steps[1:], leaf))
+    if len(groups) > 1 and _exclusive(list(groups)):
+        # block types: at most one filter holds for an item, so one CASE picks its walk
+        return sql.SQL("CASE {} ELSE {} END").format(
+            sql.SQL(" ").join(
+                sql.SQL("WHEN COALESCE({}, false) THEN {}").format(
+                    _condition(e, step.conditions[0]), rewrite(e, rest, names)
+                )
+                for step, rest in groups.items()
+                if step is not None
+            ),
+            e,
+        )
     value: sql.Composable | None = None
     for step, rest in groups.items():
         if value is None:
@@ -102,6 +114,20 @@ def rewrite(e: sql.Composable, walks: Walk, names: _Names) -> sql.Composable:
             value = _bind(value, lambda v, step=step, rest=rest: _one_step(v, step, rest, names), names)  # type: ignore[misc]
     assert value is not None
     return value
+
+
+def _exclusive(steps: list[Step | None]) -> bool:
+    """Filters that compare one member with different strings (``@.type == "image"``,
+    ``@.type == "hero"``): no item passes two of them (numbers could: 1 and 1.0)."""
+    conds = [
+        s.conditions[0] for s in steps if s is not None and s.kind == "filter" and len(s.conditions) == 1
+    ]
+    return (
+        len(conds) == len(steps)
+        and len({c.path for c in conds}) == 1
+        and all(c.value.startswith('"') for c in conds)
+        and len({c.value for c in conds}) == len(conds)
+    )
 
 
 def _one_step(e: sql.Composable, step: Step | None, rest: Walk, names: _Names) -> sql.Composable:
