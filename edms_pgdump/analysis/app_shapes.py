@@ -19,10 +19,14 @@ mapping lists under ``raw_columns:`` was acknowledged, and one declared under
 
 from __future__ import annotations
 
+import psycopg
+
 from edms_pgdump.catalog.read import Catalog, Table
 from edms_pgdump.db import Connection
+from edms_pgdump.errors import sample_keys
 from edms_pgdump.mapping import Mapping
-from edms_pgdump.plan.model import Plan, Problem, TablePlan
+from edms_pgdump.plan.model import EmbeddedPlan, Plan, Problem, TablePlan
+from edms_pgdump.sqlgen.export import embedded_dangling
 from edms_pgdump.sqlgen.shapes import can_select, embedded_ids, row_count
 
 # (library, the columns that store a node's position, how to repair the tree afterwards)
@@ -138,8 +142,60 @@ def embedded_problem(table: str, column: str, hits: int, read: int, example: str
         "JSON or text travel as they are and name other rows (or none) after a re-initialisation",
         f"declare them under embedded_references: of {table} (for each kind of id: column: {column}, "
         "json: a path to the ids such as '$[*] ? (@.type == \"image\").value', or pattern: a regular "
-        "expression with one group such as '<a linktype=\"page\" id=\"(\\d+)\"', and table: the table "
+        'expression with one group such as \'<a linktype="page" id="(\\d+)"\', and table: the table '
         f"they name; see docs/mapping.md), or list {column} under raw_columns: to acknowledge that they "
         "travel as they are",
         column,
     )
+
+
+EMBEDDED_DANGLING = "embedded-dangling"
+
+
+def embedded_dangling_problem(tp: TablePlan, ep: EmbeddedPlan, count: object, samples: str) -> Problem:
+    """Ids inside a declared column that name no row of the table they are declared to name
+    (refused at export; ``check`` says so first)."""
+    return Problem(
+        "error",
+        EMBEDDED_DANGLING,
+        str(tp.table),
+        f"{count} id(s) inside {ep.column} ({ep.ref.label}) name no row of {ep.ref_table}: "
+        f"{samples}; they would travel as they are and name another row, or none, in the target",
+        f"fix or remove those ids in the rows named (or restore the {ep.ref_table} rows they name)",
+        ep.column,
+    )
+
+
+def embedded_not_json(tp: TablePlan, ep: EmbeddedPlan) -> tuple[str, str]:
+    """(what, fix) when a value the path must parse is not JSON."""
+    return (
+        f"a value is not JSON, so the ids declared inside {ep.column} (embedded_references: "
+        f"{ep.ref.label}) cannot be read",
+        f"fix the value, or correct the json: path of {tp.table}",
+    )
+
+
+def embedded_sample_names(tp: TablePlan) -> list[str]:
+    return [*(kf.name for kf in tp.key_fields), "id"]
+
+
+def embedded_dangling_problems(conn: Connection, plan: Plan, samples: int = 5) -> list[Problem]:
+    """What the export would refuse about declared ids inside JSON or text: ids naming no
+    row, and values that are not JSON (each probe in a savepoint, so one such value does
+    not end the check)."""
+    out: list[Problem] = []
+    for tp in plan.exported:
+        for ep in tp.embedded:
+            conn.execute("SAVEPOINT edms_embedded")
+            try:
+                rows = conn.execute(embedded_dangling(plan, tp, ep, samples)).fetchall()
+            except psycopg.DataError:
+                conn.execute("ROLLBACK TO SAVEPOINT edms_embedded")
+                what, fix = embedded_not_json(tp, ep)
+                out.append(Problem("error", EMBEDDED_DANGLING, str(tp.table), what, fix, ep.column))
+                continue
+            conn.execute("RELEASE SAVEPOINT edms_embedded")
+            if rows:
+                keys = sample_keys((r[1:] for r in rows), embedded_sample_names(tp))
+                out.append(embedded_dangling_problem(tp, ep, rows[0][0], keys))
+    return out

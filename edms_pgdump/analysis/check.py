@@ -21,7 +21,12 @@ import psycopg
 from psycopg import sql
 
 from edms_pgdump import sqlgen as g
-from edms_pgdump.analysis.app_shapes import embedded_id_problems, excluded_with_rows, tree_position_problems
+from edms_pgdump.analysis.app_shapes import (
+    embedded_dangling_problems,
+    embedded_id_problems,
+    excluded_with_rows,
+    tree_position_problems,
+)
 from edms_pgdump.analysis.generic_probe import dangling_problems, plan_with_targets
 from edms_pgdump.analysis.likely_refs import Candidate, likely_reference_candidates, uncovered_columns
 from edms_pgdump.analysis.probes import (
@@ -296,7 +301,7 @@ def check_database(dsn: str, mapping: Mapping) -> CheckReport:
         report.problems += generic + dangling_problems(conn, plan)
         report.problems += _data_problems(conn, plan, catalog)
         report.problems += excluded_with_rows(conn, mapping, catalog) + tree_position_problems(plan, catalog)
-        report.problems += embedded_id_problems(conn, plan, catalog)
+        report.problems += embedded_id_problems(conn, plan, catalog) + embedded_dangling_problems(conn, plan)
         conn.execute("COMMIT")
     except psycopg.Error as exc:
         raise DatabaseError(f"check of {describe_dsn(dsn)} failed: {server_error_message(exc)}") from None

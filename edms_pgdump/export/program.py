@@ -28,6 +28,12 @@ from typing import Union
 from psycopg import sql
 
 from edms_pgdump import sqlgen as g
+from edms_pgdump.analysis.app_shapes import (
+    EMBEDDED_DANGLING,
+    embedded_dangling_problem,
+    embedded_not_json,
+    embedded_sample_names,
+)
 from edms_pgdump.analysis.generic_probe import (
     NO_SUCH_TABLE,
     dangling_problem,
@@ -575,28 +581,14 @@ def unsafe_data_step(plan: Plan, catalog: Catalog) -> RefuseUnsafeData | None:
     return RefuseUnsafeData(checks, UNSAFE_DATA_HEADS) if checks else None
 
 
-EMBEDDED_DANGLING = "embedded-dangling"
-
-
 def embedded_check(plan: Plan, tp: TablePlan, ep: EmbeddedPlan) -> Sampled:
     """Ids inside a JSON or text column that name no row of the table they are declared
     to name; a value the path cannot parse as JSON is refused by the column's name."""
     place = f"{tp.table}.{ep.column}"
-    p = Problem(
-        "error",
-        EMBEDDED_DANGLING,
-        str(tp.table),
-        f"{hole('n')} id(s) inside {ep.column} ({ep.ref.label}) name no row of {ep.ref_table}: "
-        f"{hole('s')}; they would travel as they are and name another row, or none, in the target",
-        f"fix or remove those ids in the rows named (or restore the {ep.ref_table} rows they name)",
-        ep.column,
-    )
-    failed = (
-        f"{place}: a value is not JSON, so the ids declared inside it (embedded_references: "
-        f"{ep.ref.label}) cannot be read; fix the value, or correct the json: path of {tp.table}, "
-        "nothing was exported"
-    )
-    names = (*(kf.name for kf in tp.key_fields), "id")
+    p = embedded_dangling_problem(tp, ep, hole("n"), hole("s"))
+    what, fix = embedded_not_json(tp, ep)
+    failed = f"{place}: {what}; {fix}, nothing was exported"
+    names = tuple(embedded_sample_names(tp))
     about = f"{place}: ids inside naming no row of {ep.ref_table}?"
     query = embedded_dangling(plan, tp, ep)
     return Sampled(EMBEDDED_DANGLING, tp.table, about, query, 1, names, p, place=place, failed=failed)

@@ -322,3 +322,18 @@ def test_a_subset_resolves_keys_the_target_has(new_db: NewDb, tmp_path: Path) ->
     report = import_archive(dst, subset, audit_log=False)
     assert report.committed
     assert [r for r in fetch(dst, NAMED) if r[0].startswith("p")] == fetch(src, NAMED)
+
+
+def test_check_finds_what_the_export_would_refuse(new_db: NewDb) -> None:
+    src = make_db(new_db, SCHEMA, source_sql())
+    run(
+        src,
+        """UPDATE public.page SET body = jsonb_set(body, '{1,value}', '77') WHERE slug = 'p3'""",
+        """UPDATE public.page SET revision = jsonb_set(revision, '{body}', '"not json ["') WHERE slug = 'p2'""",
+    )
+    report = check_mapping(dsn=src, mapping=load_mapping_text(MAPPING))
+    found = {
+        (p.column, p.message.split(" ")[1]): str(p) for p in report.errors if p.code == "embedded-dangling"
+    }
+    assert "(slug='p3', id='77')" in found[("body", "id(s)")]
+    assert "is not JSON" in found[("revision", "value")]
