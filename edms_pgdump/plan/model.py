@@ -215,6 +215,10 @@ class EmbeddedPlan:
     def ref_table(self) -> QualifiedName:
         return self.ref.table
 
+    def to_dict(self) -> dict[str, object]:
+        """How these ids travel; shown by ``plan``."""
+        return {"kind": "embedded", **self.ref.to_dict(), "target_column": self.target_column}
+
 
 @dataclass(frozen=True)
 class Field:

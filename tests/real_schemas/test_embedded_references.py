@@ -14,7 +14,7 @@ from pathlib import Path
 import pytest
 
 from edms_pgdump import export_archive, import_archive, load_mapping_text
-from edms_pgdump.api import check_mapping
+from edms_pgdump.api import check_mapping, plan_mapping
 from edms_pgdump.demo.servers import Server
 from edms_pgdump.errors import EdmsPgdumpError, MappingError
 from edms_pgdump.runbook.scripts import write_runbooks
@@ -337,3 +337,18 @@ def test_check_finds_what_the_export_would_refuse(new_db: NewDb) -> None:
     }
     assert "(slug='p3', id='77')" in found[("body", "id(s)")]
     assert "is not JSON" in found[("revision", "value")]
+
+
+def test_plan_lists_them(new_db: NewDb) -> None:
+    src = make_db(new_db, SCHEMA)
+    info = plan_mapping(src, load_mapping_text(MAPPING))
+    (page,) = [t for t in info.tables if t["table"] == "public.page"]
+    embedded = [e for e in page["expansions"] if e.get("kind") == "embedded"]
+    assert len(embedded) == 11
+    assert embedded[0] == {
+        "kind": "embedded",
+        "column": "body",
+        "table": "public.image",
+        "json": '$[*] ? (@.type == "image").value',
+        "target_column": "id",
+    }
