@@ -18,6 +18,14 @@ import yaml
 
 from edms_pgdump.catalog.names import QualifiedName, parse_qualified_name
 from edms_pgdump.errors import MappingError
+from edms_pgdump.sqlgen.embedded_syntax import (
+    EmbeddedReference,
+    Step,
+    SyntaxProblem,
+    TextPattern,
+    parse_path,
+    split_pattern,
+)
 from edms_pgdump.sqlgen.where import parse_where
 
 ConflictPolicy = Literal["update", "skip", "error"]
@@ -29,10 +37,12 @@ MAX_MAPPING_BYTES = 5 * 1024 * 1024
 _TABLE_KEYS = {
     "natural_key", "export", "on_conflict", "references", "raw_columns", "generic_references", "where",
     "tree",
+    "embedded_references",
 }  # fmt: skip
 _TOP_KEYS = {"version", "tables", "exclude", "types"}
 _REFERENCE_KEYS = {"columns", "table", "target_columns"}
 _GENERIC_KEYS = {"type", "id", "on_dangling", "ignore_types"}
+_EMBEDDED_KEYS = {"column", "table", "json", "pattern", "target_column"}
 _TYPE_KEYS = {"table_name", "schema", "tables"}
 _PLACEHOLDER = re.compile(r"\{([^{}]*)\}")
 
@@ -125,6 +135,8 @@ class TableMapping:
     # a subset export keeps the rows matching this SQL condition (checked by where.py)
     where: str | None = None
     tree: TreeDeclaration | None = None
+    # ids inside JSON or text columns (sqlgen/embedded_syntax.py: the syntax)
+    embedded_references: tuple[EmbeddedReference, ...] = ()
 
 
 @dataclass(frozen=True)
@@ -173,6 +185,8 @@ class Mapping:
                 entry["where"] = tm.where
             if tm.tree is not None:
                 entry["tree"] = tm.tree.to_dict()
+            if tm.embedded_references:
+                entry["embedded_references"] = [e.to_dict() for e in tm.embedded_references]
             tables[str(name)] = entry
         out: dict[str, Any] = {
             "version": self.version,
@@ -273,6 +287,59 @@ def _parse_generic(value: Any, where: str) -> tuple[GenericReference, ...]:
     return tuple(refs)
 
 
+def _parse_embedded(value: Any, where: str) -> tuple[EmbeddedReference, ...]:
+    if not isinstance(value, list):
+        raise MappingError(
+            f"{where}: expected a list like [{{column: body, json: '$[*] ? (@.type == \"image\").value', "
+            "table: public.images}]"
+        )
+    out: list[EmbeddedReference] = []
+    for i, item in enumerate(value):
+        here = f"{where}[{i}]"
+        if not isinstance(item, dict):
+            raise MappingError(f"{here}: expected a mapping with column, table and json or pattern")
+        unknown = set(item) - _EMBEDDED_KEYS
+        if unknown:
+            raise MappingError(
+                f"{here}: unknown key {sorted(map(str, unknown))[0]!r}; allowed: "
+                + ", ".join(sorted(_EMBEDDED_KEYS))
+            )
+        for key in ("column", "table"):
+            if not isinstance(item.get(key), str) or not item[key]:
+                raise MappingError(
+                    f"{here}.{key}: required, a {'column' if key == 'column' else 'schema.table'} name"
+                )
+        if "json" not in item and "pattern" not in item:
+            raise MappingError(
+                f"{here}: give json: (a path to the ids) or pattern: (a regular expression with one "
+                "capturing group around the id), or both (a pattern inside the strings the path selects)"
+            )
+        path: str | None = None
+        steps: tuple[Step, ...] = ()
+        pattern: TextPattern | None = None
+        try:
+            if "json" in item:
+                if not isinstance(item["json"], str):
+                    raise SyntaxProblem(f"expected a path as a string, got {item['json']!r}")
+                path, steps = item["json"], parse_path(item["json"])
+            if "pattern" in item:
+                if not isinstance(item["pattern"], str):
+                    raise SyntaxProblem(f"expected a regular expression as a string, got {item['pattern']!r}")
+                pattern = split_pattern(item["pattern"])
+        except SyntaxProblem as exc:
+            key = "pattern" if "json" not in item or path is not None else "json"
+            raise MappingError(f"{here}.{key}: {exc}") from None
+        target = item.get("target_column")
+        if target is not None and (not isinstance(target, str) or not target):
+            raise MappingError(f"{here}.target_column: expected a column name")
+        out.append(
+            EmbeddedReference(
+                item["column"], _table_name(item["table"], f"{here}.table"), path, steps, pattern, target
+            )
+        )
+    return tuple(out)
+
+
 def _parse_types(value: Any) -> dict[QualifiedName, TypeTable]:
     if not isinstance(value, dict):
         raise MappingError(
@@ -370,6 +437,7 @@ def _parse_table(name: QualifiedName, value: Any, where: str) -> TableMapping:
     refs = _parse_references(value.get("references", []), f"{where}.references")
     raw = _str_list(value.get("raw_columns", []), f"{where}.raw_columns", allow_empty=True)
     generic = _parse_generic(value.get("generic_references", []), f"{where}.generic_references")
+    embedded = _parse_embedded(value.get("embedded_references", []), f"{where}.embedded_references")
     row_filter = value.get("where")
     if row_filter is not None:
         if not isinstance(row_filter, str):
@@ -378,7 +446,9 @@ def _parse_table(name: QualifiedName, value: Any, where: str) -> TableMapping:
             raise MappingError(f"{where}.where: the table is not exported (export: false); drop where")
         parse_where(name, row_filter, f"{where}.where", from_mapping=True)
     tree = _parse_tree(value["tree"], f"{where}.tree") if "tree" in value else None
-    return TableMapping(name, nk, export, cast(ConflictPolicy, policy), refs, raw, generic, row_filter, tree)
+    return TableMapping(
+        name, nk, export, cast(ConflictPolicy, policy), refs, raw, generic, row_filter, tree, embedded
+    )
 
 
 def parse_mapping(data: Any, source_text: str = "") -> Mapping:

@@ -13,15 +13,20 @@ command would say OK while it goes wrong:
   revision content): they travel raw and name other rows after a re-initialisation.
 
 Each is a warning naming the table, the column and what the user can do. A column the
-mapping lists under ``raw_columns:`` was acknowledged and is not reported again.
+mapping lists under ``raw_columns:`` was acknowledged, and one declared under
+``embedded_references:`` travels by natural key: neither is reported again.
 """
 
 from __future__ import annotations
 
+import psycopg
+
 from edms_pgdump.catalog.read import Catalog, Table
 from edms_pgdump.db import Connection
+from edms_pgdump.errors import sample_keys
 from edms_pgdump.mapping import Mapping
-from edms_pgdump.plan.model import Plan, Problem, TablePlan
+from edms_pgdump.plan.model import EmbeddedPlan, Plan, Problem, TablePlan
+from edms_pgdump.sqlgen.export import embedded_dangling
 from edms_pgdump.sqlgen.shapes import can_select, embedded_ids, row_count
 
 # (library, the columns that store a node's position, the mapping's tree: declaration for
@@ -129,7 +134,8 @@ def embedded_id_problems(conn: Connection, plan: Plan, catalog: Catalog) -> list
         table = catalog.get(tp.table)
         if table is None:
             continue
-        for name in sorted(_exported_columns(tp)):
+        declared = {ep.column for ep in tp.embedded}
+        for name in sorted(_exported_columns(tp) - declared):
             col = table.column(name)
             base = (col.base_type or col.type) if col is not None else ""
             if base not in _TEXT_TYPES and not base.startswith("character varying"):
@@ -147,7 +153,62 @@ def embedded_problem(table: str, column: str, hits: int, read: int, example: str
         table,
         f"{hits} of {read} row(s) read hold ids inside {column} (such as {example[:80]!r}): ids in "
         "JSON or text travel as they are and name other rows (or none) after a re-initialisation",
-        f"rewrite them after the import, or keep the target's ids equal to the source's; list {column} "
-        "under raw_columns: to acknowledge (embedded_references: is not available yet)",
+        f"declare them under embedded_references: of {table} (for each kind of id: column: {column}, "
+        "json: a path to the ids such as '$[*] ? (@.type == \"image\").value', or pattern: a regular "
+        'expression with one group such as \'<a linktype="page" id="(\\d+)"\', and table: the table '
+        f"they name; see docs/mapping.md), or list {column} under raw_columns: to acknowledge that they "
+        "travel as they are",
         column,
     )
+
+
+EMBEDDED_DANGLING = "embedded-dangling"
+
+
+def embedded_dangling_problem(tp: TablePlan, ep: EmbeddedPlan, count: object, samples: str) -> Problem:
+    """Ids inside a declared column that name no row of the table they are declared to name
+    (refused at export; ``check`` says so first)."""
+    return Problem(
+        "error",
+        EMBEDDED_DANGLING,
+        str(tp.table),
+        f"{count} id(s) inside {ep.column} ({ep.ref.label}) name no row of {ep.ref_table}: "
+        f"{samples}; they would travel as they are and name another row, or none, in the target",
+        f"fix or remove those ids in the rows named (or restore the {ep.ref_table} rows they name)",
+        ep.column,
+    )
+
+
+def embedded_not_json(tp: TablePlan, ep: EmbeddedPlan) -> tuple[str, str]:
+    """(what, fix) when a value the path must parse is not JSON."""
+    return (
+        f"a value is not JSON, so the ids declared inside {ep.column} (embedded_references: "
+        f"{ep.ref.label}) cannot be read",
+        f"fix the value, or correct the json: path of {tp.table}",
+    )
+
+
+def embedded_sample_names(tp: TablePlan) -> list[str]:
+    return [*(kf.name for kf in tp.key_fields), "id"]
+
+
+def embedded_dangling_problems(conn: Connection, plan: Plan, samples: int = 5) -> list[Problem]:
+    """What the export would refuse about declared ids inside JSON or text: ids naming no
+    row, and values that are not JSON (each probe in a savepoint, so one such value does
+    not end the check)."""
+    out: list[Problem] = []
+    for tp in plan.exported:
+        for ep in tp.embedded:
+            conn.execute("SAVEPOINT edms_embedded")
+            try:
+                rows = conn.execute(embedded_dangling(plan, tp, ep, samples)).fetchall()
+            except psycopg.DataError:
+                conn.execute("ROLLBACK TO SAVEPOINT edms_embedded")
+                what, fix = embedded_not_json(tp, ep)
+                out.append(Problem("error", EMBEDDED_DANGLING, str(tp.table), what, fix, ep.column))
+                continue
+            conn.execute("RELEASE SAVEPOINT edms_embedded")
+            if rows:
+                keys = sample_keys((r[1:] for r in rows), embedded_sample_names(tp))
+                out.append(embedded_dangling_problem(tp, ep, rows[0][0], keys))
+    return out

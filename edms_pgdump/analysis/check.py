@@ -21,7 +21,12 @@ import psycopg
 from psycopg import sql
 
 from edms_pgdump import sqlgen as g
-from edms_pgdump.analysis.app_shapes import embedded_id_problems, excluded_with_rows, tree_position_problems
+from edms_pgdump.analysis.app_shapes import (
+    embedded_dangling_problems,
+    embedded_id_problems,
+    excluded_with_rows,
+    tree_position_problems,
+)
 from edms_pgdump.analysis.generic_probe import dangling_problems, plan_with_targets
 from edms_pgdump.analysis.likely_refs import Candidate, likely_reference_candidates, uncovered_columns
 from edms_pgdump.analysis.probes import (
@@ -310,7 +315,7 @@ def check_database(dsn: str, mapping: Mapping, progress: Progress | None = None)
         steps.step("excluded tables with rows")
         report.problems += excluded_with_rows(conn, mapping, catalog) + tree_position_problems(plan, catalog)
         steps.step("ids inside JSON and text")
-        report.problems += embedded_id_problems(conn, plan, catalog)
+        report.problems += embedded_id_problems(conn, plan, catalog) + embedded_dangling_problems(conn, plan)
         conn.execute("COMMIT")
     except psycopg.Error as exc:
         raise DatabaseError(f"check of {describe_dsn(dsn)} failed: {server_error_message(exc)}") from None

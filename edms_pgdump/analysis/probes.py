@@ -516,6 +516,7 @@ UNSAFE_DATA_HEADS = (
     ("reference-to-null-key", "reference to a row whose natural key is NULL in "),
     ("reference-dangling", "reference to rows that do not exist in "),
     ("reference-partly-null", "reference partly NULL in "),
+    ("embedded-dangling", "ids inside JSON or text naming no row in "),
 )
 
 

@@ -233,6 +233,14 @@ def plan_cmd(
                     markup=False,
                 )
                 continue
+            if e.get("kind") == "embedded":
+                where = " ".join(f"{k} '{e[k]}'" for k in ("json", "pattern") if k in e)
+                out.print(
+                    f"       {e['column']} ({where}) -> {e['table']}.{e['target_column']} "
+                    "as natural keys inside the value [embedded]",
+                    markup=False,
+                )
+                continue
             cols, fields = ", ".join(e["columns"]), ", ".join(e["fields"])
             out.print(f"       {cols} -> {e['ref_table']} as {fields} [{e['edge']}]", markup=False)
     if info.subset:  # the mapping has where: filters: which rows each table brings, and why

@@ -28,6 +28,12 @@ from typing import Union
 from psycopg import sql
 
 from edms_pgdump import sqlgen as g
+from edms_pgdump.analysis.app_shapes import (
+    EMBEDDED_DANGLING,
+    embedded_dangling_problem,
+    embedded_not_json,
+    embedded_sample_names,
+)
 from edms_pgdump.analysis.generic_probe import (
     NO_SUCH_TABLE,
     dangling_problem,
@@ -59,8 +65,10 @@ from edms_pgdump.mapping import Mapping
 from edms_pgdump.options import ExportOptions
 from edms_pgdump.plan.build import GenericPlan, Plan, Problem, TablePlan
 from edms_pgdump.plan.generic import target_of
+from edms_pgdump.plan.model import EmbeddedPlan
 from edms_pgdump.sqlgen import subset as q
 from edms_pgdump.sqlgen.export import (
+    embedded_dangling,
     generic_dangling,
     missing_references,
     null_key_ambiguous,
@@ -183,6 +191,8 @@ class Sampled:
     times: bool = False
     place: str = ""  # how the unsafe-data refusal's head names it
     warn: bool = False  # a warning, not a refusal (on_dangling: null or skip)
+    # the refusal when the query fails on the data (a value declared JSON is not JSON)
+    failed: str = ""
 
 
 @dataclass(frozen=True)
@@ -586,8 +596,23 @@ def unsafe_data_step(plan: Plan, catalog: Catalog) -> RefuseUnsafeData | None:
             about = f"{tp.table} ({', '.join(exp.columns)}): references partly NULL?"
             query = partly_null_references(tp, exp)
             sampled(p.code, tp, about, query, 1, partly_null_sample_names(tp, exp), p)
+        for ep in tp.embedded:
+            parts[EMBEDDED_DANGLING].append(embedded_check(plan, tp, ep))
     checks = tuple(c for code, _ in UNSAFE_DATA_HEADS for c in parts[code])
     return RefuseUnsafeData(checks, UNSAFE_DATA_HEADS) if checks else None
+
+
+def embedded_check(plan: Plan, tp: TablePlan, ep: EmbeddedPlan) -> Sampled:
+    """Ids inside a JSON or text column that name no row of the table they are declared
+    to name; a value the path cannot parse as JSON is refused by the column's name."""
+    place = f"{tp.table}.{ep.column}"
+    p = embedded_dangling_problem(tp, ep, hole("n"), hole("s"))
+    what, fix = embedded_not_json(tp, ep)
+    failed = f"{place}: {what}; {fix}, nothing was exported"
+    names = tuple(embedded_sample_names(tp))
+    about = f"{place}: ids inside naming no row of {ep.ref_table}?"
+    query = embedded_dangling(plan, tp, ep)
+    return Sampled(EMBEDDED_DANGLING, tp.table, about, query, 1, names, p, place=place, failed=failed)
 
 
 def _likely_columns(plan: Plan, catalog: Catalog) -> list[LikelyColumn]:

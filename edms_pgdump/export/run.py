@@ -88,7 +88,12 @@ def run_opening(conn: Connection, steps: Sequence[Step], snapshot: str | None = 
 
 def _sampled(conn: Connection, c: Sampled) -> Problem | None:
     """Run one sampled check: None when it finds nothing, else its problem, filled."""
-    rows = conn.execute(c.query).fetchall()
+    try:
+        rows = conn.execute(c.query).fetchall()
+    except psycopg.DataError:
+        if not c.failed:
+            raise
+        raise DataRuleError(c.failed, [c.failed]) from None
     if not rows:
         return None
     first = rows[0]

@@ -18,6 +18,7 @@ from __future__ import annotations
 from edms_pgdump.catalog.names import QualifiedName
 from edms_pgdump.catalog.read import Catalog, Column, ForeignKey, Table
 from edms_pgdump.mapping import Mapping, TableMapping
+from edms_pgdump.plan.embedded import embedded_targets, plan_embedded
 from edms_pgdump.plan.generic import GenericTargets, generic_candidates, plan_generic
 from edms_pgdump.plan.keys import KeyBroken, KeyCycle, KeyResolver, column_of
 from edms_pgdump.plan.model import (
@@ -96,6 +97,7 @@ class _Planner(KeyResolver):
         fields += tree_fields(tm.tree)
         if not self.check_field_names(table, fields):
             return None
+        embedded = plan_embedded(self, table, tm, plain)
         pk = table.primary_key or ()
         self.check_identity_values(table, tm, surrogate_names)
         # a primary-key column that travels as a value (PRIMARY KEY (id, region) keyed by
@@ -136,6 +138,7 @@ class _Planner(KeyResolver):
             equality=tuple((c.name, c.equality) for c in table.columns if c.equality != "pg_catalog"),
             column_types=tuple((c.name, c.base_type or c.type) for c in table.columns),
             tree=tm.tree,
+            embedded=embedded,
         )
 
     def check_key_columns(self, table: Table, tm: TableMapping) -> bool:
@@ -545,6 +548,8 @@ class _Planner(KeyResolver):
             for fk in self.foreign_keys(other) if other.name in self.mapping.tables else ():
                 if fk.ref_table == name:
                     referenced.extend(c for c in fk.ref_columns if c not in referenced)
+        embedded = embedded_targets(self.mapping, self.catalog, name)  # ids inside JSON or text
+        referenced.extend(c for c in embedded if c not in referenced)
         for s in surrogate:
             if s.name not in referenced:
                 referenced.append(s.name)

@@ -13,6 +13,7 @@ from edms_pgdump.catalog.names import QualifiedName
 from edms_pgdump.catalog.read import Column, ForeignKey
 from edms_pgdump.errors import PlanError
 from edms_pgdump.mapping import ConflictPolicy, OnDangling, TreeDeclaration, TypeTable
+from edms_pgdump.sqlgen.embedded_syntax import EmbeddedReference, Step
 
 Severity = Literal["error", "warning"]
 # How the import satisfies one reference:
@@ -220,6 +221,31 @@ class GenericPlan:
 
 
 @dataclass(frozen=True)
+class EmbeddedPlan:
+    """Ids inside a JSON or text column (``embedded_references:``), travelling as the
+    named rows' natural keys in place (``sqlgen/embedded.py``)."""
+
+    ref: EmbeddedReference
+    kind: Literal["jsonb", "json", "text"]  # how the column's value is read and written back
+    column_type: str
+    target_column: str  # the referenced table's column the ids are values of
+    # the path walked from the column's value: a text column's JSON is parsed first
+    steps: tuple[Step, ...]
+
+    @property
+    def column(self) -> str:
+        return self.ref.column
+
+    @property
+    def ref_table(self) -> QualifiedName:
+        return self.ref.table
+
+    def to_dict(self) -> dict[str, object]:
+        """How these ids travel; shown by ``plan``."""
+        return {"kind": "embedded", **self.ref.to_dict(), "target_column": self.target_column}
+
+
+@dataclass(frozen=True)
 class Field:
     """One column of an archive member, in COPY order."""
 
@@ -279,6 +305,7 @@ class TablePlan:
     column_types: tuple[tuple[str, str], ...] = ()
     # a tree that stores positions (tree:): the importer computes them (sqlgen/tree.py)
     tree: TreeDeclaration | None = None
+    embedded: tuple[EmbeddedPlan, ...] = ()
 
     def eq(self, column: str) -> str:
         """The schema of ``column``'s equality operator."""

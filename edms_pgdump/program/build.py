@@ -26,6 +26,7 @@ from edms_pgdump.load.subset_scope import target_scope
 from edms_pgdump.options import ImportOptions
 from edms_pgdump.plan.build import Plan
 from edms_pgdump.program.constraints import ConstraintSteps
+from edms_pgdump.program.embedded import embedded_steps
 from edms_pgdump.program.ids import IdSteps
 from edms_pgdump.program.proof import ProofSteps
 from edms_pgdump.program.steps import (
@@ -112,6 +113,9 @@ class _Builder(IdSteps, ConstraintSteps, ProofSteps, TreeSteps):
             self.resolve_component(members)
         for name in self.tables:
             self.tree_positions(name)
+        for name in self.tables:  # ids inside JSON or text, once every id is known
+            tp, samples = self.plan.tables[name], self.opts.sample_size
+            self.steps += embedded_steps(self.plan, tp, self.staging, self.loaded(name), samples)
         if self.compare:
             # verify: the staging tables exist (empty) before the transaction turns read
             # only; they are filled and compared, and nothing else is written

@@ -333,7 +333,9 @@ def describe_plan(plan: Plan, catalog: Catalog) -> dict[str, Any]:
                 "key_fields": [kf.name for kf in tp.key_fields],
                 "dropped_columns": [c.name for c in tp.surrogate],
                 "on_conflict": tp.on_conflict,
-                "expansions": [e.to_dict() for e in tp.expansions] + [gp.to_dict() for gp in tp.generic],
+                "expansions": [e.to_dict() for e in tp.expansions]
+                + [gp.to_dict() for gp in tp.generic]
+                + [ep.to_dict() for ep in tp.embedded],
                 "export_sql": g.render(g.copy_out(plan, tp)) if tp.export else None,
             }
         )

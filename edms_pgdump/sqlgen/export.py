@@ -8,7 +8,8 @@ from psycopg import sql
 
 from edms_pgdump.catalog.names import QualifiedName
 from edms_pgdump.plan.build import Expansion, GenericPlan, Plan, TablePlan
-from edms_pgdump.plan.model import carried_field
+from edms_pgdump.plan.model import EmbeddedPlan, carried_field
+from edms_pgdump.sqlgen import embedded
 from edms_pgdump.sqlgen.common import equals, ident, relation, table_ident
 from edms_pgdump.sqlgen.generic import names_table, raw_id, type_key_columns, type_label
 
@@ -172,8 +173,13 @@ def export_query(
     names: list[str] = []
     seen: set[str] = set()
     skip: list[sql.Composable] = []
+    inside = embedded.by_column(tp)
     for f in tp.fields:
-        if f.role == "column":
+        if f.role == "column" and f.column in inside:
+            rels = [key_relation(plan, plan.tables[ep.ref_table]) for ep in inside[f.column]]
+            select.append(embedded.export_column(plan, tp, f.column, joins, rels))
+            names.append(f.name)
+        elif f.role == "column":
             assert f.column is not None
             select.append(sql.SQL("t.{}").format(ident(f.column)))
             names.append(f.name)
@@ -383,6 +389,16 @@ def key_relation(plan: Plan, tp: TablePlan) -> sql.Composed:
     return sql.SQL("{}SELECT {} FROM {} AS t {}").format(
         aliases.with_clause(), sql.SQL(", ").join(cols), own_rel(tp), sql.SQL(" ").join(joins)
     )
+
+
+def embedded_dangling(plan: Plan, tp: TablePlan, ep: EmbeddedPlan, samples: int = 5) -> sql.Composed:
+    """Rows whose column holds an id (inside JSON or text) naming no row of the
+    referenced table: (count, the row's natural key..., the id)."""
+    aliases = _Aliases("d")
+    joins: list[sql.Composable] = []
+    keys = _key_exprs(plan, tp, "t", aliases, joins)
+    rel = key_relation(plan, plan.tables[ep.ref_table])
+    return embedded.export_dangling(plan, ep, own_rel(tp), aliases.with_clause(), keys, joins, rel, samples)
 
 
 def all_null_key(plan: Plan, exp: Expansion) -> bool:

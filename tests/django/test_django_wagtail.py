@@ -160,5 +160,6 @@ def test_a_freshly_migrated_target_gets_the_site(
     assert sum(t.inserted + t.updated for t in again.tables) == 0
     source_blocks = fetch(wagtail_source, IMAGE_BLOCKS)
     assert len(source_blocks) == WAGTAIL_PAGES and all(title for _, title in source_blocks)
-    # the known gap, documented in docs/django.md: embedded ids are not rewritten
+    # without the embedded_references: recipe of docs/django.md (test_wagtail_embedded.py)
+    # embedded ids are not rewritten
     assert all(title is None for _, title in fetch(target, IMAGE_BLOCKS))

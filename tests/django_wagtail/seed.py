@@ -3,7 +3,7 @@
 
 source: collections Photos and Downloads under the root, tagged images in them, a blog index
 under the home page with PAGES blog pages (StreamField bodies with an image block and
-rich text linking another page, a hero image, three tags, two related links), each
+rich text linking another page and embedding an image, a hero image, three tags, two related links), each
 published, every fifth with a newer draft revision.
 target: a freshly migrated site with content of its own at the first tree positions: a
 collection "Target assets" with an image, and a page "Target news" under home.
@@ -45,7 +45,11 @@ def source(pages: int) -> None:
         link = made[i - 1].id if made else blog.id
         body = [
             {"type": "heading", "value": f"Post {i}"},
-            {"type": "paragraph", "value": f'<p>See <a linktype="page" id="{link}">the previous post</a></p>'},
+            {
+                "type": "paragraph",
+                "value": f'<p>See <a linktype="page" id="{link}">the previous post</a></p><embed alt="photo" '
+                f'embedtype="image" format="left" id="{images[(i + 2) % len(images)].id}"/>',
+            },
             {"type": "image", "value": images[i % len(images)].id},
         ]
         page = BlogPage(

@@ -79,6 +79,7 @@ CREATE TABLE public.shelf (id serial PRIMARY KEY, room text NOT NULL, pos intege
   UNIQUE (room, id));
 CREATE TABLE public.book (id serial PRIMARY KEY, isbn text NOT NULL UNIQUE, room text, shelf_id integer,
   FOREIGN KEY (room, shelf_id) REFERENCES public.shelf (room, id));
+CREATE TABLE public.block (id serial PRIMARY KEY, ref text UNIQUE NOT NULL, body jsonb);
 """
 MAPPING = (
     GENERIC_MAPPING
@@ -94,13 +95,17 @@ MAPPING = (
   public.doc: {natural_key: [ref]}
   public.shelf: {natural_key: [room, pos]}
   public.book: {natural_key: [isbn]}
+  public.block:
+    natural_key: [ref]
+    embedded_references: [{column: body, json: '$[*] ? (@.type == "product").value', table: public.product}]
 """
 )
 # rows that trip every refusal: a loop, a duplicated key, ids of products, a reference to
 # the NULL-keyed category from item's natural key, references to rows that do not exist, a
 # reference partly NULL with its id set (b3; b2's room travels as a value),
-# generic ids naming nothing and of a type not mapped
+# generic ids naming nothing and of a type not mapped, an id inside JSON naming no product
 BAD_DATA = """
+INSERT INTO public.block (ref, body) VALUES ('k1', '[{"type": "product", "value": 1}, {"type": "product", "value": 4242}]');
 INSERT INTO public.node (id, parent_id, label) VALUES (1, NULL, 'root'), (2, 1, 'a'), (3, NULL, 'b'), (4, 3, 'c');
 UPDATE public.node SET parent_id = 4 WHERE id = 3;
 INSERT INTO public.person (email, name) VALUES ('a@x', 'Ann'), ('a@x', 'Ann 2'), ('b@x', 'Bob');
