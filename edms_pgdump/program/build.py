@@ -27,7 +27,6 @@ from edms_pgdump.options import ImportOptions
 from edms_pgdump.plan.build import Plan
 from edms_pgdump.program.constraints import ConstraintSteps
 from edms_pgdump.program.ids import IdSteps
-from edms_pgdump.program.proof import ProofSteps
 from edms_pgdump.program.steps import (
     ABSENT,
     CREATE_RAW,
@@ -57,10 +56,11 @@ from edms_pgdump.program.steps import (
     at_least,
     count_of,
 )
+from edms_pgdump.program.unchanged import SAME, UnchangedSteps
 from edms_pgdump.sqlgen.shapes import materialized_path_counts
 
 
-class _Builder(IdSteps, ConstraintSteps, ProofSteps):
+class _Builder(IdSteps, ConstraintSteps, UnchangedSteps):
     # -- checks ------------------------------------------------------------------------
     def archive_duplicates(self, name: QualifiedName) -> Check:
         tp = self.plan.tables[name]
@@ -105,6 +105,8 @@ class _Builder(IdSteps, ConstraintSteps, ProofSteps):
         # import before it has changed anything.
         for name in self.tables:
             self.stage(name)
+        for name in self.tables:
+            self.set_aside_unchanged(name)
         for name in self.tables:
             self.forecast_ids(name)
         for members in components:
@@ -226,7 +228,7 @@ class _Builder(IdSteps, ConstraintSteps, ProofSteps):
         return CompareCounts(
             name,
             count,
-            STAGED,
+            self.resolved_count(name),
             Message(f"{name}: natural keys matched ", "; the target has duplicate keys", " target rows for "),
             explain=self.duplicates_upstream(name),
         )
@@ -437,6 +439,8 @@ class _Builder(IdSteps, ConstraintSteps, ProofSteps):
         generic_labels = tuple(f"unresolved:{g.field}" for g in generic)
         summary = sqlgen.final_summary(tp, names, exps, generic)
         add(Record("summary", name, summary, (EXISTING, *labels, *generic_labels)))
+        if names.same is not None:
+            add(Derive(name, EXISTING, (count_of(name, EXISTING), count_of(name, SAME))))
         # Statistics matter only where the final rows are joined: other tables resolve
         # their references against them, existing rows are compared and updated, the
         # second pass, or the after-load key lookup. A plain INSERT just scans them.

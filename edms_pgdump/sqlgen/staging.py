@@ -14,6 +14,8 @@ from edms_pgdump.sqlgen.common import equals, ident, qualified_literal
 from edms_pgdump.sqlgen.export import ID, KEY, all_null_key, key_relation, target_keys, tree_step
 from edms_pgdump.sqlgen.generic import RAW, is_raw, names_table, type_key_fields
 
+CTID = "#ctid"  # a raw row's ctid, in the table of rows found unchanged
+
 
 @dataclass(frozen=True)
 class StagingNames:
@@ -27,6 +29,11 @@ class StagingNames:
     # the session's temp_buffers instead of competing with the target's pages in
     # shared buffers.
     schema: str | None = None
+    # The archive rows found unchanged in the target before anything was resolved
+    # (``sqlgen.unchanged``): their natural key, the target's ids and ctid in raw. When
+    # set, only the other raw rows are keyed, resolved and written, and references to
+    # this table resolve against the keyed or final rows plus these.
+    same: sql.Identifier | None = None
 
     def scratch(self, suffix: str) -> sql.Identifier:
         """Another staging table of this table's, temporary like keyed and final."""
@@ -223,9 +230,34 @@ def keyed_select(
         )
     return sql.SQL("SELECT s.*, {extra} FROM {raw} AS s LEFT JOIN ({rel}) AS o ON {match}").format(
         extra=sql.SQL(", ").join(extra),
-        raw=names.raw,
+        raw=rows_to_resolve(names),
         rel=key_relation(plan, tp),
         match=_match("o", "s", list(tp.key_fields)),
+    )
+
+
+def rows_to_resolve(names: StagingNames) -> sql.Composable:
+    """The raw rows the import keys and resolves: all of them, or those not found
+    unchanged in the target (``names.same`` holds the others' ctid)."""
+    if names.same is None:
+        return names.raw
+    return sql.SQL(
+        "(SELECT s.* FROM {raw} AS s WHERE NOT EXISTS (SELECT 1 FROM {same} AS m WHERE m.{ctid} {eq} s.ctid))"
+    ).format(raw=names.raw, same=names.same, ctid=ident(CTID), eq=equals())
+
+
+def staged_source(
+    ref: TablePlan, names: StagingNames, relation: sql.Composable, columns: list[str]
+) -> sql.Composable:
+    """Where references to a staged table resolve: its keyed or final rows, plus the rows
+    found unchanged (with the target's ids) when those were set aside."""
+    if names.same is None:
+        return relation
+    cols = sql.SQL(", ").join(
+        ident(c) for c in dict.fromkeys([*(kf.name for kf in ref.key_fields), *columns])
+    )
+    return sql.SQL("(SELECT {c} FROM {rel} UNION ALL SELECT {c} FROM {same})").format(
+        c=cols, rel=relation, same=names.same
     )
 
 
@@ -237,9 +269,9 @@ def _resolve_source(
 ) -> sql.Composable:
     ref = plan.tables[exp.ref_table]
     if exp.ref_table in staged and ref.export:
-        if exp.ref_table in finalized:
-            return staged[exp.ref_table].final
-        return staged[exp.ref_table].keyed
+        names = staged[exp.ref_table]
+        relation = names.final if exp.ref_table in finalized else names.keyed
+        return staged_source(ref, names, relation, list(exp.fk.ref_columns))
     return sql.SQL("({})").format(key_relation(plan, ref))
 
 
@@ -358,8 +390,9 @@ def _resolve_generic(
     for j, target in enumerate(gp.targets):
         ref = plan.tables[target.table]
         if target.table in staged and ref.export:
-            source: sql.Composable = (
-                staged[target.table].final if target.table in finalized else (staged[target.table].keyed)
+            names = staged[target.table]
+            source: sql.Composable = staged_source(
+                ref, names, names.final if target.table in finalized else names.keyed, [target.id_column]
             )
         else:
             source = sql.SQL("({})").format(key_relation(plan, ref))
@@ -470,16 +503,22 @@ def merged_final_select(
     same joins.
     """
     subquery = sql.SQL("({})").format(keyed_select(plan, tp, names, ids, tp.table in keep_existing))
-    inlined = StagingNames(names.raw, subquery, names.final, names.label)  # type: ignore[arg-type]
+    inlined = StagingNames(names.raw, subquery, names.final, names.label, same=names.same)  # type: ignore[arg-type]
     return final_select(plan, tp, inlined, staged, loaded_fields, finalized, keep_existing)
 
 
 def repeated_identity(tp: TablePlan, names: StagingNames) -> sql.Composed:
-    """A target row matched by two archive rows (so the archive repeats its key)."""
+    """A target row matched by two archive rows (so the archive repeats its key), among
+    the rows resolved and those found unchanged."""
     cols = sql.SQL(", ").join(ident(c) for c in tp.row_identity)
-    return sql.SQL("SELECT 1 FROM {} WHERE NOT {} GROUP BY {} HAVING pg_catalog.count(*) > 1 LIMIT 1").format(
-        names.final, ident(tp.new_marker), cols
-    )
+    if names.same is None:
+        return sql.SQL(
+            "SELECT 1 FROM {} WHERE NOT {} GROUP BY {} HAVING pg_catalog.count(*) > 1 LIMIT 1"
+        ).format(names.final, ident(tp.new_marker), cols)
+    return sql.SQL(
+        "SELECT 1 FROM (SELECT {c} FROM {final} WHERE NOT {new} UNION ALL SELECT {c} FROM {same}) AS e "
+        "GROUP BY {c} HAVING pg_catalog.count(*) > 1 LIMIT 1"
+    ).format(c=cols, final=names.final, new=ident(tp.new_marker), same=names.same)
 
 
 def copy_in_frozen(names: StagingNames, fields: list[str]) -> sql.Composed:

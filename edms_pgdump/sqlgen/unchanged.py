@@ -1,0 +1,68 @@
+"""The archive rows a re-import would not change, found before any key is resolved.
+
+An archive row is *unchanged* when the target holds a row with its natural key that an
+export of the target would write exactly as the archive does: every field equal (plain
+columns by value, or as text where ``=`` is looser than the text; references as the
+referenced rows' natural keys, read through the target's own tables), and each
+reference NULL in the target exactly when the archive carries none. One hash join of
+the raw staging rows with that natural view of the target, inside the import's
+transaction after its locks, so a row changed in the target since the last import is
+seen as changed. Such rows are set aside with the target's ids: they are neither
+keyed, resolved, compared nor written, and references to them resolve to those ids.
+docs/performance.md has the proof that the import's outcome is the same.
+"""
+
+from __future__ import annotations
+
+from psycopg import sql
+
+from edms_pgdump.plan.build import Plan, TablePlan
+from edms_pgdump.sqlgen.common import ident
+from edms_pgdump.sqlgen.export import natural_view
+from edms_pgdump.sqlgen.staging import CTID, StagingNames, equal_or_both_null
+from edms_pgdump.sqlgen.upsert import exact_type
+
+PREFIX = "#t:"  # the target's columns in the natural view, apart from the fields
+
+
+def carried_ids(tp: TablePlan) -> list[str]:
+    """The target columns a row set aside keeps for others: how it is addressed, and
+    the columns references to it resolve to (not those that are key fields already)."""
+    keys = {kf.name for kf in tp.key_fields}
+    return [c for c in dict.fromkeys([*tp.row_identity, *tp.ref_columns]) if c not in keys]
+
+
+def same_rows(plan: Plan, tp: TablePlan, names: StagingNames) -> sql.Composed:
+    """The raw rows of ``names`` the target already holds as they are: ctid, natural key
+    and the target's ids (``carried_ids``)."""
+    ids = carried_ids(tp)
+    match = sql.SQL(" AND ").join(
+        equal_or_both_null(
+            sql.SQL("v.{}").format(ident(kf.name)),
+            sql.SQL("s.{}").format(ident(kf.name)),
+            kf.nullable,
+            kf.equality,
+        )
+        for kf in tp.key_fields
+    )
+    differs: list[sql.Composable] = []
+    for f in tp.fields:
+        if exact_type(f.type):
+            differs.append(sql.SQL("s.{f} IS DISTINCT FROM v.{f}").format(f=ident(f.name)))
+        else:
+            differs.append(sql.SQL("s.{f}::text IS DISTINCT FROM v.{f}::text").format(f=ident(f.name)))
+    for exp in tp.expansions:
+        absent = sql.SQL(" AND ").join(sql.SQL("s.{} IS NULL").format(ident(kf.name)) for kf in exp.fields)
+        differs.append(
+            sql.SQL("v.{} IS DISTINCT FROM ({})").format(ident(f"{PREFIX}null:{exp.label}"), absent)
+        )
+    select = [sql.SQL("s.ctid AS {}").format(ident(CTID))]
+    select += [sql.SQL("s.{c} AS {c}").format(c=ident(kf.name)) for kf in tp.key_fields]
+    select += [sql.SQL("v.{} AS {}").format(ident(PREFIX + c), ident(c)) for c in ids]
+    return sql.SQL("SELECT {sel} FROM {raw} AS s JOIN ({view}) AS v ON {match} WHERE NOT ({differs})").format(
+        sel=sql.SQL(", ").join(select),
+        raw=names.raw,
+        view=natural_view(plan, tp, ids, PREFIX),
+        match=match,
+        differs=sql.SQL(" OR ").join(differs),
+    )
