@@ -122,6 +122,7 @@ BEGIN
   END IF;
 END
 $edms$;
+SET LOCAL "enable_nestloop" = off;
 
 -- public.users
 CREATE TEMP TABLE "edms_001_users_same" ON COMMIT DROP AS SELECT s.ctid AS "#ctid", s."username" AS "username", v."#t:id" AS "id" FROM "edms_001_users_raw" AS s JOIN (SELECT t."username" AS "username", t."email" AS "email", t."full_name" AS "full_name", t."is_active" AS "is_active", t."created_at" AS "created_at", t."id" AS "#t:id" FROM "public"."users" AS t) AS v ON v."username" OPERATOR("pg_catalog".=) s."username" WHERE NOT (s."username" IS DISTINCT FROM v."username" OR s."email" IS DISTINCT FROM v."email" OR s."full_name" IS DISTINCT FROM v."full_name" OR s."is_active" IS DISTINCT FROM v."is_active" OR s."created_at" IS DISTINCT FROM v."created_at");
@@ -146,10 +147,32 @@ CREATE TEMP TABLE "edms_004_document_workflows_same" ON COMMIT DROP AS SELECT s.
 INSERT INTO edms_count VALUES (4, 'same', :ROW_COUNT) ON CONFLICT (idx, name) DO UPDATE SET value = EXCLUDED.value;
 INSERT INTO edms_count VALUES (4, 'to resolve', (coalesce((SELECT value FROM edms_count WHERE idx = 4 AND name = 'staged'), 0) + -1 * coalesce((SELECT value FROM edms_count WHERE idx = 4 AND name = 'same'), 0))) ON CONFLICT (idx, name) DO UPDATE SET value = EXCLUDED.value;
 ANALYZE "edms_004_document_workflows_same" ("#ctid", "document_id.document_number", "workflow_type");
+SET LOCAL "enable_nestloop" TO DEFAULT;
+SET LOCAL "enable_mergejoin" = off;
+
+-- all tables
+SELECT (coalesce((SELECT value FROM edms_count WHERE idx = 1 AND name = 'to resolve'), 0)) >= 1 AS edms_when \gset
+-- when rows to resolve
+\if :edms_when
 
 -- public.users
 CREATE TEMP TABLE "edms_001_users_final" ON COMMIT DROP AS SELECT k.* FROM (SELECT s.*, COALESCE(o."id", pg_catalog.nextval('"public"."users_id_seq"'::regclass)) AS "id", o."#hit" IS NULL AS "#new" FROM (SELECT s.* FROM "edms_001_users_raw" AS s WHERE NOT EXISTS (SELECT 1 FROM "edms_001_users_same" AS m WHERE m."#ctid" OPERATOR("pg_catalog".=) s.ctid)) AS s LEFT JOIN (SELECT "t"."username" AS "username", t."id", true AS "#hit" FROM "public"."users" AS t ) AS o ON "o"."username" OPERATOR("pg_catalog".=) "s"."username") AS k ;
 INSERT INTO edms_count VALUES (1, 'keyed', :ROW_COUNT) ON CONFLICT (idx, name) DO UPDATE SET value = EXCLUDED.value;
+
+-- all tables
+\endif
+SELECT (-1 * coalesce((SELECT value FROM edms_count WHERE idx = 1 AND name = 'to resolve'), 0)) >= 0 AS edms_when \gset
+-- when no row to resolve
+\if :edms_when
+
+-- public.users
+CREATE TEMP TABLE "edms_001_users_final" ON COMMIT DROP AS SELECT k.* FROM (SELECT s.*, COALESCE(o."id", pg_catalog.nextval('"public"."users_id_seq"'::regclass)) AS "id", o."#hit" IS NULL AS "#new" FROM (SELECT s.* FROM "edms_001_users_raw" AS s WHERE NOT EXISTS (SELECT 1 FROM "edms_001_users_same" AS m WHERE m."#ctid" OPERATOR("pg_catalog".=) s.ctid)) AS s LEFT JOIN (SELECT "t"."username" AS "username", t."id", true AS "#hit" FROM "public"."users" AS t ) AS o ON "o"."username" OPERATOR("pg_catalog".=) "s"."username") AS k  WITH NO DATA;
+INSERT INTO edms_count VALUES (1, 'keyed', :ROW_COUNT) ON CONFLICT (idx, name) DO UPDATE SET value = EXCLUDED.value;
+
+-- all tables
+\endif
+
+-- public.users
 SELECT coalesce((SELECT value FROM edms_count WHERE idx = 1 AND name = 'keyed'), 0) <> coalesce((SELECT value FROM edms_count WHERE idx = 1 AND name = 'to resolve'), 0) AS edms_failed \gset
 \if :edms_failed
 DO $edms$
@@ -214,10 +237,28 @@ $edms$;
 
 -- all tables
 \endif
+SELECT (coalesce((SELECT value FROM edms_count WHERE idx = 2 AND name = 'to resolve'), 0)) >= 1 AS edms_when \gset
+-- when rows to resolve
+\if :edms_when
 
 -- public.documents
 CREATE TEMP TABLE "edms_002_documents_keyed" ON COMMIT DROP AS SELECT s.*, COALESCE(o."id", (nextval('public.documents_id_seq'::regclass))) AS "id", o."#hit" IS NULL AS "#new" FROM (SELECT s.* FROM "edms_002_documents_raw" AS s WHERE NOT EXISTS (SELECT 1 FROM "edms_002_documents_same" AS m WHERE m."#ctid" OPERATOR("pg_catalog".=) s.ctid)) AS s LEFT JOIN (SELECT "t"."document_number" AS "document_number", t."id", true AS "#hit" FROM "public"."documents" AS t ) AS o ON "o"."document_number" OPERATOR("pg_catalog".=) "s"."document_number";
 INSERT INTO edms_count VALUES (2, 'keyed', :ROW_COUNT) ON CONFLICT (idx, name) DO UPDATE SET value = EXCLUDED.value;
+
+-- all tables
+\endif
+SELECT (-1 * coalesce((SELECT value FROM edms_count WHERE idx = 2 AND name = 'to resolve'), 0)) >= 0 AS edms_when \gset
+-- when no row to resolve
+\if :edms_when
+
+-- public.documents
+CREATE TEMP TABLE "edms_002_documents_keyed" ON COMMIT DROP AS SELECT s.*, COALESCE(o."id", (nextval('public.documents_id_seq'::regclass))) AS "id", o."#hit" IS NULL AS "#new" FROM (SELECT s.* FROM "edms_002_documents_raw" AS s WHERE NOT EXISTS (SELECT 1 FROM "edms_002_documents_same" AS m WHERE m."#ctid" OPERATOR("pg_catalog".=) s.ctid)) AS s LEFT JOIN (SELECT "t"."document_number" AS "document_number", t."id", true AS "#hit" FROM "public"."documents" AS t ) AS o ON "o"."document_number" OPERATOR("pg_catalog".=) "s"."document_number" WITH NO DATA;
+INSERT INTO edms_count VALUES (2, 'keyed', :ROW_COUNT) ON CONFLICT (idx, name) DO UPDATE SET value = EXCLUDED.value;
+
+-- all tables
+\endif
+
+-- public.documents
 SELECT coalesce((SELECT value FROM edms_count WHERE idx = 2 AND name = 'keyed'), 0) <> coalesce((SELECT value FROM edms_count WHERE idx = 2 AND name = 'to resolve'), 0) AS edms_failed \gset
 \if :edms_failed
 
@@ -263,9 +304,29 @@ $edms$;
 \endif
 ANALYZE "edms_002_documents_keyed" ("document_number", "id");
 
+-- all tables
+SELECT (coalesce((SELECT value FROM edms_count WHERE idx = 3 AND name = 'to resolve'), 0)) >= 1 AS edms_when \gset
+-- when rows to resolve
+\if :edms_when
+
 -- public.document_versions
 CREATE TEMP TABLE "edms_003_document_versions_keyed" ON COMMIT DROP AS SELECT s.*, COALESCE(o."id", (nextval('public.document_versions_id_seq'::regclass))) AS "id", o."#hit" IS NULL AS "#new" FROM (SELECT s.* FROM "edms_003_document_versions_raw" AS s WHERE NOT EXISTS (SELECT 1 FROM "edms_003_document_versions_same" AS m WHERE m."#ctid" OPERATOR("pg_catalog".=) s.ctid)) AS s LEFT JOIN (SELECT "k1"."document_number" AS "document_id.document_number", "t"."version_number" AS "version_number", t."id", true AS "#hit" FROM "public"."document_versions" AS t LEFT JOIN "public"."documents" AS "k1" ON "k1"."id" OPERATOR("pg_catalog".=) "t"."document_id") AS o ON "o"."document_id.document_number" OPERATOR("pg_catalog".=) "s"."document_id.document_number" AND "o"."version_number" OPERATOR("pg_catalog".=) "s"."version_number";
 INSERT INTO edms_count VALUES (3, 'keyed', :ROW_COUNT) ON CONFLICT (idx, name) DO UPDATE SET value = EXCLUDED.value;
+
+-- all tables
+\endif
+SELECT (-1 * coalesce((SELECT value FROM edms_count WHERE idx = 3 AND name = 'to resolve'), 0)) >= 0 AS edms_when \gset
+-- when no row to resolve
+\if :edms_when
+
+-- public.document_versions
+CREATE TEMP TABLE "edms_003_document_versions_keyed" ON COMMIT DROP AS SELECT s.*, COALESCE(o."id", (nextval('public.document_versions_id_seq'::regclass))) AS "id", o."#hit" IS NULL AS "#new" FROM (SELECT s.* FROM "edms_003_document_versions_raw" AS s WHERE NOT EXISTS (SELECT 1 FROM "edms_003_document_versions_same" AS m WHERE m."#ctid" OPERATOR("pg_catalog".=) s.ctid)) AS s LEFT JOIN (SELECT "k1"."document_number" AS "document_id.document_number", "t"."version_number" AS "version_number", t."id", true AS "#hit" FROM "public"."document_versions" AS t LEFT JOIN "public"."documents" AS "k1" ON "k1"."id" OPERATOR("pg_catalog".=) "t"."document_id") AS o ON "o"."document_id.document_number" OPERATOR("pg_catalog".=) "s"."document_id.document_number" AND "o"."version_number" OPERATOR("pg_catalog".=) "s"."version_number" WITH NO DATA;
+INSERT INTO edms_count VALUES (3, 'keyed', :ROW_COUNT) ON CONFLICT (idx, name) DO UPDATE SET value = EXCLUDED.value;
+
+-- all tables
+\endif
+
+-- public.document_versions
 SELECT coalesce((SELECT value FROM edms_count WHERE idx = 3 AND name = 'keyed'), 0) <> coalesce((SELECT value FROM edms_count WHERE idx = 3 AND name = 'to resolve'), 0) AS edms_failed \gset
 \if :edms_failed
 
@@ -325,8 +386,27 @@ $edms$;
 \endif
 ANALYZE "edms_003_document_versions_keyed" ("document_id.document_number", "version_number", "id");
 
+-- all tables
+SELECT (coalesce((SELECT value FROM edms_count WHERE idx = 2 AND name = 'to resolve'), 0)) >= 1 AS edms_when \gset
+-- when rows to resolve
+\if :edms_when
+
 -- public.documents
 CREATE TEMP TABLE "edms_002_documents_final" ON COMMIT DROP AS SELECT k.*, "f1"."id" AS "current_version_id", "f2"."id" AS "owner_id", "f3"."id" AS "parent_id" FROM "edms_002_documents_keyed" AS k LEFT JOIN (SELECT "document_id.document_number", "version_number", "id" FROM "edms_003_document_versions_keyed" UNION ALL SELECT "document_id.document_number", "version_number", "id" FROM "edms_003_document_versions_same") AS "f1" ON "f1"."document_id.document_number" OPERATOR("pg_catalog".=) "k"."current_version_id.document_id.document_number" AND "f1"."version_number" OPERATOR("pg_catalog".=) "k"."current_version_id.version_number" LEFT JOIN (SELECT "username", "id" FROM "edms_001_users_final" UNION ALL SELECT "username", "id" FROM "edms_001_users_same") AS "f2" ON "f2"."username" OPERATOR("pg_catalog".=) "k"."owner_id.username" LEFT JOIN (SELECT "document_number", "id" FROM "edms_002_documents_keyed" UNION ALL SELECT "document_number", "id" FROM "edms_002_documents_same") AS "f3" ON "f3"."document_number" OPERATOR("pg_catalog".=) "k"."parent_id.document_number";
+
+-- all tables
+\endif
+SELECT (-1 * coalesce((SELECT value FROM edms_count WHERE idx = 2 AND name = 'to resolve'), 0)) >= 0 AS edms_when \gset
+-- when no row to resolve
+\if :edms_when
+
+-- public.documents
+CREATE TEMP TABLE "edms_002_documents_final" ON COMMIT DROP AS SELECT k.*, "f1"."id" AS "current_version_id", "f2"."id" AS "owner_id", "f3"."id" AS "parent_id" FROM "edms_002_documents_keyed" AS k LEFT JOIN (SELECT "document_id.document_number", "version_number", "id" FROM "edms_003_document_versions_keyed" UNION ALL SELECT "document_id.document_number", "version_number", "id" FROM "edms_003_document_versions_same") AS "f1" ON "f1"."document_id.document_number" OPERATOR("pg_catalog".=) "k"."current_version_id.document_id.document_number" AND "f1"."version_number" OPERATOR("pg_catalog".=) "k"."current_version_id.version_number" LEFT JOIN (SELECT "username", "id" FROM "edms_001_users_final" UNION ALL SELECT "username", "id" FROM "edms_001_users_same") AS "f2" ON "f2"."username" OPERATOR("pg_catalog".=) "k"."owner_id.username" LEFT JOIN (SELECT "document_number", "id" FROM "edms_002_documents_keyed" UNION ALL SELECT "document_number", "id" FROM "edms_002_documents_same") AS "f3" ON "f3"."document_number" OPERATOR("pg_catalog".=) "k"."parent_id.document_number" WITH NO DATA;
+
+-- all tables
+\endif
+
+-- public.documents
 INSERT INTO edms_count SELECT 2, v.name, v.value FROM (SELECT pg_catalog.count(*) FILTER (WHERE NOT "#new"), pg_catalog.count(*) FILTER (WHERE "current_version_id" IS NULL AND ("current_version_id.document_id.document_number" IS NOT NULL OR "current_version_id.version_number" IS NOT NULL)), pg_catalog.count(*) FILTER (WHERE "owner_id" IS NULL AND ("owner_id.username" IS NOT NULL)), pg_catalog.count(*) FILTER (WHERE "parent_id" IS NULL AND ("parent_id.document_number" IS NOT NULL)) FROM "edms_002_documents_final") AS q(c0, c1, c2, c3) CROSS JOIN LATERAL (VALUES ('existing', q.c0), ('unresolved:current_version_id', q.c1), ('unresolved:owner_id', q.c2), ('unresolved:parent_id', q.c3)) AS v(name, value) ON CONFLICT (idx, name) DO UPDATE SET value = EXCLUDED.value;
 INSERT INTO edms_count VALUES (2, 'existing', (coalesce((SELECT value FROM edms_count WHERE idx = 2 AND name = 'existing'), 0) + coalesce((SELECT value FROM edms_count WHERE idx = 2 AND name = 'same'), 0))) ON CONFLICT (idx, name) DO UPDATE SET value = EXCLUDED.value;
 ANALYZE "edms_002_documents_final" ("document_number", "id", "#new");
@@ -424,9 +504,26 @@ $edms$;
 
 -- all tables
 \endif
+SELECT (coalesce((SELECT value FROM edms_count WHERE idx = 3 AND name = 'to resolve'), 0)) >= 1 AS edms_when \gset
+-- when rows to resolve
+\if :edms_when
 
 -- public.document_versions
 CREATE TEMP TABLE "edms_003_document_versions_final" ON COMMIT DROP AS SELECT k.*, "f1"."id" AS "created_by_id", "f2"."id" AS "document_id" FROM "edms_003_document_versions_keyed" AS k LEFT JOIN (SELECT "username", "id" FROM "edms_001_users_final" UNION ALL SELECT "username", "id" FROM "edms_001_users_same") AS "f1" ON "f1"."username" OPERATOR("pg_catalog".=) "k"."created_by_id.username" LEFT JOIN (SELECT "document_number", "id" FROM "edms_002_documents_final" UNION ALL SELECT "document_number", "id" FROM "edms_002_documents_same") AS "f2" ON "f2"."document_number" OPERATOR("pg_catalog".=) "k"."document_id.document_number";
+
+-- all tables
+\endif
+SELECT (-1 * coalesce((SELECT value FROM edms_count WHERE idx = 3 AND name = 'to resolve'), 0)) >= 0 AS edms_when \gset
+-- when no row to resolve
+\if :edms_when
+
+-- public.document_versions
+CREATE TEMP TABLE "edms_003_document_versions_final" ON COMMIT DROP AS SELECT k.*, "f1"."id" AS "created_by_id", "f2"."id" AS "document_id" FROM "edms_003_document_versions_keyed" AS k LEFT JOIN (SELECT "username", "id" FROM "edms_001_users_final" UNION ALL SELECT "username", "id" FROM "edms_001_users_same") AS "f1" ON "f1"."username" OPERATOR("pg_catalog".=) "k"."created_by_id.username" LEFT JOIN (SELECT "document_number", "id" FROM "edms_002_documents_final" UNION ALL SELECT "document_number", "id" FROM "edms_002_documents_same") AS "f2" ON "f2"."document_number" OPERATOR("pg_catalog".=) "k"."document_id.document_number" WITH NO DATA;
+
+-- all tables
+\endif
+
+-- public.document_versions
 INSERT INTO edms_count SELECT 3, v.name, v.value FROM (SELECT pg_catalog.count(*) FILTER (WHERE NOT "#new"), pg_catalog.count(*) FILTER (WHERE "created_by_id" IS NULL AND ("created_by_id.username" IS NOT NULL)), pg_catalog.count(*) FILTER (WHERE "document_id" IS NULL AND ("document_id.document_number" IS NOT NULL)) FROM "edms_003_document_versions_final") AS q(c0, c1, c2) CROSS JOIN LATERAL (VALUES ('existing', q.c0), ('unresolved:created_by_id', q.c1), ('unresolved:document_id', q.c2)) AS v(name, value) ON CONFLICT (idx, name) DO UPDATE SET value = EXCLUDED.value;
 INSERT INTO edms_count VALUES (3, 'existing', (coalesce((SELECT value FROM edms_count WHERE idx = 3 AND name = 'existing'), 0) + coalesce((SELECT value FROM edms_count WHERE idx = 3 AND name = 'same'), 0))) ON CONFLICT (idx, name) DO UPDATE SET value = EXCLUDED.value;
 ANALYZE "edms_003_document_versions_final" ("document_id.document_number", "version_number", "id", "#new");
@@ -504,10 +601,28 @@ $edms$;
 
 -- all tables
 \endif
+SELECT (coalesce((SELECT value FROM edms_count WHERE idx = 4 AND name = 'to resolve'), 0)) >= 1 AS edms_when \gset
+-- when rows to resolve
+\if :edms_when
 
 -- public.document_workflows
 CREATE TEMP TABLE "edms_004_document_workflows_final" ON COMMIT DROP AS SELECT k.*, "f1"."id" AS "assignee_id", "f2"."id" AS "document_id" FROM (SELECT s.*, COALESCE(o."id", (nextval('public.document_workflows_id_seq'::regclass))) AS "id", o."#hit" IS NULL AS "#new" FROM (SELECT s.* FROM "edms_004_document_workflows_raw" AS s WHERE NOT EXISTS (SELECT 1 FROM "edms_004_document_workflows_same" AS m WHERE m."#ctid" OPERATOR("pg_catalog".=) s.ctid)) AS s LEFT JOIN (SELECT "k1"."document_number" AS "document_id.document_number", "t"."workflow_type" AS "workflow_type", t."id", true AS "#hit" FROM "public"."document_workflows" AS t LEFT JOIN "public"."documents" AS "k1" ON "k1"."id" OPERATOR("pg_catalog".=) "t"."document_id") AS o ON "o"."document_id.document_number" OPERATOR("pg_catalog".=) "s"."document_id.document_number" AND "o"."workflow_type" OPERATOR("pg_catalog".=) "s"."workflow_type") AS k LEFT JOIN (SELECT "username", "id" FROM "edms_001_users_final" UNION ALL SELECT "username", "id" FROM "edms_001_users_same") AS "f1" ON "f1"."username" OPERATOR("pg_catalog".=) "k"."assignee_id.username" LEFT JOIN (SELECT "document_number", "id" FROM "edms_002_documents_final" UNION ALL SELECT "document_number", "id" FROM "edms_002_documents_same") AS "f2" ON "f2"."document_number" OPERATOR("pg_catalog".=) "k"."document_id.document_number";
 INSERT INTO edms_count VALUES (4, 'keyed', :ROW_COUNT) ON CONFLICT (idx, name) DO UPDATE SET value = EXCLUDED.value;
+
+-- all tables
+\endif
+SELECT (-1 * coalesce((SELECT value FROM edms_count WHERE idx = 4 AND name = 'to resolve'), 0)) >= 0 AS edms_when \gset
+-- when no row to resolve
+\if :edms_when
+
+-- public.document_workflows
+CREATE TEMP TABLE "edms_004_document_workflows_final" ON COMMIT DROP AS SELECT k.*, "f1"."id" AS "assignee_id", "f2"."id" AS "document_id" FROM (SELECT s.*, COALESCE(o."id", (nextval('public.document_workflows_id_seq'::regclass))) AS "id", o."#hit" IS NULL AS "#new" FROM (SELECT s.* FROM "edms_004_document_workflows_raw" AS s WHERE NOT EXISTS (SELECT 1 FROM "edms_004_document_workflows_same" AS m WHERE m."#ctid" OPERATOR("pg_catalog".=) s.ctid)) AS s LEFT JOIN (SELECT "k1"."document_number" AS "document_id.document_number", "t"."workflow_type" AS "workflow_type", t."id", true AS "#hit" FROM "public"."document_workflows" AS t LEFT JOIN "public"."documents" AS "k1" ON "k1"."id" OPERATOR("pg_catalog".=) "t"."document_id") AS o ON "o"."document_id.document_number" OPERATOR("pg_catalog".=) "s"."document_id.document_number" AND "o"."workflow_type" OPERATOR("pg_catalog".=) "s"."workflow_type") AS k LEFT JOIN (SELECT "username", "id" FROM "edms_001_users_final" UNION ALL SELECT "username", "id" FROM "edms_001_users_same") AS "f1" ON "f1"."username" OPERATOR("pg_catalog".=) "k"."assignee_id.username" LEFT JOIN (SELECT "document_number", "id" FROM "edms_002_documents_final" UNION ALL SELECT "document_number", "id" FROM "edms_002_documents_same") AS "f2" ON "f2"."document_number" OPERATOR("pg_catalog".=) "k"."document_id.document_number" WITH NO DATA;
+INSERT INTO edms_count VALUES (4, 'keyed', :ROW_COUNT) ON CONFLICT (idx, name) DO UPDATE SET value = EXCLUDED.value;
+
+-- all tables
+\endif
+
+-- public.document_workflows
 SELECT coalesce((SELECT value FROM edms_count WHERE idx = 4 AND name = 'keyed'), 0) <> coalesce((SELECT value FROM edms_count WHERE idx = 4 AND name = 'to resolve'), 0) AS edms_failed \gset
 \if :edms_failed
 
@@ -664,6 +779,7 @@ $edms$;
 
 -- all tables
 \endif
+SET LOCAL "enable_mergejoin" TO DEFAULT;
 DO $edms_session$ BEGIN PERFORM pg_catalog.set_config('TimeZone', s.reset_val, true) FROM pg_catalog.pg_settings AS s WHERE s.name OPERATOR(pg_catalog.=) 'TimeZone'; END $edms_session$;
 SELECT (coalesce((SELECT value FROM edms_count WHERE idx = 1 AND name = 'staged'), 0) + -1 * coalesce((SELECT value FROM edms_count WHERE idx = 1 AND name = 'existing'), 0)) >= 1 AS edms_when \gset
 -- when new rows to insert

@@ -267,7 +267,7 @@ def print_import_report(
     if verbose and report.profile:
         from edms_pgdump.results import phase_times
 
-        spent = [p for p in phase_times(report.profile, report.seconds) if p["seconds"] >= 0.01]
+        spent = phase_times(report.profile, report.seconds)
         parts = ", ".join(f"{p['phase']} {p['seconds']:.2f}s" for p in spent)
         out.print(f"time by phase: {parts}", markup=False)
     for e in report.side_effects:

@@ -56,7 +56,7 @@ from edms_pgdump.program.steps import (
     at_least,
     count_of,
 )
-from edms_pgdump.program.unchanged import SAME, UnchangedSteps
+from edms_pgdump.program.unchanged import SAME, TO_RESOLVE, UnchangedSteps
 from edms_pgdump.sqlgen.shapes import materialized_path_counts
 
 
@@ -105,12 +105,13 @@ class _Builder(IdSteps, ConstraintSteps, UnchangedSteps):
         # import before it has changed anything.
         for name in self.tables:
             self.stage(name)
-        for name in self.tables:
-            self.set_aside_unchanged(name)
+        self.set_aside_unchanged(list(self.tables))
         for name in self.tables:
             self.forecast_ids(name)
+        self.without_merge_joins(True)
         for members in components:
             self.resolve_component(members)
+        self.without_merge_joins(False)
         if self.compare:
             # verify: the staging tables exist (empty) before the transaction turns read
             # only; they are filled and compared, and nothing else is written
@@ -246,6 +247,20 @@ class _Builder(IdSteps, ConstraintSteps, UnchangedSteps):
         if self.compare:
             self.creates.append(Execute(step, name, sqlgen.create_as(relation, select, empty=True)))
             self.steps.append(Execute(step, name, sqlgen.insert_select(relation, select), count=count))
+        elif self.staging[name].same is not None:
+            # every row set aside as unchanged: the table is made empty, its joins not run
+            self.steps += [
+                When(
+                    at_least(1, count_of(name, TO_RESOLVE)),
+                    (Execute(step, name, sqlgen.create_as(relation, select), count=count),),
+                    "rows to resolve",
+                ),
+                When(
+                    at_least(0, count_of(name, TO_RESOLVE, -1)),
+                    (Execute(step, name, sqlgen.create_as(relation, select, empty=True), count=count),),
+                    "no row to resolve",
+                ),
+            ]
         else:
             self.steps.append(Execute(step, name, sqlgen.create_as(relation, select), count=count))
 

@@ -13,7 +13,7 @@ from edms_pgdump.program.proof import ProofSteps
 from edms_pgdump.program.steps import STAGED, Derive, Execute, count_of
 from edms_pgdump.sqlgen.export import all_null_key
 from edms_pgdump.sqlgen.staging import CTID
-from edms_pgdump.sqlgen.unchanged import same_rows
+from edms_pgdump.sqlgen.unchanged import join_method, same_rows
 
 SAME = "same"  # archive rows the target already holds as they are
 TO_RESOLVE = "to resolve"  # the other staged rows: keyed, resolved and written
@@ -38,9 +38,21 @@ class UnchangedSteps(ProofSteps):
             return False
         return not any(e.tree or e.array or e.shared or all_null_key(self.plan, e) for e in tp.expansions)
 
-    def set_aside_unchanged(self, name: QualifiedName) -> None:
-        if not self.prunable(name):
+    def set_aside_unchanged(self, tables: list[QualifiedName]) -> None:
+        chosen = [n for n in tables if self.prunable(n)]
+        if not chosen:
             return
+        self.steps.append(Execute("session", None, join_method("nestloop", False)))
+        for name in chosen:
+            self.set_aside(name)
+        self.steps.append(Execute("session", None, join_method("nestloop", True)))
+
+    def without_merge_joins(self, on: bool) -> None:
+        """Around the resolving steps when rows were set aside (``join_method``)."""
+        if any(self.staging[n].same is not None for n in self.tables):
+            self.steps.append(Execute("session", None, join_method("mergejoin", not on)))
+
+    def set_aside(self, name: QualifiedName) -> None:
         tp = self.plan.tables[name]
         names = replace(self.staging[name], same=self.staging[name].scratch("same"))
         self.staging[name] = names
