@@ -1,7 +1,8 @@
 """Part of the builder: archive rows found unchanged in the target are set aside before
 any key is resolved (``sqlgen.unchanged``), so a re-import of an unchanged archive
 neither resolves, compares nor writes them. Their count joins "existing" (and so
-"unchanged" in the report), and the repeated-key check covers them."""
+"unchanged" in the report). A key the archive repeats is left out of both sets, so the
+keyed rows fall short of the rows to resolve, which names it."""
 
 from __future__ import annotations
 
@@ -12,7 +13,6 @@ from edms_pgdump.catalog.names import QualifiedName
 from edms_pgdump.program.proof import ProofSteps
 from edms_pgdump.program.steps import STAGED, Derive, Execute, count_of
 from edms_pgdump.sqlgen.export import all_null_key
-from edms_pgdump.sqlgen.staging import CTID
 from edms_pgdump.sqlgen.unchanged import join_method, same_rows
 
 SAME = "same"  # archive rows the target already holds as they are
@@ -61,8 +61,8 @@ class UnchangedSteps(ProofSteps):
         same = sqlgen.create_as(names.same, same_rows(self.plan, tp, names))
         add(Execute("unchanged", name, same, count=SAME))
         add(Derive(name, TO_RESOLVE, (count_of(name, STAGED), count_of(name, SAME, -1))))
-        # the rows keyed next are those whose ctid is not here; references join on the key
-        keys = [CTID, *(kf.name for kf in tp.key_fields)]
+        # the rows keyed next are those whose key is not here; references join on the key
+        keys = [kf.name for kf in tp.key_fields]
         add(Execute("analyze unchanged", name, sqlgen.analyze(names.same, keys)))
 
     def resolved_count(self, name: QualifiedName) -> str:

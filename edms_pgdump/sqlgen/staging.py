@@ -14,8 +14,6 @@ from edms_pgdump.sqlgen.common import equals, ident, qualified_literal
 from edms_pgdump.sqlgen.export import ID, KEY, all_null_key, key_relation, target_keys, tree_step
 from edms_pgdump.sqlgen.generic import RAW, is_raw, names_table, type_key_fields
 
-CTID = "#ctid"  # a raw row's ctid, in the table of rows found unchanged
-
 
 @dataclass(frozen=True)
 class StagingNames:
@@ -30,7 +28,7 @@ class StagingNames:
     # shared buffers.
     schema: str | None = None
     # The archive rows found unchanged in the target before anything was resolved
-    # (``sqlgen.unchanged``): their natural key, the target's ids and ctid in raw. When
+    # (``sqlgen.unchanged``): their natural key and the target's ids, one per row. When
     # set, only the other raw rows are keyed, resolved and written, and references to
     # this table resolve against the keyed or final rows plus these.
     same: sql.Identifier | None = None
@@ -230,20 +228,22 @@ def keyed_select(
         )
     return sql.SQL("SELECT s.*, {extra} FROM {raw} AS s LEFT JOIN ({rel}) AS o ON {match}").format(
         extra=sql.SQL(", ").join(extra),
-        raw=rows_to_resolve(names),
+        raw=rows_to_resolve(tp, names),
         rel=key_relation(plan, tp),
         match=_match("o", "s", list(tp.key_fields)),
     )
 
 
-def rows_to_resolve(names: StagingNames) -> sql.Composable:
-    """The raw rows the import keys and resolves: all of them, or those not found
-    unchanged in the target (``names.same`` holds the others' ctid)."""
+def rows_to_resolve(tp: TablePlan, names: StagingNames) -> sql.Composable:
+    """The raw rows the import keys and resolves: all of them, or those whose key is not
+    among the rows found unchanged (``names.same``: one per target row, so an archive
+    key staged twice leaves both rows out, and the keyed count falls short of the rows
+    to resolve, which names the repeated key)."""
     if names.same is None:
         return names.raw
     return sql.SQL(
-        "(SELECT s.* FROM {raw} AS s WHERE NOT EXISTS (SELECT 1 FROM {same} AS m WHERE m.{ctid} {eq} s.ctid))"
-    ).format(raw=names.raw, same=names.same, ctid=ident(CTID), eq=equals())
+        "(SELECT s.* FROM {raw} AS s WHERE NOT EXISTS (SELECT 1 FROM {same} AS m WHERE {match}))"
+    ).format(raw=names.raw, same=names.same, match=_match("m", "s", list(tp.key_fields)))
 
 
 def staged_source(
@@ -508,17 +508,13 @@ def merged_final_select(
 
 
 def repeated_identity(tp: TablePlan, names: StagingNames) -> sql.Composed:
-    """A target row matched by two archive rows (so the archive repeats its key), among
-    the rows resolved and those found unchanged."""
+    """A target row matched by two archive rows (so the archive repeats its key). Rows
+    found unchanged need no such check: one per target row, and none of their keys is
+    resolved (``rows_to_resolve``)."""
     cols = sql.SQL(", ").join(ident(c) for c in tp.row_identity)
-    if names.same is None:
-        return sql.SQL(
-            "SELECT 1 FROM {} WHERE NOT {} GROUP BY {} HAVING pg_catalog.count(*) > 1 LIMIT 1"
-        ).format(names.final, ident(tp.new_marker), cols)
-    return sql.SQL(
-        "SELECT 1 FROM (SELECT {c} FROM {final} WHERE NOT {new} UNION ALL SELECT {c} FROM {same}) AS e "
-        "GROUP BY {c} HAVING pg_catalog.count(*) > 1 LIMIT 1"
-    ).format(c=cols, final=names.final, new=ident(tp.new_marker), same=names.same)
+    return sql.SQL("SELECT 1 FROM {} WHERE NOT {} GROUP BY {} HAVING pg_catalog.count(*) > 1 LIMIT 1").format(
+        names.final, ident(tp.new_marker), cols
+    )
 
 
 def copy_in_frozen(names: StagingNames, fields: list[str]) -> sql.Composed:

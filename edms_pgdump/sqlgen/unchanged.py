@@ -19,7 +19,7 @@ from psycopg import sql
 from edms_pgdump.plan.build import Plan, TablePlan
 from edms_pgdump.sqlgen.common import ident
 from edms_pgdump.sqlgen.export import natural_view
-from edms_pgdump.sqlgen.staging import CTID, StagingNames, equal_or_both_null
+from edms_pgdump.sqlgen.staging import StagingNames, equal_or_both_null
 from edms_pgdump.sqlgen.upsert import exact_type
 
 PREFIX = "#t:"  # the target's columns in the natural view, apart from the fields
@@ -33,8 +33,9 @@ def carried_ids(tp: TablePlan) -> list[str]:
 
 
 def same_rows(plan: Plan, tp: TablePlan, names: StagingNames) -> sql.Composed:
-    """The raw rows of ``names`` the target already holds as they are: ctid, natural key
-    and the target's ids (``carried_ids``)."""
+    """The target rows some raw row of ``names`` equals: their natural key and ids
+    (``carried_ids``), each target row once (a semi-join), however often the archive
+    repeats it."""
     ids = carried_ids(tp)
     match = sql.SQL(" AND ").join(
         equal_or_both_null(
@@ -56,10 +57,12 @@ def same_rows(plan: Plan, tp: TablePlan, names: StagingNames) -> sql.Composed:
         differs.append(
             sql.SQL("v.{} IS DISTINCT FROM ({})").format(ident(f"{PREFIX}null:{exp.label}"), absent)
         )
-    select = [sql.SQL("s.ctid AS {}").format(ident(CTID))]
-    select += [sql.SQL("s.{c} AS {c}").format(c=ident(kf.name)) for kf in tp.key_fields]
+    select = [sql.SQL("v.{c} AS {c}").format(c=ident(kf.name)) for kf in tp.key_fields]
     select += [sql.SQL("v.{} AS {}").format(ident(PREFIX + c), ident(c)) for c in ids]
-    return sql.SQL("SELECT {sel} FROM {raw} AS s JOIN ({view}) AS v ON {match} WHERE NOT ({differs})").format(
+    return sql.SQL(
+        "SELECT {sel} FROM ({view}) AS v "
+        "WHERE EXISTS (SELECT 1 FROM {raw} AS s WHERE {match} AND NOT ({differs}))"
+    ).format(
         sel=sql.SQL(", ").join(select),
         raw=names.raw,
         view=natural_view(plan, tp, ids, PREFIX),
