@@ -184,6 +184,7 @@ class Databases:
 
     def fresh(self, name: str, template: str | None = None, setup: Callable[[str], Any] | None = None) -> str:
         self.drop(name)
+        CREATED_DATABASES.add(name)  # perf: dropped at the end on a server given by --dsn
         create = sql.SQL("CREATE DATABASE {}").format(sql.Identifier(name))
         if template:
             create += sql.SQL(" TEMPLATE {}").format(sql.Identifier(template))
@@ -343,6 +344,11 @@ def render(runner: Runner, result: dict[str, Any], comps: list[tuple[str, str, s
         top = [f"{k} {v:.1f}s" for k, v in sorted(by_step.items(), key=lambda kv: -kv[1])[:8] if v >= 0.1]
         if profile:
             out.append(f"\nwhere `{s.name}` spends its time: {', '.join(top) or 'every step under 0.1s'}")
+        # -- perf (issue 26): the import report's phases --
+        phases = (s.extra.get("result") or {}).get("phases") or []
+        if phases:
+            out.append(f"phases of `{s.name}`: " + ", ".join(f"{p['phase']} {p['seconds']:.2f}s" for p in phases))
+        # -- end perf --
     return "\n".join(out)
 
 
@@ -364,7 +370,8 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--only", type=parse_only, default=None, metavar="LIST",
                     help=f"run only these variants, comma-separated, of: {', '.join(VARIANTS)} (default: all)")
     ap.add_argument("--dsn", help="an existing server's admin DSN (e.g. PostgreSQL 15) instead of an embedded "
-                    "PostgreSQL 18; its databases bench_* are dropped and made again")
+                    "PostgreSQL 18; the run makes databases bench_* there (one run per server at a time) "
+                    "and drops them at the end")
     ap.add_argument("--change-pct", type=float, default=1.0,
                     help="percent of rows the target changes before 're-import changed' (default 1)")
     ap.add_argument("--growth-from", type=int, default=0, metavar="N",
@@ -646,10 +653,13 @@ def run_growth_case(runner: Runner, dbs: Databases, bin_dir: Path, work: Path, d
     dbs.drop("bench_small_import")
 
 
+CREATED_DATABASES: set[str] = set()
+
+
 def drop_bench_databases(server: Server) -> None:
+    """The databases this run made, on a server it did not start."""
     with psycopg.connect(server.admin_dsn, autocommit=True) as c:
-        names = [r[0] for r in c.execute("SELECT datname FROM pg_database WHERE datname LIKE 'bench\\_%'")]
-        for name in names:
+        for name in sorted(CREATED_DATABASES):
             c.execute(sql.SQL("DROP DATABASE IF EXISTS {} WITH (FORCE)").format(sql.Identifier(name)))
 
 
