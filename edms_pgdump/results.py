@@ -36,6 +36,57 @@ def balance_refusal(table: str, counts: dict[str, int]) -> str:
     return BALANCE_REFUSAL.format(table=table, **counts)
 
 
+# The phases of an import, in the order they run, each with the profile steps it is made
+# of (a step's name, or a prefix ending in a space). What no phase names is "other"
+# (session, locks, BEGIN); the time outside every timed statement (reading the catalog,
+# building the program, Python between statements) is "untimed".
+PHASES: tuple[tuple[str, tuple[str, ...]], ...] = (
+    ("verify archive", ("verify archive",)),
+    ("staging copy", ("create raw", "copy", "analyze raw", "duplicate keys", "target duplicate keys")),
+    ("unchanged rows", ("unchanged", "analyze unchanged")),
+    (
+        "key resolution",
+        (
+            "keyed", "keyed+final", "final", "analyze keyed", "analyze final", "summary", "repeated ids",
+            "unresolved", "forecast ids", "sequence position", "id range",
+        ),
+    ),
+    ("drop constraints", ("lock exclusive", "drop fk", "drop index", "recreating")),
+    ("insert", ("insert", "second pass", "defer constraints")),
+    ("update", ("update", "changed rows", "skipped rows")),
+    ("re-add constraints", ("re-add fk ", "create index ", "comment", "deferred checks", "advance sequence")),
+    ("delete missing", ("delete missing", "rows to delete")),
+    (
+        "proof",
+        (
+            "observe start", "observe", "unplanned writes", "side effects", "compare written",
+            "compare existing", "duplicates after", "tree positions", "cascades",
+        ),
+    ),
+    ("commit", ("commit", "history")),
+)
+
+
+def phase_of(step: str) -> str:
+    for phase, steps in PHASES:
+        if any(step == s or (s.endswith(" ") and step.startswith(s)) for s in steps):
+            return phase
+    return "other"
+
+
+def phase_times(profile: list[dict[str, Any]], total: float) -> list[dict[str, Any]]:
+    """Seconds per phase (``PHASES``), summed from the profile, in run order; phases
+    that did not run are left out. The last entry, "untimed", is ``total`` less them."""
+    sums: dict[str, float] = {}
+    for entry in profile:
+        phase = phase_of(str(entry["step"]))
+        sums[phase] = sums.get(phase, 0.0) + float(entry["seconds"])
+    order = [p for p, _ in PHASES] + ["other"]
+    out = [{"phase": p, "seconds": round(sums[p], 3)} for p in order if p in sums]
+    out.append({"phase": "untimed", "seconds": round(max(0.0, total - sum(sums.values())), 3)})
+    return out
+
+
 @dataclass
 class TableResult:
     table: str
@@ -139,6 +190,7 @@ class ImportReport:
             "warnings": self.warnings,
             "seconds": round(self.seconds, 3),
             "profile": self.profile,
+            "phases": phase_times(self.profile, self.seconds),
             "staging": self.staging,
             "side_effects": self.side_effects,
         }

@@ -122,11 +122,58 @@ BEGIN
   END IF;
 END
 $edms$;
+SET LOCAL "enable_nestloop" = off;
 
 -- public.users
-CREATE TEMP TABLE "edms_001_users_final" ON COMMIT DROP AS SELECT k.* FROM (SELECT s.*, COALESCE(o."id", pg_catalog.nextval('"public"."users_id_seq"'::regclass)) AS "id", o."#hit" IS NULL AS "#new" FROM "edms_001_users_raw" AS s LEFT JOIN (SELECT "t"."username" AS "username", t."id", true AS "#hit" FROM "public"."users" AS t ) AS o ON "o"."username" OPERATOR("pg_catalog".=) "s"."username") AS k ;
+CREATE TEMP TABLE "edms_001_users_same" ON COMMIT DROP AS SELECT v."username" AS "username", v."#t:id" AS "id" FROM (SELECT t."username" AS "username", t."email" AS "email", t."full_name" AS "full_name", t."is_active" AS "is_active", t."created_at" AS "created_at", t."id" AS "#t:id" FROM "public"."users" AS t) AS v WHERE EXISTS (SELECT 1 FROM "edms_001_users_raw" AS s WHERE v."username" OPERATOR("pg_catalog".=) s."username" AND NOT (s."username" IS DISTINCT FROM v."username" OR s."email" IS DISTINCT FROM v."email" OR s."full_name" IS DISTINCT FROM v."full_name" OR s."is_active" IS DISTINCT FROM v."is_active" OR s."created_at" IS DISTINCT FROM v."created_at"));
+INSERT INTO edms_count VALUES (1, 'same', :ROW_COUNT) ON CONFLICT (idx, name) DO UPDATE SET value = EXCLUDED.value;
+INSERT INTO edms_count VALUES (1, 'to resolve', (coalesce((SELECT value FROM edms_count WHERE idx = 1 AND name = 'staged'), 0) + -1 * coalesce((SELECT value FROM edms_count WHERE idx = 1 AND name = 'same'), 0))) ON CONFLICT (idx, name) DO UPDATE SET value = EXCLUDED.value;
+ANALYZE "edms_001_users_same" ("username");
+
+-- public.documents
+CREATE TEMP TABLE "edms_002_documents_same" ON COMMIT DROP AS SELECT v."document_number" AS "document_number", v."#t:id" AS "id" FROM (SELECT t."document_number" AS "document_number", t."title" AS "title", "u1"."username" AS "owner_id.username", (t."owner_id" IS NULL) AS "#t:null:owner_id", "u2"."document_number" AS "parent_id.document_number", (t."parent_id" IS NULL) AS "#t:null:parent_id", "u4"."document_number" AS "current_version_id.document_id.document_number", "u3"."version_number" AS "current_version_id.version_number", (t."current_version_id" IS NULL) AS "#t:null:current_version_id", t."status" AS "status", t."created_at" AS "created_at", t."id" AS "#t:id" FROM "public"."documents" AS t LEFT JOIN "public"."users" AS "u1" ON "u1"."id" OPERATOR("pg_catalog".=) "t"."owner_id" LEFT JOIN "public"."documents" AS "u2" ON "u2"."id" OPERATOR("pg_catalog".=) "t"."parent_id" LEFT JOIN "public"."document_versions" AS "u3" ON "u3"."id" OPERATOR("pg_catalog".=) "t"."current_version_id" LEFT JOIN "public"."documents" AS "u4" ON "u4"."id" OPERATOR("pg_catalog".=) "u3"."document_id") AS v WHERE EXISTS (SELECT 1 FROM "edms_002_documents_raw" AS s WHERE v."document_number" OPERATOR("pg_catalog".=) s."document_number" AND NOT (s."document_number" IS DISTINCT FROM v."document_number" OR s."title" IS DISTINCT FROM v."title" OR s."owner_id.username" IS DISTINCT FROM v."owner_id.username" OR s."parent_id.document_number" IS DISTINCT FROM v."parent_id.document_number" OR s."current_version_id.document_id.document_number" IS DISTINCT FROM v."current_version_id.document_id.document_number" OR s."current_version_id.version_number" IS DISTINCT FROM v."current_version_id.version_number" OR s."status" IS DISTINCT FROM v."status" OR s."created_at" IS DISTINCT FROM v."created_at" OR v."#t:null:current_version_id" IS DISTINCT FROM (s."current_version_id.document_id.document_number" IS NULL AND s."current_version_id.version_number" IS NULL) OR v."#t:null:owner_id" IS DISTINCT FROM (s."owner_id.username" IS NULL) OR v."#t:null:parent_id" IS DISTINCT FROM (s."parent_id.document_number" IS NULL)));
+INSERT INTO edms_count VALUES (2, 'same', :ROW_COUNT) ON CONFLICT (idx, name) DO UPDATE SET value = EXCLUDED.value;
+INSERT INTO edms_count VALUES (2, 'to resolve', (coalesce((SELECT value FROM edms_count WHERE idx = 2 AND name = 'staged'), 0) + -1 * coalesce((SELECT value FROM edms_count WHERE idx = 2 AND name = 'same'), 0))) ON CONFLICT (idx, name) DO UPDATE SET value = EXCLUDED.value;
+ANALYZE "edms_002_documents_same" ("document_number");
+
+-- public.document_versions
+CREATE TEMP TABLE "edms_003_document_versions_same" ON COMMIT DROP AS SELECT v."document_id.document_number" AS "document_id.document_number", v."version_number" AS "version_number", v."#t:id" AS "id" FROM (SELECT "u1"."document_number" AS "document_id.document_number", (t."document_id" IS NULL) AS "#t:null:document_id", t."version_number" AS "version_number", t."content_hash" AS "content_hash", t."size_bytes" AS "size_bytes", "u2"."username" AS "created_by_id.username", (t."created_by_id" IS NULL) AS "#t:null:created_by_id", t."created_at" AS "created_at", t."id" AS "#t:id" FROM "public"."document_versions" AS t LEFT JOIN "public"."documents" AS "u1" ON "u1"."id" OPERATOR("pg_catalog".=) "t"."document_id" LEFT JOIN "public"."users" AS "u2" ON "u2"."id" OPERATOR("pg_catalog".=) "t"."created_by_id") AS v WHERE EXISTS (SELECT 1 FROM "edms_003_document_versions_raw" AS s WHERE v."document_id.document_number" OPERATOR("pg_catalog".=) s."document_id.document_number" AND v."version_number" OPERATOR("pg_catalog".=) s."version_number" AND NOT (s."document_id.document_number" IS DISTINCT FROM v."document_id.document_number" OR s."version_number" IS DISTINCT FROM v."version_number" OR s."content_hash" IS DISTINCT FROM v."content_hash" OR s."size_bytes" IS DISTINCT FROM v."size_bytes" OR s."created_by_id.username" IS DISTINCT FROM v."created_by_id.username" OR s."created_at" IS DISTINCT FROM v."created_at" OR v."#t:null:created_by_id" IS DISTINCT FROM (s."created_by_id.username" IS NULL) OR v."#t:null:document_id" IS DISTINCT FROM (s."document_id.document_number" IS NULL)));
+INSERT INTO edms_count VALUES (3, 'same', :ROW_COUNT) ON CONFLICT (idx, name) DO UPDATE SET value = EXCLUDED.value;
+INSERT INTO edms_count VALUES (3, 'to resolve', (coalesce((SELECT value FROM edms_count WHERE idx = 3 AND name = 'staged'), 0) + -1 * coalesce((SELECT value FROM edms_count WHERE idx = 3 AND name = 'same'), 0))) ON CONFLICT (idx, name) DO UPDATE SET value = EXCLUDED.value;
+ANALYZE "edms_003_document_versions_same" ("document_id.document_number", "version_number");
+
+-- public.document_workflows
+CREATE TEMP TABLE "edms_004_document_workflows_same" ON COMMIT DROP AS SELECT v."document_id.document_number" AS "document_id.document_number", v."workflow_type" AS "workflow_type", v."#t:id" AS "id" FROM (SELECT "u1"."document_number" AS "document_id.document_number", (t."document_id" IS NULL) AS "#t:null:document_id", t."workflow_type" AS "workflow_type", t."state" AS "state", "u2"."username" AS "assignee_id.username", (t."assignee_id" IS NULL) AS "#t:null:assignee_id", t."due_date" AS "due_date", t."id" AS "#t:id" FROM "public"."document_workflows" AS t LEFT JOIN "public"."documents" AS "u1" ON "u1"."id" OPERATOR("pg_catalog".=) "t"."document_id" LEFT JOIN "public"."users" AS "u2" ON "u2"."id" OPERATOR("pg_catalog".=) "t"."assignee_id") AS v WHERE EXISTS (SELECT 1 FROM "edms_004_document_workflows_raw" AS s WHERE v."document_id.document_number" OPERATOR("pg_catalog".=) s."document_id.document_number" AND v."workflow_type" OPERATOR("pg_catalog".=) s."workflow_type" AND NOT (s."document_id.document_number" IS DISTINCT FROM v."document_id.document_number" OR s."workflow_type" IS DISTINCT FROM v."workflow_type" OR s."state" IS DISTINCT FROM v."state" OR s."assignee_id.username" IS DISTINCT FROM v."assignee_id.username" OR s."due_date" IS DISTINCT FROM v."due_date" OR v."#t:null:assignee_id" IS DISTINCT FROM (s."assignee_id.username" IS NULL) OR v."#t:null:document_id" IS DISTINCT FROM (s."document_id.document_number" IS NULL)));
+INSERT INTO edms_count VALUES (4, 'same', :ROW_COUNT) ON CONFLICT (idx, name) DO UPDATE SET value = EXCLUDED.value;
+INSERT INTO edms_count VALUES (4, 'to resolve', (coalesce((SELECT value FROM edms_count WHERE idx = 4 AND name = 'staged'), 0) + -1 * coalesce((SELECT value FROM edms_count WHERE idx = 4 AND name = 'same'), 0))) ON CONFLICT (idx, name) DO UPDATE SET value = EXCLUDED.value;
+ANALYZE "edms_004_document_workflows_same" ("document_id.document_number", "workflow_type");
+SET LOCAL "enable_nestloop" TO DEFAULT;
+SET LOCAL "enable_mergejoin" = off;
+
+-- all tables
+SELECT (coalesce((SELECT value FROM edms_count WHERE idx = 1 AND name = 'to resolve'), 0)) >= 1 AS edms_when \gset
+-- when rows to resolve
+\if :edms_when
+
+-- public.users
+CREATE TEMP TABLE "edms_001_users_final" ON COMMIT DROP AS SELECT k.* FROM (SELECT s.*, COALESCE(o."id", pg_catalog.nextval('"public"."users_id_seq"'::regclass)) AS "id", o."#hit" IS NULL AS "#new" FROM (SELECT s.* FROM "edms_001_users_raw" AS s WHERE NOT EXISTS (SELECT 1 FROM "edms_001_users_same" AS m WHERE "m"."username" OPERATOR("pg_catalog".=) "s"."username")) AS s LEFT JOIN (SELECT "t"."username" AS "username", t."id", true AS "#hit" FROM "public"."users" AS t ) AS o ON "o"."username" OPERATOR("pg_catalog".=) "s"."username") AS k ;
 INSERT INTO edms_count VALUES (1, 'keyed', :ROW_COUNT) ON CONFLICT (idx, name) DO UPDATE SET value = EXCLUDED.value;
-SELECT coalesce((SELECT value FROM edms_count WHERE idx = 1 AND name = 'keyed'), 0) <> coalesce((SELECT value FROM edms_count WHERE idx = 1 AND name = 'staged'), 0) AS edms_failed \gset
+
+-- all tables
+\endif
+SELECT (-1 * coalesce((SELECT value FROM edms_count WHERE idx = 1 AND name = 'to resolve'), 0)) >= 0 AS edms_when \gset
+-- when no row to resolve
+\if :edms_when
+
+-- public.users
+CREATE TEMP TABLE "edms_001_users_final" ON COMMIT DROP AS SELECT k.* FROM (SELECT s.*, COALESCE(o."id", pg_catalog.nextval('"public"."users_id_seq"'::regclass)) AS "id", o."#hit" IS NULL AS "#new" FROM (SELECT s.* FROM "edms_001_users_raw" AS s WHERE NOT EXISTS (SELECT 1 FROM "edms_001_users_same" AS m WHERE "m"."username" OPERATOR("pg_catalog".=) "s"."username")) AS s LEFT JOIN (SELECT "t"."username" AS "username", t."id", true AS "#hit" FROM "public"."users" AS t ) AS o ON "o"."username" OPERATOR("pg_catalog".=) "s"."username") AS k  WITH NO DATA;
+INSERT INTO edms_count VALUES (1, 'keyed', :ROW_COUNT) ON CONFLICT (idx, name) DO UPDATE SET value = EXCLUDED.value;
+
+-- all tables
+\endif
+
+-- public.users
+SELECT coalesce((SELECT value FROM edms_count WHERE idx = 1 AND name = 'keyed'), 0) <> coalesce((SELECT value FROM edms_count WHERE idx = 1 AND name = 'to resolve'), 0) AS edms_failed \gset
 \if :edms_failed
 DO $edms$
 DECLARE
@@ -146,7 +193,7 @@ DECLARE
   want bigint;
 BEGIN
   got := coalesce((SELECT value FROM edms_count WHERE idx = 1 AND name = 'keyed'), 0);
-  want := coalesce((SELECT value FROM edms_count WHERE idx = 1 AND name = 'staged'), 0);
+  want := coalesce((SELECT value FROM edms_count WHERE idx = 1 AND name = 'to resolve'), 0);
   IF got <> want THEN
     RAISE EXCEPTION USING MESSAGE = 'public.users: natural keys matched ' || got || ' target rows for ' || want || '; the target has duplicate keys';
   END IF;
@@ -154,6 +201,7 @@ END
 $edms$;
 \endif
 INSERT INTO edms_count SELECT 1, v.name, v.value FROM (SELECT pg_catalog.count(*) FILTER (WHERE NOT "#new") FROM "edms_001_users_final") AS q(c0) CROSS JOIN LATERAL (VALUES ('existing', q.c0)) AS v(name, value) ON CONFLICT (idx, name) DO UPDATE SET value = EXCLUDED.value;
+INSERT INTO edms_count VALUES (1, 'existing', (coalesce((SELECT value FROM edms_count WHERE idx = 1 AND name = 'existing'), 0) + coalesce((SELECT value FROM edms_count WHERE idx = 1 AND name = 'same'), 0))) ON CONFLICT (idx, name) DO UPDATE SET value = EXCLUDED.value;
 ANALYZE "edms_001_users_final" ("username", "id", "#new");
 
 -- all tables
@@ -189,11 +237,29 @@ $edms$;
 
 -- all tables
 \endif
+SELECT (coalesce((SELECT value FROM edms_count WHERE idx = 2 AND name = 'to resolve'), 0)) >= 1 AS edms_when \gset
+-- when rows to resolve
+\if :edms_when
 
 -- public.documents
-CREATE TEMP TABLE "edms_002_documents_keyed" ON COMMIT DROP AS SELECT s.*, COALESCE(o."id", (nextval('public.documents_id_seq'::regclass))) AS "id", o."#hit" IS NULL AS "#new" FROM "edms_002_documents_raw" AS s LEFT JOIN (SELECT "t"."document_number" AS "document_number", t."id", true AS "#hit" FROM "public"."documents" AS t ) AS o ON "o"."document_number" OPERATOR("pg_catalog".=) "s"."document_number";
+CREATE TEMP TABLE "edms_002_documents_keyed" ON COMMIT DROP AS SELECT s.*, COALESCE(o."id", (nextval('public.documents_id_seq'::regclass))) AS "id", o."#hit" IS NULL AS "#new" FROM (SELECT s.* FROM "edms_002_documents_raw" AS s WHERE NOT EXISTS (SELECT 1 FROM "edms_002_documents_same" AS m WHERE "m"."document_number" OPERATOR("pg_catalog".=) "s"."document_number")) AS s LEFT JOIN (SELECT "t"."document_number" AS "document_number", t."id", true AS "#hit" FROM "public"."documents" AS t ) AS o ON "o"."document_number" OPERATOR("pg_catalog".=) "s"."document_number";
 INSERT INTO edms_count VALUES (2, 'keyed', :ROW_COUNT) ON CONFLICT (idx, name) DO UPDATE SET value = EXCLUDED.value;
-SELECT coalesce((SELECT value FROM edms_count WHERE idx = 2 AND name = 'keyed'), 0) <> coalesce((SELECT value FROM edms_count WHERE idx = 2 AND name = 'staged'), 0) AS edms_failed \gset
+
+-- all tables
+\endif
+SELECT (-1 * coalesce((SELECT value FROM edms_count WHERE idx = 2 AND name = 'to resolve'), 0)) >= 0 AS edms_when \gset
+-- when no row to resolve
+\if :edms_when
+
+-- public.documents
+CREATE TEMP TABLE "edms_002_documents_keyed" ON COMMIT DROP AS SELECT s.*, COALESCE(o."id", (nextval('public.documents_id_seq'::regclass))) AS "id", o."#hit" IS NULL AS "#new" FROM (SELECT s.* FROM "edms_002_documents_raw" AS s WHERE NOT EXISTS (SELECT 1 FROM "edms_002_documents_same" AS m WHERE "m"."document_number" OPERATOR("pg_catalog".=) "s"."document_number")) AS s LEFT JOIN (SELECT "t"."document_number" AS "document_number", t."id", true AS "#hit" FROM "public"."documents" AS t ) AS o ON "o"."document_number" OPERATOR("pg_catalog".=) "s"."document_number" WITH NO DATA;
+INSERT INTO edms_count VALUES (2, 'keyed', :ROW_COUNT) ON CONFLICT (idx, name) DO UPDATE SET value = EXCLUDED.value;
+
+-- all tables
+\endif
+
+-- public.documents
+SELECT coalesce((SELECT value FROM edms_count WHERE idx = 2 AND name = 'keyed'), 0) <> coalesce((SELECT value FROM edms_count WHERE idx = 2 AND name = 'to resolve'), 0) AS edms_failed \gset
 \if :edms_failed
 
 -- public.users
@@ -229,7 +295,7 @@ DECLARE
   want bigint;
 BEGIN
   got := coalesce((SELECT value FROM edms_count WHERE idx = 2 AND name = 'keyed'), 0);
-  want := coalesce((SELECT value FROM edms_count WHERE idx = 2 AND name = 'staged'), 0);
+  want := coalesce((SELECT value FROM edms_count WHERE idx = 2 AND name = 'to resolve'), 0);
   IF got <> want THEN
     RAISE EXCEPTION USING MESSAGE = 'public.documents: natural keys matched ' || got || ' target rows for ' || want || '; the target has duplicate keys';
   END IF;
@@ -238,10 +304,30 @@ $edms$;
 \endif
 ANALYZE "edms_002_documents_keyed" ("document_number", "id");
 
+-- all tables
+SELECT (coalesce((SELECT value FROM edms_count WHERE idx = 3 AND name = 'to resolve'), 0)) >= 1 AS edms_when \gset
+-- when rows to resolve
+\if :edms_when
+
 -- public.document_versions
-CREATE TEMP TABLE "edms_003_document_versions_keyed" ON COMMIT DROP AS SELECT s.*, COALESCE(o."id", (nextval('public.document_versions_id_seq'::regclass))) AS "id", o."#hit" IS NULL AS "#new" FROM "edms_003_document_versions_raw" AS s LEFT JOIN (SELECT "k1"."document_number" AS "document_id.document_number", "t"."version_number" AS "version_number", t."id", true AS "#hit" FROM "public"."document_versions" AS t LEFT JOIN "public"."documents" AS "k1" ON "k1"."id" OPERATOR("pg_catalog".=) "t"."document_id") AS o ON "o"."document_id.document_number" OPERATOR("pg_catalog".=) "s"."document_id.document_number" AND "o"."version_number" OPERATOR("pg_catalog".=) "s"."version_number";
+CREATE TEMP TABLE "edms_003_document_versions_keyed" ON COMMIT DROP AS SELECT s.*, COALESCE(o."id", (nextval('public.document_versions_id_seq'::regclass))) AS "id", o."#hit" IS NULL AS "#new" FROM (SELECT s.* FROM "edms_003_document_versions_raw" AS s WHERE NOT EXISTS (SELECT 1 FROM "edms_003_document_versions_same" AS m WHERE "m"."document_id.document_number" OPERATOR("pg_catalog".=) "s"."document_id.document_number" AND "m"."version_number" OPERATOR("pg_catalog".=) "s"."version_number")) AS s LEFT JOIN (SELECT "k1"."document_number" AS "document_id.document_number", "t"."version_number" AS "version_number", t."id", true AS "#hit" FROM "public"."document_versions" AS t LEFT JOIN "public"."documents" AS "k1" ON "k1"."id" OPERATOR("pg_catalog".=) "t"."document_id") AS o ON "o"."document_id.document_number" OPERATOR("pg_catalog".=) "s"."document_id.document_number" AND "o"."version_number" OPERATOR("pg_catalog".=) "s"."version_number";
 INSERT INTO edms_count VALUES (3, 'keyed', :ROW_COUNT) ON CONFLICT (idx, name) DO UPDATE SET value = EXCLUDED.value;
-SELECT coalesce((SELECT value FROM edms_count WHERE idx = 3 AND name = 'keyed'), 0) <> coalesce((SELECT value FROM edms_count WHERE idx = 3 AND name = 'staged'), 0) AS edms_failed \gset
+
+-- all tables
+\endif
+SELECT (-1 * coalesce((SELECT value FROM edms_count WHERE idx = 3 AND name = 'to resolve'), 0)) >= 0 AS edms_when \gset
+-- when no row to resolve
+\if :edms_when
+
+-- public.document_versions
+CREATE TEMP TABLE "edms_003_document_versions_keyed" ON COMMIT DROP AS SELECT s.*, COALESCE(o."id", (nextval('public.document_versions_id_seq'::regclass))) AS "id", o."#hit" IS NULL AS "#new" FROM (SELECT s.* FROM "edms_003_document_versions_raw" AS s WHERE NOT EXISTS (SELECT 1 FROM "edms_003_document_versions_same" AS m WHERE "m"."document_id.document_number" OPERATOR("pg_catalog".=) "s"."document_id.document_number" AND "m"."version_number" OPERATOR("pg_catalog".=) "s"."version_number")) AS s LEFT JOIN (SELECT "k1"."document_number" AS "document_id.document_number", "t"."version_number" AS "version_number", t."id", true AS "#hit" FROM "public"."document_versions" AS t LEFT JOIN "public"."documents" AS "k1" ON "k1"."id" OPERATOR("pg_catalog".=) "t"."document_id") AS o ON "o"."document_id.document_number" OPERATOR("pg_catalog".=) "s"."document_id.document_number" AND "o"."version_number" OPERATOR("pg_catalog".=) "s"."version_number" WITH NO DATA;
+INSERT INTO edms_count VALUES (3, 'keyed', :ROW_COUNT) ON CONFLICT (idx, name) DO UPDATE SET value = EXCLUDED.value;
+
+-- all tables
+\endif
+
+-- public.document_versions
+SELECT coalesce((SELECT value FROM edms_count WHERE idx = 3 AND name = 'keyed'), 0) <> coalesce((SELECT value FROM edms_count WHERE idx = 3 AND name = 'to resolve'), 0) AS edms_failed \gset
 \if :edms_failed
 
 -- public.users
@@ -291,7 +377,7 @@ DECLARE
   want bigint;
 BEGIN
   got := coalesce((SELECT value FROM edms_count WHERE idx = 3 AND name = 'keyed'), 0);
-  want := coalesce((SELECT value FROM edms_count WHERE idx = 3 AND name = 'staged'), 0);
+  want := coalesce((SELECT value FROM edms_count WHERE idx = 3 AND name = 'to resolve'), 0);
   IF got <> want THEN
     RAISE EXCEPTION USING MESSAGE = 'public.document_versions: natural keys matched ' || got || ' target rows for ' || want || '; the target has duplicate keys';
   END IF;
@@ -300,9 +386,29 @@ $edms$;
 \endif
 ANALYZE "edms_003_document_versions_keyed" ("document_id.document_number", "version_number", "id");
 
+-- all tables
+SELECT (coalesce((SELECT value FROM edms_count WHERE idx = 2 AND name = 'to resolve'), 0)) >= 1 AS edms_when \gset
+-- when rows to resolve
+\if :edms_when
+
 -- public.documents
-CREATE TEMP TABLE "edms_002_documents_final" ON COMMIT DROP AS SELECT k.*, "f1"."id" AS "current_version_id", "f2"."id" AS "owner_id", "f3"."id" AS "parent_id" FROM "edms_002_documents_keyed" AS k LEFT JOIN "edms_003_document_versions_keyed" AS "f1" ON "f1"."document_id.document_number" OPERATOR("pg_catalog".=) "k"."current_version_id.document_id.document_number" AND "f1"."version_number" OPERATOR("pg_catalog".=) "k"."current_version_id.version_number" LEFT JOIN "edms_001_users_final" AS "f2" ON "f2"."username" OPERATOR("pg_catalog".=) "k"."owner_id.username" LEFT JOIN "edms_002_documents_keyed" AS "f3" ON "f3"."document_number" OPERATOR("pg_catalog".=) "k"."parent_id.document_number";
+CREATE TEMP TABLE "edms_002_documents_final" ON COMMIT DROP AS SELECT k.*, "f1"."id" AS "current_version_id", "f2"."id" AS "owner_id", "f3"."id" AS "parent_id" FROM "edms_002_documents_keyed" AS k LEFT JOIN (SELECT "document_id.document_number", "version_number", "id" FROM "edms_003_document_versions_keyed" UNION ALL SELECT "document_id.document_number", "version_number", "id" FROM "edms_003_document_versions_same") AS "f1" ON "f1"."document_id.document_number" OPERATOR("pg_catalog".=) "k"."current_version_id.document_id.document_number" AND "f1"."version_number" OPERATOR("pg_catalog".=) "k"."current_version_id.version_number" LEFT JOIN (SELECT "username", "id" FROM "edms_001_users_final" UNION ALL SELECT "username", "id" FROM "edms_001_users_same") AS "f2" ON "f2"."username" OPERATOR("pg_catalog".=) "k"."owner_id.username" LEFT JOIN (SELECT "document_number", "id" FROM "edms_002_documents_keyed" UNION ALL SELECT "document_number", "id" FROM "edms_002_documents_same") AS "f3" ON "f3"."document_number" OPERATOR("pg_catalog".=) "k"."parent_id.document_number";
+
+-- all tables
+\endif
+SELECT (-1 * coalesce((SELECT value FROM edms_count WHERE idx = 2 AND name = 'to resolve'), 0)) >= 0 AS edms_when \gset
+-- when no row to resolve
+\if :edms_when
+
+-- public.documents
+CREATE TEMP TABLE "edms_002_documents_final" ON COMMIT DROP AS SELECT k.*, "f1"."id" AS "current_version_id", "f2"."id" AS "owner_id", "f3"."id" AS "parent_id" FROM "edms_002_documents_keyed" AS k LEFT JOIN (SELECT "document_id.document_number", "version_number", "id" FROM "edms_003_document_versions_keyed" UNION ALL SELECT "document_id.document_number", "version_number", "id" FROM "edms_003_document_versions_same") AS "f1" ON "f1"."document_id.document_number" OPERATOR("pg_catalog".=) "k"."current_version_id.document_id.document_number" AND "f1"."version_number" OPERATOR("pg_catalog".=) "k"."current_version_id.version_number" LEFT JOIN (SELECT "username", "id" FROM "edms_001_users_final" UNION ALL SELECT "username", "id" FROM "edms_001_users_same") AS "f2" ON "f2"."username" OPERATOR("pg_catalog".=) "k"."owner_id.username" LEFT JOIN (SELECT "document_number", "id" FROM "edms_002_documents_keyed" UNION ALL SELECT "document_number", "id" FROM "edms_002_documents_same") AS "f3" ON "f3"."document_number" OPERATOR("pg_catalog".=) "k"."parent_id.document_number" WITH NO DATA;
+
+-- all tables
+\endif
+
+-- public.documents
 INSERT INTO edms_count SELECT 2, v.name, v.value FROM (SELECT pg_catalog.count(*) FILTER (WHERE NOT "#new"), pg_catalog.count(*) FILTER (WHERE "current_version_id" IS NULL AND ("current_version_id.document_id.document_number" IS NOT NULL OR "current_version_id.version_number" IS NOT NULL)), pg_catalog.count(*) FILTER (WHERE "owner_id" IS NULL AND ("owner_id.username" IS NOT NULL)), pg_catalog.count(*) FILTER (WHERE "parent_id" IS NULL AND ("parent_id.document_number" IS NOT NULL)) FROM "edms_002_documents_final") AS q(c0, c1, c2, c3) CROSS JOIN LATERAL (VALUES ('existing', q.c0), ('unresolved:current_version_id', q.c1), ('unresolved:owner_id', q.c2), ('unresolved:parent_id', q.c3)) AS v(name, value) ON CONFLICT (idx, name) DO UPDATE SET value = EXCLUDED.value;
+INSERT INTO edms_count VALUES (2, 'existing', (coalesce((SELECT value FROM edms_count WHERE idx = 2 AND name = 'existing'), 0) + coalesce((SELECT value FROM edms_count WHERE idx = 2 AND name = 'same'), 0))) ON CONFLICT (idx, name) DO UPDATE SET value = EXCLUDED.value;
 ANALYZE "edms_002_documents_final" ("document_number", "id", "#new");
 
 -- all tables
@@ -398,10 +504,28 @@ $edms$;
 
 -- all tables
 \endif
+SELECT (coalesce((SELECT value FROM edms_count WHERE idx = 3 AND name = 'to resolve'), 0)) >= 1 AS edms_when \gset
+-- when rows to resolve
+\if :edms_when
 
 -- public.document_versions
-CREATE TEMP TABLE "edms_003_document_versions_final" ON COMMIT DROP AS SELECT k.*, "f1"."id" AS "created_by_id", "f2"."id" AS "document_id" FROM "edms_003_document_versions_keyed" AS k LEFT JOIN "edms_001_users_final" AS "f1" ON "f1"."username" OPERATOR("pg_catalog".=) "k"."created_by_id.username" LEFT JOIN "edms_002_documents_final" AS "f2" ON "f2"."document_number" OPERATOR("pg_catalog".=) "k"."document_id.document_number";
+CREATE TEMP TABLE "edms_003_document_versions_final" ON COMMIT DROP AS SELECT k.*, "f1"."id" AS "created_by_id", "f2"."id" AS "document_id" FROM "edms_003_document_versions_keyed" AS k LEFT JOIN (SELECT "username", "id" FROM "edms_001_users_final" UNION ALL SELECT "username", "id" FROM "edms_001_users_same") AS "f1" ON "f1"."username" OPERATOR("pg_catalog".=) "k"."created_by_id.username" LEFT JOIN (SELECT "document_number", "id" FROM "edms_002_documents_final" UNION ALL SELECT "document_number", "id" FROM "edms_002_documents_same") AS "f2" ON "f2"."document_number" OPERATOR("pg_catalog".=) "k"."document_id.document_number";
+
+-- all tables
+\endif
+SELECT (-1 * coalesce((SELECT value FROM edms_count WHERE idx = 3 AND name = 'to resolve'), 0)) >= 0 AS edms_when \gset
+-- when no row to resolve
+\if :edms_when
+
+-- public.document_versions
+CREATE TEMP TABLE "edms_003_document_versions_final" ON COMMIT DROP AS SELECT k.*, "f1"."id" AS "created_by_id", "f2"."id" AS "document_id" FROM "edms_003_document_versions_keyed" AS k LEFT JOIN (SELECT "username", "id" FROM "edms_001_users_final" UNION ALL SELECT "username", "id" FROM "edms_001_users_same") AS "f1" ON "f1"."username" OPERATOR("pg_catalog".=) "k"."created_by_id.username" LEFT JOIN (SELECT "document_number", "id" FROM "edms_002_documents_final" UNION ALL SELECT "document_number", "id" FROM "edms_002_documents_same") AS "f2" ON "f2"."document_number" OPERATOR("pg_catalog".=) "k"."document_id.document_number" WITH NO DATA;
+
+-- all tables
+\endif
+
+-- public.document_versions
 INSERT INTO edms_count SELECT 3, v.name, v.value FROM (SELECT pg_catalog.count(*) FILTER (WHERE NOT "#new"), pg_catalog.count(*) FILTER (WHERE "created_by_id" IS NULL AND ("created_by_id.username" IS NOT NULL)), pg_catalog.count(*) FILTER (WHERE "document_id" IS NULL AND ("document_id.document_number" IS NOT NULL)) FROM "edms_003_document_versions_final") AS q(c0, c1, c2) CROSS JOIN LATERAL (VALUES ('existing', q.c0), ('unresolved:created_by_id', q.c1), ('unresolved:document_id', q.c2)) AS v(name, value) ON CONFLICT (idx, name) DO UPDATE SET value = EXCLUDED.value;
+INSERT INTO edms_count VALUES (3, 'existing', (coalesce((SELECT value FROM edms_count WHERE idx = 3 AND name = 'existing'), 0) + coalesce((SELECT value FROM edms_count WHERE idx = 3 AND name = 'same'), 0))) ON CONFLICT (idx, name) DO UPDATE SET value = EXCLUDED.value;
 ANALYZE "edms_003_document_versions_final" ("document_id.document_number", "version_number", "id", "#new");
 
 -- all tables
@@ -477,11 +601,29 @@ $edms$;
 
 -- all tables
 \endif
+SELECT (coalesce((SELECT value FROM edms_count WHERE idx = 4 AND name = 'to resolve'), 0)) >= 1 AS edms_when \gset
+-- when rows to resolve
+\if :edms_when
 
 -- public.document_workflows
-CREATE TEMP TABLE "edms_004_document_workflows_final" ON COMMIT DROP AS SELECT k.*, "f1"."id" AS "assignee_id", "f2"."id" AS "document_id" FROM (SELECT s.*, COALESCE(o."id", (nextval('public.document_workflows_id_seq'::regclass))) AS "id", o."#hit" IS NULL AS "#new" FROM "edms_004_document_workflows_raw" AS s LEFT JOIN (SELECT "k1"."document_number" AS "document_id.document_number", "t"."workflow_type" AS "workflow_type", t."id", true AS "#hit" FROM "public"."document_workflows" AS t LEFT JOIN "public"."documents" AS "k1" ON "k1"."id" OPERATOR("pg_catalog".=) "t"."document_id") AS o ON "o"."document_id.document_number" OPERATOR("pg_catalog".=) "s"."document_id.document_number" AND "o"."workflow_type" OPERATOR("pg_catalog".=) "s"."workflow_type") AS k LEFT JOIN "edms_001_users_final" AS "f1" ON "f1"."username" OPERATOR("pg_catalog".=) "k"."assignee_id.username" LEFT JOIN "edms_002_documents_final" AS "f2" ON "f2"."document_number" OPERATOR("pg_catalog".=) "k"."document_id.document_number";
+CREATE TEMP TABLE "edms_004_document_workflows_final" ON COMMIT DROP AS SELECT k.*, "f1"."id" AS "assignee_id", "f2"."id" AS "document_id" FROM (SELECT s.*, COALESCE(o."id", (nextval('public.document_workflows_id_seq'::regclass))) AS "id", o."#hit" IS NULL AS "#new" FROM (SELECT s.* FROM "edms_004_document_workflows_raw" AS s WHERE NOT EXISTS (SELECT 1 FROM "edms_004_document_workflows_same" AS m WHERE "m"."document_id.document_number" OPERATOR("pg_catalog".=) "s"."document_id.document_number" AND "m"."workflow_type" OPERATOR("pg_catalog".=) "s"."workflow_type")) AS s LEFT JOIN (SELECT "k1"."document_number" AS "document_id.document_number", "t"."workflow_type" AS "workflow_type", t."id", true AS "#hit" FROM "public"."document_workflows" AS t LEFT JOIN "public"."documents" AS "k1" ON "k1"."id" OPERATOR("pg_catalog".=) "t"."document_id") AS o ON "o"."document_id.document_number" OPERATOR("pg_catalog".=) "s"."document_id.document_number" AND "o"."workflow_type" OPERATOR("pg_catalog".=) "s"."workflow_type") AS k LEFT JOIN (SELECT "username", "id" FROM "edms_001_users_final" UNION ALL SELECT "username", "id" FROM "edms_001_users_same") AS "f1" ON "f1"."username" OPERATOR("pg_catalog".=) "k"."assignee_id.username" LEFT JOIN (SELECT "document_number", "id" FROM "edms_002_documents_final" UNION ALL SELECT "document_number", "id" FROM "edms_002_documents_same") AS "f2" ON "f2"."document_number" OPERATOR("pg_catalog".=) "k"."document_id.document_number";
 INSERT INTO edms_count VALUES (4, 'keyed', :ROW_COUNT) ON CONFLICT (idx, name) DO UPDATE SET value = EXCLUDED.value;
-SELECT coalesce((SELECT value FROM edms_count WHERE idx = 4 AND name = 'keyed'), 0) <> coalesce((SELECT value FROM edms_count WHERE idx = 4 AND name = 'staged'), 0) AS edms_failed \gset
+
+-- all tables
+\endif
+SELECT (-1 * coalesce((SELECT value FROM edms_count WHERE idx = 4 AND name = 'to resolve'), 0)) >= 0 AS edms_when \gset
+-- when no row to resolve
+\if :edms_when
+
+-- public.document_workflows
+CREATE TEMP TABLE "edms_004_document_workflows_final" ON COMMIT DROP AS SELECT k.*, "f1"."id" AS "assignee_id", "f2"."id" AS "document_id" FROM (SELECT s.*, COALESCE(o."id", (nextval('public.document_workflows_id_seq'::regclass))) AS "id", o."#hit" IS NULL AS "#new" FROM (SELECT s.* FROM "edms_004_document_workflows_raw" AS s WHERE NOT EXISTS (SELECT 1 FROM "edms_004_document_workflows_same" AS m WHERE "m"."document_id.document_number" OPERATOR("pg_catalog".=) "s"."document_id.document_number" AND "m"."workflow_type" OPERATOR("pg_catalog".=) "s"."workflow_type")) AS s LEFT JOIN (SELECT "k1"."document_number" AS "document_id.document_number", "t"."workflow_type" AS "workflow_type", t."id", true AS "#hit" FROM "public"."document_workflows" AS t LEFT JOIN "public"."documents" AS "k1" ON "k1"."id" OPERATOR("pg_catalog".=) "t"."document_id") AS o ON "o"."document_id.document_number" OPERATOR("pg_catalog".=) "s"."document_id.document_number" AND "o"."workflow_type" OPERATOR("pg_catalog".=) "s"."workflow_type") AS k LEFT JOIN (SELECT "username", "id" FROM "edms_001_users_final" UNION ALL SELECT "username", "id" FROM "edms_001_users_same") AS "f1" ON "f1"."username" OPERATOR("pg_catalog".=) "k"."assignee_id.username" LEFT JOIN (SELECT "document_number", "id" FROM "edms_002_documents_final" UNION ALL SELECT "document_number", "id" FROM "edms_002_documents_same") AS "f2" ON "f2"."document_number" OPERATOR("pg_catalog".=) "k"."document_id.document_number" WITH NO DATA;
+INSERT INTO edms_count VALUES (4, 'keyed', :ROW_COUNT) ON CONFLICT (idx, name) DO UPDATE SET value = EXCLUDED.value;
+
+-- all tables
+\endif
+
+-- public.document_workflows
+SELECT coalesce((SELECT value FROM edms_count WHERE idx = 4 AND name = 'keyed'), 0) <> coalesce((SELECT value FROM edms_count WHERE idx = 4 AND name = 'to resolve'), 0) AS edms_failed \gset
 \if :edms_failed
 
 -- public.users
@@ -545,7 +687,7 @@ DECLARE
   want bigint;
 BEGIN
   got := coalesce((SELECT value FROM edms_count WHERE idx = 4 AND name = 'keyed'), 0);
-  want := coalesce((SELECT value FROM edms_count WHERE idx = 4 AND name = 'staged'), 0);
+  want := coalesce((SELECT value FROM edms_count WHERE idx = 4 AND name = 'to resolve'), 0);
   IF got <> want THEN
     RAISE EXCEPTION USING MESSAGE = 'public.document_workflows: natural keys matched ' || got || ' target rows for ' || want || '; the target has duplicate keys';
   END IF;
@@ -553,6 +695,7 @@ END
 $edms$;
 \endif
 INSERT INTO edms_count SELECT 4, v.name, v.value FROM (SELECT pg_catalog.count(*) FILTER (WHERE NOT "#new"), pg_catalog.count(*) FILTER (WHERE "assignee_id" IS NULL AND ("assignee_id.username" IS NOT NULL)), pg_catalog.count(*) FILTER (WHERE "document_id" IS NULL AND ("document_id.document_number" IS NOT NULL)) FROM "edms_004_document_workflows_final") AS q(c0, c1, c2) CROSS JOIN LATERAL (VALUES ('existing', q.c0), ('unresolved:assignee_id', q.c1), ('unresolved:document_id', q.c2)) AS v(name, value) ON CONFLICT (idx, name) DO UPDATE SET value = EXCLUDED.value;
+INSERT INTO edms_count VALUES (4, 'existing', (coalesce((SELECT value FROM edms_count WHERE idx = 4 AND name = 'existing'), 0) + coalesce((SELECT value FROM edms_count WHERE idx = 4 AND name = 'same'), 0))) ON CONFLICT (idx, name) DO UPDATE SET value = EXCLUDED.value;
 
 -- all tables
 SELECT (coalesce((SELECT value FROM edms_count WHERE idx = 4 AND name = 'existing'), 0)) >= 1 AS edms_when \gset
@@ -636,6 +779,7 @@ $edms$;
 
 -- all tables
 \endif
+SET LOCAL "enable_mergejoin" TO DEFAULT;
 DO $edms_session$ BEGIN PERFORM pg_catalog.set_config('TimeZone', s.reset_val, true) FROM pg_catalog.pg_settings AS s WHERE s.name OPERATOR(pg_catalog.=) 'TimeZone'; END $edms_session$;
 SELECT (coalesce((SELECT value FROM edms_count WHERE idx = 1 AND name = 'staged'), 0) + -1 * coalesce((SELECT value FROM edms_count WHERE idx = 1 AND name = 'existing'), 0)) >= 1 AS edms_when \gset
 -- when new rows to insert

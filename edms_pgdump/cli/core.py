@@ -284,6 +284,12 @@ def print_import_report(
         t.add_row(*cells, "yes" if r.balanced else "NO")
     out.print(t)
     print_warnings(report.warnings, verbose)
+    if verbose and report.profile:
+        from edms_pgdump.results import phase_times
+
+        spent = phase_times(report.profile, report.seconds)
+        parts = ", ".join(f"{p['phase']} {p['seconds']:.2f}s" for p in spent)
+        out.print(f"time by phase: {parts}", markup=False)
     for e in report.side_effects:
         out.print(
             f"side effect: {e['table']} +{e['inserted']} inserted, {e['updated']} updated, "

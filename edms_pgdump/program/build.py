@@ -28,7 +28,6 @@ from edms_pgdump.plan.build import Plan
 from edms_pgdump.program.constraints import ConstraintSteps
 from edms_pgdump.program.embedded import embedded_steps
 from edms_pgdump.program.ids import IdSteps
-from edms_pgdump.program.proof import ProofSteps
 from edms_pgdump.program.steps import (
     ABSENT,
     CREATE_RAW,
@@ -59,10 +58,11 @@ from edms_pgdump.program.steps import (
     count_of,
 )
 from edms_pgdump.program.tree import TreeSteps
+from edms_pgdump.program.unchanged import SAME, TO_RESOLVE, UnchangedSteps
 from edms_pgdump.sqlgen.shapes import materialized_path_counts
 
 
-class _Builder(IdSteps, ConstraintSteps, ProofSteps, TreeSteps):
+class _Builder(IdSteps, ConstraintSteps, UnchangedSteps, TreeSteps):
     # -- checks ------------------------------------------------------------------------
     def archive_duplicates(self, name: QualifiedName) -> Check:
         tp = self.plan.tables[name]
@@ -107,10 +107,13 @@ class _Builder(IdSteps, ConstraintSteps, ProofSteps, TreeSteps):
         # import before it has changed anything.
         for name in self.tables:
             self.stage(name)
+        self.set_aside_unchanged(list(self.tables))
         for name in self.tables:
             self.forecast_ids(name)
+        self.without_merge_joins(True)
         for members in components:
             self.resolve_component(members)
+        self.without_merge_joins(False)
         for name in self.tables:
             self.tree_positions(name)
         for name in self.tables:  # ids inside JSON or text, once every id is known
@@ -237,7 +240,7 @@ class _Builder(IdSteps, ConstraintSteps, ProofSteps, TreeSteps):
         return CompareCounts(
             name,
             count,
-            STAGED,
+            self.resolved_count(name),
             Message(f"{name}: natural keys matched ", "; the target has duplicate keys", " target rows for "),
             explain=self.duplicates_upstream(name),
         )
@@ -255,6 +258,20 @@ class _Builder(IdSteps, ConstraintSteps, ProofSteps, TreeSteps):
         if self.compare:
             self.creates.append(Execute(step, name, sqlgen.create_as(relation, select, empty=True)))
             self.steps.append(Execute(step, name, sqlgen.insert_select(relation, select), count=count))
+        elif self.staging[name].same is not None:
+            # every row set aside as unchanged: the table is made empty, its joins not run
+            self.steps += [
+                When(
+                    at_least(1, count_of(name, TO_RESOLVE)),
+                    (Execute(step, name, sqlgen.create_as(relation, select), count=count),),
+                    "rows to resolve",
+                ),
+                When(
+                    at_least(0, count_of(name, TO_RESOLVE, -1)),
+                    (Execute(step, name, sqlgen.create_as(relation, select, empty=True), count=count),),
+                    "no row to resolve",
+                ),
+            ]
         else:
             self.steps.append(Execute(step, name, sqlgen.create_as(relation, select), count=count))
 
@@ -449,6 +466,8 @@ class _Builder(IdSteps, ConstraintSteps, ProofSteps, TreeSteps):
         mismatch_labels = tuple(f"presence:{e.label}" for e, _ in presence)
         summary = sqlgen.final_summary(tp, names, exps, generic, loaded)
         add(Record("summary", name, summary, (EXISTING, *labels, *generic_labels, *mismatch_labels)))
+        if names.same is not None:
+            add(Derive(name, EXISTING, (count_of(name, EXISTING), count_of(name, SAME))))
         # Statistics matter only where the final rows are joined: other tables resolve
         # their references against them, existing rows are compared and updated, the
         # second pass, or the after-load key lookup. A plain INSERT just scans them.

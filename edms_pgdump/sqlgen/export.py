@@ -502,3 +502,38 @@ def partly_null_references(tp: TablePlan, exp: Expansion, samples: int = 5) -> s
         cols=cols(exp.fk.columns),
         n=sql.Literal(samples),
     )
+
+
+def natural_view(plan: Plan, tp: TablePlan, ids: list[str], prefix: str) -> sql.Composed:
+    """The target's rows of ``tp`` as an export of the target would write them now: each
+    field under its archive name (references as the referenced rows' natural keys,
+    joined through the target's own tables), plus the columns ``ids`` under ``prefix``
+    and, per reference, whether its columns are all NULL (``prefix + "null:" + label``).
+    Only plain columns and plain references (no generic, array or tree reference of
+    the table's own)."""
+    aliases = _Aliases("u")
+    joins: list[sql.Composable] = []
+    cols: list[sql.Composable] = []
+    seen: set[str] = set()
+    for f in tp.fields:
+        if f.role == "column":
+            assert f.column is not None
+            cols.append(sql.SQL("t.{} AS {}").format(ident(f.column), ident(f.name)))
+            continue
+        if f.role != "reference" or f.reference is None:
+            raise ValueError(f"{tp.table}.{f.name}: a generic reference has no natural view")
+        if f.reference in seen:
+            continue
+        seen.add(f.reference)
+        exp = tp.expansion(f.reference)
+        exprs = _expand(plan, "t", exp, aliases, joins)
+        cols += [sql.SQL("{} AS {}").format(e, ident(kf.name)) for e, kf in zip(exprs, exp.fields)]
+        nulls = sql.SQL(" AND ").join(sql.SQL("t.{} IS NULL").format(ident(c)) for c in exp.fk.columns)
+        cols.append(sql.SQL("({}) AS {}").format(nulls, ident(f"{prefix}null:{exp.label}")))
+    cols += [sql.SQL("t.{} AS {}").format(ident(c), ident(prefix + c)) for c in ids]
+    return sql.SQL("{}SELECT {} FROM {} AS t{}").format(
+        aliases.with_clause(),
+        sql.SQL(", ").join(cols),
+        own_rel(tp),
+        sql.SQL("").join(sql.SQL(" {}").format(j) for j in joins),
+    )

@@ -28,6 +28,11 @@ class StagingNames:
     # the session's temp_buffers instead of competing with the target's pages in
     # shared buffers.
     schema: str | None = None
+    # The archive rows found unchanged in the target before anything was resolved
+    # (``sqlgen.unchanged``): their natural key and the target's ids, one per row. When
+    # set, only the other raw rows are keyed, resolved and written, and references to
+    # this table resolve against the keyed or final rows plus these.
+    same: sql.Identifier | None = None
 
     def scratch(self, suffix: str) -> sql.Identifier:
         """Another staging table of this table's, temporary like keyed and final."""
@@ -224,9 +229,36 @@ def keyed_select(
         )
     return sql.SQL("SELECT s.*, {extra} FROM {raw} AS s LEFT JOIN ({rel}) AS o ON {match}").format(
         extra=sql.SQL(", ").join(extra),
-        raw=names.raw,
+        raw=rows_to_resolve(tp, names),
         rel=key_relation(plan, tp),
         match=_match("o", "s", list(tp.key_fields)),
+    )
+
+
+def rows_to_resolve(tp: TablePlan, names: StagingNames) -> sql.Composable:
+    """The raw rows the import keys and resolves: all of them, or those whose key is not
+    among the rows found unchanged (``names.same``: one per target row, so an archive
+    key staged twice leaves both rows out, and the keyed count falls short of the rows
+    to resolve, which names the repeated key)."""
+    if names.same is None:
+        return names.raw
+    return sql.SQL(
+        "(SELECT s.* FROM {raw} AS s WHERE NOT EXISTS (SELECT 1 FROM {same} AS m WHERE {match}))"
+    ).format(raw=names.raw, same=names.same, match=_match("m", "s", list(tp.key_fields)))
+
+
+def staged_source(
+    ref: TablePlan, names: StagingNames, relation: sql.Composable, columns: list[str]
+) -> sql.Composable:
+    """Where references to a staged table resolve: its keyed or final rows, plus the rows
+    found unchanged (with the target's ids) when those were set aside."""
+    if names.same is None:
+        return relation
+    cols = sql.SQL(", ").join(
+        ident(c) for c in dict.fromkeys([*(kf.name for kf in ref.key_fields), *columns])
+    )
+    return sql.SQL("(SELECT {c} FROM {rel} UNION ALL SELECT {c} FROM {same})").format(
+        c=cols, rel=relation, same=names.same
     )
 
 
@@ -238,9 +270,9 @@ def _resolve_source(
 ) -> sql.Composable:
     ref = plan.tables[exp.ref_table]
     if exp.ref_table in staged and ref.export:
-        if exp.ref_table in finalized:
-            return staged[exp.ref_table].final
-        return staged[exp.ref_table].keyed
+        names = staged[exp.ref_table]
+        relation = names.final if exp.ref_table in finalized else names.keyed
+        return staged_source(ref, names, relation, list(exp.fk.ref_columns))
     return sql.SQL("({})").format(key_relation(plan, ref))
 
 
@@ -371,8 +403,9 @@ def _resolve_generic(
     for j, target in enumerate(gp.targets):
         ref = plan.tables[target.table]
         if target.table in staged and ref.export:
-            source: sql.Composable = (
-                staged[target.table].final if target.table in finalized else (staged[target.table].keyed)
+            names = staged[target.table]
+            source: sql.Composable = staged_source(
+                ref, names, names.final if target.table in finalized else names.keyed, [target.id_column]
             )
         else:
             source = sql.SQL("({})").format(key_relation(plan, ref))
@@ -530,12 +563,14 @@ def merged_final_select(
     same joins.
     """
     subquery = sql.SQL("({})").format(keyed_select(plan, tp, names, ids, tp.table in keep_existing))
-    inlined = StagingNames(names.raw, subquery, names.final, names.label)  # type: ignore[arg-type]
+    inlined = StagingNames(names.raw, subquery, names.final, names.label, same=names.same)  # type: ignore[arg-type]
     return final_select(plan, tp, inlined, staged, loaded_fields, finalized, keep_existing)
 
 
 def repeated_identity(tp: TablePlan, names: StagingNames) -> sql.Composed:
-    """A target row matched by two archive rows (so the archive repeats its key)."""
+    """A target row matched by two archive rows (so the archive repeats its key). Rows
+    found unchanged need no such check: one per target row, and none of their keys is
+    resolved (``rows_to_resolve``)."""
     cols = sql.SQL(", ").join(ident(c) for c in tp.row_identity)
     return sql.SQL("SELECT 1 FROM {} WHERE NOT {} GROUP BY {} HAVING pg_catalog.count(*) > 1 LIMIT 1").format(
         names.final, ident(tp.new_marker), cols

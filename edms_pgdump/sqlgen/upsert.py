@@ -77,6 +77,12 @@ _EXACT_TYPES = re.compile(
 )
 
 
+def exact_type(type_name: str) -> bool:
+    """Whether ``IS DISTINCT FROM`` on this type means "different text output" (else
+    values are compared as text)."""
+    return bool(_EXACT_TYPES.match(type_name))
+
+
 def _differs(tp: TablePlan, cols: list[str], t: str, f: str) -> sql.Composable:
     # every column's type, references' id columns included (a varchar reference must not
     # meet an '=' elsewhere on the path either); a domain by its base type

@@ -245,6 +245,7 @@ class Databases:
 
     def fresh(self, name: str, template: str | None = None, setup: Callable[[str], Any] | None = None) -> str:
         self.drop(name)
+        CREATED_DATABASES.add(name)  # perf: dropped at the end on a server given by --dsn
         create = sql.SQL("CREATE DATABASE {}").format(sql.Identifier(name))
         if template:
             create += sql.SQL(" TEMPLATE {}").format(sql.Identifier(template))
@@ -341,12 +342,16 @@ def comparisons(jobs: int, zmethod: str, tree_sizes: list[int]) -> list[tuple[st
         ("export (no compression) vs pg_dump", "export none -j1", "pg_dump -Z0", None),
         (f"export (zstd) vs pg_dump -Z {zmethod}", "export zstd -j1", f"pg_dump -Z {zmethod}", None),
         ("export runbook vs pg_dump", "export runbook (psql)", "pg_dump -Z0", None),
-        ("import, default (auto)", "import default", "pg_restore", 2.0),
+        ("import, default (auto)", "import default", "pg_restore", 1.5),
         (f"import, default, -j {jobs} (parallel staging)", f"import -j{jobs}", "pg_restore", 1.5),
         (f"import -j {jobs} vs -j 1", f"import -j{jobs}", "import default", None),
         ('import, constraints="keep"', "import keep", "pg_restore", None),
         ('import, constraints="recreate"', "import recreate", "pg_restore", None),
-        ("re-import, nothing changed", "re-import", "import default", 0.5),
+        ("re-import, nothing changed", "re-import", "import default", 0.3),
+        # -- perf (issue 26): re-import with rows changed, import growth between two sizes --
+        (f"re-import, {CHANGED_PCT:g}% of rows changed", "re-import changed", "import default", 0.4),
+        *growth_comparisons(),
+        # -- end perf --
     ]
     for n in tree_sizes:
         rows.append((f"tree import, {n:,} rows", f"tree import {n}", f"tree pg_restore {n}", 3.0))
@@ -371,6 +376,8 @@ def render(runner: Runner, result: dict[str, Any], comps: list[tuple[str, str, s
         return "failed" if x is None else f"{x:.2f}"
 
     for label, ours, base, target in comps:
+        if ours not in runner.steps or base not in runner.steps:
+            continue  # perf: a variant not selected (--only)
         a, b = runner.seconds(ours), runner.seconds(base)
         r = a / b if a is not None and b else None
         goal = "" if target is None else f"<= {target:g}x" + ("" if r is None else (": met" if r <= target else ": **not met**"))
@@ -398,6 +405,11 @@ def render(runner: Runner, result: dict[str, Any], comps: list[tuple[str, str, s
         top = [f"{k} {v:.1f}s" for k, v in sorted(by_step.items(), key=lambda kv: -kv[1])[:8] if v >= 0.1]
         if profile:
             out.append(f"\nwhere `{s.name}` spends its time: {', '.join(top) or 'every step under 0.1s'}")
+        # -- perf (issue 26): the import report's phases --
+        phases = (s.extra.get("result") or {}).get("phases") or []
+        if phases:
+            out.append(f"phases of `{s.name}`: " + ", ".join(f"{p['phase']} {p['seconds']:.2f}s" for p in phases))
+        # -- end perf --
     return "\n".join(out)
 
 
@@ -415,23 +427,39 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--tree-timeout", type=float, default=600, help="seconds a tree import may take")
     ap.add_argument("--keep", action="store_true", help="keep the work directory")
     ap.add_argument("--child", help=argparse.SUPPRESS)
+    # -- perf (issue 26): variants, another server, rows changed, growth --
+    ap.add_argument("--only", type=parse_only, default=None, metavar="LIST",
+                    help=f"run only these variants, comma-separated, of: {', '.join(VARIANTS)} (default: all)")
+    ap.add_argument("--dsn", help="an existing server's admin DSN (e.g. PostgreSQL 15) instead of an embedded "
+                    "PostgreSQL 18; the run makes databases bench_* there (one run per server at a time) "
+                    "and drops them at the end")
+    ap.add_argument("--change-pct", type=float, default=1.0,
+                    help="percent of rows the target changes before 're-import changed' (default 1)")
+    ap.add_argument("--growth-from", type=int, default=0, metavar="N",
+                    help="also import N documents (and pg_restore them), for the growth to --documents")
+    # -- end perf --
     args = ap.parse_args(argv)
     if args.child:
         return child_main(json.loads(args.child))
+    global CHANGED_PCT, SELECTED, GROWTH_FROM
+    CHANGED_PCT, SELECTED, GROWTH_FROM = args.change_pct, args.only or set(VARIANTS), args.growth_from
     documents = 5_000 if args.quick else args.documents
     tree_n = 2_000 if args.quick else args.tree_rows
-    tree_sizes = [tree_n, 4 * tree_n] if tree_n > 0 else []
+    tree_sizes = [tree_n, 4 * tree_n] if tree_n > 0 and "tree" in SELECTED else []
     bin_dir = embedded_bin_dir()
     if bin_dir is None or not (bin_dir / "psql").exists():
         print("error: the embedded PostgreSQL is not installed: pip install 'edms-pgdump[embedded]'", file=sys.stderr)
         return 2
+    if args.dsn:
+        bin_dir = server_bin_dir(args.dsn, bin_dir)
 
     work = Path(tempfile.mkdtemp(prefix="edms-bench-"))
     result: dict[str, Any] = {"documents": documents, "rows": 0, "tree_rows": tree_sizes, "ratios": {}}
     checks: list[str] = []
     zmethod = "gzip"
     # --quick is CI's smoke run: its server does without fsync like the test servers' do
-    server: Server = start_embedded(keep=args.keep, durable=not args.quick)
+    server: Server = (Server(args.dsn, bin_dir) if args.dsn
+                      else start_embedded(keep=args.keep, durable=not args.quick))
     runner = Runner(args.timeout, server)
     try:
         with psycopg.connect(server.admin_dsn, autocommit=True) as admin:
@@ -462,10 +490,15 @@ def main(argv: list[str] | None = None) -> int:
             rows = table_rows(src)
             result["rows"] = sum(rows.values())
             run_export_cases(runner, server, src, work, args.jobs)
-            zmethod = str(result.setdefault("pg_dump_compressed", pg_dump_compression(runner, bin_dir, src, work)))
+            if "export" in SELECTED:
+                zmethod = str(result.setdefault("pg_dump_compressed", pg_dump_compression(runner, bin_dir, src, work)))
             run_import_cases(runner, dbs, bin_dir, work, args.jobs, rows, checks)
-            run_copy_cases(runner, dbs, bin_dir, src, args.jobs, rows, checks)
-            run_compare_cases(runner, dbs, work)
+            if "copy" in SELECTED:
+                run_copy_cases(runner, dbs, bin_dir, src, args.jobs, rows, checks)
+            if "verify-diff" in SELECTED:
+                run_compare_cases(runner, dbs, work)
+            if GROWTH_FROM and "import" in SELECTED:
+                run_growth_case(runner, dbs, bin_dir, work, GROWTH_FROM, checks)
             for n in tree_sizes:
                 if not run_tree_case(runner, dbs, bin_dir, work, n, args.tree_timeout, checks):
                     break
@@ -473,6 +506,8 @@ def main(argv: list[str] | None = None) -> int:
         checks.append(f"run stopped: {str(exc).strip()}")
         print(f"error: {str(exc).strip()}", file=sys.stderr)
     finally:
+        if args.dsn:  # perf: leave the shared server as it was
+            drop_bench_databases(server)
         stop_embedded(server)
         if not args.keep:
             shutil.rmtree(work, ignore_errors=True)
@@ -506,6 +541,11 @@ def run_export_cases(runner: Runner, server: Server, src: str, work: Path, jobs:
     subprocess.run([pg_dump, "--data-only", "-Fc", "-Z0", *table_args, "-f", str(work / "warm.dump"), src],
                    check=False, capture_output=True)
     runner.run("pg_dump -Z0", [pg_dump, "--data-only", "-Fc", "-Z0", *table_args, "-f", str(work / "plain.dump"), src])
+    if "export" not in SELECTED:  # perf: only the archive the imports read
+        out = work / "export-zstd-j1.edmsdump"
+        runner.run("export zstd -j1", child(
+            {"op": "export", "dsn": src, "mapping": mapping, "output": str(out), "jobs": 1, "compression": "zstd"}))
+        return
     rb = work / "runbook"
     write_runbooks(src, load_mapping(Path(mapping)), ["export"], rb)
     (rb / "data").mkdir()
@@ -547,14 +587,21 @@ def run_import_cases(runner: Runner, dbs: Databases, bin_dir: Path, work: Path, 
     if runner.steps["export zstd -j1"].error:
         checks.append("imports skipped: the zstd export failed")
         return
-    runner.run("pg_restore", restore_cmd(bin_dir, dbs.fresh("bench_restore", "bench_schema"), work / "plain.dump"))
+    if "pg_restore" in SELECTED:
+        runner.run("pg_restore", restore_cmd(bin_dir, dbs.fresh("bench_restore", "bench_schema"), work / "plain.dump"))
+        dbs.drop("bench_restore")
     cases: tuple[tuple[str, dict[str, Any]], ...] = (
         ("import default", {}),
         (f"import -j{jobs}", {"jobs": jobs}),
         ("import keep", {"constraints": "keep"}),
         ("import recreate", {"constraints": "recreate"}),
     )
+    variant = {"import default": "import", f"import -j{jobs}": "import-j", "import keep": "keep",
+               "import recreate": "recreate"}
+    reimports = {"reimport", "reimport-changed"} & SELECTED
     for name, options in cases:
+        if variant[name] not in SELECTED and not (name == "import default" and reimports):
+            continue
         db_name = "bench_" + "".join(ch if ch.isalnum() else "_" for ch in name)
         target = dbs.fresh(db_name, "bench_reinit")
         before = write_counts(target)
@@ -567,14 +614,131 @@ def run_import_cases(runner: Runner, dbs: Databases, bin_dir: Path, work: Path, 
         step.extra["rows_ok"] = all(got[t] >= rows[t] for t in TABLES)
         if not step.extra["rows_ok"]:
             checks.append(f"{name}: rows missing in the target ({got} for {rows})")
-        if name == "import default":
+        if name == "import default" and "reimport" in SELECTED:
             re = runner.run("re-import", child({"op": "import", "dsn": target, "archive": str(archive), "options": {}}))
             if not re.error:
                 again = write_counts(target)
                 re.extra["tuples_written"] = {k: again[k] - after[k] for k in after}
                 if any(re.extra["tuples_written"].values()):
                     checks.append(f"re-import wrote tuples: {re.extra['tuples_written']}")
+        if name == "import default" and "reimport-changed" in SELECTED:
+            run_changed_reimport(runner, target, archive, checks)
         dbs.drop(db_name)  # each holds the whole data set
+
+
+# -- perf (issue 26): variants, the re-import with rows changed, growth, another server --
+
+VARIANTS = (
+    "export", "pg_restore", "import", "import-j", "keep", "recreate", "reimport", "reimport-changed", "tree",
+    "copy", "verify-diff",
+)
+SELECTED: set[str] = set(VARIANTS)
+CHANGED_PCT = 1.0
+GROWTH_FROM = 0
+# what the target changes in every table before "re-import changed": a plain column of
+# one archive row in 100/CHANGED_PCT (not the target's own 'legacy-' rows), so the
+# archive's copy of those rows differs
+_ARCHIVED = "document_id IN (SELECT id FROM public.documents WHERE document_number NOT LIKE 'legacy-%')"
+CHANGES = {
+    "public.users": ("full_name = coalesce(full_name, '') || ' (edited)'", "username NOT LIKE 'legacy-%'"),
+    "public.documents": ("title = title || ' (edited)'", "document_number NOT LIKE 'legacy-%'"),
+    "public.document_versions": ("size_bytes = size_bytes + 1", _ARCHIVED),
+    "public.document_workflows": ("state = state || '-edited'", _ARCHIVED),
+}
+
+
+def parse_only(text: str) -> set[str]:
+    chosen = {v.strip() for v in text.split(",") if v.strip()}
+    unknown = chosen - set(VARIANTS)
+    if unknown:
+        raise argparse.ArgumentTypeError(f"unknown variant(s) {', '.join(sorted(unknown))}; choose from {', '.join(VARIANTS)}")
+    return chosen
+
+
+def server_bin_dir(dsn: str, embedded: Path) -> Path:
+    """pg_dump/pg_restore/psql of the server's major version when installed (a newer
+    pg_restore sends settings an older server refuses), else the embedded wheel's."""
+    from edms_pgdump.demo.servers import client_bin_dirs, tool_major
+
+    with psycopg.connect(dsn, autocommit=True) as c:
+        major = int(str(c.execute("SHOW server_version_num").fetchone()[0])) // 10000  # type: ignore[index]
+    for d in client_bin_dirs():
+        if tool_major(d) == major and (d / "psql").exists():
+            return d
+    return embedded
+
+
+def growth_comparisons() -> list[tuple[str, str, str, float | None]]:
+    if not GROWTH_FROM:
+        return []
+    return [
+        (f"import growth, {GROWTH_FROM:,} documents to the full set", "import default",
+         f"import default {GROWTH_FROM}", 4.5),
+        (f"pg_restore growth, {GROWTH_FROM:,} documents to the full set", "pg_restore",
+         f"pg_restore {GROWTH_FROM}", None),
+        (f"import, default, {GROWTH_FROM:,} documents", f"import default {GROWTH_FROM}",
+         f"pg_restore {GROWTH_FROM}", 1.5),
+    ]
+
+
+def run_changed_reimport(runner: Runner, target: str, archive: Path, checks: list[str]) -> None:
+    """The target changes CHANGED_PCT% of every table's rows, then the same archive is
+    imported again: exactly those rows must be updated back, nothing inserted."""
+    every = max(1, round(100 / CHANGED_PCT))
+    changed = 0
+    with psycopg.connect(target, autocommit=True) as c:
+        for table, (assignment, archived) in CHANGES.items():
+            stmt = sql.SQL("UPDATE {} SET {} WHERE id % {} = 0 AND {}").format(
+                sql.Identifier(*table.split(".")), sql.SQL(assignment), sql.Literal(every), sql.SQL(archived))
+            changed += c.execute(stmt).rowcount
+        c.execute("VACUUM ANALYZE")
+    before = write_counts(target)
+    step = runner.run("re-import changed", child({"op": "import", "dsn": target, "archive": str(archive), "options": {}}))
+    if step.error:
+        return
+    after = write_counts(target)
+    step.extra["tuples_written"] = {k: after[k] - before[k] for k in before}
+    step.extra["rows_changed"] = changed
+    if step.extra["tuples_written"] != {"ins": 0, "upd": changed, "del": 0}:
+        checks.append(f"re-import changed: wrote {step.extra['tuples_written']}, expected {changed} updates")
+
+
+def run_growth_case(runner: Runner, dbs: Databases, bin_dir: Path, work: Path, documents: int,
+                    checks: list[str]) -> None:
+    """The default import and pg_restore of a smaller data set, for the growth ratio."""
+    src = dbs.fresh("bench_small_src", "bench_schema")
+    with psycopg.connect(src, autocommit=True) as c:
+        sample.populate(c, sample.SampleSize.from_documents(documents))
+        c.execute("VACUUM ANALYZE")
+    archive, dump = work / f"small-{documents}.edmsdump", work / f"small-{documents}.dump"
+    table_args = [a for t in TABLES for a in ("-t", t)]
+    subprocess.run([str(bin_dir / "pg_dump"), "--data-only", "-Fc", "-Z0", *table_args, "-f", str(dump), src],
+                   check=True, capture_output=True)
+    exp = runner.run(f"export zstd -j1 {documents}", child(
+        {"op": "export", "dsn": src, "mapping": str(sample_mapping_path()), "output": str(archive), "jobs": 1,
+         "compression": "zstd"}))
+    dbs.drop("bench_small_src")
+    runner.run(f"pg_restore {documents}", restore_cmd(bin_dir, dbs.fresh("bench_small_restore", "bench_schema"), dump))
+    dbs.drop("bench_small_restore")
+    if exp.error:
+        checks.append(f"growth: the export of {documents} documents failed")
+        return
+    target = dbs.fresh("bench_small_import", "bench_reinit")
+    runner.run(f"import default {documents}", child({"op": "import", "dsn": target, "archive": str(archive), "options": {}}))
+    dbs.drop("bench_small_import")
+
+
+CREATED_DATABASES: set[str] = set()
+
+
+def drop_bench_databases(server: Server) -> None:
+    """The databases this run made, on a server it did not start."""
+    with psycopg.connect(server.admin_dsn, autocommit=True) as c:
+        for name in sorted(CREATED_DATABASES):
+            c.execute(sql.SQL("DROP DATABASE IF EXISTS {} WITH (FORCE)").format(sql.Identifier(name)))
+
+
+# -- end perf --
 
 
 def run_tree_case(runner: Runner, dbs: Databases, bin_dir: Path, work: Path, n: int, timeout: float,

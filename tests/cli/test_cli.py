@@ -40,6 +40,7 @@ EXPORT_KEYS = {
 EXPORT_TABLE_KEYS = {"table", "rows", "bytes", "member"}
 IMPORT_KEYS = {
     "ok",
+    "phases",
     "archive",
     "archive_id",
     "target",
@@ -153,13 +154,24 @@ def test_json_documents_of_export_import_verify_inspect(sample_dbs: tuple[str, s
 
     again = _json(["import", str(archive), "--dsn", dst, "--json"])
     assert again["already_applied"] is True and again["inserted"] == 0
+    # the time of each phase, in run order: a re-import sets every row aside as unchanged
+    phases = [p["phase"] for p in again["phases"]]
+    assert phases[0] == "verify archive" and phases[-1] == "untimed"
+    assert {"staging copy", "unchanged rows", "proof", "commit"} <= set(phases)
+    resolved = [p for p in again["profile"] if p["step"] in ("insert", "update", "keyed", "keyed+final")]
+    assert resolved and all(p.get("rows", 0) == 0 for p in resolved)
+    total = sum(p["seconds"] for p in again["phases"])
+    assert abs(total - again["seconds"]) < 0.01 + 0.001 * len(phases)
+    text = runner.invoke(app, ["import", str(archive), "--dsn", dst, "--verbose"])
+    assert text.exit_code == 0, text.output
+    assert re.search(r"time by phase: verify archive \d+\.\d\ds, staging copy \d+\.\d\ds, unchanged rows", text.output), text.output
 
     ver_db = _json(["verify", str(archive), "--dsn", dst, "--json"])
     assert set(ver_db["database"]) >= VERIFY_DB_KEYS and ver_db["database"]["matches"] is True
 
     # the default log (env var) got export? no: export went to --audit-log; imports to the env one
     env_log = Path(os.environ[ENV_VAR])
-    assert [line["operation"] for line in read_audit_log(env_log)] == ["import", "import", "import"]
+    assert [line["operation"] for line in read_audit_log(env_log)] == ["import"] * 4
 
 
 def test_json_error_document_and_exit_code(tmp_path: Path) -> None:

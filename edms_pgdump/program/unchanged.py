@@ -1,0 +1,82 @@
+"""Part of the builder: archive rows found unchanged in the target are set aside before
+any key is resolved (``sqlgen.unchanged``), so a re-import of an unchanged archive
+neither resolves, compares nor writes them. Their count joins "existing" (and so
+"unchanged" in the report). A key the archive repeats is left out of both sets, so the
+keyed rows fall short of the rows to resolve, which names it."""
+
+from __future__ import annotations
+
+from dataclasses import replace
+
+from edms_pgdump import sqlgen
+from edms_pgdump.catalog.names import QualifiedName
+from edms_pgdump.program.proof import ProofSteps
+from edms_pgdump.program.steps import STAGED, Derive, Execute, count_of
+from edms_pgdump.sqlgen.export import all_null_key
+from edms_pgdump.sqlgen.unchanged import join_method, same_rows
+
+SAME = "same"  # archive rows the target already holds as they are
+TO_RESOLVE = "to resolve"  # the other staged rows: keyed, resolved and written
+
+
+class UnchangedSteps(ProofSteps):
+    def prunable(self, name: QualifiedName) -> bool:
+        """Where setting unchanged rows aside is proven to change nothing (see
+        docs/performance.md): a table the program writes with on_conflict update,
+        whose written rows nothing in the target can change (otherwise they are compared
+        after the writes), whose fields are exactly the plan's, with plain columns and
+        plain references only, keyed by deterministic equality. Not for a comparison or
+        --delete-missing, which read every staged row."""
+        if self.compare or self.opts.delete_missing or self.compared(name):
+            return False
+        tp = self.plan.tables[name]
+        if self.policy(tp) != "update" or tuple(self.fields[name]) != tp.field_names:
+            return False
+        if self.archive_types.get(name) or tp.generic or tp.moving_key or tp.byte_compared or tp.equality:
+            return False
+        # positions the import computes (tree:), ids inside JSON or text rewritten in
+        # staging (embedded_references:): the staged row is not yet what is written
+        if tp.tree is not None or tp.embedded:
+            return False
+        if any(f.role not in ("column", "reference") for f in tp.fields):
+            return False
+        # a reference's presence and carried values (archive format 2) are not in the
+        # natural view's comparison: such tables import as before
+        return not any(
+            e.tree or e.array or e.shared or e.present or e.carried or all_null_key(self.plan, e)
+            for e in tp.expansions
+        )
+
+    def set_aside_unchanged(self, tables: list[QualifiedName]) -> None:
+        chosen = [n for n in tables if self.prunable(n)]
+        if not chosen:
+            return
+        self.steps.append(Execute("session", None, join_method("nestloop", False)))
+        for name in chosen:
+            self.set_aside(name)
+        self.steps.append(Execute("session", None, join_method("nestloop", True)))
+
+    def without_merge_joins(self, on: bool) -> None:
+        """Around the resolving steps when rows were set aside (``join_method``)."""
+        if any(self.staging[n].same is not None for n in self.tables):
+            self.steps.append(Execute("session", None, join_method("mergejoin", not on)))
+
+    def set_aside(self, name: QualifiedName) -> None:
+        tp = self.plan.tables[name]
+        names = replace(self.staging[name], same=self.staging[name].scratch("same"))
+        self.staging[name] = names
+        assert names.same is not None
+        add = self.steps.append
+        same = sqlgen.create_as(names.same, same_rows(self.plan, tp, names))
+        add(Execute("unchanged", name, same, count=SAME))
+        add(Derive(name, TO_RESOLVE, (count_of(name, STAGED), count_of(name, SAME, -1))))
+        # the rows keyed next are those whose key is not here; references join on the key
+        keys = [kf.name for kf in tp.key_fields]
+        add(Execute("analyze unchanged", name, sqlgen.analyze(names.same, keys)))
+
+    def resolved_count(self, name: QualifiedName) -> str:
+        """The count the keyed rows must match: every staged row, or those not set aside."""
+        return STAGED if self.staging[name].same is None else TO_RESOLVE
+
+
+__all__ = ["SAME", "TO_RESOLVE", "UnchangedSteps"]

@@ -1,0 +1,131 @@
+"""Re-import sets unchanged rows aside before resolving them (``sqlgen.unchanged``):
+the outcome must be exactly the import's without that shortcut, including rows the
+target changed since the last import and references to rows renamed there."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+import psycopg
+import pytest
+
+from edms_pgdump.demo import sample
+from edms_pgdump.demo.resources import sample_mapping_path
+from edms_pgdump.errors import ImportRejected
+from edms_pgdump.export.write import write_archive
+from edms_pgdump.load.transaction import ImportOptions
+from edms_pgdump.load.transaction import load_archive as import_archive
+from edms_pgdump.mapping import load_mapping
+from edms_pgdump.program.unchanged import UnchangedSteps
+from tests.support.db import db_digest, export_without_data_proofs
+
+# what the target changed since the last import; the archive holds the old values
+DRIFT = (
+    # a plain column
+    "UPDATE public.documents SET title = 'edited in the target' WHERE id % 17 = 0",
+    # a referenced row's natural key: the rows pointing at it no longer read as the archive's
+    "UPDATE public.users SET username = 'renamed-' || username WHERE username = 'user000001'",
+    # a reference (parent), and one removed
+    "UPDATE public.documents SET parent_id = NULL WHERE id % 13 = 0",
+    # a row deleted: the archive's copy is new again
+    "DELETE FROM public.document_workflows WHERE id % 19 = 0",
+    # a reference through a two-level key (current version -> its document's number)
+    "UPDATE public.documents d SET current_version_id = NULL WHERE id % 23 = 0",
+)
+
+
+def _x(dsn: str, *statements: str) -> None:
+    with psycopg.connect(dsn, autocommit=True) as c:
+        for s in statements:
+            c.execute(s.encode())
+
+
+def _reinit(new_db: Any, sample_template: str) -> str:
+    dsn: str = new_db(sample_template)
+    with psycopg.connect(dsn, autocommit=True) as c:
+        sample.reinitialise(c)
+    return dsn
+
+
+def _steps(report: Any, step: str) -> list[dict[str, Any]]:
+    return [p for p in report.profile if p["step"] == step]
+
+
+def test_reimport_of_the_same_archive_resolves_no_row(sample_dbs: tuple[str, str], tmp_path: Path) -> None:
+    src, dst = sample_dbs
+    archive = tmp_path / "a.edmsdump"
+    write_archive(src, load_mapping(sample_mapping_path()), archive)
+    import_archive(dst, archive)
+    before = db_digest(dst)
+    again = import_archive(dst, archive)
+    assert again.committed and again.ok and again.inserted == 0 and again.updated == 0
+    assert all(t.unchanged == t.expected == t.present_after > 0 for t in again.tables)
+    # every row was found unchanged up front; the key joins and the resolving saw none
+    same = {p["table"]: p["rows"] for p in _steps(again, "unchanged")}
+    assert same == {t.table: t.expected for t in again.tables}
+    resolved = [p for p in again.profile if p["step"] in ("keyed", "keyed+final") and p.get("rows")]
+    assert resolved == []
+    assert db_digest(dst) == before
+
+
+def test_rows_the_target_changed_are_imported_as_without_the_shortcut(
+    sample_dbs: tuple[str, str], new_db: Any, sample_template: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    src, fast = sample_dbs
+    slow = _reinit(new_db, sample_template)
+    archive = tmp_path / "a.edmsdump"
+    write_archive(src, load_mapping(sample_mapping_path()), archive)
+    for dst in (fast, slow):
+        assert import_archive(dst, archive).committed
+        _x(dst, *DRIFT)
+    assert db_digest(fast) == db_digest(slow)
+
+    shortcut = import_archive(fast, archive)
+    with monkeypatch.context() as m:
+        m.setattr(UnchangedSteps, "prunable", lambda self, name: False)
+        plain = import_archive(slow, archive)
+        assert not _steps(plain, "unchanged")
+    assert shortcut.committed and plain.committed
+    assert [t.to_dict() for t in shortcut.tables] == [t.to_dict() for t in plain.tables]
+    assert shortcut.updated > 0 and shortcut.inserted > 0  # the renamed user and deleted workflows
+    assert db_digest(fast) == db_digest(slow)
+    # the documents of the renamed user point at the archive's user again
+    with psycopg.connect(fast, autocommit=True) as c:
+        wrong = c.execute(
+            "SELECT count(*) FROM public.documents d JOIN public.users u ON u.id = d.owner_id "
+            "WHERE u.username LIKE 'renamed-%'"
+        ).fetchone()
+    assert wrong == (0,)
+    # only the drifted rows were resolved
+    resolved = sum(p.get("rows", 0) for p in shortcut.profile if p["step"] in ("keyed", "keyed+final"))
+    assert 0 < resolved < sum(t.expected for t in shortcut.tables) // 2
+
+
+@pytest.mark.parametrize("twin_email", [None, "twin@example.org"])
+def test_a_repeated_key_among_unchanged_rows_is_refused(
+    sample_dbs: tuple[str, str], tmp_path: Path, twin_email: str | None
+) -> None:
+    """An archive that holds one user twice, both rows as the target holds it (or the
+    second one different): the key is set aside once and resolved never, so the keyed
+    rows fall short of the rows to resolve, and the import names the repeated key."""
+    src, dst = sample_dbs
+    archive = tmp_path / "a.edmsdump"
+    mapping = load_mapping(sample_mapping_path())
+    write_archive(src, mapping, archive)
+    assert import_archive(dst, archive).committed
+    email = "email" if twin_email is None else f"'{twin_email}'"
+    _x(
+        src,
+        "ALTER TABLE public.users DROP CONSTRAINT users_username_key",
+        f"INSERT INTO public.users (username, email, full_name, is_active, created_at) "
+        f"SELECT username, {email}, full_name, is_active, created_at FROM public.users WHERE username = 'user000001'",
+    )
+    twice = tmp_path / "twice.edmsdump"
+    with export_without_data_proofs():
+        write_archive(src, mapping, twice)
+    before = db_digest(dst)
+    with pytest.raises(ImportRejected, match=r"public\.users: the archive holds duplicate natural keys \(username\): "
+                       r"\(username='user000001'\); fix the source data"):
+        import_archive(dst, twice, options=ImportOptions())
+    assert db_digest(dst) == before
