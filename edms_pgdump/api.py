@@ -243,6 +243,13 @@ def import_archive(
             record.details["already_applied"] = failed_report.already_applied
         _finish_audit(record, audit_log, started, [])
         raise
+    _record_import(record, report, hooks)
+    written = _finish_audit(record, audit_log, started, report.warnings)
+    return ImportResult.of(report, _history_status(hooks, report), written)
+
+
+def _record_import(record: AuditRecord, report: ImportReport, hooks: HistoryHooks) -> None:
+    """An import's audit line once it ran (archive, fixture or copy): ok, with its counts."""
     record.result = "ok"
     record.db_role = hooks.db_role
     record.tables = [t.to_dict() for t in report.tables]
@@ -253,8 +260,6 @@ def import_archive(
         updated=report.updated,
         history=hooks.available and report.committed,
     )
-    written = _finish_audit(record, audit_log, started, report.warnings)
-    return ImportResult.of(report, _history_status(hooks, report), written)
 
 
 def copy_database(
@@ -320,15 +325,7 @@ def copy_database(
     for record in (sent, got):
         record.result = "ok"
     sent.tables = _streamed(streams)
-    got.db_role = hooks.db_role
-    got.tables = [t.to_dict() for t in report.tables]
-    got.details.update(
-        committed=report.committed,
-        already_applied=report.already_applied,
-        inserted=report.inserted,
-        updated=report.updated,
-        history=hooks.available and report.committed,
-    )
+    _record_import(got, report, hooks)
     _finish_audit(sent, audit_log, started, report.warnings)
     written = _finish_audit(got, audit_log, started, report.warnings)
     values = {f.name: getattr(report, f.name) for f in fields(ImportReport)}
@@ -569,18 +566,9 @@ def import_fixture(
             record.tables = [t.to_dict() for t in failed_report.tables]
         _finish_audit(record, audit_log, started, [])
         raise
-    record.result = "ok"
     record.archive_id = report.archive_id
-    record.db_role = hooks.db_role
-    record.tables = [t.to_dict() for t in report.tables]
-    record.details.update(
-        committed=report.committed,
-        already_applied=report.already_applied,
-        inserted=report.inserted,
-        updated=report.updated,
-        history=hooks.available and report.committed,
-        mapping_sha256=m.sha256,
-    )
+    _record_import(record, report, hooks)
+    record.details["mapping_sha256"] = m.sha256
     written = _finish_audit(record, audit_log, started, report.warnings)
     return ImportResult.of(report, _history_status(hooks, report), written)
 

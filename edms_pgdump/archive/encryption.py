@@ -29,6 +29,7 @@ from cryptography.hazmat.primitives.ciphers.aead import ChaCha20Poly1305
 from cryptography.hazmat.primitives.kdf.hkdf import HKDF
 
 from edms_pgdump.archive.keys import Identity, Recipient
+from edms_pgdump.archive.streams import SeekableBytes
 from edms_pgdump.errors import ArchiveError
 
 MAGIC = b"age-encryption.org/v1\n"
@@ -133,7 +134,7 @@ class AgeWriter:
 # -- reading -------------------------------------------------------------------------
 
 
-class AgeReader(io.RawIOBase):
+class AgeReader(SeekableBytes):
     """A seekable, read-only view of the plaintext of an age file.
 
     Opening it checks the header's MAC and the final chunk, so a wrong identity, a
@@ -266,22 +267,6 @@ class AgeReader(io.RawIOBase):
             ) from None
         self._cached = (index, plain)
         return plain
-
-    def readable(self) -> bool:
-        return True
-
-    def seekable(self) -> bool:
-        return True
-
-    def tell(self) -> int:
-        return self._pos
-
-    def seek(self, offset: int, whence: int = io.SEEK_SET) -> int:
-        base = {io.SEEK_SET: 0, io.SEEK_CUR: self._pos, io.SEEK_END: self.size}[whence]
-        if base + offset < 0:
-            raise OSError("negative seek position")
-        self._pos = base + offset
-        return self._pos
 
     def readinto(self, buffer: bytearray | memoryview) -> int:  # type: ignore[override]
         view = memoryview(buffer).cast("B")

@@ -28,13 +28,13 @@ download in parallel. Nothing goes to local disk; the import reads every member 
 
 from __future__ import annotations
 
-import io
 import os
 from collections.abc import Iterator
 from contextlib import contextmanager, suppress
 from functools import lru_cache
 from typing import Any
 
+from edms_pgdump.archive.streams import SeekableBytes
 from edms_pgdump.errors import ArchiveError, UsageError
 
 SCHEME = "s3://"
@@ -192,7 +192,7 @@ def object_exists(url: str) -> bool:
 # -- reading -----------------------------------------------------------------------
 
 
-class RemoteObject(io.RawIOBase):
+class RemoteObject(SeekableBytes):
     """A seekable read-only file over one object, read by ranged GETs pinned to its ETag.
 
     Reads fill the buffer asked for (tarfile treats a short read as the end of the data).
@@ -218,22 +218,6 @@ class RemoteObject(io.RawIOBase):
     def reopened(self) -> RemoteObject:
         """Another reader of the same object, pinned to the same ETag (one per thread)."""
         return RemoteObject(self.url, etag=self.etag, client=self.client)
-
-    def readable(self) -> bool:
-        return True
-
-    def seekable(self) -> bool:
-        return True
-
-    def tell(self) -> int:
-        return self._pos
-
-    def seek(self, offset: int, whence: int = io.SEEK_SET) -> int:
-        base = {io.SEEK_SET: 0, io.SEEK_CUR: self._pos, io.SEEK_END: self.size}[whence]
-        if base + offset < 0:
-            raise OSError("negative seek position")
-        self._pos = base + offset
-        return self._pos
 
     def _fetch(self) -> None:
         start = self._pos

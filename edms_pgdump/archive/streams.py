@@ -7,6 +7,7 @@ to name each damage), so the two hash and decompress exactly the same way.
 from __future__ import annotations
 
 import hashlib
+import io
 from collections.abc import Iterator
 from typing import IO, BinaryIO
 
@@ -15,6 +16,31 @@ import zstandard
 from edms_pgdump.errors import ArchiveError
 
 CHUNK = 1 << 20
+
+
+class SeekableBytes(io.RawIOBase):
+    """A read-only, seekable byte source of known ``size`` (an age-decrypted file, an
+    object read by ranges): the position bookkeeping both share. Subclasses set
+    ``self.size`` and ``self._pos = 0`` and implement ``readinto``."""
+
+    size: int
+    _pos: int
+
+    def readable(self) -> bool:
+        return True
+
+    def seekable(self) -> bool:
+        return True
+
+    def tell(self) -> int:
+        return self._pos
+
+    def seek(self, offset: int, whence: int = io.SEEK_SET) -> int:
+        base = {io.SEEK_SET: 0, io.SEEK_CUR: self._pos, io.SEEK_END: self.size}[whence]
+        if base + offset < 0:
+            raise OSError("negative seek position")
+        self._pos = base + offset
+        return self._pos
 
 
 class HashingWriter:
@@ -67,4 +93,4 @@ def decompressed_blocks(fh: HashingReader, compression: str, origin: str, name: 
         ) from None
 
 
-__all__ = ["CHUNK", "HashingReader", "HashingWriter", "decompressed_blocks"]
+__all__ = ["CHUNK", "HashingReader", "HashingWriter", "SeekableBytes", "decompressed_blocks"]

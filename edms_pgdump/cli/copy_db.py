@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import inspect
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, cast
+from typing import TYPE_CHECKING, Any
 
 import typer
 
@@ -26,17 +26,13 @@ from edms_pgdump.cli.app import (
 )
 from edms_pgdump.cli.core import (
     _PairedWhere,
-    checked,
-    default_guard,
     import_cmd,
-    max_deletes_value,
+    import_options,
     print_import_report,
     where_option,
 )
 
 if TYPE_CHECKING:
-    from edms_pgdump.mapping import ConflictPolicy
-    from edms_pgdump.options import ConstraintMode
     from edms_pgdump.results import CopyResult
 
 _IMPORT = inspect.signature(import_cmd).parameters
@@ -92,28 +88,23 @@ def copy_cmd(
 
     Example: edms-pgdump copy --from prod --to staging -m config/edms.yaml --dry-run
     """
-    from edms_pgdump.options import ImportOptions
-
-    opts = checked(
-        lambda: ImportOptions(
-            dry_run=dry_run,
-            on_conflict=cast("ConflictPolicy | None", on_conflict),
-            lock_timeout=lock_timeout,
-            statement_timeout=statement_timeout,
-            work_mem=work_mem,
-            constraints=cast("ConstraintMode", constraints),
-            refresh_materialized_views=refresh_views,
-            delete_missing=delete_missing,
-            max_deletes=max_deletes_value(max_deletes),
-            max_deletes_percent=default_guard(delete_missing, max_deletes),
-            ignore_columns=tuple(ignore_column or ()),
-            skip_tables=tuple(skip_table or ()),
-            jobs=jobs,
-            allow_cascade=allow_cascade,
-            allow_side_effects=tuple(allow_side_effects or ()),
-            prove=prove,
-        ),
+    opts = import_options(
         json_out,
+        dry_run=dry_run,
+        on_conflict=on_conflict,
+        lock_timeout=lock_timeout,
+        statement_timeout=statement_timeout,
+        work_mem=work_mem,
+        constraints=constraints,
+        refresh_views=refresh_views,
+        delete_missing=delete_missing,
+        max_deletes=max_deletes,
+        ignore_column=ignore_column,
+        skip_table=skip_table,
+        jobs=jobs,
+        allow_cascade=allow_cascade,
+        allow_side_effects=allow_side_effects,
+        prove=prove,
     )
 
     def go() -> CopyResult:

@@ -342,6 +342,53 @@ def checked(make: Callable[[], ImportOptions], json_out: bool) -> ImportOptions:
     return run(make, json_output=json_out)
 
 
+def import_options(
+    json_out: bool,
+    *,
+    dry_run: bool,
+    on_conflict: str | None,
+    lock_timeout: str,
+    statement_timeout: str,
+    work_mem: str,
+    constraints: str,
+    refresh_views: bool,
+    delete_missing: bool,
+    max_deletes: str | None,
+    ignore_column: list[str] | None,
+    skip_table: list[str] | None,
+    jobs: int,
+    allow_cascade: bool,
+    allow_side_effects: list[str] | None,
+    prove: bool,
+) -> ImportOptions:
+    """The import options of ``import`` and ``copy`` (the same typer options), made and
+    validated before anything runs (``checked``). Choices pass on as typed text: the
+    library validates them and names the allowed values."""
+    from edms_pgdump.options import ImportOptions
+
+    return checked(
+        lambda: ImportOptions(
+            dry_run=dry_run,
+            on_conflict=cast("ConflictPolicy | None", on_conflict),
+            lock_timeout=lock_timeout,
+            statement_timeout=statement_timeout,
+            work_mem=work_mem,
+            constraints=cast("ConstraintMode", constraints),
+            refresh_materialized_views=refresh_views,
+            delete_missing=delete_missing,
+            max_deletes=max_deletes_value(max_deletes),
+            max_deletes_percent=default_guard(delete_missing, max_deletes),
+            ignore_columns=tuple(ignore_column or ()),
+            skip_tables=tuple(skip_table or ()),
+            jobs=jobs,
+            allow_cascade=allow_cascade,
+            allow_side_effects=tuple(allow_side_effects or ()),
+            prove=prove,
+        ),
+        json_out,
+    )
+
+
 @app.command("import")
 def import_cmd(
     archive: str = typer.Argument(
@@ -430,29 +477,23 @@ def import_cmd(
 
     Example: edms-pgdump import prod.edmsdump --dsn postgresql://localhost/fresh --dry-run
     """
-    from edms_pgdump.options import ImportOptions
-
-    # passed on as typed text: the library validates both and names the allowed values
-    opts = checked(
-        lambda: ImportOptions(
-            dry_run=dry_run,
-            on_conflict=cast("ConflictPolicy | None", on_conflict),
-            lock_timeout=lock_timeout,
-            statement_timeout=statement_timeout,
-            work_mem=work_mem,
-            constraints=cast("ConstraintMode", constraints),
-            refresh_materialized_views=refresh_views,
-            delete_missing=delete_missing,
-            max_deletes=max_deletes_value(max_deletes),
-            max_deletes_percent=default_guard(delete_missing, max_deletes),
-            ignore_columns=tuple(ignore_column or ()),
-            skip_tables=tuple(skip_table or ()),
-            jobs=jobs,
-            allow_cascade=allow_cascade,
-            allow_side_effects=tuple(allow_side_effects or ()),
-            prove=prove,
-        ),
+    opts = import_options(
         json_out,
+        dry_run=dry_run,
+        on_conflict=on_conflict,
+        lock_timeout=lock_timeout,
+        statement_timeout=statement_timeout,
+        work_mem=work_mem,
+        constraints=constraints,
+        refresh_views=refresh_views,
+        delete_missing=delete_missing,
+        max_deletes=max_deletes,
+        ignore_column=ignore_column,
+        skip_table=skip_table,
+        jobs=jobs,
+        allow_cascade=allow_cascade,
+        allow_side_effects=allow_side_effects,
+        prove=prove,
     )
     target = target_dsn(dsn, host, port, username)
 

@@ -41,9 +41,7 @@ from edms_pgdump.export.program import Commit, CopyOut, Counts, export_opening
 from edms_pgdump.export.run import ExportRun, Runner, run_opening
 from edms_pgdump.export.subset import resolve_filters
 from edms_pgdump.export.write import OpenedExport, export_manifest, open_export
-from edms_pgdump.load.prepare import prepare_import
-from edms_pgdump.load.subset_scope import archive_scopes
-from edms_pgdump.load.transaction import ImportInput, Members
+from edms_pgdump.load.transaction import ImportInput, Members, prepared_manifest
 from edms_pgdump.mapping import Mapping
 from edms_pgdump.options import ExportOptions, ImportOptions
 from edms_pgdump.program.run import MemberSource
@@ -151,13 +149,8 @@ class CopySource:
         """The source's shapes checked against the target's catalog (schema drift, a
         subset's scope), as an archive's manifest is."""
         assert self.record is not None
-        manifest, origin = self.record, self.origin
-        prep = prepare_import(manifest, catalog, origin, options.ignore_columns, options.skip_tables)
-        report.warnings += prep.warnings
-        loaded = {name: tuple(fields) for name, fields in prep.loaded.items()}
-        scopes = {}
-        if options.delete_missing:
-            scopes = archive_scopes(manifest, prep.plan, catalog, loaded, origin)
+        manifest = self.record
+        prep, loaded, scopes = prepared_manifest(manifest, self.origin, catalog, options, report)
         estimated = self.opened.estimated if self.opened is not None else {}
         return ImportInput(
             catalog,

@@ -28,6 +28,7 @@ import psycopg
 
 from edms_pgdump import sqlgen
 from edms_pgdump.archive.integrity import IntegrityReport, check_integrity
+from edms_pgdump.archive.manifest import Manifest
 from edms_pgdump.archive.package import ArchiveReader
 from edms_pgdump.catalog.names import QualifiedName
 from edms_pgdump.catalog.read import Catalog, read_catalog
@@ -252,14 +253,8 @@ class ArchiveSource:
     def prepare(
         self, conn: Connection, catalog: Catalog, options: ImportOptions, report: ImportReport
     ) -> ImportInput:
-        manifest, origin = self.reader.manifest, str(self.reader.origin)
-        prep = prepare_import(manifest, catalog, origin, options.ignore_columns, options.skip_tables)
-        report.warnings += prep.warnings
-        loaded = {name: tuple(fields) for name, fields in prep.loaded.items()}
-        # a subset archive deletes only within its scope, checked here before any write
-        scopes = {}
-        if options.delete_missing:
-            scopes = archive_scopes(manifest, prep.plan, catalog, loaded, origin)
+        manifest = self.reader.manifest
+        prep, loaded, scopes = prepared_manifest(manifest, str(self.reader.origin), catalog, options, report)
         return ImportInput(
             catalog,
             prep.plan,
@@ -271,6 +266,20 @@ class ArchiveSource:
             scopes,
             _reopened(self.reader, prep),
         )
+
+
+def prepared_manifest(
+    manifest: Manifest, origin: str, catalog: Catalog, options: ImportOptions, report: ImportReport
+) -> tuple[Prepared, dict[QualifiedName, tuple[str, ...]], dict[QualifiedName, TableScope]]:
+    """An archive's manifest (or a copy's, made in memory) checked against the target's
+    catalog: schema drift and skipped columns (``prepare_import``, its warnings added to
+    ``report``), the fields each table loads, and, for ``--delete-missing``, the scope a
+    subset recorded, checked before any write (``archive_scopes``)."""
+    prep = prepare_import(manifest, catalog, origin, options.ignore_columns, options.skip_tables)
+    report.warnings += prep.warnings
+    loaded = {name: tuple(fields) for name, fields in prep.loaded.items()}
+    scopes = archive_scopes(manifest, prep.plan, catalog, loaded, origin) if options.delete_missing else {}
+    return prep, loaded, scopes
 
 
 def verify_members(reader: ArchiveReader, progress: Progress | None) -> IntegrityReport:
