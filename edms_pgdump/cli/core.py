@@ -309,6 +309,8 @@ def print_import_report(
         + f" ({done}); {state} in {report.seconds:.2f}s"
     )
     staging = report.staging
+    if staging.get("read"):
+        out.print(f"{report.archive}: {staging['read']}", markup=False)
     if staging.get("schema"):
         out.print(
             f"staged over {staging['connections']} connections in {staging['schema']} (dropped)", markup=False
