@@ -225,9 +225,10 @@ class StreamArchive:
         missing = [t for t in self.manifest.tables if t.member not in self._seen]
         if missing:
             t = missing[0]
-            raise self._truncated(
-                f"before member {t.member!r} of {t.table} ({len(missing)} of {len(self.manifest.tables)} "
-                "member(s) never came)"
+            raise ArchiveError(
+                f"{self.origin}: {t.table}: member {t.member!r} is missing from the stream ({len(missing)} "
+                f"of {len(self.manifest.tables)} member(s) never came): it is truncated or damaged; nothing "
+                "was imported: check the command before the pipe and export again"
             )
         try:
             while self._plain.read(CHUNK):  # tar padding; an age stream's final chunk is checked here
