@@ -13,13 +13,14 @@ import time
 from collections.abc import Sequence
 from dataclasses import fields
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import IO, TYPE_CHECKING, cast
 
 import psycopg
 
 from edms_pgdump import __version__
 from edms_pgdump.analysis.check import check_archive, check_database
 from edms_pgdump.archive.keys import resolve_recipients, trusted_key_paths
+from edms_pgdump.archive.object_store import RemoteObject, is_s3
 from edms_pgdump.archive.package import ArchiveReader
 from edms_pgdump.archive.pipe import STDIN, is_stream, stdin_for_archive
 from edms_pgdump.archive.signing import Signer, load_signer
@@ -264,11 +265,15 @@ def import_archive(
 def _import_reader(
     archive: str | Path, opts: ImportOptions, identities: KeyFiles, trusted_keys: KeyFiles
 ) -> StreamArchive | ArchiveReader:
-    """``-`` with one connection: read once while it stages (load.stream_staging);
-    otherwise (a file, a folder, an object, or ``-j N`` on a stream, spooled) the reader."""
+    """``-`` or ``s3://`` with one connection: read once, front to back, while it stages
+    (load.stream_staging); otherwise (a file, a folder, ``-j N``) the reader."""
     keys = trusted_key_paths(trusted_keys)
-    if is_stream(archive) and opts.jobs <= 1:
+    if opts.jobs <= 1 and is_stream(archive):
         return StreamArchive(stdin_for_archive(), STDIN, identities=list(identities), trusted_keys=keys)
+    if opts.jobs <= 1 and isinstance(archive, str) and is_s3(archive):
+        remote = RemoteObject(archive)  # one GET after another, windows growing to 4 MiB
+        source = cast("IO[bytes]", remote)
+        return StreamArchive(source, archive, identities=list(identities), trusted_keys=keys, owned=remote)
     return ArchiveReader(archive, identities=list(identities), trusted_keys=keys)
 
 

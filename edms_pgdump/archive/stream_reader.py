@@ -78,7 +78,10 @@ class StreamArchive:
         *,
         identities: Sequence[str | Path | Identity] = (),
         trusted_keys: Sequence[str | Path] = (),
+        owned: io.RawIOBase | None = None,
     ) -> None:
+        """``owned``: closed with this reader (an object's reader; stdin is the caller's)."""
+        self._owned = owned
         self.origin = origin
         self.warnings: list[str] = []
         self.encrypted = False
@@ -88,6 +91,15 @@ class StreamArchive:
         self._pending: tarfile.TarInfo | None = None
         self._finished = False
         self._ended = False  # the tar's end-of-archive blocks were read
+        try:
+            self._open(source, origin, identities)
+        except BaseException:
+            self.close()
+            raise
+
+    def _open(
+        self, source: BinaryIO | IO[bytes], origin: str, identities: Sequence[str | Path | Identity]
+    ) -> None:
         head = _read_exact(source, len(MAGIC))
         if not head:
             raise ArchiveError(
@@ -245,7 +257,10 @@ class StreamArchive:
 
     def close(self) -> None:
         """Nothing to remove: the stream was never kept. stdin itself is the caller's."""
-        self._tar.close()
+        if hasattr(self, "_tar"):
+            self._tar.close()
+        if self._owned is not None:
+            self._owned.close()
 
     def __enter__(self) -> StreamArchive:
         return self
