@@ -249,3 +249,18 @@ def test_an_encrypted_stream_is_decrypted_on_the_fly_and_a_cut_one_refused(
     assert b"stdin: staged while read from the stream, no temporary file" in got.stdout
     assert _view(dst) == _view(src)
     assert list((tmp_path / "tmpdir").iterdir()) == []
+
+
+def test_with_jobs_a_stream_is_spooled_and_staged_in_parallel(
+    dbs: tuple[str, str, Path], tmp_path: Path
+) -> None:
+    src, dst, mapping = dbs
+    got = _run(tmp_path, ["import", "-", "--dsn", dst, "-j", "2"], _export(tmp_path, src, mapping))
+    out = got.stdout.decode()
+    assert got.returncode == 0, got.stderr.decode()
+    assert "staged over 2 connections in edms_pgdump_stage_" in out
+    assert "staged while read" not in out
+    assert _view(dst) == _view(src)
+    # the spool is gone with the command, and so is the staging schema
+    assert list((tmp_path / "tmpdir").iterdir()) == []
+    assert fetch(dst, "SELECT count(*) FROM pg_namespace WHERE nspname LIKE 'edms_pgdump_stage_%'") == [(0,)]
