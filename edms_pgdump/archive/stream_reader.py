@@ -134,6 +134,9 @@ class StreamArchive:
             return None
         try:
             info = self._tar.next()
+            while info is not None and info.isdir():  # a folder entry (tar run by hand): no data
+                check_member_name(info.name, self.origin)
+                info = self._tar.next()
         except _TAR_ERRORS as exc:
             raise self._truncated(f"after {len(self._seen)} member(s) ({exc})") from None
         if info is None:
