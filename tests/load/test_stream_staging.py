@@ -147,7 +147,7 @@ def test_a_piped_import_stages_while_it_reads_with_no_temporary_file(
 
     report = json.loads(out)
     assert report["staging"]["read"] == "staged while read from the stream, no temporary file"
-    # staged in the stream's order (the manifest's), each copy counted
+    # each table staged once, ahead of the program, with all its rows
     copies = [(e["table"], e["rows"]) for e in report["profile"] if e["step"] == "copy"]
     assert sorted(copies) == [("public.docs", DOCS), ("public.notes", DOCS), ("public.owners", 3)]
     assert [e["step"] for e in report["profile"]].count("verify archive") == 1
