@@ -13,15 +13,18 @@ import time
 from collections.abc import Sequence
 from dataclasses import fields
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import IO, TYPE_CHECKING, cast
 
 import psycopg
 
 from edms_pgdump import __version__
 from edms_pgdump.analysis.check import check_archive, check_database
 from edms_pgdump.archive.keys import resolve_recipients, trusted_key_paths
+from edms_pgdump.archive.object_store import RemoteObject, is_s3
 from edms_pgdump.archive.package import ArchiveReader
+from edms_pgdump.archive.pipe import STDIN, is_stream, stdin_for_archive
 from edms_pgdump.archive.signing import Signer, load_signer
+from edms_pgdump.archive.stream_reader import StreamArchive
 from edms_pgdump.db import connect, describe_dsn, server_error_message
 from edms_pgdump.errors import DatabaseError, ImportRejected, UsageError
 from edms_pgdump.export.subset import WhereArgs, describe_subset, resolve_filters, subset_rules
@@ -32,6 +35,7 @@ from edms_pgdump.load.copy_source import TO_OPTION, CopySource
 from edms_pgdump.load.diff import diff_archives, diff_database
 from edms_pgdump.load.history import HistoryHooks
 from edms_pgdump.load.staging_area import drop_leftovers
+from edms_pgdump.load.stream_staging import load_stream
 from edms_pgdump.load.transaction import import_transaction, load_archive, verify_members
 from edms_pgdump.mapping import Mapping, load_mapping
 from edms_pgdump.options import ExportOptions, ImportOptions, Progress
@@ -219,9 +223,7 @@ def import_archive(
     started = time.monotonic()
     hooks: HistoryHooks | None = None
     try:
-        with ArchiveReader(
-            archive, identities=list(identities), trusted_keys=trusted_key_paths(trusted_keys)
-        ) as reader:
+        with _import_reader(archive, opts, identities, trusted_keys) as reader:
             manifest = reader.manifest
             record.archive_id = manifest.archive_id
             record.manifest_sha256 = manifest.sha256
@@ -232,7 +234,10 @@ def import_archive(
             hooks = HistoryHooks(__version__, manifest.source.to_dict(), enabled=history)
             # the reader opened here is the one the import streams from: the history row
             # names the archive that was really imported
-            report = load_archive(dsn, reader=reader, options=opts, progress=progress, hooks=(hooks,))
+            if isinstance(reader, StreamArchive):
+                report = load_stream(dsn, reader, options=opts, progress=progress, hooks=(hooks,))
+            else:
+                report = load_archive(dsn, reader=reader, options=opts, progress=progress, hooks=(hooks,))
             report.warnings[:0] = reader.warnings
     except BaseException as exc:
         _failed(record, exc)
@@ -260,6 +265,21 @@ def _record_import(record: AuditRecord, report: ImportReport, hooks: HistoryHook
         updated=report.updated,
         history=hooks.available and report.committed,
     )
+
+
+def _import_reader(
+    archive: str | Path, opts: ImportOptions, identities: KeyFiles, trusted_keys: KeyFiles
+) -> StreamArchive | ArchiveReader:
+    """``-`` or ``s3://`` with one connection: read once, front to back, while it stages
+    (load.stream_staging); otherwise (a file, a folder, ``-j N``) the reader."""
+    keys = trusted_key_paths(trusted_keys)
+    if opts.jobs <= 1 and is_stream(archive):
+        return StreamArchive(stdin_for_archive(), STDIN, identities=list(identities), trusted_keys=keys)
+    if opts.jobs <= 1 and isinstance(archive, str) and is_s3(archive):
+        remote = RemoteObject(archive)  # one GET after another, windows growing to 4 MiB
+        source = cast("IO[bytes]", remote)
+        return StreamArchive(source, archive, identities=list(identities), trusted_keys=keys, owned=remote)
+    return ArchiveReader(archive, identities=list(identities), trusted_keys=keys)
 
 
 def copy_database(

@@ -182,7 +182,8 @@ class AgeReader(SeekableBytes):
 
     def _read_header(self) -> tuple[bytes, list[tuple[list[bytes], bytes]], bytes, int]:
         fh = self._fh
-        fh.seek(0)
+        if fh.seekable():
+            fh.seek(0)
         if fh.readline(len(MAGIC)) != MAGIC:
             raise self._bad("no age-encryption.org/v1 line")
         header = MAGIC
@@ -197,7 +198,7 @@ class AgeReader(SeekableBytes):
                     mac = _unb64(line[4:-1])
                 except ValueError:
                     raise self._bad("the header MAC is not base64") from None
-                return header, stanzas, mac, fh.tell()
+                return header, stanzas, mac, fh.tell() if fh.seekable() else -1
             if not line.startswith(b"-> "):
                 raise self._bad("a header line is neither a stanza nor the MAC")
             header += line
@@ -285,4 +286,94 @@ class AgeReader(SeekableBytes):
         super().close()
 
 
-__all__ = ["MAGIC", "AgeReader", "AgeWriter", "is_encrypted"]
+class AgeStreamReader(AgeReader):
+    """The plaintext of an age stream read once, front to back (``import -``).
+
+    The header and its MAC are checked when it opens; each chunk is authenticated as it
+    is read, one chunk read ahead so the last one is known (age marks it in the nonce):
+    a stream cut at a chunk boundary, or with its end changed, fails at its end, so a
+    reader that reads to EOF before it trusts anything refuses it."""
+
+    def __init__(self, fh: IO[bytes], identities: Sequence[Identity], origin: str) -> None:
+        io.RawIOBase.__init__(self)
+        self._fh = fh
+        self.origin = origin
+        header, stanzas, mac, _ = self._read_header()
+        file_key = self._unwrap(stanzas, identities)
+        expected = hmac.new(_hkdf(file_key, b"", b"header"), header, sha256).digest()
+        if not hmac.compare_digest(mac, expected):
+            raise ArchiveError(
+                f"{origin}: the age header does not match its MAC (the stream was changed after it "
+                "was encrypted); get the archive again from its exporter"
+            )
+        nonce = self._exact(NONCE)
+        if len(nonce) < NONCE:
+            raise self._truncated()
+        self._aead = ChaCha20Poly1305(_hkdf(file_key, nonce, b"payload"))
+        self._index = 0
+        self._ahead = self._exact(SEALED_CHUNK)
+        if len(self._ahead) < TAG:
+            raise self._truncated()
+        self._plain = b""
+        self._offset = 0
+        self._done = False
+
+    def _exact(self, n: int) -> bytes:
+        parts: list[bytes] = []
+        got = 0
+        while got < n:
+            part = self._fh.read(n - got)
+            if not part:
+                break
+            parts.append(part)
+            got += len(part)
+        return b"".join(parts)
+
+    def _next_chunk(self) -> None:
+        sealed = self._ahead
+        self._ahead = self._exact(SEALED_CHUNK) if len(sealed) == SEALED_CHUNK else b""
+        last = not self._ahead
+        try:
+            self._plain = self._aead.decrypt(_chunk_nonce(self._index, last), sealed, None)
+        except InvalidTag:
+            if last:
+                raise self._truncated() from None
+            raise ArchiveError(
+                f"{self.origin}: encrypted chunk {self._index} (bytes {self._index * CHUNK}-"
+                f"{(self._index + 1) * CHUNK} of the plaintext) fails authentication: the stream was "
+                "changed or damaged after it was encrypted; get the archive again from its exporter"
+            ) from None
+        self._offset = 0
+        self._index += 1
+        self._done = last
+
+    def seekable(self) -> bool:
+        return False
+
+    def tell(self) -> int:
+        raise OSError("an age stream is read front to back")
+
+    def seek(self, offset: int, whence: int = io.SEEK_SET) -> int:
+        raise OSError("an age stream is read front to back")
+
+    def readinto(self, buffer: bytearray | memoryview) -> int:  # type: ignore[override]
+        view = memoryview(buffer).cast("B")
+        done = 0
+        while done < len(view):
+            if self._offset >= len(self._plain):
+                if self._done:
+                    break
+                self._next_chunk()
+                continue
+            n = min(len(view) - done, len(self._plain) - self._offset)
+            view[done : done + n] = self._plain[self._offset : self._offset + n]
+            done += n
+            self._offset += n
+        return done
+
+    def close(self) -> None:
+        self._plain = b""
+        io.RawIOBase.close(self)
+
+
+__all__ = ["MAGIC", "AgeReader", "AgeStreamReader", "AgeWriter", "is_encrypted"]

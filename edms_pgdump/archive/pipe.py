@@ -6,13 +6,16 @@ builds every member in a scratch folder before it writes the tar, so it knows th
 checksums before the first byte goes down the pipe, and ``export -o - > f`` is an
 ordinary archive file.
 
-Reading spools the stream to a private temporary file first (``$TMPDIR``, mode 0600,
-removed at close) and then reads that file as any archive. Why not stage straight into
-the database: the import proves every member's SHA-256, size and row count and the
-manifest's signature before its first write, and a member's checksum is known only once
-its last byte has arrived; a stream cannot be read twice, so its bytes must be kept
-somewhere until they are proven. The temporary file is that place. It costs disk of
-the archive's size (compressed, as piped) and one extra sequential write and read.
+``import -`` with one connection reads the stream once and stages it while it reads
+(``stream_reader.py``, ``load/stream_staging.py``): every member is proven as its last
+byte arrives, into staging tables of the import's own transaction, and nothing is
+written to a real table before the stream's end, so no temporary file is needed.
+
+The other readers (``verify -``, ``inspect -``, ``diff``, ``import -j N -``) spool the
+stream to a private temporary file first (``$TMPDIR``, mode 0600, removed at close) and
+read that file as any archive: verify and inspect report on the whole archive, and
+parallel staging needs a reader per connection, which a pipe cannot give. It costs disk
+of the archive's size (compressed, as piped) and one extra sequential write and read.
 """
 
 from __future__ import annotations
@@ -66,18 +69,23 @@ def export_scratch() -> Path:
     return Path(tempfile.mkdtemp(prefix="edms-pgdump-export-", dir=_tmp_dir()))
 
 
+def stdin_for_archive() -> BinaryIO:
+    """stdin's binary stream, refused when it is a terminal."""
+    if sys.stdin is None or sys.stdin.isatty():
+        raise UsageError(
+            f"{STDIN}: is a terminal; pipe an archive in (edms-pgdump export … -o - | "
+            "edms-pgdump import - …, or < FILE), or give the archive's path"
+        )
+    return sys.stdin.buffer
+
+
 def spool_stdin(source: BinaryIO | None = None) -> Path:
     """Copy stdin to a private temporary file and return its folder (``stream`` inside).
 
     The caller removes the folder (``remove_spool``). Refuses a terminal and an empty
     stream; a full disk names ``$TMPDIR`` and the way out."""
     if source is None:
-        if sys.stdin is None or sys.stdin.isatty():
-            raise UsageError(
-                f"{STDIN}: is a terminal; pipe an archive in (edms-pgdump export … -o - | "
-                "edms-pgdump import - …, or < FILE), or give the archive's path"
-            )
-        source = sys.stdin.buffer
+        source = stdin_for_archive()
     folder = Path(tempfile.mkdtemp(prefix="edms-pgdump-stdin-", dir=_tmp_dir()))
     target = folder / "stream"
     size = 0
@@ -123,6 +131,7 @@ __all__ = [
     "is_stream",
     "remove_spool",
     "spool_stdin",
+    "stdin_for_archive",
     "stdout_broken",
     "stdout_for_archive",
 ]

@@ -309,6 +309,8 @@ def print_import_report(
         + f" ({done}); {state} in {report.seconds:.2f}s"
     )
     staging = report.staging
+    if staging.get("read"):
+        out.print(f"{report.archive}: {staging['read']}", markup=False)
     if staging.get("schema"):
         out.print(
             f"staged over {staging['connections']} connections in {staging['schema']} (dropped)", markup=False
@@ -464,7 +466,8 @@ def import_cmd(
         "-j",
         help="Stage the archive over this many connections, into UNLOGGED tables of a private schema "
         "(edms_pgdump_stage_<archive id>, dropped at the end), before the one transaction that writes. "
-        "Needs CREATE on the database; otherwise staged on one connection.",
+        "Needs CREATE on the database; otherwise staged on one connection. With ARCHIVE '-' and N > 1 the "
+        "stream is kept in $TMPDIR first; with 1 it is staged while it is read.",
     ),
     identity: list[Path] = identity_option(),
     trusted_key: list[Path] = trusted_key_option(),

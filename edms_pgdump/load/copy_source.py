@@ -25,7 +25,7 @@ import threading
 import uuid
 from collections.abc import Iterator
 from contextlib import closing, contextmanager, suppress
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 
 import psycopg
 
@@ -41,7 +41,7 @@ from edms_pgdump.export.program import Commit, CopyOut, Counts, export_opening
 from edms_pgdump.export.run import ExportRun, Runner, run_opening
 from edms_pgdump.export.subset import resolve_filters
 from edms_pgdump.export.write import OpenedExport, export_manifest, open_export
-from edms_pgdump.load.transaction import ImportInput, Members, prepared_manifest
+from edms_pgdump.load.transaction import ImportInput, Members, archive_input
 from edms_pgdump.mapping import Mapping
 from edms_pgdump.options import ExportOptions, ImportOptions
 from edms_pgdump.program.run import MemberSource
@@ -149,19 +149,12 @@ class CopySource:
         """The source's shapes checked against the target's catalog (schema drift, a
         subset's scope), as an archive's manifest is."""
         assert self.record is not None
-        manifest = self.record
-        prep, loaded, scopes = prepared_manifest(manifest, self.origin, catalog, options, report)
+        _, given = archive_input(self.record, self.origin, catalog, options, report)
         estimated = self.opened.estimated if self.opened is not None else {}
-        return ImportInput(
-            catalog,
-            prep.plan,
-            loaded,
-            _Streams(self, self.conn),
-            manifest.archive_id,
-            manifest.sha256,
-            prep.archive_types,
-            scopes,
-            self._reopened(),
+        return replace(
+            given,
+            members=_Streams(self, self.conn),
+            reopen=self._reopened(),
             sizes=lambda name: int(estimated.get(str(name)) or 0),
         )
 

@@ -20,7 +20,7 @@ from __future__ import annotations
 import time
 from collections.abc import Callable, Iterator, Sequence
 from contextlib import AbstractContextManager, contextmanager
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any, Protocol
 
@@ -47,6 +47,7 @@ from edms_pgdump.program.steps import Program, ProgramRefused, Step
 from edms_pgdump.results import ImportReport
 
 Members = Callable[[], AbstractContextManager[MemberSource]]
+Prestage = Callable[[Connection, Program, Progress, ImportReport], dict[QualifiedName, int]]
 
 
 @dataclass(frozen=True)
@@ -66,6 +67,9 @@ class ImportInput:
     # rows per table to order parallel loaders by (largest first), when the source knows
     # them only once streamed (copy); None: members.rows
     sizes: Callable[[QualifiedName], int] | None = None
+    # stages every raw table on the import's connection before the program runs, in the
+    # source's own order (a stream read once, load.stream_staging); the rows each received
+    prestage: Prestage | None = None
 
 
 class ImportSource(Protocol):
@@ -131,6 +135,8 @@ def import_transaction(
             runner.staged = load_in_parallel(
                 dsn, program, given.reopen, options.jobs, progress, report, given.sizes or given.members.rows
             )
+        elif given.prestage is not None:
+            runner.staged = given.prestage(conn, program, progress, report)
         runner.run()
         _stale_views(program, report)
         runner.run_more(tuple(s for h in hooks for s in h.after_program(conn, program, report)))
@@ -253,33 +259,42 @@ class ArchiveSource:
     def prepare(
         self, conn: Connection, catalog: Catalog, options: ImportOptions, report: ImportReport
     ) -> ImportInput:
-        manifest = self.reader.manifest
-        prep, loaded, scopes = prepared_manifest(manifest, str(self.reader.origin), catalog, options, report)
-        return ImportInput(
-            catalog,
-            prep.plan,
-            loaded,
-            _ArchiveMembers(self.reader, prep),
-            manifest.archive_id,
-            manifest.sha256,
-            prep.archive_types,
-            scopes,
-            _reopened(self.reader, prep),
+        prep, given = archive_input(self.reader.manifest, str(self.reader.origin), catalog, options, report)
+        return replace(
+            given, members=_ArchiveMembers(self.reader, prep), reopen=_reopened(self.reader, prep)
         )
 
 
-def prepared_manifest(
+def archive_input(
     manifest: Manifest, origin: str, catalog: Catalog, options: ImportOptions, report: ImportReport
-) -> tuple[Prepared, dict[QualifiedName, tuple[str, ...]], dict[QualifiedName, TableScope]]:
-    """An archive's manifest (or a copy's, made in memory) checked against the target's
-    catalog: schema drift and skipped columns (``prepare_import``, its warnings added to
-    ``report``), the fields each table loads, and, for ``--delete-missing``, the scope a
-    subset recorded, checked before any write (``archive_scopes``)."""
+) -> tuple[Prepared, ImportInput]:
+    """An archive's manifest checked against the target's catalog (schema drift, a
+    subset's scope); the input's members are the caller's to fill in."""
     prep = prepare_import(manifest, catalog, origin, options.ignore_columns, options.skip_tables)
     report.warnings += prep.warnings
     loaded = {name: tuple(fields) for name, fields in prep.loaded.items()}
-    scopes = archive_scopes(manifest, prep.plan, catalog, loaded, origin) if options.delete_missing else {}
-    return prep, loaded, scopes
+    # a subset archive deletes only within its scope, checked here before any write
+    scopes = {}
+    if options.delete_missing:
+        scopes = archive_scopes(manifest, prep.plan, catalog, loaded, origin)
+    return prep, ImportInput(
+        catalog,
+        prep.plan,
+        loaded,
+        _NoMembersYet(),
+        manifest.archive_id,
+        manifest.sha256,
+        prep.archive_types,
+        scopes,
+    )
+
+
+class _NoMembersYet:
+    def rows(self, table: QualifiedName) -> int:
+        return 0
+
+    def blocks(self, table: QualifiedName) -> Any:
+        raise AssertionError(f"{table}: no member source was given")
 
 
 def verify_members(reader: ArchiveReader, progress: Progress | None) -> IntegrityReport:
@@ -337,6 +352,8 @@ __all__ = [
     "ImportOptions",
     "ImportReport",
     "ImportSource",
+    "Prestage",
+    "archive_input",
     "import_transaction",
     "load_archive",
 ]

@@ -254,6 +254,13 @@ def test_one_byte_changed_in_the_bucket_is_refused_before_any_write(
     assert "member 'data/0002.copy.zst' SHA-256 mismatch" in verified.stdout + verified.stderr
     _assert_tmpdir_empty(tmp_path)
 
+    # the object put back whole: -j 1 reads it once, front to back, staging while it reads
+    s3.put_object(Bucket=bucket, Key="prod.edmsdump", Body=data)
+    imported = _run(tmp_path, endpoint, "import", url, "--dsn", dst)
+    assert imported.returncode == 0, imported.stderr
+    assert f"{url}: staged while read from the stream, no temporary file" in imported.stdout
+    assert _target_rows(dst) == _target_rows(src)
+
 
 def test_missing_key_missing_bucket_bad_credentials_and_missing_extra(
     dbs: tuple[str, str, Path], endpoint: str, bucket: str, tmp_path: Path

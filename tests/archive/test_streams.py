@@ -311,8 +311,9 @@ def test_a_full_tmpdir_is_named_with_the_fix_at_both_ends(dbs: tuple[str, str, P
     env = {**_env(tmp_path), "EDMS_PGDUMP_AUDIT_LOG": "off", "PYTHONDONTWRITEBYTECODE": "1"}
     tmpdir = env["TMPDIR"]
 
+    # -j 2 stages in parallel from a spooled copy of the stream, which needs the disk
     imported = subprocess.run(
-        _cli("import", "-", "--dsn", dst),
+        _cli("import", "-", "--dsn", dst, "-j", "2"),
         input=data,
         capture_output=True,
         env=env,
@@ -324,6 +325,20 @@ def test_a_full_tmpdir_is_named_with_the_fix_at_both_ends(dbs: tuple[str, str, P
     assert f"error: stdin: the stream does not fit in {tmpdir} (File too large, after " in err
     assert "needs temporary disk of the archive's size: point TMPDIR at a larger disk" in err
     assert fetch(dst, "SELECT count(*) FROM docs") == [(0,)]
+    _assert_tmpdir_empty(tmp_path)
+
+    # with one connection the stream is staged while it is read: no file grows at all
+    imported = subprocess.run(
+        _cli("import", "-", "--dsn", dst),
+        input=data,
+        capture_output=True,
+        env=env,
+        timeout=120,
+        preexec_fn=lambda: _small_files(1),
+    )
+    assert imported.returncode == 0, imported.stderr.decode()
+    assert b"stdin: staged while read from the stream, no temporary file" in imported.stdout
+    assert _target_rows(dst) == _target_rows(src)
     _assert_tmpdir_empty(tmp_path)
 
     exported = subprocess.run(
