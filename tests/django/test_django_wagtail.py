@@ -68,6 +68,9 @@ UNION ALL SELECT b.page, b.src, 'image embed', i.title FROM bodies b
 UNION ALL SELECT p.url_path || ' @ ' || r.created_at, 'revision', 'hero', i.title
   FROM wagtailcore_revision r JOIN wagtailcore_page p ON p.id::text = r.object_id
   LEFT JOIN wagtailimages_image i ON i.id = (r.content ->> 'hero')::int WHERE r.content ? 'hero'
+UNION ALL SELECT p.url_path || ' @ ' || r.created_at, 'revision', 'page', op.url_path
+  FROM wagtailcore_revision r JOIN wagtailcore_page p ON p.id::text = r.object_id
+  LEFT JOIN wagtailcore_page op ON op.id = (r.content ->> 'pk')::int
 UNION ALL SELECT p.url_path || ' @ ' || r.created_at, 'revision', 'locale', l.language_code
   FROM wagtailcore_revision r JOIN wagtailcore_page p ON p.id::text = r.object_id
   LEFT JOIN wagtailcore_locale l ON l.id = (r.content ->> 'locale')::int
@@ -307,6 +310,18 @@ def test_a_site_moves_into_a_target_with_content_of_its_own(
         assert Counter(target_view[name]) == Counter(rows) | Counter(own_view[name]), name
     named = source_view["embedded"]
     assert len(named) > 4 * WAGTAIL_PAGES and all(value is not None for *_, value in named)
+    assert {what for _, _, what, _ in named} == {
+        "image block",
+        "page link",
+        "image embed",
+        "hero",
+        "page",
+        "locale",
+        "tag",
+        "tag row",
+        "link",
+        "link row",
+    }
     # the target's own nodes keep their positions, children and ids
     assert fetch(target, OWN) == own
     # the ids really differ: an id travelling raw would name another row

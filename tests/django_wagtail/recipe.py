@@ -23,6 +23,9 @@ RECIPE: dict[str, list[dict[str, str]]] = {
         {"column": "content", "json": "$.body.json()" + PARAGRAPHS, "pattern": LINK, "table": PAGES},
         {"column": "content", "json": "$.body.json()" + PARAGRAPHS, "pattern": EMBED, "table": IMAGES},
         {"column": "content", "json": "$.hero", "table": IMAGES},
+        # the page's own id: Wagtail keeps the live page's, but the child rows restored from
+        # content are attached to this one when a draft is published
+        {"column": "content", "json": "$.pk", "table": PAGES},
         # what publishing a draft restores from content: its locale, its child rows (tags and
         # related links: their own pks too, else Wagtail would overwrite the target's rows
         # that hold those ids), the tags and the pages they name
