@@ -351,8 +351,14 @@ def test_a_site_moves_into_a_target_with_content_of_its_own(
         target, f"SELECT title, live, has_unpublished_changes FROM wagtailcore_page WHERE url_path = '{page}'"
     )
     assert title.endswith("(draft) (published)") and live and not draft
+    named_now = fetch(target, NAMED)
     body = [row for row in named if row[0] == page and row[1] == "body"]
-    assert body and [row for row in fetch(target, NAMED) if row[0] == page and row[1] == "body"] == body
+    assert body and [row for row in named_now if row[0] == page and row[1] == "body"] == body
+    # every revision of it, the new one included, names this page and attaches its tags to it
+    mine = [
+        row for row in named_now if row[0].startswith(page + " @ ") and row[2] in ("page", "tag", "tag row")
+    ]
+    assert len(mine) == 3 * 7 and all(value.endswith(page) for *_, value in mine), mine
     for name, rows in children.items():
         now = fetch(target, VIEWS[name])
         assert now == rows, (name, sorted(set(now) - set(rows)), sorted(set(rows) - set(now)))
