@@ -27,7 +27,6 @@ import yaml
 
 from edms_pgdump import api
 from tests.support.db import db_digest
-from tests.support.django_dbs import wagtail_migrated, wagtail_source, wagtail_target
 from tests.support.real_schemas import fetch, push_sequences
 
 pytestmark = [
@@ -38,8 +37,6 @@ pytestmark = [
 pytest.importorskip("wagtail")
 
 from tests.django_wagtail import harness, recipe  # noqa: E402
-
-__all__ = ["wagtail_migrated", "wagtail_source", "wagtail_target"]
 
 ROOT = Path(__file__).resolve().parents[2]
 WAGTAIL_PAGES = 100
