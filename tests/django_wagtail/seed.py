@@ -4,9 +4,12 @@
 source: collections Photos and Downloads under the root, tagged images in them, a blog index
 under the home page with PAGES blog pages (StreamField bodies with an image block and
 rich text linking another page and embedding an image, a hero image, three tags, two related links), each
-published, every fifth with a newer draft revision.
+published, every fifth with a newer draft revision; a group "Blog editors" that may edit and
+publish under the blog index and choose and add images in Photos.
 target: a freshly migrated site with content of its own at the first tree positions: a
-collection "Target assets" with an image, and a page "Target news" under home.
+collection "Target assets" with a tagged image (one tag name shared with the source's), a
+page "Target news" under home, and a group "Target editors" with page and collection
+permissions on them.
 """
 
 from __future__ import annotations
@@ -25,6 +28,26 @@ def _image(title: str, collection: Any) -> Any:
     return Image.objects.create(
         title=title, file=f"original_images/{title}.png", width=10, height=10, collection=collection
     )
+
+
+def _group(name: str, page: Any, page_perms: list[str], collection: Any, image_perms: list[str]) -> None:
+    """A group with page permissions on PAGE and image permissions on COLLECTION."""
+    from django.contrib.auth.models import Group, Permission
+    from wagtail.models import GroupCollectionPermission, GroupPagePermission
+
+    group = Group.objects.create(name=name)
+    group.permissions.add(
+        Permission.objects.get(content_type__app_label="wagtailadmin", codename="access_admin")
+    )
+    for codename in page_perms:
+        GroupPagePermission.objects.create(
+            group=group,
+            page=page,
+            permission=Permission.objects.get(codename=codename, content_type__model="page"),
+        )
+    for codename in image_perms:
+        permission = Permission.objects.get(codename=codename, content_type__app_label="wagtailimages")
+        GroupCollectionPermission.objects.create(group=group, collection=collection, permission=permission)
 
 
 def source(pages: int) -> None:
@@ -71,6 +94,7 @@ def source(pages: int) -> None:
             page.title = f"Post {i:03d} (draft)"
             page.save_revision()
         made.append(page)
+    _group("Blog editors", blog, ["change_page", "publish_page"], photos, ["add_image", "choose_image"])
 
 
 def target() -> None:
@@ -79,10 +103,12 @@ def target() -> None:
 
     root = Collection.get_first_root_node()
     own = root.add_child(name="Target assets")
-    _image("target-logo", own)
+    logo = _image("target-logo", own)
+    logo.tags.add("library", "brand")
     home = Page.objects.get(depth=2)
     news = home.add_child(instance=BlogIndexPage(title="Target news", slug="target-news"))
     news.save_revision().publish()
+    _group("Target editors", news, ["change_page"], own, ["choose_image"])
 
 
 if __name__ == "__main__":

@@ -55,11 +55,12 @@ def mapping_file(source: str, tmp_path_factory: pytest.TempPathFactory) -> Path:
     return out
 
 
-# -- the Wagtail site (issue 24): its own template, made once per module ----------------
-@pytest.fixture(scope="module")
+# -- the Wagtail site (issue 24): its own template, migrated once per session -------------
+@pytest.fixture(scope="session")
 def wagtail_migrated(pg_server: Server, admin: psycopg.Connection) -> Iterator[str]:
-    """A database the Wagtail site was migrated into once (root page, home page, root
-    collection, default site): the template of source and target."""
+    """A database the Wagtail site was migrated into once per session (root page, home
+    page, root collection, default site): the template of every Wagtail module's source
+    and targets. Nobody connects to it but CREATE DATABASE."""
     pytest.importorskip("wagtail")
     from tests.django_wagtail import harness as wagtail_harness
 
