@@ -55,11 +55,12 @@ def mapping_file(source: str, tmp_path_factory: pytest.TempPathFactory) -> Path:
     return out
 
 
-# -- the Wagtail site (issue 24): its own template, made once per module ----------------
-@pytest.fixture(scope="module")
-def wagtail_migrated(pg_server: Server, admin: psycopg.Connection) -> Iterator[str]:
-    """A database the Wagtail site was migrated into once (root page, home page, root
-    collection, default site): the template of source and target."""
+# -- the Wagtail site (issue 24): its own template, migrated once per session -----------
+@pytest.fixture(scope="session")
+def wagtail_migrated_template(pg_server: Server, admin: psycopg.Connection) -> Iterator[str]:
+    """A database the Wagtail site was migrated into once per session (root page, home page,
+    root collection, default site; ``migrate`` takes tens of seconds): the template of
+    sources and targets. Nobody connects to it but CREATE DATABASE."""
     pytest.importorskip("wagtail")
     from tests.django_wagtail import harness as wagtail_harness
 
@@ -68,6 +69,13 @@ def wagtail_migrated(pg_server: Server, admin: psycopg.Connection) -> Iterator[s
     wagtail_harness.migrate(pg_server.dsn(name))
     yield name
     admin.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+
+
+@pytest.fixture(scope="module")
+def wagtail_migrated(wagtail_migrated_template: str) -> str:
+    """The session's migrated Wagtail template, under the name the test modules import (a
+    session fixture imported into a module would be made again there)."""
+    return wagtail_migrated_template
 
 
 @pytest.fixture(scope="module")
