@@ -282,13 +282,28 @@ def new_db(pg_server: Server, admin: psycopg.Connection, _dropper: _Dropper) -> 
         _dropper.drop(name)
 
 
-@pytest.fixture
-def sample_dbs(new_db: NewDb, sample_template: str) -> tuple[str, str]:
-    """(source DSN with small sample data, re-initialised target DSN)."""
-    src = new_db(sample_template)
-    dst = new_db(sample_template)
-    with psycopg.connect(src, autocommit=True) as c:
+@pytest.fixture(scope="session")
+def _sample_dbs_templates(
+    pg_server: Server, admin: psycopg.Connection, sample_template: str
+) -> Iterator[tuple[str, str]]:
+    """The two databases sample_dbs copies, made once per session: the sample populated with
+    200 documents, and the re-initialised target. Both are deterministic (fixed names,
+    timestamps and sequences), so a copy holds what populating afresh would."""
+    names = (f"edms_tpl_{_run}_src", f"edms_tpl_{_run}_dst")
+    for name in names:
+        admin.execute(f'CREATE DATABASE "{name}" TEMPLATE "{sample_template}"')
+    with psycopg.connect(pg_server.dsn(names[0]), autocommit=True) as c:
         sample.populate(c, sample.SampleSize.from_documents(200))
-    with psycopg.connect(dst, autocommit=True) as c:
+    with psycopg.connect(pg_server.dsn(names[1]), autocommit=True) as c:
         sample.reinitialise(c)
-    return src, dst
+    yield names
+    for name in names:
+        admin.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+
+
+@pytest.fixture
+def sample_dbs(new_db: NewDb, _sample_dbs_templates: tuple[str, str]) -> tuple[str, str]:
+    """(source DSN with small sample data, re-initialised target DSN): copies of the
+    session's two templates (CREATE DATABASE ... TEMPLATE)."""
+    src_template, dst_template = _sample_dbs_templates
+    return new_db(src_template), new_db(dst_template)

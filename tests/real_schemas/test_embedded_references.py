@@ -234,7 +234,8 @@ tables:
     assert not declared.errors
 
 
-SCALE = 20_000
+# the scaling case, sized for CI (about 2 s here); docs/mapping.md's timings were taken at 20_000
+SCALE = 5_000
 SCALE_MAPPING = r"""
 version: 1
 tables:
@@ -254,7 +255,7 @@ tables:
 """
 
 
-def test_twenty_thousand_rows(new_db: NewDb, tmp_path: Path) -> None:
+def test_five_thousand_pages_with_five_declarations(new_db: NewDb, tmp_path: Path) -> None:
     src = make_db(
         new_db,
         SCHEMA,
