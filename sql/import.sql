@@ -27,6 +27,7 @@ SET LOCAL "statement_timeout" = '0';
 SET LOCAL "work_mem" = '256MB';
 SET LOCAL "maintenance_work_mem" = '256MB';
 SET LOCAL "default_statistics_target" = '20';
+SET LOCAL "jit" = 'off';
 DO $edms_session$ BEGIN PERFORM pg_catalog.set_config('search_path', CASE WHEN s.reset_val OPERATOR(pg_catalog.=) '' THEN 'pg_catalog, pg_temp' ELSE 'pg_catalog, pg_temp, ' OPERATOR(pg_catalog.||) s.reset_val END, true) FROM pg_catalog.pg_settings AS s WHERE s.name OPERATOR(pg_catalog.=) 'search_path'; END $edms_session$;
 CREATE TEMP TABLE edms_expected (idx integer, table_name text, rows bigint, fields text) ON COMMIT DROP;
 \copy edms_expected FROM 'counts.copy'

@@ -311,7 +311,7 @@ def print_import_report(
     staging = report.staging
     if staging.get("read"):
         out.print(f"{report.archive}: {staging['read']}", markup=False)
-    if staging.get("schema"):
+    if staging.get("schema") and staging["connections"] > 1:
         out.print(
             f"staged over {staging['connections']} connections in {staging['schema']} (dropped)", markup=False
         )

@@ -1,12 +1,17 @@
-"""The private schema a parallel import stages in, and the ones killed imports left.
+"""The private schema an import stages in, and the ones killed imports left.
 
-A parallel import (``-j N``) loads the archive's members over N connections, so its
-staging tables cannot be temporary: they are UNLOGGED tables of a schema named after
-the archive (``edms_pgdump_stage_<archive id>``). The import's own connection holds a
-session advisory lock on that schema for as long as it lives, and drops it at the
-end, committed or not. A killed import cannot drop it, but its lock dies with its
-connection: any schema of that name whose lock is free is a leftover, and the next
-import (or ``edms-pgdump cleanup``) drops it.
+An import stages the archive's rows in UNLOGGED tables of a schema named after the
+archive (``edms_pgdump_stage_<archive id>``) whenever the role may create one: a
+parallel import (``-j N``) loads them there over N connections, and any import's
+comparison of those rows with the target (``sqlgen.unchanged``) can then run as a
+parallel plan, which the server never uses on temporary tables. The tables derived
+from them stay temporary (``sqlgen.staging.StagingNames``). Without that privilege (or while another
+import of the same archive stages there) one connection stages in temporary tables.
+
+The import's own connection holds a session advisory lock on that schema for as long
+as it lives, and drops it at the end, committed or not. A killed import cannot drop
+it, but its lock dies with its connection: any schema of that name whose lock is free
+is a leftover, and the next import (or ``edms-pgdump cleanup``) drops it.
 """
 
 from __future__ import annotations
@@ -59,21 +64,27 @@ class StagingArea:
 
     @classmethod
     def open(cls, conn: Connection, archive_id: str, jobs: int, report: ImportReport) -> StagingArea | None:
-        """Sweep leftovers; for ``jobs`` > 1 create and lock this import's schema (None:
-        stage in temporary tables). ``conn`` must be in autocommit, outside a transaction."""
+        """Sweep leftovers; create and lock this import's schema when the role may (None:
+        stage in temporary tables). ``conn`` must be in autocommit, outside a transaction.
+
+        Every import stages there when it can, not only a parallel one: the server
+        never reads a temporary table with a parallel plan, and the comparison of the
+        staged rows with the target is a hash join over whole tables that two or more
+        workers can share (docs/performance.md, "Staging in UNLOGGED tables")."""
         report.warnings.extend(drop_leftovers(conn).notes())
-        if jobs <= 1:
-            return None
         if not conn.execute(area_sql.may_create_schema()).fetchone()[0]:  # type: ignore[index]
-            report.warnings.append(
-                f"-j {jobs}: this role may not create a schema in this database, so the archive is "
-                "staged in temporary tables on one connection; to stage in parallel, run GRANT CREATE ON "
-                f"DATABASE {quote_identifier(conn.info.dbname)} TO {quote_identifier(conn.info.user)}; "
-                "once"
-            )
+            if jobs > 1:
+                report.warnings.append(
+                    f"-j {jobs}: this role may not create a schema in this database, so the archive is "
+                    "staged in temporary tables on one connection; to stage in parallel, run GRANT "
+                    f"CREATE ON DATABASE {quote_identifier(conn.info.dbname)} TO "
+                    f"{quote_identifier(conn.info.user)}; once"
+                )
             return None
         schema = area_sql.staging_schema_name(archive_id)
         if not conn.execute(area_sql.try_lock_schema(schema)).fetchone()[0]:  # type: ignore[index]
+            if jobs <= 1:
+                return None  # the same archive is imported next door: stage apart from it
             raise DatabaseError(
                 f"another import of archive {archive_id} into this database is staging now (schema "
                 f"{schema}); wait for it to finish, then import again"
@@ -83,10 +94,12 @@ class StagingArea:
             conn.execute(area_sql.create_schema(schema))
         except psycopg.Error as exc:
             conn.execute(area_sql.unlock_schema(schema))
+            if jobs <= 1:
+                return None  # temporary tables do the same, more slowly
             raise DatabaseError(
                 f"cannot create the staging schema {schema}: {server_error_message(exc)}; import with -j 1"
             ) from None
-        report.staging = {"tables": "unlogged", "schema": schema, "connections": jobs}
+        report.staging = {**report.staging, "tables": "unlogged", "schema": schema, "connections": jobs}
         return cls(conn, schema)
 
     def close(self, report: ImportReport) -> None:

@@ -131,7 +131,7 @@ def import_transaction(
         program = _program_or_refusal(given, options, report, schema)
         runner = ProgramRunner(conn, program, given.members, report, progress)
         runner.run_more(tuple(s for h in hooks for s in h.before_program(conn, given, program, report)))
-        if area is not None and given.reopen is not None:
+        if area is not None and given.reopen is not None and options.jobs > 1:
             runner.staged = load_in_parallel(
                 dsn, program, given.reopen, options.jobs, progress, report, given.sizes or given.members.rows
             )

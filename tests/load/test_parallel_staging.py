@@ -92,8 +92,9 @@ def test_parallel_staging_writes_what_one_connection_writes(new_db: NewDb, tmp_p
     archive = _export(src, tmp_path)
     report_one = import_archive(one, archive)
     report_two = import_archive(two, archive, options=ImportOptions(jobs=2))
-    assert report_one.staging == {"tables": "temporary", "connections": 1}
     schema = staging_schema_name(manifest(archive)["archive_id"])
+    # one connection stages in the same private schema, where joins may run in parallel
+    assert report_one.staging == {"tables": "unlogged", "schema": schema, "connections": 1}
     assert report_two.staging == {"tables": "unlogged", "schema": schema, "connections": 2}
     assert report_two.committed and report_two.inserted == report_one.inserted == 20_520
     assert _natural(two) == _natural(one) == _natural(src)
@@ -211,6 +212,23 @@ def test_cleanup_leaves_a_running_imports_schema_alone(new_db: NewDb) -> None:
     assert _staging_schemas(dsn) == []
 
 
+def test_an_import_while_the_same_archive_stages_next_door(new_db: NewDb, tmp_path: Path) -> None:
+    """Two imports of one archive share the schema's name: with one connection the
+    second stages in temporary tables instead; with -j 2 it is refused, naming the schema."""
+    src = _source(new_db, 500)
+    dst = _target(new_db)
+    archive = _export(src, tmp_path)
+    schema = staging_schema_name(manifest(archive)["archive_id"])
+    with psycopg.connect(dst, autocommit=True) as holder:
+        holder.execute("SELECT pg_advisory_lock(%s, hashtext(%s))", (LOCK_CLASS, schema))
+        with pytest.raises(Exception, match=f"another import of archive .* is staging now \\(schema {schema}\\)"):
+            import_archive(dst, archive, options=ImportOptions(jobs=2), history=False)
+        report = import_archive(dst, archive, history=False)
+        assert report.committed and report.staging == {"tables": "temporary", "connections": 1}
+        assert report.inserted == 1_020
+    assert _natural(dst) == _natural(src)
+
+
 def test_role_that_may_not_create_a_schema_stages_on_one_connection(
     new_db: NewDb, admin: psycopg.Connection, tmp_path: Path
 ) -> None:
@@ -237,6 +255,11 @@ def test_role_that_may_not_create_a_schema_stages_on_one_connection(
         )
         assert _natural(dst) == _natural(src)
         assert _staging_schemas(dst) == []
+        # with one connection it stages in temporary tables without a word: nothing is lost
+        again = import_archive(as_role, archive, history=False)
+        assert again.committed and again.staging == {"tables": "temporary", "connections": 1}
+        assert not any("may not create a schema" in w for w in again.warnings)
+        assert (again.inserted, again.updated) == (0, 0)
     finally:
         with psycopg.connect(dst, autocommit=True) as c:
             c.execute(sql.SQL("DROP OWNED BY {}").format(r))
