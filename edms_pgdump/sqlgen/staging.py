@@ -23,7 +23,8 @@ class StagingNames:
     final: sql.Identifier
     label: str
     # None: the raw table is temporary (dropped at commit); otherwise an UNLOGGED table
-    # of this private schema, which other connections can load (import -j N). The
+    # of this private schema, which other connections can load (import -j N) and the
+    # server can read with a parallel plan (any import whose role may create it). The
     # tables the transaction derives from it stay temporary either way: they live in
     # the session's temp_buffers instead of competing with the target's pages in
     # shared buffers.
