@@ -21,7 +21,7 @@ from psycopg import sql
 
 from edms_pgdump import ImportOptions, export_archive, import_archive, load_mapping_text
 from edms_pgdump.api import cleanup_staging, diff, verify_archive
-from edms_pgdump.errors import ImportRejected
+from edms_pgdump.errors import DatabaseError, ImportRejected
 from edms_pgdump.results import DiffResult
 from edms_pgdump.sqlgen.staging_area import LOCK_CLASS, staging_schema_name
 from tests.support.db import db_digest, manifest, subprocess_env
@@ -221,7 +221,7 @@ def test_an_import_while_the_same_archive_stages_next_door(new_db: NewDb, tmp_pa
     schema = staging_schema_name(manifest(archive)["archive_id"])
     with psycopg.connect(dst, autocommit=True) as holder:
         holder.execute("SELECT pg_advisory_lock(%s, hashtext(%s))", (LOCK_CLASS, schema))
-        with pytest.raises(Exception, match=f"another import of archive .* is staging now \\(schema {schema}\\)"):
+        with pytest.raises(DatabaseError, match=f"another import of archive .* is staging now \\(schema {schema}\\)"):
             import_archive(dst, archive, options=ImportOptions(jobs=2), history=False)
         report = import_archive(dst, archive, history=False)
         assert report.committed and report.staging == {"tables": "temporary", "connections": 1}
