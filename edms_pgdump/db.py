@@ -2,10 +2,14 @@
 
 from __future__ import annotations
 
+import queue
+import threading
+from collections.abc import Callable, Iterable
 from typing import Any
 
 import psycopg
-from psycopg import conninfo, pq
+from psycopg import conninfo, pq, sql
+from psycopg.copy import LibpqWriter
 
 from edms_pgdump.errors import DatabaseError, UsageError
 from edms_pgdump.sqlgen import session_statements
@@ -98,6 +102,66 @@ def connect(
         ) from None
     pin_session(conn)
     return conn
+
+
+class _QueuedWriter(LibpqWriter):
+    """Sends COPY data from a thread of its own, so the caller reads and decompresses the
+    next block while libpq waits for the server to take this one. At most ``depth``
+    blocks wait (the archive's are 1 MiB): memory stays bounded when the server is the
+    slower side, as it is for staging. psycopg's own QueuedLibpqWriter would hold up to
+    1024 of its 128 KiB buffers (128 MiB)."""
+
+    def __init__(self, cursor: psycopg.Cursor[Any], depth: int = 8) -> None:
+        super().__init__(cursor)
+        self._queue: queue.Queue[bytes | None] = queue.Queue(maxsize=depth)
+        self._error: BaseException | None = None
+        self._thread: threading.Thread | None = None  # started by the first block
+
+    def _send(self) -> None:
+        try:
+            while (data := self._queue.get()) is not None:
+                super().write(data)
+        except BaseException as exc:  # handed to the caller's thread by write() or finish()
+            self._error = exc
+            while self._queue.get() is not None:  # let the caller's put() go on to finish()
+                pass
+
+    def write(self, data: Any) -> None:
+        if self._error is not None:
+            raise self._error
+        if self._thread is None:
+            self._thread = threading.Thread(target=self._send, name="edms-pgdump copy", daemon=True)
+            self._thread.start()
+        self._queue.put(bytes(data))
+
+    def finish(self, exc: BaseException | None = None) -> None:
+        if self._thread is not None:
+            self._queue.put(None)
+            self._thread.join()
+            self._thread = None
+        if self._error is not None and exc is None:
+            raise self._error
+        super().finish(exc)
+
+
+def copy_in(
+    conn: Connection,
+    statement: sql.Composed,
+    blocks: Iterable[bytes],
+    each: Callable[[bytes], None] | None = None,
+) -> int:
+    """``COPY … FROM STDIN`` fed with ``blocks``; the rows the server counted. The blocks
+    are sent by ``_QueuedWriter``, overlapping the reading of the next one with the
+    server's parsing: at 1M documents the 2M versions staged in 2.6-3.0 s instead of
+    3.5 s (docs/performance.md). ``each`` hears of every block once it is queued (progress;
+    an exception it raises ends the COPY, which the server then discards)."""
+    with conn.cursor() as cur:
+        with cur.copy(statement, writer=_QueuedWriter(cur)) as copy:
+            for block in blocks:
+                copy.write(block)
+                if each is not None:
+                    each(block)
+        return int(cur.rowcount)
 
 
 def pin_session(conn: Connection) -> None:

@@ -22,7 +22,7 @@ import psycopg
 
 from edms_pgdump import sqlgen
 from edms_pgdump.catalog.names import QualifiedName
-from edms_pgdump.db import connect, server_error_message
+from edms_pgdump.db import connect, copy_in, server_error_message
 from edms_pgdump.errors import DatabaseError, EdmsPgdumpError
 from edms_pgdump.options import Progress
 from edms_pgdump.program.run import MemberSource
@@ -141,14 +141,13 @@ def _load_one(
     try:
         conn.execute(sqlgen.begin())
         conn.execute(create.statement)
-        with conn.cursor() as cur:
-            with cur.copy(copy_step.statement) as copy:
-                for block in source.blocks(name):
-                    if stop.is_set():
-                        raise _Stopped()
-                    copy.write(block)
-                    progress.advance(task, block.count(b"\n"), len(block))
-            rows = int(cur.rowcount)
+
+        def each(block: bytes) -> None:
+            if stop.is_set():
+                raise _Stopped()
+            progress.advance(task, block.count(b"\n"), len(block))
+
+        rows = copy_in(conn, copy_step.statement, source.blocks(name), each)
         conn.execute(sqlgen.commit())
     except _Stopped:
         conn.execute(sqlgen.rollback())

@@ -24,12 +24,13 @@ from __future__ import annotations
 import time
 from collections.abc import Sequence
 from dataclasses import replace
+from functools import partial
 from typing import Any
 
 from edms_pgdump.archive.stream_reader import StreamArchive
 from edms_pgdump.catalog.names import QualifiedName
 from edms_pgdump.catalog.read import Catalog
-from edms_pgdump.db import Connection, describe_dsn
+from edms_pgdump.db import Connection, copy_in, describe_dsn
 from edms_pgdump.load.parallel_staging import staging_loads
 from edms_pgdump.load.prepare import Prepared
 from edms_pgdump.load.transaction import ImportHooks, ImportInput, archive_input, import_transaction
@@ -92,12 +93,7 @@ class StreamSource:
             progress.start(task, entry.rows)
             t0 = time.perf_counter()
             conn.execute(create.statement)
-            with conn.cursor() as cur:
-                with cur.copy(copy_step.statement) as copy:
-                    for block in text:
-                        copy.write(block)
-                        progress.advance(task, block.count(b"\n"), len(block))
-                staged[name] = int(cur.rowcount)
+            staged[name] = copy_in(conn, copy_step.statement, text, partial(_advance, progress, task))
             progress.finish(task)
             report.profile.append(
                 {
@@ -134,6 +130,10 @@ def load_stream(
     finally:
         report.seconds = time.monotonic() - started
     return report
+
+
+def _advance(progress: Progress, task: str, block: bytes) -> None:
+    progress.advance(task, block.count(b"\n"), len(block))
 
 
 __all__ = ["StreamSource", "load_stream"]
