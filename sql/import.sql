@@ -124,6 +124,8 @@ BEGIN
 END
 $edms$;
 SET LOCAL "enable_nestloop" = off;
+SET LOCAL "parallel_setup_cost" = '100';
+SET LOCAL "parallel_tuple_cost" = '0.01';
 
 -- public.users
 CREATE TEMP TABLE "edms_001_users_same" ON COMMIT DROP AS SELECT v."username" AS "username", v."#t:id" AS "id" FROM (SELECT t."username" AS "username", t."email" AS "email", t."full_name" AS "full_name", t."is_active" AS "is_active", t."created_at" AS "created_at", t."id" AS "#t:id" FROM "public"."users" AS t) AS v WHERE EXISTS (SELECT 1 FROM "edms_001_users_raw" AS s WHERE v."username" OPERATOR("pg_catalog".=) s."username" AND NOT (s."username" IS DISTINCT FROM v."username" OR s."email" IS DISTINCT FROM v."email" OR s."full_name" IS DISTINCT FROM v."full_name" OR s."is_active" IS DISTINCT FROM v."is_active" OR s."created_at" IS DISTINCT FROM v."created_at"));
@@ -149,6 +151,8 @@ INSERT INTO edms_count VALUES (4, 'same', :ROW_COUNT) ON CONFLICT (idx, name) DO
 INSERT INTO edms_count VALUES (4, 'to resolve', (coalesce((SELECT value FROM edms_count WHERE idx = 4 AND name = 'staged'), 0) + -1 * coalesce((SELECT value FROM edms_count WHERE idx = 4 AND name = 'same'), 0))) ON CONFLICT (idx, name) DO UPDATE SET value = EXCLUDED.value;
 ANALYZE "edms_004_document_workflows_same" ("document_id.document_number", "workflow_type");
 SET LOCAL "enable_nestloop" TO DEFAULT;
+SET LOCAL "parallel_setup_cost" TO DEFAULT;
+SET LOCAL "parallel_tuple_cost" TO DEFAULT;
 SET LOCAL "enable_mergejoin" = off;
 
 -- all tables

@@ -13,7 +13,7 @@ from edms_pgdump.catalog.names import QualifiedName
 from edms_pgdump.program.proof import ProofSteps
 from edms_pgdump.program.steps import STAGED, Derive, Execute, count_of
 from edms_pgdump.sqlgen.export import all_null_key
-from edms_pgdump.sqlgen.unchanged import join_method, same_rows
+from edms_pgdump.sqlgen.unchanged import join_method, parallel_costs, same_rows
 
 SAME = "same"  # archive rows the target already holds as they are
 TO_RESOLVE = "to resolve"  # the other staged rows: keyed, resolved and written
@@ -51,10 +51,12 @@ class UnchangedSteps(ProofSteps):
         chosen = [n for n in tables if self.prunable(n)]
         if not chosen:
             return
-        self.steps.append(Execute("session", None, join_method("nestloop", False)))
+        for setting in [join_method("nestloop", False), *parallel_costs(True)]:
+            self.steps.append(Execute("session", None, setting))
         for name in chosen:
             self.set_aside(name)
-        self.steps.append(Execute("session", None, join_method("nestloop", True)))
+        for setting in [join_method("nestloop", True), *parallel_costs(False)]:
+            self.steps.append(Execute("session", None, setting))
 
     def without_merge_joins(self, on: bool) -> None:
         """Around the resolving steps when rows were set aside (``join_method``)."""
