@@ -47,8 +47,9 @@ PHASES: tuple[tuple[str, tuple[str, ...]], ...] = (
     (
         "key resolution",
         (
-            "keyed", "keyed+final", "final", "analyze keyed", "analyze final", "summary", "repeated ids",
-            "unresolved", "forecast ids", "sequence position", "id range",
+            "rows to resolve", "analyze rows to resolve", "keyed", "keyed+final", "final", "analyze keyed",
+            "analyze final", "summary", "repeated ids", "unresolved", "forecast ids", "sequence position",
+            "id range",
         ),
     ),
     ("drop constraints", ("lock exclusive", "drop fk", "drop index", "recreating")),

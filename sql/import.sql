@@ -133,11 +133,73 @@ INSERT INTO edms_count VALUES (1, 'same', :ROW_COUNT) ON CONFLICT (idx, name) DO
 INSERT INTO edms_count VALUES (1, 'to resolve', (coalesce((SELECT value FROM edms_count WHERE idx = 1 AND name = 'staged'), 0) + -1 * coalesce((SELECT value FROM edms_count WHERE idx = 1 AND name = 'same'), 0))) ON CONFLICT (idx, name) DO UPDATE SET value = EXCLUDED.value;
 ANALYZE "edms_001_users_same" ("username");
 
+-- all tables
+SELECT (coalesce((SELECT value FROM edms_count WHERE idx = 1 AND name = 'to resolve'), 0)) >= 1 AND (coalesce((SELECT value FROM edms_count WHERE idx = 1 AND name = 'staged'), 0) + -10 * coalesce((SELECT value FROM edms_count WHERE idx = 1 AND name = 'to resolve'), 0)) >= 0 AS edms_when \gset
+-- when some rows to resolve, at most 1 in 10 staged
+\if :edms_when
+
+-- public.users
+CREATE TEMP TABLE "edms_001_users_todo" ON COMMIT DROP AS SELECT s.* FROM "edms_001_users_raw" AS s WHERE NOT EXISTS (SELECT 1 FROM "edms_001_users_same" AS m WHERE "m"."username" OPERATOR("pg_catalog".=) "s"."username");
+ANALYZE "edms_001_users_todo" ("username");
+INSERT INTO edms_count SELECT 1, v.name, v.value FROM (SELECT 1) AS q(c0) CROSS JOIN LATERAL (VALUES ('few left', q.c0)) AS v(name, value) ON CONFLICT (idx, name) DO UPDATE SET value = EXCLUDED.value;
+
+-- all tables
+\endif
+SELECT (-1 * coalesce((SELECT value FROM edms_count WHERE idx = 1 AND name = 'to resolve'), 0)) >= 0 AS edms_when \gset
+-- when no row to resolve
+\if :edms_when
+
+-- public.users
+CREATE TEMP VIEW "edms_001_users_todo" AS SELECT s.* FROM "edms_001_users_raw" AS s WHERE NOT EXISTS (SELECT 1 FROM "edms_001_users_same" AS m WHERE "m"."username" OPERATOR("pg_catalog".=) "s"."username");
+
+-- all tables
+\endif
+SELECT (10 * coalesce((SELECT value FROM edms_count WHERE idx = 1 AND name = 'to resolve'), 0) + -1 * coalesce((SELECT value FROM edms_count WHERE idx = 1 AND name = 'staged'), 0)) >= 1 AS edms_when \gset
+-- when many rows to resolve
+\if :edms_when
+
+-- public.users
+CREATE TEMP VIEW "edms_001_users_todo" AS SELECT s.* FROM "edms_001_users_raw" AS s WHERE NOT EXISTS (SELECT 1 FROM "edms_001_users_same" AS m WHERE "m"."username" OPERATOR("pg_catalog".=) "s"."username");
+
+-- all tables
+\endif
+
 -- public.documents
 CREATE TEMP TABLE "edms_002_documents_same" ON COMMIT DROP AS SELECT v."document_number" AS "document_number", v."#t:id" AS "id" FROM (SELECT t."document_number" AS "document_number", t."title" AS "title", "u1"."username" AS "owner_id.username", (t."owner_id" IS NULL) AS "#t:null:owner_id", "u2"."document_number" AS "parent_id.document_number", (t."parent_id" IS NULL) AS "#t:null:parent_id", "u4"."document_number" AS "current_version_id.document_id.document_number", "u3"."version_number" AS "current_version_id.version_number", (t."current_version_id" IS NULL) AS "#t:null:current_version_id", t."status" AS "status", t."created_at" AS "created_at", t."id" AS "#t:id" FROM "public"."documents" AS t LEFT JOIN "public"."users" AS "u1" ON "u1"."id" OPERATOR("pg_catalog".=) "t"."owner_id" LEFT JOIN "public"."documents" AS "u2" ON "u2"."id" OPERATOR("pg_catalog".=) "t"."parent_id" LEFT JOIN "public"."document_versions" AS "u3" ON "u3"."id" OPERATOR("pg_catalog".=) "t"."current_version_id" LEFT JOIN "public"."documents" AS "u4" ON "u4"."id" OPERATOR("pg_catalog".=) "u3"."document_id") AS v WHERE EXISTS (SELECT 1 FROM "edms_002_documents_raw" AS s WHERE v."document_number" OPERATOR("pg_catalog".=) s."document_number" AND NOT (s."document_number" IS DISTINCT FROM v."document_number" OR s."title" IS DISTINCT FROM v."title" OR s."owner_id.username" IS DISTINCT FROM v."owner_id.username" OR s."parent_id.document_number" IS DISTINCT FROM v."parent_id.document_number" OR s."current_version_id.document_id.document_number" IS DISTINCT FROM v."current_version_id.document_id.document_number" OR s."current_version_id.version_number" IS DISTINCT FROM v."current_version_id.version_number" OR s."status" IS DISTINCT FROM v."status" OR s."created_at" IS DISTINCT FROM v."created_at" OR v."#t:null:current_version_id" IS DISTINCT FROM (s."current_version_id.document_id.document_number" IS NULL AND s."current_version_id.version_number" IS NULL) OR v."#t:null:owner_id" IS DISTINCT FROM (s."owner_id.username" IS NULL) OR v."#t:null:parent_id" IS DISTINCT FROM (s."parent_id.document_number" IS NULL)));
 INSERT INTO edms_count VALUES (2, 'same', :ROW_COUNT) ON CONFLICT (idx, name) DO UPDATE SET value = EXCLUDED.value;
 INSERT INTO edms_count VALUES (2, 'to resolve', (coalesce((SELECT value FROM edms_count WHERE idx = 2 AND name = 'staged'), 0) + -1 * coalesce((SELECT value FROM edms_count WHERE idx = 2 AND name = 'same'), 0))) ON CONFLICT (idx, name) DO UPDATE SET value = EXCLUDED.value;
 ANALYZE "edms_002_documents_same" ("document_number");
+
+-- all tables
+SELECT (coalesce((SELECT value FROM edms_count WHERE idx = 2 AND name = 'to resolve'), 0)) >= 1 AND (coalesce((SELECT value FROM edms_count WHERE idx = 2 AND name = 'staged'), 0) + -10 * coalesce((SELECT value FROM edms_count WHERE idx = 2 AND name = 'to resolve'), 0)) >= 0 AS edms_when \gset
+-- when some rows to resolve, at most 1 in 10 staged
+\if :edms_when
+
+-- public.documents
+CREATE TEMP TABLE "edms_002_documents_todo" ON COMMIT DROP AS SELECT s.* FROM "edms_002_documents_raw" AS s WHERE NOT EXISTS (SELECT 1 FROM "edms_002_documents_same" AS m WHERE "m"."document_number" OPERATOR("pg_catalog".=) "s"."document_number");
+ANALYZE "edms_002_documents_todo" ("document_number");
+INSERT INTO edms_count SELECT 2, v.name, v.value FROM (SELECT 1) AS q(c0) CROSS JOIN LATERAL (VALUES ('few left', q.c0)) AS v(name, value) ON CONFLICT (idx, name) DO UPDATE SET value = EXCLUDED.value;
+
+-- all tables
+\endif
+SELECT (-1 * coalesce((SELECT value FROM edms_count WHERE idx = 2 AND name = 'to resolve'), 0)) >= 0 AS edms_when \gset
+-- when no row to resolve
+\if :edms_when
+
+-- public.documents
+CREATE TEMP VIEW "edms_002_documents_todo" AS SELECT s.* FROM "edms_002_documents_raw" AS s WHERE NOT EXISTS (SELECT 1 FROM "edms_002_documents_same" AS m WHERE "m"."document_number" OPERATOR("pg_catalog".=) "s"."document_number");
+
+-- all tables
+\endif
+SELECT (10 * coalesce((SELECT value FROM edms_count WHERE idx = 2 AND name = 'to resolve'), 0) + -1 * coalesce((SELECT value FROM edms_count WHERE idx = 2 AND name = 'staged'), 0)) >= 1 AS edms_when \gset
+-- when many rows to resolve
+\if :edms_when
+
+-- public.documents
+CREATE TEMP VIEW "edms_002_documents_todo" AS SELECT s.* FROM "edms_002_documents_raw" AS s WHERE NOT EXISTS (SELECT 1 FROM "edms_002_documents_same" AS m WHERE "m"."document_number" OPERATOR("pg_catalog".=) "s"."document_number");
+
+-- all tables
+\endif
 
 -- public.document_versions
 CREATE TEMP TABLE "edms_003_document_versions_same" ON COMMIT DROP AS SELECT v."document_id.document_number" AS "document_id.document_number", v."version_number" AS "version_number", v."#t:id" AS "id" FROM (SELECT "u1"."document_number" AS "document_id.document_number", (t."document_id" IS NULL) AS "#t:null:document_id", t."version_number" AS "version_number", t."content_hash" AS "content_hash", t."size_bytes" AS "size_bytes", "u2"."username" AS "created_by_id.username", (t."created_by_id" IS NULL) AS "#t:null:created_by_id", t."created_at" AS "created_at", t."id" AS "#t:id" FROM "public"."document_versions" AS t LEFT JOIN "public"."documents" AS "u1" ON "u1"."id" OPERATOR("pg_catalog".=) "t"."document_id" LEFT JOIN "public"."users" AS "u2" ON "u2"."id" OPERATOR("pg_catalog".=) "t"."created_by_id") AS v WHERE EXISTS (SELECT 1 FROM "edms_003_document_versions_raw" AS s WHERE v."document_id.document_number" OPERATOR("pg_catalog".=) s."document_id.document_number" AND v."version_number" OPERATOR("pg_catalog".=) s."version_number" AND NOT (s."document_id.document_number" IS DISTINCT FROM v."document_id.document_number" OR s."version_number" IS DISTINCT FROM v."version_number" OR s."content_hash" IS DISTINCT FROM v."content_hash" OR s."size_bytes" IS DISTINCT FROM v."size_bytes" OR s."created_by_id.username" IS DISTINCT FROM v."created_by_id.username" OR s."created_at" IS DISTINCT FROM v."created_at" OR v."#t:null:created_by_id" IS DISTINCT FROM (s."created_by_id.username" IS NULL) OR v."#t:null:document_id" IS DISTINCT FROM (s."document_id.document_number" IS NULL)));
@@ -145,23 +207,83 @@ INSERT INTO edms_count VALUES (3, 'same', :ROW_COUNT) ON CONFLICT (idx, name) DO
 INSERT INTO edms_count VALUES (3, 'to resolve', (coalesce((SELECT value FROM edms_count WHERE idx = 3 AND name = 'staged'), 0) + -1 * coalesce((SELECT value FROM edms_count WHERE idx = 3 AND name = 'same'), 0))) ON CONFLICT (idx, name) DO UPDATE SET value = EXCLUDED.value;
 ANALYZE "edms_003_document_versions_same" ("document_id.document_number", "version_number");
 
+-- all tables
+SELECT (coalesce((SELECT value FROM edms_count WHERE idx = 3 AND name = 'to resolve'), 0)) >= 1 AND (coalesce((SELECT value FROM edms_count WHERE idx = 3 AND name = 'staged'), 0) + -10 * coalesce((SELECT value FROM edms_count WHERE idx = 3 AND name = 'to resolve'), 0)) >= 0 AS edms_when \gset
+-- when some rows to resolve, at most 1 in 10 staged
+\if :edms_when
+
+-- public.document_versions
+CREATE TEMP TABLE "edms_003_document_versions_todo" ON COMMIT DROP AS SELECT s.* FROM "edms_003_document_versions_raw" AS s WHERE NOT EXISTS (SELECT 1 FROM "edms_003_document_versions_same" AS m WHERE "m"."document_id.document_number" OPERATOR("pg_catalog".=) "s"."document_id.document_number" AND "m"."version_number" OPERATOR("pg_catalog".=) "s"."version_number");
+ANALYZE "edms_003_document_versions_todo" ("document_id.document_number", "version_number");
+INSERT INTO edms_count SELECT 3, v.name, v.value FROM (SELECT 1) AS q(c0) CROSS JOIN LATERAL (VALUES ('few left', q.c0)) AS v(name, value) ON CONFLICT (idx, name) DO UPDATE SET value = EXCLUDED.value;
+
+-- all tables
+\endif
+SELECT (-1 * coalesce((SELECT value FROM edms_count WHERE idx = 3 AND name = 'to resolve'), 0)) >= 0 AS edms_when \gset
+-- when no row to resolve
+\if :edms_when
+
+-- public.document_versions
+CREATE TEMP VIEW "edms_003_document_versions_todo" AS SELECT s.* FROM "edms_003_document_versions_raw" AS s WHERE NOT EXISTS (SELECT 1 FROM "edms_003_document_versions_same" AS m WHERE "m"."document_id.document_number" OPERATOR("pg_catalog".=) "s"."document_id.document_number" AND "m"."version_number" OPERATOR("pg_catalog".=) "s"."version_number");
+
+-- all tables
+\endif
+SELECT (10 * coalesce((SELECT value FROM edms_count WHERE idx = 3 AND name = 'to resolve'), 0) + -1 * coalesce((SELECT value FROM edms_count WHERE idx = 3 AND name = 'staged'), 0)) >= 1 AS edms_when \gset
+-- when many rows to resolve
+\if :edms_when
+
+-- public.document_versions
+CREATE TEMP VIEW "edms_003_document_versions_todo" AS SELECT s.* FROM "edms_003_document_versions_raw" AS s WHERE NOT EXISTS (SELECT 1 FROM "edms_003_document_versions_same" AS m WHERE "m"."document_id.document_number" OPERATOR("pg_catalog".=) "s"."document_id.document_number" AND "m"."version_number" OPERATOR("pg_catalog".=) "s"."version_number");
+
+-- all tables
+\endif
+
 -- public.document_workflows
 CREATE TEMP TABLE "edms_004_document_workflows_same" ON COMMIT DROP AS SELECT v."document_id.document_number" AS "document_id.document_number", v."workflow_type" AS "workflow_type", v."#t:id" AS "id" FROM (SELECT "u1"."document_number" AS "document_id.document_number", (t."document_id" IS NULL) AS "#t:null:document_id", t."workflow_type" AS "workflow_type", t."state" AS "state", "u2"."username" AS "assignee_id.username", (t."assignee_id" IS NULL) AS "#t:null:assignee_id", t."due_date" AS "due_date", t."id" AS "#t:id" FROM "public"."document_workflows" AS t LEFT JOIN "public"."documents" AS "u1" ON "u1"."id" OPERATOR("pg_catalog".=) "t"."document_id" LEFT JOIN "public"."users" AS "u2" ON "u2"."id" OPERATOR("pg_catalog".=) "t"."assignee_id") AS v WHERE EXISTS (SELECT 1 FROM "edms_004_document_workflows_raw" AS s WHERE v."document_id.document_number" OPERATOR("pg_catalog".=) s."document_id.document_number" AND v."workflow_type" OPERATOR("pg_catalog".=) s."workflow_type" AND NOT (s."document_id.document_number" IS DISTINCT FROM v."document_id.document_number" OR s."workflow_type" IS DISTINCT FROM v."workflow_type" OR s."state" IS DISTINCT FROM v."state" OR s."assignee_id.username" IS DISTINCT FROM v."assignee_id.username" OR s."due_date" IS DISTINCT FROM v."due_date" OR v."#t:null:assignee_id" IS DISTINCT FROM (s."assignee_id.username" IS NULL) OR v."#t:null:document_id" IS DISTINCT FROM (s."document_id.document_number" IS NULL)));
 INSERT INTO edms_count VALUES (4, 'same', :ROW_COUNT) ON CONFLICT (idx, name) DO UPDATE SET value = EXCLUDED.value;
 INSERT INTO edms_count VALUES (4, 'to resolve', (coalesce((SELECT value FROM edms_count WHERE idx = 4 AND name = 'staged'), 0) + -1 * coalesce((SELECT value FROM edms_count WHERE idx = 4 AND name = 'same'), 0))) ON CONFLICT (idx, name) DO UPDATE SET value = EXCLUDED.value;
 ANALYZE "edms_004_document_workflows_same" ("document_id.document_number", "workflow_type");
+
+-- all tables
+SELECT (coalesce((SELECT value FROM edms_count WHERE idx = 4 AND name = 'to resolve'), 0)) >= 1 AND (coalesce((SELECT value FROM edms_count WHERE idx = 4 AND name = 'staged'), 0) + -10 * coalesce((SELECT value FROM edms_count WHERE idx = 4 AND name = 'to resolve'), 0)) >= 0 AS edms_when \gset
+-- when some rows to resolve, at most 1 in 10 staged
+\if :edms_when
+
+-- public.document_workflows
+CREATE TEMP TABLE "edms_004_document_workflows_todo" ON COMMIT DROP AS SELECT s.* FROM "edms_004_document_workflows_raw" AS s WHERE NOT EXISTS (SELECT 1 FROM "edms_004_document_workflows_same" AS m WHERE "m"."document_id.document_number" OPERATOR("pg_catalog".=) "s"."document_id.document_number" AND "m"."workflow_type" OPERATOR("pg_catalog".=) "s"."workflow_type");
+ANALYZE "edms_004_document_workflows_todo" ("document_id.document_number", "workflow_type");
+INSERT INTO edms_count SELECT 4, v.name, v.value FROM (SELECT 1) AS q(c0) CROSS JOIN LATERAL (VALUES ('few left', q.c0)) AS v(name, value) ON CONFLICT (idx, name) DO UPDATE SET value = EXCLUDED.value;
+
+-- all tables
+\endif
+SELECT (-1 * coalesce((SELECT value FROM edms_count WHERE idx = 4 AND name = 'to resolve'), 0)) >= 0 AS edms_when \gset
+-- when no row to resolve
+\if :edms_when
+
+-- public.document_workflows
+CREATE TEMP VIEW "edms_004_document_workflows_todo" AS SELECT s.* FROM "edms_004_document_workflows_raw" AS s WHERE NOT EXISTS (SELECT 1 FROM "edms_004_document_workflows_same" AS m WHERE "m"."document_id.document_number" OPERATOR("pg_catalog".=) "s"."document_id.document_number" AND "m"."workflow_type" OPERATOR("pg_catalog".=) "s"."workflow_type");
+
+-- all tables
+\endif
+SELECT (10 * coalesce((SELECT value FROM edms_count WHERE idx = 4 AND name = 'to resolve'), 0) + -1 * coalesce((SELECT value FROM edms_count WHERE idx = 4 AND name = 'staged'), 0)) >= 1 AS edms_when \gset
+-- when many rows to resolve
+\if :edms_when
+
+-- public.document_workflows
+CREATE TEMP VIEW "edms_004_document_workflows_todo" AS SELECT s.* FROM "edms_004_document_workflows_raw" AS s WHERE NOT EXISTS (SELECT 1 FROM "edms_004_document_workflows_same" AS m WHERE "m"."document_id.document_number" OPERATOR("pg_catalog".=) "s"."document_id.document_number" AND "m"."workflow_type" OPERATOR("pg_catalog".=) "s"."workflow_type");
+
+-- all tables
+\endif
 SET LOCAL "enable_nestloop" TO DEFAULT;
 SET LOCAL "parallel_setup_cost" TO DEFAULT;
 SET LOCAL "parallel_tuple_cost" TO DEFAULT;
 SET LOCAL "enable_mergejoin" = off;
-
--- all tables
 SELECT (coalesce((SELECT value FROM edms_count WHERE idx = 1 AND name = 'to resolve'), 0)) >= 1 AS edms_when \gset
 -- when rows to resolve
 \if :edms_when
 
 -- public.users
-CREATE TEMP TABLE "edms_001_users_final" ON COMMIT DROP AS SELECT k.* FROM (SELECT s.*, COALESCE(o."id", pg_catalog.nextval('"public"."users_id_seq"'::regclass)) AS "id", o."#hit" IS NULL AS "#new" FROM (SELECT s.* FROM "edms_001_users_raw" AS s WHERE NOT EXISTS (SELECT 1 FROM "edms_001_users_same" AS m WHERE "m"."username" OPERATOR("pg_catalog".=) "s"."username")) AS s LEFT JOIN (SELECT "t"."username" AS "username", t."id", true AS "#hit" FROM "public"."users" AS t ) AS o ON "o"."username" OPERATOR("pg_catalog".=) "s"."username") AS k ;
+CREATE TEMP TABLE "edms_001_users_final" ON COMMIT DROP AS SELECT k.* FROM (SELECT s.*, COALESCE(o."id", pg_catalog.nextval('"public"."users_id_seq"'::regclass)) AS "id", o."#hit" IS NULL AS "#new" FROM "edms_001_users_todo" AS s LEFT JOIN (SELECT "t"."username" AS "username", t."id", true AS "#hit" FROM "public"."users" AS t ) AS o ON "o"."username" OPERATOR("pg_catalog".=) "s"."username") AS k ;
 INSERT INTO edms_count VALUES (1, 'keyed', :ROW_COUNT) ON CONFLICT (idx, name) DO UPDATE SET value = EXCLUDED.value;
 
 -- all tables
@@ -171,7 +293,7 @@ SELECT (-1 * coalesce((SELECT value FROM edms_count WHERE idx = 1 AND name = 'to
 \if :edms_when
 
 -- public.users
-CREATE TEMP TABLE "edms_001_users_final" ON COMMIT DROP AS SELECT k.* FROM (SELECT s.*, COALESCE(o."id", pg_catalog.nextval('"public"."users_id_seq"'::regclass)) AS "id", o."#hit" IS NULL AS "#new" FROM (SELECT s.* FROM "edms_001_users_raw" AS s WHERE NOT EXISTS (SELECT 1 FROM "edms_001_users_same" AS m WHERE "m"."username" OPERATOR("pg_catalog".=) "s"."username")) AS s LEFT JOIN (SELECT "t"."username" AS "username", t."id", true AS "#hit" FROM "public"."users" AS t ) AS o ON "o"."username" OPERATOR("pg_catalog".=) "s"."username") AS k  WITH NO DATA;
+CREATE TEMP TABLE "edms_001_users_final" ON COMMIT DROP AS SELECT k.* FROM (SELECT s.*, COALESCE(o."id", pg_catalog.nextval('"public"."users_id_seq"'::regclass)) AS "id", o."#hit" IS NULL AS "#new" FROM "edms_001_users_todo" AS s LEFT JOIN (SELECT "t"."username" AS "username", t."id", true AS "#hit" FROM "public"."users" AS t ) AS o ON "o"."username" OPERATOR("pg_catalog".=) "s"."username") AS k  WITH NO DATA;
 INSERT INTO edms_count VALUES (1, 'keyed', :ROW_COUNT) ON CONFLICT (idx, name) DO UPDATE SET value = EXCLUDED.value;
 
 -- all tables
@@ -247,7 +369,7 @@ SELECT (coalesce((SELECT value FROM edms_count WHERE idx = 2 AND name = 'to reso
 \if :edms_when
 
 -- public.documents
-CREATE TEMP TABLE "edms_002_documents_keyed" ON COMMIT DROP AS SELECT s.*, COALESCE(o."id", (nextval('public.documents_id_seq'::regclass))) AS "id", o."#hit" IS NULL AS "#new" FROM (SELECT s.* FROM "edms_002_documents_raw" AS s WHERE NOT EXISTS (SELECT 1 FROM "edms_002_documents_same" AS m WHERE "m"."document_number" OPERATOR("pg_catalog".=) "s"."document_number")) AS s LEFT JOIN (SELECT "t"."document_number" AS "document_number", t."id", true AS "#hit" FROM "public"."documents" AS t ) AS o ON "o"."document_number" OPERATOR("pg_catalog".=) "s"."document_number";
+CREATE TEMP TABLE "edms_002_documents_keyed" ON COMMIT DROP AS SELECT s.*, COALESCE(o."id", (nextval('public.documents_id_seq'::regclass))) AS "id", o."#hit" IS NULL AS "#new" FROM "edms_002_documents_todo" AS s LEFT JOIN (SELECT "t"."document_number" AS "document_number", t."id", true AS "#hit" FROM "public"."documents" AS t ) AS o ON "o"."document_number" OPERATOR("pg_catalog".=) "s"."document_number";
 INSERT INTO edms_count VALUES (2, 'keyed', :ROW_COUNT) ON CONFLICT (idx, name) DO UPDATE SET value = EXCLUDED.value;
 
 -- all tables
@@ -257,7 +379,7 @@ SELECT (-1 * coalesce((SELECT value FROM edms_count WHERE idx = 2 AND name = 'to
 \if :edms_when
 
 -- public.documents
-CREATE TEMP TABLE "edms_002_documents_keyed" ON COMMIT DROP AS SELECT s.*, COALESCE(o."id", (nextval('public.documents_id_seq'::regclass))) AS "id", o."#hit" IS NULL AS "#new" FROM (SELECT s.* FROM "edms_002_documents_raw" AS s WHERE NOT EXISTS (SELECT 1 FROM "edms_002_documents_same" AS m WHERE "m"."document_number" OPERATOR("pg_catalog".=) "s"."document_number")) AS s LEFT JOIN (SELECT "t"."document_number" AS "document_number", t."id", true AS "#hit" FROM "public"."documents" AS t ) AS o ON "o"."document_number" OPERATOR("pg_catalog".=) "s"."document_number" WITH NO DATA;
+CREATE TEMP TABLE "edms_002_documents_keyed" ON COMMIT DROP AS SELECT s.*, COALESCE(o."id", (nextval('public.documents_id_seq'::regclass))) AS "id", o."#hit" IS NULL AS "#new" FROM "edms_002_documents_todo" AS s LEFT JOIN (SELECT "t"."document_number" AS "document_number", t."id", true AS "#hit" FROM "public"."documents" AS t ) AS o ON "o"."document_number" OPERATOR("pg_catalog".=) "s"."document_number" WITH NO DATA;
 INSERT INTO edms_count VALUES (2, 'keyed', :ROW_COUNT) ON CONFLICT (idx, name) DO UPDATE SET value = EXCLUDED.value;
 
 -- all tables
@@ -315,7 +437,7 @@ SELECT (coalesce((SELECT value FROM edms_count WHERE idx = 3 AND name = 'to reso
 \if :edms_when
 
 -- public.document_versions
-CREATE TEMP TABLE "edms_003_document_versions_keyed" ON COMMIT DROP AS SELECT s.*, COALESCE(o."id", (nextval('public.document_versions_id_seq'::regclass))) AS "id", o."#hit" IS NULL AS "#new" FROM (SELECT s.* FROM "edms_003_document_versions_raw" AS s WHERE NOT EXISTS (SELECT 1 FROM "edms_003_document_versions_same" AS m WHERE "m"."document_id.document_number" OPERATOR("pg_catalog".=) "s"."document_id.document_number" AND "m"."version_number" OPERATOR("pg_catalog".=) "s"."version_number")) AS s LEFT JOIN (SELECT "k1"."document_number" AS "document_id.document_number", "t"."version_number" AS "version_number", t."id", true AS "#hit" FROM "public"."document_versions" AS t LEFT JOIN "public"."documents" AS "k1" ON "k1"."id" OPERATOR("pg_catalog".=) "t"."document_id") AS o ON "o"."document_id.document_number" OPERATOR("pg_catalog".=) "s"."document_id.document_number" AND "o"."version_number" OPERATOR("pg_catalog".=) "s"."version_number";
+CREATE TEMP TABLE "edms_003_document_versions_keyed" ON COMMIT DROP AS SELECT s.*, COALESCE(o."id", (nextval('public.document_versions_id_seq'::regclass))) AS "id", o."#hit" IS NULL AS "#new" FROM "edms_003_document_versions_todo" AS s LEFT JOIN (SELECT "k1"."document_number" AS "document_id.document_number", "t"."version_number" AS "version_number", t."id", true AS "#hit" FROM "public"."document_versions" AS t LEFT JOIN "public"."documents" AS "k1" ON "k1"."id" OPERATOR("pg_catalog".=) "t"."document_id") AS o ON "o"."document_id.document_number" OPERATOR("pg_catalog".=) "s"."document_id.document_number" AND "o"."version_number" OPERATOR("pg_catalog".=) "s"."version_number";
 INSERT INTO edms_count VALUES (3, 'keyed', :ROW_COUNT) ON CONFLICT (idx, name) DO UPDATE SET value = EXCLUDED.value;
 
 -- all tables
@@ -325,7 +447,7 @@ SELECT (-1 * coalesce((SELECT value FROM edms_count WHERE idx = 3 AND name = 'to
 \if :edms_when
 
 -- public.document_versions
-CREATE TEMP TABLE "edms_003_document_versions_keyed" ON COMMIT DROP AS SELECT s.*, COALESCE(o."id", (nextval('public.document_versions_id_seq'::regclass))) AS "id", o."#hit" IS NULL AS "#new" FROM (SELECT s.* FROM "edms_003_document_versions_raw" AS s WHERE NOT EXISTS (SELECT 1 FROM "edms_003_document_versions_same" AS m WHERE "m"."document_id.document_number" OPERATOR("pg_catalog".=) "s"."document_id.document_number" AND "m"."version_number" OPERATOR("pg_catalog".=) "s"."version_number")) AS s LEFT JOIN (SELECT "k1"."document_number" AS "document_id.document_number", "t"."version_number" AS "version_number", t."id", true AS "#hit" FROM "public"."document_versions" AS t LEFT JOIN "public"."documents" AS "k1" ON "k1"."id" OPERATOR("pg_catalog".=) "t"."document_id") AS o ON "o"."document_id.document_number" OPERATOR("pg_catalog".=) "s"."document_id.document_number" AND "o"."version_number" OPERATOR("pg_catalog".=) "s"."version_number" WITH NO DATA;
+CREATE TEMP TABLE "edms_003_document_versions_keyed" ON COMMIT DROP AS SELECT s.*, COALESCE(o."id", (nextval('public.document_versions_id_seq'::regclass))) AS "id", o."#hit" IS NULL AS "#new" FROM "edms_003_document_versions_todo" AS s LEFT JOIN (SELECT "k1"."document_number" AS "document_id.document_number", "t"."version_number" AS "version_number", t."id", true AS "#hit" FROM "public"."document_versions" AS t LEFT JOIN "public"."documents" AS "k1" ON "k1"."id" OPERATOR("pg_catalog".=) "t"."document_id") AS o ON "o"."document_id.document_number" OPERATOR("pg_catalog".=) "s"."document_id.document_number" AND "o"."version_number" OPERATOR("pg_catalog".=) "s"."version_number" WITH NO DATA;
 INSERT INTO edms_count VALUES (3, 'keyed', :ROW_COUNT) ON CONFLICT (idx, name) DO UPDATE SET value = EXCLUDED.value;
 
 -- all tables
@@ -611,7 +733,7 @@ SELECT (coalesce((SELECT value FROM edms_count WHERE idx = 4 AND name = 'to reso
 \if :edms_when
 
 -- public.document_workflows
-CREATE TEMP TABLE "edms_004_document_workflows_final" ON COMMIT DROP AS SELECT k.*, "f1"."id" AS "assignee_id", "f2"."id" AS "document_id" FROM (SELECT s.*, COALESCE(o."id", (nextval('public.document_workflows_id_seq'::regclass))) AS "id", o."#hit" IS NULL AS "#new" FROM (SELECT s.* FROM "edms_004_document_workflows_raw" AS s WHERE NOT EXISTS (SELECT 1 FROM "edms_004_document_workflows_same" AS m WHERE "m"."document_id.document_number" OPERATOR("pg_catalog".=) "s"."document_id.document_number" AND "m"."workflow_type" OPERATOR("pg_catalog".=) "s"."workflow_type")) AS s LEFT JOIN (SELECT "k1"."document_number" AS "document_id.document_number", "t"."workflow_type" AS "workflow_type", t."id", true AS "#hit" FROM "public"."document_workflows" AS t LEFT JOIN "public"."documents" AS "k1" ON "k1"."id" OPERATOR("pg_catalog".=) "t"."document_id") AS o ON "o"."document_id.document_number" OPERATOR("pg_catalog".=) "s"."document_id.document_number" AND "o"."workflow_type" OPERATOR("pg_catalog".=) "s"."workflow_type") AS k LEFT JOIN (SELECT "username", "id" FROM "edms_001_users_final" UNION ALL SELECT "username", "id" FROM "edms_001_users_same") AS "f1" ON "f1"."username" OPERATOR("pg_catalog".=) "k"."assignee_id.username" LEFT JOIN (SELECT "document_number", "id" FROM "edms_002_documents_final" UNION ALL SELECT "document_number", "id" FROM "edms_002_documents_same") AS "f2" ON "f2"."document_number" OPERATOR("pg_catalog".=) "k"."document_id.document_number";
+CREATE TEMP TABLE "edms_004_document_workflows_final" ON COMMIT DROP AS SELECT k.*, "f1"."id" AS "assignee_id", "f2"."id" AS "document_id" FROM (SELECT s.*, COALESCE(o."id", (nextval('public.document_workflows_id_seq'::regclass))) AS "id", o."#hit" IS NULL AS "#new" FROM "edms_004_document_workflows_todo" AS s LEFT JOIN (SELECT "k1"."document_number" AS "document_id.document_number", "t"."workflow_type" AS "workflow_type", t."id", true AS "#hit" FROM "public"."document_workflows" AS t LEFT JOIN "public"."documents" AS "k1" ON "k1"."id" OPERATOR("pg_catalog".=) "t"."document_id") AS o ON "o"."document_id.document_number" OPERATOR("pg_catalog".=) "s"."document_id.document_number" AND "o"."workflow_type" OPERATOR("pg_catalog".=) "s"."workflow_type") AS k LEFT JOIN (SELECT "username", "id" FROM "edms_001_users_final" UNION ALL SELECT "username", "id" FROM "edms_001_users_same") AS "f1" ON "f1"."username" OPERATOR("pg_catalog".=) "k"."assignee_id.username" LEFT JOIN (SELECT "document_number", "id" FROM "edms_002_documents_final" UNION ALL SELECT "document_number", "id" FROM "edms_002_documents_same") AS "f2" ON "f2"."document_number" OPERATOR("pg_catalog".=) "k"."document_id.document_number";
 INSERT INTO edms_count VALUES (4, 'keyed', :ROW_COUNT) ON CONFLICT (idx, name) DO UPDATE SET value = EXCLUDED.value;
 
 -- all tables
@@ -621,7 +743,7 @@ SELECT (-1 * coalesce((SELECT value FROM edms_count WHERE idx = 4 AND name = 'to
 \if :edms_when
 
 -- public.document_workflows
-CREATE TEMP TABLE "edms_004_document_workflows_final" ON COMMIT DROP AS SELECT k.*, "f1"."id" AS "assignee_id", "f2"."id" AS "document_id" FROM (SELECT s.*, COALESCE(o."id", (nextval('public.document_workflows_id_seq'::regclass))) AS "id", o."#hit" IS NULL AS "#new" FROM (SELECT s.* FROM "edms_004_document_workflows_raw" AS s WHERE NOT EXISTS (SELECT 1 FROM "edms_004_document_workflows_same" AS m WHERE "m"."document_id.document_number" OPERATOR("pg_catalog".=) "s"."document_id.document_number" AND "m"."workflow_type" OPERATOR("pg_catalog".=) "s"."workflow_type")) AS s LEFT JOIN (SELECT "k1"."document_number" AS "document_id.document_number", "t"."workflow_type" AS "workflow_type", t."id", true AS "#hit" FROM "public"."document_workflows" AS t LEFT JOIN "public"."documents" AS "k1" ON "k1"."id" OPERATOR("pg_catalog".=) "t"."document_id") AS o ON "o"."document_id.document_number" OPERATOR("pg_catalog".=) "s"."document_id.document_number" AND "o"."workflow_type" OPERATOR("pg_catalog".=) "s"."workflow_type") AS k LEFT JOIN (SELECT "username", "id" FROM "edms_001_users_final" UNION ALL SELECT "username", "id" FROM "edms_001_users_same") AS "f1" ON "f1"."username" OPERATOR("pg_catalog".=) "k"."assignee_id.username" LEFT JOIN (SELECT "document_number", "id" FROM "edms_002_documents_final" UNION ALL SELECT "document_number", "id" FROM "edms_002_documents_same") AS "f2" ON "f2"."document_number" OPERATOR("pg_catalog".=) "k"."document_id.document_number" WITH NO DATA;
+CREATE TEMP TABLE "edms_004_document_workflows_final" ON COMMIT DROP AS SELECT k.*, "f1"."id" AS "assignee_id", "f2"."id" AS "document_id" FROM (SELECT s.*, COALESCE(o."id", (nextval('public.document_workflows_id_seq'::regclass))) AS "id", o."#hit" IS NULL AS "#new" FROM "edms_004_document_workflows_todo" AS s LEFT JOIN (SELECT "k1"."document_number" AS "document_id.document_number", "t"."workflow_type" AS "workflow_type", t."id", true AS "#hit" FROM "public"."document_workflows" AS t LEFT JOIN "public"."documents" AS "k1" ON "k1"."id" OPERATOR("pg_catalog".=) "t"."document_id") AS o ON "o"."document_id.document_number" OPERATOR("pg_catalog".=) "s"."document_id.document_number" AND "o"."workflow_type" OPERATOR("pg_catalog".=) "s"."workflow_type") AS k LEFT JOIN (SELECT "username", "id" FROM "edms_001_users_final" UNION ALL SELECT "username", "id" FROM "edms_001_users_same") AS "f1" ON "f1"."username" OPERATOR("pg_catalog".=) "k"."assignee_id.username" LEFT JOIN (SELECT "document_number", "id" FROM "edms_002_documents_final" UNION ALL SELECT "document_number", "id" FROM "edms_002_documents_same") AS "f2" ON "f2"."document_number" OPERATOR("pg_catalog".=) "k"."document_id.document_number" WITH NO DATA;
 INSERT INTO edms_count VALUES (4, 'keyed', :ROW_COUNT) ON CONFLICT (idx, name) DO UPDATE SET value = EXCLUDED.value;
 
 -- all tables
@@ -808,7 +930,19 @@ INSERT INTO edms_count VALUES (1, 'inserted', :ROW_COUNT) ON CONFLICT (idx, name
 
 -- all tables
 \endif
-SELECT (coalesce((SELECT value FROM edms_count WHERE idx = 1 AND name = 'existing'), 0)) >= 1 AS edms_when \gset
+SELECT (coalesce((SELECT value FROM edms_count WHERE idx = 1 AND name = 'existing'), 0)) >= 1 AND (coalesce((SELECT value FROM edms_count WHERE idx = 1 AND name = 'few left'), 0)) >= 1 AS edms_when \gset
+-- when rows exist, few
+\if :edms_when
+SET LOCAL "enable_seqscan" = off;
+
+-- public.users
+UPDATE "public"."users" AS t SET "username" = f."username", "email" = f."email", "full_name" = f."full_name", "is_active" = f."is_active", "created_at" = f."created_at" FROM "edms_001_users_final" AS f WHERE NOT f."#new" AND "t"."id" OPERATOR("pg_catalog".=) "f"."id" AND ("t"."username" IS DISTINCT FROM "f"."username" OR "t"."email" IS DISTINCT FROM "f"."email" OR "t"."full_name" IS DISTINCT FROM "f"."full_name" OR "t"."is_active" IS DISTINCT FROM "f"."is_active" OR "t"."created_at" IS DISTINCT FROM "f"."created_at");
+INSERT INTO edms_count VALUES (1, 'updated', :ROW_COUNT) ON CONFLICT (idx, name) DO UPDATE SET value = EXCLUDED.value;
+SET LOCAL "enable_seqscan" TO DEFAULT;
+
+-- all tables
+\endif
+SELECT (coalesce((SELECT value FROM edms_count WHERE idx = 1 AND name = 'existing'), 0)) >= 1 AND (-1 * coalesce((SELECT value FROM edms_count WHERE idx = 1 AND name = 'few left'), 0)) >= 0 AS edms_when \gset
 -- when rows exist
 \if :edms_when
 
@@ -926,7 +1060,19 @@ INSERT INTO edms_count VALUES (3, 'inserted', :ROW_COUNT) ON CONFLICT (idx, name
 
 -- all tables
 \endif
-SELECT (coalesce((SELECT value FROM edms_count WHERE idx = 2 AND name = 'existing'), 0)) >= 1 AS edms_when \gset
+SELECT (coalesce((SELECT value FROM edms_count WHERE idx = 2 AND name = 'existing'), 0)) >= 1 AND (coalesce((SELECT value FROM edms_count WHERE idx = 2 AND name = 'few left'), 0)) >= 1 AS edms_when \gset
+-- when rows exist, few
+\if :edms_when
+SET LOCAL "enable_seqscan" = off;
+
+-- public.documents
+UPDATE "public"."documents" AS t SET "document_number" = f."document_number", "title" = f."title", "status" = f."status", "created_at" = f."created_at", "current_version_id" = f."current_version_id", "owner_id" = f."owner_id", "parent_id" = f."parent_id" FROM "edms_002_documents_final" AS f WHERE NOT f."#new" AND "t"."id" OPERATOR("pg_catalog".=) "f"."id" AND ("t"."document_number" IS DISTINCT FROM "f"."document_number" OR "t"."title" IS DISTINCT FROM "f"."title" OR "t"."status" IS DISTINCT FROM "f"."status" OR "t"."created_at" IS DISTINCT FROM "f"."created_at" OR "t"."current_version_id" IS DISTINCT FROM "f"."current_version_id" OR "t"."owner_id" IS DISTINCT FROM "f"."owner_id" OR "t"."parent_id" IS DISTINCT FROM "f"."parent_id");
+INSERT INTO edms_count VALUES (2, 'updated', :ROW_COUNT) ON CONFLICT (idx, name) DO UPDATE SET value = EXCLUDED.value;
+SET LOCAL "enable_seqscan" TO DEFAULT;
+
+-- all tables
+\endif
+SELECT (coalesce((SELECT value FROM edms_count WHERE idx = 2 AND name = 'existing'), 0)) >= 1 AND (-1 * coalesce((SELECT value FROM edms_count WHERE idx = 2 AND name = 'few left'), 0)) >= 0 AS edms_when \gset
 -- when rows exist
 \if :edms_when
 
@@ -941,7 +1087,19 @@ INSERT INTO edms_count VALUES (2, 'updated', :ROW_COUNT) ON CONFLICT (idx, name)
 INSERT INTO edms_count VALUES (2, 'unchanged', (coalesce((SELECT value FROM edms_count WHERE idx = 2 AND name = 'existing'), 0) + -1 * coalesce((SELECT value FROM edms_count WHERE idx = 2 AND name = 'updated'), 0) + -1 * coalesce((SELECT value FROM edms_count WHERE idx = 2 AND name = 'skipped'), 0))) ON CONFLICT (idx, name) DO UPDATE SET value = EXCLUDED.value;
 
 -- all tables
-SELECT (coalesce((SELECT value FROM edms_count WHERE idx = 3 AND name = 'existing'), 0)) >= 1 AS edms_when \gset
+SELECT (coalesce((SELECT value FROM edms_count WHERE idx = 3 AND name = 'existing'), 0)) >= 1 AND (coalesce((SELECT value FROM edms_count WHERE idx = 3 AND name = 'few left'), 0)) >= 1 AS edms_when \gset
+-- when rows exist, few
+\if :edms_when
+SET LOCAL "enable_seqscan" = off;
+
+-- public.document_versions
+UPDATE "public"."document_versions" AS t SET "version_number" = f."version_number", "content_hash" = f."content_hash", "size_bytes" = f."size_bytes", "created_at" = f."created_at", "created_by_id" = f."created_by_id", "document_id" = f."document_id" FROM "edms_003_document_versions_final" AS f WHERE NOT f."#new" AND "t"."id" OPERATOR("pg_catalog".=) "f"."id" AND ("t"."version_number" IS DISTINCT FROM "f"."version_number" OR "t"."content_hash" IS DISTINCT FROM "f"."content_hash" OR "t"."size_bytes" IS DISTINCT FROM "f"."size_bytes" OR "t"."created_at" IS DISTINCT FROM "f"."created_at" OR "t"."created_by_id" IS DISTINCT FROM "f"."created_by_id" OR "t"."document_id" IS DISTINCT FROM "f"."document_id");
+INSERT INTO edms_count VALUES (3, 'updated', :ROW_COUNT) ON CONFLICT (idx, name) DO UPDATE SET value = EXCLUDED.value;
+SET LOCAL "enable_seqscan" TO DEFAULT;
+
+-- all tables
+\endif
+SELECT (coalesce((SELECT value FROM edms_count WHERE idx = 3 AND name = 'existing'), 0)) >= 1 AND (-1 * coalesce((SELECT value FROM edms_count WHERE idx = 3 AND name = 'few left'), 0)) >= 0 AS edms_when \gset
 -- when rows exist
 \if :edms_when
 
@@ -992,7 +1150,19 @@ INSERT INTO edms_count VALUES (4, 'inserted', :ROW_COUNT) ON CONFLICT (idx, name
 
 -- all tables
 \endif
-SELECT (coalesce((SELECT value FROM edms_count WHERE idx = 4 AND name = 'existing'), 0)) >= 1 AS edms_when \gset
+SELECT (coalesce((SELECT value FROM edms_count WHERE idx = 4 AND name = 'existing'), 0)) >= 1 AND (coalesce((SELECT value FROM edms_count WHERE idx = 4 AND name = 'few left'), 0)) >= 1 AS edms_when \gset
+-- when rows exist, few
+\if :edms_when
+SET LOCAL "enable_seqscan" = off;
+
+-- public.document_workflows
+UPDATE "public"."document_workflows" AS t SET "workflow_type" = f."workflow_type", "state" = f."state", "due_date" = f."due_date", "assignee_id" = f."assignee_id", "document_id" = f."document_id" FROM "edms_004_document_workflows_final" AS f WHERE NOT f."#new" AND "t"."id" OPERATOR("pg_catalog".=) "f"."id" AND ("t"."workflow_type" IS DISTINCT FROM "f"."workflow_type" OR "t"."state" IS DISTINCT FROM "f"."state" OR "t"."due_date" IS DISTINCT FROM "f"."due_date" OR "t"."assignee_id" IS DISTINCT FROM "f"."assignee_id" OR "t"."document_id" IS DISTINCT FROM "f"."document_id");
+INSERT INTO edms_count VALUES (4, 'updated', :ROW_COUNT) ON CONFLICT (idx, name) DO UPDATE SET value = EXCLUDED.value;
+SET LOCAL "enable_seqscan" TO DEFAULT;
+
+-- all tables
+\endif
+SELECT (coalesce((SELECT value FROM edms_count WHERE idx = 4 AND name = 'existing'), 0)) >= 1 AND (-1 * coalesce((SELECT value FROM edms_count WHERE idx = 4 AND name = 'few left'), 0)) >= 0 AS edms_when \gset
 -- when rows exist
 \if :edms_when
 

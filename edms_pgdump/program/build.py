@@ -597,8 +597,8 @@ class _Builder(IdSteps, ConstraintSteps, UnchangedSteps, TreeSteps):
         if policy in ("update", "error"):
             stmt = sqlgen.update_existing(tp, names, loaded)
             if stmt is not None:
-                self.steps.append(
-                    When(existing, (Execute("update", name, stmt, count=UPDATED),), "rows exist")
+                self.steps += self.by_index(
+                    name, existing, (Execute("update", name, stmt, count=UPDATED),), "rows exist"
                 )
         else:
             skipped = Check(

@@ -11,12 +11,25 @@ from dataclasses import replace
 from edms_pgdump import sqlgen
 from edms_pgdump.catalog.names import QualifiedName
 from edms_pgdump.program.proof import ProofSteps
-from edms_pgdump.program.steps import STAGED, Derive, Execute, count_of
+from edms_pgdump.program.steps import (
+    STAGED,
+    Condition,
+    Derive,
+    Execute,
+    Record,
+    Step,
+    When,
+    at_least,
+    count_of,
+)
 from edms_pgdump.sqlgen.export import all_null_key
-from edms_pgdump.sqlgen.unchanged import join_method, parallel_costs, same_rows
+from edms_pgdump.sqlgen.staging import create_view, unresolved_rows
+from edms_pgdump.sqlgen.unchanged import join_method, parallel_costs, same_rows, scans
 
 SAME = "same"  # archive rows the target already holds as they are
 TO_RESOLVE = "to resolve"  # the other staged rows: keyed, resolved and written
+FEW = 10  # rows to resolve are stored apart when at most 1 in FEW of the staged rows
+FEW_LEFT = "few left"  # 1 when they were (rows_left)
 
 
 class UnchangedSteps(ProofSteps):
@@ -75,6 +88,49 @@ class UnchangedSteps(ProofSteps):
         # the rows keyed next are those whose key is not here; references join on the key
         keys = [kf.name for kf in tp.key_fields]
         add(Execute("analyze unchanged", name, sqlgen.analyze(names.same, keys)))
+        self.rows_left(name, keys)
+
+    def rows_left(self, name: QualifiedName, keys: list[str]) -> None:
+        """The raw rows not set aside, named ``todo`` for the keyed step. When they are
+        few (at most 1 in ``FEW`` staged rows: a re-import after small changes), a table
+        with statistics: the planner then looks each key up in the target's indexes
+        instead of hashing every target row (1% changed at 1M documents: keyed 3.2 s ->
+        see docs/performance.md). Otherwise a view of the same query, not stored."""
+        tp = self.plan.tables[name]
+        names = replace(self.staging[name], todo=self.staging[name].scratch("todo"))
+        self.staging[name] = names
+        assert names.todo is not None
+        rows = unresolved_rows(tp, names)
+        few = (
+            Execute("rows to resolve", name, sqlgen.create_as(names.todo, rows)),
+            Execute("analyze rows to resolve", name, sqlgen.analyze(names.todo, keys)),
+            Record("rows to resolve", name, sqlgen.one(), (FEW_LEFT,)),
+        )
+        many = (Execute("rows to resolve", name, create_view(names.todo, rows)),)
+        left, staged = count_of(name, TO_RESOLVE), count_of(name, STAGED)
+        fewer = (staged, count_of(name, TO_RESOLVE, -FEW))  # staged - FEW * left >= 0
+        more = (count_of(name, TO_RESOLVE, FEW), count_of(name, STAGED, -1))
+        self.steps += [
+            When(Condition((((left,), 1), (fewer, 0))), few, "some rows to resolve, at most 1 in 10 staged"),
+            # none (the keyed step then creates its table empty) or many: not stored
+            When(at_least(0, count_of(name, TO_RESOLVE, -1)), many, "no row to resolve"),
+            When(at_least(1, *more), many, "many rows to resolve"),
+        ]
+
+    def by_index(self, name: QualifiedName, when: Condition, steps: tuple[Step, ...], why: str) -> list[Step]:
+        """``steps`` under ``when``; where few rows are left to resolve (``rows_left``),
+        with sequential scans off, so the few rows are found by the target's indexes:
+        the planner costs the target's pages as if read from disk and hashes the whole
+        table instead (1% changed at 1M documents, the UPDATE's join: see
+        docs/performance.md)."""
+        if self.staging[name].todo is None:
+            return [When(when, steps, why)]
+        few = at_least(1, count_of(name, FEW_LEFT))
+        off, on = (Execute("session", None, scans("seqscan", flag)) for flag in (False, True))
+        return [
+            When(Condition(when.bounds + few.bounds), (off, *steps, on), why + ", few"),
+            When(Condition(when.bounds + at_least(0, count_of(name, FEW_LEFT, -1)).bounds), steps, why),
+        ]
 
     def resolved_count(self, name: QualifiedName) -> str:
         """The count the keyed rows must match: every staged row, or those not set aside."""

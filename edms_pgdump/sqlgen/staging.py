@@ -34,6 +34,11 @@ class StagingNames:
     # set, only the other raw rows are keyed, resolved and written, and references to
     # this table resolve against the keyed or final rows plus these.
     same: sql.Identifier | None = None
+    # With ``same``: the raw rows not set aside, which are keyed and resolved
+    # (``unresolved_rows``). A temporary table, analyzed, when they are few (the planner
+    # then finds their keys by the target's indexes instead of hashing every target
+    # row), else a temporary view of the same query (``program.unchanged``).
+    todo: sql.Identifier | None = None
 
     def scratch(self, suffix: str) -> sql.Identifier:
         """Another staging table of this table's, temporary like keyed and final."""
@@ -238,14 +243,28 @@ def keyed_select(
 
 def rows_to_resolve(tp: TablePlan, names: StagingNames) -> sql.Composable:
     """The raw rows the import keys and resolves: all of them, or those whose key is not
-    among the rows found unchanged (``names.same``: one per target row, so an archive
-    key staged twice leaves both rows out, and the keyed count falls short of the rows
-    to resolve, which names the repeated key)."""
+    among the rows found unchanged (``names.todo``, or ``unresolved_rows`` inline)."""
+    if names.todo is not None:
+        return names.todo
     if names.same is None:
         return names.raw
+    return sql.SQL("({})").format(unresolved_rows(tp, names))
+
+
+def unresolved_rows(tp: TablePlan, names: StagingNames) -> sql.Composed:
+    """The raw rows whose key is not among the rows found unchanged (``names.same``: one
+    per target row, so an archive key staged twice leaves both rows out, and the keyed
+    count falls short of the rows to resolve, which names the repeated key)."""
+    assert names.same is not None
     return sql.SQL(
-        "(SELECT s.* FROM {raw} AS s WHERE NOT EXISTS (SELECT 1 FROM {same} AS m WHERE {match}))"
+        "SELECT s.* FROM {raw} AS s WHERE NOT EXISTS (SELECT 1 FROM {same} AS m WHERE {match})"
     ).format(raw=names.raw, same=names.same, match=_match("m", "s", list(tp.key_fields)))
+
+
+def create_view(name: sql.Composable, select: sql.Composable) -> sql.Composed:
+    """A temporary view: a name for a query that is not worth storing. It goes with the
+    staging table it reads (dropped at commit, or with the staging schema)."""
+    return sql.SQL("CREATE TEMP VIEW {} AS {}").format(name, select)
 
 
 def staged_source(
@@ -564,7 +583,7 @@ def merged_final_select(
     same joins.
     """
     subquery = sql.SQL("({})").format(keyed_select(plan, tp, names, ids, tp.table in keep_existing))
-    inlined = StagingNames(names.raw, subquery, names.final, names.label, same=names.same)  # type: ignore[arg-type]
+    inlined = StagingNames(names.raw, subquery, names.final, names.label, same=names.same, todo=names.todo)  # type: ignore[arg-type]
     return final_select(plan, tp, inlined, staged, loaded_fields, finalized, keep_existing)
 
 

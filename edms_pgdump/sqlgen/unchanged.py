@@ -87,6 +87,14 @@ def parallel_costs(on: bool) -> list[sql.Composed]:
     return [sql.SQL("SET LOCAL {} TO DEFAULT").format(sql.Identifier(n)) for n, _ in PARALLEL_COSTS]
 
 
+def scans(method: str, on: bool) -> sql.Composed:
+    """``enable_<method>`` off for the statements that follow, or back to the default."""
+    name = sql.Identifier(f"enable_{method}")
+    if on:
+        return sql.SQL("SET LOCAL {} TO DEFAULT").format(name)
+    return sql.SQL("SET LOCAL {} = off").format(name)
+
+
 def join_method(method: str, on: bool) -> sql.Composed:
     """``enable_nestloop`` or ``enable_mergejoin`` off for the statements that follow,
     or back to the session's default. Set aside, nearly every archive row matches a
@@ -95,7 +103,4 @@ def join_method(method: str, on: bool) -> sql.Composed:
     100k documents: 7.0 s as nested loops, 3.8 s hashed); resolving the few other rows
     against those set aside, it sorted 200k rows for a merge join (1.5 s)."""
     assert method in ("nestloop", "mergejoin")
-    name = sql.Identifier(f"enable_{method}")
-    if on:
-        return sql.SQL("SET LOCAL {} TO DEFAULT").format(name)
-    return sql.SQL("SET LOCAL {} = off").format(name)
+    return scans(method, on)

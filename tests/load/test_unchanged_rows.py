@@ -48,6 +48,21 @@ def _reinit(new_db: Any, sample_template: str) -> str:
     return dsn
 
 
+def _outcome(dsn: str) -> dict[str, Any]:
+    """``db_digest``, except that the workflows deleted by DRIFT and inserted again may
+    take the sequence's new ids in another order (the order a join returns the new rows
+    in, which the shortcut's index lookups change): for them, the rows without their id,
+    and the ids as a set. Nothing references a workflow."""
+    digest: dict[str, Any] = db_digest(dsn)
+    with psycopg.connect(dsn, autocommit=True) as c:
+        digest["public.document_workflows"] = c.execute(
+            "SELECT md5(string_agg(row(w.document_id, w.workflow_type, w.state, w.assignee_id, w.due_date)::text, "
+            "',' ORDER BY row(w.document_id, w.workflow_type, w.state, w.assignee_id, w.due_date)::text)), "
+            "md5(string_agg(w.id::text, ',' ORDER BY w.id)) FROM public.document_workflows AS w"
+        ).fetchone()
+    return digest
+
+
 def _steps(report: Any, step: str) -> list[dict[str, Any]]:
     return [p for p in report.profile if p["step"] == step]
 
@@ -89,7 +104,7 @@ def test_rows_the_target_changed_are_imported_as_without_the_shortcut(
     assert shortcut.committed and plain.committed
     assert [t.to_dict() for t in shortcut.tables] == [t.to_dict() for t in plain.tables]
     assert shortcut.updated > 0 and shortcut.inserted > 0  # the renamed user and deleted workflows
-    assert db_digest(fast) == db_digest(slow)
+    assert _outcome(fast) == _outcome(slow)
     # the documents of the renamed user point at the archive's user again
     with psycopg.connect(fast, autocommit=True) as c:
         wrong = c.execute(
@@ -97,6 +112,9 @@ def test_rows_the_target_changed_are_imported_as_without_the_shortcut(
             "WHERE u.username LIKE 'renamed-%'"
         ).fetchone()
     assert wrong == (0,)
+    # rows left to resolve: stored apart where few (1 workflow in 19, 1 user), else a view
+    stored = {p["table"] for p in _steps(shortcut, "analyze rows to resolve")}
+    assert {"public.document_workflows", "public.users"} <= stored and "public.documents" not in stored
     # only the drifted rows were resolved
     resolved = sum(p.get("rows", 0) for p in shortcut.profile if p["step"] in ("keyed", "keyed+final"))
     assert 0 < resolved < sum(t.expected for t in shortcut.tables) // 2
