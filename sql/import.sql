@@ -128,6 +128,20 @@ SET LOCAL "parallel_setup_cost" = '100';
 SET LOCAL "parallel_tuple_cost" = '0.01';
 
 -- public.users
+INSERT INTO edms_count SELECT 1, v.name, v.value FROM (SELECT GREATEST(c.reltuples, s.n_live_tup, 0)::bigint FROM pg_catalog.pg_class AS c LEFT JOIN pg_catalog.pg_stat_all_tables AS s ON s.relid OPERATOR(pg_catalog.=) c.oid WHERE c.oid OPERATOR(pg_catalog.=) '"public"."users"'::pg_catalog.regclass) AS q(c0) CROSS JOIN LATERAL (VALUES ('target rows', q.c0)) AS v(name, value) ON CONFLICT (idx, name) DO UPDATE SET value = EXCLUDED.value;
+
+-- all tables
+SELECT (2 * coalesce((SELECT value FROM edms_count WHERE idx = 1 AND name = 'target rows'), 0) + -1 * coalesce((SELECT value FROM edms_count WHERE idx = 1 AND name = 'staged'), 0)) >= 0 AS edms_when \gset
+-- when the target holds at least half as many rows
+\if :edms_when
+
+-- public.users
+ANALYZE "edms_001_users_raw" ("username");
+
+-- all tables
+\endif
+
+-- public.users
 CREATE TEMP TABLE "edms_001_users_same" ON COMMIT DROP AS SELECT v."username" AS "username", v."#t:id" AS "id" FROM (SELECT t."username" AS "username", t."email" AS "email", t."full_name" AS "full_name", t."is_active" AS "is_active", t."created_at" AS "created_at", t."id" AS "#t:id" FROM "public"."users" AS t) AS v WHERE EXISTS (SELECT 1 FROM "edms_001_users_raw" AS s WHERE v."username" OPERATOR("pg_catalog".=) s."username" AND NOT (s."username" IS DISTINCT FROM v."username" OR s."email" IS DISTINCT FROM v."email" OR s."full_name" IS DISTINCT FROM v."full_name" OR s."is_active" IS DISTINCT FROM v."is_active" OR s."created_at" IS DISTINCT FROM v."created_at"));
 INSERT INTO edms_count VALUES (1, 'same', :ROW_COUNT) ON CONFLICT (idx, name) DO UPDATE SET value = EXCLUDED.value;
 INSERT INTO edms_count VALUES (1, 'to resolve', (coalesce((SELECT value FROM edms_count WHERE idx = 1 AND name = 'staged'), 0) + -1 * coalesce((SELECT value FROM edms_count WHERE idx = 1 AND name = 'same'), 0))) ON CONFLICT (idx, name) DO UPDATE SET value = EXCLUDED.value;
@@ -160,6 +174,20 @@ SELECT (10 * coalesce((SELECT value FROM edms_count WHERE idx = 1 AND name = 'to
 
 -- public.users
 CREATE TEMP VIEW "edms_001_users_todo" AS SELECT s.* FROM "edms_001_users_raw" AS s WHERE NOT EXISTS (SELECT 1 FROM "edms_001_users_same" AS m WHERE "m"."username" OPERATOR("pg_catalog".=) "s"."username");
+
+-- all tables
+\endif
+
+-- public.documents
+INSERT INTO edms_count SELECT 2, v.name, v.value FROM (SELECT GREATEST(c.reltuples, s.n_live_tup, 0)::bigint FROM pg_catalog.pg_class AS c LEFT JOIN pg_catalog.pg_stat_all_tables AS s ON s.relid OPERATOR(pg_catalog.=) c.oid WHERE c.oid OPERATOR(pg_catalog.=) '"public"."documents"'::pg_catalog.regclass) AS q(c0) CROSS JOIN LATERAL (VALUES ('target rows', q.c0)) AS v(name, value) ON CONFLICT (idx, name) DO UPDATE SET value = EXCLUDED.value;
+
+-- all tables
+SELECT (2 * coalesce((SELECT value FROM edms_count WHERE idx = 2 AND name = 'target rows'), 0) + -1 * coalesce((SELECT value FROM edms_count WHERE idx = 2 AND name = 'staged'), 0)) >= 0 AS edms_when \gset
+-- when the target holds at least half as many rows
+\if :edms_when
+
+-- public.documents
+ANALYZE "edms_002_documents_raw" ("document_number");
 
 -- all tables
 \endif
@@ -202,6 +230,20 @@ CREATE TEMP VIEW "edms_002_documents_todo" AS SELECT s.* FROM "edms_002_document
 \endif
 
 -- public.document_versions
+INSERT INTO edms_count SELECT 3, v.name, v.value FROM (SELECT GREATEST(c.reltuples, s.n_live_tup, 0)::bigint FROM pg_catalog.pg_class AS c LEFT JOIN pg_catalog.pg_stat_all_tables AS s ON s.relid OPERATOR(pg_catalog.=) c.oid WHERE c.oid OPERATOR(pg_catalog.=) '"public"."document_versions"'::pg_catalog.regclass) AS q(c0) CROSS JOIN LATERAL (VALUES ('target rows', q.c0)) AS v(name, value) ON CONFLICT (idx, name) DO UPDATE SET value = EXCLUDED.value;
+
+-- all tables
+SELECT (2 * coalesce((SELECT value FROM edms_count WHERE idx = 3 AND name = 'target rows'), 0) + -1 * coalesce((SELECT value FROM edms_count WHERE idx = 3 AND name = 'staged'), 0)) >= 0 AS edms_when \gset
+-- when the target holds at least half as many rows
+\if :edms_when
+
+-- public.document_versions
+ANALYZE "edms_003_document_versions_raw" ("document_id.document_number", "version_number");
+
+-- all tables
+\endif
+
+-- public.document_versions
 CREATE TEMP TABLE "edms_003_document_versions_same" ON COMMIT DROP AS SELECT v."document_id.document_number" AS "document_id.document_number", v."version_number" AS "version_number", v."#t:id" AS "id" FROM (SELECT "u1"."document_number" AS "document_id.document_number", (t."document_id" IS NULL) AS "#t:null:document_id", t."version_number" AS "version_number", t."content_hash" AS "content_hash", t."size_bytes" AS "size_bytes", "u2"."username" AS "created_by_id.username", (t."created_by_id" IS NULL) AS "#t:null:created_by_id", t."created_at" AS "created_at", t."id" AS "#t:id" FROM "public"."document_versions" AS t LEFT JOIN "public"."documents" AS "u1" ON "u1"."id" OPERATOR("pg_catalog".=) "t"."document_id" LEFT JOIN "public"."users" AS "u2" ON "u2"."id" OPERATOR("pg_catalog".=) "t"."created_by_id") AS v WHERE EXISTS (SELECT 1 FROM "edms_003_document_versions_raw" AS s WHERE v."document_id.document_number" OPERATOR("pg_catalog".=) s."document_id.document_number" AND v."version_number" OPERATOR("pg_catalog".=) s."version_number" AND NOT (s."document_id.document_number" IS DISTINCT FROM v."document_id.document_number" OR s."version_number" IS DISTINCT FROM v."version_number" OR s."content_hash" IS DISTINCT FROM v."content_hash" OR s."size_bytes" IS DISTINCT FROM v."size_bytes" OR s."created_by_id.username" IS DISTINCT FROM v."created_by_id.username" OR s."created_at" IS DISTINCT FROM v."created_at" OR v."#t:null:created_by_id" IS DISTINCT FROM (s."created_by_id.username" IS NULL) OR v."#t:null:document_id" IS DISTINCT FROM (s."document_id.document_number" IS NULL)));
 INSERT INTO edms_count VALUES (3, 'same', :ROW_COUNT) ON CONFLICT (idx, name) DO UPDATE SET value = EXCLUDED.value;
 INSERT INTO edms_count VALUES (3, 'to resolve', (coalesce((SELECT value FROM edms_count WHERE idx = 3 AND name = 'staged'), 0) + -1 * coalesce((SELECT value FROM edms_count WHERE idx = 3 AND name = 'same'), 0))) ON CONFLICT (idx, name) DO UPDATE SET value = EXCLUDED.value;
@@ -234,6 +276,20 @@ SELECT (10 * coalesce((SELECT value FROM edms_count WHERE idx = 3 AND name = 'to
 
 -- public.document_versions
 CREATE TEMP VIEW "edms_003_document_versions_todo" AS SELECT s.* FROM "edms_003_document_versions_raw" AS s WHERE NOT EXISTS (SELECT 1 FROM "edms_003_document_versions_same" AS m WHERE "m"."document_id.document_number" OPERATOR("pg_catalog".=) "s"."document_id.document_number" AND "m"."version_number" OPERATOR("pg_catalog".=) "s"."version_number");
+
+-- all tables
+\endif
+
+-- public.document_workflows
+INSERT INTO edms_count SELECT 4, v.name, v.value FROM (SELECT GREATEST(c.reltuples, s.n_live_tup, 0)::bigint FROM pg_catalog.pg_class AS c LEFT JOIN pg_catalog.pg_stat_all_tables AS s ON s.relid OPERATOR(pg_catalog.=) c.oid WHERE c.oid OPERATOR(pg_catalog.=) '"public"."document_workflows"'::pg_catalog.regclass) AS q(c0) CROSS JOIN LATERAL (VALUES ('target rows', q.c0)) AS v(name, value) ON CONFLICT (idx, name) DO UPDATE SET value = EXCLUDED.value;
+
+-- all tables
+SELECT (2 * coalesce((SELECT value FROM edms_count WHERE idx = 4 AND name = 'target rows'), 0) + -1 * coalesce((SELECT value FROM edms_count WHERE idx = 4 AND name = 'staged'), 0)) >= 0 AS edms_when \gset
+-- when the target holds at least half as many rows
+\if :edms_when
+
+-- public.document_workflows
+ANALYZE "edms_004_document_workflows_raw" ("document_id.document_number", "workflow_type");
 
 -- all tables
 \endif

@@ -16,8 +16,9 @@ from __future__ import annotations
 
 from psycopg import sql
 
+from edms_pgdump.catalog.names import QualifiedName
 from edms_pgdump.plan.build import Plan, TablePlan
-from edms_pgdump.sqlgen.common import ident, set_local
+from edms_pgdump.sqlgen.common import ident, qualified_literal, set_local
 from edms_pgdump.sqlgen.export import natural_view
 from edms_pgdump.sqlgen.staging import StagingNames, equal_or_both_null
 from edms_pgdump.sqlgen.upsert import exact_type
@@ -85,6 +86,19 @@ def parallel_costs(on: bool) -> list[sql.Composed]:
     if on:
         return [set_local(n, v) for n, v in PARALLEL_COSTS]
     return [sql.SQL("SET LOCAL {} TO DEFAULT").format(sql.Identifier(n)) for n, _ in PARALLEL_COSTS]
+
+
+def target_rows(table: QualifiedName) -> sql.Composed:
+    """The target table's row count as the server estimates it: the planner's
+    (``pg_class.reltuples``, from the last VACUUM, ANALYZE or CREATE INDEX) or the
+    statistics' live rows (``n_live_tup``, counted as transactions commit), whichever is
+    larger; 0 when neither has counted. Enough to tell a re-import from a first load, at
+    no cost; a wrong guess costs time, never correctness."""
+    return sql.SQL(
+        "SELECT GREATEST(c.reltuples, s.n_live_tup, 0)::bigint FROM pg_catalog.pg_class AS c "
+        "LEFT JOIN pg_catalog.pg_stat_all_tables AS s ON s.relid OPERATOR(pg_catalog.=) c.oid "
+        "WHERE c.oid OPERATOR(pg_catalog.=) {}::pg_catalog.regclass"
+    ).format(qualified_literal(table))
 
 
 def scans(method: str, on: bool) -> sql.Composed:
