@@ -43,7 +43,7 @@ def balance_refusal(table: str, counts: dict[str, int]) -> str:
 PHASES: tuple[tuple[str, tuple[str, ...]], ...] = (
     ("verify archive", ("verify archive",)),
     ("staging copy", ("create raw", "copy", "analyze raw", "duplicate keys", "target duplicate keys")),
-    ("unchanged rows", ("unchanged", "analyze unchanged")),
+    ("unchanged rows", ("target rows", "unchanged", "analyze unchanged")),
     (
         "key resolution",
         (

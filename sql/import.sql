@@ -128,7 +128,7 @@ SET LOCAL "parallel_setup_cost" = '100';
 SET LOCAL "parallel_tuple_cost" = '0.01';
 
 -- public.users
-INSERT INTO edms_count SELECT 1, v.name, v.value FROM (SELECT GREATEST(c.reltuples, s.n_live_tup, 0)::bigint FROM pg_catalog.pg_class AS c LEFT JOIN pg_catalog.pg_stat_all_tables AS s ON s.relid OPERATOR(pg_catalog.=) c.oid WHERE c.oid OPERATOR(pg_catalog.=) '"public"."users"'::pg_catalog.regclass) AS q(c0) CROSS JOIN LATERAL (VALUES ('target rows', q.c0)) AS v(name, value) ON CONFLICT (idx, name) DO UPDATE SET value = EXCLUDED.value;
+INSERT INTO edms_count SELECT 1, v.name, v.value FROM (SELECT GREATEST(c.reltuples, pg_catalog.pg_stat_get_live_tuples(c.oid), 0)::bigint FROM pg_catalog.pg_class AS c WHERE c.oid OPERATOR(pg_catalog.=) '"public"."users"'::pg_catalog.regclass) AS q(c0) CROSS JOIN LATERAL (VALUES ('target rows', q.c0)) AS v(name, value) ON CONFLICT (idx, name) DO UPDATE SET value = EXCLUDED.value;
 
 -- all tables
 SELECT (2 * coalesce((SELECT value FROM edms_count WHERE idx = 1 AND name = 'target rows'), 0) + -1 * coalesce((SELECT value FROM edms_count WHERE idx = 1 AND name = 'staged'), 0)) >= 0 AS edms_when \gset
@@ -179,7 +179,7 @@ CREATE TEMP VIEW "edms_001_users_todo" AS SELECT s.* FROM "edms_001_users_raw" A
 \endif
 
 -- public.documents
-INSERT INTO edms_count SELECT 2, v.name, v.value FROM (SELECT GREATEST(c.reltuples, s.n_live_tup, 0)::bigint FROM pg_catalog.pg_class AS c LEFT JOIN pg_catalog.pg_stat_all_tables AS s ON s.relid OPERATOR(pg_catalog.=) c.oid WHERE c.oid OPERATOR(pg_catalog.=) '"public"."documents"'::pg_catalog.regclass) AS q(c0) CROSS JOIN LATERAL (VALUES ('target rows', q.c0)) AS v(name, value) ON CONFLICT (idx, name) DO UPDATE SET value = EXCLUDED.value;
+INSERT INTO edms_count SELECT 2, v.name, v.value FROM (SELECT GREATEST(c.reltuples, pg_catalog.pg_stat_get_live_tuples(c.oid), 0)::bigint FROM pg_catalog.pg_class AS c WHERE c.oid OPERATOR(pg_catalog.=) '"public"."documents"'::pg_catalog.regclass) AS q(c0) CROSS JOIN LATERAL (VALUES ('target rows', q.c0)) AS v(name, value) ON CONFLICT (idx, name) DO UPDATE SET value = EXCLUDED.value;
 
 -- all tables
 SELECT (2 * coalesce((SELECT value FROM edms_count WHERE idx = 2 AND name = 'target rows'), 0) + -1 * coalesce((SELECT value FROM edms_count WHERE idx = 2 AND name = 'staged'), 0)) >= 0 AS edms_when \gset
@@ -230,7 +230,7 @@ CREATE TEMP VIEW "edms_002_documents_todo" AS SELECT s.* FROM "edms_002_document
 \endif
 
 -- public.document_versions
-INSERT INTO edms_count SELECT 3, v.name, v.value FROM (SELECT GREATEST(c.reltuples, s.n_live_tup, 0)::bigint FROM pg_catalog.pg_class AS c LEFT JOIN pg_catalog.pg_stat_all_tables AS s ON s.relid OPERATOR(pg_catalog.=) c.oid WHERE c.oid OPERATOR(pg_catalog.=) '"public"."document_versions"'::pg_catalog.regclass) AS q(c0) CROSS JOIN LATERAL (VALUES ('target rows', q.c0)) AS v(name, value) ON CONFLICT (idx, name) DO UPDATE SET value = EXCLUDED.value;
+INSERT INTO edms_count SELECT 3, v.name, v.value FROM (SELECT GREATEST(c.reltuples, pg_catalog.pg_stat_get_live_tuples(c.oid), 0)::bigint FROM pg_catalog.pg_class AS c WHERE c.oid OPERATOR(pg_catalog.=) '"public"."document_versions"'::pg_catalog.regclass) AS q(c0) CROSS JOIN LATERAL (VALUES ('target rows', q.c0)) AS v(name, value) ON CONFLICT (idx, name) DO UPDATE SET value = EXCLUDED.value;
 
 -- all tables
 SELECT (2 * coalesce((SELECT value FROM edms_count WHERE idx = 3 AND name = 'target rows'), 0) + -1 * coalesce((SELECT value FROM edms_count WHERE idx = 3 AND name = 'staged'), 0)) >= 0 AS edms_when \gset
@@ -281,7 +281,7 @@ CREATE TEMP VIEW "edms_003_document_versions_todo" AS SELECT s.* FROM "edms_003_
 \endif
 
 -- public.document_workflows
-INSERT INTO edms_count SELECT 4, v.name, v.value FROM (SELECT GREATEST(c.reltuples, s.n_live_tup, 0)::bigint FROM pg_catalog.pg_class AS c LEFT JOIN pg_catalog.pg_stat_all_tables AS s ON s.relid OPERATOR(pg_catalog.=) c.oid WHERE c.oid OPERATOR(pg_catalog.=) '"public"."document_workflows"'::pg_catalog.regclass) AS q(c0) CROSS JOIN LATERAL (VALUES ('target rows', q.c0)) AS v(name, value) ON CONFLICT (idx, name) DO UPDATE SET value = EXCLUDED.value;
+INSERT INTO edms_count SELECT 4, v.name, v.value FROM (SELECT GREATEST(c.reltuples, pg_catalog.pg_stat_get_live_tuples(c.oid), 0)::bigint FROM pg_catalog.pg_class AS c WHERE c.oid OPERATOR(pg_catalog.=) '"public"."document_workflows"'::pg_catalog.regclass) AS q(c0) CROSS JOIN LATERAL (VALUES ('target rows', q.c0)) AS v(name, value) ON CONFLICT (idx, name) DO UPDATE SET value = EXCLUDED.value;
 
 -- all tables
 SELECT (2 * coalesce((SELECT value FROM edms_count WHERE idx = 4 AND name = 'target rows'), 0) + -1 * coalesce((SELECT value FROM edms_count WHERE idx = 4 AND name = 'staged'), 0)) >= 0 AS edms_when \gset

@@ -95,9 +95,8 @@ def target_rows(table: QualifiedName) -> sql.Composed:
     larger; 0 when neither has counted. Enough to tell a re-import from a first load, at
     no cost; a wrong guess costs time, never correctness."""
     return sql.SQL(
-        "SELECT GREATEST(c.reltuples, s.n_live_tup, 0)::bigint FROM pg_catalog.pg_class AS c "
-        "LEFT JOIN pg_catalog.pg_stat_all_tables AS s ON s.relid OPERATOR(pg_catalog.=) c.oid "
-        "WHERE c.oid OPERATOR(pg_catalog.=) {}::pg_catalog.regclass"
+        "SELECT GREATEST(c.reltuples, pg_catalog.pg_stat_get_live_tuples(c.oid), 0)::bigint "
+        "FROM pg_catalog.pg_class AS c WHERE c.oid OPERATOR(pg_catalog.=) {}::pg_catalog.regclass"
     ).format(qualified_literal(table))
 
 
