@@ -987,18 +987,11 @@ INSERT INTO edms_count VALUES (1, 'inserted', :ROW_COUNT) ON CONFLICT (idx, name
 -- all tables
 \endif
 SELECT (coalesce((SELECT value FROM edms_count WHERE idx = 1 AND name = 'existing'), 0)) >= 1 AND (coalesce((SELECT value FROM edms_count WHERE idx = 1 AND name = 'few left'), 0)) >= 1 AS edms_when \gset
--- when rows exist, few
+-- when rows exist, few rows left to resolve
 \if :edms_when
 SET LOCAL "enable_seqscan" = off;
-
--- public.users
-UPDATE "public"."users" AS t SET "username" = f."username", "email" = f."email", "full_name" = f."full_name", "is_active" = f."is_active", "created_at" = f."created_at" FROM "edms_001_users_final" AS f WHERE NOT f."#new" AND "t"."id" OPERATOR("pg_catalog".=) "f"."id" AND ("t"."username" IS DISTINCT FROM "f"."username" OR "t"."email" IS DISTINCT FROM "f"."email" OR "t"."full_name" IS DISTINCT FROM "f"."full_name" OR "t"."is_active" IS DISTINCT FROM "f"."is_active" OR "t"."created_at" IS DISTINCT FROM "f"."created_at");
-INSERT INTO edms_count VALUES (1, 'updated', :ROW_COUNT) ON CONFLICT (idx, name) DO UPDATE SET value = EXCLUDED.value;
-SET LOCAL "enable_seqscan" TO DEFAULT;
-
--- all tables
 \endif
-SELECT (coalesce((SELECT value FROM edms_count WHERE idx = 1 AND name = 'existing'), 0)) >= 1 AND (-1 * coalesce((SELECT value FROM edms_count WHERE idx = 1 AND name = 'few left'), 0)) >= 0 AS edms_when \gset
+SELECT (coalesce((SELECT value FROM edms_count WHERE idx = 1 AND name = 'existing'), 0)) >= 1 AS edms_when \gset
 -- when rows exist
 \if :edms_when
 
@@ -1007,6 +1000,11 @@ UPDATE "public"."users" AS t SET "username" = f."username", "email" = f."email",
 INSERT INTO edms_count VALUES (1, 'updated', :ROW_COUNT) ON CONFLICT (idx, name) DO UPDATE SET value = EXCLUDED.value;
 
 -- all tables
+\endif
+SELECT (coalesce((SELECT value FROM edms_count WHERE idx = 1 AND name = 'existing'), 0)) >= 1 AND (coalesce((SELECT value FROM edms_count WHERE idx = 1 AND name = 'few left'), 0)) >= 1 AS edms_when \gset
+-- when rows exist, few rows left to resolve
+\if :edms_when
+SET LOCAL "enable_seqscan" TO DEFAULT;
 \endif
 
 -- public.users
@@ -1117,18 +1115,11 @@ INSERT INTO edms_count VALUES (3, 'inserted', :ROW_COUNT) ON CONFLICT (idx, name
 -- all tables
 \endif
 SELECT (coalesce((SELECT value FROM edms_count WHERE idx = 2 AND name = 'existing'), 0)) >= 1 AND (coalesce((SELECT value FROM edms_count WHERE idx = 2 AND name = 'few left'), 0)) >= 1 AS edms_when \gset
--- when rows exist, few
+-- when rows exist, few rows left to resolve
 \if :edms_when
 SET LOCAL "enable_seqscan" = off;
-
--- public.documents
-UPDATE "public"."documents" AS t SET "document_number" = f."document_number", "title" = f."title", "status" = f."status", "created_at" = f."created_at", "current_version_id" = f."current_version_id", "owner_id" = f."owner_id", "parent_id" = f."parent_id" FROM "edms_002_documents_final" AS f WHERE NOT f."#new" AND "t"."id" OPERATOR("pg_catalog".=) "f"."id" AND ("t"."document_number" IS DISTINCT FROM "f"."document_number" OR "t"."title" IS DISTINCT FROM "f"."title" OR "t"."status" IS DISTINCT FROM "f"."status" OR "t"."created_at" IS DISTINCT FROM "f"."created_at" OR "t"."current_version_id" IS DISTINCT FROM "f"."current_version_id" OR "t"."owner_id" IS DISTINCT FROM "f"."owner_id" OR "t"."parent_id" IS DISTINCT FROM "f"."parent_id");
-INSERT INTO edms_count VALUES (2, 'updated', :ROW_COUNT) ON CONFLICT (idx, name) DO UPDATE SET value = EXCLUDED.value;
-SET LOCAL "enable_seqscan" TO DEFAULT;
-
--- all tables
 \endif
-SELECT (coalesce((SELECT value FROM edms_count WHERE idx = 2 AND name = 'existing'), 0)) >= 1 AND (-1 * coalesce((SELECT value FROM edms_count WHERE idx = 2 AND name = 'few left'), 0)) >= 0 AS edms_when \gset
+SELECT (coalesce((SELECT value FROM edms_count WHERE idx = 2 AND name = 'existing'), 0)) >= 1 AS edms_when \gset
 -- when rows exist
 \if :edms_when
 
@@ -1137,6 +1128,11 @@ UPDATE "public"."documents" AS t SET "document_number" = f."document_number", "t
 INSERT INTO edms_count VALUES (2, 'updated', :ROW_COUNT) ON CONFLICT (idx, name) DO UPDATE SET value = EXCLUDED.value;
 
 -- all tables
+\endif
+SELECT (coalesce((SELECT value FROM edms_count WHERE idx = 2 AND name = 'existing'), 0)) >= 1 AND (coalesce((SELECT value FROM edms_count WHERE idx = 2 AND name = 'few left'), 0)) >= 1 AS edms_when \gset
+-- when rows exist, few rows left to resolve
+\if :edms_when
+SET LOCAL "enable_seqscan" TO DEFAULT;
 \endif
 
 -- public.documents
@@ -1144,18 +1140,11 @@ INSERT INTO edms_count VALUES (2, 'unchanged', (coalesce((SELECT value FROM edms
 
 -- all tables
 SELECT (coalesce((SELECT value FROM edms_count WHERE idx = 3 AND name = 'existing'), 0)) >= 1 AND (coalesce((SELECT value FROM edms_count WHERE idx = 3 AND name = 'few left'), 0)) >= 1 AS edms_when \gset
--- when rows exist, few
+-- when rows exist, few rows left to resolve
 \if :edms_when
 SET LOCAL "enable_seqscan" = off;
-
--- public.document_versions
-UPDATE "public"."document_versions" AS t SET "version_number" = f."version_number", "content_hash" = f."content_hash", "size_bytes" = f."size_bytes", "created_at" = f."created_at", "created_by_id" = f."created_by_id", "document_id" = f."document_id" FROM "edms_003_document_versions_final" AS f WHERE NOT f."#new" AND "t"."id" OPERATOR("pg_catalog".=) "f"."id" AND ("t"."version_number" IS DISTINCT FROM "f"."version_number" OR "t"."content_hash" IS DISTINCT FROM "f"."content_hash" OR "t"."size_bytes" IS DISTINCT FROM "f"."size_bytes" OR "t"."created_at" IS DISTINCT FROM "f"."created_at" OR "t"."created_by_id" IS DISTINCT FROM "f"."created_by_id" OR "t"."document_id" IS DISTINCT FROM "f"."document_id");
-INSERT INTO edms_count VALUES (3, 'updated', :ROW_COUNT) ON CONFLICT (idx, name) DO UPDATE SET value = EXCLUDED.value;
-SET LOCAL "enable_seqscan" TO DEFAULT;
-
--- all tables
 \endif
-SELECT (coalesce((SELECT value FROM edms_count WHERE idx = 3 AND name = 'existing'), 0)) >= 1 AND (-1 * coalesce((SELECT value FROM edms_count WHERE idx = 3 AND name = 'few left'), 0)) >= 0 AS edms_when \gset
+SELECT (coalesce((SELECT value FROM edms_count WHERE idx = 3 AND name = 'existing'), 0)) >= 1 AS edms_when \gset
 -- when rows exist
 \if :edms_when
 
@@ -1164,6 +1153,11 @@ UPDATE "public"."document_versions" AS t SET "version_number" = f."version_numbe
 INSERT INTO edms_count VALUES (3, 'updated', :ROW_COUNT) ON CONFLICT (idx, name) DO UPDATE SET value = EXCLUDED.value;
 
 -- all tables
+\endif
+SELECT (coalesce((SELECT value FROM edms_count WHERE idx = 3 AND name = 'existing'), 0)) >= 1 AND (coalesce((SELECT value FROM edms_count WHERE idx = 3 AND name = 'few left'), 0)) >= 1 AS edms_when \gset
+-- when rows exist, few rows left to resolve
+\if :edms_when
+SET LOCAL "enable_seqscan" TO DEFAULT;
 \endif
 
 -- public.document_versions
@@ -1207,18 +1201,11 @@ INSERT INTO edms_count VALUES (4, 'inserted', :ROW_COUNT) ON CONFLICT (idx, name
 -- all tables
 \endif
 SELECT (coalesce((SELECT value FROM edms_count WHERE idx = 4 AND name = 'existing'), 0)) >= 1 AND (coalesce((SELECT value FROM edms_count WHERE idx = 4 AND name = 'few left'), 0)) >= 1 AS edms_when \gset
--- when rows exist, few
+-- when rows exist, few rows left to resolve
 \if :edms_when
 SET LOCAL "enable_seqscan" = off;
-
--- public.document_workflows
-UPDATE "public"."document_workflows" AS t SET "workflow_type" = f."workflow_type", "state" = f."state", "due_date" = f."due_date", "assignee_id" = f."assignee_id", "document_id" = f."document_id" FROM "edms_004_document_workflows_final" AS f WHERE NOT f."#new" AND "t"."id" OPERATOR("pg_catalog".=) "f"."id" AND ("t"."workflow_type" IS DISTINCT FROM "f"."workflow_type" OR "t"."state" IS DISTINCT FROM "f"."state" OR "t"."due_date" IS DISTINCT FROM "f"."due_date" OR "t"."assignee_id" IS DISTINCT FROM "f"."assignee_id" OR "t"."document_id" IS DISTINCT FROM "f"."document_id");
-INSERT INTO edms_count VALUES (4, 'updated', :ROW_COUNT) ON CONFLICT (idx, name) DO UPDATE SET value = EXCLUDED.value;
-SET LOCAL "enable_seqscan" TO DEFAULT;
-
--- all tables
 \endif
-SELECT (coalesce((SELECT value FROM edms_count WHERE idx = 4 AND name = 'existing'), 0)) >= 1 AND (-1 * coalesce((SELECT value FROM edms_count WHERE idx = 4 AND name = 'few left'), 0)) >= 0 AS edms_when \gset
+SELECT (coalesce((SELECT value FROM edms_count WHERE idx = 4 AND name = 'existing'), 0)) >= 1 AS edms_when \gset
 -- when rows exist
 \if :edms_when
 
@@ -1227,6 +1214,11 @@ UPDATE "public"."document_workflows" AS t SET "workflow_type" = f."workflow_type
 INSERT INTO edms_count VALUES (4, 'updated', :ROW_COUNT) ON CONFLICT (idx, name) DO UPDATE SET value = EXCLUDED.value;
 
 -- all tables
+\endif
+SELECT (coalesce((SELECT value FROM edms_count WHERE idx = 4 AND name = 'existing'), 0)) >= 1 AND (coalesce((SELECT value FROM edms_count WHERE idx = 4 AND name = 'few left'), 0)) >= 1 AS edms_when \gset
+-- when rows exist, few rows left to resolve
+\if :edms_when
+SET LOCAL "enable_seqscan" TO DEFAULT;
 \endif
 
 -- public.document_workflows

@@ -139,11 +139,12 @@ class UnchangedSteps(ProofSteps):
         docs/performance.md)."""
         if self.staging[name].todo is None:
             return [When(when, steps, why)]
-        few = at_least(1, count_of(name, FEW_LEFT))
+        few = Condition(when.bounds + at_least(1, count_of(name, FEW_LEFT)).bounds)
         off, on = (Execute("session", None, scans("seqscan", flag)) for flag in (False, True))
         return [
-            When(Condition(when.bounds + few.bounds), (off, *steps, on), why + ", few"),
-            When(Condition(when.bounds + at_least(0, count_of(name, FEW_LEFT, -1)).bounds), steps, why),
+            When(few, (off,), why + ", few rows left to resolve"),
+            When(when, steps, why),
+            When(few, (on,), why + ", few rows left to resolve"),
         ]
 
     def resolved_count(self, name: QualifiedName) -> str:
