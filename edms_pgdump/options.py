@@ -4,8 +4,8 @@ and the runbook: an options object that exists holds values the stages can trust
 from __future__ import annotations
 
 import re
+from collections.abc import Callable, Sequence
 from collections.abc import Mapping as AbcMapping
-from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Literal, Protocol
@@ -46,6 +46,16 @@ class Progress(Protocol):
     def start(self, task: str, total: int | None) -> None: ...
     def advance(self, task: str, rows: int, nbytes: int) -> None: ...
     def finish(self, task: str) -> None: ...
+
+
+def copy_progress(progress: Progress, task: str) -> Callable[[bytes], None]:
+    """The progress of a COPY fed in blocks (``db.copy_in``): each block advances
+    ``task`` by its rows and bytes."""
+
+    def advance(block: bytes) -> None:
+        progress.advance(task, block.count(b"\n"), len(block))
+
+    return advance
 
 
 class NoProgress:

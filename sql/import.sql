@@ -155,7 +155,6 @@ SELECT (coalesce((SELECT value FROM edms_count WHERE idx = 1 AND name = 'to reso
 -- public.users
 CREATE TEMP TABLE "edms_001_users_todo" ON COMMIT DROP AS SELECT s.* FROM "edms_001_users_raw" AS s WHERE NOT EXISTS (SELECT 1 FROM "edms_001_users_same" AS m WHERE "m"."username" OPERATOR("pg_catalog".=) "s"."username");
 ANALYZE "edms_001_users_todo" ("username");
-INSERT INTO edms_count SELECT 1, v.name, v.value FROM (SELECT 1) AS q(c0) CROSS JOIN LATERAL (VALUES ('few left', q.c0)) AS v(name, value) ON CONFLICT (idx, name) DO UPDATE SET value = EXCLUDED.value;
 
 -- all tables
 \endif
@@ -206,7 +205,6 @@ SELECT (coalesce((SELECT value FROM edms_count WHERE idx = 2 AND name = 'to reso
 -- public.documents
 CREATE TEMP TABLE "edms_002_documents_todo" ON COMMIT DROP AS SELECT s.* FROM "edms_002_documents_raw" AS s WHERE NOT EXISTS (SELECT 1 FROM "edms_002_documents_same" AS m WHERE "m"."document_number" OPERATOR("pg_catalog".=) "s"."document_number");
 ANALYZE "edms_002_documents_todo" ("document_number");
-INSERT INTO edms_count SELECT 2, v.name, v.value FROM (SELECT 1) AS q(c0) CROSS JOIN LATERAL (VALUES ('few left', q.c0)) AS v(name, value) ON CONFLICT (idx, name) DO UPDATE SET value = EXCLUDED.value;
 
 -- all tables
 \endif
@@ -257,7 +255,6 @@ SELECT (coalesce((SELECT value FROM edms_count WHERE idx = 3 AND name = 'to reso
 -- public.document_versions
 CREATE TEMP TABLE "edms_003_document_versions_todo" ON COMMIT DROP AS SELECT s.* FROM "edms_003_document_versions_raw" AS s WHERE NOT EXISTS (SELECT 1 FROM "edms_003_document_versions_same" AS m WHERE "m"."document_id.document_number" OPERATOR("pg_catalog".=) "s"."document_id.document_number" AND "m"."version_number" OPERATOR("pg_catalog".=) "s"."version_number");
 ANALYZE "edms_003_document_versions_todo" ("document_id.document_number", "version_number");
-INSERT INTO edms_count SELECT 3, v.name, v.value FROM (SELECT 1) AS q(c0) CROSS JOIN LATERAL (VALUES ('few left', q.c0)) AS v(name, value) ON CONFLICT (idx, name) DO UPDATE SET value = EXCLUDED.value;
 
 -- all tables
 \endif
@@ -308,7 +305,6 @@ SELECT (coalesce((SELECT value FROM edms_count WHERE idx = 4 AND name = 'to reso
 -- public.document_workflows
 CREATE TEMP TABLE "edms_004_document_workflows_todo" ON COMMIT DROP AS SELECT s.* FROM "edms_004_document_workflows_raw" AS s WHERE NOT EXISTS (SELECT 1 FROM "edms_004_document_workflows_same" AS m WHERE "m"."document_id.document_number" OPERATOR("pg_catalog".=) "s"."document_id.document_number" AND "m"."workflow_type" OPERATOR("pg_catalog".=) "s"."workflow_type");
 ANALYZE "edms_004_document_workflows_todo" ("document_id.document_number", "workflow_type");
-INSERT INTO edms_count SELECT 4, v.name, v.value FROM (SELECT 1) AS q(c0) CROSS JOIN LATERAL (VALUES ('few left', q.c0)) AS v(name, value) ON CONFLICT (idx, name) DO UPDATE SET value = EXCLUDED.value;
 
 -- all tables
 \endif
@@ -986,7 +982,7 @@ INSERT INTO edms_count VALUES (1, 'inserted', :ROW_COUNT) ON CONFLICT (idx, name
 
 -- all tables
 \endif
-SELECT (coalesce((SELECT value FROM edms_count WHERE idx = 1 AND name = 'existing'), 0)) >= 1 AND (coalesce((SELECT value FROM edms_count WHERE idx = 1 AND name = 'few left'), 0)) >= 1 AS edms_when \gset
+SELECT (coalesce((SELECT value FROM edms_count WHERE idx = 1 AND name = 'existing'), 0)) >= 1 AND (coalesce((SELECT value FROM edms_count WHERE idx = 1 AND name = 'to resolve'), 0)) >= 1 AND (coalesce((SELECT value FROM edms_count WHERE idx = 1 AND name = 'staged'), 0) + -10 * coalesce((SELECT value FROM edms_count WHERE idx = 1 AND name = 'to resolve'), 0)) >= 0 AS edms_when \gset
 -- when rows exist, few rows left to resolve
 \if :edms_when
 SET LOCAL "enable_seqscan" = off;
@@ -1001,7 +997,7 @@ INSERT INTO edms_count VALUES (1, 'updated', :ROW_COUNT) ON CONFLICT (idx, name)
 
 -- all tables
 \endif
-SELECT (coalesce((SELECT value FROM edms_count WHERE idx = 1 AND name = 'existing'), 0)) >= 1 AND (coalesce((SELECT value FROM edms_count WHERE idx = 1 AND name = 'few left'), 0)) >= 1 AS edms_when \gset
+SELECT (coalesce((SELECT value FROM edms_count WHERE idx = 1 AND name = 'existing'), 0)) >= 1 AND (coalesce((SELECT value FROM edms_count WHERE idx = 1 AND name = 'to resolve'), 0)) >= 1 AND (coalesce((SELECT value FROM edms_count WHERE idx = 1 AND name = 'staged'), 0) + -10 * coalesce((SELECT value FROM edms_count WHERE idx = 1 AND name = 'to resolve'), 0)) >= 0 AS edms_when \gset
 -- when rows exist, few rows left to resolve
 \if :edms_when
 SET LOCAL "enable_seqscan" TO DEFAULT;
@@ -1114,7 +1110,7 @@ INSERT INTO edms_count VALUES (3, 'inserted', :ROW_COUNT) ON CONFLICT (idx, name
 
 -- all tables
 \endif
-SELECT (coalesce((SELECT value FROM edms_count WHERE idx = 2 AND name = 'existing'), 0)) >= 1 AND (coalesce((SELECT value FROM edms_count WHERE idx = 2 AND name = 'few left'), 0)) >= 1 AS edms_when \gset
+SELECT (coalesce((SELECT value FROM edms_count WHERE idx = 2 AND name = 'existing'), 0)) >= 1 AND (coalesce((SELECT value FROM edms_count WHERE idx = 2 AND name = 'to resolve'), 0)) >= 1 AND (coalesce((SELECT value FROM edms_count WHERE idx = 2 AND name = 'staged'), 0) + -10 * coalesce((SELECT value FROM edms_count WHERE idx = 2 AND name = 'to resolve'), 0)) >= 0 AS edms_when \gset
 -- when rows exist, few rows left to resolve
 \if :edms_when
 SET LOCAL "enable_seqscan" = off;
@@ -1129,7 +1125,7 @@ INSERT INTO edms_count VALUES (2, 'updated', :ROW_COUNT) ON CONFLICT (idx, name)
 
 -- all tables
 \endif
-SELECT (coalesce((SELECT value FROM edms_count WHERE idx = 2 AND name = 'existing'), 0)) >= 1 AND (coalesce((SELECT value FROM edms_count WHERE idx = 2 AND name = 'few left'), 0)) >= 1 AS edms_when \gset
+SELECT (coalesce((SELECT value FROM edms_count WHERE idx = 2 AND name = 'existing'), 0)) >= 1 AND (coalesce((SELECT value FROM edms_count WHERE idx = 2 AND name = 'to resolve'), 0)) >= 1 AND (coalesce((SELECT value FROM edms_count WHERE idx = 2 AND name = 'staged'), 0) + -10 * coalesce((SELECT value FROM edms_count WHERE idx = 2 AND name = 'to resolve'), 0)) >= 0 AS edms_when \gset
 -- when rows exist, few rows left to resolve
 \if :edms_when
 SET LOCAL "enable_seqscan" TO DEFAULT;
@@ -1139,7 +1135,7 @@ SET LOCAL "enable_seqscan" TO DEFAULT;
 INSERT INTO edms_count VALUES (2, 'unchanged', (coalesce((SELECT value FROM edms_count WHERE idx = 2 AND name = 'existing'), 0) + -1 * coalesce((SELECT value FROM edms_count WHERE idx = 2 AND name = 'updated'), 0) + -1 * coalesce((SELECT value FROM edms_count WHERE idx = 2 AND name = 'skipped'), 0))) ON CONFLICT (idx, name) DO UPDATE SET value = EXCLUDED.value;
 
 -- all tables
-SELECT (coalesce((SELECT value FROM edms_count WHERE idx = 3 AND name = 'existing'), 0)) >= 1 AND (coalesce((SELECT value FROM edms_count WHERE idx = 3 AND name = 'few left'), 0)) >= 1 AS edms_when \gset
+SELECT (coalesce((SELECT value FROM edms_count WHERE idx = 3 AND name = 'existing'), 0)) >= 1 AND (coalesce((SELECT value FROM edms_count WHERE idx = 3 AND name = 'to resolve'), 0)) >= 1 AND (coalesce((SELECT value FROM edms_count WHERE idx = 3 AND name = 'staged'), 0) + -10 * coalesce((SELECT value FROM edms_count WHERE idx = 3 AND name = 'to resolve'), 0)) >= 0 AS edms_when \gset
 -- when rows exist, few rows left to resolve
 \if :edms_when
 SET LOCAL "enable_seqscan" = off;
@@ -1154,7 +1150,7 @@ INSERT INTO edms_count VALUES (3, 'updated', :ROW_COUNT) ON CONFLICT (idx, name)
 
 -- all tables
 \endif
-SELECT (coalesce((SELECT value FROM edms_count WHERE idx = 3 AND name = 'existing'), 0)) >= 1 AND (coalesce((SELECT value FROM edms_count WHERE idx = 3 AND name = 'few left'), 0)) >= 1 AS edms_when \gset
+SELECT (coalesce((SELECT value FROM edms_count WHERE idx = 3 AND name = 'existing'), 0)) >= 1 AND (coalesce((SELECT value FROM edms_count WHERE idx = 3 AND name = 'to resolve'), 0)) >= 1 AND (coalesce((SELECT value FROM edms_count WHERE idx = 3 AND name = 'staged'), 0) + -10 * coalesce((SELECT value FROM edms_count WHERE idx = 3 AND name = 'to resolve'), 0)) >= 0 AS edms_when \gset
 -- when rows exist, few rows left to resolve
 \if :edms_when
 SET LOCAL "enable_seqscan" TO DEFAULT;
@@ -1200,7 +1196,7 @@ INSERT INTO edms_count VALUES (4, 'inserted', :ROW_COUNT) ON CONFLICT (idx, name
 
 -- all tables
 \endif
-SELECT (coalesce((SELECT value FROM edms_count WHERE idx = 4 AND name = 'existing'), 0)) >= 1 AND (coalesce((SELECT value FROM edms_count WHERE idx = 4 AND name = 'few left'), 0)) >= 1 AS edms_when \gset
+SELECT (coalesce((SELECT value FROM edms_count WHERE idx = 4 AND name = 'existing'), 0)) >= 1 AND (coalesce((SELECT value FROM edms_count WHERE idx = 4 AND name = 'to resolve'), 0)) >= 1 AND (coalesce((SELECT value FROM edms_count WHERE idx = 4 AND name = 'staged'), 0) + -10 * coalesce((SELECT value FROM edms_count WHERE idx = 4 AND name = 'to resolve'), 0)) >= 0 AS edms_when \gset
 -- when rows exist, few rows left to resolve
 \if :edms_when
 SET LOCAL "enable_seqscan" = off;
@@ -1215,7 +1211,7 @@ INSERT INTO edms_count VALUES (4, 'updated', :ROW_COUNT) ON CONFLICT (idx, name)
 
 -- all tables
 \endif
-SELECT (coalesce((SELECT value FROM edms_count WHERE idx = 4 AND name = 'existing'), 0)) >= 1 AND (coalesce((SELECT value FROM edms_count WHERE idx = 4 AND name = 'few left'), 0)) >= 1 AS edms_when \gset
+SELECT (coalesce((SELECT value FROM edms_count WHERE idx = 4 AND name = 'existing'), 0)) >= 1 AND (coalesce((SELECT value FROM edms_count WHERE idx = 4 AND name = 'to resolve'), 0)) >= 1 AND (coalesce((SELECT value FROM edms_count WHERE idx = 4 AND name = 'staged'), 0) + -10 * coalesce((SELECT value FROM edms_count WHERE idx = 4 AND name = 'to resolve'), 0)) >= 0 AS edms_when \gset
 -- when rows exist, few rows left to resolve
 \if :edms_when
 SET LOCAL "enable_seqscan" TO DEFAULT;

@@ -24,7 +24,7 @@ from edms_pgdump import sqlgen
 from edms_pgdump.catalog.names import QualifiedName
 from edms_pgdump.db import connect, copy_in, server_error_message
 from edms_pgdump.errors import DatabaseError, EdmsPgdumpError
-from edms_pgdump.options import Progress
+from edms_pgdump.options import Progress, copy_progress
 from edms_pgdump.program.run import MemberSource
 from edms_pgdump.program.steps import CREATE_RAW, CopyIn, Execute, Program
 from edms_pgdump.results import ImportReport
@@ -141,11 +141,12 @@ def _load_one(
     try:
         conn.execute(sqlgen.begin())
         conn.execute(create.statement)
+        advance = copy_progress(progress, task)
 
         def each(block: bytes) -> None:
             if stop.is_set():
                 raise _Stopped()
-            progress.advance(task, block.count(b"\n"), len(block))
+            advance(block)
 
         rows = copy_in(conn, copy_step.statement, source.blocks(name), each)
         conn.execute(sqlgen.commit())

@@ -24,7 +24,6 @@ from __future__ import annotations
 import time
 from collections.abc import Sequence
 from dataclasses import replace
-from functools import partial
 from typing import Any
 
 from edms_pgdump.archive.stream_reader import StreamArchive
@@ -34,7 +33,7 @@ from edms_pgdump.db import Connection, copy_in, describe_dsn
 from edms_pgdump.load.parallel_staging import staging_loads
 from edms_pgdump.load.prepare import Prepared
 from edms_pgdump.load.transaction import ImportHooks, ImportInput, archive_input, import_transaction
-from edms_pgdump.options import ImportOptions, Progress
+from edms_pgdump.options import ImportOptions, Progress, copy_progress
 from edms_pgdump.program.steps import Program
 from edms_pgdump.results import ImportReport
 
@@ -93,7 +92,7 @@ class StreamSource:
             progress.start(task, entry.rows)
             t0 = time.perf_counter()
             conn.execute(create.statement)
-            staged[name] = copy_in(conn, copy_step.statement, text, partial(_advance, progress, task))
+            staged[name] = copy_in(conn, copy_step.statement, text, copy_progress(progress, task))
             progress.finish(task)
             report.profile.append(
                 {
@@ -130,10 +129,6 @@ def load_stream(
     finally:
         report.seconds = time.monotonic() - started
     return report
-
-
-def _advance(progress: Progress, task: str, block: bytes) -> None:
-    progress.advance(task, block.count(b"\n"), len(block))
 
 
 __all__ = ["StreamSource", "load_stream"]

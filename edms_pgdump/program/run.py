@@ -19,7 +19,7 @@ from edms_pgdump import sqlgen
 from edms_pgdump.catalog.names import QualifiedName
 from edms_pgdump.db import Connection, copy_in, server_error_message
 from edms_pgdump.errors import ImportRejected, sample_keys
-from edms_pgdump.options import PHASE, ImportOptions, NoProgress, Progress
+from edms_pgdump.options import PHASE, ImportOptions, NoProgress, Progress, copy_progress
 from edms_pgdump.program.proof import OBSERVED, SIDE_EFFECTS
 from edms_pgdump.program.steps import (
     ABSENT,
@@ -55,7 +55,6 @@ from edms_pgdump.sqlgen.common import current_setting
 # well below PostgreSQL's default deadlock_timeout (1 s), so in a lock-order cycle with a
 # reader it is this step that gives up (the keys stay, checked row by row), never the reader.
 OPTIONAL_LOCK_WAIT = "200ms"
-
 
 class MemberSource(Protocol):
     """Where CopyIn reads a table's COPY text from (an archive member, or a source
@@ -264,12 +263,8 @@ class ProgramRunner:
         task = str(name)
         self.progress.start(task, self.counts[name][EXPECTED])
         t0 = time.perf_counter()
-        copied = copy_in(
-            self.conn,
-            step.statement,
-            self.source.blocks(name),
-            lambda block: self.progress.advance(task, block.count(b"\n"), len(block)),
-        )
+        blocks = self.source.blocks(name)
+        copied = copy_in(self.conn, step.statement, blocks, copy_progress(self.progress, task))
         self.timed("copy", name, t0, copied)
         self.progress.finish(task)
         self.counts[name][STAGED] = copied

@@ -29,7 +29,6 @@ from edms_pgdump.sqlgen.unchanged import join_method, parallel_costs, same_rows,
 SAME = "same"  # archive rows the target already holds as they are
 TO_RESOLVE = "to resolve"  # the other staged rows: keyed, resolved and written
 FEW = 10  # rows to resolve are stored apart when at most 1 in FEW of the staged rows
-FEW_LEFT = "few left"  # 1 when they were (rows_left)
 TARGET_ROWS = "target rows"  # the target's row count, as the server estimates it
 
 
@@ -118,18 +117,21 @@ class UnchangedSteps(ProofSteps):
         few = (
             Execute("rows to resolve", name, sqlgen.create_as(names.todo, rows)),
             Execute("analyze rows to resolve", name, sqlgen.analyze(names.todo, keys)),
-            Record("rows to resolve", name, sqlgen.one(), (FEW_LEFT,)),
         )
         many = (Execute("rows to resolve", name, create_view(names.todo, rows)),)
-        left, staged = count_of(name, TO_RESOLVE), count_of(name, STAGED)
-        fewer = (staged, count_of(name, TO_RESOLVE, -FEW))  # staged - FEW * left >= 0
         more = (count_of(name, TO_RESOLVE, FEW), count_of(name, STAGED, -1))
         self.steps += [
-            When(Condition((((left,), 1), (fewer, 0))), few, "some rows to resolve, at most 1 in 10 staged"),
+            When(self.few_left(name), few, "some rows to resolve, at most 1 in 10 staged"),
             # none (the keyed step then creates its table empty) or many: not stored
             When(at_least(0, count_of(name, TO_RESOLVE, -1)), many, "no row to resolve"),
             When(at_least(1, *more), many, "many rows to resolve"),
         ]
+
+    @staticmethod
+    def few_left(name: QualifiedName) -> Condition:
+        """Some rows left to resolve, at most 1 in ``FEW`` of the staged rows."""
+        fewer = (count_of(name, STAGED), count_of(name, TO_RESOLVE, -FEW))  # staged - FEW * left >= 0
+        return Condition((((count_of(name, TO_RESOLVE),), 1), (fewer, 0)))
 
     def by_index(self, name: QualifiedName, when: Condition, steps: tuple[Step, ...], why: str) -> list[Step]:
         """``steps`` under ``when``; where few rows are left to resolve (``rows_left``),
@@ -139,7 +141,7 @@ class UnchangedSteps(ProofSteps):
         docs/performance.md)."""
         if self.staging[name].todo is None:
             return [When(when, steps, why)]
-        few = Condition(when.bounds + at_least(1, count_of(name, FEW_LEFT)).bounds)
+        few = Condition(when.bounds + self.few_left(name).bounds)
         off, on = (Execute("session", None, scans("seqscan", flag)) for flag in (False, True))
         return [
             When(few, (off,), why + ", few rows left to resolve"),

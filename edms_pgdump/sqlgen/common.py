@@ -83,6 +83,11 @@ def set_local(name: str, value: str) -> sql.Composed:
     return sql.SQL("SET LOCAL {} = {}").format(sql.Identifier(name), sql.Literal(value))
 
 
+def reset_local(name: str) -> sql.Composed:
+    """``name`` back to the session's own value for the rest of the transaction."""
+    return sql.SQL("SET LOCAL {} TO DEFAULT").format(sql.Identifier(name))
+
+
 def current_setting(name: str) -> sql.Composed:
     return sql.SQL("SELECT pg_catalog.current_setting({})").format(sql.Literal(name))
 

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import re
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 from psycopg import sql
 
@@ -583,7 +583,7 @@ def merged_final_select(
     same joins.
     """
     subquery = sql.SQL("({})").format(keyed_select(plan, tp, names, ids, tp.table in keep_existing))
-    inlined = StagingNames(names.raw, subquery, names.final, names.label, same=names.same, todo=names.todo)  # type: ignore[arg-type]
+    inlined = replace(names, keyed=subquery)  # type: ignore[arg-type]
     return final_select(plan, tp, inlined, staged, loaded_fields, finalized, keep_existing)
 
 

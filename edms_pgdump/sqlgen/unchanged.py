@@ -18,7 +18,7 @@ from psycopg import sql
 
 from edms_pgdump.catalog.names import QualifiedName
 from edms_pgdump.plan.build import Plan, TablePlan
-from edms_pgdump.sqlgen.common import ident, qualified_literal, set_local
+from edms_pgdump.sqlgen.common import ident, qualified_literal, reset_local, set_local
 from edms_pgdump.sqlgen.export import natural_view
 from edms_pgdump.sqlgen.staging import StagingNames, equal_or_both_null
 from edms_pgdump.sqlgen.upsert import exact_type
@@ -85,7 +85,7 @@ def parallel_costs(on: bool) -> list[sql.Composed]:
     """``PARALLEL_COSTS`` for the statements that follow, or back to the session's own."""
     if on:
         return [set_local(n, v) for n, v in PARALLEL_COSTS]
-    return [sql.SQL("SET LOCAL {} TO DEFAULT").format(sql.Identifier(n)) for n, _ in PARALLEL_COSTS]
+    return [reset_local(n) for n, _ in PARALLEL_COSTS]
 
 
 def target_rows(table: QualifiedName) -> sql.Composed:
@@ -102,10 +102,9 @@ def target_rows(table: QualifiedName) -> sql.Composed:
 
 def scans(method: str, on: bool) -> sql.Composed:
     """``enable_<method>`` off for the statements that follow, or back to the default."""
-    name = sql.Identifier(f"enable_{method}")
     if on:
-        return sql.SQL("SET LOCAL {} TO DEFAULT").format(name)
-    return sql.SQL("SET LOCAL {} = off").format(name)
+        return reset_local(f"enable_{method}")
+    return sql.SQL("SET LOCAL {} = off").format(sql.Identifier(f"enable_{method}"))
 
 
 def join_method(method: str, on: bool) -> sql.Composed:
