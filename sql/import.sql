@@ -140,10 +140,46 @@ ANALYZE "edms_001_users_raw" ("username");
 
 -- all tables
 \endif
+SELECT (coalesce((SELECT value FROM edms_count WHERE idx = 1 AND name = 'staged'), 0) + -10 * coalesce((SELECT value FROM edms_count WHERE idx = 1 AND name = 'target rows'), 0)) >= 1 AS edms_when \gset
+-- when the target holds few rows, as estimated
+\if :edms_when
+
+-- public.users
+INSERT INTO edms_count SELECT 1, v.name, v.value FROM (SELECT pg_catalog.count(*) FROM "public"."users" AS t) AS q(c0) CROSS JOIN LATERAL (VALUES ('target rows held', q.c0)) AS v(name, value) ON CONFLICT (idx, name) DO UPDATE SET value = EXCLUDED.value;
+
+-- all tables
+\endif
+SELECT (10 * coalesce((SELECT value FROM edms_count WHERE idx = 1 AND name = 'target rows'), 0) + -1 * coalesce((SELECT value FROM edms_count WHERE idx = 1 AND name = 'staged'), 0)) >= 0 AS edms_when \gset
+-- when the target holds many rows
+\if :edms_when
+
+-- public.users
+INSERT INTO edms_count VALUES (1, 'target rows held', (coalesce((SELECT value FROM edms_count WHERE idx = 1 AND name = 'target rows'), 0))) ON CONFLICT (idx, name) DO UPDATE SET value = EXCLUDED.value;
+
+-- all tables
+\endif
+SELECT (10 * coalesce((SELECT value FROM edms_count WHERE idx = 1 AND name = 'target rows held'), 0) + -1 * coalesce((SELECT value FROM edms_count WHERE idx = 1 AND name = 'staged'), 0)) >= 0 AS edms_when \gset
+-- when the target holds at least 1 row in 10 of the staged
+\if :edms_when
 
 -- public.users
 CREATE TEMP TABLE "edms_001_users_same" ON COMMIT DROP AS SELECT v."username" AS "username", v."#t:id" AS "id" FROM (SELECT t."username" AS "username", t."email" AS "email", t."full_name" AS "full_name", t."is_active" AS "is_active", t."created_at" AS "created_at", t."id" AS "#t:id" FROM "public"."users" AS t) AS v WHERE EXISTS (SELECT 1 FROM "edms_001_users_raw" AS s WHERE v."username" OPERATOR("pg_catalog".=) s."username" AND NOT (s."username" IS DISTINCT FROM v."username" OR s."email" IS DISTINCT FROM v."email" OR s."full_name" IS DISTINCT FROM v."full_name" OR s."is_active" IS DISTINCT FROM v."is_active" OR s."created_at" IS DISTINCT FROM v."created_at"));
 INSERT INTO edms_count VALUES (1, 'same', :ROW_COUNT) ON CONFLICT (idx, name) DO UPDATE SET value = EXCLUDED.value;
+
+-- all tables
+\endif
+SELECT (coalesce((SELECT value FROM edms_count WHERE idx = 1 AND name = 'staged'), 0) + -10 * coalesce((SELECT value FROM edms_count WHERE idx = 1 AND name = 'target rows held'), 0)) >= 1 AS edms_when \gset
+-- when the target holds fewer than 1 row in 10 of the staged
+\if :edms_when
+
+-- public.users
+CREATE TEMP TABLE "edms_001_users_same" ON COMMIT DROP AS SELECT v."username" AS "username", v."#t:id" AS "id" FROM (SELECT t."username" AS "username", t."email" AS "email", t."full_name" AS "full_name", t."is_active" AS "is_active", t."created_at" AS "created_at", t."id" AS "#t:id" FROM "public"."users" AS t) AS v WHERE EXISTS (SELECT 1 FROM "edms_001_users_raw" AS s WHERE v."username" OPERATOR("pg_catalog".=) s."username" AND NOT (s."username" IS DISTINCT FROM v."username" OR s."email" IS DISTINCT FROM v."email" OR s."full_name" IS DISTINCT FROM v."full_name" OR s."is_active" IS DISTINCT FROM v."is_active" OR s."created_at" IS DISTINCT FROM v."created_at")) WITH NO DATA;
+INSERT INTO edms_count VALUES (1, 'same', :ROW_COUNT) ON CONFLICT (idx, name) DO UPDATE SET value = EXCLUDED.value;
+
+-- all tables
+\endif
+
+-- public.users
 INSERT INTO edms_count VALUES (1, 'to resolve', (coalesce((SELECT value FROM edms_count WHERE idx = 1 AND name = 'staged'), 0) + -1 * coalesce((SELECT value FROM edms_count WHERE idx = 1 AND name = 'same'), 0))) ON CONFLICT (idx, name) DO UPDATE SET value = EXCLUDED.value;
 ANALYZE "edms_001_users_same" ("username");
 
@@ -167,12 +203,21 @@ CREATE TEMP VIEW "edms_001_users_todo" AS SELECT s.* FROM "edms_001_users_raw" A
 
 -- all tables
 \endif
-SELECT (10 * coalesce((SELECT value FROM edms_count WHERE idx = 1 AND name = 'to resolve'), 0) + -1 * coalesce((SELECT value FROM edms_count WHERE idx = 1 AND name = 'staged'), 0)) >= 1 AS edms_when \gset
+SELECT (10 * coalesce((SELECT value FROM edms_count WHERE idx = 1 AND name = 'to resolve'), 0) + -1 * coalesce((SELECT value FROM edms_count WHERE idx = 1 AND name = 'staged'), 0)) >= 1 AND (coalesce((SELECT value FROM edms_count WHERE idx = 1 AND name = 'same'), 0)) >= 1 AS edms_when \gset
 -- when many rows to resolve
 \if :edms_when
 
 -- public.users
 CREATE TEMP VIEW "edms_001_users_todo" AS SELECT s.* FROM "edms_001_users_raw" AS s WHERE NOT EXISTS (SELECT 1 FROM "edms_001_users_same" AS m WHERE "m"."username" OPERATOR("pg_catalog".=) "s"."username");
+
+-- all tables
+\endif
+SELECT (10 * coalesce((SELECT value FROM edms_count WHERE idx = 1 AND name = 'to resolve'), 0) + -1 * coalesce((SELECT value FROM edms_count WHERE idx = 1 AND name = 'staged'), 0)) >= 1 AND (-1 * coalesce((SELECT value FROM edms_count WHERE idx = 1 AND name = 'same'), 0)) >= 0 AS edms_when \gset
+-- when every staged row to resolve
+\if :edms_when
+
+-- public.users
+CREATE TEMP VIEW "edms_001_users_todo" AS SELECT s.* FROM "edms_001_users_raw" AS s;
 
 -- all tables
 \endif
@@ -190,10 +235,46 @@ ANALYZE "edms_002_documents_raw" ("document_number");
 
 -- all tables
 \endif
+SELECT (coalesce((SELECT value FROM edms_count WHERE idx = 2 AND name = 'staged'), 0) + -10 * coalesce((SELECT value FROM edms_count WHERE idx = 2 AND name = 'target rows'), 0)) >= 1 AS edms_when \gset
+-- when the target holds few rows, as estimated
+\if :edms_when
+
+-- public.documents
+INSERT INTO edms_count SELECT 2, v.name, v.value FROM (SELECT pg_catalog.count(*) FROM "public"."documents" AS t) AS q(c0) CROSS JOIN LATERAL (VALUES ('target rows held', q.c0)) AS v(name, value) ON CONFLICT (idx, name) DO UPDATE SET value = EXCLUDED.value;
+
+-- all tables
+\endif
+SELECT (10 * coalesce((SELECT value FROM edms_count WHERE idx = 2 AND name = 'target rows'), 0) + -1 * coalesce((SELECT value FROM edms_count WHERE idx = 2 AND name = 'staged'), 0)) >= 0 AS edms_when \gset
+-- when the target holds many rows
+\if :edms_when
+
+-- public.documents
+INSERT INTO edms_count VALUES (2, 'target rows held', (coalesce((SELECT value FROM edms_count WHERE idx = 2 AND name = 'target rows'), 0))) ON CONFLICT (idx, name) DO UPDATE SET value = EXCLUDED.value;
+
+-- all tables
+\endif
+SELECT (10 * coalesce((SELECT value FROM edms_count WHERE idx = 2 AND name = 'target rows held'), 0) + -1 * coalesce((SELECT value FROM edms_count WHERE idx = 2 AND name = 'staged'), 0)) >= 0 AS edms_when \gset
+-- when the target holds at least 1 row in 10 of the staged
+\if :edms_when
 
 -- public.documents
 CREATE TEMP TABLE "edms_002_documents_same" ON COMMIT DROP AS SELECT v."document_number" AS "document_number", v."#t:id" AS "id" FROM (SELECT t."document_number" AS "document_number", t."title" AS "title", "u1"."username" AS "owner_id.username", (t."owner_id" IS NULL) AS "#t:null:owner_id", "u2"."document_number" AS "parent_id.document_number", (t."parent_id" IS NULL) AS "#t:null:parent_id", "u4"."document_number" AS "current_version_id.document_id.document_number", "u3"."version_number" AS "current_version_id.version_number", (t."current_version_id" IS NULL) AS "#t:null:current_version_id", t."status" AS "status", t."created_at" AS "created_at", t."id" AS "#t:id" FROM "public"."documents" AS t LEFT JOIN "public"."users" AS "u1" ON "u1"."id" OPERATOR("pg_catalog".=) "t"."owner_id" LEFT JOIN "public"."documents" AS "u2" ON "u2"."id" OPERATOR("pg_catalog".=) "t"."parent_id" LEFT JOIN "public"."document_versions" AS "u3" ON "u3"."id" OPERATOR("pg_catalog".=) "t"."current_version_id" LEFT JOIN "public"."documents" AS "u4" ON "u4"."id" OPERATOR("pg_catalog".=) "u3"."document_id") AS v WHERE EXISTS (SELECT 1 FROM "edms_002_documents_raw" AS s WHERE v."document_number" OPERATOR("pg_catalog".=) s."document_number" AND NOT (s."document_number" IS DISTINCT FROM v."document_number" OR s."title" IS DISTINCT FROM v."title" OR s."owner_id.username" IS DISTINCT FROM v."owner_id.username" OR s."parent_id.document_number" IS DISTINCT FROM v."parent_id.document_number" OR s."current_version_id.document_id.document_number" IS DISTINCT FROM v."current_version_id.document_id.document_number" OR s."current_version_id.version_number" IS DISTINCT FROM v."current_version_id.version_number" OR s."status" IS DISTINCT FROM v."status" OR s."created_at" IS DISTINCT FROM v."created_at" OR v."#t:null:current_version_id" IS DISTINCT FROM (s."current_version_id.document_id.document_number" IS NULL AND s."current_version_id.version_number" IS NULL) OR v."#t:null:owner_id" IS DISTINCT FROM (s."owner_id.username" IS NULL) OR v."#t:null:parent_id" IS DISTINCT FROM (s."parent_id.document_number" IS NULL)));
 INSERT INTO edms_count VALUES (2, 'same', :ROW_COUNT) ON CONFLICT (idx, name) DO UPDATE SET value = EXCLUDED.value;
+
+-- all tables
+\endif
+SELECT (coalesce((SELECT value FROM edms_count WHERE idx = 2 AND name = 'staged'), 0) + -10 * coalesce((SELECT value FROM edms_count WHERE idx = 2 AND name = 'target rows held'), 0)) >= 1 AS edms_when \gset
+-- when the target holds fewer than 1 row in 10 of the staged
+\if :edms_when
+
+-- public.documents
+CREATE TEMP TABLE "edms_002_documents_same" ON COMMIT DROP AS SELECT v."document_number" AS "document_number", v."#t:id" AS "id" FROM (SELECT t."document_number" AS "document_number", t."title" AS "title", "u1"."username" AS "owner_id.username", (t."owner_id" IS NULL) AS "#t:null:owner_id", "u2"."document_number" AS "parent_id.document_number", (t."parent_id" IS NULL) AS "#t:null:parent_id", "u4"."document_number" AS "current_version_id.document_id.document_number", "u3"."version_number" AS "current_version_id.version_number", (t."current_version_id" IS NULL) AS "#t:null:current_version_id", t."status" AS "status", t."created_at" AS "created_at", t."id" AS "#t:id" FROM "public"."documents" AS t LEFT JOIN "public"."users" AS "u1" ON "u1"."id" OPERATOR("pg_catalog".=) "t"."owner_id" LEFT JOIN "public"."documents" AS "u2" ON "u2"."id" OPERATOR("pg_catalog".=) "t"."parent_id" LEFT JOIN "public"."document_versions" AS "u3" ON "u3"."id" OPERATOR("pg_catalog".=) "t"."current_version_id" LEFT JOIN "public"."documents" AS "u4" ON "u4"."id" OPERATOR("pg_catalog".=) "u3"."document_id") AS v WHERE EXISTS (SELECT 1 FROM "edms_002_documents_raw" AS s WHERE v."document_number" OPERATOR("pg_catalog".=) s."document_number" AND NOT (s."document_number" IS DISTINCT FROM v."document_number" OR s."title" IS DISTINCT FROM v."title" OR s."owner_id.username" IS DISTINCT FROM v."owner_id.username" OR s."parent_id.document_number" IS DISTINCT FROM v."parent_id.document_number" OR s."current_version_id.document_id.document_number" IS DISTINCT FROM v."current_version_id.document_id.document_number" OR s."current_version_id.version_number" IS DISTINCT FROM v."current_version_id.version_number" OR s."status" IS DISTINCT FROM v."status" OR s."created_at" IS DISTINCT FROM v."created_at" OR v."#t:null:current_version_id" IS DISTINCT FROM (s."current_version_id.document_id.document_number" IS NULL AND s."current_version_id.version_number" IS NULL) OR v."#t:null:owner_id" IS DISTINCT FROM (s."owner_id.username" IS NULL) OR v."#t:null:parent_id" IS DISTINCT FROM (s."parent_id.document_number" IS NULL))) WITH NO DATA;
+INSERT INTO edms_count VALUES (2, 'same', :ROW_COUNT) ON CONFLICT (idx, name) DO UPDATE SET value = EXCLUDED.value;
+
+-- all tables
+\endif
+
+-- public.documents
 INSERT INTO edms_count VALUES (2, 'to resolve', (coalesce((SELECT value FROM edms_count WHERE idx = 2 AND name = 'staged'), 0) + -1 * coalesce((SELECT value FROM edms_count WHERE idx = 2 AND name = 'same'), 0))) ON CONFLICT (idx, name) DO UPDATE SET value = EXCLUDED.value;
 ANALYZE "edms_002_documents_same" ("document_number");
 
@@ -217,12 +298,21 @@ CREATE TEMP VIEW "edms_002_documents_todo" AS SELECT s.* FROM "edms_002_document
 
 -- all tables
 \endif
-SELECT (10 * coalesce((SELECT value FROM edms_count WHERE idx = 2 AND name = 'to resolve'), 0) + -1 * coalesce((SELECT value FROM edms_count WHERE idx = 2 AND name = 'staged'), 0)) >= 1 AS edms_when \gset
+SELECT (10 * coalesce((SELECT value FROM edms_count WHERE idx = 2 AND name = 'to resolve'), 0) + -1 * coalesce((SELECT value FROM edms_count WHERE idx = 2 AND name = 'staged'), 0)) >= 1 AND (coalesce((SELECT value FROM edms_count WHERE idx = 2 AND name = 'same'), 0)) >= 1 AS edms_when \gset
 -- when many rows to resolve
 \if :edms_when
 
 -- public.documents
 CREATE TEMP VIEW "edms_002_documents_todo" AS SELECT s.* FROM "edms_002_documents_raw" AS s WHERE NOT EXISTS (SELECT 1 FROM "edms_002_documents_same" AS m WHERE "m"."document_number" OPERATOR("pg_catalog".=) "s"."document_number");
+
+-- all tables
+\endif
+SELECT (10 * coalesce((SELECT value FROM edms_count WHERE idx = 2 AND name = 'to resolve'), 0) + -1 * coalesce((SELECT value FROM edms_count WHERE idx = 2 AND name = 'staged'), 0)) >= 1 AND (-1 * coalesce((SELECT value FROM edms_count WHERE idx = 2 AND name = 'same'), 0)) >= 0 AS edms_when \gset
+-- when every staged row to resolve
+\if :edms_when
+
+-- public.documents
+CREATE TEMP VIEW "edms_002_documents_todo" AS SELECT s.* FROM "edms_002_documents_raw" AS s;
 
 -- all tables
 \endif
@@ -240,10 +330,46 @@ ANALYZE "edms_003_document_versions_raw" ("document_id.document_number", "versio
 
 -- all tables
 \endif
+SELECT (coalesce((SELECT value FROM edms_count WHERE idx = 3 AND name = 'staged'), 0) + -10 * coalesce((SELECT value FROM edms_count WHERE idx = 3 AND name = 'target rows'), 0)) >= 1 AS edms_when \gset
+-- when the target holds few rows, as estimated
+\if :edms_when
+
+-- public.document_versions
+INSERT INTO edms_count SELECT 3, v.name, v.value FROM (SELECT pg_catalog.count(*) FROM "public"."document_versions" AS t) AS q(c0) CROSS JOIN LATERAL (VALUES ('target rows held', q.c0)) AS v(name, value) ON CONFLICT (idx, name) DO UPDATE SET value = EXCLUDED.value;
+
+-- all tables
+\endif
+SELECT (10 * coalesce((SELECT value FROM edms_count WHERE idx = 3 AND name = 'target rows'), 0) + -1 * coalesce((SELECT value FROM edms_count WHERE idx = 3 AND name = 'staged'), 0)) >= 0 AS edms_when \gset
+-- when the target holds many rows
+\if :edms_when
+
+-- public.document_versions
+INSERT INTO edms_count VALUES (3, 'target rows held', (coalesce((SELECT value FROM edms_count WHERE idx = 3 AND name = 'target rows'), 0))) ON CONFLICT (idx, name) DO UPDATE SET value = EXCLUDED.value;
+
+-- all tables
+\endif
+SELECT (10 * coalesce((SELECT value FROM edms_count WHERE idx = 3 AND name = 'target rows held'), 0) + -1 * coalesce((SELECT value FROM edms_count WHERE idx = 3 AND name = 'staged'), 0)) >= 0 AS edms_when \gset
+-- when the target holds at least 1 row in 10 of the staged
+\if :edms_when
 
 -- public.document_versions
 CREATE TEMP TABLE "edms_003_document_versions_same" ON COMMIT DROP AS SELECT v."document_id.document_number" AS "document_id.document_number", v."version_number" AS "version_number", v."#t:id" AS "id" FROM (SELECT "u1"."document_number" AS "document_id.document_number", (t."document_id" IS NULL) AS "#t:null:document_id", t."version_number" AS "version_number", t."content_hash" AS "content_hash", t."size_bytes" AS "size_bytes", "u2"."username" AS "created_by_id.username", (t."created_by_id" IS NULL) AS "#t:null:created_by_id", t."created_at" AS "created_at", t."id" AS "#t:id" FROM "public"."document_versions" AS t LEFT JOIN "public"."documents" AS "u1" ON "u1"."id" OPERATOR("pg_catalog".=) "t"."document_id" LEFT JOIN "public"."users" AS "u2" ON "u2"."id" OPERATOR("pg_catalog".=) "t"."created_by_id") AS v WHERE EXISTS (SELECT 1 FROM "edms_003_document_versions_raw" AS s WHERE v."document_id.document_number" OPERATOR("pg_catalog".=) s."document_id.document_number" AND v."version_number" OPERATOR("pg_catalog".=) s."version_number" AND NOT (s."document_id.document_number" IS DISTINCT FROM v."document_id.document_number" OR s."version_number" IS DISTINCT FROM v."version_number" OR s."content_hash" IS DISTINCT FROM v."content_hash" OR s."size_bytes" IS DISTINCT FROM v."size_bytes" OR s."created_by_id.username" IS DISTINCT FROM v."created_by_id.username" OR s."created_at" IS DISTINCT FROM v."created_at" OR v."#t:null:created_by_id" IS DISTINCT FROM (s."created_by_id.username" IS NULL) OR v."#t:null:document_id" IS DISTINCT FROM (s."document_id.document_number" IS NULL)));
 INSERT INTO edms_count VALUES (3, 'same', :ROW_COUNT) ON CONFLICT (idx, name) DO UPDATE SET value = EXCLUDED.value;
+
+-- all tables
+\endif
+SELECT (coalesce((SELECT value FROM edms_count WHERE idx = 3 AND name = 'staged'), 0) + -10 * coalesce((SELECT value FROM edms_count WHERE idx = 3 AND name = 'target rows held'), 0)) >= 1 AS edms_when \gset
+-- when the target holds fewer than 1 row in 10 of the staged
+\if :edms_when
+
+-- public.document_versions
+CREATE TEMP TABLE "edms_003_document_versions_same" ON COMMIT DROP AS SELECT v."document_id.document_number" AS "document_id.document_number", v."version_number" AS "version_number", v."#t:id" AS "id" FROM (SELECT "u1"."document_number" AS "document_id.document_number", (t."document_id" IS NULL) AS "#t:null:document_id", t."version_number" AS "version_number", t."content_hash" AS "content_hash", t."size_bytes" AS "size_bytes", "u2"."username" AS "created_by_id.username", (t."created_by_id" IS NULL) AS "#t:null:created_by_id", t."created_at" AS "created_at", t."id" AS "#t:id" FROM "public"."document_versions" AS t LEFT JOIN "public"."documents" AS "u1" ON "u1"."id" OPERATOR("pg_catalog".=) "t"."document_id" LEFT JOIN "public"."users" AS "u2" ON "u2"."id" OPERATOR("pg_catalog".=) "t"."created_by_id") AS v WHERE EXISTS (SELECT 1 FROM "edms_003_document_versions_raw" AS s WHERE v."document_id.document_number" OPERATOR("pg_catalog".=) s."document_id.document_number" AND v."version_number" OPERATOR("pg_catalog".=) s."version_number" AND NOT (s."document_id.document_number" IS DISTINCT FROM v."document_id.document_number" OR s."version_number" IS DISTINCT FROM v."version_number" OR s."content_hash" IS DISTINCT FROM v."content_hash" OR s."size_bytes" IS DISTINCT FROM v."size_bytes" OR s."created_by_id.username" IS DISTINCT FROM v."created_by_id.username" OR s."created_at" IS DISTINCT FROM v."created_at" OR v."#t:null:created_by_id" IS DISTINCT FROM (s."created_by_id.username" IS NULL) OR v."#t:null:document_id" IS DISTINCT FROM (s."document_id.document_number" IS NULL))) WITH NO DATA;
+INSERT INTO edms_count VALUES (3, 'same', :ROW_COUNT) ON CONFLICT (idx, name) DO UPDATE SET value = EXCLUDED.value;
+
+-- all tables
+\endif
+
+-- public.document_versions
 INSERT INTO edms_count VALUES (3, 'to resolve', (coalesce((SELECT value FROM edms_count WHERE idx = 3 AND name = 'staged'), 0) + -1 * coalesce((SELECT value FROM edms_count WHERE idx = 3 AND name = 'same'), 0))) ON CONFLICT (idx, name) DO UPDATE SET value = EXCLUDED.value;
 ANALYZE "edms_003_document_versions_same" ("document_id.document_number", "version_number");
 
@@ -267,12 +393,21 @@ CREATE TEMP VIEW "edms_003_document_versions_todo" AS SELECT s.* FROM "edms_003_
 
 -- all tables
 \endif
-SELECT (10 * coalesce((SELECT value FROM edms_count WHERE idx = 3 AND name = 'to resolve'), 0) + -1 * coalesce((SELECT value FROM edms_count WHERE idx = 3 AND name = 'staged'), 0)) >= 1 AS edms_when \gset
+SELECT (10 * coalesce((SELECT value FROM edms_count WHERE idx = 3 AND name = 'to resolve'), 0) + -1 * coalesce((SELECT value FROM edms_count WHERE idx = 3 AND name = 'staged'), 0)) >= 1 AND (coalesce((SELECT value FROM edms_count WHERE idx = 3 AND name = 'same'), 0)) >= 1 AS edms_when \gset
 -- when many rows to resolve
 \if :edms_when
 
 -- public.document_versions
 CREATE TEMP VIEW "edms_003_document_versions_todo" AS SELECT s.* FROM "edms_003_document_versions_raw" AS s WHERE NOT EXISTS (SELECT 1 FROM "edms_003_document_versions_same" AS m WHERE "m"."document_id.document_number" OPERATOR("pg_catalog".=) "s"."document_id.document_number" AND "m"."version_number" OPERATOR("pg_catalog".=) "s"."version_number");
+
+-- all tables
+\endif
+SELECT (10 * coalesce((SELECT value FROM edms_count WHERE idx = 3 AND name = 'to resolve'), 0) + -1 * coalesce((SELECT value FROM edms_count WHERE idx = 3 AND name = 'staged'), 0)) >= 1 AND (-1 * coalesce((SELECT value FROM edms_count WHERE idx = 3 AND name = 'same'), 0)) >= 0 AS edms_when \gset
+-- when every staged row to resolve
+\if :edms_when
+
+-- public.document_versions
+CREATE TEMP VIEW "edms_003_document_versions_todo" AS SELECT s.* FROM "edms_003_document_versions_raw" AS s;
 
 -- all tables
 \endif
@@ -290,10 +425,46 @@ ANALYZE "edms_004_document_workflows_raw" ("document_id.document_number", "workf
 
 -- all tables
 \endif
+SELECT (coalesce((SELECT value FROM edms_count WHERE idx = 4 AND name = 'staged'), 0) + -10 * coalesce((SELECT value FROM edms_count WHERE idx = 4 AND name = 'target rows'), 0)) >= 1 AS edms_when \gset
+-- when the target holds few rows, as estimated
+\if :edms_when
+
+-- public.document_workflows
+INSERT INTO edms_count SELECT 4, v.name, v.value FROM (SELECT pg_catalog.count(*) FROM "public"."document_workflows" AS t) AS q(c0) CROSS JOIN LATERAL (VALUES ('target rows held', q.c0)) AS v(name, value) ON CONFLICT (idx, name) DO UPDATE SET value = EXCLUDED.value;
+
+-- all tables
+\endif
+SELECT (10 * coalesce((SELECT value FROM edms_count WHERE idx = 4 AND name = 'target rows'), 0) + -1 * coalesce((SELECT value FROM edms_count WHERE idx = 4 AND name = 'staged'), 0)) >= 0 AS edms_when \gset
+-- when the target holds many rows
+\if :edms_when
+
+-- public.document_workflows
+INSERT INTO edms_count VALUES (4, 'target rows held', (coalesce((SELECT value FROM edms_count WHERE idx = 4 AND name = 'target rows'), 0))) ON CONFLICT (idx, name) DO UPDATE SET value = EXCLUDED.value;
+
+-- all tables
+\endif
+SELECT (10 * coalesce((SELECT value FROM edms_count WHERE idx = 4 AND name = 'target rows held'), 0) + -1 * coalesce((SELECT value FROM edms_count WHERE idx = 4 AND name = 'staged'), 0)) >= 0 AS edms_when \gset
+-- when the target holds at least 1 row in 10 of the staged
+\if :edms_when
 
 -- public.document_workflows
 CREATE TEMP TABLE "edms_004_document_workflows_same" ON COMMIT DROP AS SELECT v."document_id.document_number" AS "document_id.document_number", v."workflow_type" AS "workflow_type", v."#t:id" AS "id" FROM (SELECT "u1"."document_number" AS "document_id.document_number", (t."document_id" IS NULL) AS "#t:null:document_id", t."workflow_type" AS "workflow_type", t."state" AS "state", "u2"."username" AS "assignee_id.username", (t."assignee_id" IS NULL) AS "#t:null:assignee_id", t."due_date" AS "due_date", t."id" AS "#t:id" FROM "public"."document_workflows" AS t LEFT JOIN "public"."documents" AS "u1" ON "u1"."id" OPERATOR("pg_catalog".=) "t"."document_id" LEFT JOIN "public"."users" AS "u2" ON "u2"."id" OPERATOR("pg_catalog".=) "t"."assignee_id") AS v WHERE EXISTS (SELECT 1 FROM "edms_004_document_workflows_raw" AS s WHERE v."document_id.document_number" OPERATOR("pg_catalog".=) s."document_id.document_number" AND v."workflow_type" OPERATOR("pg_catalog".=) s."workflow_type" AND NOT (s."document_id.document_number" IS DISTINCT FROM v."document_id.document_number" OR s."workflow_type" IS DISTINCT FROM v."workflow_type" OR s."state" IS DISTINCT FROM v."state" OR s."assignee_id.username" IS DISTINCT FROM v."assignee_id.username" OR s."due_date" IS DISTINCT FROM v."due_date" OR v."#t:null:assignee_id" IS DISTINCT FROM (s."assignee_id.username" IS NULL) OR v."#t:null:document_id" IS DISTINCT FROM (s."document_id.document_number" IS NULL)));
 INSERT INTO edms_count VALUES (4, 'same', :ROW_COUNT) ON CONFLICT (idx, name) DO UPDATE SET value = EXCLUDED.value;
+
+-- all tables
+\endif
+SELECT (coalesce((SELECT value FROM edms_count WHERE idx = 4 AND name = 'staged'), 0) + -10 * coalesce((SELECT value FROM edms_count WHERE idx = 4 AND name = 'target rows held'), 0)) >= 1 AS edms_when \gset
+-- when the target holds fewer than 1 row in 10 of the staged
+\if :edms_when
+
+-- public.document_workflows
+CREATE TEMP TABLE "edms_004_document_workflows_same" ON COMMIT DROP AS SELECT v."document_id.document_number" AS "document_id.document_number", v."workflow_type" AS "workflow_type", v."#t:id" AS "id" FROM (SELECT "u1"."document_number" AS "document_id.document_number", (t."document_id" IS NULL) AS "#t:null:document_id", t."workflow_type" AS "workflow_type", t."state" AS "state", "u2"."username" AS "assignee_id.username", (t."assignee_id" IS NULL) AS "#t:null:assignee_id", t."due_date" AS "due_date", t."id" AS "#t:id" FROM "public"."document_workflows" AS t LEFT JOIN "public"."documents" AS "u1" ON "u1"."id" OPERATOR("pg_catalog".=) "t"."document_id" LEFT JOIN "public"."users" AS "u2" ON "u2"."id" OPERATOR("pg_catalog".=) "t"."assignee_id") AS v WHERE EXISTS (SELECT 1 FROM "edms_004_document_workflows_raw" AS s WHERE v."document_id.document_number" OPERATOR("pg_catalog".=) s."document_id.document_number" AND v."workflow_type" OPERATOR("pg_catalog".=) s."workflow_type" AND NOT (s."document_id.document_number" IS DISTINCT FROM v."document_id.document_number" OR s."workflow_type" IS DISTINCT FROM v."workflow_type" OR s."state" IS DISTINCT FROM v."state" OR s."assignee_id.username" IS DISTINCT FROM v."assignee_id.username" OR s."due_date" IS DISTINCT FROM v."due_date" OR v."#t:null:assignee_id" IS DISTINCT FROM (s."assignee_id.username" IS NULL) OR v."#t:null:document_id" IS DISTINCT FROM (s."document_id.document_number" IS NULL))) WITH NO DATA;
+INSERT INTO edms_count VALUES (4, 'same', :ROW_COUNT) ON CONFLICT (idx, name) DO UPDATE SET value = EXCLUDED.value;
+
+-- all tables
+\endif
+
+-- public.document_workflows
 INSERT INTO edms_count VALUES (4, 'to resolve', (coalesce((SELECT value FROM edms_count WHERE idx = 4 AND name = 'staged'), 0) + -1 * coalesce((SELECT value FROM edms_count WHERE idx = 4 AND name = 'same'), 0))) ON CONFLICT (idx, name) DO UPDATE SET value = EXCLUDED.value;
 ANALYZE "edms_004_document_workflows_same" ("document_id.document_number", "workflow_type");
 
@@ -317,12 +488,21 @@ CREATE TEMP VIEW "edms_004_document_workflows_todo" AS SELECT s.* FROM "edms_004
 
 -- all tables
 \endif
-SELECT (10 * coalesce((SELECT value FROM edms_count WHERE idx = 4 AND name = 'to resolve'), 0) + -1 * coalesce((SELECT value FROM edms_count WHERE idx = 4 AND name = 'staged'), 0)) >= 1 AS edms_when \gset
+SELECT (10 * coalesce((SELECT value FROM edms_count WHERE idx = 4 AND name = 'to resolve'), 0) + -1 * coalesce((SELECT value FROM edms_count WHERE idx = 4 AND name = 'staged'), 0)) >= 1 AND (coalesce((SELECT value FROM edms_count WHERE idx = 4 AND name = 'same'), 0)) >= 1 AS edms_when \gset
 -- when many rows to resolve
 \if :edms_when
 
 -- public.document_workflows
 CREATE TEMP VIEW "edms_004_document_workflows_todo" AS SELECT s.* FROM "edms_004_document_workflows_raw" AS s WHERE NOT EXISTS (SELECT 1 FROM "edms_004_document_workflows_same" AS m WHERE "m"."document_id.document_number" OPERATOR("pg_catalog".=) "s"."document_id.document_number" AND "m"."workflow_type" OPERATOR("pg_catalog".=) "s"."workflow_type");
+
+-- all tables
+\endif
+SELECT (10 * coalesce((SELECT value FROM edms_count WHERE idx = 4 AND name = 'to resolve'), 0) + -1 * coalesce((SELECT value FROM edms_count WHERE idx = 4 AND name = 'staged'), 0)) >= 1 AND (-1 * coalesce((SELECT value FROM edms_count WHERE idx = 4 AND name = 'same'), 0)) >= 0 AS edms_when \gset
+-- when every staged row to resolve
+\if :edms_when
+
+-- public.document_workflows
+CREATE TEMP VIEW "edms_004_document_workflows_todo" AS SELECT s.* FROM "edms_004_document_workflows_raw" AS s;
 
 -- all tables
 \endif

@@ -261,6 +261,11 @@ def unresolved_rows(tp: TablePlan, names: StagingNames) -> sql.Composed:
     ).format(raw=names.raw, same=names.same, match=_match("m", "s", list(tp.key_fields)))
 
 
+def staged_rows(names: StagingNames) -> sql.Composed:
+    """Every raw row (none was set aside as unchanged)."""
+    return sql.SQL("SELECT s.* FROM {} AS s").format(names.raw)
+
+
 def create_view(name: sql.Composable, select: sql.Composable) -> sql.Composed:
     """A temporary view: a name for a query that is not worth storing. It goes with the
     staging table it reads (dropped at commit, or with the staging schema)."""

@@ -19,7 +19,7 @@ from psycopg import sql
 from edms_pgdump.catalog.names import QualifiedName
 from edms_pgdump.plan.build import Plan, TablePlan
 from edms_pgdump.sqlgen.common import ident, qualified_literal, reset_local, set_local
-from edms_pgdump.sqlgen.export import natural_view
+from edms_pgdump.sqlgen.export import natural_view, own_rel
 from edms_pgdump.sqlgen.staging import StagingNames, equal_or_both_null
 from edms_pgdump.sqlgen.upsert import exact_type
 
@@ -98,6 +98,11 @@ def target_rows(table: QualifiedName) -> sql.Composed:
         "SELECT GREATEST(c.reltuples, pg_catalog.pg_stat_get_live_tuples(c.oid), 0)::bigint "
         "FROM pg_catalog.pg_class AS c WHERE c.oid OPERATOR(pg_catalog.=) {}::pg_catalog.regclass"
     ).format(qualified_literal(table))
+
+
+def counted_rows(tp: TablePlan) -> sql.Composed:
+    """The target table's rows, counted (the rows its natural view reads)."""
+    return sql.SQL("SELECT pg_catalog.count(*) FROM {} AS t").format(own_rel(tp))
 
 
 def scans(method: str, on: bool) -> sql.Composed:
