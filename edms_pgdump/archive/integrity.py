@@ -3,7 +3,8 @@
 Kept apart from archive.py, which reads and writes archives, because these checks
 answer a different question (is this archive whole?) and are called from verify and
 import, not from the reader. ``check_layout`` looks at sizes only, for an import that
-re-hashes each member while it streams it; ``check_integrity`` reads every member.
+re-hashes each member while it streams it (and asks ``member_damage`` why one failed);
+``check_integrity`` reads every member.
 """
 
 from __future__ import annotations
@@ -81,7 +82,7 @@ def _check(reader: ArchiveReader, *, read_data: bool, each: Each | None = None) 
             report.damages.append(f"{table}: member {name!r} {kind} ({size} bytes, manifest says {t.bytes})")
             continue
         if read_data:
-            damage = _member_damage(reader, t)
+            damage = member_damage(reader, t)
             if damage:
                 report.damages.append(f"{table}: {damage}")
                 continue
@@ -89,7 +90,7 @@ def _check(reader: ArchiveReader, *, read_data: bool, each: Each | None = None) 
     return report
 
 
-def _member_damage(reader: ArchiveReader, t: TableEntry) -> str | None:
+def member_damage(reader: ArchiveReader, t: TableEntry) -> str | None:
     """Why a member's bytes do not match its entry, or None. One pass over the stored
     bytes (hashed while they decompress): an archive in object storage is downloaded once
     to prove it. A SHA-256 mismatch is named before a member that does not decompress."""
@@ -125,4 +126,4 @@ def read_member_text(reader: ArchiveReader, table: TableEntry) -> bytes:
     return buf.getvalue()
 
 
-__all__ = ["IntegrityReport", "check_integrity", "check_layout", "read_member_text"]
+__all__ = ["IntegrityReport", "check_integrity", "check_layout", "member_damage", "read_member_text"]

@@ -92,6 +92,9 @@ class FixtureSpool:
     def rows(self, table: QualifiedName) -> int:
         return self.counts[table]
 
+    def damage(self, table: QualifiedName) -> str | None:
+        return None  # written by this process from the fixture, not read from an archive
+
     def blocks(self, table: QualifiedName) -> Iterator[bytes]:
         f = self.files[table]
         f.seek(0)

@@ -196,6 +196,9 @@ class _Streams:
         s = self.source.streamed.get(table)
         return s.rows if s is not None and s.done else 0
 
+    def damage(self, table: QualifiedName) -> str | None:
+        return None  # a source database's COPY: its errors are its own
+
     def blocks(self, table: QualifiedName) -> Iterator[bytes | bytearray]:
         step = self.source.statement(table)
         first = self.source.conn

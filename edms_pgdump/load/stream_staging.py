@@ -51,6 +51,9 @@ class _ManifestCounts:
     def blocks(self, table: QualifiedName) -> Any:
         raise AssertionError(f"{table}: a stream's member is staged ahead of the program")
 
+    def damage(self, table: QualifiedName) -> str | None:
+        return None
+
 
 class StreamSource:
     """An archive on a pipe, as ``load.import_transaction`` reads it."""

@@ -18,7 +18,7 @@ import psycopg
 from edms_pgdump import sqlgen
 from edms_pgdump.catalog.names import QualifiedName
 from edms_pgdump.db import Connection, copy_in, server_error_message
-from edms_pgdump.errors import ImportRejected, sample_keys
+from edms_pgdump.errors import ArchiveError, ImportRejected, sample_keys
 from edms_pgdump.options import PHASE, ImportOptions, NoProgress, Progress, copy_progress
 from edms_pgdump.program.proof import OBSERVED, SIDE_EFFECTS
 from edms_pgdump.program.steps import (
@@ -65,6 +65,12 @@ class MemberSource(Protocol):
 
     def blocks(self, table: QualifiedName) -> Any: ...
 
+    def damage(self, table: QualifiedName) -> str | None:
+        """Asked after ``blocks`` or its COPY failed: the source's own damage that
+        explains it, as the error to raise (an archive member that fails its manifest
+        entry), or None."""
+        ...
+
 
 class _NoMembers:
     """The source of a frame that copies nothing (the transaction's opening)."""
@@ -74,6 +80,9 @@ class _NoMembers:
 
     def blocks(self, table: QualifiedName) -> Any:
         return iter(())
+
+    def damage(self, table: QualifiedName) -> str | None:
+        return None
 
 
 def run_frame(
@@ -264,7 +273,16 @@ class ProgramRunner:
         self.progress.start(task, self.counts[name][EXPECTED])
         t0 = time.perf_counter()
         blocks = self.source.blocks(name)
-        copied = copy_in(self.conn, step.statement, blocks, copy_progress(self.progress, task))
+        try:
+            copied = copy_in(self.conn, step.statement, blocks, copy_progress(self.progress, task))
+        except (psycopg.Error, ArchiveError):
+            # The member was not verified before the transaction (one read, not two): a
+            # damaged one fails here, as text COPY rejects or at its hash, and is named
+            # as the damage it is, as a verification would have named it.
+            damage = self.source.damage(name)
+            if damage is None:
+                raise
+            raise ArchiveError(damage) from None
         self.timed("copy", name, t0, copied)
         self.progress.finish(task)
         self.counts[name][STAGED] = copied

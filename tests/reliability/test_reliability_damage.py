@@ -506,12 +506,16 @@ def test_random_truncations_are_detected_or_harmless(small_archive, tmp_path_fac
     assert got is None or got == original
 
 
+@pytest.mark.parametrize("jobs", [1, 2])
 def test_member_swapped_after_verification_with_same_row_count(
-    originals: dict[str, Path], tmp_path: Path, sample_dbs
+    originals: dict[str, Path], tmp_path: Path, sample_dbs, jobs: int
 ) -> None:
     """Time of check to time of use, the hard case: the member is replaced after the
-    integrity check by one with the same number of rows but another value. The staged
-    count cannot see it; the hash computed while streaming must."""
+    archive was checked by one with the same number of rows but another value. The
+    staged count cannot see it; the hash computed while streaming must. With one
+    connection, the import checked only the members' sizes and reads each member once:
+    the member is named as damaged, as verify would name it. With parallel staging,
+    every member was read before the transaction: it changed since."""
     _src, dst = sample_dbs
     work = tmp_path / "race.dir"
     shutil.copytree(originals["dir"], work)
@@ -527,7 +531,33 @@ def test_member_swapped_after_verification_with_same_row_count(
             raise AssertionError("the swapped member was loaded")
 
     with pytest.raises(ArchiveError) as err:
-        load.load_archive(dst, work, hooks=[Swap()])
-    assert "changed while it was being read" in str(err.value)
+        load.load_archive(dst, work, hooks=[Swap()], options=load.ImportOptions(jobs=jobs))
+    if jobs == 1:
+        assert "member 'data/0002.copy' SHA-256 mismatch (content overwritten; same size)" in str(err.value)
+    else:
+        assert "changed while it was being read" in str(err.value)
     assert "public.documents" in str(err.value)
     assert db_digest(dst) == before
+
+
+@pytest.mark.parametrize("form", ["file", "dir"])
+def test_an_import_reads_each_member_once(
+    originals: dict[str, Path], sample_dbs, monkeypatch: pytest.MonkeyPatch, form: str
+) -> None:
+    """With one connection the import checks the members' sizes, then reads each member
+    once, into staging (every damage above is still named, from that read): the stored
+    bytes are opened once per member, not once to verify and once more to stage."""
+    _src, dst = sample_dbs
+    opened: list[str] = []
+    real = ArchiveReader.open_stored
+
+    def counted(self: ArchiveReader, name: str):  # type: ignore[no-untyped-def]
+        opened.append(name)
+        return real(self, name)
+
+    monkeypatch.setattr(ArchiveReader, "open_stored", counted)
+    with ArchiveReader(originals[form]) as reader:
+        members = sorted(t.member for t in reader.manifest.tables)
+    report = load.load_archive(dst, originals[form])
+    assert report.committed and report.inserted > 0
+    assert sorted(n for n in opened if n.startswith("data/")) == members
