@@ -43,7 +43,7 @@ def balance_refusal(table: str, counts: dict[str, int]) -> str:
 PHASES: tuple[tuple[str, tuple[str, ...]], ...] = (
     ("verify archive", ("verify archive",)),
     ("staging copy", ("create raw", "copy", "analyze raw", "duplicate keys", "target duplicate keys")),
-    ("unchanged rows", ("target rows", "unchanged", "analyze unchanged")),
+    ("unchanged rows", ("target rows", "target rows held", "unchanged", "analyze unchanged")),
     (
         "key resolution",
         (
@@ -52,10 +52,16 @@ PHASES: tuple[tuple[str, tuple[str, ...]], ...] = (
             "id range",
         ),
     ),
-    ("drop constraints", ("lock exclusive", "drop fk", "drop index", "recreating")),
+    ("drop constraints", ("lock exclusive", "drop fk", "drop index", "drop unique", "recreating")),
     ("insert", ("insert", "second pass", "defer constraints")),
     ("update", ("update", "changed rows", "skipped rows")),
-    ("re-add constraints", ("re-add fk ", "create index ", "comment", "deferred checks", "advance sequence")),
+    (
+        "re-add constraints",
+        (
+            "re-add fk ", "re-add unique ", "constraint using index", "create index ", "comment",
+            "deferred checks", "advance sequence",
+        ),
+    ),
     ("delete missing", ("delete missing", "rows to delete")),
     (
         "proof",

@@ -1140,6 +1140,129 @@ $edms$;
 \endif
 SET LOCAL "enable_mergejoin" TO DEFAULT;
 DO $edms_session$ BEGIN PERFORM pg_catalog.set_config('TimeZone', s.reset_val, true) FROM pg_catalog.pg_settings AS s WHERE s.name OPERATOR(pg_catalog.=) 'TimeZone'; END $edms_session$;
+SELECT (coalesce((SELECT value FROM edms_count WHERE idx = 1 AND name = 'staged'), 0) + -1 * coalesce((SELECT value FROM edms_count WHERE idx = 1 AND name = 'existing'), 0)) >= 1 AND (coalesce((SELECT value FROM edms_count WHERE idx = 1 AND name = 'staged'), 0) + -2 * coalesce((SELECT value FROM edms_count WHERE idx = 1 AND name = 'existing'), 0)) >= 1 AS edms_when \gset
+-- when public.users brings many new rows: its foreign keys are re-added with one join each
+\if :edms_when
+LOCK TABLE "public"."users" IN ACCESS EXCLUSIVE MODE;
+
+-- public.users
+INSERT INTO edms_count SELECT 1, v.name, v.value FROM (SELECT 1) AS q(c0) CROSS JOIN LATERAL (VALUES ('recreating', q.c0)) AS v(name, value) ON CONFLICT (idx, name) DO UPDATE SET value = EXCLUDED.value;
+
+-- all tables
+\endif
+SELECT (coalesce((SELECT value FROM edms_count WHERE idx = 2 AND name = 'staged'), 0) + -1 * coalesce((SELECT value FROM edms_count WHERE idx = 2 AND name = 'existing'), 0)) >= 1 AND (coalesce((SELECT value FROM edms_count WHERE idx = 2 AND name = 'staged'), 0) + -2 * coalesce((SELECT value FROM edms_count WHERE idx = 2 AND name = 'existing'), 0)) >= 1 AS edms_when \gset
+-- when public.documents brings many new rows: its foreign keys are re-added with one join each
+\if :edms_when
+LOCK TABLE "public"."document_versions", "public"."documents", "public"."users" IN ACCESS EXCLUSIVE MODE;
+
+-- public.documents
+ALTER TABLE "public"."documents" DROP CONSTRAINT "documents_current_version_fk";
+ALTER TABLE "public"."documents" DROP CONSTRAINT "documents_owner_id_fkey";
+ALTER TABLE "public"."documents" DROP CONSTRAINT "documents_parent_id_fkey";
+DROP INDEX "public"."documents_owner_idx";
+DROP INDEX "public"."documents_parent_idx";
+INSERT INTO edms_count SELECT 2, v.name, v.value FROM (SELECT 1) AS q(c0) CROSS JOIN LATERAL (VALUES ('recreating', q.c0)) AS v(name, value) ON CONFLICT (idx, name) DO UPDATE SET value = EXCLUDED.value;
+
+-- all tables
+\endif
+SELECT (coalesce((SELECT value FROM edms_count WHERE idx = 3 AND name = 'staged'), 0) + -1 * coalesce((SELECT value FROM edms_count WHERE idx = 3 AND name = 'existing'), 0)) >= 1 AND (coalesce((SELECT value FROM edms_count WHERE idx = 3 AND name = 'staged'), 0) + -2 * coalesce((SELECT value FROM edms_count WHERE idx = 3 AND name = 'existing'), 0)) >= 1 AS edms_when \gset
+-- when public.document_versions brings many new rows: its foreign keys are re-added with one join each
+\if :edms_when
+LOCK TABLE "public"."document_versions", "public"."documents", "public"."users" IN ACCESS EXCLUSIVE MODE;
+
+-- public.document_versions
+ALTER TABLE "public"."document_versions" DROP CONSTRAINT "document_versions_created_by_id_fkey";
+ALTER TABLE "public"."document_versions" DROP CONSTRAINT "document_versions_document_id_fkey";
+DROP INDEX "public"."document_versions_created_by_idx";
+INSERT INTO edms_count SELECT 3, v.name, v.value FROM (SELECT 1) AS q(c0) CROSS JOIN LATERAL (VALUES ('recreating', q.c0)) AS v(name, value) ON CONFLICT (idx, name) DO UPDATE SET value = EXCLUDED.value;
+
+-- all tables
+\endif
+SELECT (coalesce((SELECT value FROM edms_count WHERE idx = 4 AND name = 'staged'), 0) + -1 * coalesce((SELECT value FROM edms_count WHERE idx = 4 AND name = 'existing'), 0)) >= 1 AND (coalesce((SELECT value FROM edms_count WHERE idx = 4 AND name = 'staged'), 0) + -2 * coalesce((SELECT value FROM edms_count WHERE idx = 4 AND name = 'existing'), 0)) >= 1 AS edms_when \gset
+-- when public.document_workflows brings many new rows: its foreign keys are re-added with one join each
+\if :edms_when
+LOCK TABLE "public"."document_workflows", "public"."documents", "public"."users" IN ACCESS EXCLUSIVE MODE;
+
+-- public.document_workflows
+ALTER TABLE "public"."document_workflows" DROP CONSTRAINT "document_workflows_assignee_id_fkey";
+ALTER TABLE "public"."document_workflows" DROP CONSTRAINT "document_workflows_document_id_fkey";
+DROP INDEX "public"."document_workflows_assignee_idx";
+INSERT INTO edms_count SELECT 4, v.name, v.value FROM (SELECT 1) AS q(c0) CROSS JOIN LATERAL (VALUES ('recreating', q.c0)) AS v(name, value) ON CONFLICT (idx, name) DO UPDATE SET value = EXCLUDED.value;
+
+-- all tables
+\endif
+SELECT (coalesce((SELECT value FROM edms_count WHERE idx = 3 AND name = 'recreating'), 0)) >= 1 AND (coalesce((SELECT value FROM edms_count WHERE idx = 4 AND name = 'recreating'), 0)) >= 1 AND (coalesce((SELECT value FROM edms_count WHERE idx = 2 AND name = 'recreating'), 0)) >= 1 AND (coalesce((SELECT value FROM edms_count WHERE idx = 1 AND name = 'recreating'), 0)) >= 1 AS edms_when \gset
+-- when public.users brings many new rows, and so do the tables whose keys reference users_pkey
+\if :edms_when
+
+-- public.users
+ALTER TABLE "public"."users" DROP CONSTRAINT "users_pkey";
+
+-- all tables
+\endif
+SELECT (coalesce((SELECT value FROM edms_count WHERE idx = 1 AND name = 'recreating'), 0)) >= 1 AS edms_when \gset
+-- when public.users brings many new rows, and so do the tables whose keys reference users_username_key
+\if :edms_when
+
+-- public.users
+ALTER TABLE "public"."users" DROP CONSTRAINT "users_username_key";
+
+-- all tables
+\endif
+SELECT (coalesce((SELECT value FROM edms_count WHERE idx = 2 AND name = 'recreating'), 0)) >= 1 AS edms_when \gset
+-- when public.documents brings many new rows, and so do the tables whose keys reference documents_document_number_key
+\if :edms_when
+
+-- public.documents
+ALTER TABLE "public"."documents" DROP CONSTRAINT "documents_document_number_key";
+
+-- all tables
+\endif
+SELECT (coalesce((SELECT value FROM edms_count WHERE idx = 3 AND name = 'recreating'), 0)) >= 1 AND (coalesce((SELECT value FROM edms_count WHERE idx = 4 AND name = 'recreating'), 0)) >= 1 AND (coalesce((SELECT value FROM edms_count WHERE idx = 2 AND name = 'recreating'), 0)) >= 1 AS edms_when \gset
+-- when public.documents brings many new rows, and so do the tables whose keys reference documents_pkey
+\if :edms_when
+
+-- public.documents
+ALTER TABLE "public"."documents" DROP CONSTRAINT "documents_pkey";
+
+-- all tables
+\endif
+SELECT (coalesce((SELECT value FROM edms_count WHERE idx = 3 AND name = 'recreating'), 0)) >= 1 AS edms_when \gset
+-- when public.document_versions brings many new rows, and so do the tables whose keys reference document_versions_document_id_version_number_key
+\if :edms_when
+
+-- public.document_versions
+ALTER TABLE "public"."document_versions" DROP CONSTRAINT "document_versions_document_id_version_number_key";
+
+-- all tables
+\endif
+SELECT (coalesce((SELECT value FROM edms_count WHERE idx = 3 AND name = 'recreating'), 0)) >= 1 AND (coalesce((SELECT value FROM edms_count WHERE idx = 2 AND name = 'recreating'), 0)) >= 1 AS edms_when \gset
+-- when public.document_versions brings many new rows, and so do the tables whose keys reference document_versions_pkey
+\if :edms_when
+
+-- public.document_versions
+ALTER TABLE "public"."document_versions" DROP CONSTRAINT "document_versions_pkey";
+
+-- all tables
+\endif
+SELECT (coalesce((SELECT value FROM edms_count WHERE idx = 4 AND name = 'recreating'), 0)) >= 1 AS edms_when \gset
+-- when public.document_workflows brings many new rows, and so do the tables whose keys reference document_workflows_document_id_workflow_type_key
+\if :edms_when
+
+-- public.document_workflows
+ALTER TABLE "public"."document_workflows" DROP CONSTRAINT "document_workflows_document_id_workflow_type_key";
+
+-- all tables
+\endif
+SELECT (coalesce((SELECT value FROM edms_count WHERE idx = 4 AND name = 'recreating'), 0)) >= 1 AS edms_when \gset
+-- when public.document_workflows brings many new rows, and so do the tables whose keys reference document_workflows_pkey
+\if :edms_when
+
+-- public.document_workflows
+ALTER TABLE "public"."document_workflows" DROP CONSTRAINT "document_workflows_pkey";
+
+-- all tables
+\endif
 SELECT (coalesce((SELECT value FROM edms_count WHERE idx = 1 AND name = 'staged'), 0) + -1 * coalesce((SELECT value FROM edms_count WHERE idx = 1 AND name = 'existing'), 0)) >= 1 AS edms_when \gset
 -- when new rows to insert
 \if :edms_when
@@ -1187,34 +1310,6 @@ SET LOCAL "enable_seqscan" TO DEFAULT;
 INSERT INTO edms_count VALUES (1, 'unchanged', (coalesce((SELECT value FROM edms_count WHERE idx = 1 AND name = 'existing'), 0) + -1 * coalesce((SELECT value FROM edms_count WHERE idx = 1 AND name = 'updated'), 0) + -1 * coalesce((SELECT value FROM edms_count WHERE idx = 1 AND name = 'skipped'), 0))) ON CONFLICT (idx, name) DO UPDATE SET value = EXCLUDED.value;
 
 -- all tables
-SELECT (coalesce((SELECT value FROM edms_count WHERE idx = 2 AND name = 'staged'), 0) + -1 * coalesce((SELECT value FROM edms_count WHERE idx = 2 AND name = 'existing'), 0)) >= 1 AND (coalesce((SELECT value FROM edms_count WHERE idx = 2 AND name = 'staged'), 0) + -2 * coalesce((SELECT value FROM edms_count WHERE idx = 2 AND name = 'existing'), 0)) >= 1 AS edms_when \gset
--- when public.documents brings many new rows: its foreign keys are re-added with one join each
-\if :edms_when
-LOCK TABLE "public"."document_versions", "public"."documents", "public"."users" IN ACCESS EXCLUSIVE MODE;
-
--- public.documents
-ALTER TABLE "public"."documents" DROP CONSTRAINT "documents_current_version_fk";
-ALTER TABLE "public"."documents" DROP CONSTRAINT "documents_owner_id_fkey";
-ALTER TABLE "public"."documents" DROP CONSTRAINT "documents_parent_id_fkey";
-DROP INDEX "public"."documents_owner_idx";
-DROP INDEX "public"."documents_parent_idx";
-INSERT INTO edms_count SELECT 2, v.name, v.value FROM (SELECT 1) AS q(c0) CROSS JOIN LATERAL (VALUES ('recreating', q.c0)) AS v(name, value) ON CONFLICT (idx, name) DO UPDATE SET value = EXCLUDED.value;
-
--- all tables
-\endif
-SELECT (coalesce((SELECT value FROM edms_count WHERE idx = 3 AND name = 'staged'), 0) + -1 * coalesce((SELECT value FROM edms_count WHERE idx = 3 AND name = 'existing'), 0)) >= 1 AND (coalesce((SELECT value FROM edms_count WHERE idx = 3 AND name = 'staged'), 0) + -2 * coalesce((SELECT value FROM edms_count WHERE idx = 3 AND name = 'existing'), 0)) >= 1 AS edms_when \gset
--- when public.document_versions brings many new rows: its foreign keys are re-added with one join each
-\if :edms_when
-LOCK TABLE "public"."document_versions", "public"."documents", "public"."users" IN ACCESS EXCLUSIVE MODE;
-
--- public.document_versions
-ALTER TABLE "public"."document_versions" DROP CONSTRAINT "document_versions_created_by_id_fkey";
-ALTER TABLE "public"."document_versions" DROP CONSTRAINT "document_versions_document_id_fkey";
-DROP INDEX "public"."document_versions_created_by_idx";
-INSERT INTO edms_count SELECT 3, v.name, v.value FROM (SELECT 1) AS q(c0) CROSS JOIN LATERAL (VALUES ('recreating', q.c0)) AS v(name, value) ON CONFLICT (idx, name) DO UPDATE SET value = EXCLUDED.value;
-
--- all tables
-\endif
 SET CONSTRAINTS ALL DEFERRED;
 SELECT (coalesce((SELECT value FROM edms_count WHERE idx = 2 AND name = 'staged'), 0) + -1 * coalesce((SELECT value FROM edms_count WHERE idx = 2 AND name = 'existing'), 0)) >= 1 AS edms_when \gset
 -- when new rows to insert
@@ -1341,19 +1436,6 @@ INSERT INTO edms_count VALUES (3, 'unchanged', (coalesce((SELECT value FROM edms
 
 -- all tables
 SET CONSTRAINTS ALL IMMEDIATE;
-SELECT (coalesce((SELECT value FROM edms_count WHERE idx = 4 AND name = 'staged'), 0) + -1 * coalesce((SELECT value FROM edms_count WHERE idx = 4 AND name = 'existing'), 0)) >= 1 AND (coalesce((SELECT value FROM edms_count WHERE idx = 4 AND name = 'staged'), 0) + -2 * coalesce((SELECT value FROM edms_count WHERE idx = 4 AND name = 'existing'), 0)) >= 1 AS edms_when \gset
--- when public.document_workflows brings many new rows: its foreign keys are re-added with one join each
-\if :edms_when
-LOCK TABLE "public"."document_workflows", "public"."documents", "public"."users" IN ACCESS EXCLUSIVE MODE;
-
--- public.document_workflows
-ALTER TABLE "public"."document_workflows" DROP CONSTRAINT "document_workflows_assignee_id_fkey";
-ALTER TABLE "public"."document_workflows" DROP CONSTRAINT "document_workflows_document_id_fkey";
-DROP INDEX "public"."document_workflows_assignee_idx";
-INSERT INTO edms_count SELECT 4, v.name, v.value FROM (SELECT 1) AS q(c0) CROSS JOIN LATERAL (VALUES ('recreating', q.c0)) AS v(name, value) ON CONFLICT (idx, name) DO UPDATE SET value = EXCLUDED.value;
-
--- all tables
-\endif
 SELECT (coalesce((SELECT value FROM edms_count WHERE idx = 4 AND name = 'staged'), 0) + -1 * coalesce((SELECT value FROM edms_count WHERE idx = 4 AND name = 'existing'), 0)) >= 1 AS edms_when \gset
 -- when new rows to insert
 \if :edms_when
@@ -1401,6 +1483,182 @@ SET LOCAL "enable_seqscan" TO DEFAULT;
 INSERT INTO edms_count VALUES (4, 'unchanged', (coalesce((SELECT value FROM edms_count WHERE idx = 4 AND name = 'existing'), 0) + -1 * coalesce((SELECT value FROM edms_count WHERE idx = 4 AND name = 'updated'), 0) + -1 * coalesce((SELECT value FROM edms_count WHERE idx = 4 AND name = 'skipped'), 0))) ON CONFLICT (idx, name) DO UPDATE SET value = EXCLUDED.value;
 
 -- all tables
+SELECT (coalesce((SELECT value FROM edms_count WHERE idx = 3 AND name = 'recreating'), 0)) >= 1 AND (coalesce((SELECT value FROM edms_count WHERE idx = 4 AND name = 'recreating'), 0)) >= 1 AND (coalesce((SELECT value FROM edms_count WHERE idx = 2 AND name = 'recreating'), 0)) >= 1 AND (coalesce((SELECT value FROM edms_count WHERE idx = 1 AND name = 'recreating'), 0)) >= 1 AS edms_when \gset
+-- when public.users brings many new rows, and so do the tables whose keys reference users_pkey
+\if :edms_when
+
+-- public.users
+DO $edms$
+DECLARE
+  total bigint;
+  found text;
+BEGIN
+  SELECT max(q."#count"), string_agg((to_jsonb(q) - '#count')::text || ' ' || q."#count" || ' times', ', ') INTO total, found
+    FROM (SELECT "username", pg_catalog.count(*) FROM "edms_001_users_raw" AS d GROUP BY "username" HAVING pg_catalog.count(*) > 1 ORDER BY pg_catalog.count(*) DESC LIMIT 5) AS q("username", "#count");
+  IF found IS NOT NULL THEN
+    RAISE EXCEPTION USING MESSAGE = 'public.users: the archive holds duplicate natural keys (username): ' || found || '; fix the source data or choose a natural key that is unique';
+  END IF;
+END
+$edms$;
+CREATE UNIQUE INDEX users_pkey ON public.users USING btree (id);
+ALTER TABLE "public"."users" ADD CONSTRAINT "users_pkey" PRIMARY KEY USING INDEX "users_pkey";
+
+-- all tables
+\endif
+SELECT (coalesce((SELECT value FROM edms_count WHERE idx = 1 AND name = 'recreating'), 0)) >= 1 AS edms_when \gset
+-- when public.users brings many new rows, and so do the tables whose keys reference users_username_key
+\if :edms_when
+
+-- public.users
+DO $edms$
+DECLARE
+  total bigint;
+  found text;
+BEGIN
+  SELECT max(q."#count"), string_agg((to_jsonb(q) - '#count')::text || ' ' || q."#count" || ' times', ', ') INTO total, found
+    FROM (SELECT "username", pg_catalog.count(*) FROM "edms_001_users_raw" AS d GROUP BY "username" HAVING pg_catalog.count(*) > 1 ORDER BY pg_catalog.count(*) DESC LIMIT 5) AS q("username", "#count");
+  IF found IS NOT NULL THEN
+    RAISE EXCEPTION USING MESSAGE = 'public.users: the archive holds duplicate natural keys (username): ' || found || '; fix the source data or choose a natural key that is unique';
+  END IF;
+END
+$edms$;
+CREATE UNIQUE INDEX users_username_key ON public.users USING btree (username);
+ALTER TABLE "public"."users" ADD CONSTRAINT "users_username_key" UNIQUE USING INDEX "users_username_key";
+
+-- all tables
+\endif
+SELECT (coalesce((SELECT value FROM edms_count WHERE idx = 2 AND name = 'recreating'), 0)) >= 1 AS edms_when \gset
+-- when public.documents brings many new rows, and so do the tables whose keys reference documents_document_number_key
+\if :edms_when
+
+-- public.documents
+DO $edms$
+DECLARE
+  total bigint;
+  found text;
+BEGIN
+  SELECT max(q."#count"), string_agg((to_jsonb(q) - '#count')::text || ' ' || q."#count" || ' times', ', ') INTO total, found
+    FROM (SELECT "document_number", pg_catalog.count(*) FROM "edms_002_documents_raw" AS d GROUP BY "document_number" HAVING pg_catalog.count(*) > 1 ORDER BY pg_catalog.count(*) DESC LIMIT 5) AS q("document_number", "#count");
+  IF found IS NOT NULL THEN
+    RAISE EXCEPTION USING MESSAGE = 'public.documents: the archive holds duplicate natural keys (document_number): ' || found || '; fix the source data or choose a natural key that is unique';
+  END IF;
+END
+$edms$;
+CREATE UNIQUE INDEX documents_document_number_key ON public.documents USING btree (document_number);
+ALTER TABLE "public"."documents" ADD CONSTRAINT "documents_document_number_key" UNIQUE USING INDEX "documents_document_number_key";
+
+-- all tables
+\endif
+SELECT (coalesce((SELECT value FROM edms_count WHERE idx = 3 AND name = 'recreating'), 0)) >= 1 AND (coalesce((SELECT value FROM edms_count WHERE idx = 4 AND name = 'recreating'), 0)) >= 1 AND (coalesce((SELECT value FROM edms_count WHERE idx = 2 AND name = 'recreating'), 0)) >= 1 AS edms_when \gset
+-- when public.documents brings many new rows, and so do the tables whose keys reference documents_pkey
+\if :edms_when
+
+-- public.documents
+DO $edms$
+DECLARE
+  total bigint;
+  found text;
+BEGIN
+  SELECT max(q."#count"), string_agg((to_jsonb(q) - '#count')::text || ' ' || q."#count" || ' times', ', ') INTO total, found
+    FROM (SELECT "document_number", pg_catalog.count(*) FROM "edms_002_documents_raw" AS d GROUP BY "document_number" HAVING pg_catalog.count(*) > 1 ORDER BY pg_catalog.count(*) DESC LIMIT 5) AS q("document_number", "#count");
+  IF found IS NOT NULL THEN
+    RAISE EXCEPTION USING MESSAGE = 'public.documents: the archive holds duplicate natural keys (document_number): ' || found || '; fix the source data or choose a natural key that is unique';
+  END IF;
+END
+$edms$;
+CREATE UNIQUE INDEX documents_pkey ON public.documents USING btree (id);
+ALTER TABLE "public"."documents" ADD CONSTRAINT "documents_pkey" PRIMARY KEY USING INDEX "documents_pkey";
+
+-- all tables
+\endif
+SELECT (coalesce((SELECT value FROM edms_count WHERE idx = 3 AND name = 'recreating'), 0)) >= 1 AS edms_when \gset
+-- when public.document_versions brings many new rows, and so do the tables whose keys reference document_versions_document_id_version_number_key
+\if :edms_when
+
+-- public.document_versions
+DO $edms$
+DECLARE
+  total bigint;
+  found text;
+BEGIN
+  SELECT max(q."#count"), string_agg((to_jsonb(q) - '#count')::text || ' ' || q."#count" || ' times', ', ') INTO total, found
+    FROM (SELECT "document_id.document_number", "version_number", pg_catalog.count(*) FROM "edms_003_document_versions_raw" AS d GROUP BY "document_id.document_number", "version_number" HAVING pg_catalog.count(*) > 1 ORDER BY pg_catalog.count(*) DESC LIMIT 5) AS q("document_id.document_number", "version_number", "#count");
+  IF found IS NOT NULL THEN
+    RAISE EXCEPTION USING MESSAGE = 'public.document_versions: the archive holds duplicate natural keys (document_id.document_number, version_number): ' || found || '; fix the source data or choose a natural key that is unique';
+  END IF;
+END
+$edms$;
+CREATE UNIQUE INDEX document_versions_document_id_version_number_key ON public.document_versions USING btree (document_id, version_number);
+ALTER TABLE "public"."document_versions" ADD CONSTRAINT "document_versions_document_id_version_number_key" UNIQUE USING INDEX "document_versions_document_id_version_number_key";
+
+-- all tables
+\endif
+SELECT (coalesce((SELECT value FROM edms_count WHERE idx = 3 AND name = 'recreating'), 0)) >= 1 AND (coalesce((SELECT value FROM edms_count WHERE idx = 2 AND name = 'recreating'), 0)) >= 1 AS edms_when \gset
+-- when public.document_versions brings many new rows, and so do the tables whose keys reference document_versions_pkey
+\if :edms_when
+
+-- public.document_versions
+DO $edms$
+DECLARE
+  total bigint;
+  found text;
+BEGIN
+  SELECT max(q."#count"), string_agg((to_jsonb(q) - '#count')::text || ' ' || q."#count" || ' times', ', ') INTO total, found
+    FROM (SELECT "document_id.document_number", "version_number", pg_catalog.count(*) FROM "edms_003_document_versions_raw" AS d GROUP BY "document_id.document_number", "version_number" HAVING pg_catalog.count(*) > 1 ORDER BY pg_catalog.count(*) DESC LIMIT 5) AS q("document_id.document_number", "version_number", "#count");
+  IF found IS NOT NULL THEN
+    RAISE EXCEPTION USING MESSAGE = 'public.document_versions: the archive holds duplicate natural keys (document_id.document_number, version_number): ' || found || '; fix the source data or choose a natural key that is unique';
+  END IF;
+END
+$edms$;
+CREATE UNIQUE INDEX document_versions_pkey ON public.document_versions USING btree (id);
+ALTER TABLE "public"."document_versions" ADD CONSTRAINT "document_versions_pkey" PRIMARY KEY USING INDEX "document_versions_pkey";
+
+-- all tables
+\endif
+SELECT (coalesce((SELECT value FROM edms_count WHERE idx = 4 AND name = 'recreating'), 0)) >= 1 AS edms_when \gset
+-- when public.document_workflows brings many new rows, and so do the tables whose keys reference document_workflows_document_id_workflow_type_key
+\if :edms_when
+
+-- public.document_workflows
+DO $edms$
+DECLARE
+  total bigint;
+  found text;
+BEGIN
+  SELECT max(q."#count"), string_agg((to_jsonb(q) - '#count')::text || ' ' || q."#count" || ' times', ', ') INTO total, found
+    FROM (SELECT "document_id.document_number", "workflow_type", pg_catalog.count(*) FROM "edms_004_document_workflows_raw" AS d GROUP BY "document_id.document_number", "workflow_type" HAVING pg_catalog.count(*) > 1 ORDER BY pg_catalog.count(*) DESC LIMIT 5) AS q("document_id.document_number", "workflow_type", "#count");
+  IF found IS NOT NULL THEN
+    RAISE EXCEPTION USING MESSAGE = 'public.document_workflows: the archive holds duplicate natural keys (document_id.document_number, workflow_type): ' || found || '; fix the source data or choose a natural key that is unique';
+  END IF;
+END
+$edms$;
+CREATE UNIQUE INDEX document_workflows_document_id_workflow_type_key ON public.document_workflows USING btree (document_id, workflow_type);
+ALTER TABLE "public"."document_workflows" ADD CONSTRAINT "document_workflows_document_id_workflow_type_key" UNIQUE USING INDEX "document_workflows_document_id_workflow_type_key";
+
+-- all tables
+\endif
+SELECT (coalesce((SELECT value FROM edms_count WHERE idx = 4 AND name = 'recreating'), 0)) >= 1 AS edms_when \gset
+-- when public.document_workflows brings many new rows, and so do the tables whose keys reference document_workflows_pkey
+\if :edms_when
+
+-- public.document_workflows
+DO $edms$
+DECLARE
+  total bigint;
+  found text;
+BEGIN
+  SELECT max(q."#count"), string_agg((to_jsonb(q) - '#count')::text || ' ' || q."#count" || ' times', ', ') INTO total, found
+    FROM (SELECT "document_id.document_number", "workflow_type", pg_catalog.count(*) FROM "edms_004_document_workflows_raw" AS d GROUP BY "document_id.document_number", "workflow_type" HAVING pg_catalog.count(*) > 1 ORDER BY pg_catalog.count(*) DESC LIMIT 5) AS q("document_id.document_number", "workflow_type", "#count");
+  IF found IS NOT NULL THEN
+    RAISE EXCEPTION USING MESSAGE = 'public.document_workflows: the archive holds duplicate natural keys (document_id.document_number, workflow_type): ' || found || '; fix the source data or choose a natural key that is unique';
+  END IF;
+END
+$edms$;
+CREATE UNIQUE INDEX document_workflows_pkey ON public.document_workflows USING btree (id);
+ALTER TABLE "public"."document_workflows" ADD CONSTRAINT "document_workflows_pkey" PRIMARY KEY USING INDEX "document_workflows_pkey";
+
+-- all tables
+\endif
 SELECT (coalesce((SELECT value FROM edms_count WHERE idx = 2 AND name = 'recreating'), 0)) >= 1 AS edms_when \gset
 -- when public.documents brings many new rows: its foreign keys are re-added with one join each
 \if :edms_when

@@ -169,6 +169,49 @@ WHERE x.plain OR x.unique_key
 ORDER BY x.indrelid, x.relname
 """
 
+# Unique indexes (primary keys included) constraints=auto|recreate may drop before a big
+# load and build again after it: one sort instead of a B-tree insert per row. B-tree,
+# checked immediately, valid, on an ordinary table in no inheritance or partition tree,
+# in the default tablespace, not clustered, not the replica identity, no per-column
+# statistics target; and nothing depends on the index or its constraint but the foreign
+# keys that reference it, listed (table oid, name) to be dropped and re-added around it.
+# Their definition is the index's (pg_get_constraintdef leaves out its storage options):
+# a constraint is added again over the index built from it (ADD CONSTRAINT ... USING INDEX).
+REBUILDABLE_UNIQUE = """
+SELECT i.indrelid, ic.relname, n.nspname, con.conname, con.contype::text, pg_get_indexdef(i.indexrelid),
+       obj_description(i.indexrelid, 'pg_class'),
+       CASE WHEN con.oid IS NOT NULL THEN obj_description(con.oid, 'pg_constraint') END,
+       ARRAY(SELECT f.conrelid::bigint FROM pg_constraint f
+             WHERE f.contype = 'f' AND f.conindid = i.indexrelid ORDER BY f.conrelid, f.conname),
+       ARRAY(SELECT f.conname::text FROM pg_constraint f
+             WHERE f.contype = 'f' AND f.conindid = i.indexrelid ORDER BY f.conrelid, f.conname),
+       EXISTS (SELECT 1 FROM pg_constraint f
+               WHERE f.contype = 'f' AND f.conindid = i.indexrelid AND f.conparentid <> 0)
+FROM pg_index i
+JOIN pg_class c ON c.oid = i.indrelid
+JOIN pg_class ic ON ic.oid = i.indexrelid
+JOIN pg_namespace n ON n.oid = ic.relnamespace
+JOIN pg_am am ON am.oid = ic.relam
+LEFT JOIN pg_constraint con
+       ON con.conindid = i.indexrelid AND con.conrelid = i.indrelid AND con.contype IN ('p', 'u')
+WHERE i.indrelid = ANY(%(oids)s)
+  AND i.indisunique AND i.indimmediate AND NOT i.indisexclusion
+  AND i.indisvalid AND i.indisready AND i.indislive AND NOT i.indisclustered AND NOT i.indisreplident
+  AND c.relkind = 'r' AND NOT c.relispartition AND am.amname = 'btree' AND ic.reltablespace = 0
+  AND (con.oid IS NULL OR con.conname = ic.relname)
+  AND NOT EXISTS (SELECT 1 FROM pg_inherits h WHERE h.inhrelid = c.oid OR h.inhparent = c.oid)
+  AND NOT EXISTS (SELECT 1 FROM pg_attribute a WHERE a.attrelid = i.indexrelid AND a.attstattarget > 0)
+  AND NOT EXISTS (
+      SELECT 1 FROM pg_depend d
+      WHERE ((d.refclassid = 'pg_class'::regclass AND d.refobjid = i.indexrelid)
+             OR (d.refclassid = 'pg_constraint'::regclass AND d.refobjid = con.oid))
+        AND NOT (d.classid = 'pg_class'::regclass AND d.objid = i.indexrelid)
+        AND NOT (d.classid = 'pg_constraint'::regclass AND EXISTS (
+            SELECT 1 FROM pg_constraint f
+            WHERE f.oid = d.objid AND f.contype = 'f' AND f.conindid = i.indexrelid)))
+ORDER BY i.indrelid, ic.relname
+"""
+
 # What else decides what an inserted row becomes: user triggers and rules, on the
 # tables and on their partitions (rows inserted through a parent fire the triggers
 # of the partition they land in).

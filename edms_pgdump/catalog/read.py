@@ -103,6 +103,22 @@ class IndexDef:
 
 
 @dataclass(frozen=True)
+class UniqueIndexDef:
+    """A unique index (a primary key's or unique constraint's, or one of its own) that
+    constraints=auto|recreate may drop before a big load and build again after it."""
+
+    name: str
+    schema: str
+    constraint: str | None  # the constraint it backs (same name), or None: a bare index
+    constraint_type: str | None  # 'p' (primary key) or 'u' (unique), with ``constraint``
+    definition: str  # pg_get_indexdef(), schema-qualified, storage options included
+    comment: str | None = None  # on the index
+    constraint_comment: str | None = None
+    # the foreign keys that reference it: dropped and re-added around it
+    referenced_by: tuple[tuple[QualifiedName, str], ...] = ()
+
+
+@dataclass(frozen=True)
 class SequenceInfo:
     name: QualifiedName
     data_type: str  # smallint, integer or bigint
@@ -136,6 +152,7 @@ class Table:
     inheritance_children: bool = False  # classic INHERITS children (not partitions)
     owned: bool = False  # current_user is (a member of) the owner
     plain_indexes: tuple[IndexDef, ...] = ()
+    rebuildable_unique: tuple[UniqueIndexDef, ...] = ()  # constraints.py
     matviews: tuple[QualifiedName, ...] = ()  # materialized views reading it
     # classic inheritance (INHERITS): the tables this one inherits from, and the tables
     # inheriting from it (direct ones). A parent's own rows are read and written with
@@ -349,6 +366,7 @@ class _Keys:
     # FKs declared on a partition, under the root's oid, with the partition's oid
     on_partitions: dict[int, list[tuple[int, ForeignKey]]] = field(default_factory=lambda: defaultdict(list))
     plain: dict[int, list[IndexDef]] = field(default_factory=lambda: defaultdict(list))
+    rebuildable: dict[int, list[UniqueIndexDef]] = field(default_factory=lambda: defaultdict(list))
 
 
 def _read_keys(cur: Cursor, tables: dict[int, tuple[QualifiedName, str]], tree: _Partitions) -> _Keys:
@@ -385,6 +403,21 @@ def _read_keys(cur: Cursor, tables: dict[int, tuple[QualifiedName, str]], tree: 
             keys.immediate[relid].append(key)
         if nnd:
             keys.nulls_not_distinct[relid].append(key)
+    cur.execute(q.REBUILDABLE_UNIQUE, {"oids": oids})
+    for row in cur.fetchall():
+        relid, index, schema, constraint, contype, definition, comment, con_comment = row[:8]
+        ref_oids, ref_names, on_part = row[8:]
+        # referenced from a partition's key, or from a table this catalog does not hold
+        # (another schema the tool skips): such an index stays
+        if on_part or any(int(o) not in tables for o in ref_oids):
+            continue
+        refs = tuple((tables[int(o)][0], str(n)) for o, n in zip(ref_oids, ref_names))
+        keys.rebuildable[int(relid)].append(
+            UniqueIndexDef(
+                str(index), str(schema), _optional(constraint), _optional(contype), str(definition),
+                _optional(comment), _optional(con_comment), refs,
+            )
+        )
     return keys
 
 
@@ -464,6 +497,7 @@ def read_catalog(conn: Connection) -> Catalog:
             inheritance_children=bool(r[9]),
             owned=bool(r[8]),
             plain_indexes=tuple(keys.plain[oid]),
+            rebuildable_unique=tuple(keys.rebuildable[oid]),
             matviews=tuple(sorted(matviews[oid])),
             inherits=tuple(parents.get(name, ())),
             children=tuple(sorted(children.get(name, ()))),

@@ -411,7 +411,8 @@ def import_cmd(
         "auto",
         "--constraints",
         help="keep: foreign keys checked row by row. recreate: for big loads, drop the affected "
-        "foreign keys and plain indexes inside the transaction and re-add them (validated set-based); "
+        "foreign keys, plain indexes and the unique indexes nothing else needs inside the transaction and "
+        "re-add them (validated set-based); "
         "needs table ownership and locks those tables ACCESS EXCLUSIVE until COMMIT. auto (default): "
         "recreate where the role owns the table and the import brings more rows than it held, keep "
         "elsewhere.",

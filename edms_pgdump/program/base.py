@@ -13,6 +13,8 @@ from edms_pgdump.mapping import ConflictPolicy
 from edms_pgdump.options import ImportOptions
 from edms_pgdump.plan.build import Plan, TablePlan
 from edms_pgdump.program.steps import (
+    Check,
+    Message,
     Step,
 )
 
@@ -45,6 +47,7 @@ class BuilderBase:
         self.steps: list[Step] = []
         self.recreated: dict[QualifiedName, tuple[str, ...]] = {}
         self.rebuild_steps: list[Step] = []
+        self.unique_rebuild_steps: list[Step] = []  # before rebuild_steps: keys reference them
         self.compare = options.compare_only
         self.creates: list[Step] = []
 
@@ -91,6 +94,23 @@ class BuilderBase:
         """An immediate unique index on the natural key makes an INSERT of a duplicate
         fail, so the up-front GROUP BY over the archive rows can be skipped."""
         return self.plan.tables[name].identity_is_pk and self.unique_in_target(name, immediate=True)
+
+    def archive_duplicates(self, name: QualifiedName) -> Check:
+        """The keys the archive repeats: checked up front, or where an INSERT or a unique
+        index's build trips over them (``enforced``)."""
+        tp = self.plan.tables[name]
+        keys = self.key_names(tp)
+        return Check(
+            "duplicate keys",
+            name,
+            sqlgen.duplicate_keys(tp, self.staging[name].raw, self.opts.sample_size),
+            keys,
+            Message(
+                f"{name}: the archive holds duplicate natural keys ({', '.join(keys)}): ",
+                "; fix the source data or choose a natural key that is unique",
+            ),
+            shape="count_last",
+        )
 
     def referenced_by_others(self, name: QualifiedName) -> bool:
         return any(

@@ -64,21 +64,6 @@ from edms_pgdump.sqlgen.shapes import materialized_path_counts
 
 class _Builder(IdSteps, ConstraintSteps, UnchangedSteps, TreeSteps):
     # -- checks ------------------------------------------------------------------------
-    def archive_duplicates(self, name: QualifiedName) -> Check:
-        tp = self.plan.tables[name]
-        keys = self.key_names(tp)
-        return Check(
-            "duplicate keys",
-            name,
-            sqlgen.duplicate_keys(tp, self.staging[name].raw, self.opts.sample_size),
-            keys,
-            Message(
-                f"{name}: the archive holds duplicate natural keys ({', '.join(keys)}): ",
-                "; fix the source data or choose a natural key that is unique",
-            ),
-            shape="count_last",
-        )
-
     def target_duplicates(self, name: QualifiedName) -> Check:
         tp = self.plan.tables[name]
         keys = self.key_names(tp)
@@ -135,6 +120,12 @@ class _Builder(IdSteps, ConstraintSteps, UnchangedSteps, TreeSteps):
         # the writes see the application's TimeZone (triggers); the checks after them
         # compare keys built in UTC, as the archive's were
         add(Execute("session", None, sqlgen.application_time_zone()))
+        # every table's foreign keys (and plain indexes) go before the first write, so
+        # that a unique index they reference may go too (constraints.py)
+        for members in components:
+            for n in members:
+                self.maybe_recreate(n)
+        self.drop_unique_indexes()
         for members in components:
             self.write_component(members)
         for name in self.tables:
@@ -143,6 +134,7 @@ class _Builder(IdSteps, ConstraintSteps, UnchangedSteps, TreeSteps):
             self.delete_missing()
             for name in self.tables:
                 self.tree_after_deletes(name)
+        self.steps.extend(self.unique_rebuild_steps)
         self.steps.extend(self.rebuild_steps)
         add(Execute("session", None, sqlgen.set_local("TimeZone", "UTC")))
         views = self.views()
@@ -184,8 +176,6 @@ class _Builder(IdSteps, ConstraintSteps, UnchangedSteps, TreeSteps):
             self.range_checks(n)
 
     def write_component(self, members: list[QualifiedName]) -> None:
-        for n in members:
-            self.maybe_recreate(n)
         deferred = any(
             e.edge == "deferred" and not e.fk.declared
             for n in members

@@ -1,12 +1,13 @@
 """The import program's constraint steps (--constraints auto|recreate): foreign keys and
 plain indexes of a table that brings many new rows are dropped inside the transaction
-and re-added (validated set-based) at the end."""
+and re-added (validated set-based) at the end; so are its unique indexes, primary key
+included, where nothing but those foreign keys depends on them (``drop_unique_indexes``)."""
 
 from __future__ import annotations
 
 from edms_pgdump import sqlgen
 from edms_pgdump.catalog.names import QualifiedName
-from edms_pgdump.catalog.read import ForeignKey
+from edms_pgdump.catalog.read import ForeignKey, UniqueIndexDef
 from edms_pgdump.program.base import BuilderBase
 from edms_pgdump.program.steps import (
     EXISTING,
@@ -81,7 +82,7 @@ class ConstraintSteps(BuilderBase):
         table = self.table(name)
         fks = self.droppable(name)
         indexes = list(table.plain_indexes)
-        if not fks and not indexes:
+        if not fks and not indexes and not self.unique_candidates(name):
             return
         locked = sorted({name, *(fk.ref_table for fk in fks)})
         # Taking ACCESS EXCLUSIVE mid-transaction can deadlock with readers of these
@@ -112,5 +113,64 @@ class ConstraintSteps(BuilderBase):
             )
             if fk.comment is not None:
                 rebuild.append(Execute("comment", name, sqlgen.comment_constraint(name, fk.name, fk.comment)))
-        self.rebuild_steps.append(When(at_least(1, count_of(name, RECREATING)), tuple(rebuild), why))
+        if rebuild:
+            self.rebuild_steps.append(When(at_least(1, count_of(name, RECREATING)), tuple(rebuild), why))
         self.recreated[name] = tuple(fk.name for fk in fks)
+
+    # -- unique indexes --------------------------------------------------------------
+    def drop_unique_indexes(self) -> None:
+        """A unique index costs a B-tree insert per new row; built again after the load,
+        one sort (1M documents, PostgreSQL 15: the three INSERTs with their primary and
+        natural keys 12.4-14.7 s, without them and the six built after 6.7-7.6 s;
+        docs/performance.md). Dropped where its table's foreign keys are (a big load),
+        after every foreign key is, and only where every key referencing it is dropped
+        too: those are re-added after it. Not where any imported table has a user
+        trigger or rule: one could write to the table, or rely on its key, meanwhile.
+        A duplicate among the new rows then fails the index's build, not the INSERT, and
+        is named the same way."""
+        for name in self.tables:
+            for index in self.unique_candidates(name):
+                kept = [t for t, fk in index.referenced_by if fk not in self.recreated.get(t, ())]
+                if name in self.recreated and not kept:
+                    self.drop_unique(name, index)
+
+    def unique_candidates(self, name: QualifiedName) -> list[UniqueIndexDef]:
+        """The table's unique indexes that only keys of imported tables reference, where
+        no imported table has a user trigger or rule."""
+        if any(self.table(n).triggers or self.table(n).has_rules for n in self.tables):
+            return []
+        return [
+            index
+            for index in self.table(name).rebuildable_unique
+            if all(t in self.tables for t, _ in index.referenced_by)
+        ]
+
+    def drop_unique(self, name: QualifiedName, index: UniqueIndexDef) -> None:
+        tables = sorted({name, *(t for t, _ in index.referenced_by)})
+        condition = Condition(tuple(((count_of(t, RECREATING),), 1) for t in tables))
+        why = f"{name} brings many new rows, and so do the tables whose keys reference {index.name}"
+        if index.constraint is not None:
+            drop = sqlgen.drop_constraint(name, index.constraint)
+        else:
+            drop = sqlgen.drop_index(index.schema, index.name)
+        self.steps.append(When(condition, (Execute("drop unique", name, drop),), why))
+        explain = (self.archive_duplicates(name),) if self.enforced(name) else ()
+        build = Execute(
+            f"re-add unique {index.name}",
+            name,
+            sqlgen.create_from_definition(index.definition),
+            on_unique_violation=explain,
+        )
+        rebuild: list[Step] = [build]
+        if index.constraint is not None:
+            # over the index just built, which keeps its storage options (fillfactor...)
+            primary = index.constraint_type == "p"
+            using = sqlgen.add_constraint_using_index(name, index.constraint, primary)
+            rebuild.append(Execute("constraint using index", name, using))
+        if index.comment is not None:
+            comment = sqlgen.comment_index(index.schema, index.name, index.comment)
+            rebuild.append(Execute("comment", name, comment))
+        if index.constraint is not None and index.constraint_comment is not None:
+            comment = sqlgen.comment_constraint(name, index.constraint, index.constraint_comment)
+            rebuild.append(Execute("comment", name, comment))
+        self.unique_rebuild_steps.append(When(condition, tuple(rebuild), why))

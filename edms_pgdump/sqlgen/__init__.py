@@ -83,6 +83,7 @@ if TYPE_CHECKING:
     from edms_pgdump.sqlgen.upsert import (
         absent_rows,
         add_constraint,
+        add_constraint_using_index,
         advance_sequence,
         changed_rows,
         column_maxima,
@@ -169,6 +170,7 @@ _WHERE: dict[str, str] = {
     "unresolved_condition": "staging",
     "absent_rows": "upsert",
     "add_constraint": "upsert",
+    "add_constraint_using_index": "upsert",
     "advance_sequence": "upsert",
     "changed_rows": "upsert",
     "column_maxima": "upsert",
@@ -210,6 +212,7 @@ __all__ = [
     "active_expansions",
     "active_generic",
     "add_constraint",
+    "add_constraint_using_index",
     "advance_sequence",
     "all_null_key",
     "analyze",

@@ -236,6 +236,15 @@ def add_constraint(table: QualifiedName, name: str, definition: str) -> sql.Comp
     )
 
 
+def add_constraint_using_index(table: QualifiedName, name: str, primary: bool) -> sql.Composed:
+    """A primary key or unique constraint over the unique index of the same name, as it
+    was built (with its storage options, which pg_get_constraintdef() leaves out)."""
+    kind = sql.SQL("PRIMARY KEY" if primary else "UNIQUE")
+    return sql.SQL("ALTER TABLE {} ADD CONSTRAINT {} {} USING INDEX {}").format(
+        table_ident(table), ident(name), kind, ident(name)
+    )
+
+
 def comment_constraint(table: QualifiedName, name: str, comment: str) -> sql.Composed:
     return sql.SQL("COMMENT ON CONSTRAINT {} ON {} IS {}").format(
         ident(name), table_ident(table), sql.Literal(comment)
