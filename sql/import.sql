@@ -1481,6 +1481,7 @@ SET LOCAL "enable_seqscan" TO DEFAULT;
 
 -- public.document_workflows
 INSERT INTO edms_count VALUES (4, 'unchanged', (coalesce((SELECT value FROM edms_count WHERE idx = 4 AND name = 'existing'), 0) + -1 * coalesce((SELECT value FROM edms_count WHERE idx = 4 AND name = 'updated'), 0) + -1 * coalesce((SELECT value FROM edms_count WHERE idx = 4 AND name = 'skipped'), 0))) ON CONFLICT (idx, name) DO UPDATE SET value = EXCLUDED.value;
+SET LOCAL "default_tablespace" = '';
 
 -- all tables
 SELECT (coalesce((SELECT value FROM edms_count WHERE idx = 3 AND name = 'recreating'), 0)) >= 1 AND (coalesce((SELECT value FROM edms_count WHERE idx = 4 AND name = 'recreating'), 0)) >= 1 AND (coalesce((SELECT value FROM edms_count WHERE idx = 2 AND name = 'recreating'), 0)) >= 1 AND (coalesce((SELECT value FROM edms_count WHERE idx = 1 AND name = 'recreating'), 0)) >= 1 AS edms_when \gset
@@ -1694,6 +1695,7 @@ ALTER TABLE "public"."document_workflows" ADD CONSTRAINT "document_workflows_doc
 
 -- all tables
 \endif
+SET LOCAL "default_tablespace" TO DEFAULT;
 SET LOCAL "TimeZone" = 'UTC';
 
 -- public.users

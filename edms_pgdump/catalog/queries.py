@@ -172,9 +172,11 @@ ORDER BY x.indrelid, x.relname
 # Unique indexes (primary keys included) constraints=auto|recreate may drop before a big
 # load and build again after it: one sort instead of a B-tree insert per row. B-tree,
 # checked immediately, valid, on an ordinary table in no inheritance or partition tree,
-# in the default tablespace, not clustered, not the replica identity, no per-column
-# statistics target; and nothing depends on the index or its constraint but the foreign
-# keys that reference it, listed (table oid, name) to be dropped and re-added around it.
+# in the default tablespace, not clustered, not the replica identity (a primary key is,
+# by default, on a table some publication publishes: its UPDATEs and DELETEs would be
+# refused while the key is away), no per-column statistics target, not an extension's;
+# and nothing depends on the index or its constraint but the foreign keys that reference
+# it, listed (table oid, name) to be dropped and re-added around it.
 # Their definition is the index's (pg_get_constraintdef leaves out its storage options):
 # a constraint is added again over the index built from it (ADD CONSTRAINT ... USING INDEX).
 REBUILDABLE_UNIQUE = """
@@ -199,8 +201,12 @@ WHERE i.indrelid = ANY(%(oids)s)
   AND i.indisvalid AND i.indisready AND i.indislive AND NOT i.indisclustered AND NOT i.indisreplident
   AND c.relkind = 'r' AND NOT c.relispartition AND am.amname = 'btree' AND ic.reltablespace = 0
   AND (con.oid IS NULL OR con.conname = ic.relname)
+  AND NOT (i.indisprimary AND c.relreplident = 'd' AND EXISTS (
+      SELECT 1 FROM pg_publication_tables pt WHERE pt.schemaname = n.nspname AND pt.tablename = c.relname))
   AND NOT EXISTS (SELECT 1 FROM pg_inherits h WHERE h.inhrelid = c.oid OR h.inhparent = c.oid)
-  AND NOT EXISTS (SELECT 1 FROM pg_attribute a WHERE a.attrelid = i.indexrelid AND a.attstattarget > 0)
+  AND NOT EXISTS (SELECT 1 FROM pg_attribute a WHERE a.attrelid = i.indexrelid AND a.attstattarget >= 0)
+  AND NOT EXISTS (SELECT 1 FROM pg_depend e WHERE e.classid = 'pg_class'::regclass
+                  AND e.objid IN (c.oid, i.indexrelid) AND e.deptype = 'e')
   AND NOT EXISTS (
       SELECT 1 FROM pg_depend d
       WHERE ((d.refclassid = 'pg_class'::regclass AND d.refobjid = i.indexrelid)

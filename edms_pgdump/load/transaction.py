@@ -259,8 +259,11 @@ class ArchiveSource:
 
     what = "import"
 
-    def __init__(self, reader: ArchiveReader) -> None:
+    def __init__(self, reader: ArchiveReader, verified: bool = True) -> None:
+        """``verified``: every member was read and checked already; otherwise only their
+        sizes were, and each is checked as it is staged (``load_archive``)."""
         self.reader = reader
+        self.verified = verified
 
     @property
     def area_key(self) -> str:
@@ -270,9 +273,25 @@ class ArchiveSource:
         self, conn: Connection, catalog: Catalog, options: ImportOptions, report: ImportReport
     ) -> ImportInput:
         prep, given = archive_input(self.reader.manifest, str(self.reader.origin), catalog, options, report)
+        if not self.verified:
+            self.check_unstaged(prep)
         return replace(
             given, members=_ArchiveMembers(self.reader, prep), reopen=_reopened(self.reader, prep)
         )
+
+
+    def check_unstaged(self, prep: Prepared) -> None:
+        """The members this import does not stage (--skip-tables, a table the plan leaves
+        out), read whole here: an archive is proven whole before anything is written,
+        even where some of its rows are not used."""
+        staged = {prep.entries[n].member for n in prep.loaded}
+        for entry in self.reader.manifest.tables:
+            if entry.member in staged:
+                continue
+            found = member_damage(self.reader, entry)
+            if found is not None:
+                damage = f"{entry.table}: {found}"
+                raise ArchiveError(f"{self.reader.origin}: {damage}; nothing was imported", [damage])
 
 
 def archive_input(
@@ -359,7 +378,8 @@ def load_archive(
             raise ArchiveError(
                 f"{reader.origin}: {integrity.damages[0]}; nothing was imported", integrity.damages
             )
-        import_transaction(dsn, ArchiveSource(reader), report, opts, progress, hooks)
+        source = ArchiveSource(reader, verified=verified is not None or opts.jobs > 1)
+        import_transaction(dsn, source, report, opts, progress, hooks)
     finally:
         if owned:
             reader.close()

@@ -134,8 +134,12 @@ class _Builder(IdSteps, ConstraintSteps, UnchangedSteps, TreeSteps):
             self.delete_missing()
             for name in self.tables:
                 self.tree_after_deletes(name)
+        # indexes built again where they were: the database's default tablespace, not the
+        # role's default_tablespace
+        add(Execute("session", None, sqlgen.set_local("default_tablespace", "")))
         self.steps.extend(self.unique_rebuild_steps)
         self.steps.extend(self.rebuild_steps)
+        add(Execute("session", None, sqlgen.reset_local("default_tablespace")))
         add(Execute("session", None, sqlgen.set_local("TimeZone", "UTC")))
         views = self.views()
         if views and self.opts.refresh_materialized_views:

@@ -135,14 +135,18 @@ class ConstraintSteps(BuilderBase):
                     self.drop_unique(name, index)
 
     def unique_candidates(self, name: QualifiedName) -> list[UniqueIndexDef]:
-        """The table's unique indexes that only keys of imported tables reference, where
-        no imported table has a user trigger or rule."""
+        """The table's unique indexes that only keys the import may drop reference (keys
+        of imported tables, ``droppable``), where no imported table has a user trigger or
+        rule."""
         if any(self.table(n).triggers or self.table(n).has_rules for n in self.tables):
             return []
+        def may_drop(table: QualifiedName, fk: str) -> bool:
+            return table in self.tables and fk in {f.name for f in self.droppable(table)}
+
         return [
             index
             for index in self.table(name).rebuildable_unique
-            if all(t in self.tables for t, _ in index.referenced_by)
+            if all(may_drop(t, fk) for t, fk in index.referenced_by)
         ]
 
     def drop_unique(self, name: QualifiedName, index: UniqueIndexDef) -> None:

@@ -275,11 +275,15 @@ class ProgramRunner:
         blocks = self.source.blocks(name)
         try:
             copied = copy_in(self.conn, step.statement, blocks, copy_progress(self.progress, task))
-        except (psycopg.Error, ArchiveError):
+        except (psycopg.DataError, ArchiveError) as exc:
             # The member was not verified before the transaction (one read, not two): a
-            # damaged one fails here, as text COPY rejects or at its hash, and is named
-            # as the damage it is, as a verification would have named it.
-            damage = self.source.damage(name)
+            # damaged one fails here, as text COPY rejects (a data exception) or at its
+            # hash, and is named as the damage it is, as a verification would have named
+            # it. Another failure (a timeout, a lost connection) is not read about again.
+            try:
+                damage = self.source.damage(name)
+            except Exception:  # the second read failed too: the first failure stands
+                raise exc from None
             if damage is None:
                 raise
             raise ArchiveError(damage) from None
