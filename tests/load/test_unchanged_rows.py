@@ -88,25 +88,41 @@ def test_reimport_of_the_same_archive_resolves_no_row(sample_dbs: tuple[str, str
     assert db_digest(dst) == before
 
 
-def test_rows_the_target_changed_are_imported_as_without_the_shortcut(
-    sample_dbs: tuple[str, str], new_db: Any, sample_template: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
-) -> None:
+def _again_with_and_without_the_shortcut(
+    sample_dbs: tuple[str, str],
+    new_db: Any,
+    sample_template: str,
+    tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
+    *drift: str,
+) -> tuple[Any, Any, str, str]:
+    """The source's archive imported into two targets, each then changed by ``drift``,
+    and imported again: into ``fast`` as it is, into ``slow`` with no row set aside. The
+    reports (each table's the same in both) and the two targets."""
     src, fast = sample_dbs
     slow = _reinit(new_db, sample_template)
     archive = tmp_path / "a.edmsdump"
     write_archive(src, load_mapping(sample_mapping_path()), archive)
     for dst in (fast, slow):
         assert import_archive(dst, archive).committed
-        _x(dst, *DRIFT)
+        _x(dst, *drift)
     assert db_digest(fast) == db_digest(slow)
-
     shortcut = import_archive(fast, archive)
     with monkeypatch.context() as m:
         m.setattr(UnchangedSteps, "prunable", lambda self, name: False)
         plain = import_archive(slow, archive)
-        assert not _steps(plain, "unchanged")
+    assert not _steps(plain, "unchanged")
     assert shortcut.committed and plain.committed
     assert [t.to_dict() for t in shortcut.tables] == [t.to_dict() for t in plain.tables]
+    return shortcut, plain, fast, slow
+
+
+def test_rows_the_target_changed_are_imported_as_without_the_shortcut(
+    sample_dbs: tuple[str, str], new_db: Any, sample_template: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    shortcut, _plain, fast, slow = _again_with_and_without_the_shortcut(
+        sample_dbs, new_db, sample_template, tmp_path, monkeypatch, *DRIFT
+    )
     assert shortcut.updated > 0 and shortcut.inserted > 0  # the renamed user and deleted workflows
     assert _outcome(fast) == _outcome(slow)
     # the documents of the renamed user point at the archive's user again
@@ -159,21 +175,11 @@ def test_a_target_that_holds_few_rows_is_not_compared_and_imports_as_without_the
     """Where the target holds fewer than 1 row in 10 of the staged, the comparison is
     not run (it would hash every staged row to set a few aside): the target's rows are
     counted, ``same`` is made empty, and its rows are keyed and compared as before."""
-    src, fast = sample_dbs
-    slow = _reinit(new_db, sample_template)
-    archive = tmp_path / "a.edmsdump"
-    write_archive(src, load_mapping(sample_mapping_path()), archive)
-    for dst in (fast, slow):
-        assert import_archive(dst, archive).committed
-        # 1 workflow in 20 is left, as the archive has it; nothing refers to workflows
-        _x(dst, "DELETE FROM public.document_workflows WHERE id % 20 <> 0", "ANALYZE public.document_workflows")
-
-    shortcut = import_archive(fast, archive)
-    with monkeypatch.context() as m:
-        m.setattr(UnchangedSteps, "prunable", lambda self, name: False)
-        plain = import_archive(slow, archive)
-    assert shortcut.committed and plain.committed
-    assert [t.to_dict() for t in shortcut.tables] == [t.to_dict() for t in plain.tables]
+    # 1 workflow in 20 is left, as the archive has it; nothing refers to workflows
+    drift = ("DELETE FROM public.document_workflows WHERE id % 20 <> 0", "ANALYZE public.document_workflows")
+    shortcut, _plain, fast, slow = _again_with_and_without_the_shortcut(
+        sample_dbs, new_db, sample_template, tmp_path, monkeypatch, *drift
+    )
     workflows = next(t for t in shortcut.tables if t.table == "public.document_workflows")
     assert 0 < workflows.unchanged < workflows.expected // 10 and workflows.inserted == workflows.expected - workflows.unchanged
     # counted, not compared: nothing set aside for the workflows; the other tables compared
