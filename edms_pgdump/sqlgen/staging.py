@@ -262,7 +262,9 @@ def unresolved_rows(tp: TablePlan, names: StagingNames) -> sql.Composed:
 
 
 def staged_rows(names: StagingNames) -> sql.Composed:
-    """Every raw row (none was set aside as unchanged)."""
+    """Every raw row (none was set aside as unchanged). A temporary view of it outlives
+    the transaction where the raw table is UNLOGGED: it goes with the import's session,
+    or with the private schema it reads when that is dropped."""
     return sql.SQL("SELECT s.* FROM {} AS s").format(names.raw)
 
 
