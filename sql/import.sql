@@ -1191,7 +1191,7 @@ INSERT INTO edms_count SELECT 4, v.name, v.value FROM (SELECT 1) AS q(c0) CROSS 
 
 -- all tables
 \endif
-SELECT (coalesce((SELECT value FROM edms_count WHERE idx = 3 AND name = 'recreating'), 0)) >= 1 AND (coalesce((SELECT value FROM edms_count WHERE idx = 4 AND name = 'recreating'), 0)) >= 1 AND (coalesce((SELECT value FROM edms_count WHERE idx = 2 AND name = 'recreating'), 0)) >= 1 AND (coalesce((SELECT value FROM edms_count WHERE idx = 1 AND name = 'recreating'), 0)) >= 1 AS edms_when \gset
+SELECT (coalesce((SELECT value FROM edms_count WHERE idx = 3 AND name = 'recreating'), 0)) >= 1 AND (coalesce((SELECT value FROM edms_count WHERE idx = 4 AND name = 'recreating'), 0)) >= 1 AND (coalesce((SELECT value FROM edms_count WHERE idx = 2 AND name = 'recreating'), 0)) >= 1 AND (coalesce((SELECT value FROM edms_count WHERE idx = 1 AND name = 'recreating'), 0)) >= 1 AND (coalesce((SELECT value FROM edms_count WHERE idx = 1 AND name = 'staged'), 0) + -1 * coalesce((SELECT value FROM edms_count WHERE idx = 1 AND name = 'existing'), 0)) >= 10000 AS edms_when \gset
 -- when public.users brings many new rows, and so do the tables whose keys reference users_pkey
 \if :edms_when
 
@@ -1200,7 +1200,7 @@ ALTER TABLE "public"."users" DROP CONSTRAINT "users_pkey";
 
 -- all tables
 \endif
-SELECT (coalesce((SELECT value FROM edms_count WHERE idx = 1 AND name = 'recreating'), 0)) >= 1 AS edms_when \gset
+SELECT (coalesce((SELECT value FROM edms_count WHERE idx = 1 AND name = 'recreating'), 0)) >= 1 AND (coalesce((SELECT value FROM edms_count WHERE idx = 1 AND name = 'staged'), 0) + -1 * coalesce((SELECT value FROM edms_count WHERE idx = 1 AND name = 'existing'), 0)) >= 10000 AS edms_when \gset
 -- when public.users brings many new rows, and so do the tables whose keys reference users_username_key
 \if :edms_when
 
@@ -1209,7 +1209,7 @@ ALTER TABLE "public"."users" DROP CONSTRAINT "users_username_key";
 
 -- all tables
 \endif
-SELECT (coalesce((SELECT value FROM edms_count WHERE idx = 2 AND name = 'recreating'), 0)) >= 1 AS edms_when \gset
+SELECT (coalesce((SELECT value FROM edms_count WHERE idx = 2 AND name = 'recreating'), 0)) >= 1 AND (coalesce((SELECT value FROM edms_count WHERE idx = 2 AND name = 'staged'), 0) + -1 * coalesce((SELECT value FROM edms_count WHERE idx = 2 AND name = 'existing'), 0)) >= 10000 AS edms_when \gset
 -- when public.documents brings many new rows, and so do the tables whose keys reference documents_document_number_key
 \if :edms_when
 
@@ -1218,7 +1218,7 @@ ALTER TABLE "public"."documents" DROP CONSTRAINT "documents_document_number_key"
 
 -- all tables
 \endif
-SELECT (coalesce((SELECT value FROM edms_count WHERE idx = 3 AND name = 'recreating'), 0)) >= 1 AND (coalesce((SELECT value FROM edms_count WHERE idx = 4 AND name = 'recreating'), 0)) >= 1 AND (coalesce((SELECT value FROM edms_count WHERE idx = 2 AND name = 'recreating'), 0)) >= 1 AS edms_when \gset
+SELECT (coalesce((SELECT value FROM edms_count WHERE idx = 3 AND name = 'recreating'), 0)) >= 1 AND (coalesce((SELECT value FROM edms_count WHERE idx = 4 AND name = 'recreating'), 0)) >= 1 AND (coalesce((SELECT value FROM edms_count WHERE idx = 2 AND name = 'recreating'), 0)) >= 1 AND (coalesce((SELECT value FROM edms_count WHERE idx = 2 AND name = 'staged'), 0) + -1 * coalesce((SELECT value FROM edms_count WHERE idx = 2 AND name = 'existing'), 0)) >= 10000 AS edms_when \gset
 -- when public.documents brings many new rows, and so do the tables whose keys reference documents_pkey
 \if :edms_when
 
@@ -1227,7 +1227,7 @@ ALTER TABLE "public"."documents" DROP CONSTRAINT "documents_pkey";
 
 -- all tables
 \endif
-SELECT (coalesce((SELECT value FROM edms_count WHERE idx = 3 AND name = 'recreating'), 0)) >= 1 AS edms_when \gset
+SELECT (coalesce((SELECT value FROM edms_count WHERE idx = 3 AND name = 'recreating'), 0)) >= 1 AND (coalesce((SELECT value FROM edms_count WHERE idx = 3 AND name = 'staged'), 0) + -1 * coalesce((SELECT value FROM edms_count WHERE idx = 3 AND name = 'existing'), 0)) >= 10000 AS edms_when \gset
 -- when public.document_versions brings many new rows, and so do the tables whose keys reference document_versions_document_id_version_number_key
 \if :edms_when
 
@@ -1236,7 +1236,7 @@ ALTER TABLE "public"."document_versions" DROP CONSTRAINT "document_versions_docu
 
 -- all tables
 \endif
-SELECT (coalesce((SELECT value FROM edms_count WHERE idx = 3 AND name = 'recreating'), 0)) >= 1 AND (coalesce((SELECT value FROM edms_count WHERE idx = 2 AND name = 'recreating'), 0)) >= 1 AS edms_when \gset
+SELECT (coalesce((SELECT value FROM edms_count WHERE idx = 3 AND name = 'recreating'), 0)) >= 1 AND (coalesce((SELECT value FROM edms_count WHERE idx = 2 AND name = 'recreating'), 0)) >= 1 AND (coalesce((SELECT value FROM edms_count WHERE idx = 3 AND name = 'staged'), 0) + -1 * coalesce((SELECT value FROM edms_count WHERE idx = 3 AND name = 'existing'), 0)) >= 10000 AS edms_when \gset
 -- when public.document_versions brings many new rows, and so do the tables whose keys reference document_versions_pkey
 \if :edms_when
 
@@ -1245,7 +1245,7 @@ ALTER TABLE "public"."document_versions" DROP CONSTRAINT "document_versions_pkey
 
 -- all tables
 \endif
-SELECT (coalesce((SELECT value FROM edms_count WHERE idx = 4 AND name = 'recreating'), 0)) >= 1 AS edms_when \gset
+SELECT (coalesce((SELECT value FROM edms_count WHERE idx = 4 AND name = 'recreating'), 0)) >= 1 AND (coalesce((SELECT value FROM edms_count WHERE idx = 4 AND name = 'staged'), 0) + -1 * coalesce((SELECT value FROM edms_count WHERE idx = 4 AND name = 'existing'), 0)) >= 10000 AS edms_when \gset
 -- when public.document_workflows brings many new rows, and so do the tables whose keys reference document_workflows_document_id_workflow_type_key
 \if :edms_when
 
@@ -1254,7 +1254,7 @@ ALTER TABLE "public"."document_workflows" DROP CONSTRAINT "document_workflows_do
 
 -- all tables
 \endif
-SELECT (coalesce((SELECT value FROM edms_count WHERE idx = 4 AND name = 'recreating'), 0)) >= 1 AS edms_when \gset
+SELECT (coalesce((SELECT value FROM edms_count WHERE idx = 4 AND name = 'recreating'), 0)) >= 1 AND (coalesce((SELECT value FROM edms_count WHERE idx = 4 AND name = 'staged'), 0) + -1 * coalesce((SELECT value FROM edms_count WHERE idx = 4 AND name = 'existing'), 0)) >= 10000 AS edms_when \gset
 -- when public.document_workflows brings many new rows, and so do the tables whose keys reference document_workflows_pkey
 \if :edms_when
 
@@ -1484,7 +1484,7 @@ INSERT INTO edms_count VALUES (4, 'unchanged', (coalesce((SELECT value FROM edms
 SET LOCAL "default_tablespace" = '';
 
 -- all tables
-SELECT (coalesce((SELECT value FROM edms_count WHERE idx = 3 AND name = 'recreating'), 0)) >= 1 AND (coalesce((SELECT value FROM edms_count WHERE idx = 4 AND name = 'recreating'), 0)) >= 1 AND (coalesce((SELECT value FROM edms_count WHERE idx = 2 AND name = 'recreating'), 0)) >= 1 AND (coalesce((SELECT value FROM edms_count WHERE idx = 1 AND name = 'recreating'), 0)) >= 1 AS edms_when \gset
+SELECT (coalesce((SELECT value FROM edms_count WHERE idx = 3 AND name = 'recreating'), 0)) >= 1 AND (coalesce((SELECT value FROM edms_count WHERE idx = 4 AND name = 'recreating'), 0)) >= 1 AND (coalesce((SELECT value FROM edms_count WHERE idx = 2 AND name = 'recreating'), 0)) >= 1 AND (coalesce((SELECT value FROM edms_count WHERE idx = 1 AND name = 'recreating'), 0)) >= 1 AND (coalesce((SELECT value FROM edms_count WHERE idx = 1 AND name = 'staged'), 0) + -1 * coalesce((SELECT value FROM edms_count WHERE idx = 1 AND name = 'existing'), 0)) >= 10000 AS edms_when \gset
 -- when public.users brings many new rows, and so do the tables whose keys reference users_pkey
 \if :edms_when
 
@@ -1506,7 +1506,7 @@ ALTER TABLE "public"."users" ADD CONSTRAINT "users_pkey" PRIMARY KEY USING INDEX
 
 -- all tables
 \endif
-SELECT (coalesce((SELECT value FROM edms_count WHERE idx = 1 AND name = 'recreating'), 0)) >= 1 AS edms_when \gset
+SELECT (coalesce((SELECT value FROM edms_count WHERE idx = 1 AND name = 'recreating'), 0)) >= 1 AND (coalesce((SELECT value FROM edms_count WHERE idx = 1 AND name = 'staged'), 0) + -1 * coalesce((SELECT value FROM edms_count WHERE idx = 1 AND name = 'existing'), 0)) >= 10000 AS edms_when \gset
 -- when public.users brings many new rows, and so do the tables whose keys reference users_username_key
 \if :edms_when
 
@@ -1528,7 +1528,7 @@ ALTER TABLE "public"."users" ADD CONSTRAINT "users_username_key" UNIQUE USING IN
 
 -- all tables
 \endif
-SELECT (coalesce((SELECT value FROM edms_count WHERE idx = 2 AND name = 'recreating'), 0)) >= 1 AS edms_when \gset
+SELECT (coalesce((SELECT value FROM edms_count WHERE idx = 2 AND name = 'recreating'), 0)) >= 1 AND (coalesce((SELECT value FROM edms_count WHERE idx = 2 AND name = 'staged'), 0) + -1 * coalesce((SELECT value FROM edms_count WHERE idx = 2 AND name = 'existing'), 0)) >= 10000 AS edms_when \gset
 -- when public.documents brings many new rows, and so do the tables whose keys reference documents_document_number_key
 \if :edms_when
 
@@ -1550,7 +1550,7 @@ ALTER TABLE "public"."documents" ADD CONSTRAINT "documents_document_number_key" 
 
 -- all tables
 \endif
-SELECT (coalesce((SELECT value FROM edms_count WHERE idx = 3 AND name = 'recreating'), 0)) >= 1 AND (coalesce((SELECT value FROM edms_count WHERE idx = 4 AND name = 'recreating'), 0)) >= 1 AND (coalesce((SELECT value FROM edms_count WHERE idx = 2 AND name = 'recreating'), 0)) >= 1 AS edms_when \gset
+SELECT (coalesce((SELECT value FROM edms_count WHERE idx = 3 AND name = 'recreating'), 0)) >= 1 AND (coalesce((SELECT value FROM edms_count WHERE idx = 4 AND name = 'recreating'), 0)) >= 1 AND (coalesce((SELECT value FROM edms_count WHERE idx = 2 AND name = 'recreating'), 0)) >= 1 AND (coalesce((SELECT value FROM edms_count WHERE idx = 2 AND name = 'staged'), 0) + -1 * coalesce((SELECT value FROM edms_count WHERE idx = 2 AND name = 'existing'), 0)) >= 10000 AS edms_when \gset
 -- when public.documents brings many new rows, and so do the tables whose keys reference documents_pkey
 \if :edms_when
 
@@ -1572,7 +1572,7 @@ ALTER TABLE "public"."documents" ADD CONSTRAINT "documents_pkey" PRIMARY KEY USI
 
 -- all tables
 \endif
-SELECT (coalesce((SELECT value FROM edms_count WHERE idx = 3 AND name = 'recreating'), 0)) >= 1 AS edms_when \gset
+SELECT (coalesce((SELECT value FROM edms_count WHERE idx = 3 AND name = 'recreating'), 0)) >= 1 AND (coalesce((SELECT value FROM edms_count WHERE idx = 3 AND name = 'staged'), 0) + -1 * coalesce((SELECT value FROM edms_count WHERE idx = 3 AND name = 'existing'), 0)) >= 10000 AS edms_when \gset
 -- when public.document_versions brings many new rows, and so do the tables whose keys reference document_versions_document_id_version_number_key
 \if :edms_when
 
@@ -1594,7 +1594,7 @@ ALTER TABLE "public"."document_versions" ADD CONSTRAINT "document_versions_docum
 
 -- all tables
 \endif
-SELECT (coalesce((SELECT value FROM edms_count WHERE idx = 3 AND name = 'recreating'), 0)) >= 1 AND (coalesce((SELECT value FROM edms_count WHERE idx = 2 AND name = 'recreating'), 0)) >= 1 AS edms_when \gset
+SELECT (coalesce((SELECT value FROM edms_count WHERE idx = 3 AND name = 'recreating'), 0)) >= 1 AND (coalesce((SELECT value FROM edms_count WHERE idx = 2 AND name = 'recreating'), 0)) >= 1 AND (coalesce((SELECT value FROM edms_count WHERE idx = 3 AND name = 'staged'), 0) + -1 * coalesce((SELECT value FROM edms_count WHERE idx = 3 AND name = 'existing'), 0)) >= 10000 AS edms_when \gset
 -- when public.document_versions brings many new rows, and so do the tables whose keys reference document_versions_pkey
 \if :edms_when
 
@@ -1616,7 +1616,7 @@ ALTER TABLE "public"."document_versions" ADD CONSTRAINT "document_versions_pkey"
 
 -- all tables
 \endif
-SELECT (coalesce((SELECT value FROM edms_count WHERE idx = 4 AND name = 'recreating'), 0)) >= 1 AS edms_when \gset
+SELECT (coalesce((SELECT value FROM edms_count WHERE idx = 4 AND name = 'recreating'), 0)) >= 1 AND (coalesce((SELECT value FROM edms_count WHERE idx = 4 AND name = 'staged'), 0) + -1 * coalesce((SELECT value FROM edms_count WHERE idx = 4 AND name = 'existing'), 0)) >= 10000 AS edms_when \gset
 -- when public.document_workflows brings many new rows, and so do the tables whose keys reference document_workflows_document_id_workflow_type_key
 \if :edms_when
 
@@ -1638,7 +1638,7 @@ ALTER TABLE "public"."document_workflows" ADD CONSTRAINT "document_workflows_doc
 
 -- all tables
 \endif
-SELECT (coalesce((SELECT value FROM edms_count WHERE idx = 4 AND name = 'recreating'), 0)) >= 1 AS edms_when \gset
+SELECT (coalesce((SELECT value FROM edms_count WHERE idx = 4 AND name = 'recreating'), 0)) >= 1 AND (coalesce((SELECT value FROM edms_count WHERE idx = 4 AND name = 'staged'), 0) + -1 * coalesce((SELECT value FROM edms_count WHERE idx = 4 AND name = 'existing'), 0)) >= 10000 AS edms_when \gset
 -- when public.document_workflows brings many new rows, and so do the tables whose keys reference document_workflows_pkey
 \if :edms_when
 

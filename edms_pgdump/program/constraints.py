@@ -150,8 +150,15 @@ class ConstraintSteps(BuilderBase):
         ]
 
     def drop_unique(self, name: QualifiedName, index: UniqueIndexDef) -> None:
+        """Under the condition that every table involved recreates, and that this one
+        brings at least RECREATE_MIN_ROWS new rows: on a small load the drop and the build
+        cost more than the B-tree inserts they save (a first import of 200 documents:
+        0.21-0.26 s without, 0.23-0.31 s with)."""
         tables = sorted({name, *(t for t, _ in index.referenced_by)})
-        condition = Condition(tuple(((count_of(t, RECREATING),), 1) for t in tables))
+        new = (count_of(name, STAGED), count_of(name, EXISTING, -1))
+        condition = Condition(
+            (*(((count_of(t, RECREATING),), 1) for t in tables), (new, RECREATE_MIN_ROWS))
+        )
         why = f"{name} brings many new rows, and so do the tables whose keys reference {index.name}"
         if index.constraint is not None:
             drop = sqlgen.drop_constraint(name, index.constraint)
