@@ -12,8 +12,11 @@ from typing import Any
 import pytest
 
 from edms_pgdump import ImportOptions, export_archive, import_archive, load_mapping_text
+from edms_pgdump.demo.servers import Server
 from edms_pgdump.errors import ImportRejected
+from edms_pgdump.runbook.scripts import write_runbooks
 from tests.support.db import export_without_data_proofs
+from tests.support.psql import run_psql
 from tests.support.real_schemas import NewDb, fetch, make_db, natural_rows, run
 
 pytestmark = pytest.mark.version_sensitive  # the catalog's NOT NULL constraints differ from 18 on
@@ -103,6 +106,28 @@ def test_unique_indexes_are_built_again_as_they_were(new_db: NewDb, tmp_path: Pa
     kept = import_archive(again, archive, options=ImportOptions(constraints="keep"), audit_log=False)
     assert kept.committed and _rebuilt(kept) == set()
     assert natural_rows(again, MAPPING) == natural_rows(src, MAPPING)
+
+
+def test_the_psql_runbook_builds_them_again_too(new_db: NewDb, tmp_path: Path, pg_server: Server) -> None:
+    """The runbook runs the same program: the same indexes go (each comes back as a new
+    index, so its oid changes) and come back as they were; the rows are the library's."""
+    src = make_db(new_db, SCHEMA, DATA)
+    dst = make_db(new_db, SCHEMA)
+    before = fetch(dst, CATALOG)
+    oids = "SELECT c.relname, c.oid FROM pg_class c WHERE c.relkind = 'i' AND c.relnamespace = 'public'::regnamespace"
+    first = dict(fetch(dst, oids))
+    mapping = load_mapping_text(MAPPING)
+    scripts, data = tmp_path / "scripts", tmp_path / "data"
+    data.mkdir()
+    write_runbooks(src, mapping, ["export"], scripts)
+    write_runbooks(dst, mapping, ["import"], scripts)
+    assert run_psql(pg_server, src, scripts / "export.sql", data).returncode == 0
+    res = run_psql(pg_server, dst, scripts / "import.sql", data)
+    assert res.returncode == 0, res.stderr
+    after = dict(fetch(dst, oids))
+    assert {name for name, oid in first.items() if after[name] != oid} == REBUILT
+    assert fetch(dst, CATALOG) == before
+    assert natural_rows(dst, MAPPING) == natural_rows(src, MAPPING)
 
 
 def test_a_small_load_keeps_its_unique_indexes(new_db: NewDb, tmp_path: Path) -> None:
