@@ -29,6 +29,7 @@ from edms_pgdump.catalog.names import QualifiedName
 from edms_pgdump.catalog.read import Catalog
 from edms_pgdump.django.fixture_paths import KEY, TargetTree, TreePaths
 from edms_pgdump.django.fixture_read import FixtureError, copy_value, iter_objects, jsonb_key_value
+from edms_pgdump.errors import ArchiveError
 from edms_pgdump.mapping import Mapping, TypeTable
 from edms_pgdump.plan.model import Expansion, Field, GenericPlan, Plan, TablePlan
 
@@ -92,7 +93,7 @@ class FixtureSpool:
     def rows(self, table: QualifiedName) -> int:
         return self.counts[table]
 
-    def damage(self, table: QualifiedName) -> str | None:
+    def damage(self, table: QualifiedName) -> ArchiveError | None:
         return None  # written by this process from the fixture, not read from an archive
 
     def blocks(self, table: QualifiedName) -> Iterator[bytes]:

@@ -35,7 +35,7 @@ from edms_pgdump.archive.package import MemberInfo
 from edms_pgdump.catalog.names import QualifiedName
 from edms_pgdump.catalog.read import Catalog
 from edms_pgdump.db import Connection, connect, describe_dsn, server_error_message
-from edms_pgdump.errors import DatabaseError
+from edms_pgdump.errors import ArchiveError, DatabaseError
 from edms_pgdump.export.copy_blocks import copy_out_blocks
 from edms_pgdump.export.program import Commit, CopyOut, Counts, export_opening
 from edms_pgdump.export.run import ExportRun, Runner, run_opening
@@ -196,7 +196,7 @@ class _Streams:
         s = self.source.streamed.get(table)
         return s.rows if s is not None and s.done else 0
 
-    def damage(self, table: QualifiedName) -> str | None:
+    def damage(self, table: QualifiedName) -> ArchiveError | None:
         return None  # a source database's COPY: its errors are its own
 
     def blocks(self, table: QualifiedName) -> Iterator[bytes | bytearray]:

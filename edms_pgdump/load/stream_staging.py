@@ -30,6 +30,7 @@ from edms_pgdump.archive.stream_reader import StreamArchive
 from edms_pgdump.catalog.names import QualifiedName
 from edms_pgdump.catalog.read import Catalog
 from edms_pgdump.db import Connection, copy_in, describe_dsn
+from edms_pgdump.errors import ArchiveError
 from edms_pgdump.load.parallel_staging import staging_loads
 from edms_pgdump.load.prepare import Prepared
 from edms_pgdump.load.transaction import ImportHooks, ImportInput, archive_input, import_transaction
@@ -51,7 +52,7 @@ class _ManifestCounts:
     def blocks(self, table: QualifiedName) -> Any:
         raise AssertionError(f"{table}: a stream's member is staged ahead of the program")
 
-    def damage(self, table: QualifiedName) -> str | None:
+    def damage(self, table: QualifiedName) -> ArchiveError | None:
         return None
 
 

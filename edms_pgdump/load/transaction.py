@@ -28,7 +28,7 @@ import psycopg
 
 from edms_pgdump import sqlgen
 from edms_pgdump.archive.integrity import IntegrityReport, check_integrity, check_layout, member_damage
-from edms_pgdump.archive.manifest import Manifest
+from edms_pgdump.archive.manifest import Manifest, TableEntry
 from edms_pgdump.archive.package import ArchiveReader
 from edms_pgdump.catalog.names import QualifiedName
 from edms_pgdump.catalog.read import Catalog, read_catalog
@@ -228,15 +228,10 @@ class _ArchiveMembers:
         entry = self.prep.entries[table]
         return self.reader.iter_entry(entry)
 
-    def damage(self, table: QualifiedName) -> str | None:
+    def damage(self, table: QualifiedName) -> ArchiveError | None:
         """The member read once more, whole, after its COPY failed: why it fails its
-        manifest entry, in ``load_archive``'s words, or None (the failure is not the
-        archive's)."""
-        entry = self.prep.entries[table]
-        found = member_damage(self.reader, entry)
-        if found is None:
-            return None
-        return f"{self.reader.origin}: {entry.table}: {found}; nothing was imported"
+        manifest entry, or None (the failure is not the archive's)."""
+        return _member_refused(self.reader, self.prep.entries[table])
 
 
 def _reopened(reader: ArchiveReader, prep: Prepared) -> Members:
@@ -279,19 +274,25 @@ class ArchiveSource:
             given, members=_ArchiveMembers(self.reader, prep), reopen=_reopened(self.reader, prep)
         )
 
-
     def check_unstaged(self, prep: Prepared) -> None:
         """The members this import does not stage (--skip-tables, a table the plan leaves
         out), read whole here: an archive is proven whole before anything is written,
         even where some of its rows are not used."""
         staged = {prep.entries[n].member for n in prep.loaded}
         for entry in self.reader.manifest.tables:
-            if entry.member in staged:
-                continue
-            found = member_damage(self.reader, entry)
-            if found is not None:
-                damage = f"{entry.table}: {found}"
-                raise ArchiveError(f"{self.reader.origin}: {damage}; nothing was imported", [damage])
+            if entry.member not in staged and (refused := _member_refused(self.reader, entry)):
+                raise refused
+
+
+def _refused(reader: ArchiveReader, damages: list[str]) -> ArchiveError:
+    """A damaged archive, refused by the import: the first damage named, all listed."""
+    return ArchiveError(f"{reader.origin}: {damages[0]}; nothing was imported", damages)
+
+
+def _member_refused(reader: ArchiveReader, entry: TableEntry) -> ArchiveError | None:
+    """The member read whole: the import's refusal if it fails its manifest entry."""
+    found = member_damage(reader, entry)
+    return None if found is None else _refused(reader, [f"{entry.table}: {found}"])
 
 
 def archive_input(
@@ -325,7 +326,7 @@ class _NoMembersYet:
     def blocks(self, table: QualifiedName) -> Any:
         raise AssertionError(f"{table}: no member source was given")
 
-    def damage(self, table: QualifiedName) -> str | None:
+    def damage(self, table: QualifiedName) -> ArchiveError | None:
         return None
 
 
@@ -367,19 +368,15 @@ def load_archive(
         # as damaged (``_ArchiveMembers.damage``) before anything is written (1M documents:
         # a second read of 0.7-0.9 s saved; docs/performance.md). Parallel staging reads
         # on other connections, so its members are all read first, as before.
+        whole = verified is not None or opts.jobs > 1  # every member read before staging
         if verified is not None:
             integrity = verified
-        elif opts.jobs > 1:
-            integrity = verify_members(reader, progress)
         else:
-            integrity = check_layout(reader)
+            integrity = verify_members(reader, progress) if whole else check_layout(reader)
         report.profile.append({"step": "verify archive", "seconds": round(time.perf_counter() - t0, 4)})
         if not integrity.ok:
-            raise ArchiveError(
-                f"{reader.origin}: {integrity.damages[0]}; nothing was imported", integrity.damages
-            )
-        source = ArchiveSource(reader, verified=verified is not None or opts.jobs > 1)
-        import_transaction(dsn, source, report, opts, progress, hooks)
+            raise _refused(reader, integrity.damages)
+        import_transaction(dsn, ArchiveSource(reader, verified=whole), report, opts, progress, hooks)
     finally:
         if owned:
             reader.close()

@@ -140,6 +140,7 @@ class ConstraintSteps(BuilderBase):
         rule."""
         if any(self.table(n).triggers or self.table(n).has_rules for n in self.tables):
             return []
+
         def may_drop(table: QualifiedName, fk: str) -> bool:
             return table in self.tables and fk in {f.name for f in self.droppable(table)}
 

@@ -56,6 +56,7 @@ from edms_pgdump.sqlgen.common import current_setting
 # reader it is this step that gives up (the keys stay, checked row by row), never the reader.
 OPTIONAL_LOCK_WAIT = "200ms"
 
+
 class MemberSource(Protocol):
     """Where CopyIn reads a table's COPY text from (an archive member, or a source
     database's COPY for ``copy``). ``rows``: the count the source vouches for, read
@@ -65,7 +66,7 @@ class MemberSource(Protocol):
 
     def blocks(self, table: QualifiedName) -> Any: ...
 
-    def damage(self, table: QualifiedName) -> str | None:
+    def damage(self, table: QualifiedName) -> ArchiveError | None:
         """Asked after ``blocks`` or its COPY failed: the source's own damage that
         explains it, as the error to raise (an archive member that fails its manifest
         entry), or None."""
@@ -81,7 +82,7 @@ class _NoMembers:
     def blocks(self, table: QualifiedName) -> Any:
         return iter(())
 
-    def damage(self, table: QualifiedName) -> str | None:
+    def damage(self, table: QualifiedName) -> ArchiveError | None:
         return None
 
 
@@ -281,12 +282,12 @@ class ProgramRunner:
             # hash, and is named as the damage it is, as a verification would have named
             # it. Another failure (a timeout, a lost connection) is not read about again.
             try:
-                damage = self.source.damage(name)
+                refused = self.source.damage(name)
             except Exception:  # the second read failed too: the first failure stands
                 raise exc from None
-            if damage is None:
+            if refused is None:
                 raise
-            raise ArchiveError(damage) from None
+            raise refused from None
         self.timed("copy", name, t0, copied)
         self.progress.finish(task)
         self.counts[name][STAGED] = copied
