@@ -14,7 +14,6 @@ from edms_pgdump import api
 from edms_pgdump.analysis.check import check_database
 from edms_pgdump.cli import app
 from edms_pgdump.mapping import load_mapping_text
-from edms_pgdump.runbook.scripts import write_runbooks
 from tests.support.db import db_digest
 from tests.support.real_schemas import fetch, make_db, push_sequences, run
 
@@ -147,7 +146,7 @@ def test_child_keyed_by_its_parent_link_is_a_generic_target_inside_a_cycle(new_d
 
 
 def test_psql_runbooks_resolve_the_child_like_the_library(new_db: Any, tmp_path: Path, pg_server: Any) -> None:
-    from tests.support.psql import run_psql
+    from tests.support.psql import runbook_roundtrip
 
     src = make_db(new_db, SCHEMA, SOURCE)
     # a runbook is written before data is read: ready for every type the type table names,
@@ -157,11 +156,6 @@ def test_psql_runbooks_resolve_the_child_like_the_library(new_db: Any, tmp_path:
     dst = make_db(new_db, SCHEMA, TARGET, drop_type)
     push_sequences(dst)
     mapping = load_mapping_text(_mapping("page_ptr_id"))
-    scripts, data = tmp_path / "scripts", tmp_path / "data"
-    data.mkdir()
-    write_runbooks(src, mapping, ["export"], scripts)
-    write_runbooks(dst, mapping, ["import"], scripts)
-    assert run_psql(pg_server, src, scripts / "export.sql", data).returncode == 0
-    res = run_psql(pg_server, dst, scripts / "import.sql", data)
+    res = runbook_roundtrip(pg_server, src, dst, mapping, tmp_path)
     assert res.returncode == 0, res.stderr
     assert fetch(dst, REVISIONS_BY_NAME) == fetch(src, REVISIONS_BY_NAME)

@@ -14,7 +14,6 @@ import pytest
 from edms_pgdump import api
 from edms_pgdump.errors import EdmsPgdumpError
 from edms_pgdump.mapping import load_mapping_text
-from edms_pgdump.runbook.scripts import write_runbooks
 from tests.support.db import db_digest
 from tests.support.real_schemas import fetch, make_db, push_sequences
 
@@ -87,7 +86,7 @@ def test_a_node_under_no_parent_is_refused(new_db: Any, tmp_path: Path) -> None:
 
 
 def test_the_psql_runbook_refuses_the_same_tree(new_db: Any, tmp_path: Path, pg_server: Any) -> None:
-    from tests.support.psql import run_psql
+    from tests.support.psql import runbook_roundtrip
 
     src = make_db(new_db, SCHEMA, SOURCE)
     dst = make_db(
@@ -96,13 +95,8 @@ def test_the_psql_runbook_refuses_the_same_tree(new_db: Any, tmp_path: Path, pg_
         "INSERT INTO coll (path, depth, numchild, name) VALUES ('0001', 1, 1, 'Root'), ('00010003', 2, 0, 'Target assets')",
     )
     mapping = load_mapping_text(MAPPING)
-    scripts, data = tmp_path / "scripts", tmp_path / "data"
-    data.mkdir()
-    write_runbooks(src, mapping, ["export"], scripts)
-    write_runbooks(dst, mapping, ["import"], scripts)
-    assert run_psql(pg_server, src, scripts / "export.sql", data).returncode == 0
     before = db_digest(dst)
-    res = run_psql(pg_server, dst, scripts / "import.sql", data)
+    res = runbook_roundtrip(pg_server, src, dst, mapping, tmp_path)
     assert res.returncode != 0
     assert "materialized-path tree is inconsistent" in res.stderr + res.stdout
     assert db_digest(dst) == before

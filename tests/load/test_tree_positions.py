@@ -351,8 +351,7 @@ def test_a_node_without_parent_is_refused_at_export(new_db: Any, tmp_path: Path)
 def test_the_psql_runbook_places_the_same_nodes(
     new_db: Any, tmp_path: Path, pg_server: Any, kind: str
 ) -> None:
-    from edms_pgdump.runbook.scripts import write_runbooks
-    from tests.support.psql import run_psql
+    from tests.support.psql import runbook_roundtrip
 
     if kind == "materialized_path":
         schema, source, target, text, view = MP_SCHEMA, MP_SOURCE, MP_TARGET, MP_MAPPING, MP_VIEW
@@ -364,12 +363,7 @@ def test_the_psql_runbook_places_the_same_nodes(
     by_library = make_db(new_db, schema, target)
     by_psql = make_db(new_db, schema, target)
     mapping = load_mapping_text(text)
-    scripts, data = tmp_path / "scripts", tmp_path / "data"
-    data.mkdir()
-    write_runbooks(src, mapping, ["export"], scripts)
-    write_runbooks(by_psql, mapping, ["import"], scripts)
-    assert run_psql(pg_server, src, scripts / "export.sql", data).returncode == 0
-    res = run_psql(pg_server, by_psql, scripts / "import.sql", data)
+    res = runbook_roundtrip(pg_server, src, by_psql, mapping, tmp_path)
     assert res.returncode == 0, res.stderr
     assert api.import_archive(by_library, _export(src, text, tmp_path), audit_log=False).committed
     assert fetch(by_psql, problems) == []

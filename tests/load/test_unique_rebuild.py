@@ -14,9 +14,8 @@ import pytest
 from edms_pgdump import ImportOptions, export_archive, import_archive, load_mapping_text
 from edms_pgdump.demo.servers import Server
 from edms_pgdump.errors import ImportRejected
-from edms_pgdump.runbook.scripts import write_runbooks
 from tests.support.db import export_without_data_proofs
-from tests.support.psql import run_psql
+from tests.support.psql import runbook_roundtrip
 from tests.support.real_schemas import NewDb, fetch, make_db, natural_rows, run
 
 pytestmark = pytest.mark.version_sensitive  # the catalog's NOT NULL constraints differ from 18 on
@@ -117,12 +116,7 @@ def test_the_psql_runbook_builds_them_again_too(new_db: NewDb, tmp_path: Path, p
     oids = "SELECT c.relname, c.oid FROM pg_class c WHERE c.relkind = 'i' AND c.relnamespace = 'public'::regnamespace"
     first = dict(fetch(dst, oids))
     mapping = load_mapping_text(MAPPING)
-    scripts, data = tmp_path / "scripts", tmp_path / "data"
-    data.mkdir()
-    write_runbooks(src, mapping, ["export"], scripts)
-    write_runbooks(dst, mapping, ["import"], scripts)
-    assert run_psql(pg_server, src, scripts / "export.sql", data).returncode == 0
-    res = run_psql(pg_server, dst, scripts / "import.sql", data)
+    res = runbook_roundtrip(pg_server, src, dst, mapping, tmp_path)
     assert res.returncode == 0, res.stderr
     after = dict(fetch(dst, oids))
     assert {name for name, oid in first.items() if after[name] != oid} == REBUILT

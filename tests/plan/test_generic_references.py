@@ -14,7 +14,6 @@ from edms_pgdump import api
 from edms_pgdump.cli import app
 from edms_pgdump.errors import EdmsPgdumpError, ImportRejected, PlanError
 from edms_pgdump.mapping import load_mapping_text
-from edms_pgdump.runbook.scripts import write_runbooks
 from tests.support.db import db_digest
 from tests.support.generic_schema import (
     ACCESS_BY_NAME,
@@ -198,17 +197,12 @@ def test_unresolved_generic_reference_rolls_back_naming_type_and_key(new_db: Any
 def test_psql_runbooks_resolve_generic_references_like_the_library(
     new_db: Any, tmp_path: Path, pg_server: Any
 ) -> None:
-    from tests.support.psql import run_psql
+    from tests.support.psql import runbook_roundtrip
 
     src = _db(new_db, SOURCE_DATA)
     dst = _db(new_db, TARGET_DATA)
     mapping = load_mapping_text(MAPPING)
-    scripts, data = tmp_path / "scripts", tmp_path / "data"
-    data.mkdir()
-    write_runbooks(src, mapping, ["export"], scripts)
-    write_runbooks(dst, mapping, ["import"], scripts)
-    assert run_psql(pg_server, src, scripts / "export.sql", data).returncode == 0
-    res = run_psql(pg_server, dst, scripts / "import.sql", data)
+    res = runbook_roundtrip(pg_server, src, dst, mapping, tmp_path)
     assert res.returncode == 0, res.stderr
     assert _rows(dst, ACCESS_BY_NAME) == _rows(src, ACCESS_BY_NAME)
     assert _rows(dst, COMMENTS_BY_NAME) == _rows(src, COMMENTS_BY_NAME)

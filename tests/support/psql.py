@@ -9,6 +9,8 @@ from pathlib import Path
 import pytest
 
 from edms_pgdump.demo.servers import Server
+from edms_pgdump.mapping import Mapping
+from edms_pgdump.runbook.scripts import write_runbooks
 
 ROOT = Path(__file__).resolve().parents[2]
 
@@ -42,3 +44,19 @@ def run_psql(server: Server, dsn: str, script: Path, datadir: Path) -> subproces
         text=True,
         timeout=60,
     )
+
+
+def runbook_roundtrip(
+    server: Server, src: str, dst: str, mapping: Mapping, workdir: Path
+) -> subprocess.CompletedProcess[str]:
+    """The psql runbooks written for ``src`` (export.sql) and ``dst`` (import.sql), in
+    ``workdir``: the export run on ``src`` (it must succeed), then the import on ``dst``,
+    whose result is returned."""
+    scripts, data = workdir / "scripts", workdir / "data"
+    data.mkdir()
+    write_runbooks(src, mapping, ["export"], scripts)
+    write_runbooks(dst, mapping, ["import"], scripts)
+    export = run_psql(server, src, scripts / "export.sql", data)
+    assert export.returncode == 0, export.stderr
+    return run_psql(server, dst, scripts / "import.sql", data)
+
