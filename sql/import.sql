@@ -669,7 +669,7 @@ SELECT (coalesce((SELECT value FROM edms_count WHERE idx = 3 AND name = 'to reso
 \if :edms_when
 
 -- public.document_versions
-CREATE TEMP TABLE "edms_003_document_versions_keyed" ON COMMIT DROP AS SELECT s.*, COALESCE(o."id", (nextval('public.document_versions_id_seq'::regclass))) AS "id", o."#hit" IS NULL AS "#new" FROM "edms_003_document_versions_todo" AS s LEFT JOIN (SELECT "k1"."document_number" AS "document_id.document_number", "t"."version_number" AS "version_number", t."id", true AS "#hit" FROM "public"."document_versions" AS t LEFT JOIN "public"."documents" AS "k1" ON "k1"."id" OPERATOR("pg_catalog".=) "t"."document_id") AS o ON "o"."document_id.document_number" OPERATOR("pg_catalog".=) "s"."document_id.document_number" AND "o"."version_number" OPERATOR("pg_catalog".=) "s"."version_number";
+CREATE TEMP TABLE "edms_003_document_versions_final" ON COMMIT DROP AS SELECT k.*, "f1"."id" AS "created_by_id", "f2"."id" AS "document_id" FROM (SELECT s.*, COALESCE(o."id", (nextval('public.document_versions_id_seq'::regclass))) AS "id", o."#hit" IS NULL AS "#new" FROM "edms_003_document_versions_todo" AS s LEFT JOIN (SELECT "k1"."document_number" AS "document_id.document_number", "t"."version_number" AS "version_number", t."id", true AS "#hit" FROM "public"."document_versions" AS t LEFT JOIN "public"."documents" AS "k1" ON "k1"."id" OPERATOR("pg_catalog".=) "t"."document_id") AS o ON "o"."document_id.document_number" OPERATOR("pg_catalog".=) "s"."document_id.document_number" AND "o"."version_number" OPERATOR("pg_catalog".=) "s"."version_number") AS k LEFT JOIN (SELECT "username", "id" FROM "edms_001_users_final" UNION ALL SELECT "username", "id" FROM "edms_001_users_same") AS "f1" ON "f1"."username" OPERATOR("pg_catalog".=) "k"."created_by_id.username" LEFT JOIN (SELECT "document_number", "id" FROM "edms_002_documents_keyed" UNION ALL SELECT "document_number", "id" FROM "edms_002_documents_same") AS "f2" ON "f2"."document_number" OPERATOR("pg_catalog".=) "k"."document_id.document_number";
 INSERT INTO edms_count VALUES (3, 'keyed', :ROW_COUNT) ON CONFLICT (idx, name) DO UPDATE SET value = EXCLUDED.value;
 
 -- all tables
@@ -679,7 +679,7 @@ SELECT (-1 * coalesce((SELECT value FROM edms_count WHERE idx = 3 AND name = 'to
 \if :edms_when
 
 -- public.document_versions
-CREATE TEMP TABLE "edms_003_document_versions_keyed" ON COMMIT DROP AS SELECT s.*, COALESCE(o."id", (nextval('public.document_versions_id_seq'::regclass))) AS "id", o."#hit" IS NULL AS "#new" FROM "edms_003_document_versions_todo" AS s LEFT JOIN (SELECT "k1"."document_number" AS "document_id.document_number", "t"."version_number" AS "version_number", t."id", true AS "#hit" FROM "public"."document_versions" AS t LEFT JOIN "public"."documents" AS "k1" ON "k1"."id" OPERATOR("pg_catalog".=) "t"."document_id") AS o ON "o"."document_id.document_number" OPERATOR("pg_catalog".=) "s"."document_id.document_number" AND "o"."version_number" OPERATOR("pg_catalog".=) "s"."version_number" WITH NO DATA;
+CREATE TEMP TABLE "edms_003_document_versions_final" ON COMMIT DROP AS SELECT k.*, "f1"."id" AS "created_by_id", "f2"."id" AS "document_id" FROM (SELECT s.*, COALESCE(o."id", (nextval('public.document_versions_id_seq'::regclass))) AS "id", o."#hit" IS NULL AS "#new" FROM "edms_003_document_versions_todo" AS s LEFT JOIN (SELECT "k1"."document_number" AS "document_id.document_number", "t"."version_number" AS "version_number", t."id", true AS "#hit" FROM "public"."document_versions" AS t LEFT JOIN "public"."documents" AS "k1" ON "k1"."id" OPERATOR("pg_catalog".=) "t"."document_id") AS o ON "o"."document_id.document_number" OPERATOR("pg_catalog".=) "s"."document_id.document_number" AND "o"."version_number" OPERATOR("pg_catalog".=) "s"."version_number") AS k LEFT JOIN (SELECT "username", "id" FROM "edms_001_users_final" UNION ALL SELECT "username", "id" FROM "edms_001_users_same") AS "f1" ON "f1"."username" OPERATOR("pg_catalog".=) "k"."created_by_id.username" LEFT JOIN (SELECT "document_number", "id" FROM "edms_002_documents_keyed" UNION ALL SELECT "document_number", "id" FROM "edms_002_documents_same") AS "f2" ON "f2"."document_number" OPERATOR("pg_catalog".=) "k"."document_id.document_number" WITH NO DATA;
 INSERT INTO edms_count VALUES (3, 'keyed', :ROW_COUNT) ON CONFLICT (idx, name) DO UPDATE SET value = EXCLUDED.value;
 
 -- all tables
@@ -743,15 +743,89 @@ BEGIN
 END
 $edms$;
 \endif
-ANALYZE "edms_003_document_versions_keyed" ("document_id.document_number", "version_number", "id");
+INSERT INTO edms_count SELECT 3, v.name, v.value FROM (SELECT pg_catalog.count(*) FILTER (WHERE NOT "#new"), pg_catalog.count(*) FILTER (WHERE "created_by_id" IS NULL AND ("created_by_id.username" IS NOT NULL)), pg_catalog.count(*) FILTER (WHERE "document_id" IS NULL AND ("document_id.document_number" IS NOT NULL)) FROM "edms_003_document_versions_final") AS q(c0, c1, c2) CROSS JOIN LATERAL (VALUES ('existing', q.c0), ('unresolved:created_by_id', q.c1), ('unresolved:document_id', q.c2)) AS v(name, value) ON CONFLICT (idx, name) DO UPDATE SET value = EXCLUDED.value;
+INSERT INTO edms_count VALUES (3, 'existing', (coalesce((SELECT value FROM edms_count WHERE idx = 3 AND name = 'existing'), 0) + coalesce((SELECT value FROM edms_count WHERE idx = 3 AND name = 'same'), 0))) ON CONFLICT (idx, name) DO UPDATE SET value = EXCLUDED.value;
+ANALYZE "edms_003_document_versions_final" ("document_id.document_number", "version_number", "id", "#new");
 
 -- all tables
+SELECT (coalesce((SELECT value FROM edms_count WHERE idx = 3 AND name = 'existing'), 0)) >= 2 AS edms_when \gset
+-- when two or more rows already exist
+\if :edms_when
+
+-- public.document_versions
+SELECT EXISTS (SELECT 1 FROM "edms_003_document_versions_final" WHERE NOT "#new" GROUP BY "id" HAVING pg_catalog.count(*) > 1 LIMIT 1) AS edms_failed \gset
+\if :edms_failed
+DO $edms$
+DECLARE
+  total bigint;
+  found text;
+BEGIN
+  SELECT max(q."#count"), string_agg((to_jsonb(q) - '#count')::text || ' ' || q."#count" || ' times', ', ') INTO total, found
+    FROM (SELECT "document_id.document_number", "version_number", pg_catalog.count(*) FROM "edms_003_document_versions_raw" AS d GROUP BY "document_id.document_number", "version_number" HAVING pg_catalog.count(*) > 1 ORDER BY pg_catalog.count(*) DESC LIMIT 5) AS q("document_id.document_number", "version_number", "#count");
+  IF found IS NOT NULL THEN
+    RAISE EXCEPTION USING MESSAGE = 'public.document_versions: the archive holds duplicate natural keys (document_id.document_number, version_number): ' || found || '; fix the source data or choose a natural key that is unique';
+  END IF;
+END
+$edms$;
+DO $edms$
+DECLARE
+
+BEGIN
+  IF EXISTS (SELECT 1 FROM "edms_003_document_versions_final" WHERE NOT "#new" GROUP BY "id" HAVING pg_catalog.count(*) > 1 LIMIT 1) THEN
+    RAISE EXCEPTION USING MESSAGE = 'public.document_versions: one target row is matched by two archive rows; the archive repeats a key';
+  END IF;
+END
+$edms$;
+\endif
+
+-- all tables
+\endif
+SELECT (coalesce((SELECT value FROM edms_count WHERE idx = 3 AND name = 'unresolved:created_by_id'), 0)) >= 1 AS edms_when \gset
+-- when references left unresolved
+\if :edms_when
+
+-- public.document_versions
+DO $edms$
+DECLARE
+  total bigint;
+  found text;
+BEGIN
+  SELECT max(q."#total"), string_agg((to_jsonb(q) - '#total')::text, ', ') INTO total, found
+    FROM (SELECT pg_catalog.count(*) OVER (), "created_by_id.username" FROM "edms_003_document_versions_final" WHERE "created_by_id" IS NULL AND ("created_by_id.username" IS NOT NULL) LIMIT 5) AS q("#total", "created_by_id.username");
+  IF found IS NOT NULL THEN
+    RAISE EXCEPTION USING MESSAGE = 'public.document_versions: ' || total || ' unresolved reference(s) through document_versions_created_by_id_fkey (created_by_id -> public.users): ' || found || '; those rows of public.users are neither in the archive nor in the target';
+  END IF;
+END
+$edms$;
+
+-- all tables
+\endif
+SELECT (coalesce((SELECT value FROM edms_count WHERE idx = 3 AND name = 'unresolved:document_id'), 0)) >= 1 AS edms_when \gset
+-- when references left unresolved
+\if :edms_when
+
+-- public.document_versions
+DO $edms$
+DECLARE
+  total bigint;
+  found text;
+BEGIN
+  SELECT max(q."#total"), string_agg((to_jsonb(q) - '#total')::text, ', ') INTO total, found
+    FROM (SELECT pg_catalog.count(*) OVER (), "document_id.document_number" FROM "edms_003_document_versions_final" WHERE "document_id" IS NULL AND ("document_id.document_number" IS NOT NULL) LIMIT 5) AS q("#total", "document_id.document_number");
+  IF found IS NOT NULL THEN
+    RAISE EXCEPTION USING MESSAGE = 'public.document_versions: ' || total || ' unresolved reference(s) through document_versions_document_id_fkey (document_id -> public.documents): ' || found || '; those rows of public.documents are neither in the archive nor in the target';
+  END IF;
+END
+$edms$;
+
+-- all tables
+\endif
 SELECT (coalesce((SELECT value FROM edms_count WHERE idx = 2 AND name = 'to resolve'), 0)) >= 1 AS edms_when \gset
 -- when rows to resolve
 \if :edms_when
 
 -- public.documents
-CREATE TEMP TABLE "edms_002_documents_final" ON COMMIT DROP AS SELECT k.*, "f1"."id" AS "current_version_id", "f2"."id" AS "owner_id", "f3"."id" AS "parent_id" FROM "edms_002_documents_keyed" AS k LEFT JOIN (SELECT "document_id.document_number", "version_number", "id" FROM "edms_003_document_versions_keyed" UNION ALL SELECT "document_id.document_number", "version_number", "id" FROM "edms_003_document_versions_same") AS "f1" ON "f1"."document_id.document_number" OPERATOR("pg_catalog".=) "k"."current_version_id.document_id.document_number" AND "f1"."version_number" OPERATOR("pg_catalog".=) "k"."current_version_id.version_number" LEFT JOIN (SELECT "username", "id" FROM "edms_001_users_final" UNION ALL SELECT "username", "id" FROM "edms_001_users_same") AS "f2" ON "f2"."username" OPERATOR("pg_catalog".=) "k"."owner_id.username" LEFT JOIN (SELECT "document_number", "id" FROM "edms_002_documents_keyed" UNION ALL SELECT "document_number", "id" FROM "edms_002_documents_same") AS "f3" ON "f3"."document_number" OPERATOR("pg_catalog".=) "k"."parent_id.document_number";
+CREATE TEMP TABLE "edms_002_documents_final" ON COMMIT DROP AS SELECT k.*, "f1"."id" AS "current_version_id", "f2"."id" AS "owner_id", "f3"."id" AS "parent_id" FROM "edms_002_documents_keyed" AS k LEFT JOIN (SELECT "document_id.document_number", "version_number", "id" FROM "edms_003_document_versions_final" UNION ALL SELECT "document_id.document_number", "version_number", "id" FROM "edms_003_document_versions_same") AS "f1" ON "f1"."document_id.document_number" OPERATOR("pg_catalog".=) "k"."current_version_id.document_id.document_number" AND "f1"."version_number" OPERATOR("pg_catalog".=) "k"."current_version_id.version_number" LEFT JOIN (SELECT "username", "id" FROM "edms_001_users_final" UNION ALL SELECT "username", "id" FROM "edms_001_users_same") AS "f2" ON "f2"."username" OPERATOR("pg_catalog".=) "k"."owner_id.username" LEFT JOIN (SELECT "document_number", "id" FROM "edms_002_documents_keyed" UNION ALL SELECT "document_number", "id" FROM "edms_002_documents_same") AS "f3" ON "f3"."document_number" OPERATOR("pg_catalog".=) "k"."parent_id.document_number";
 
 -- all tables
 \endif
@@ -760,7 +834,7 @@ SELECT (-1 * coalesce((SELECT value FROM edms_count WHERE idx = 2 AND name = 'to
 \if :edms_when
 
 -- public.documents
-CREATE TEMP TABLE "edms_002_documents_final" ON COMMIT DROP AS SELECT k.*, "f1"."id" AS "current_version_id", "f2"."id" AS "owner_id", "f3"."id" AS "parent_id" FROM "edms_002_documents_keyed" AS k LEFT JOIN (SELECT "document_id.document_number", "version_number", "id" FROM "edms_003_document_versions_keyed" UNION ALL SELECT "document_id.document_number", "version_number", "id" FROM "edms_003_document_versions_same") AS "f1" ON "f1"."document_id.document_number" OPERATOR("pg_catalog".=) "k"."current_version_id.document_id.document_number" AND "f1"."version_number" OPERATOR("pg_catalog".=) "k"."current_version_id.version_number" LEFT JOIN (SELECT "username", "id" FROM "edms_001_users_final" UNION ALL SELECT "username", "id" FROM "edms_001_users_same") AS "f2" ON "f2"."username" OPERATOR("pg_catalog".=) "k"."owner_id.username" LEFT JOIN (SELECT "document_number", "id" FROM "edms_002_documents_keyed" UNION ALL SELECT "document_number", "id" FROM "edms_002_documents_same") AS "f3" ON "f3"."document_number" OPERATOR("pg_catalog".=) "k"."parent_id.document_number" WITH NO DATA;
+CREATE TEMP TABLE "edms_002_documents_final" ON COMMIT DROP AS SELECT k.*, "f1"."id" AS "current_version_id", "f2"."id" AS "owner_id", "f3"."id" AS "parent_id" FROM "edms_002_documents_keyed" AS k LEFT JOIN (SELECT "document_id.document_number", "version_number", "id" FROM "edms_003_document_versions_final" UNION ALL SELECT "document_id.document_number", "version_number", "id" FROM "edms_003_document_versions_same") AS "f1" ON "f1"."document_id.document_number" OPERATOR("pg_catalog".=) "k"."current_version_id.document_id.document_number" AND "f1"."version_number" OPERATOR("pg_catalog".=) "k"."current_version_id.version_number" LEFT JOIN (SELECT "username", "id" FROM "edms_001_users_final" UNION ALL SELECT "username", "id" FROM "edms_001_users_same") AS "f2" ON "f2"."username" OPERATOR("pg_catalog".=) "k"."owner_id.username" LEFT JOIN (SELECT "document_number", "id" FROM "edms_002_documents_keyed" UNION ALL SELECT "document_number", "id" FROM "edms_002_documents_same") AS "f3" ON "f3"."document_number" OPERATOR("pg_catalog".=) "k"."parent_id.document_number" WITH NO DATA;
 
 -- all tables
 \endif
@@ -857,103 +931,6 @@ BEGIN
     FROM (SELECT pg_catalog.count(*) OVER (), "parent_id.document_number" FROM "edms_002_documents_final" WHERE "parent_id" IS NULL AND ("parent_id.document_number" IS NOT NULL) LIMIT 5) AS q("#total", "parent_id.document_number");
   IF found IS NOT NULL THEN
     RAISE EXCEPTION USING MESSAGE = 'public.documents: ' || total || ' unresolved reference(s) through documents_parent_id_fkey (parent_id -> public.documents): ' || found || '; those rows of public.documents are neither in the archive nor in the target';
-  END IF;
-END
-$edms$;
-
--- all tables
-\endif
-SELECT (coalesce((SELECT value FROM edms_count WHERE idx = 3 AND name = 'to resolve'), 0)) >= 1 AS edms_when \gset
--- when rows to resolve
-\if :edms_when
-
--- public.document_versions
-CREATE TEMP TABLE "edms_003_document_versions_final" ON COMMIT DROP AS SELECT k.*, "f1"."id" AS "created_by_id", "f2"."id" AS "document_id" FROM "edms_003_document_versions_keyed" AS k LEFT JOIN (SELECT "username", "id" FROM "edms_001_users_final" UNION ALL SELECT "username", "id" FROM "edms_001_users_same") AS "f1" ON "f1"."username" OPERATOR("pg_catalog".=) "k"."created_by_id.username" LEFT JOIN (SELECT "document_number", "id" FROM "edms_002_documents_final" UNION ALL SELECT "document_number", "id" FROM "edms_002_documents_same") AS "f2" ON "f2"."document_number" OPERATOR("pg_catalog".=) "k"."document_id.document_number";
-
--- all tables
-\endif
-SELECT (-1 * coalesce((SELECT value FROM edms_count WHERE idx = 3 AND name = 'to resolve'), 0)) >= 0 AS edms_when \gset
--- when no row to resolve
-\if :edms_when
-
--- public.document_versions
-CREATE TEMP TABLE "edms_003_document_versions_final" ON COMMIT DROP AS SELECT k.*, "f1"."id" AS "created_by_id", "f2"."id" AS "document_id" FROM "edms_003_document_versions_keyed" AS k LEFT JOIN (SELECT "username", "id" FROM "edms_001_users_final" UNION ALL SELECT "username", "id" FROM "edms_001_users_same") AS "f1" ON "f1"."username" OPERATOR("pg_catalog".=) "k"."created_by_id.username" LEFT JOIN (SELECT "document_number", "id" FROM "edms_002_documents_final" UNION ALL SELECT "document_number", "id" FROM "edms_002_documents_same") AS "f2" ON "f2"."document_number" OPERATOR("pg_catalog".=) "k"."document_id.document_number" WITH NO DATA;
-
--- all tables
-\endif
-
--- public.document_versions
-INSERT INTO edms_count SELECT 3, v.name, v.value FROM (SELECT pg_catalog.count(*) FILTER (WHERE NOT "#new"), pg_catalog.count(*) FILTER (WHERE "created_by_id" IS NULL AND ("created_by_id.username" IS NOT NULL)), pg_catalog.count(*) FILTER (WHERE "document_id" IS NULL AND ("document_id.document_number" IS NOT NULL)) FROM "edms_003_document_versions_final") AS q(c0, c1, c2) CROSS JOIN LATERAL (VALUES ('existing', q.c0), ('unresolved:created_by_id', q.c1), ('unresolved:document_id', q.c2)) AS v(name, value) ON CONFLICT (idx, name) DO UPDATE SET value = EXCLUDED.value;
-INSERT INTO edms_count VALUES (3, 'existing', (coalesce((SELECT value FROM edms_count WHERE idx = 3 AND name = 'existing'), 0) + coalesce((SELECT value FROM edms_count WHERE idx = 3 AND name = 'same'), 0))) ON CONFLICT (idx, name) DO UPDATE SET value = EXCLUDED.value;
-ANALYZE "edms_003_document_versions_final" ("document_id.document_number", "version_number", "id", "#new");
-
--- all tables
-SELECT (coalesce((SELECT value FROM edms_count WHERE idx = 3 AND name = 'existing'), 0)) >= 2 AS edms_when \gset
--- when two or more rows already exist
-\if :edms_when
-
--- public.document_versions
-SELECT EXISTS (SELECT 1 FROM "edms_003_document_versions_final" WHERE NOT "#new" GROUP BY "id" HAVING pg_catalog.count(*) > 1 LIMIT 1) AS edms_failed \gset
-\if :edms_failed
-DO $edms$
-DECLARE
-  total bigint;
-  found text;
-BEGIN
-  SELECT max(q."#count"), string_agg((to_jsonb(q) - '#count')::text || ' ' || q."#count" || ' times', ', ') INTO total, found
-    FROM (SELECT "document_id.document_number", "version_number", pg_catalog.count(*) FROM "edms_003_document_versions_raw" AS d GROUP BY "document_id.document_number", "version_number" HAVING pg_catalog.count(*) > 1 ORDER BY pg_catalog.count(*) DESC LIMIT 5) AS q("document_id.document_number", "version_number", "#count");
-  IF found IS NOT NULL THEN
-    RAISE EXCEPTION USING MESSAGE = 'public.document_versions: the archive holds duplicate natural keys (document_id.document_number, version_number): ' || found || '; fix the source data or choose a natural key that is unique';
-  END IF;
-END
-$edms$;
-DO $edms$
-DECLARE
-
-BEGIN
-  IF EXISTS (SELECT 1 FROM "edms_003_document_versions_final" WHERE NOT "#new" GROUP BY "id" HAVING pg_catalog.count(*) > 1 LIMIT 1) THEN
-    RAISE EXCEPTION USING MESSAGE = 'public.document_versions: one target row is matched by two archive rows; the archive repeats a key';
-  END IF;
-END
-$edms$;
-\endif
-
--- all tables
-\endif
-SELECT (coalesce((SELECT value FROM edms_count WHERE idx = 3 AND name = 'unresolved:created_by_id'), 0)) >= 1 AS edms_when \gset
--- when references left unresolved
-\if :edms_when
-
--- public.document_versions
-DO $edms$
-DECLARE
-  total bigint;
-  found text;
-BEGIN
-  SELECT max(q."#total"), string_agg((to_jsonb(q) - '#total')::text, ', ') INTO total, found
-    FROM (SELECT pg_catalog.count(*) OVER (), "created_by_id.username" FROM "edms_003_document_versions_final" WHERE "created_by_id" IS NULL AND ("created_by_id.username" IS NOT NULL) LIMIT 5) AS q("#total", "created_by_id.username");
-  IF found IS NOT NULL THEN
-    RAISE EXCEPTION USING MESSAGE = 'public.document_versions: ' || total || ' unresolved reference(s) through document_versions_created_by_id_fkey (created_by_id -> public.users): ' || found || '; those rows of public.users are neither in the archive nor in the target';
-  END IF;
-END
-$edms$;
-
--- all tables
-\endif
-SELECT (coalesce((SELECT value FROM edms_count WHERE idx = 3 AND name = 'unresolved:document_id'), 0)) >= 1 AS edms_when \gset
--- when references left unresolved
-\if :edms_when
-
--- public.document_versions
-DO $edms$
-DECLARE
-  total bigint;
-  found text;
-BEGIN
-  SELECT max(q."#total"), string_agg((to_jsonb(q) - '#total')::text, ', ') INTO total, found
-    FROM (SELECT pg_catalog.count(*) OVER (), "document_id.document_number" FROM "edms_003_document_versions_final" WHERE "document_id" IS NULL AND ("document_id.document_number" IS NOT NULL) LIMIT 5) AS q("#total", "document_id.document_number");
-  IF found IS NOT NULL THEN
-    RAISE EXCEPTION USING MESSAGE = 'public.document_versions: ' || total || ' unresolved reference(s) through document_versions_document_id_fkey (document_id -> public.documents): ' || found || '; those rows of public.documents are neither in the archive nor in the target';
   END IF;
 END
 $edms$;
