@@ -44,6 +44,11 @@ class StagingNames:
         """Another staging table of this table's, temporary like keyed and final."""
         return ident(f"{self.label}_{suffix}")
 
+    def beside_raw(self, suffix: str) -> sql.Identifier:
+        """Another staging table of this table's, where the raw one is: UNLOGGED in the
+        private schema (readable by a parallel plan) or temporary (``create_as``)."""
+        return _staging_ident(self.schema, f"{self.label}_{suffix}")
+
 
 def _staging_ident(schema: str | None, name: str) -> sql.Identifier:
     return sql.Identifier(schema, name) if schema is not None else ident(name)
@@ -169,12 +174,19 @@ def sequence_position(sequence: QualifiedName, start: int, increment: int) -> sq
     )
 
 
-def create_as(name: sql.Composable, select: sql.Composable, empty: bool = False) -> sql.Composed:
+def create_as(
+    name: sql.Composable, select: sql.Composable, empty: bool = False, unlogged: bool = False
+) -> sql.Composed:
     """A staging table from a query; ``empty`` creates it with the query's column types
-    only (filled later by ``insert_select``, e.g. after ``SET TRANSACTION READ ONLY``)."""
-    return sql.SQL("CREATE TEMP TABLE {} ON COMMIT DROP AS {}{}").format(
-        name, select, sql.SQL(" WITH NO DATA") if empty else sql.SQL("")
-    )
+    only (filled later by ``insert_select``, e.g. after ``SET TRANSACTION READ ONLY``).
+    Temporary (dropped at commit), or with ``unlogged`` an UNLOGGED table of the private
+    schema (``StagingNames.beside_raw``), which goes with the schema."""
+    data = sql.SQL(" WITH NO DATA") if empty else sql.SQL("")
+    if unlogged:
+        return sql.SQL("CREATE UNLOGGED TABLE {} WITH (autovacuum_enabled = false) AS {}{}").format(
+            name, select, data
+        )
+    return sql.SQL("CREATE TEMP TABLE {} ON COMMIT DROP AS {}{}").format(name, select, data)
 
 
 def insert_select(name: sql.Composable, select: sql.Composable) -> sql.Composed:

@@ -86,6 +86,14 @@ def test_reimport_of_the_same_archive_resolves_no_row(sample_dbs: tuple[str, str
     resolved = [p for p in again.profile if p["step"] in ("keyed", "keyed+final") and p.get("rows")]
     assert resolved == []
     assert db_digest(dst) == before
+    # set aside beside the raw rows, in the import's private schema, which went with it
+    assert again.staging["tables"] == "unlogged"
+    with psycopg.connect(dst) as c:
+        left = c.execute(
+            "SELECT n.nspname, c.relname FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace "
+            "WHERE c.relname LIKE 'edms%' OR n.nspname LIKE 'edms_pgdump_stage%'"
+        ).fetchall()
+    assert left == []
 
 
 def _again_with_and_without_the_shortcut(

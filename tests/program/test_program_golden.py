@@ -196,3 +196,16 @@ def test_the_program_orders_writes_after_every_check() -> None:
     )
     assert lines.rindex("check unresolved") < first_write
     assert lines.rindex("execute final") < first_write or lines.rindex("execute keyed+final") < first_write
+
+
+def test_rows_found_unchanged_are_kept_beside_the_raw_rows() -> None:
+    """In a private staging schema, the rows set aside as unchanged are an UNLOGGED table
+    of it, like the raw rows (the rows left to resolve are then found by a parallel
+    plan); without one, both are temporary."""
+    plan = build_plan(MAPPING, CATALOG)
+    staged = _render(import_program(plan, CATALOG, ImportOptions(), staging_schema="stage"))
+    assert 'CREATE UNLOGGED TABLE "stage"."edms_002_documents_same" WITH (autovacuum_enabled = false) AS' in staged
+    assert 'CREATE TEMP TABLE "edms_002_documents_keyed" ON COMMIT DROP' in staged
+    alone = _render(import_program(plan, CATALOG, ImportOptions()))
+    assert 'CREATE TEMP TABLE "edms_002_documents_same" ON COMMIT DROP AS' in alone
+    assert "UNLOGGED" not in alone
