@@ -5,9 +5,10 @@ archive (``edms_pgdump_stage_<archive id>``) whenever the role may create one: a
 parallel import (``-j N``) loads them there over N connections, and any import's
 comparison of those rows with the target (``sqlgen.unchanged``) can then run as a
 parallel plan, which the server never uses on temporary tables. The tables derived
-from them stay temporary (``sqlgen.staging.StagingNames``). Without that privilege, or
-while another import of the same archive stages there, one connection stages in
-temporary tables.
+from them stay temporary (``sqlgen.staging.StagingNames``), except the rows found
+unchanged, which the anti-join listing the rows left reads in parallel. Without that
+privilege, or while another import of the same archive stages there, one connection
+stages in temporary tables.
 
 The import's own connection holds a session advisory lock on that schema for as long
 as it lives, and drops it at the end, committed or not. A killed import cannot drop

@@ -44,6 +44,8 @@ class BuilderBase:
             n: sqlgen.staging_names(i, n, staging_schema) for i, n in enumerate(self.tables, start=1)
         }
         self.finalized: set[QualifiedName] = set()
+        # a merged member of a cycle: the members whose keyed rows it joins
+        self.joins_keyed: dict[QualifiedName, tuple[QualifiedName, ...]] = {}
         self.steps: list[Step] = []
         self.recreated: dict[QualifiedName, tuple[str, ...]] = {}
         self.rebuild_steps: list[Step] = []

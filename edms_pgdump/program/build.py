@@ -173,6 +173,8 @@ class _Builder(IdSteps, ConstraintSteps, UnchangedSteps, TreeSteps):
         # after it, against its final rows.
         merged = self.merged_members(members)
         for n in members:
+            if n in merged and len(members) > 1:
+                self.joins_keyed[n] = tuple(members)
             if n not in merged:
                 self.key(n)
         for n in [*(m for m in members if m in merged), *(m for m in members if m not in merged)]:
@@ -446,9 +448,11 @@ class _Builder(IdSteps, ConstraintSteps, UnchangedSteps, TreeSteps):
 
     def duplicates_upstream(self, name: QualifiedName) -> tuple[Check, ...]:
         """When a table's rows multiply in its joins, the cause is a repeated key in it,
-        or in a table staged before it whose up-front check was skipped (``enforced``):
-        name those keys first."""
-        upstream = [n for n in self.tables[: self.tables.index(name)] if self.enforced(n)]
+        or in a table it joins whose up-front check was skipped (``enforced``): one
+        staged before it, or another member of its cycle (a merged member joins their
+        keyed rows); name those keys first."""
+        joined = [*self.tables[: self.tables.index(name)], *self.joins_keyed.get(name, ())]
+        upstream = [n for n in dict.fromkeys(joined) if n != name and self.enforced(n)]
         return tuple(self.archive_duplicates(n) for n in [*upstream, name])
 
     def key(self, name: QualifiedName) -> None:

@@ -145,7 +145,8 @@ class UnchangedSteps(ProofSteps):
         with statistics: the planner then looks each key up in the target's indexes
         instead of hashing every target row (1% changed at 1M documents: the keyed
         statements 3.2 s -> 0.5-0.9 s; docs/performance.md). Otherwise a view of the same
-        query, not stored; it goes at commit with the temporary ``same`` table it reads."""
+        query, not stored; it goes with the ``same`` table it reads (at commit, or with the
+        private schema)."""
         tp = self.plan.tables[name]
         names = replace(self.staging[name], todo=self.staging[name].scratch("todo"))
         self.staging[name] = names

@@ -25,14 +25,15 @@ class StagingNames:
     # None: the raw table is temporary (dropped at commit); otherwise an UNLOGGED table
     # of this private schema, which other connections can load (import -j N) and the
     # server can read with a parallel plan (any import whose role may create it). The
-    # tables the transaction derives from it stay temporary either way: they live in
+    # tables the transaction derives from it stay temporary either way (they live in
     # the session's temp_buffers instead of competing with the target's pages in
-    # shared buffers.
+    # shared buffers), except ``same``.
     schema: str | None = None
     # The archive rows found unchanged in the target before anything was resolved
     # (``sqlgen.unchanged``): their natural key and the target's ids, one per row. When
     # set, only the other raw rows are keyed, resolved and written, and references to
-    # this table resolve against the keyed or final rows plus these.
+    # this table resolve against the keyed or final rows plus these. Beside the raw rows
+    # (``beside_raw``): the anti-join that lists the rows left reads both in parallel.
     same: sql.Identifier | None = None
     # With ``same``: the raw rows not set aside, which are keyed and resolved
     # (``unresolved_rows``). A temporary table, analyzed, when they are few (the planner
