@@ -59,6 +59,7 @@ PHASES: tuple[tuple[str, tuple[str, ...]], ...] = (
         "re-add constraints",
         (
             "re-add fk ", "re-add unique ", "constraint using index", "create index ", "comment",
+            "analyze key columns",
             "deferred checks", "advance sequence",
         ),
     ),

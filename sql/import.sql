@@ -1644,6 +1644,7 @@ SELECT (coalesce((SELECT value FROM edms_count WHERE idx = 2 AND name = 'recreat
 -- public.documents
 CREATE INDEX documents_owner_idx ON public.documents USING btree (owner_id);
 CREATE INDEX documents_parent_idx ON public.documents USING btree (parent_id);
+ANALYZE "public"."documents" ("parent_id");
 ALTER TABLE "public"."documents" ADD CONSTRAINT "documents_current_version_fk" FOREIGN KEY (current_version_id) REFERENCES public.document_versions(id) DEFERRABLE;
 ALTER TABLE "public"."documents" ADD CONSTRAINT "documents_owner_id_fkey" FOREIGN KEY (owner_id) REFERENCES public.users(id);
 ALTER TABLE "public"."documents" ADD CONSTRAINT "documents_parent_id_fkey" FOREIGN KEY (parent_id) REFERENCES public.documents(id);

@@ -394,3 +394,33 @@ def test_auto_keeps_the_keys_when_a_reader_holds_the_tables(
     assert any("foreign keys stay in place" in w for w in report.warnings), report.warnings
     assert not any(p["step"].startswith("drop fk") for p in report.profile)
     assert _q(dst, FK_QUERY) == fks
+
+
+def test_a_key_on_its_own_table_is_validated_with_fresh_statistics(
+    sample_dbs: tuple[str, str], tmp_path: Path
+) -> None:
+    """documents.parent_id references documents: before its key is re-added, the loaded
+    column is analyzed, so the validation is planned for the rows there now, not for the
+    near-empty target's statistics (every parent NULL). Only that column: the others keep
+    the statistics they had."""
+    src, dst = sample_dbs
+    archive = tmp_path / "a.edmsdump"
+    write_archive(src, load_mapping(sample_mapping_path()), archive)
+    with psycopg.connect(dst, autocommit=True) as c:
+        c.execute("ANALYZE public.documents")
+        before = dict(c.execute(
+            "SELECT attname, null_frac FROM pg_stats WHERE schemaname = 'public' AND tablename = 'documents'"
+        ).fetchall())
+    report = import_archive(dst, archive)
+    analyzed = [p["table"] for p in report.profile if p["step"] == "analyze key columns"]
+    assert analyzed == ["public.documents"]
+    with psycopg.connect(dst, autocommit=True) as c:
+        after = dict(c.execute(
+            "SELECT attname, null_frac FROM pg_stats WHERE schemaname = 'public' AND tablename = 'documents'"
+        ).fetchall())
+        parents = c.execute("SELECT avg((parent_id IS NULL)::int)::real FROM public.documents").fetchone()
+    assert before["parent_id"] == 1.0 and parents is not None
+    assert abs(after["parent_id"] - parents[0]) < 0.05
+    assert {k: v for k, v in after.items() if k != "parent_id"} == {
+        k: v for k, v in before.items() if k != "parent_id"
+    }
