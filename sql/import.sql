@@ -1644,7 +1644,7 @@ SELECT (coalesce((SELECT value FROM edms_count WHERE idx = 2 AND name = 'recreat
 -- public.documents
 CREATE INDEX documents_owner_idx ON public.documents USING btree (owner_id);
 CREATE INDEX documents_parent_idx ON public.documents USING btree (parent_id);
-ANALYZE "public"."documents" ("parent_id");
+ANALYZE "public"."documents" ("current_version_id", "owner_id", "parent_id");
 ALTER TABLE "public"."documents" ADD CONSTRAINT "documents_current_version_fk" FOREIGN KEY (current_version_id) REFERENCES public.document_versions(id) DEFERRABLE;
 ALTER TABLE "public"."documents" ADD CONSTRAINT "documents_owner_id_fkey" FOREIGN KEY (owner_id) REFERENCES public.users(id);
 ALTER TABLE "public"."documents" ADD CONSTRAINT "documents_parent_id_fkey" FOREIGN KEY (parent_id) REFERENCES public.documents(id);
@@ -1657,6 +1657,7 @@ SELECT (coalesce((SELECT value FROM edms_count WHERE idx = 3 AND name = 'recreat
 
 -- public.document_versions
 CREATE INDEX document_versions_created_by_idx ON public.document_versions USING btree (created_by_id);
+ANALYZE "public"."document_versions" ("created_by_id", "document_id");
 ALTER TABLE "public"."document_versions" ADD CONSTRAINT "document_versions_created_by_id_fkey" FOREIGN KEY (created_by_id) REFERENCES public.users(id);
 ALTER TABLE "public"."document_versions" ADD CONSTRAINT "document_versions_document_id_fkey" FOREIGN KEY (document_id) REFERENCES public.documents(id);
 
@@ -1668,6 +1669,7 @@ SELECT (coalesce((SELECT value FROM edms_count WHERE idx = 4 AND name = 'recreat
 
 -- public.document_workflows
 CREATE INDEX document_workflows_assignee_idx ON public.document_workflows USING btree (assignee_id);
+ANALYZE "public"."document_workflows" ("assignee_id", "document_id");
 ALTER TABLE "public"."document_workflows" ADD CONSTRAINT "document_workflows_assignee_id_fkey" FOREIGN KEY (assignee_id) REFERENCES public.users(id);
 ALTER TABLE "public"."document_workflows" ADD CONSTRAINT "document_workflows_document_id_fkey" FOREIGN KEY (document_id) REFERENCES public.documents(id);
 

@@ -396,31 +396,25 @@ def test_auto_keeps_the_keys_when_a_reader_holds_the_tables(
     assert _q(dst, FK_QUERY) == fks
 
 
-def test_a_key_on_its_own_table_is_validated_with_fresh_statistics(
-    sample_dbs: tuple[str, str], tmp_path: Path
-) -> None:
-    """documents.parent_id references documents: before its key is re-added, the loaded
-    column is analyzed, so the validation is planned for the rows there now, not for the
-    near-empty target's statistics (every parent NULL). Only that column: the others keep
-    the statistics they had."""
+def test_keys_are_validated_with_fresh_statistics(sample_dbs: tuple[str, str], tmp_path: Path) -> None:
+    """Before a loaded table's foreign keys are re-added, their columns are analyzed, so
+    each validation is planned for the rows there now, not for the near-empty target's
+    statistics (documents.parent_id: NULL in every row). Only those columns: the others
+    keep the statistics they had."""
     src, dst = sample_dbs
     archive = tmp_path / "a.edmsdump"
     write_archive(src, load_mapping(sample_mapping_path()), archive)
+    stats = "SELECT attname, null_frac FROM pg_stats WHERE schemaname = 'public' AND tablename = 'documents'"
     with psycopg.connect(dst, autocommit=True) as c:
         c.execute("ANALYZE public.documents")
-        before = dict(c.execute(
-            "SELECT attname, null_frac FROM pg_stats WHERE schemaname = 'public' AND tablename = 'documents'"
-        ).fetchall())
+        before = dict(c.execute(stats).fetchall())
     report = import_archive(dst, archive)
     analyzed = [p["table"] for p in report.profile if p["step"] == "analyze key columns"]
-    assert analyzed == ["public.documents"]
+    assert "public.documents" in analyzed and len(analyzed) == len(set(analyzed))
     with psycopg.connect(dst, autocommit=True) as c:
-        after = dict(c.execute(
-            "SELECT attname, null_frac FROM pg_stats WHERE schemaname = 'public' AND tablename = 'documents'"
-        ).fetchall())
+        after = dict(c.execute(stats).fetchall())
         parents = c.execute("SELECT avg((parent_id IS NULL)::int)::real FROM public.documents").fetchone()
     assert before["parent_id"] == 1.0 and parents is not None
     assert abs(after["parent_id"] - parents[0]) < 0.05
-    assert {k: v for k, v in after.items() if k != "parent_id"} == {
-        k: v for k, v in before.items() if k != "parent_id"
-    }
+    keys = {"parent_id", "owner_id", "current_version_id"}
+    assert {k: v for k, v in after.items() if k not in keys} == {k: v for k, v in before.items() if k not in keys}
