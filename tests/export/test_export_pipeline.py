@@ -227,6 +227,14 @@ class _TerminateBackend(_CtrlC):
 
 
 def test_connection_lost_mid_copy_is_a_database_error(notes_db: str, tmp_path: Path) -> None:
+    # 10x the notes (about 48 MB of COPY): the server is still sending when the client
+    # reaches its first block, even on a loaded machine (with 4.8 MB it had sometimes sent
+    # everything by then, and there was no COPY left to end)
+    execute(
+        notes_db,
+        "INSERT INTO public.notes (name, tag_id, body) SELECT 'more ' || g, 1 + g % 50, repeat(md5(g::text), 3) "
+        "FROM generate_series(1, 360000) g",
+    )
     out = tmp_path / "a.edms"
     lost = r"public\.notes: export query failed: .*(terminating connection|server closed the connection)"
     with pytest.raises(DatabaseError, match=lost):
