@@ -319,6 +319,12 @@ class TablePlan:
     def tree_expansion(self) -> Expansion | None:
         return next((e for e in self.expansions if e.tree), None)
 
+    @property
+    def resolved_columns(self) -> frozenset[str]:
+        """The columns its references fill: known once they are resolved (its final
+        staging rows), not before (its keyed ones)."""
+        return frozenset(c for e in self.expansions for c in e.fk.columns)
+
     def generic_for(self, id_column: str) -> GenericPlan:
         return next(g for g in self.generic if g.id_column == id_column)
 

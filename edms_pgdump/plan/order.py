@@ -51,8 +51,7 @@ def late_generic_targets(
             for t in g.targets:
                 if t.table not in pos or pos[t.table] < pos[n]:
                     continue
-                fk_columns = {c for e in plans[t.table].expansions for c in e.fk.columns}
-                if t.id_column in fk_columns:
+                if t.id_column in plans[t.table].resolved_columns:
                     out.append((n, g.id_column, t.table))
     return out
 

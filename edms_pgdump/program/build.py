@@ -186,12 +186,7 @@ class _Builder(IdSteps, ConstraintSteps, UnchangedSteps, TreeSteps):
         back (a cycle's children, which hold most rows: 1M documents, each version keyed
         and resolved in one pass saved 2.3 s), none referring to another chosen one or
         to itself (docs/performance.md)."""
-        refers: dict[QualifiedName, set[QualifiedName]] = {}
-        for n in members:
-            tp = self.plan.tables[n]
-            refers[n] = {e.ref_table for e in tp.expansions} | {
-                t.table for g in tp.generic for t in g.targets
-            }
+        refers = {n: {t for t, _ in self.references(n)} for n in members}
         merged: set[QualifiedName] = set()
         for n in reversed(members):
             if n in refers[n] or refers[n] & merged or any(n in refers[m] for m in merged):
@@ -201,19 +196,21 @@ class _Builder(IdSteps, ConstraintSteps, UnchangedSteps, TreeSteps):
             merged.add(n)
         return merged
 
+    def references(self, name: QualifiedName) -> list[tuple[QualifiedName, tuple[str, ...]]]:
+        """The tables ``name`` refers to, each with the columns its rows are found by:
+        through foreign keys and generic references."""
+        tp = self.plan.tables[name]
+        found = [(e.ref_table, e.fk.ref_columns) for e in tp.expansions]
+        return found + [(t.table, (t.id_column,)) for g in tp.generic for t in g.targets]
+
     def resolves_on_keyed(self, name: QualifiedName, members: list[QualifiedName]) -> bool:
         """Whether every reference ``name`` makes to another member resolves against that
         member's keyed rows: not when it targets a column the member fills only in its
         final rows (one of its own references)."""
-        tp = self.plan.tables[name]
-        targets = [(e.ref_table, e.fk.ref_columns) for e in tp.expansions]
-        targets += [(t.table, (t.id_column,)) for g in tp.generic for t in g.targets]
-        for table, columns in targets:
-            if table in members:
-                own = {c for x in self.plan.tables[table].expansions for c in x.fk.columns}
-                if own & set(columns):
-                    return False
-        return True
+        return not any(
+            table in members and self.plan.tables[table].resolved_columns & set(columns)
+            for table, columns in self.references(name)
+        )
 
     def write_component(self, members: list[QualifiedName]) -> None:
         deferred = any(
@@ -442,8 +439,8 @@ class _Builder(IdSteps, ConstraintSteps, UnchangedSteps, TreeSteps):
         if stage != "raw":
             # a referenced column that is itself a reference (a child keyed by its parent
             # link) is resolved into the final table only: the keyed one lacks it
-            fk_columns = {c for e in tp.expansions for c in e.fk.columns} if stage == "keyed" else set()
-            cols += [c for c in tp.ref_columns if c not in cols and c not in fk_columns]
+            later = tp.resolved_columns if stage == "keyed" else frozenset()
+            cols += [c for c in tp.ref_columns if c not in cols and c not in later]
         return list(dict.fromkeys(cols))
 
     def duplicates_upstream(self, name: QualifiedName) -> tuple[Check, ...]:

@@ -223,9 +223,9 @@ def keyed_select(
     field_names = set(tp.field_names)
     surrogate = {c.name: c for c in tp.surrogate}
     extra: list[sql.Composable] = []
-    fk_columns = {c for e in tp.expansions for c in e.fk.columns}
+    later = tp.resolved_columns  # filled in the final rows, not here
     for c in tp.ref_columns:
-        if c in field_names or c in fk_columns:
+        if c in field_names or c in later:
             continue
         if c in surrogate:
             new_id = (ids or {}).get(c) or default_expr(tp.table, surrogate[c])
