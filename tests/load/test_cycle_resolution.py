@@ -18,6 +18,7 @@ from tests.support.real_schemas import (
     assert_keyed_union,
     counts,
     export_and_import,
+    fetch,
     keyed_rows,
     make_db,
     push_sequences,
@@ -137,3 +138,5 @@ def test_a_key_repeated_in_a_member_loaded_later_is_named(new_db: NewDb, tmp_pat
     with pytest.raises(ImportRejected) as caught:
         import_archive(dst, archive, audit_log=False)
     assert "public.b: the archive holds duplicate natural keys (code): (code='x')" in str(caught.value)
+    assert "fix the source data or choose a natural key that is unique" in str(caught.value)
+    assert fetch(dst, "SELECT (SELECT count(*) FROM public.a), (SELECT count(*) FROM public.b)") == [(0, 0)]
