@@ -43,7 +43,10 @@ def balance_refusal(table: str, counts: dict[str, int]) -> str:
 PHASES: tuple[tuple[str, tuple[str, ...]], ...] = (
     ("verify archive", ("verify archive",)),
     ("staging copy", ("create raw", "copy", "analyze raw", "duplicate keys", "target duplicate keys")),
-    ("unchanged rows", ("target rows", "target rows held", "unchanged", "analyze unchanged")),
+    (
+        "unchanged rows",
+        ("unchanged since", "target rows", "target rows held", "unchanged", "analyze unchanged"),
+    ),
     (
         "key resolution",
         (
@@ -71,7 +74,7 @@ PHASES: tuple[tuple[str, tuple[str, ...]], ...] = (
             "compare existing", "duplicates after", "tree positions", "cascades",
         ),
     ),
-    ("commit", ("commit", "history")),
+    ("commit", ("commit", "history", "certificate")),
 )
 
 
@@ -158,6 +161,9 @@ class ImportReport:
     warnings: list[str] = field(default_factory=list)
     seconds: float = 0.0
     already_applied: bool = False
+    # proven in place (load.certificate): the history row whose certificate still holds,
+    # {"import": id, "applied_at": ISO time}; nothing was staged. Empty: the program ran.
+    unchanged_since: dict[str, Any] = field(default_factory=dict)
     current_step: str = ""  # the statement running when a server error struck
     # (step, table, seconds, rows) of every statement that touches many rows; in the
     # JSON report so a slow import can be explained without a debugger.
@@ -191,6 +197,7 @@ class ImportReport:
             "committed": self.committed,
             "ok": self.ok,
             "already_applied": self.already_applied,
+            "unchanged_since": self.unchanged_since or None,
             "inserted": self.inserted,
             "updated": self.updated,
             "tables": [t.to_dict() for t in self.tables],

@@ -298,6 +298,13 @@ def print_import_report(
         )
     if nothing_to_change(report):
         out.print(f"nothing to change: the target already holds {holder}'s data")
+    if report.unchanged_since:
+        since = report.unchanged_since
+        out.print(
+            f"nothing staged: no row was written in these tables since import {since['import']} "
+            f"({since['applied_at']}) certified them (edms_pgdump.history)",
+            markup=False,
+        )
     state = (
         "committed" if report.committed else ("rolled back (dry run)" if report.dry_run else "not committed")
     )

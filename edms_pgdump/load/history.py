@@ -3,7 +3,9 @@
 It is written inside the import's own transaction (a hook of ``load.import_transaction``),
 so a row exists if and only if that import committed: a dry run or a
 rolled-back import leaves nothing. It is also how an import knows the same archive
-was already applied to this database.
+was already applied to this database, and, from the certificate the row holds
+(``load.certificate``), whether that import's rows are still all in place: a re-import
+of the same archive then stages nothing.
 
 No superuser is needed. Creating the schema needs CREATE on the database; a role
 without it (and without an existing history table it may write) gets a warning and
@@ -14,6 +16,7 @@ from __future__ import annotations
 
 import json
 import socket
+import time
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import Any
@@ -21,10 +24,19 @@ from typing import Any
 import psycopg
 from psycopg import sql
 
-from edms_pgdump.catalog.names import quote_identifier
+from edms_pgdump.catalog.names import QualifiedName, quote_identifier
 from edms_pgdump.catalog.read import HISTORY_TABLE, Catalog, read_history_access
 from edms_pgdump.db import Connection, server_error_message
 from edms_pgdump.load.audit import os_user
+from edms_pgdump.load.certificate import (
+    Certificate,
+    certifiable,
+    changes_since,
+    eligible,
+    inputs_digest,
+    scope,
+    take,
+)
 from edms_pgdump.load.transaction import ImportHooks, ImportInput
 from edms_pgdump.program.steps import Execute, Program, Step
 from edms_pgdump.results import ImportReport
@@ -49,7 +61,8 @@ DDL = (
     inserted        bigint NOT NULL,
     updated         bigint NOT NULL,
     unchanged       bigint NOT NULL,
-    tables          jsonb NOT NULL
+    tables          jsonb NOT NULL,
+    certificate     jsonb
 )"""
     ).format(sql.Identifier(SCHEMA), sql.Identifier(TABLE)),
     sql.SQL("CREATE INDEX IF NOT EXISTS {} ON {}.{} (archive_id, manifest_sha256)").format(
@@ -82,13 +95,42 @@ class HistoryHooks(ImportHooks):
     previous: list[dict[str, Any]] = field(default_factory=list)
     available: bool = False
     warning: str | None = None
+    # load.certificate: the history table has the column; this import's digest and the
+    # tables it sums up (empty: it cannot be proven in place); the certificate and the
+    # history row it was found in; the one this import leaves
+    certificates: bool = False
+    inputs: str = ""
+    tables: list[QualifiedName] = field(default_factory=list)
+    found: Certificate | None = None
+    found_in: dict[str, Any] = field(default_factory=dict)
+    proven: bool = False
 
     def before_program(
         self, conn: Connection, given: ImportInput, program: Program, report: ImportReport
     ) -> Sequence[Step]:
         self.archive_id, self.manifest_sha256 = given.archive_id, given.sha256
+        if eligible(program.options, given):
+            self.inputs, self.tables = inputs_digest(given, program.options), scope(given, program)
         self.look_up(conn, given.catalog, report)
         return ()
+
+    def proven_in_place(
+        self, conn: Connection, given: ImportInput, program: Program, report: ImportReport
+    ) -> bool:
+        """The latest certificate of this archive, taken by an import with the same
+        digest, still holds for every table (``load.certificate``)."""
+        if self.found is None:
+            return False
+        t0 = time.perf_counter()
+        changes = changes_since(conn, self.found, self.tables)
+        entry: dict[str, Any] = {"step": "unchanged since", "seconds": round(time.perf_counter() - t0, 4)}
+        if changes:
+            entry["found"] = changes
+        report.profile.append(entry)
+        self.proven = not changes
+        if self.proven:
+            report.unchanged_since = dict(self.found_in)
+        return self.proven
 
     def look_up(self, conn: Connection, catalog: Catalog, report: ImportReport) -> None:
         self.db_role = catalog.current_user
@@ -107,6 +149,8 @@ class HistoryHooks(ImportHooks):
             (self.archive_id, self.manifest_sha256),
         ).fetchall()
         self.previous = [{"applied_at": r[0], "db_role": r[1], "archive": r[2]} for r in rows]
+        if self.certificates and self.inputs:
+            self.find_certificate(conn)
         if self.previous:
             report.already_applied = True
             first = self.previous[0]
@@ -116,11 +160,47 @@ class HistoryHooks(ImportHooks):
                 f"by {first['db_role']}); importing again only changes rows that differ"
             )
 
+    def find_certificate(self, conn: Connection) -> None:
+        """The latest certificate an import of this archive with this digest left."""
+        row = conn.execute(
+            sql.SQL(
+                "SELECT id, applied_at, certificate FROM {} WHERE archive_id = %s AND manifest_sha256 = %s "
+                "AND certificate ->> 'inputs' = %s ORDER BY id DESC LIMIT 1"
+            ).format(_QUALIFIED),
+            (self.archive_id, self.manifest_sha256, self.inputs),
+        ).fetchone()
+        if row is not None:
+            self.found = Certificate.from_json(row[2])
+            self.found_in = {"import": int(row[0]), "applied_at": row[1].isoformat()}
+
+    def certificate(self, conn: Connection, report: ImportReport) -> Certificate | None:
+        """What this import's history row certifies: the certificate it was proven by,
+        or one taken now, in a savepoint (a table the role may not read leaves none)."""
+        if self.proven:
+            return self.found
+        if not (self.certificates and self.inputs and certifiable(report)):
+            return None
+        t0 = time.perf_counter()
+        conn.execute("SAVEPOINT edms_pgdump_certificate")
+        try:
+            horizon, tables = take(conn, self.tables)
+        except psycopg.Error as exc:
+            conn.execute("ROLLBACK TO SAVEPOINT edms_pgdump_certificate")
+            report.warnings.append(
+                f"no certificate: {server_error_message(exc)}; a re-import of this archive stages and "
+                "compares every row (docs/audit-and-history.md, Certificates)"
+            )
+            return None
+        conn.execute("RELEASE SAVEPOINT edms_pgdump_certificate")
+        report.profile.append({"step": "certificate", "seconds": round(time.perf_counter() - t0, 4)})
+        return Certificate(self.inputs, horizon, tables)
+
     def after_program(self, conn: Connection, program: Program, report: ImportReport) -> Sequence[Step]:
         if not (self.enabled and self.available):
             return ()
+        cert = self.certificate(conn, report)
         tables = [t.to_dict() for t in report.tables]
-        values = (
+        values: tuple[Any, ...] = (
             self.archive_id,
             self.manifest_sha256,
             report.archive,
@@ -133,10 +213,15 @@ class HistoryHooks(ImportHooks):
             sum(t.unchanged for t in report.tables),
             json.dumps(tables, default=str),
         )
-        insert = sql.SQL(
-            "INSERT INTO {} (archive_id, manifest_sha256, archive, os_user, client_host, "
-            "tool_version, source, inserted, updated, unchanged, tables) VALUES ({})"
-        ).format(_QUALIFIED, sql.SQL(", ").join(sql.Literal(v) for v in values))
+        columns = "archive_id, manifest_sha256, archive, os_user, client_host, tool_version, source, " + (
+            "inserted, updated, unchanged, tables"
+        )
+        if cert is not None:
+            columns += ", certificate"
+            values += (json.dumps(cert.to_json()),)
+        insert = sql.SQL("INSERT INTO {} ({}) VALUES ({})").format(
+            _QUALIFIED, sql.SQL(columns), sql.SQL(", ").join(sql.Literal(v) for v in values)
+        )
         return (Execute("history", None, insert),)
 
     def _ensure_table(self, conn: Connection, exists: bool, writable: bool) -> bool:
@@ -144,6 +229,7 @@ class HistoryHooks(ImportHooks):
         abort the import's transaction."""
         if exists:
             if writable:
+                self.certificates = self._ensure_certificate_column(conn)
                 return True
             self.warning = (
                 f"{SKIPPED}: role {self.db_role} may not read and insert into "
@@ -165,6 +251,28 @@ class HistoryHooks(ImportHooks):
                 "or have the owner create the table (docs/audit-and-history.md, History table), "
                 "or pass --no-history"
             )
+            return False
+        conn.execute("RELEASE SAVEPOINT edms_pgdump_history")
+        self.certificates = True
+        return True
+
+    def _ensure_certificate_column(self, conn: Connection) -> bool:
+        """A history table made by an earlier version gets the certificate column, once,
+        where the role may add it; otherwise imports go on without certificates."""
+        found = conn.execute(
+            "SELECT 1 FROM pg_catalog.pg_attribute WHERE attrelid = %s::regclass AND attname = 'certificate' "
+            "AND NOT attisdropped",
+            (f"{quote_identifier(SCHEMA)}.{quote_identifier(TABLE)}",),
+        ).fetchone()
+        if found is not None:
+            return True
+        conn.execute("SAVEPOINT edms_pgdump_history")
+        try:
+            conn.execute(
+                sql.SQL("ALTER TABLE {} ADD COLUMN IF NOT EXISTS certificate jsonb").format(_QUALIFIED)
+            )
+        except psycopg.Error:
+            conn.execute("ROLLBACK TO SAVEPOINT edms_pgdump_history")
             return False
         conn.execute("RELEASE SAVEPOINT edms_pgdump_history")
         return True

@@ -43,7 +43,15 @@ from edms_pgdump.options import ImportOptions, NoProgress, Progress, Steps
 from edms_pgdump.plan.build import Plan
 from edms_pgdump.program.build import import_program, transaction_opening
 from edms_pgdump.program.run import MemberSource, ProgramRunner, run_frame
-from edms_pgdump.program.steps import Program, ProgramRefused, Step
+from edms_pgdump.program.steps import (
+    EXPECTED,
+    PRESENT,
+    STAGED,
+    UNCHANGED,
+    Program,
+    ProgramRefused,
+    Step,
+)
 from edms_pgdump.results import ImportReport
 
 Members = Callable[[], AbstractContextManager[MemberSource]]
@@ -70,6 +78,9 @@ class ImportInput:
     # stages every raw table on the import's connection before the program runs, in the
     # source's own order (a stream read once, load.stream_staging); the rows each received
     prestage: Prestage | None = None
+    # reads and checks every member against the manifest, for an import that stages none
+    # (``load.certificate``); None: this source's rows can only be read by staging them
+    read_whole: Callable[[Progress], None] | None = None
 
 
 class ImportSource(Protocol):
@@ -104,6 +115,14 @@ class ImportHooks:
     def after_program(self, conn: Connection, program: Program, report: ImportReport) -> Sequence[Step]:
         return ()
 
+    def proven_in_place(
+        self, conn: Connection, given: ImportInput, program: Program, report: ImportReport
+    ) -> bool:
+        """Called after ``before_program``: True when the hook has proven that the target
+        already holds every row of the source as the program would leave it, so that
+        nothing needs staging (``load.certificate``)."""
+        return False
+
 
 def import_transaction(
     dsn: str,
@@ -131,13 +150,20 @@ def import_transaction(
         program = _program_or_refusal(given, options, report, schema)
         runner = ProgramRunner(conn, program, given.members, report, progress)
         runner.run_more(tuple(s for h in hooks for s in h.before_program(conn, given, program, report)))
-        if area is not None and given.reopen is not None and options.jobs > 1:
-            runner.staged = load_in_parallel(
-                dsn, program, given.reopen, options.jobs, progress, report, given.sizes or given.members.rows
-            )
-        elif given.prestage is not None:
-            runner.staged = given.prestage(conn, program, progress, report)
-        runner.run()
+        if any(h.proven_in_place(conn, given, program, report) for h in hooks):
+            assert given.read_whole is not None
+            t0 = time.perf_counter()
+            given.read_whole(progress)
+            report.profile.append({"step": "verify archive", "seconds": round(time.perf_counter() - t0, 4)})
+            _in_place(runner, given)
+        else:
+            if area is not None and given.reopen is not None and options.jobs > 1:
+                sizes = given.sizes or given.members.rows
+                jobs = options.jobs
+                runner.staged = load_in_parallel(dsn, program, given.reopen, jobs, progress, report, sizes)
+            elif given.prestage is not None:
+                runner.staged = given.prestage(conn, program, progress, report)
+            runner.run()
         _stale_views(program, report)
         runner.run_more(tuple(s for h in hooks for s in h.after_program(conn, program, report)))
         runner.run_more(program.closing)
@@ -175,6 +201,16 @@ def _program_or_refusal(
     except ProgramRefused as exc:
         report.problems.append(str(exc))
         raise ImportRejected(str(exc), report) from None
+
+
+def _in_place(runner: ProgramRunner, given: ImportInput) -> None:
+    """The report of an import proven in place: every row staged from the archive is
+    in the target, unchanged; nothing was written."""
+    for name in runner.results:
+        rows = given.members.rows(name)
+        for count in (EXPECTED, STAGED, UNCHANGED, PRESENT):
+            runner.counts[name][count] = rows
+    runner.sync_results()
 
 
 def _stale_views(program: Program, report: ImportReport) -> None:
@@ -271,8 +307,23 @@ class ArchiveSource:
         if not self.verified:
             self.check_unstaged(prep)
         return replace(
-            given, members=_ArchiveMembers(self.reader, prep), reopen=_reopened(self.reader, prep)
+            given,
+            members=_ArchiveMembers(self.reader, prep),
+            reopen=_reopened(self.reader, prep),
+            read_whole=lambda progress: self.read_staged(prep, progress),
         )
+
+    def read_staged(self, prep: Prepared, progress: Progress) -> None:
+        """The members this import would stage, read whole and checked as staging checks
+        them, for an import proven in place (the others were read by ``prepare``)."""
+        if self.verified:
+            return
+        entries = [prep.entries[n] for n in prep.loaded]
+        with Steps(progress) as steps:
+            for i, entry in enumerate(entries, 1):
+                steps.step(f"verify archive {entry.table}", i, len(entries))
+                if refused := _member_refused(self.reader, entry):
+                    raise refused
 
     def check_unstaged(self, prep: Prepared) -> None:
         """The members this import does not stage (--skip-tables, a table the plan leaves

@@ -621,6 +621,9 @@ def run_import_cases(runner: Runner, dbs: Databases, bin_dir: Path, work: Path, 
                 re.extra["tuples_written"] = {k: again[k] - after[k] for k in after}
                 if any(re.extra["tuples_written"].values()):
                     checks.append(f"re-import wrote tuples: {re.extra['tuples_written']}")
+                # nothing written since the import: its certificate proves the rows in place
+                if not re.extra.get("result", {}).get("unchanged_since"):
+                    checks.append("re-import: not proven in place by the import's certificate")
         if name == "import default" and "reimport-changed" in SELECTED:
             run_changed_reimport(runner, target, archive, checks)
         dbs.drop(db_name)  # each holds the whole data set

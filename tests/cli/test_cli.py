@@ -13,6 +13,7 @@ import re
 from pathlib import Path
 from typing import Any
 
+import psycopg
 import pytest
 import typer
 from typer.testing import CliRunner
@@ -47,6 +48,7 @@ IMPORT_KEYS = {
     "dry_run",
     "committed",
     "already_applied",
+    "unchanged_since",
     "inserted",
     "updated",
     "tables",
@@ -152,26 +154,37 @@ def test_json_documents_of_export_import_verify_inspect(sample_dbs: tuple[str, s
     assert imp["ok"] and imp["committed"] and imp["history"] == "recorded"
     assert imp["already_applied"] is False
 
+    # the same archive again: proven in place by the certificate the import left
     again = _json(["import", str(archive), "--dsn", dst, "--json"])
     assert again["already_applied"] is True and again["inserted"] == 0
-    # the time of each phase, in run order: a re-import sets every row aside as unchanged
+    assert again["unchanged_since"]["import"] >= 1
     phases = [p["phase"] for p in again["phases"]]
+    assert phases == ["verify archive", "unchanged rows", "commit", "other", "untimed"], phases
+
+    # a row the target changed since: the import runs in full and puts it back
+    with psycopg.connect(dst, autocommit=True) as conn:
+        conn.execute("UPDATE public.users SET full_name = 'edited' WHERE username = 'user000001'")
+    full = _json(["import", str(archive), "--dsn", dst, "--json"])
+    assert full["unchanged_since"] is None and full["updated"] == 1 and full["inserted"] == 0
+    # the time of each phase, in run order: the other rows are set aside as unchanged
+    phases = [p["phase"] for p in full["phases"]]
     assert phases[0] == "verify archive" and phases[-1] == "untimed"
     assert {"staging copy", "unchanged rows", "proof", "commit"} <= set(phases)
-    resolved = [p for p in again["profile"] if p["step"] in ("insert", "update", "keyed", "keyed+final")]
-    assert resolved and all(p.get("rows", 0) == 0 for p in resolved)
-    total = sum(p["seconds"] for p in again["phases"])
-    assert abs(total - again["seconds"]) < 0.01 + 0.001 * len(phases)
+    resolved = [p for p in full["profile"] if p["step"] in ("insert", "keyed", "keyed+final")]
+    assert resolved and sum(p.get("rows", 0) for p in resolved) == 1  # only the edited user's row
+    total = sum(p["seconds"] for p in full["phases"])
+    assert abs(total - full["seconds"]) < 0.01 + 0.001 * len(phases)
     text = runner.invoke(app, ["import", str(archive), "--dsn", dst, "--verbose"])
     assert text.exit_code == 0, text.output
-    assert re.search(r"time by phase: verify archive \d+\.\d\ds, staging copy \d+\.\d\ds, unchanged rows", text.output), text.output
+    assert re.search(r"time by phase: verify archive \d+\.\d\ds, unchanged rows \d+\.\d\ds, commit", text.output)
+    assert "nothing staged: no row was written in these tables since import" in text.output
 
     ver_db = _json(["verify", str(archive), "--dsn", dst, "--json"])
     assert set(ver_db["database"]) >= VERIFY_DB_KEYS and ver_db["database"]["matches"] is True
 
     # the default log (env var) got export? no: export went to --audit-log; imports to the env one
     env_log = Path(os.environ[ENV_VAR])
-    assert [line["operation"] for line in read_audit_log(env_log)] == ["import"] * 4
+    assert [line["operation"] for line in read_audit_log(env_log)] == ["import"] * 5
 
 
 def test_json_error_document_and_exit_code(tmp_path: Path) -> None:
