@@ -83,10 +83,15 @@ def inputs_digest(given: ImportInput, options: ImportOptions) -> str:
     return hashlib.sha256(text.encode()).hexdigest()
 
 
-def scope(given: ImportInput, program: Program) -> list[QualifiedName]:
-    """The tables whose rows decide what the archive's rows are in the target: the ones
-    imported and every mapped table their keys are read from."""
-    return sorted(set(given.plan.tables) | set(program.tables))
+def scope(given: ImportInput, program: Program) -> list[QualifiedName] | None:
+    """The tables whose rows decide what the archive's rows are in the target: every
+    mapped table. None where the import does not write them all (``--skip-tables``, a
+    subset): a table it only reads keys from is not locked, and a write to it during
+    the import would go into the certificate unseen by the import's own proof."""
+    mapped = set(given.plan.tables)
+    if not mapped <= set(program.tables):
+        return None
+    return sorted(mapped)
 
 
 def eligible(options: ImportOptions, given: ImportInput) -> bool:

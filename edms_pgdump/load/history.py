@@ -109,8 +109,9 @@ class HistoryHooks(ImportHooks):
         self, conn: Connection, given: ImportInput, program: Program, report: ImportReport
     ) -> Sequence[Step]:
         self.archive_id, self.manifest_sha256 = given.archive_id, given.sha256
-        if eligible(program.options, given):
-            self.inputs, self.tables = inputs_digest(given, program.options), scope(given, program)
+        tables = scope(given, program)
+        if tables is not None and eligible(program.options, given):
+            self.inputs, self.tables = inputs_digest(given, program.options), tables
         self.look_up(conn, given.catalog, report)
         return ()
 

@@ -204,3 +204,15 @@ def test_a_certificate_outside_the_window_is_not_trusted(new_db: NewDb, tmp_path
     assert not again.unchanged_since and _staged(again)
     found = next(p for p in again.profile if p["step"] == "unchanged since")
     assert found["found"][0].startswith("the certificate is ") and "transactions old" in found["found"][0]
+
+
+def test_an_import_that_only_reads_a_mapped_table_leaves_no_certificate(new_db: NewDb, tmp_path: Path) -> None:
+    """With --skip-tables public.shelf the books' shelves are read from the target, which
+    the import does not lock: no certificate, and the same import again runs in full."""
+    _, dst, archive = _setup(new_db, tmp_path)
+    _import(dst, archive)  # the shelves first, certified
+    books_only = _import(dst, archive, skip_tables=("public.shelf",))
+    assert not books_only.unchanged_since and _staged(books_only)
+    assert read_history(psycopg.connect(dst, autocommit=True))[-1]["certificate"] is None
+    again = _import(dst, archive, skip_tables=("public.shelf",))
+    assert not again.unchanged_since and _staged(again)
