@@ -211,6 +211,7 @@ def _in_place(runner: ProgramRunner, given: ImportInput) -> None:
         for count in (EXPECTED, STAGED, UNCHANGED, PRESENT):
             runner.counts[name][count] = rows
     runner.sync_results()
+    runner.report.staging = {"tables": "none", "connections": 0}
 
 
 def _stale_views(program: Program, report: ImportReport) -> None:
