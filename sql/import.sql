@@ -1677,6 +1677,7 @@ ALTER TABLE "public"."document_workflows" ADD CONSTRAINT "document_workflows_doc
 \endif
 SET LOCAL "default_tablespace" TO DEFAULT;
 SET LOCAL "TimeZone" = 'UTC';
+SET CONSTRAINTS ALL IMMEDIATE;
 
 -- public.users
 INSERT INTO edms_count SELECT 1, v.name, v.value FROM (SELECT coalesce(sum(s."n_tup_ins" - coalesce(b."ins", 0)), 0), coalesce(sum(s."n_tup_upd" - coalesce(b."upd", 0)), 0), coalesce(sum(s."n_tup_del" - coalesce(b."del", 0)), 0) FROM pg_catalog.pg_stat_xact_user_tables AS s LEFT JOIN "edms_xact_before" AS b ON b.relid = s.relid WHERE s.relid = ANY(ARRAY['"public"."users"'::pg_catalog.regclass::oid])) AS q(c0, c1, c2) CROSS JOIN LATERAL (VALUES ('observed inserted', q.c0), ('observed updated', q.c1), ('observed deleted', q.c2)) AS v(name, value) ON CONFLICT (idx, name) DO UPDATE SET value = EXCLUDED.value;

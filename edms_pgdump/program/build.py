@@ -144,6 +144,9 @@ class _Builder(IdSteps, ConstraintSteps, UnchangedSteps, TreeSteps):
         views = self.views()
         if views and self.opts.refresh_materialized_views:
             self.steps += [Execute("refresh view", None, sqlgen.refresh_view(v)) for v in views]
+        # the target's deferred constraint triggers fire now, not at COMMIT: what they
+        # write is then observed and compared like any other write
+        add(Execute("deferred checks", None, sqlgen.set_all_constraints("IMMEDIATE")))
         self.observe()
         for name in self.tables:
             self.verify(name)

@@ -86,6 +86,26 @@ def test_an_update_swallowing_trigger_is_refused(new_db: Any, tmp_path: Path, pg
     assert "trigger swallow on public.items" in stderr
 
 
+DEFERRED = (
+    "CREATE FUNCTION public.shout() RETURNS trigger LANGUAGE plpgsql AS $$BEGIN"
+    " IF NEW.title NOT LIKE '%!' THEN UPDATE public.items SET title = upper(title) || '!' WHERE id = NEW.id;"
+    " END IF; RETURN NULL; END$$;"
+    "CREATE CONSTRAINT TRIGGER shout AFTER INSERT OR UPDATE ON public.items DEFERRABLE INITIALLY DEFERRED"
+    " FOR EACH ROW EXECUTE FUNCTION public.shout()"
+)
+
+
+def test_a_deferred_trigger_that_rewrites_rows_is_refused(new_db: Any, tmp_path: Path, pg_server: Server) -> None:
+    """A deferred constraint trigger would fire at COMMIT, after every check: the import
+    fires it before its proof, which then sees the rewrite."""
+    src, dst = _swallowing(new_db, DEFERRED)
+    message = _refused(dst, _export(src, ITEMS_MAPPING, tmp_path), ("public.items",))
+    assert "public.items: the transaction updated 2 row(s) but the import planned 1" in message
+    assert "trigger shout on public.items" in message
+    stderr = _psql_refused(pg_server, src, dst, ITEMS_MAPPING, tmp_path / "psql", ("public.items",))
+    assert "public.items: the transaction updated 2 row(s) but the import planned 1" in stderr
+
+
 def test_a_do_instead_nothing_rule_is_refused(new_db: Any, tmp_path: Path) -> None:
     src, dst = _swallowing(new_db, "CREATE RULE keep AS ON UPDATE TO public.items DO INSTEAD NOTHING")
     message = _refused(dst, _export(src, ITEMS_MAPPING, tmp_path), ("public.items",))
