@@ -162,7 +162,8 @@ class ImportReport:
     seconds: float = 0.0
     already_applied: bool = False
     # proven in place (load.certificate): the history row whose certificate still holds,
-    # {"import": id, "applied_at": ISO time}; nothing was staged. Empty: the program ran.
+    # {"import": id, "applied_at": ISO time, "certified_at": when the certificate was
+    # taken}; nothing was staged. Empty: the program ran.
     unchanged_since: dict[str, Any] = field(default_factory=dict)
     current_step: str = ""  # the statement running when a server error struck
     # (step, table, seconds, rows) of every statement that touches many rows; in the

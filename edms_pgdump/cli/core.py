@@ -301,8 +301,8 @@ def print_import_report(
     if report.unchanged_since:
         since = report.unchanged_since
         out.print(
-            f"nothing staged: no row was written in these tables since import {since['import']} "
-            f"({since['applied_at']}) certified them (edms_pgdump.history)",
+            f"nothing staged: no row was written in these tables since an import of this archive "
+            f"certified them at {since['certified_at']} (edms_pgdump.history row {since['import']})",
             markup=False,
         )
     state = (

@@ -32,7 +32,7 @@ from edms_pgdump.load.transaction import ImportInput
 from edms_pgdump.options import ImportOptions
 from edms_pgdump.program.steps import Program
 from edms_pgdump.results import ImportReport
-from edms_pgdump.sqlgen.certificate import summaries
+from edms_pgdump.sqlgen.certificate import WRAP, summaries, type_signature
 
 CAP = 1000  # transactions with recent rows a table's summary lists; more: no certificate
 WINDOW = 1 << 30  # transactions after its horizon a certificate is trusted for (exact below 2**31)
@@ -47,31 +47,56 @@ class Certificate:
     inputs: str  # inputs_digest of the import that took it
     horizon: int  # 64-bit transaction id: the oldest running when it was taken
     tables: dict[str, Any]  # table -> {"rows": N, "recent": {xid: rows} | None}
+    taken_at: str  # when it was taken (carried on by the imports proven in place by it)
+    # the 64-bit id of the transaction that wrote the history row holding it: that row's
+    # xmin must still be it, or the row (and the database) came from elsewhere
+    xid: int = 0
 
     def to_json(self) -> dict[str, Any]:
-        return {"inputs": self.inputs, "horizon": self.horizon, "tables": self.tables}
+        return {
+            "inputs": self.inputs,
+            "horizon": self.horizon,
+            "tables": self.tables,
+            "taken_at": self.taken_at,
+            "xid": self.xid,
+        }
 
     @classmethod
     def from_json(cls, doc: Any) -> Certificate | None:
-        if not isinstance(doc, dict) or not {"inputs", "horizon", "tables"} <= doc.keys():
+        """The certificate a history row holds; None for anything else (an older or an
+        edited row): the import then runs in full."""
+        try:
+            tables = dict(doc["tables"])
+            for summary in tables.values():
+                int(summary["rows"])
+                recent = summary["recent"]
+                if recent is not None:
+                    [int(v) for v in dict(recent).values()]
+            return cls(str(doc["inputs"]), int(doc["horizon"]), tables, str(doc["taken_at"]), int(doc["xid"]))
+        except (KeyError, TypeError, ValueError, AttributeError):
             return None
-        return cls(str(doc["inputs"]), int(doc["horizon"]), dict(doc["tables"]))
 
 
-def inputs_digest(given: ImportInput, options: ImportOptions) -> str:
+def inputs_digest(
+    conn: Connection, given: ImportInput, options: ImportOptions, tables: list[QualifiedName]
+) -> str:
     """What decides what the import does to the target: the tool's version, the plan, the
-    target's catalog (its row estimates aside), the fields loaded and the options that
-    change the outcome. Two imports of one archive with equal digests run equal programs
-    on equal targets."""
+    target's catalog (its row estimates aside), the tables' identities and every type
+    their columns use, down to enum labels and composite attributes (``type_signature``:
+    a renamed label or a table swapped in by renames rewrites no row), the fields loaded
+    and the options that change the outcome. Two imports of one archive with equal
+    digests run equal programs on equal targets."""
     catalog = given.catalog
-    tables = {n: replace(t, estimated_rows=0) for n, t in sorted(catalog.tables.items())}
+    described = {n: replace(t, estimated_rows=0) for n, t in sorted(catalog.tables.items())}
     outcome = {f.name: getattr(options, f.name) for f in fields(options) if f.name not in _PACE}
+    types = conn.execute(type_signature(tables)).fetchall()
     text = repr(
         (
             __version__,
             catalog.server_version,
             catalog.current_user,
-            tables,
+            described,
+            types,
             sorted(catalog.sequences.items()),
             given.plan,
             sorted(given.loaded.items()),
@@ -103,11 +128,11 @@ def eligible(options: ImportOptions, given: ImportInput) -> bool:
     ) and given.read_whole is not None
 
 
-def take(conn: Connection, tables: list[QualifiedName]) -> tuple[int, dict[str, Any]]:
+def take(conn: Connection, inputs: str, tables: list[QualifiedName]) -> Certificate:
     """The horizon and every table's summary, as the transaction sees them now."""
     row = conn.execute(summaries(tables, None, CAP)).fetchone()
     assert row is not None
-    return int(row[0]), dict(row[1])
+    return Certificate(inputs, int(row[0]), dict(row[1]), str(row[3]))
 
 
 def certifiable(report: ImportReport) -> bool:
@@ -115,15 +140,22 @@ def certifiable(report: ImportReport) -> bool:
     return not report.dry_run and all(t.skipped == 0 for t in report.tables)
 
 
-def changes_since(conn: Connection, cert: Certificate, tables: list[QualifiedName]) -> list[str]:
-    """What differs from the certificate, one line per table; empty: nothing was written."""
+def changes_since(
+    conn: Connection, cert: Certificate, tables: list[QualifiedName], written_by: int
+) -> list[str]:
+    """What differs from the certificate, one line per table; empty: nothing was written.
+    ``written_by``: the xmin of the history row holding it."""
     names = [str(t) for t in tables]
     if sorted(cert.tables) != names:
         return ["the certificate sums up other tables"]
+    if written_by != cert.xid % WRAP:
+        return ["the certificate's history row was written by another transaction than it names (restored?)"]
     row = conn.execute(summaries(tables, cert.horizon, CAP)).fetchone()
     assert row is not None
     found, newest = dict(row[1]), int(row[2])
-    if not 0 <= newest - cert.horizon < WINDOW:  # below zero: not this server's transaction ids
+    if newest < cert.horizon:
+        return ["the certificate is ahead of this server's transaction ids"]
+    if newest - cert.horizon >= WINDOW:
         return [f"the certificate is {newest - cert.horizon} transactions old"]
     out = []
     for name in names:

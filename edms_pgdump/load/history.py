@@ -71,6 +71,7 @@ DDL = (
 )
 
 SKIPPED = "import history skipped"
+ALTER_WAIT = "2s"  # how long the one-time ALTER of an older history table waits for its lock
 ALREADY_APPLIED = "already applied"
 
 _QUALIFIED = sql.SQL("{}.{}").format(sql.Identifier(SCHEMA), sql.Identifier(TABLE))
@@ -103,6 +104,7 @@ class HistoryHooks(ImportHooks):
     tables: list[QualifiedName] = field(default_factory=list)
     found: Certificate | None = None
     found_in: dict[str, Any] = field(default_factory=dict)
+    found_xmin: int = 0  # the xmin of the history row holding it
     proven: bool = False
 
     def before_program(
@@ -111,7 +113,7 @@ class HistoryHooks(ImportHooks):
         self.archive_id, self.manifest_sha256 = given.archive_id, given.sha256
         tables = scope(given, program)
         if tables is not None and eligible(program.options, given):
-            self.inputs, self.tables = inputs_digest(given, program.options), tables
+            self.inputs, self.tables = inputs_digest(conn, given, program.options, tables), tables
         self.look_up(conn, given.catalog, report)
         return ()
 
@@ -123,7 +125,13 @@ class HistoryHooks(ImportHooks):
         if self.found is None:
             return False
         t0 = time.perf_counter()
-        changes = changes_since(conn, self.found, self.tables)
+        conn.execute("SAVEPOINT edms_pgdump_certificate")
+        try:
+            changes = changes_since(conn, self.found, self.tables, self.found_xmin)
+        except psycopg.Error as exc:  # the import goes on in full, as without a certificate
+            conn.execute("ROLLBACK TO SAVEPOINT edms_pgdump_certificate")
+            changes = [f"the check failed: {server_error_message(exc)}"]
+        conn.execute("RELEASE SAVEPOINT edms_pgdump_certificate")
         entry: dict[str, Any] = {"step": "unchanged since", "seconds": round(time.perf_counter() - t0, 4)}
         if changes:
             entry["found"] = changes
@@ -138,9 +146,10 @@ class HistoryHooks(ImportHooks):
         if not self.enabled:
             return
         self.available = self._ensure_table(conn, catalog.history_table, catalog.history_writable)
+        # the history's own warning; the certificate's only for an import that would take one
+        if self.warning and (not self.available or self.inputs):
+            report.warnings.append(self.warning)
         if not self.available:
-            if self.warning:
-                report.warnings.append(self.warning)
             return
         rows = conn.execute(
             sql.SQL(
@@ -165,14 +174,21 @@ class HistoryHooks(ImportHooks):
         """The latest certificate an import of this archive with this digest left."""
         row = conn.execute(
             sql.SQL(
-                "SELECT id, applied_at, certificate FROM {} WHERE archive_id = %s AND manifest_sha256 = %s "
-                "AND certificate ->> 'inputs' = %s ORDER BY id DESC LIMIT 1"
+                "SELECT id, applied_at, certificate, xmin::text FROM {} "
+                "WHERE archive_id = %s AND manifest_sha256 = %s AND certificate ->> 'inputs' = %s "
+                "ORDER BY id DESC LIMIT 1"
             ).format(_QUALIFIED),
             (self.archive_id, self.manifest_sha256, self.inputs),
         ).fetchone()
         if row is not None:
             self.found = Certificate.from_json(row[2])
-            self.found_in = {"import": int(row[0]), "applied_at": row[1].isoformat()}
+            self.found_xmin = int(row[3])
+            if self.found is not None:
+                self.found_in = {
+                    "import": int(row[0]),
+                    "applied_at": row[1].isoformat(),
+                    "certified_at": self.found.taken_at,
+                }
 
     def certificate(self, conn: Connection, report: ImportReport) -> Certificate | None:
         """What this import's history row certifies: the certificate it was proven by,
@@ -184,7 +200,7 @@ class HistoryHooks(ImportHooks):
         t0 = time.perf_counter()
         conn.execute("SAVEPOINT edms_pgdump_certificate")
         try:
-            horizon, tables = take(conn, self.tables)
+            cert = take(conn, self.inputs, self.tables)
         except psycopg.Error as exc:
             conn.execute("ROLLBACK TO SAVEPOINT edms_pgdump_certificate")
             report.warnings.append(
@@ -194,7 +210,7 @@ class HistoryHooks(ImportHooks):
             return None
         conn.execute("RELEASE SAVEPOINT edms_pgdump_certificate")
         report.profile.append({"step": "certificate", "seconds": round(time.perf_counter() - t0, 4)})
-        return Certificate(self.inputs, horizon, tables)
+        return cert
 
     def after_program(self, conn: Connection, program: Program, report: ImportReport) -> Sequence[Step]:
         if not (self.enabled and self.available):
@@ -217,11 +233,18 @@ class HistoryHooks(ImportHooks):
         columns = "archive_id, manifest_sha256, archive, os_user, client_host, tool_version, source, " + (
             "inserted, updated, unchanged, tables"
         )
+        parts: list[sql.Composable] = [sql.Literal(v) for v in values]
         if cert is not None:
+            # it names the transaction writing its row: the row's xmin (``changes_since``)
             columns += ", certificate"
-            values += (json.dumps(cert.to_json()),)
+            parts.append(
+                sql.SQL(
+                    "pg_catalog.jsonb_set({}::jsonb, '{{xid}}', "
+                    "pg_catalog.to_jsonb(pg_catalog.pg_current_xact_id()::text::bigint))"
+                ).format(sql.Literal(json.dumps(cert.to_json())))
+            )
         insert = sql.SQL("INSERT INTO {} ({}) VALUES ({})").format(
-            _QUALIFIED, sql.SQL(columns), sql.SQL(", ").join(sql.Literal(v) for v in values)
+            _QUALIFIED, sql.SQL(columns), sql.SQL(", ").join(parts)
         )
         return (Execute("history", None, insert),)
 
@@ -267,15 +290,26 @@ class HistoryHooks(ImportHooks):
         ).fetchone()
         if found is not None:
             return True
+        wait = conn.execute("SELECT pg_catalog.current_setting('lock_timeout')").fetchone()
         conn.execute("SAVEPOINT edms_pgdump_history")
         try:
+            # another import reading the table holds it only for moments: wait briefly
+            conn.execute(sql.SQL("SET LOCAL lock_timeout = {}").format(sql.Literal(ALTER_WAIT)))
             conn.execute(
                 sql.SQL("ALTER TABLE {} ADD COLUMN IF NOT EXISTS certificate jsonb").format(_QUALIFIED)
             )
-        except psycopg.Error:
-            conn.execute("ROLLBACK TO SAVEPOINT edms_pgdump_history")
+        except psycopg.Error as exc:
+            conn.execute("ROLLBACK TO SAVEPOINT edms_pgdump_history")  # SET LOCAL undone too
+            self.warning = (
+                f"no certificate: cannot add the column certificate to {SCHEMA}.{TABLE} as role "
+                f"{self.db_role} ({server_error_message(exc)}); a re-import of an archive stages and "
+                f"compares every row until its owner runs ALTER TABLE {SCHEMA}.{TABLE} ADD COLUMN "
+                "certificate jsonb (docs/audit-and-history.md, Certificates)"
+            )
             return False
         conn.execute("RELEASE SAVEPOINT edms_pgdump_history")
+        if wait is not None:
+            conn.execute(sql.SQL("SET LOCAL lock_timeout = {}").format(sql.Literal(str(wait[0]))))
         return True
 
 

@@ -19,7 +19,7 @@ from __future__ import annotations
 from psycopg import sql
 
 from edms_pgdump.catalog.names import QualifiedName
-from edms_pgdump.sqlgen.common import table_ident
+from edms_pgdump.sqlgen.common import qualified_literal, table_ident
 
 WRAP = 1 << 32
 HALF = 1 << 31
@@ -66,9 +66,48 @@ def summaries(tables: list[QualifiedName], horizon: int | None, cap: int) -> sql
     )
     return sql.SQL(
         "SELECT h.h8, pg_catalog.jsonb_build_object({fields}), "
-        "pg_catalog.pg_snapshot_xmax(pg_catalog.pg_current_snapshot())::text::bigint "
+        "pg_catalog.pg_snapshot_xmax(pg_catalog.pg_current_snapshot())::text::bigint, pg_catalog.now() "
         "FROM (SELECT {h8} AS h8) AS h"
     ).format(fields=fields, h8=h8)
 
 
-__all__ = ["summaries"]
+def type_signature(tables: list[QualifiedName]) -> sql.Composed:
+    """What the catalog object does not say about the tables: their oids (a table swapped
+    in by renames is another table), and every type their columns use, followed through
+    arrays, domains, ranges and composite attributes: its kind, base, modifier, enum
+    labels in order, attributes and domain constraints. One row per table, then per type."""
+    regclasses = sql.SQL(", ").join(
+        sql.SQL("{}::regclass").format(qualified_literal(t)) for t in tables
+    )
+    return sql.SQL(
+        "WITH RECURSIVE rel(oid) AS (SELECT r FROM pg_catalog.unnest(ARRAY[{rels}]::oid[]) AS r), "
+        "ty(oid) AS ("
+        "SELECT a.atttypid FROM pg_catalog.pg_attribute AS a JOIN rel ON a.attrelid = rel.oid "
+        "WHERE a.attnum > 0 AND NOT a.attisdropped "
+        "UNION "
+        "SELECT x.oid FROM ty JOIN pg_catalog.pg_type AS t ON t.oid = ty.oid CROSS JOIN LATERAL ("
+        "SELECT t.typelem WHERE t.typelem <> 0 "
+        "UNION ALL SELECT t.typbasetype WHERE t.typbasetype <> 0 "
+        "UNION ALL SELECT a.atttypid FROM pg_catalog.pg_attribute AS a "
+        "WHERE t.typrelid <> 0 AND a.attrelid = t.typrelid AND a.attnum > 0 AND NOT a.attisdropped "
+        "UNION ALL SELECT r.rngsubtype FROM pg_catalog.pg_range AS r WHERE r.rngtypid = t.oid"
+        ") AS x(oid)) "
+        "SELECT 'table', rel.oid::regclass::text, rel.oid::text, NULL, NULL FROM rel "
+        "UNION ALL "
+        "SELECT 'type', pg_catalog.format_type(t.oid, NULL), t.oid::text, "
+        "pg_catalog.concat_ws(' ', t.typtype, t.typbasetype, t.typtypmod, t.typnotnull, t.typcollation, "
+        "t.typdefault), pg_catalog.concat_ws(' | ', "
+        "(SELECT pg_catalog.string_agg(e.enumlabel, ',' ORDER BY e.enumsortorder) "
+        "FROM pg_catalog.pg_enum AS e WHERE e.enumtypid = t.oid), "
+        "(SELECT pg_catalog.string_agg(pg_catalog.concat_ws(' ', a.attname, a.atttypid, a.atttypmod), ',' "
+        "ORDER BY a.attnum) "
+        "FROM pg_catalog.pg_attribute AS a WHERE t.typrelid <> 0 AND a.attrelid = t.typrelid "
+        "AND a.attnum > 0 AND NOT a.attisdropped), "
+        "(SELECT pg_catalog.string_agg(pg_catalog.pg_get_constraintdef(c.oid), ',' ORDER BY c.conname) "
+        "FROM pg_catalog.pg_constraint AS c WHERE c.contypid = t.oid)) "
+        "FROM ty JOIN pg_catalog.pg_type AS t ON t.oid = ty.oid "
+        "ORDER BY 1, 3"
+    ).format(rels=regclasses)
+
+
+__all__ = ["summaries", "type_signature"]

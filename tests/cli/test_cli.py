@@ -177,7 +177,7 @@ def test_json_documents_of_export_import_verify_inspect(sample_dbs: tuple[str, s
     text = runner.invoke(app, ["import", str(archive), "--dsn", dst, "--verbose"])
     assert text.exit_code == 0, text.output
     assert re.search(r"time by phase: verify archive \d+\.\d\ds, unchanged rows \d+\.\d\ds, commit", text.output)
-    assert "nothing staged: no row was written in these tables since import" in text.output
+    assert "nothing staged: no row was written in these tables since an import of this archive" in text.output
 
     ver_db = _json(["verify", str(archive), "--dsn", dst, "--json"])
     assert set(ver_db["database"]) >= VERIFY_DB_KEYS and ver_db["database"]["matches"] is True
