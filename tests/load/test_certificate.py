@@ -6,10 +6,13 @@ rows back."""
 
 from __future__ import annotations
 
+import uuid
 from pathlib import Path
 
 import psycopg
 import pytest
+from psycopg import sql
+from psycopg.conninfo import conninfo_to_dict, make_conninfo
 
 from edms_pgdump import export_archive, import_archive, load_mapping_text
 from edms_pgdump.errors import ArchiveError
@@ -300,3 +303,35 @@ def test_types_and_tables_changed_without_a_row_written_run_in_full(
         assert "rolled back" in str(exc), exc
         return
     assert not again.unchanged_since and _staged(again)
+
+
+def test_a_check_the_role_may_no_longer_run_runs_the_import_in_full(
+    new_db: NewDb, tmp_path: Path, admin: psycopg.Connection
+) -> None:
+    """The role's SELECT on a table narrowed to its columns after the certificate: the
+    check (which reads xmin) is refused; the import is not, it runs in full."""
+    _, dst, archive = _setup(new_db, tmp_path)
+    role = f"cert_{uuid.uuid4().hex[:8]}"
+    admin.execute(sql.SQL("CREATE ROLE {} LOGIN NOSUPERUSER").format(sql.Identifier(role)))
+    try:
+        db = fetch(dst, "SELECT current_database()")[0][0]
+        grants = [
+            f'GRANT CONNECT, TEMP, CREATE ON DATABASE "{db}" TO {role}',
+            f"GRANT USAGE ON SCHEMA public TO {role}",
+            f"GRANT SELECT, INSERT, UPDATE ON public.shelf, public.book TO {role}",
+            f"GRANT USAGE ON ALL SEQUENCES IN SCHEMA public TO {role}",
+        ]
+        run(dst, *grants)
+        mine = make_conninfo(**{**conninfo_to_dict(dst), "user": role})
+        _import(mine, archive)
+        assert _import(mine, archive).unchanged_since
+        run(dst, f"REVOKE SELECT ON public.book FROM {role}",
+            f"GRANT SELECT (id, isbn, shelf_id, title) ON public.book TO {role}")
+        again = _import(mine, archive)
+        assert not again.unchanged_since and again.committed
+        found = next(p for p in again.profile if p["step"] == "unchanged since")
+        assert found["found"][0].startswith("the check failed: permission denied for table book"), found
+        assert counts(again, "public.book") == (BOOKS, 0, 0, BOOKS)
+    finally:
+        run(dst, f"DROP OWNED BY {role}")
+        admin.execute(sql.SQL("DROP ROLE IF EXISTS {}").format(sql.Identifier(role)))
