@@ -7,8 +7,11 @@ writes from it."""
 
 from __future__ import annotations
 
+import fcntl
+import os
+import subprocess
 import uuid
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from pathlib import Path
 
 import psycopg
@@ -18,13 +21,44 @@ from edms_pgdump.demo.servers import Server
 from tests.django_project import harness
 
 
+def migrated_once(
+    pg_server: Server,
+    name: str,
+    migrate: Callable[[str], None],
+    key: str,
+    tmp_path_factory: pytest.TempPathFactory,
+) -> None:
+    """``migrate`` the (new, empty) database ``name``, once per run: under pytest-xdist the
+    first worker dumps what it migrated into the run's shared temporary folder, and the
+    others restore the dump into their own embedded server (seconds, where the Wagtail
+    site's ``migrate`` takes about 20 s). A shared server (EDMS_PGDUMP_TEST_DSN) migrates."""
+    dsn = pg_server.dsn(name)
+    tools = pg_server.bin_dir
+    if not os.environ.get("PYTEST_XDIST_WORKER") or os.environ.get("EDMS_PGDUMP_TEST_DSN") or tools is None:
+        migrate(dsn)
+        return
+    shared = tmp_path_factory.getbasetemp().parent
+    dump = shared / f"{key}.dump"
+    with open(shared / f"{key}.lock", "w") as lock:
+        fcntl.flock(lock, fcntl.LOCK_EX)
+        if dump.exists():
+            subprocess.run([str(tools / "pg_restore"), "--no-owner", "-d", dsn, str(dump)], check=True)
+            return
+        migrate(dsn)
+        part = dump.with_suffix(".part")
+        subprocess.run([str(tools / "pg_dump"), "-Fc", "-f", str(part), dsn], check=True)
+        part.rename(dump)
+
+
 @pytest.fixture(scope="session")
-def django_migrated_template(pg_server: Server, admin: psycopg.Connection) -> Iterator[str]:
+def django_migrated_template(
+    pg_server: Server, admin: psycopg.Connection, tmp_path_factory: pytest.TempPathFactory
+) -> Iterator[str]:
     """A database the project was migrated into, once per session (``migrate`` takes seconds):
     the template of re-initialised targets. Nobody connects to it but CREATE DATABASE."""
     name = f"edms_dj_tpl_{uuid.uuid4().hex[:8]}"
     admin.execute(f'CREATE DATABASE "{name}"')
-    harness.migrate(pg_server.dsn(name))
+    migrated_once(pg_server, name, harness.migrate, "django_migrated", tmp_path_factory)
     yield name
     admin.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
 
@@ -57,7 +91,9 @@ def mapping_file(source: str, tmp_path_factory: pytest.TempPathFactory) -> Path:
 
 # -- the Wagtail site (issue 24): its own template, migrated once per session -------------
 @pytest.fixture(scope="session")
-def wagtail_migrated(pg_server: Server, admin: psycopg.Connection) -> Iterator[str]:
+def wagtail_migrated(
+    pg_server: Server, admin: psycopg.Connection, tmp_path_factory: pytest.TempPathFactory
+) -> Iterator[str]:
     """A database the Wagtail site was migrated into once per session (root page, home
     page, root collection, default site): the template of every Wagtail module's source
     and targets. Nobody connects to it but CREATE DATABASE."""
@@ -66,7 +102,7 @@ def wagtail_migrated(pg_server: Server, admin: psycopg.Connection) -> Iterator[s
 
     name = f"edms_wt_tpl_{uuid.uuid4().hex[:8]}"
     admin.execute(f'CREATE DATABASE "{name}"')
-    wagtail_harness.migrate(pg_server.dsn(name))
+    migrated_once(pg_server, name, wagtail_harness.migrate, "wagtail_migrated", tmp_path_factory)
     yield name
     admin.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
 
