@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import uuid
 from pathlib import Path
+from typing import Any
 
 import psycopg
 import pytest
@@ -56,6 +57,11 @@ def _import(dst: str, archive: Path, **options: object) -> ImportReport:
     return import_archive(dst, archive, options=ImportOptions(**options), audit_log=False)  # type: ignore[arg-type]
 
 
+def _history(dsn: str) -> list[dict[str, Any]]:
+    with psycopg.connect(dsn, autocommit=True) as conn:
+        return read_history(conn)
+
+
 def _staged(report: ImportReport) -> bool:
     return any(p["step"] == "copy" for p in report.profile)
 
@@ -64,7 +70,7 @@ def test_the_same_archive_again_is_proven_in_place(new_db: NewDb, tmp_path: Path
     src, dst, archive = _setup(new_db, tmp_path)
     first = _import(dst, archive)
     assert not first.unchanged_since and _staged(first)
-    history = read_history(psycopg.connect(dst, autocommit=True))
+    history = _history(dst)
     cert = history[-1]["certificate"]
     assert set(cert["tables"]) == {"public.shelf", "public.book"}
     assert cert["tables"]["public.book"]["rows"] == BOOKS
@@ -85,7 +91,7 @@ def test_the_same_archive_again_is_proven_in_place(new_db: NewDb, tmp_path: Path
     # the re-import's history row carries the certificate on: a third is in place too
     third = _import(dst, archive)
     assert third.unchanged_since and not _staged(third)
-    rows = read_history(psycopg.connect(dst, autocommit=True))
+    rows = _history(dst)
     # the same certificate, each copy naming the transaction that wrote its row
     assert len(rows) == 3 and len({r["certificate"]["xid"] for r in rows}) == 3
     assert all({**r["certificate"], "xid": 0} == {**rows[0]["certificate"], "xid": 0} for r in rows)
@@ -93,7 +99,7 @@ def test_the_same_archive_again_is_proven_in_place(new_db: NewDb, tmp_path: Path
 
     # a dry run is proven in place as well, and rolls back
     dry = _import(dst, archive, dry_run=True)
-    assert dry.unchanged_since and not dry.committed and len(read_history(psycopg.connect(dst))) == 3
+    assert dry.unchanged_since and not dry.committed and len(_history(dst)) == 3
 
 
 WRITES = {
@@ -226,7 +232,7 @@ def test_an_import_that_only_reads_a_mapped_table_leaves_no_certificate(new_db: 
     _import(dst, archive)  # the shelves first, certified
     books_only = _import(dst, archive, skip_tables=("public.shelf",))
     assert not books_only.unchanged_since and _staged(books_only)
-    assert read_history(psycopg.connect(dst, autocommit=True))[-1]["certificate"] is None
+    assert _history(dst)[-1]["certificate"] is None
     again = _import(dst, archive, skip_tables=("public.shelf",))
     assert not again.unchanged_since and _staged(again)
 
