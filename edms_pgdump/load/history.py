@@ -17,13 +17,14 @@ from __future__ import annotations
 import json
 import socket
 import time
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, TypeVar
 
 import psycopg
 from psycopg import sql
 
+from edms_pgdump import sqlgen
 from edms_pgdump.catalog.names import QualifiedName, quote_identifier
 from edms_pgdump.catalog.read import HISTORY_TABLE, Catalog, read_history_access
 from edms_pgdump.db import Connection, server_error_message
@@ -40,6 +41,7 @@ from edms_pgdump.load.certificate import (
 from edms_pgdump.load.transaction import ImportHooks, ImportInput
 from edms_pgdump.program.steps import Execute, Program, Step
 from edms_pgdump.results import ImportReport
+from edms_pgdump.sqlgen.common import current_setting
 
 SCHEMA = HISTORY_TABLE.schema
 TABLE = HISTORY_TABLE.name
@@ -70,7 +72,9 @@ DDL = (
     ),
 )
 
+T = TypeVar("T")
 SKIPPED = "import history skipped"
+SAVEPOINT = "edms_pgdump_history"  # around what the history may be refused (``_in_savepoint``)
 ALTER_WAIT = "2s"  # how long the one-time ALTER of an older history table waits for its lock
 ALREADY_APPLIED = "already applied"
 
@@ -122,16 +126,13 @@ class HistoryHooks(ImportHooks):
     ) -> bool:
         """The latest certificate of this archive, taken by an import with the same
         digest, still holds for every table (``load.certificate``)."""
-        if self.found is None:
+        found = self.found
+        if found is None:
             return False
         t0 = time.perf_counter()
-        conn.execute("SAVEPOINT edms_pgdump_certificate")
-        try:
-            changes = changes_since(conn, self.found, self.tables, self.found_xmin)
-        except psycopg.Error as exc:  # the import goes on in full, as without a certificate
-            conn.execute("ROLLBACK TO SAVEPOINT edms_pgdump_certificate")
-            changes = [f"the check failed: {server_error_message(exc)}"]
-        conn.execute("RELEASE SAVEPOINT edms_pgdump_certificate")
+        changes = _in_savepoint(conn, lambda: changes_since(conn, found, self.tables, self.found_xmin))
+        if isinstance(changes, psycopg.Error):  # the import goes on in full, as without a certificate
+            changes = [f"the check failed: {server_error_message(changes)}"]
         entry: dict[str, Any] = {"step": "unchanged since", "seconds": round(time.perf_counter() - t0, 4)}
         if changes:
             entry["found"] = changes
@@ -198,17 +199,13 @@ class HistoryHooks(ImportHooks):
         if not (self.certificates and self.inputs and certifiable(report)):
             return None
         t0 = time.perf_counter()
-        conn.execute("SAVEPOINT edms_pgdump_certificate")
-        try:
-            cert = take(conn, self.inputs, self.tables)
-        except psycopg.Error as exc:
-            conn.execute("ROLLBACK TO SAVEPOINT edms_pgdump_certificate")
+        cert = _in_savepoint(conn, lambda: take(conn, self.inputs, self.tables))
+        if isinstance(cert, psycopg.Error):
             report.warnings.append(
-                f"no certificate: {server_error_message(exc)}; a re-import of this archive stages and "
+                f"no certificate: {server_error_message(cert)}; a re-import of this archive stages and "
                 "compares every row (docs/audit-and-history.md, Certificates)"
             )
             return None
-        conn.execute("RELEASE SAVEPOINT edms_pgdump_certificate")
         report.profile.append({"step": "certificate", "seconds": round(time.perf_counter() - t0, 4)})
         return cert
 
@@ -261,22 +258,21 @@ class HistoryHooks(ImportHooks):
                 f"{SCHEMA}.{TABLE} to it, or pass --no-history"
             )
             return False
-        conn.execute("SAVEPOINT edms_pgdump_history")
-        try:
+        def create() -> None:
             for stmt in DDL:
                 conn.execute(stmt)
-        except psycopg.Error as exc:
-            conn.execute("ROLLBACK TO SAVEPOINT edms_pgdump_history")
+
+        refused = _in_savepoint(conn, create)
+        if isinstance(refused, psycopg.Error):
             self.warning = (
                 f"{SKIPPED}: cannot create {SCHEMA}.{TABLE} as role {self.db_role} "
-                f"({server_error_message(exc)}); run GRANT CREATE ON DATABASE "
+                f"({server_error_message(refused)}); run GRANT CREATE ON DATABASE "
                 f"{quote_identifier(conn.info.dbname)} TO "
                 f"{quote_identifier(self.db_role or conn.info.user)}; once, "
                 "or have the owner create the table (docs/audit-and-history.md, History table), "
                 "or pass --no-history"
             )
             return False
-        conn.execute("RELEASE SAVEPOINT edms_pgdump_history")
         self.certificates = True
         return True
 
@@ -290,27 +286,39 @@ class HistoryHooks(ImportHooks):
         ).fetchone()
         if found is not None:
             return True
-        wait = conn.execute("SELECT pg_catalog.current_setting('lock_timeout')").fetchone()
-        conn.execute("SAVEPOINT edms_pgdump_history")
-        try:
+        wait = conn.execute(current_setting("lock_timeout")).fetchone()
+
+        def add_column() -> None:
             # another import reading the table holds it only for moments: wait briefly
-            conn.execute(sql.SQL("SET LOCAL lock_timeout = {}").format(sql.Literal(ALTER_WAIT)))
-            conn.execute(
-                sql.SQL("ALTER TABLE {} ADD COLUMN IF NOT EXISTS certificate jsonb").format(_QUALIFIED)
-            )
-        except psycopg.Error as exc:
-            conn.execute("ROLLBACK TO SAVEPOINT edms_pgdump_history")  # SET LOCAL undone too
+            conn.execute(sqlgen.set_local("lock_timeout", ALTER_WAIT))
+            alter = sql.SQL("ALTER TABLE {} ADD COLUMN IF NOT EXISTS certificate jsonb")
+            conn.execute(alter.format(_QUALIFIED))
+
+        refused = _in_savepoint(conn, add_column)
+        if isinstance(refused, psycopg.Error):
             self.warning = (
                 f"no certificate: cannot add the column certificate to {SCHEMA}.{TABLE} as role "
-                f"{self.db_role} ({server_error_message(exc)}); a re-import of an archive stages and "
+                f"{self.db_role} ({server_error_message(refused)}); a re-import of an archive stages and "
                 f"compares every row until its owner runs ALTER TABLE {SCHEMA}.{TABLE} ADD COLUMN "
                 "certificate jsonb (docs/audit-and-history.md, Certificates)"
             )
             return False
-        conn.execute("RELEASE SAVEPOINT edms_pgdump_history")
         if wait is not None:
-            conn.execute(sql.SQL("SET LOCAL lock_timeout = {}").format(sql.Literal(str(wait[0]))))
+            conn.execute(sqlgen.set_local("lock_timeout", str(wait[0])))
         return True
+
+
+def _in_savepoint(conn: Connection, work: Callable[[], T]) -> T | psycopg.Error:
+    """``work``'s result, or the server's refusal of it, rolled back to a savepoint so the
+    import's transaction goes on (it does without history, or without a certificate)."""
+    conn.execute(sqlgen.savepoint(SAVEPOINT))
+    try:
+        done = work()
+    except psycopg.Error as exc:
+        conn.execute(sqlgen.rollback_to(SAVEPOINT))  # a SET LOCAL inside is undone too
+        return exc
+    conn.execute(sqlgen.release(SAVEPOINT))
+    return done
 
 
 def read_history(conn: Connection) -> list[dict[str, Any]]:
