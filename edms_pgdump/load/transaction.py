@@ -154,7 +154,7 @@ def import_transaction(
             assert given.read_whole is not None
             t0 = time.perf_counter()
             given.read_whole(progress)
-            report.profile.append({"step": "verify archive", "seconds": round(time.perf_counter() - t0, 4)})
+            runner.timed("verify archive", None, t0)
             _in_place(runner, given)
         else:
             if area is not None and given.reopen is not None and options.jobs > 1:
@@ -311,20 +311,17 @@ class ArchiveSource:
             given,
             members=_ArchiveMembers(self.reader, prep),
             reopen=_reopened(self.reader, prep),
-            read_whole=lambda progress: self.read_staged(prep, progress),
+            read_whole=self.read_whole,
         )
 
-    def read_staged(self, prep: Prepared, progress: Progress) -> None:
-        """The members this import would stage, read whole and checked as staging checks
-        them, for an import proven in place (the others were read by ``prepare``)."""
+    def read_whole(self, progress: Progress) -> None:
+        """Every member read and checked against the manifest, as ``verify`` does, for an
+        import proven in place: it stages none."""
         if self.verified:
             return
-        entries = [prep.entries[n] for n in prep.loaded]
-        with Steps(progress) as steps:
-            for i, entry in enumerate(entries, 1):
-                steps.step(f"verify archive {entry.table}", i, len(entries))
-                if refused := _member_refused(self.reader, entry):
-                    raise refused
+        integrity = verify_members(self.reader, progress)
+        if not integrity.ok:
+            raise _refused(self.reader, integrity.damages)
 
     def check_unstaged(self, prep: Prepared) -> None:
         """The members this import does not stage (--skip-tables, a table the plan leaves
